@@ -1,0 +1,81 @@
+# ietd: a user-space, drop-in replacement for the iSCSI Enterprise Target and
+# the NetBSD iscsi-target.
+
+GO        ?= go
+PREFIX    ?= /usr
+DESTDIR   ?=
+BIN       := bin
+CMDS      := ietd ietadm iscsi-target ietd-migrate
+FUZZTIME  ?= 5s
+DEMO_CONF ?= testdata/demo/ietd.conf
+DEMO_DIR  ?= /tmp/ietd-demo
+APT_PKGS  := libiscsi-bin qemu-utils qemu-block-extra shellcheck libxml2-utils
+
+.PHONY: all build run test deps vet unit fuzz-short conformance bench soak install clean man
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+# make run: build and start ietd in the foreground on the demo config
+# (a sparse 100 MB file on 127.0.0.1:3260).
+run: build
+	@mkdir -p $(DEMO_DIR)
+	@test -e $(DEMO_DIR)/lun0.img || truncate -s 100M $(DEMO_DIR)/lun0.img
+	$(BIN)/ietd -f -c $(DEMO_CONF) -a 127.0.0.1 -p 3260 --pid-file $(DEMO_DIR)/ietd.pid --admin-socket $(DEMO_DIR)/ietadm.sock
+
+# Install what the tests need (when missing and we are root).
+deps:
+	@missing=""; \
+	for c in iscsi-ls:libiscsi-bin qemu-img:qemu-utils shellcheck:shellcheck xmllint:libxml2-utils; do \
+	  command -v $${c%%:*} >/dev/null 2>&1 || missing="$$missing $${c#*:}"; \
+	done; \
+	if [ -n "$$missing" ] || [ ! -e /usr/lib/x86_64-linux-gnu/qemu/block-iscsi.so ] && [ -d /usr/lib/x86_64-linux-gnu/qemu ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing:$$missing qemu-block-extra"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS) >/dev/null; \
+	  else echo "warning: missing$$missing (not root: integration tests that need them will skip)"; fi; \
+	fi
+
+vet:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	$(GO) vet ./...
+
+unit: build
+	IETD_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 12m ./...
+
+# A short run of every fuzz target (FUZZTIME each).
+fuzz-short:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >/tmp/ietd-fuzz.log 2>&1 || { cat /tmp/ietd-fuzz.log; exit 1; }; \
+	  done; \
+	done
+
+test: deps vet unit fuzz-short
+
+# The libiscsi conformance suite against ietd on a sparse, thin-provisioned LUN.
+conformance: build deps
+	./testdata/scripts/conformance.sh
+
+# Performance comparison with tgt (never fails on a number).
+bench: build
+	./testdata/scripts/bench.sh
+
+soak: build
+	IETD_BIN_DIR=$(CURDIR)/$(BIN) IETD_SOAK=1 $(GO) test -count=1 -timeout 30m -run Soak ./...
+
+man:
+	@ls man/
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8
+	for c in $(CMDS); do install -m 0755 $(BIN)/$$c $(DESTDIR)$(PREFIX)/sbin/$$c; done
+	$(MAKE) -C initscripts install DESTDIR=$(DESTDIR) PREFIX=$(PREFIX)
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,33 @@
+package backing
+
+import "errors"
+
+// Store is a LUN's backing storage. All methods are safe for concurrent use;
+// ReadAt/WriteAt use explicit offsets (pread/pwrite), never a shared file
+// position.
+type Store interface {
+	// ReadAt and WriteAt follow io.ReaderAt/io.WriterAt. Errors wrap
+	// ErrNoSpace, ErrIO, ErrReadOnly or ErrRange where they apply.
+	ReadAt(p []byte, off int64) (int, error)
+	WriteAt(p []byte, off int64) (int, error)
+	// Size is the capacity in bytes.
+	Size() int64
+	// Sync makes every completed write durable (fdatasync).
+	Sync() error
+	// SyncRange makes writes in [off, off+n) durable.
+	SyncRange(off, n int64) error
+	// Unmap deallocates [off, off+n) (punch hole); the range then reads as
+	// zeros. Returns ErrNotSupported when the store cannot.
+	Unmap(off, n int64) error
+	// Close releases the store.
+	Close() error
+}
+
+// Errors the SCSI layer maps to sense data.
+var (
+	ErrNotSupported = errors.New("operation not supported by backing store")
+	ErrNoSpace      = errors.New("no space left on backing store")
+	ErrIO           = errors.New("backing store I/O error")
+	ErrReadOnly     = errors.New("backing store is read-only")
+	ErrRange        = errors.New("access beyond end of backing store")
+)

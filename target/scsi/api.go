@@ -1,0 +1,92 @@
+package scsi
+
+// Nexus identifies one I_T nexus (an iSCSI session): the initiator port
+// (iSCSI name + ISID) on one target port. The transport creates one per
+// session and passes the same pointer with every command of that session.
+type Nexus struct {
+	// ID is unique among live nexuses of the process.
+	ID uint64
+	// InitiatorName is the iSCSI initiator name (iqn...).
+	InitiatorName string
+	// ISID is the 6-byte initiator session id.
+	ISID [6]byte
+	// TargetName is the iSCSI target name.
+	TargetName string
+	// TPGT is the target portal group tag (1).
+	TPGT uint16
+	// RelativePort is the relative target port identifier (1).
+	RelativePort uint16
+}
+
+// TaskAttr is the SAM task attribute from the SCSI Command PDU.
+type TaskAttr uint8
+
+const (
+	Untagged TaskAttr = 0
+	Simple   TaskAttr = 1
+	Ordered  TaskAttr = 2
+	HeadOfQ  TaskAttr = 3
+	ACA      TaskAttr = 4
+)
+
+// Command is one SCSI command as the transport delivers it.
+type Command struct {
+	Nexus *Nexus
+	LUN   uint64 // decoded LUN number (flat/peripheral addressing)
+	CDB   []byte // 6..16 bytes (+AHS extended CDB)
+	Attr  TaskAttr
+	Tag   uint32 // initiator task tag
+	// ExpectedLen is the iSCSI Expected Data Transfer Length.
+	ExpectedLen uint32
+	// Read/Write are the R and W bits of the PDU.
+	Read, Write bool
+	// DataOut holds the data the initiator sent (writes); len(DataOut) may
+	// be less than ExpectedLen only if the initiator sent less.
+	DataOut []byte
+	// DataIn is a transport-owned buffer the device may fill for reads
+	// (cap >= ExpectedLen). The device may return another slice instead.
+	DataIn []byte
+}
+
+// Status codes (SAM-5).
+const (
+	StatusGood                = 0x00
+	StatusCheckCondition      = 0x02
+	StatusConditionMet        = 0x04
+	StatusBusy                = 0x08
+	StatusReservationConflict = 0x18
+	StatusTaskSetFull         = 0x28
+	StatusACAActive           = 0x30
+	StatusTaskAborted         = 0x40
+)
+
+// Result is the outcome of a command.
+type Result struct {
+	Status byte
+	// Sense is the sense data (fixed or descriptor format) for CHECK
+	// CONDITION; nil otherwise.
+	Sense []byte
+	// Data is the Data-In payload (reads). It may be longer than
+	// Command.ExpectedLen: the transport sends ExpectedLen bytes and
+	// reports the overflow as a residual.
+	Data []byte
+	// XferLen is the number of bytes the CDB asked to transfer in the
+	// command's data direction (for residual computation): for reads it
+	// is normally len(Data); for writes the CDB's transfer length in
+	// bytes. -1 when the command has no data phase.
+	XferLen int
+}
+
+// TMF identifies a task management function (RFC 7143 11.5.1).
+type TMF uint8
+
+const (
+	TMFAbortTask        TMF = 1
+	TMFAbortTaskSet     TMF = 2
+	TMFClearACA         TMF = 3
+	TMFClearTaskSet     TMF = 4
+	TMFLogicalUnitReset TMF = 5
+	TMFTargetWarmReset  TMF = 6
+	TMFTargetColdReset  TMF = 7
+	TMFTaskReassign     TMF = 8
+)
