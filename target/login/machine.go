@@ -1,0 +1,489 @@
+package login
+
+import (
+	"bytes"
+	"crypto/rand"
+	"io"
+	"slices"
+	"strconv"
+
+	"github.com/ietgo/ietd/target/config"
+	"github.com/sirupsen/logrus"
+)
+
+// Login stages (CSG/NSG values).
+const (
+	StageSecurity    = 0
+	StageOperational = 1
+	StageFullFeature = 3
+)
+
+// Session types.
+const (
+	SessionNormal    = "Normal"
+	SessionDiscovery = "Discovery"
+)
+
+// maxPendingText bounds text accumulated over Continue PDUs.
+const maxPendingText = 64 << 10
+
+// Env is what a Machine needs from its surroundings.
+type Env struct {
+	// LookupTarget resolves TargetName for a normal session, applying
+	// access control; it returns the target or a failure status (usually
+	// StatusNotFound).
+	LookupTarget func(targetName, initiatorName string) (*config.Target, Status)
+	// Discovery holds the accounts for discovery sessions.
+	Discovery config.Auth
+	// TPGT is the target portal group tag sent in the first response.
+	TPGT uint16
+	// Rand is the source of CHAP challenges (nil: crypto/rand).
+	Rand io.Reader
+	// Admit is called when the login is about to enter the full feature
+	// phase: it allocates the TSIH (or validates a non-zero one), handles
+	// reinstatement and session limits. A non-success status fails the login.
+	Admit func(r *Result) (tsih uint16, st Status)
+	// Log receives debug messages (never secrets); nil disables logging.
+	Log *logrus.Entry
+}
+
+// Request is a decoded Login Request.
+type Request struct {
+	Transit, Continue      bool
+	CSG, NSG               int
+	VersionMax, VersionMin byte
+	ISID                   [6]byte
+	TSIH                   uint16
+	CID                    uint16
+	ITT                    uint32
+	Data                   []byte
+}
+
+// Response is the Login Response to send.
+type Response struct {
+	Transit, Continue bool
+	CSG, NSG          int
+	Status            Status
+	TSIH              uint16
+	Data              []byte
+	// Done is set when the connection enters the full feature phase.
+	Done bool
+	// Failed is set when the connection must be closed after this response.
+	Failed bool
+}
+
+// Result is what a finished login established.
+type Result struct {
+	SessionType    string
+	InitiatorName  string
+	InitiatorAlias string
+	TargetName     string
+	Target         *config.Target // nil for discovery
+	ISID           [6]byte
+	TSIH           uint16 // from the first request; Admit's value after login
+	CID            uint16
+	Params         Params
+	// AuthUser is the CHAP user that authenticated ("" = none).
+	AuthUser string
+	// MutualAuth is set when the target authenticated itself too.
+	MutualAuth bool
+}
+
+type chapState int
+
+const (
+	chapNone chapState = iota
+	chapWaitAlgorithm
+	chapWaitResponse
+	chapDone
+)
+
+// Machine runs one connection's login. It is not safe for concurrent use.
+type Machine struct {
+	env Env
+	res Result
+	lim limits
+
+	started      bool
+	stage        int
+	authRequired bool
+	authDone     bool
+	authMethod   string
+	chap         chapState
+	chapID       byte
+	challenge    []byte
+	accounts     config.Auth
+	seen         map[string]string // negotiated keys and the value offered
+	proposed     map[string]bool   // our proposals awaiting an answer
+	declared     bool              // operational declarations sent
+	pending      []byte
+	done, failed bool
+	// FailReason is a human-readable reason for the last failure (no secrets).
+	FailReason string
+}
+
+// New returns a Machine for one connection.
+func New(env Env) *Machine {
+	if env.Rand == nil {
+		env.Rand = rand.Reader
+	}
+	m := &Machine{env: env, seen: map[string]string{}, proposed: map[string]bool{}}
+	m.res.Params = defaultParams()
+	return m
+}
+
+// Result returns the login result (complete once a Response had Done).
+func (m *Machine) Result() *Result { return &m.res }
+
+// Done reports whether the login has finished successfully.
+func (m *Machine) Done() bool { return m.done }
+
+func (m *Machine) fail(req *Request, st Status, reason string) Response {
+	m.failed = true
+	m.FailReason = reason
+	if m.env.Log != nil {
+		m.env.Log.WithField("status", st.String()).Debugf("login failed: %s", reason)
+	}
+	return Response{CSG: req.CSG, NSG: req.NSG, Status: st, TSIH: req.TSIH, Failed: true}
+}
+
+// Step processes one Login Request and returns the response.
+func (m *Machine) Step(req Request) Response {
+	if m.done || m.failed {
+		return m.fail(&req, StatusInitiatorError, "login request after the login ended")
+	}
+	if req.Continue {
+		if len(m.pending)+len(req.Data) > maxPendingText {
+			return m.fail(&req, StatusInitiatorError, "continued login text too long")
+		}
+		m.pending = append(m.pending, req.Data...)
+		return Response{CSG: req.CSG, TSIH: req.TSIH}
+	}
+	data := req.Data
+	if len(m.pending) > 0 {
+		data = append(m.pending, data...)
+		m.pending = nil
+	}
+
+	first := !m.started
+	if first {
+		m.started = true
+		if req.VersionMin > 0 {
+			return m.fail(&req, StatusVersionUnsupported, "unsupported iSCSI version")
+		}
+		m.res.ISID, m.res.TSIH, m.res.CID = req.ISID, req.TSIH, req.CID
+	} else if req.ISID != m.res.ISID || req.TSIH != m.res.TSIH {
+		return m.fail(&req, StatusInitiatorError, "ISID or TSIH changed during login")
+	}
+	if req.CSG != StageSecurity && req.CSG != StageOperational {
+		return m.fail(&req, StatusInitiatorError, "invalid CSG")
+	}
+	if req.Transit && (req.NSG != StageOperational && req.NSG != StageFullFeature || req.NSG <= req.CSG) {
+		return m.fail(&req, StatusInitiatorError, "invalid NSG")
+	}
+	kvs, err := ParseKeys(data)
+	if err != nil {
+		return m.fail(&req, StatusInitiatorError, err.Error())
+	}
+
+	if first {
+		if st, reason := m.start(kvs); st != StatusSuccess {
+			return m.fail(&req, st, reason)
+		}
+	}
+	if req.CSG < m.stage {
+		return m.fail(&req, StatusInitiatorError, "login stage went backwards")
+	}
+	if req.CSG == StageOperational && m.stage == StageSecurity {
+		if m.authRequired && !m.authDone {
+			return m.fail(&req, StatusAuthFailure, "security stage skipped but authentication is required")
+		}
+		m.authDone = true
+		m.stage = StageOperational
+	}
+
+	var out []KV
+	if first {
+		out = append(out, KV{"TargetPortalGroupTag", strconv.Itoa(int(m.env.TPGT))})
+	}
+	sec := map[string]string{}
+	for _, kv := range kvs {
+		spec, known := keyTable[kv.Key]
+		switch {
+		case known && spec.kind == kindSecurity:
+			if _, dup := sec[kv.Key]; dup {
+				return m.fail(&req, StatusInitiatorError, "security key repeated: "+kv.Key)
+			}
+			sec[kv.Key] = kv.Value
+			continue
+		case known && spec.kind == kindDeclarative:
+			if st, reason := m.declarative(kv); st != StatusSuccess {
+				return m.fail(&req, st, reason)
+			}
+			continue
+		case m.proposed[kv.Key]:
+			m.lim.applyProposalAnswer(&m.res.Params, kv.Key, kv.Value)
+			delete(m.proposed, kv.Key)
+			continue
+		}
+		if prev, ok := m.seen[kv.Key]; ok && prev != kv.Value {
+			return m.fail(&req, StatusInitiatorError, "key renegotiated: "+kv.Key)
+		}
+		m.seen[kv.Key] = kv.Value
+		if ans := m.lim.negotiate(&m.res.Params, kv.Key, kv.Value); ans != "" {
+			out = append(out, KV{kv.Key, ans})
+		}
+	}
+
+	chapBusy := false
+	if len(sec) > 0 {
+		if req.CSG != StageSecurity {
+			if _, ok := sec["AuthMethod"]; ok && len(sec) == 1 {
+				out = append(out, KV{"AuthMethod", valIrrelevant})
+			} else {
+				return m.fail(&req, StatusAuthFailure, "CHAP keys outside the security stage")
+			}
+		} else {
+			var st Status
+			var reason string
+			out, chapBusy, st, reason = m.security(sec, out)
+			if st != StatusSuccess {
+				return m.fail(&req, st, reason)
+			}
+		}
+	}
+
+	if req.CSG == StageOperational && !m.declared {
+		m.declared = true
+		if !m.lim.discovery && m.res.Target != nil && m.res.Target.Alias != "" {
+			out = append(out, KV{"TargetAlias", m.res.Target.Alias})
+		}
+		mrdsl := m.lim.cfg.MaxRecvDataSegmentLength
+		if mrdsl < 512 {
+			mrdsl = 8192
+		}
+		m.res.Params.TargetMaxRecvDSL = mrdsl
+		out = append(out, KV{"MaxRecvDataSegmentLength", strconv.Itoa(mrdsl)})
+		offered := map[string]bool{}
+		for k := range m.seen {
+			offered[k] = true
+		}
+		for _, p := range m.lim.proposals(offered) {
+			m.proposed[p.Key] = true
+			m.lim.applyProposalAnswer(&m.res.Params, p.Key, p.Value)
+			out = append(out, p)
+		}
+	}
+
+	resp := Response{CSG: req.CSG, NSG: req.NSG, TSIH: m.res.TSIH, Data: EncodeKeys(out)}
+	if !req.Transit {
+		resp.NSG = 0
+		return resp
+	}
+	ready := true
+	switch req.CSG {
+	case StageSecurity:
+		if m.authRequired && !m.authDone {
+			if !chapBusy {
+				return m.fail(&req, StatusAuthFailure, "authentication required")
+			}
+			ready = false
+		}
+		if !m.authRequired {
+			m.authDone = true
+		}
+	case StageOperational:
+		if len(m.proposed) > 0 {
+			ready = false
+		}
+	}
+	if !ready {
+		resp.NSG = 0
+		return resp
+	}
+	resp.Transit = true
+	if req.NSG == StageOperational {
+		m.stage = StageOperational
+		return resp
+	}
+	// Entering the full feature phase.
+	if !m.declared {
+		m.res.Params.TargetMaxRecvDSL = 8192 // never declared: RFC default
+	}
+	if m.env.Admit != nil {
+		tsih, st := m.env.Admit(&m.res)
+		if st != StatusSuccess {
+			return m.fail(&req, st, "session admission refused")
+		}
+		m.res.TSIH = tsih
+	}
+	resp.TSIH = m.res.TSIH
+	resp.Done = true
+	m.done = true
+	return resp
+}
+
+// start handles the first request's declarations.
+func (m *Machine) start(kvs []KV) (Status, string) {
+	get := func(k string) (string, bool) {
+		for _, kv := range kvs {
+			if kv.Key == k {
+				return kv.Value, true
+			}
+		}
+		return "", false
+	}
+	name, ok := get("InitiatorName")
+	if !ok || name == "" {
+		return StatusMissingParameter, "InitiatorName missing"
+	}
+	m.res.InitiatorName = name
+	st, _ := get("SessionType")
+	switch st {
+	case "", SessionNormal:
+		m.res.SessionType = SessionNormal
+	case SessionDiscovery:
+		m.res.SessionType = SessionDiscovery
+	default:
+		return StatusSessionTypeUnsupp, "unsupported SessionType"
+	}
+	tn, _ := get("TargetName")
+	m.res.TargetName = tn
+	if m.res.SessionType == SessionDiscovery {
+		m.lim = limits{cfg: config.DefaultParams(), discovery: true}
+		m.accounts = m.env.Discovery
+	} else {
+		if tn == "" {
+			return StatusMissingParameter, "TargetName missing"
+		}
+		if m.env.LookupTarget == nil {
+			return StatusNotFound, "no targets"
+		}
+		t, st := m.env.LookupTarget(tn, name)
+		if t == nil || st != StatusSuccess {
+			if st == StatusSuccess {
+				st = StatusNotFound
+			}
+			return st, "target not found or access denied"
+		}
+		m.res.Target = t
+		m.lim = limits{cfg: t.Params}
+		m.accounts = t.Auth
+	}
+	m.res.Params.MaxXmitDSL = m.lim.cfg.MaxXmitDataSegmentLength
+	m.authRequired = len(m.accounts.Incoming) > 0
+	return StatusSuccess, ""
+}
+
+func (m *Machine) declarative(kv KV) (Status, string) {
+	switch kv.Key {
+	case "InitiatorAlias":
+		m.res.InitiatorAlias = kv.Value
+		return StatusSuccess, ""
+	case "InitiatorName":
+		if kv.Value != m.res.InitiatorName {
+			return StatusInitiatorError, "InitiatorName changed during login"
+		}
+	case "TargetName":
+		if kv.Value != m.res.TargetName {
+			return StatusInitiatorError, "TargetName changed during login"
+		}
+	case "SessionType":
+		if kv.Value != m.res.SessionType && !(kv.Value == "" && m.res.SessionType == SessionNormal) {
+			return StatusInitiatorError, "SessionType changed during login"
+		}
+	}
+	return StatusSuccess, ""
+}
+
+// security runs AuthMethod and the CHAP exchange. busy reports that the
+// CHAP exchange is in progress after this step.
+func (m *Machine) security(sec map[string]string, out []KV) ([]KV, bool, Status, string) {
+	if v, ok := sec["AuthMethod"]; ok {
+		if m.authMethod != "" {
+			return out, false, StatusInitiatorError, "AuthMethod renegotiated"
+		}
+		offers := splitList(v)
+		switch {
+		case m.authRequired && slices.Contains(offers, "CHAP"):
+			m.authMethod = "CHAP"
+			m.chap = chapWaitAlgorithm
+		case !m.authRequired && slices.Contains(offers, "None"):
+			m.authMethod = "None"
+			m.authDone = true
+		default:
+			return append(out, KV{"AuthMethod", valReject}), false, StatusAuthFailure, "no acceptable AuthMethod"
+		}
+		out = append(out, KV{"AuthMethod", m.authMethod})
+	}
+	if v, ok := sec["CHAP_A"]; ok {
+		if m.chap != chapWaitAlgorithm {
+			return out, false, StatusAuthFailure, "unexpected CHAP_A"
+		}
+		if !slices.Contains(splitList(v), chapMD5) {
+			return append(out, KV{"CHAP_A", valReject}), false, StatusAuthFailure, "no supported CHAP algorithm"
+		}
+		var buf [1 + ChallengeLen]byte
+		if _, err := io.ReadFull(m.env.Rand, buf[:]); err != nil {
+			return out, false, StatusTargetError, "no random data"
+		}
+		m.chapID = buf[0]
+		m.challenge = append([]byte(nil), buf[1:]...)
+		m.chap = chapWaitResponse
+		out = append(out, KV{"CHAP_A", chapMD5}, KV{"CHAP_I", strconv.Itoa(int(m.chapID))},
+			KV{"CHAP_C", EncodeHex(m.challenge)})
+		return out, true, StatusSuccess, ""
+	}
+	n, hasN := sec["CHAP_N"]
+	r, hasR := sec["CHAP_R"]
+	ci, hasI := sec["CHAP_I"]
+	cc, hasC := sec["CHAP_C"]
+	if !hasN && !hasR && !hasI && !hasC {
+		return out, m.chap == chapWaitAlgorithm, StatusSuccess, ""
+	}
+	if m.chap != chapWaitResponse || !hasN || !hasR {
+		return out, false, StatusAuthFailure, "unexpected or incomplete CHAP response"
+	}
+	resp, err := DecodeBinary(r)
+	if err != nil {
+		return out, false, StatusAuthFailure, "malformed CHAP_R"
+	}
+	var secret string
+	found := false
+	for _, a := range m.accounts.Incoming {
+		if a.User == n {
+			secret, found = a.Secret, true
+			break
+		}
+	}
+	if !found || !chapVerify(m.chapID, secret, m.challenge, resp) {
+		return out, false, StatusAuthFailure, "CHAP authentication failed for user " + strconv.Quote(n)
+	}
+	m.res.AuthUser = n
+	if hasI || hasC {
+		if !hasI || !hasC {
+			return out, false, StatusAuthFailure, "mutual CHAP needs both CHAP_I and CHAP_C"
+		}
+		if m.accounts.Outgoing == nil {
+			return out, false, StatusAuthFailure, "mutual CHAP requested but no outgoing account"
+		}
+		id, ok := parseNumber(ci)
+		if !ok || id > 255 {
+			return out, false, StatusAuthFailure, "malformed CHAP_I"
+		}
+		ch, err := DecodeBinary(cc)
+		if err != nil || len(ch) < minInitiatorChallenge || len(ch) > maxInitiatorChallenge {
+			return out, false, StatusAuthFailure, "malformed CHAP_C"
+		}
+		if bytes.Equal(ch, m.challenge) {
+			return out, false, StatusAuthFailure, "reflected CHAP challenge"
+		}
+		o := m.accounts.Outgoing
+		out = append(out, KV{"CHAP_N", o.User}, KV{"CHAP_R", EncodeHex(chapResponse(byte(id), o.Secret, ch))})
+		m.res.MutualAuth = true
+	}
+	m.chap = chapDone
+	m.authDone = true
+	m.challenge = nil
+	return out, false, StatusSuccess, ""
+}
