@@ -3,11 +3,32 @@ package iscsi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"net/netip"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
 
+	"github.com/ietgo/ietd/target/acl"
 	"github.com/ietgo/ietd/target/config"
+	"github.com/ietgo/ietd/target/login"
+	"github.com/ietgo/ietd/target/pdu"
+	"github.com/ietgo/ietd/target/scsi"
 	"github.com/sirupsen/logrus"
 )
+
+// Device is what the transport needs from a target's SCSI layer;
+// *scsi.Target implements it.
+type Device interface {
+	Execute(ctx context.Context, cmd *scsi.Command) scsi.Result
+	TaskManagement(fn scsi.TMF, lun uint64, nexus *scsi.Nexus) byte
+	NexusAttach(n *scsi.Nexus)
+	NexusDetach(n *scsi.Nexus)
+	Reconfigure(cfg *config.Target) error
+	Close() error
+}
 
 // Options configure a Server.
 type Options struct {
@@ -18,38 +39,277 @@ type Options struct {
 	// Port is the TCP port advertised in SendTargets when a listener's own
 	// port cannot be used (default 3260).
 	Port int
+	// NewDevice builds the SCSI layer of a target; nil uses scsi.NewTarget.
+	NewDevice func(t *config.Target, o scsi.Options) (Device, error)
+	// LoginTimeout bounds a whole login (default 15s).
+	LoginTimeout time.Duration
+	// MaxBufferMemory bounds the memory retained by the data buffer pool
+	// (default 256 MiB).
+	MaxBufferMemory int
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("iscsi: server closed")
 
+// Errors of the management API.
+var (
+	ErrNoSuchSession    = errors.New("iscsi: no such session")
+	ErrNoSuchConnection = errors.New("iscsi: no such connection")
+)
+
 // Server is the iSCSI target engine: it accepts connections on listeners,
 // runs logins, discovery and sessions, and drives one scsi.Target per
-// configured target.
-//
-// STUB: the transport owner replaces this file.
-type Server struct{}
+// configured target. See LOCKS.md for the lock order.
+type Server struct {
+	opts    Options
+	log     *logrus.Entry
+	pool    *pdu.BufPool
+	nexusID atomic.Uint64
+
+	mu        sync.Mutex
+	cfg       *config.Config
+	targets   map[int]*targetState
+	sessions  map[uint16]*session
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	nextTSIH  uint16
+	closed    bool
+	connWG    sync.WaitGroup
+}
+
+type targetState struct {
+	cfg *config.Target
+	dev Device
+}
 
 // NewServer builds the engine (opens backing stores) from opts.Config.
-func NewServer(opts Options) (*Server, error) { return nil, errors.New("iscsi: not implemented") }
+func NewServer(opts Options) (*Server, error) {
+	if opts.Config == nil {
+		return nil, errors.New("iscsi: no config")
+	}
+	if opts.Log == nil {
+		l := logrus.New()
+		l.SetLevel(logrus.WarnLevel)
+		opts.Log = logrus.NewEntry(l)
+	}
+	if opts.Port == 0 {
+		opts.Port = 3260
+	}
+	if opts.LoginTimeout == 0 {
+		opts.LoginTimeout = 15 * time.Second
+	}
+	if opts.MaxBufferMemory == 0 {
+		opts.MaxBufferMemory = 256 << 20
+	}
+	if opts.NewDevice == nil {
+		opts.NewDevice = func(t *config.Target, o scsi.Options) (Device, error) {
+			return scsi.NewTarget(t, o)
+		}
+	}
+	s := &Server{
+		opts:      opts,
+		log:       opts.Log,
+		pool:      pdu.NewBufPool(nil, opts.MaxBufferMemory),
+		cfg:       opts.Config,
+		targets:   map[int]*targetState{},
+		sessions:  map[uint16]*session{},
+		listeners: map[net.Listener]struct{}{},
+		conns:     map[*conn]struct{}{},
+	}
+	for _, t := range opts.Config.Targets {
+		ts, err := s.openTarget(t)
+		if err != nil {
+			for _, o := range s.targets {
+				o.dev.Close()
+			}
+			return nil, err
+		}
+		s.targets[t.TID] = ts
+	}
+	return s, nil
+}
+
+func (s *Server) openTarget(t *config.Target) (*targetState, error) {
+	dev, err := s.opts.NewDevice(t, scsi.Options{
+		Log:      s.log.WithField("target", t.Name),
+		StateDir: s.opts.StateDir,
+		Dialect:  s.opts.Config.Dialect,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("iscsi: target %s: %w", t.Name, err)
+	}
+	return &targetState{cfg: t, dev: dev}, nil
+}
 
 // Serve accepts connections on l until Shutdown; it may be called for
 // several listeners concurrently.
-func (s *Server) Serve(l net.Listener) error { return ErrServerClosed }
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+	}()
+	var backoff time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				continue
+			}
+			return fmt.Errorf("iscsi: accept: %w", err)
+		}
+		backoff = 0
+		c := newConn(s, nc)
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			nc.Close()
+			return ErrServerClosed
+		}
+		s.conns[c] = struct{}{}
+		s.connWG.Add(1)
+		s.mu.Unlock()
+		go c.serve()
+	}
+}
+
+func (s *Server) connDone(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.connWG.Done()
+}
 
 // Shutdown stops accepting, asks initiators to log out (async message),
 // waits for sessions to end until ctx is done, then closes everything.
-func (s *Server) Shutdown(ctx context.Context) error { return nil }
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	var conns []*conn
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.requestLogout()
+	}
+	done := make(chan struct{})
+	go func() { s.connWG.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		s.mu.Lock()
+		for c := range s.conns {
+			c.close()
+		}
+		s.mu.Unlock()
+		<-done
+	}
+	s.mu.Lock()
+	targets := s.targets
+	s.targets = map[int]*targetState{}
+	s.mu.Unlock()
+	for _, t := range targets {
+		t.dev.Close()
+	}
+	return err
+}
 
 // Reload reconciles the running engine with cfg: new targets/LUNs/accounts/
 // ACLs take effect, removed ones are taken away (their sessions closed),
 // sessions on unchanged targets stay up and get unit attentions for LUN
 // changes. On error the old config stays in force.
-func (s *Server) Reload(cfg *config.Config) error { return errors.New("iscsi: not implemented") }
+func (s *Server) Reload(cfg *config.Config) error {
+	if cfg == nil {
+		return errors.New("iscsi: reload: no config")
+	}
+	s.mu.Lock()
+	old := s.targets
+	s.mu.Unlock()
+	added := map[int]*targetState{}
+	for _, t := range cfg.Targets {
+		if ot, ok := old[t.TID]; ok && ot.cfg.Name == t.Name {
+			continue
+		}
+		ts, err := s.openTarget(t)
+		if err != nil {
+			for _, a := range added {
+				a.dev.Close()
+			}
+			return err
+		}
+		added[t.TID] = ts
+	}
+	var removed []*targetState
+	next := map[int]*targetState{}
+	for _, t := range cfg.Targets {
+		if ts, ok := added[t.TID]; ok {
+			next[t.TID] = ts
+			continue
+		}
+		ot := old[t.TID]
+		if err := ot.dev.Reconfigure(t); err != nil {
+			s.log.WithError(err).WithField("target", t.Name).Warn("reconfigure failed")
+		}
+		next[t.TID] = &targetState{cfg: t, dev: ot.dev}
+	}
+	for tid, ot := range old {
+		if nt, ok := next[tid]; !ok || nt.dev != ot.dev {
+			removed = append(removed, ot)
+		}
+	}
+	s.mu.Lock()
+	s.cfg = cfg
+	s.targets = next
+	var doomed []*session
+	for _, ss := range s.sessions {
+		for _, r := range removed {
+			if ss.tgt == r {
+				doomed = append(doomed, ss)
+			}
+		}
+		if nt, ok := next[ss.tid]; ok && ss.tgt != nil && nt.dev == ss.tgt.dev {
+			ss.tgt = nt
+		}
+	}
+	s.mu.Unlock()
+	for _, ss := range doomed {
+		ss.close()
+	}
+	for _, r := range removed {
+		r.dev.Close()
+	}
+	return nil
+}
 
 // Config returns the config currently in force (do not modify it; copy,
 // change and Reload).
-func (s *Server) Config() *config.Config { return nil }
+func (s *Server) Config() *config.Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg
+}
 
 // SessionInfo describes one session for listings (ietadm, /proc/net/iet/session).
 type SessionInfo struct {
@@ -72,12 +332,182 @@ type ConnInfo struct {
 }
 
 // Sessions lists the live normal sessions.
-func (s *Server) Sessions() []SessionInfo { return nil }
+func (s *Server) Sessions() []SessionInfo {
+	s.mu.Lock()
+	list := make([]*session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		list = append(list, ss)
+	}
+	s.mu.Unlock()
+	var out []SessionInfo
+	for _, ss := range list {
+		if ss.discovery {
+			continue
+		}
+		out = append(out, ss.info())
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].TID != out[j].TID {
+			return out[i].TID < out[j].TID
+		}
+		return out[i].SID < out[j].SID
+	})
+	return out
+}
+
+func (s *Server) findSession(tid int, sid uint64) *session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss := s.sessions[uint16(sid)]
+	if ss == nil || ss.tid != tid || ss.sid() != sid {
+		return nil
+	}
+	return ss
+}
 
 // CloseSession ends a session (ietadm --op delete --tid --sid).
-func (s *Server) CloseSession(tid int, sid uint64) error { return errors.New("iscsi: not implemented") }
+func (s *Server) CloseSession(tid int, sid uint64) error {
+	ss := s.findSession(tid, sid)
+	if ss == nil {
+		return ErrNoSuchSession
+	}
+	ss.close()
+	return nil
+}
 
 // CloseConnection ends one connection (ietadm --op delete --tid --sid --cid).
 func (s *Server) CloseConnection(tid int, sid uint64, cid uint16) error {
-	return errors.New("iscsi: not implemented")
+	ss := s.findSession(tid, sid)
+	if ss == nil {
+		return ErrNoSuchSession
+	}
+	c := ss.connection()
+	if c == nil || c.cid != cid {
+		return ErrNoSuchConnection
+	}
+	c.close()
+	return nil
+}
+
+// lookupTarget resolves a login's TargetName with access control.
+func (s *Server) lookupTarget(name, initiator string, local, peer netip.Addr) (*targetState, login.Status) {
+	s.mu.Lock()
+	cfg := s.cfg
+	var ts *targetState
+	for _, t := range s.targets {
+		if t.cfg.Name == name {
+			ts = t
+		}
+	}
+	s.mu.Unlock()
+	if ts == nil {
+		return nil, login.StatusNotFound
+	}
+	if ok, reason := acl.InitiatorAllowed(cfg, ts.cfg, initiator, peer); !ok {
+		s.log.WithFields(logrus.Fields{"target": name, "initiator": initiator, "peer": peer.String()}).
+			Infof("login denied: %s", reason)
+		return nil, login.StatusNotFound
+	}
+	if !acl.PortalAllowed(cfg, ts.cfg, local) {
+		s.log.WithFields(logrus.Fields{"target": name, "portal": local.String()}).Info("login denied by targets.allow")
+		return nil, login.StatusNotFound
+	}
+	return ts, login.StatusSuccess
+}
+
+// admit runs session admission for a finished login (called from the
+// connection goroutine): TSIH allocation, reinstatement, MaxSessions,
+// MaxConnections.
+func (s *Server) admit(c *conn, r *login.Result) (uint16, login.Status) {
+	if r.TSIH != 0 {
+		s.mu.Lock()
+		_, exists := s.sessions[r.TSIH]
+		s.mu.Unlock()
+		if !exists {
+			return 0, login.StatusSessionNotFound
+		}
+		// Only one connection per session is implemented.
+		return 0, login.StatusTooManyConnections
+	}
+	var ts *targetState
+	if r.SessionType == login.SessionNormal {
+		s.mu.Lock()
+		for _, t := range s.targets {
+			if t.cfg == r.Target {
+				ts = t
+			}
+		}
+		s.mu.Unlock()
+		if ts == nil {
+			return 0, login.StatusTargetRemoved
+		}
+		// Reinstatement: the same initiator port (name + ISID) replaces its old session.
+		var old []*session
+		s.mu.Lock()
+		for _, ss := range s.sessions {
+			if !ss.discovery && ss.tgt == ts && ss.initiator == r.InitiatorName && ss.isid == r.ISID {
+				old = append(old, ss)
+			}
+		}
+		s.mu.Unlock()
+		for _, ss := range old {
+			ss.close()
+			ss.wait(5 * time.Second)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, login.StatusServiceUnavailable
+	}
+	if ts != nil && ts.cfg.MaxSessions > 0 {
+		n := 0
+		for _, ss := range s.sessions {
+			if ss.tgt == ts {
+				n++
+			}
+		}
+		if n >= ts.cfg.MaxSessions {
+			return 0, login.StatusTooManyConnections
+		}
+	}
+	var tsih uint16
+	for i := 0; i < 65536; i++ {
+		s.nextTSIH++
+		if s.nextTSIH == 0 {
+			continue
+		}
+		if _, used := s.sessions[s.nextTSIH]; !used {
+			tsih = s.nextTSIH
+			break
+		}
+	}
+	if tsih == 0 {
+		return 0, login.StatusOutOfResources
+	}
+	ss := newSession(s, ts, r, tsih)
+	s.sessions[tsih] = ss
+	c.sess = ss
+	return tsih, login.StatusSuccess
+}
+
+func (s *Server) removeSession(ss *session) {
+	s.mu.Lock()
+	if s.sessions[ss.tsih] == ss {
+		delete(s.sessions, ss.tsih)
+	}
+	s.mu.Unlock()
+}
+
+// sessionsOf returns the live sessions of a target.
+func (s *Server) sessionsOf(ts *targetState) []*session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*session
+	for _, ss := range s.sessions {
+		if ss.tgt == ts {
+			out = append(out, ss)
+		}
+	}
+	return out
 }

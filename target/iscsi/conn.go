@@ -1,0 +1,490 @@
+package iscsi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ietgo/ietd/target/config"
+	"github.com/ietgo/ietd/target/login"
+	"github.com/ietgo/ietd/target/pdu"
+	"github.com/ietgo/ietd/target/scsi"
+	"github.com/sirupsen/logrus"
+)
+
+// Reject reasons (RFC 7143 11.17.1).
+const (
+	rejectDataDigest    = 0x02
+	rejectProtocolError = 0x04
+	rejectNotSupported  = 0x05
+	rejectInvalidPDU    = 0x09
+	writeTimeout        = 30 * time.Second
+	maxCommandBuffer    = 64 << 20
+	maxLoginSegment     = 64 << 10
+	logoutDrainTimeout  = 10 * time.Second
+	asyncLogoutWaitSecs = 3
+	asyncEventLogoutReq = 1
+	statNone            = 0
+	statAdvance         = 1
+	statCarry           = 2
+)
+
+// outPDU is one queued response. Task responses are expanded by the
+// writer into Data-In PDUs and/or a SCSI Response.
+type outPDU struct {
+	bhs        pdu.BHS
+	data       []byte
+	stat       uint8
+	task       *task
+	closeAfter bool
+}
+
+// conn is one TCP connection: a reader (the serve goroutine) and a writer
+// goroutine. The writer alone owns StatSN.
+type conn struct {
+	srv   *Server
+	nc    net.Conn
+	log   *logrus.Entry
+	rd    *pdu.Reader
+	hdr   pdu.Header
+	local netip.Addr
+	peer  netip.Addr
+	port  int
+
+	sess      *session
+	cid       uint16
+	params    login.Params
+	hd, dd    bool
+	sendLimit int
+	recvLimit int
+
+	wmu     sync.Mutex
+	wcond   *sync.Cond
+	queue   []outPDU
+	wclosed bool
+	statSN  uint32 // writer-owned after login
+	wdone   chan struct{}
+
+	closing   atomic.Bool
+	closeOnce sync.Once
+
+	lastRecv   atomic.Int64
+	pingTTT    atomic.Uint32 // outstanding ping TTT (0 = none)
+	pingSentAt atomic.Int64
+
+	textRest []byte // SendTargets answer still to send
+	textTTT  uint32
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	c := &conn{srv: s, nc: nc, wdone: make(chan struct{})}
+	c.wcond = sync.NewCond(&c.wmu)
+	c.rd = pdu.NewReader(nc)
+	if ap, err := netip.ParseAddrPort(nc.LocalAddr().String()); err == nil {
+		c.local, c.port = ap.Addr().Unmap(), int(ap.Port())
+	}
+	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
+		c.peer = ap.Addr().Unmap()
+	}
+	c.log = s.log.WithFields(logrus.Fields{"peer": nc.RemoteAddr().String()})
+	return c
+}
+
+func (c *conn) isClosing() bool { return c.closing.Load() }
+
+func (c *conn) close() {
+	c.closeOnce.Do(func() {
+		c.closing.Store(true)
+		c.nc.Close()
+		c.wmu.Lock()
+		c.wclosed = true
+		c.wcond.Broadcast()
+		c.wmu.Unlock()
+	})
+}
+
+func (c *conn) serve() {
+	defer c.srv.connDone(c)
+	if err := c.loginPhase(); err != nil {
+		if !errors.Is(err, io.EOF) {
+			c.log.WithError(err).Info("login ended")
+		}
+		c.close()
+		if c.sess != nil {
+			c.sess.end()
+		}
+		return
+	}
+	ss := c.sess
+	c.log = c.log.WithFields(logrus.Fields{"initiator": ss.initiator, "tsih": ss.tsih})
+	go c.writer()
+	if ss.tgt != nil && ss.tgt.cfg.NOPInterval > 0 {
+		go c.pinger(ss.tgt.cfg.NOPInterval, ss.tgt.cfg.NOPTimeout)
+	}
+	err := c.ffpLoop()
+	if err != nil && !errors.Is(err, io.EOF) && !c.isClosing() {
+		c.log.WithError(err).Info("connection ended")
+	}
+	c.close()
+	<-c.wdone
+	ss.end()
+}
+
+// loginPhase runs the login exchange synchronously on the connection.
+func (c *conn) loginPhase() error {
+	c.nc.SetDeadline(time.Now().Add(c.srv.opts.LoginTimeout))
+	defer c.nc.SetDeadline(time.Time{})
+	s := c.srv
+	m := login.New(login.Env{
+		LookupTarget: func(name, ini string) (*config.Target, login.Status) {
+			ts, st := s.lookupTarget(name, ini, c.local, c.peer)
+			if ts == nil {
+				return nil, st
+			}
+			return ts.cfg, st
+		},
+		Discovery: s.Config().Discovery,
+		TPGT:      1,
+		Admit:     func(r *login.Result) (uint16, login.Status) { return s.admit(c, r) },
+		Log:       c.log,
+	})
+	first := true
+	var cmdSN uint32
+	for {
+		if err := c.rd.ReadHeader(&c.hdr); err != nil {
+			return err
+		}
+		h := &c.hdr.BHS
+		if h.Opcode() != pdu.OpLoginReq {
+			return fmt.Errorf("%s before login completed", h.Opcode())
+		}
+		n := h.DataLen()
+		if n > maxLoginSegment {
+			return errors.New("login data segment too long")
+		}
+		data := make([]byte, n)
+		if err := c.rd.ReadData(data); err != nil {
+			return err
+		}
+		if first {
+			c.statSN = h.ExpStatSN()
+			cmdSN = h.CmdSN()
+			c.cid = h.U16(20)
+			first = false
+		}
+		fl := h.Flags()
+		var req login.Request
+		req.Transit = fl&pdu.FlagTransit != 0
+		req.Continue = fl&pdu.FlagContinue != 0
+		req.CSG = int(fl>>2) & 3
+		req.NSG = int(fl) & 3
+		req.VersionMax, req.VersionMin = h[2], h[3]
+		copy(req.ISID[:], h[8:14])
+		req.TSIH = h.U16(14)
+		req.CID = h.U16(20)
+		req.ITT = h.ITT()
+		req.Data = data
+		resp := m.Step(req)
+
+		var r pdu.BHS
+		r.SetOpcode(pdu.OpLoginResp)
+		f := byte(resp.CSG&3) << 2
+		if resp.Transit {
+			f |= pdu.FlagTransit | byte(resp.NSG&3)
+		}
+		r.SetFlags(f)
+		copy(r[8:14], req.ISID[:])
+		r.SetU16(14, resp.TSIH)
+		r.SetU32(pdu.OffITT, req.ITT)
+		r.SetU32(pdu.OffCmdSN, c.statSN)
+		c.statSN++
+		r.SetU32(pdu.OffExpStatSN, cmdSN)
+		r.SetU32(pdu.OffMaxCmdSN, cmdSN)
+		r[36], r[37] = resp.Status.Class(), resp.Status.Detail()
+		r.SetDataLen(len(resp.Data))
+		bufs, _ := pdu.AppendPDU(nil, nil, &r, resp.Data, false, false)
+		if _, err := bufs.WriteTo(c.nc); err != nil {
+			return err
+		}
+		if resp.Failed {
+			return fmt.Errorf("login failed: %s: %s", resp.Status, m.FailReason)
+		}
+		if resp.Done {
+			res := m.Result()
+			c.params = res.Params
+			c.hd, c.dd = res.Params.HeaderDigest, res.Params.DataDigest
+			c.rd.HeaderDigest, c.rd.DataDigest = c.hd, c.dd
+			c.sendLimit = res.Params.SendSegmentLimit()
+			c.recvLimit = res.Params.TargetMaxRecvDSL
+			if c.sess == nil {
+				return errors.New("login finished without a session")
+			}
+			c.sess.params = res.Params
+			c.sess.start(c, cmdSN)
+			c.log.WithFields(logrus.Fields{"type": res.SessionType, "target": res.TargetName,
+				"initiator": res.InitiatorName}).Info("login complete")
+			return nil
+		}
+	}
+}
+
+// enqueue queues a response for the writer.
+func (c *conn) enqueue(o outPDU) {
+	c.wmu.Lock()
+	if c.wclosed {
+		c.wmu.Unlock()
+		if o.task != nil {
+			o.task.finish()
+		}
+		return
+	}
+	c.queue = append(c.queue, o)
+	if len(c.queue) == 1 {
+		c.wcond.Signal()
+	}
+	c.wmu.Unlock()
+}
+
+func (c *conn) enqueueTask(t *task) { c.enqueue(outPDU{task: t}) }
+
+func (c *conn) writer() {
+	defer close(c.wdone)
+	var batch []outPDU
+	var bufs net.Buffers
+	arena := make([]byte, 0, 8192)
+	for {
+		c.wmu.Lock()
+		for len(c.queue) == 0 && !c.wclosed {
+			c.wcond.Wait()
+		}
+		if c.wclosed {
+			q := c.queue
+			c.queue = nil
+			c.wmu.Unlock()
+			for _, o := range q {
+				if o.task != nil {
+					o.task.finish()
+				}
+			}
+			return
+		}
+		batch, c.queue = c.queue, batch[:0]
+		c.wmu.Unlock()
+
+		bufs, arena = bufs[:0], arena[:0]
+		closeAfter := false
+		for i := range batch {
+			bufs, arena = c.appendOut(bufs, arena, &batch[i])
+			closeAfter = closeAfter || batch[i].closeAfter
+		}
+		c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		wb := bufs
+		_, err := wb.WriteTo(c.nc)
+		for i := range batch {
+			if batch[i].task != nil {
+				batch[i].task.finish()
+			}
+			batch[i] = outPDU{}
+		}
+		if err != nil || closeAfter {
+			c.close()
+		}
+	}
+}
+
+func (c *conn) fillSN(h *pdu.BHS, mode uint8) {
+	switch mode {
+	case statAdvance:
+		h.SetU32(pdu.OffCmdSN, c.statSN)
+		c.statSN++
+	case statCarry:
+		h.SetU32(pdu.OffCmdSN, c.statSN)
+	}
+	h.SetU32(pdu.OffExpStatSN, c.sess.expCmdSN.Load())
+	h.SetU32(pdu.OffMaxCmdSN, c.sess.maxCmdSN.Load())
+}
+
+func (c *conn) appendOut(bufs net.Buffers, arena []byte, o *outPDU) (net.Buffers, []byte) {
+	if o.task == nil {
+		c.fillSN(&o.bhs, o.stat)
+		o.bhs.SetDataLen(len(o.data))
+		return pdu.AppendPDU(bufs, arena, &o.bhs, o.data, c.hd, c.dd)
+	}
+	t := o.task
+	res := &t.res
+	edtl := int(t.edtl)
+	var flags byte
+	var residual uint32
+	want := res.XferLen
+	if want < 0 && t.read {
+		want = len(res.Data)
+	}
+	if want < 0 && res.Status == scsi.StatusGood {
+		want = 0
+	}
+	if want >= 0 {
+		if want > edtl {
+			flags, residual = pdu.FlagOver, uint32(want-edtl)
+		} else if want < edtl {
+			flags, residual = pdu.FlagUnder, uint32(edtl-want)
+		}
+	}
+	var data []byte
+	if t.read {
+		data = res.Data
+		if len(data) > edtl {
+			data = data[:edtl]
+		}
+	}
+	collapse := len(data) > 0 && res.Status == scsi.StatusGood && len(res.Sense) == 0
+	limit := c.sendLimit
+	var h pdu.BHS
+	for off, sn := 0, uint32(0); off < len(data); sn++ {
+		n := min(limit, len(data)-off)
+		last := off+n == len(data)
+		h.Reset()
+		h.SetOpcode(pdu.OpDataIn)
+		f := byte(0)
+		if last {
+			f |= pdu.FlagFinal
+			if collapse {
+				f |= pdu.FlagStatus | flags
+				h[3] = res.Status
+				h.SetU32(pdu.OffResidual, residual)
+			}
+		}
+		h.SetFlags(f)
+		h.SetLUNField(t.lunRaw)
+		h.SetU32(pdu.OffITT, t.itt)
+		h.SetU32(pdu.OffTTT, pdu.ReservedTag)
+		mode := uint8(statNone)
+		if last && collapse {
+			mode = statAdvance
+		}
+		c.fillSN(&h, mode)
+		h.SetU32(pdu.OffDataSN, sn)
+		h.SetU32(pdu.OffBufOffset, uint32(off))
+		h.SetDataLen(n)
+		bufs, arena = pdu.AppendPDU(bufs, arena, &h, data[off:off+n], c.hd, c.dd)
+		off += n
+		if last {
+			t.dataSN = sn + 1
+		}
+	}
+	if collapse {
+		return bufs, arena
+	}
+	h.Reset()
+	h.SetOpcode(pdu.OpSCSIResp)
+	h.SetFlags(pdu.FlagFinal | flags)
+	h[2] = 0 // command completed at target
+	h[3] = res.Status
+	h.SetU32(pdu.OffITT, t.itt)
+	c.fillSN(&h, statAdvance)
+	h.SetU32(pdu.OffDataSN, t.dataSN)
+	h.SetU32(pdu.OffResidual, residual)
+	var sense []byte
+	if len(res.Sense) > 0 {
+		start := len(arena)
+		arena = append(arena, byte(len(res.Sense)>>8), byte(len(res.Sense)))
+		arena = append(arena, res.Sense...)
+		sense = arena[start:len(arena):len(arena)]
+	}
+	h.SetDataLen(len(sense))
+	return pdu.AppendPDU(bufs, arena, &h, sense, c.hd, c.dd)
+}
+
+// pinger sends NOP-In pings on idle connections and closes the
+// connection when a ping goes unanswered for the timeout.
+func (c *conn) pinger(interval, timeout int) {
+	if timeout <= 0 || timeout > interval {
+		timeout = interval
+	}
+	iv := time.Duration(interval) * time.Second
+	to := time.Duration(timeout) * time.Second
+	tick := time.NewTicker(min(iv, to) / 2)
+	defer tick.Stop()
+	var ttt uint32 = 0x10000
+	for {
+		select {
+		case <-c.wdone:
+			return
+		case now := <-tick.C:
+			if c.pingTTT.Load() != 0 {
+				if now.Sub(time.Unix(0, c.pingSentAt.Load())) >= to {
+					c.log.Warn("NOP-Out timeout, closing connection")
+					c.close()
+					return
+				}
+				continue
+			}
+			if now.Sub(time.Unix(0, c.lastRecv.Load())) < iv {
+				continue
+			}
+			ttt++
+			if ttt == pdu.ReservedTag {
+				ttt = 0x10000
+			}
+			c.pingSentAt.Store(now.UnixNano())
+			c.pingTTT.Store(ttt)
+			var o outPDU
+			o.bhs.SetOpcode(pdu.OpNOPIn)
+			o.bhs.SetFlags(pdu.FlagFinal)
+			o.bhs.SetU32(pdu.OffITT, pdu.ReservedTag)
+			o.bhs.SetU32(pdu.OffTTT, ttt)
+			o.stat = statCarry
+			c.enqueue(o)
+		}
+	}
+}
+
+// requestLogout asks the initiator to log out (Shutdown).
+func (c *conn) requestLogout() {
+	ss := c.sess
+	if ss == nil || ss.discovery || c.wclosedNow() {
+		c.close()
+		return
+	}
+	var o outPDU
+	o.bhs.SetOpcode(pdu.OpAsync)
+	o.bhs.SetFlags(pdu.FlagFinal)
+	o.bhs.SetU32(pdu.OffITT, pdu.ReservedTag)
+	o.bhs[36] = asyncEventLogoutReq
+	o.bhs.SetU16(42, asyncLogoutWaitSecs)
+	o.stat = statAdvance
+	c.enqueue(o)
+}
+
+func (c *conn) wclosedNow() bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.wclosed
+}
+
+func (c *conn) reject(h *pdu.BHS, reason byte) {
+	var o outPDU
+	o.bhs.SetOpcode(pdu.OpReject)
+	o.bhs.SetFlags(pdu.FlagFinal)
+	o.bhs[2] = reason
+	o.bhs.SetU32(pdu.OffITT, pdu.ReservedTag)
+	o.data = append([]byte(nil), h[:]...)
+	o.stat = statAdvance
+	c.enqueue(o)
+}
+
+// waitTasks waits until every listed task has finished or ctx ends.
+func waitTasks(ctx context.Context, ts []*task) {
+	for _, t := range ts {
+		select {
+		case <-t.done:
+		case <-ctx.Done():
+			return
+		}
+	}
+}

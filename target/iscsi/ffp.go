@@ -1,0 +1,575 @@
+package iscsi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/ietgo/ietd/target/acl"
+	"github.com/ietgo/ietd/target/login"
+	"github.com/ietgo/ietd/target/pdu"
+	"github.com/ietgo/ietd/target/scsi"
+)
+
+var errProtocol = errors.New("iscsi: protocol error")
+
+// ffpLoop is the reader of the full feature phase.
+func (c *conn) ffpLoop() error {
+	for {
+		if err := c.rd.ReadHeader(&c.hdr); err != nil {
+			return err
+		}
+		c.lastRecv.Store(time.Now().UnixNano())
+		h := &c.hdr.BHS
+		if n := h.DataLen(); n > c.recvLimit && n > 8192 {
+			c.reject(h, rejectProtocolError)
+			return fmt.Errorf("%w: data segment of %d bytes exceeds %d", errProtocol, n, c.recvLimit)
+		}
+		var err error
+		switch h.Opcode() {
+		case pdu.OpSCSICmd:
+			if c.sess.discovery {
+				err = c.rejectAndDiscard(h, rejectProtocolError)
+			} else {
+				err = c.handleCommand(h)
+			}
+		case pdu.OpDataOut:
+			if c.sess.discovery {
+				err = c.rejectAndDiscard(h, rejectProtocolError)
+			} else {
+				err = c.handleDataOut(h)
+			}
+		case pdu.OpNOPOut:
+			err = c.handleNOPOut(h)
+		case pdu.OpTextReq:
+			err = c.handleText(h)
+		case pdu.OpTMFReq:
+			if c.sess.discovery {
+				err = c.rejectAndDiscard(h, rejectProtocolError)
+			} else {
+				err = c.handleTMF(h)
+			}
+		case pdu.OpLogoutReq:
+			err = c.handleLogout(h)
+		case pdu.OpLoginReq:
+			err = c.rejectAndDiscard(h, rejectProtocolError)
+		default:
+			err = c.rejectAndDiscard(h, rejectNotSupported)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (c *conn) rejectAndDiscard(h *pdu.BHS, reason byte) error {
+	c.reject(h, reason)
+	return c.discard(h.DataLen())
+}
+
+func (c *conn) discard(n int) error {
+	err := c.rd.Discard(n)
+	return err
+}
+
+// readSmall reads a small data segment (NOP, Text, TMF) into a new buffer.
+func (c *conn) readSmall(n int) ([]byte, error) {
+	b := make([]byte, n)
+	return b, c.rd.ReadData(b)
+}
+
+// consumeCmdSN applies CmdSN rules to a non-command request that does
+// not stay in flight (NOP-Out, Text, TMF, Logout).
+func (c *conn) consumeCmdSN(h *pdu.BHS) bool {
+	if h.Immediate() {
+		return true
+	}
+	if !c.sess.acceptCmdSN(h.CmdSN()) {
+		return false
+	}
+	c.sess.openSlot()
+	return true
+}
+
+func (c *conn) handleNOPOut(h *pdu.BHS) error {
+	data, err := c.readSmall(h.DataLen())
+	if errors.Is(err, pdu.ErrDataDigest) {
+		c.reject(h, rejectDataDigest)
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if ttt := h.TTT(); ttt != pdu.ReservedTag {
+		c.pingTTT.CompareAndSwap(ttt, 0)
+	}
+	itt := h.ITT()
+	if itt == pdu.ReservedTag {
+		return nil
+	}
+	if !c.consumeCmdSN(h) {
+		return nil
+	}
+	if len(data) > c.sendLimit {
+		data = data[:c.sendLimit]
+	}
+	var o outPDU
+	o.bhs.SetOpcode(pdu.OpNOPIn)
+	o.bhs.SetFlags(pdu.FlagFinal)
+	o.bhs.SetLUNField(h.LUNField())
+	o.bhs.SetU32(pdu.OffITT, itt)
+	o.bhs.SetU32(pdu.OffTTT, pdu.ReservedTag)
+	o.data = data
+	o.stat = statAdvance
+	c.enqueue(o)
+	return nil
+}
+
+func (c *conn) handleCommand(h *pdu.BHS) error {
+	ss := c.sess
+	if !h.Immediate() && !ss.acceptCmdSN(h.CmdSN()) {
+		// Outside the window: silently ignored (RFC 7143 4.2.2.1).
+		return c.discard(h.DataLen())
+	}
+	fl := h.Flags()
+	t := &task{
+		ss: ss, itt: h.ITT(), cmdSN: h.CmdSN(), immediate: h.Immediate(),
+		lunRaw: h.LUNField(), read: fl&pdu.FlagRead != 0, write: fl&pdu.FlagWrite != 0,
+		edtl: h.TTT(), done: make(chan struct{}),
+	}
+	t.lun = pdu.DecodeLUN(t.lunRaw)
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	copy(t.cdb[:], h.CDB())
+	cdb := t.cdb[:]
+	if ahs := c.hdr.AHSBytes(); len(ahs) >= 4 && ahs[2] == 1 { // extended CDB AHS
+		l := int(ahs[0])<<8 | int(ahs[1])
+		if l > 1 && 3+l-1 <= len(ahs) {
+			cdb = append(append([]byte(nil), t.cdb[:]...), ahs[4:3+l]...)
+		}
+	}
+	t.cmd = scsi.Command{Nexus: ss.nexus, LUN: t.lun, CDB: cdb, Attr: scsi.TaskAttr(fl & 7),
+		Tag: t.itt, ExpectedLen: t.edtl, Read: t.read, Write: t.write}
+	if !ss.addTask(t) {
+		t.releaseSlot()
+		t.cancel()
+		return c.rejectAndDiscard(h, rejectInvalidPDU)
+	}
+	n := h.DataLen()
+	if !t.write || t.edtl == 0 {
+		if err := c.discard(n); err != nil {
+			return err
+		}
+		t.dispatched = true
+		ss.dispatch(t)
+		return nil
+	}
+	if t.edtl > maxCommandBuffer {
+		// Refuse absurd transfers instead of allocating them.
+		if err := c.discard(n); err != nil {
+			return err
+		}
+		t.write = false
+		t.cmd.Write = false
+		t.dispatched = true
+		t.res = scsi.Result{Status: scsi.StatusCheckCondition, XferLen: -1,
+			Sense: []byte{0x70, 0, 0x05, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x24, 0, 0, 0, 0, 0}}
+		t.responded = true
+		t.releaseSlot()
+		c.enqueueTask(t)
+		return nil
+	}
+	t.outBuf = ss.srv.pool.Get(int(t.edtl))
+	// Immediate data.
+	if n > 0 {
+		m := min(n, int(t.edtl))
+		err := c.rd.ReadDataParts(t.outBuf[:m], nil)
+		if n > m {
+			// More immediate data than EDTL: keep the stream in sync.
+			if err == nil {
+				err = c.discardExtra(t.outBuf[:m], n-m)
+			}
+		}
+		if errors.Is(err, pdu.ErrDataDigest) {
+			c.reject(h, rejectDataDigest)
+			t.finish()
+			return fmt.Errorf("%w: data digest error on immediate data", errProtocol)
+		} else if err != nil {
+			return err
+		}
+		t.received = uint32(m)
+	}
+	p := &c.params
+	first := uint32(0)
+	if !p.InitialR2T {
+		first = min(uint32(p.FirstBurstLength), t.edtl)
+	}
+	t.unsolEnd = max(first, t.received)
+	t.nextR2T = t.unsolEnd
+	if t.received >= t.edtl {
+		t.cmd.DataOut = t.outBuf[:t.edtl]
+		t.dispatched = true
+		ss.dispatch(t)
+		return nil
+	}
+	c.sendR2Ts(t)
+	return nil
+}
+
+// discardExtra is used when immediate data exceeded EDTL; digests are not
+// checked for the split case (the command fails anyway).
+func (c *conn) discardExtra(_ []byte, extra int) error {
+	return c.rd.Discard(extra)
+}
+
+// sendR2Ts issues R2Ts up to MaxOutstandingR2T.
+func (c *conn) sendR2Ts(t *task) {
+	p := &c.params
+	maxOut := max(p.MaxOutstandingR2T, 1)
+	burst := uint32(max(p.MaxBurstLength, 512))
+	for len(t.r2ts) < maxOut && t.nextR2T < t.edtl {
+		l := min(burst, t.edtl-t.nextR2T)
+		r := r2tState{ttt: c.sess.nextTTT(), offset: t.nextR2T, length: l}
+		t.r2ts = append(t.r2ts, r)
+		t.nextR2T += l
+		var o outPDU
+		o.bhs.SetOpcode(pdu.OpR2T)
+		o.bhs.SetFlags(pdu.FlagFinal)
+		o.bhs.SetLUNField(t.lunRaw)
+		o.bhs.SetU32(pdu.OffITT, t.itt)
+		o.bhs.SetU32(pdu.OffTTT, r.ttt)
+		o.bhs.SetU32(pdu.OffDataSN, t.r2tSN)
+		o.bhs.SetU32(pdu.OffBufOffset, r.offset)
+		o.bhs.SetU32(pdu.OffResidual, r.length)
+		o.stat = statCarry
+		t.r2tSN++
+		c.enqueue(o)
+	}
+}
+
+func (c *conn) handleDataOut(h *pdu.BHS) error {
+	ss := c.sess
+	n := h.DataLen()
+	t := ss.task(h.ITT())
+	if t == nil || t.dispatched || t.isAborted() || !t.write {
+		// Unknown or aborted task: drop the data.
+		return c.discard(n)
+	}
+	off, ttt, dsn := h.BufferOffset(), h.TTT(), h.DataSN()
+	if uint64(off)+uint64(n) > uint64(t.edtl) {
+		c.reject(h, rejectInvalidPDU)
+		return fmt.Errorf("%w: Data-Out beyond the expected length", errProtocol)
+	}
+	var seq *r2tState
+	if ttt == pdu.ReservedTag {
+		if off+uint32(n) > t.unsolEnd || dsn != t.unsolDataSN {
+			c.reject(h, rejectProtocolError)
+			return fmt.Errorf("%w: bad unsolicited Data-Out (offset %d, DataSN %d)", errProtocol, off, dsn)
+		}
+		t.unsolDataSN++
+	} else {
+		for i := range t.r2ts {
+			if t.r2ts[i].ttt == ttt {
+				seq = &t.r2ts[i]
+			}
+		}
+		if seq == nil || off < seq.offset || off+uint32(n) > seq.offset+seq.length || dsn != seq.dataSN {
+			c.reject(h, rejectProtocolError)
+			return fmt.Errorf("%w: Data-Out does not match its R2T (DataSN %d)", errProtocol, dsn)
+		}
+		seq.dataSN++
+	}
+	err := c.rd.ReadData(t.outBuf[off : off+uint32(n)])
+	if errors.Is(err, pdu.ErrDataDigest) {
+		c.reject(h, rejectDataDigest)
+		return fmt.Errorf("%w: data digest error", errProtocol)
+	} else if err != nil {
+		return err
+	}
+	t.received += uint32(n)
+	if seq != nil {
+		seq.received += uint32(n)
+		if seq.received >= seq.length || h.Final() {
+			// Sequence complete: retire it and solicit more.
+			for i := range t.r2ts {
+				if &t.r2ts[i] == seq {
+					t.r2ts = append(t.r2ts[:i], t.r2ts[i+1:]...)
+					break
+				}
+			}
+		}
+	}
+	if t.received >= t.edtl {
+		t.cmd.DataOut = t.outBuf[:t.edtl]
+		t.dispatched = true
+		ss.dispatch(t)
+		return nil
+	}
+	if seq != nil || (ttt == pdu.ReservedTag && h.Final()) {
+		c.sendR2Ts(t)
+	}
+	return nil
+}
+
+func (c *conn) handleText(h *pdu.BHS) error {
+	data, err := c.readSmall(h.DataLen())
+	if errors.Is(err, pdu.ErrDataDigest) {
+		c.reject(h, rejectDataDigest)
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if !c.consumeCmdSN(h) {
+		return nil
+	}
+	var answer []byte
+	if ttt := h.TTT(); ttt != pdu.ReservedTag && ttt == c.textTTT && c.textRest != nil {
+		answer, c.textRest = c.textRest, nil
+	} else {
+		c.textRest = nil
+		kvs, err := login.ParseKeys(data)
+		if err != nil {
+			return c.rejectSmall(h, rejectProtocolError)
+		}
+		for _, kv := range kvs {
+			if kv.Key == "SendTargets" {
+				answer = append(answer, c.sendTargets(kv.Value)...)
+			} else {
+				answer = login.AppendKey(answer, kv.Key, "NotUnderstood")
+			}
+		}
+	}
+	var o outPDU
+	o.bhs.SetOpcode(pdu.OpTextResp)
+	o.bhs.SetU32(pdu.OffITT, h.ITT())
+	o.bhs.SetLUNField(h.LUNField())
+	if len(answer) > c.sendLimit {
+		// Split at a key boundary when possible.
+		cut := c.sendLimit
+		for i := cut - 1; i > 0; i-- {
+			if answer[i] == 0 {
+				cut = i + 1
+				break
+			}
+		}
+		c.textRest = answer[cut:]
+		answer = answer[:cut]
+		c.textTTT = c.sess.nextTTT()
+		o.bhs.SetFlags(pdu.FlagContinue)
+		o.bhs.SetU32(pdu.OffTTT, c.textTTT)
+	} else {
+		o.bhs.SetFlags(pdu.FlagFinal)
+		o.bhs.SetU32(pdu.OffTTT, pdu.ReservedTag)
+	}
+	o.data = answer
+	o.stat = statAdvance
+	c.enqueue(o)
+	return nil
+}
+
+func (c *conn) rejectSmall(h *pdu.BHS, reason byte) error {
+	c.reject(h, reason)
+	return nil
+}
+
+// sendTargets builds the SendTargets answer (RFC 7143 appendix C).
+func (c *conn) sendTargets(value string) []byte {
+	s := c.srv
+	cfg := s.Config()
+	portals := s.portals(c.local, c.port)
+	var out []byte
+	for _, t := range cfg.Targets {
+		switch {
+		case value == "All":
+		case value == "" && !c.sess.discovery:
+			if t.Name != c.sess.target {
+				continue
+			}
+		case t.Name != value:
+			continue
+		}
+		if ok, _ := acl.InitiatorAllowed(cfg, t, c.sess.initiator, c.peer); !ok {
+			continue
+		}
+		out = login.AppendKey(out, "TargetName", t.Name)
+		for _, p := range portals {
+			if !acl.PortalAllowed(cfg, t, p.Addr()) {
+				continue
+			}
+			out = login.AppendKey(out, "TargetAddress", p.String()+",1")
+		}
+	}
+	return out
+}
+
+// portals lists the addresses to advertise: this connection's local
+// address first, then every other listening address (wildcard listeners
+// expand to the host's non-loopback addresses of the family).
+func (s *Server) portals(local netip.Addr, port int) []netip.AddrPort {
+	out := []netip.AddrPort{netip.AddrPortFrom(local.WithZone(""), uint16(port))}
+	seen := map[netip.AddrPort]bool{out[0]: true}
+	add := func(a netip.Addr, p uint16) {
+		ap := netip.AddrPortFrom(a.Unmap().WithZone(""), p)
+		if !seen[ap] {
+			seen[ap] = true
+			out = append(out, ap)
+		}
+	}
+	s.mu.Lock()
+	var addrs []netip.AddrPort
+	for l := range s.listeners {
+		if ap, err := netip.ParseAddrPort(l.Addr().String()); err == nil {
+			addrs = append(addrs, ap)
+		}
+	}
+	s.mu.Unlock()
+	for _, ap := range addrs {
+		if !ap.Addr().IsUnspecified() {
+			add(ap.Addr(), ap.Port())
+			continue
+		}
+		for _, ia := range interfaceAddrs() {
+			if ia.IsLoopback() || ia.IsLinkLocalUnicast() || ia.Is4() != local.Is4() {
+				continue
+			}
+			add(ia, ap.Port())
+		}
+	}
+	return out
+}
+
+func (c *conn) handleLogout(h *pdu.BHS) error {
+	if err := c.discard(h.DataLen()); err != nil {
+		return err
+	}
+	c.consumeCmdSN(h)
+	reason := h.Flags() & 0x7f
+	var o outPDU
+	o.bhs.SetOpcode(pdu.OpLogoutResp)
+	o.bhs.SetFlags(pdu.FlagFinal)
+	o.bhs.SetU32(pdu.OffITT, h.ITT())
+	o.stat = statAdvance
+	switch {
+	case reason == 2:
+		o.bhs[2] = 2 // connection recovery is not supported (ERL 0)
+		c.enqueue(o)
+		return nil
+	case reason == 1 && h.U16(20) != c.cid:
+		o.bhs[2] = 1 // CID not found
+		c.enqueue(o)
+		return nil
+	}
+	o.bhs.SetU16(40, uint16(c.params.DefaultTime2Wait))
+	o.closeAfter = true
+	ss := c.sess
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), logoutDrainTimeout)
+		defer cancel()
+		waitTasks(ctx, ss.allTasks())
+		c.enqueue(o)
+	}()
+	return nil
+}
+
+func (ss *session) allTasks() []*task {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	out := make([]*task, 0, len(ss.tasks))
+	for _, t := range ss.tasks {
+		out = append(out, t)
+	}
+	return out
+}
+
+// TMF response codes.
+const (
+	tmfComplete     = 0
+	tmfNoTask       = 1
+	tmfNoLUN        = 2
+	tmfNoReassign   = 4
+	tmfNotSupported = 5
+	tmfRejected     = 255
+)
+
+func (c *conn) handleTMF(h *pdu.BHS) error {
+	if err := c.discard(h.DataLen()); err != nil {
+		return err
+	}
+	ss := c.sess
+	if !c.consumeCmdSN(h) {
+		return nil
+	}
+	fn := scsi.TMF(h.Flags() & 0x7f)
+	lun := pdu.DecodeLUN(h.LUNField())
+	rtt := h.TTT()
+	refCmdSN := h.U32(pdu.OffMaxCmdSN)
+	var victims []*task
+	match := func(pred func(*task) bool) {
+		ss.mu.Lock()
+		for _, t := range ss.tasks {
+			if pred(t) {
+				victims = append(victims, t)
+			}
+		}
+		ss.mu.Unlock()
+	}
+	response := byte(tmfComplete)
+	callSCSI := false
+	closeAfter := false
+	switch fn {
+	case scsi.TMFAbortTask:
+		match(func(t *task) bool { return t.itt == rtt })
+		if len(victims) == 0 {
+			// Not found: complete if the task was already answered
+			// (its CmdSN is behind us), otherwise "does not exist".
+			if !pdu.SNLess(refCmdSN, ss.expCmdSN.Load()) {
+				response = tmfNoTask
+			}
+		}
+	case scsi.TMFAbortTaskSet, scsi.TMFClearTaskSet, scsi.TMFLogicalUnitReset:
+		match(func(t *task) bool { return t.lun == lun })
+		callSCSI = true
+	case scsi.TMFTargetWarmReset, scsi.TMFTargetColdReset:
+		match(func(*task) bool { return true })
+		callSCSI = true
+		closeAfter = fn == scsi.TMFTargetColdReset
+	case scsi.TMFClearACA:
+		callSCSI = true
+	case scsi.TMFTaskReassign:
+		response = tmfNoReassign
+	default:
+		response = tmfRejected
+	}
+	for _, t := range victims {
+		t.abort()
+		if !t.dispatched {
+			t.finish() // waiting for Data-Out: nothing runs, drop it
+		}
+	}
+	var o outPDU
+	o.bhs.SetOpcode(pdu.OpTMFResp)
+	o.bhs.SetFlags(pdu.FlagFinal)
+	o.bhs.SetU32(pdu.OffITT, h.ITT())
+	o.stat = statAdvance
+	o.closeAfter = closeAfter
+	dev := ss.tgt.dev
+	nexus := ss.nexus
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		waitTasks(ctx, victims)
+		if callSCSI {
+			response = dev.TaskManagement(fn, lun, nexus)
+		}
+		o.bhs[2] = response
+		c.enqueue(o)
+	}()
+	return nil
+}
+
+var interfaceAddrs = func() []netip.Addr {
+	return hostAddrs()
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
