@@ -129,7 +129,7 @@ func (d *fakeDisk) TaskManagement(fn scsi.TMF, lun uint64, n *scsi.Nexus) byte {
 	}
 	return 0
 }
-func (d *fakeDisk) NexusAttach(*scsi.Nexus)             { d.attached.Add(1) }
-func (d *fakeDisk) NexusDetach(*scsi.Nexus)             { d.attached.Add(-1) }
-func (d *fakeDisk) Reconfigure(*config.Target) error    { return nil }
-func (d *fakeDisk) Close() error                        { return nil }
+func (d *fakeDisk) NexusAttach(*scsi.Nexus)          { d.attached.Add(1) }
+func (d *fakeDisk) NexusDetach(*scsi.Nexus)          { d.attached.Add(-1) }
+func (d *fakeDisk) Reconfigure(*config.Target) error { return nil }
+func (d *fakeDisk) Close() error                     { return nil }

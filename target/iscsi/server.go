@@ -487,6 +487,7 @@ func (s *Server) admit(c *conn, r *login.Result) (uint16, login.Status) {
 	}
 	ss := newSession(s, ts, r, tsih)
 	s.sessions[tsih] = ss
+	ss.conn = c
 	c.sess = ss
 	return tsih, login.StatusSuccess
 }

@@ -1,0 +1,285 @@
+package iscsi
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/ietgo/ietd/target/login"
+	"github.com/ietgo/ietd/target/pdu"
+)
+
+// rawInit is a minimal initiator speaking PDUs directly.
+type rawInit struct {
+	t      *testing.T
+	nc     net.Conn
+	rd     *pdu.Reader
+	hd, dd bool
+	cmdSN  uint32
+	itt    uint32
+}
+
+func dialRaw(t *testing.T, addr string, keys []login.KV) *rawInit {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	r := &rawInit{t: t, nc: nc, rd: pdu.NewReader(nc), cmdSN: 1}
+	var h pdu.BHS
+	h.SetOpcode(pdu.OpLoginReq)
+	h[0] |= 0x40
+	h.SetFlags(pdu.FlagTransit | 1<<2 | 3) // CSG=1 NSG=3
+	copy(h[8:14], []byte{0x80, 0, 0, 0, 0, 7})
+	h.SetU32(pdu.OffCmdSN, r.cmdSN)
+	data := login.EncodeKeys(keys)
+	r.send(&h, data)
+	resp := r.recv()
+	if resp.Opcode() != pdu.OpLoginResp || resp.BHS[36] != 0 || resp.Flags()&pdu.FlagTransit == 0 {
+		t.Fatalf("login failed: %s status %#x", pdu.Describe(&resp.BHS), resp.BHS[36:38])
+	}
+	kvs, _ := login.ParseKeys(resp.data)
+	for _, kv := range kvs {
+		if kv.Key == "HeaderDigest" && kv.Value == "CRC32C" {
+			r.hd = true
+		}
+		if kv.Key == "DataDigest" && kv.Value == "CRC32C" {
+			r.dd = true
+		}
+	}
+	r.rd.HeaderDigest, r.rd.DataDigest = r.hd, r.dd
+	return r
+}
+
+type rawPDU struct {
+	pdu.Header
+	data []byte
+}
+
+func (r *rawInit) send(h *pdu.BHS, data []byte) {
+	h.SetDataLen(len(data))
+	bufs, _ := pdu.AppendPDU(nil, nil, h, data, r.hd, r.dd)
+	if _, err := bufs.WriteTo(r.nc); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *rawInit) recv() *rawPDU {
+	r.t.Helper()
+	r.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	p := &rawPDU{}
+	if err := r.rd.ReadHeader(&p.Header); err != nil {
+		r.t.Fatalf("recv: %v", err)
+	}
+	p.data = make([]byte, p.DataLen())
+	if err := r.rd.ReadData(p.data); err != nil {
+		r.t.Fatalf("recv data: %v", err)
+	}
+	return p
+}
+
+func (r *rawInit) command(cdb []byte, edtl uint32, read bool) uint32 {
+	r.itt++
+	var h pdu.BHS
+	h.SetOpcode(pdu.OpSCSICmd)
+	f := byte(pdu.FlagFinal | 1)
+	if read {
+		f |= pdu.FlagRead
+	}
+	h.SetFlags(f)
+	h.SetU32(pdu.OffITT, r.itt)
+	h.SetU32(pdu.OffTTT, edtl)
+	h.SetU32(pdu.OffCmdSN, r.cmdSN)
+	r.cmdSN++
+	copy(h.CDB(), cdb)
+	r.send(&h, nil)
+	return r.itt
+}
+
+func normalKeys(extra ...login.KV) []login.KV {
+	return append([]login.KV{{Key: "InitiatorName", Value: "iqn.2026-01.test:raw"}, {Key: "TargetName", Value: testIQN},
+		{Key: "SessionType", Value: "Normal"}, {Key: "MaxRecvDataSegmentLength", Value: "4096"}}, extra...)
+}
+
+// Header and data digests negotiated and used on a read split into
+// several Data-In PDUs at the initiator's MaxRecvDataSegmentLength, with
+// the status in the last one and an underflow residual.
+func TestDigestsAndDataIn(t *testing.T) {
+	cfg, tg := basicConfig()
+	tg.Params.HeaderDigest = []string{"CRC32C", "None"}
+	tg.Params.DataDigest = []string{"CRC32C", "None"}
+	tg.Params.MaxXmitDataSegmentLength = 1 << 20
+	disk := newFakeDisk(1 << 20)
+	for i := range disk.data {
+		disk.data[i] = byte(i / 512)
+	}
+	ts := startServer(t, cfg, disk)
+	r := dialRaw(t, ts.addr, normalKeys(login.KV{Key: "HeaderDigest", Value: "CRC32C"}, login.KV{Key: "DataDigest", Value: "CRC32C"}))
+	if !r.hd || !r.dd {
+		t.Fatal("digests not negotiated")
+	}
+	infos := ts.srv.Sessions()
+	if len(infos) != 1 || infos[0].Conns[0].HeaderDigest != "CRC32C" {
+		t.Fatalf("sessions: %+v", infos)
+	}
+	// READ(10) of 20 blocks with EDTL 24 blocks: underflow of 4 blocks.
+	itt := r.command([]byte{0x28, 0, 0, 0, 0, 2, 0, 0, 20, 0}, 24*512, true)
+	var got []byte
+	for sn := uint32(0); ; sn++ {
+		p := r.recv()
+		if p.Opcode() != pdu.OpDataIn || p.ITT() != itt || p.DataSN() != sn || int(p.BufferOffset()) != len(got) {
+			t.Fatalf("unexpected %s", pdu.Describe(&p.BHS))
+		}
+		if len(p.data) > 4096 {
+			t.Fatalf("Data-In of %d bytes exceeds MaxRecvDataSegmentLength", len(p.data))
+		}
+		got = append(got, p.data...)
+		if p.Flags()&pdu.FlagStatus != 0 {
+			if p.Flags()&pdu.FlagUnder == 0 || p.U32(pdu.OffResidual) != 4*512 || p.BHS[3] != 0 {
+				t.Fatalf("final Data-In flags %#x residual %d", p.Flags(), p.U32(pdu.OffResidual))
+			}
+			break
+		}
+	}
+	if len(got) != 20*512 || got[0] != 2 || got[len(got)-1] != 21 {
+		t.Fatalf("read %d bytes, first %d last %d", len(got), got[0], got[len(got)-1])
+	}
+}
+
+func TestNOPPing(t *testing.T) {
+	cfg, tg := basicConfig()
+	tg.NOPInterval, tg.NOPTimeout = 1, 1
+	ts := startServer(t, cfg, newFakeDisk(1<<20))
+	r := dialRaw(t, ts.addr, normalKeys())
+	// The target pings an idle initiator; we answer.
+	p := r.recv()
+	if p.Opcode() != pdu.OpNOPIn || p.ITT() != pdu.ReservedTag || p.TTT() == pdu.ReservedTag {
+		t.Fatalf("expected a NOP-In ping, got %s", pdu.Describe(&p.BHS))
+	}
+	var h pdu.BHS
+	h.SetOpcode(pdu.OpNOPOut)
+	h[0] |= 0x40
+	h.SetFlags(pdu.FlagFinal)
+	h.SetU32(pdu.OffITT, pdu.ReservedTag)
+	h.SetU32(pdu.OffTTT, p.TTT())
+	h.SetU32(pdu.OffCmdSN, r.cmdSN)
+	r.send(&h, nil)
+	// Our own ping is answered with the data echoed.
+	h.SetU32(pdu.OffITT, 77)
+	h.SetU32(pdu.OffTTT, pdu.ReservedTag)
+	r.send(&h, []byte("ping"))
+	for {
+		p = r.recv()
+		if p.Opcode() == pdu.OpNOPIn && p.ITT() == 77 {
+			break
+		}
+		if p.Opcode() != pdu.OpNOPIn {
+			t.Fatalf("unexpected %s", pdu.Describe(&p.BHS))
+		}
+	}
+	if string(p.data) != "ping" {
+		t.Fatalf("echo %q", p.data)
+	}
+	// Stop answering: the connection is closed after the timeout.
+	deadline := time.Now().Add(6 * time.Second)
+	r.nc.SetReadDeadline(deadline)
+	var buf [4096]byte
+	for {
+		if _, err := r.nc.Read(buf[:]); err != nil {
+			if time.Now().After(deadline) {
+				t.Fatal("connection not closed after an unanswered ping")
+			}
+			return
+		}
+	}
+}
+
+func TestAbortTask(t *testing.T) {
+	cfg, _ := basicConfig()
+	disk := newFakeDisk(1 << 20)
+	disk.block = make(chan struct{})
+	ts := startServer(t, cfg, disk)
+	r := dialRaw(t, ts.addr, normalKeys())
+	itt := r.command([]byte{0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0}, 512, true)
+	time.Sleep(50 * time.Millisecond)
+	var h pdu.BHS
+	h.SetOpcode(pdu.OpTMFReq)
+	h[0] |= 0x40
+	h.SetFlags(pdu.FlagFinal | 1) // ABORT TASK
+	h.SetU32(pdu.OffITT, 1000)
+	h.SetU32(pdu.OffTTT, itt)
+	h.SetU32(pdu.OffCmdSN, r.cmdSN)
+	h.SetU32(pdu.OffMaxCmdSN, r.cmdSN-1)
+	r.send(&h, nil)
+	p := r.recv()
+	if p.Opcode() != pdu.OpTMFResp || p.ITT() != 1000 || p.BHS[2] != 0 {
+		t.Fatalf("TMF response: %s response %d", pdu.Describe(&p.BHS), p.BHS[2])
+	}
+	// LU RESET on LUN 0, then on a missing LUN.
+	h.SetFlags(pdu.FlagFinal | 5)
+	h.SetU32(pdu.OffITT, 1001)
+	r.send(&h, nil)
+	if p = r.recv(); p.Opcode() != pdu.OpTMFResp || p.BHS[2] != 0 || disk.tmfs.Load() != 1 {
+		t.Fatalf("LU reset: %s response %d tmfs %d", pdu.Describe(&p.BHS), p.BHS[2], disk.tmfs.Load())
+	}
+	h.SetLUNField(pdu.EncodeLUN(3))
+	h.SetU32(pdu.OffITT, 1002)
+	r.send(&h, nil)
+	if p = r.recv(); p.Opcode() != pdu.OpTMFResp || p.BHS[2] != 2 {
+		t.Fatalf("LU reset of missing LUN: response %d", p.BHS[2])
+	}
+	// The aborted task never answers; a new command works.
+	close(disk.block)
+	itt2 := r.command([]byte{0x00, 0, 0, 0, 0, 0}, 0, false)
+	p = r.recv()
+	if p.Opcode() != pdu.OpSCSIResp || p.ITT() != itt2 || p.BHS[3] != 0 {
+		t.Fatalf("after abort: %s", pdu.Describe(&p.BHS))
+	}
+}
+
+func TestCmdSNWindow(t *testing.T) {
+	cfg, tg := basicConfig()
+	tg.QueuedCommands = 4
+	ts := startServer(t, cfg, newFakeDisk(1<<20))
+	r := dialRaw(t, ts.addr, normalKeys())
+	// A command beyond MaxCmdSN is ignored; the next valid one answers
+	// with ExpCmdSN/MaxCmdSN advanced by one.
+	r.cmdSN += 10
+	r.command([]byte{0x00, 0, 0, 0, 0, 0}, 0, false)
+	r.cmdSN -= 11
+	itt := r.command([]byte{0x00, 0, 0, 0, 0, 0}, 0, false)
+	p := r.recv()
+	if p.ITT() != itt || p.ExpStatSN() != 2 || p.U32(pdu.OffMaxCmdSN) != 2+4-1 {
+		t.Fatalf("response %s maxcmdsn %d", pdu.Describe(&p.BHS), p.U32(pdu.OffMaxCmdSN))
+	}
+}
+
+func TestMaxSessionsAndReinstatement(t *testing.T) {
+	cfg, tg := basicConfig()
+	tg.MaxSessions = 1
+	disk := newFakeDisk(1 << 20)
+	ts := startServer(t, cfg, disk)
+	dialRaw(t, ts.addr, normalKeys())
+	// Same initiator and ISID: the old session is replaced.
+	dialRaw(t, ts.addr, normalKeys())
+	if n := len(ts.srv.Sessions()); n != 1 {
+		t.Fatalf("%d sessions after reinstatement", n)
+	}
+	// Another initiator exceeds MaxSessions: 0x0206.
+	nc, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	r := &rawInit{t: t, nc: nc, rd: pdu.NewReader(nc)}
+	var h pdu.BHS
+	h.SetOpcode(pdu.OpLoginReq)
+	h[0] |= 0x40
+	h.SetFlags(pdu.FlagTransit | 1<<2 | 3)
+	r.send(&h, login.EncodeKeys([]login.KV{{Key: "InitiatorName", Value: "iqn.2026-01.test:other"}, {Key: "TargetName", Value: testIQN}}))
+	p := r.recv()
+	if p.BHS[36] != 2 || p.BHS[37] != 6 {
+		t.Fatalf("status %#x%02x, want 0x0206", p.BHS[36], p.BHS[37])
+	}
+}
