@@ -225,7 +225,6 @@ func (c *conn) loginPhase() error {
 			if c.sess == nil {
 				return errors.New("login finished without a session")
 			}
-			c.sess.params = res.Params
 			c.sess.start(c, cmdSN)
 			c.log.WithFields(logrus.Fields{"type": res.SessionType, "target": res.TargetName,
 				"initiator": res.InitiatorName}).Info("login complete")
