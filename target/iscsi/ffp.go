@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strconv"
 	"time"
 
 	"github.com/ietgo/ietd/target/acl"
@@ -572,4 +571,3 @@ var interfaceAddrs = func() []netip.Addr {
 	return hostAddrs()
 }
 
-func itoa(n int) string { return strconv.Itoa(n) }
