@@ -570,4 +570,3 @@ func (c *conn) handleTMF(h *pdu.BHS) error {
 var interfaceAddrs = func() []netip.Addr {
 	return hostAddrs()
 }
-
