@@ -175,8 +175,10 @@ type chapCreds struct {
 	targetUser, targetSecret string
 	// override the response (for wrong/replayed answers): raw CHAP_R value.
 	response string
-	// challenge override for mutual CHAP (raw CHAP_C value) and id.
+	// challenge override for mutual CHAP (raw CHAP_C value).
 	challenge string
+	// reflect sends the target's own CHAP_I/CHAP_C back as our challenge.
+	reflect bool
 }
 
 type loginOpts struct {
@@ -372,6 +374,9 @@ func (c *clientConn) doCHAP(itt uint32, cr *chapCreds) error {
 			if d, err := decodeCHAPBinary(chv); err == nil {
 				myCh = d
 			}
+		}
+		if cr.reflect {
+			myID, myCh, chv = byte(id), ch, chS
 		}
 		kvs = append(kvs, keyValue{"CHAP_I", strconv.Itoa(int(myID))}, keyValue{"CHAP_C", chv})
 	}

@@ -1,0 +1,166 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+)
+
+const loadIQN = "iqn.2026-01.org.ietgo.e2e:load"
+
+// TestConcurrentConnections opens 200 connections at once: half discovery
+// (SendTargets), half normal sessions (READ CAPACITY + a read); all must
+// succeed, and the daemon's descriptors return to the baseline.
+func TestConcurrentConnections(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	d := startDaemon(t, dir, renderConf(t, nil, simpleTarget(dir, loadIQN, 16<<20, "QueuedCommands 32")))
+	base := d.fdCount()
+	const n = 200
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	release := make(chan struct{})
+	held := make(chan *clientConn, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			target := ""
+			if i%2 == 1 {
+				target = loadIQN
+			}
+			c, err := session(d.addr, target)
+			if err != nil {
+				errs <- fmt.Errorf("connection %d: %w", i, err)
+				return
+			}
+			held <- c
+			if target == "" {
+				names, _, err := c.sendTargets("All")
+				if err != nil || len(names) != 1 || names[0] != loadIQN {
+					errs <- fmt.Errorf("discovery %d: %v %v", i, names, err)
+					return
+				}
+			} else {
+				blocks, bs, err := c.capacity(0)
+				if err != nil || blocks != 16<<20/512 {
+					errs <- fmt.Errorf("session %d: capacity %d %d %v", i, blocks, bs, err)
+					return
+				}
+				if r, err := c.read(0, uint64(i*8), 8, bs); err != nil || !r.ok() {
+					errs <- fmt.Errorf("session %d: read %v %v", i, r, err)
+					return
+				}
+			}
+			<-release // hold all 200 open at once
+			if err := c.logout(); err != nil {
+				errs <- fmt.Errorf("connection %d: logout: %w", i, err)
+			}
+		}()
+	}
+	// Wait until all are logged in (or failed), then let them go.
+	deadline := time.Now().Add(60 * time.Second)
+	for len(held)+len(errs) < n && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	peak := d.fdCount()
+	close(release)
+	wg.Wait()
+	close(errs)
+	close(held)
+	for c := range held {
+		c.close()
+	}
+	nerr := 0
+	for err := range errs {
+		if nerr < 10 {
+			t.Error(err)
+		}
+		nerr++
+	}
+	if nerr > 0 {
+		t.Fatalf("%d of %d connections failed", nerr, n)
+	}
+	if peak < base+n {
+		t.Logf("note: peak descriptors %d (base %d)", peak, base)
+	}
+	if got, ok := d.waitFDs(base, 20*time.Second); !ok {
+		t.Errorf("descriptors: %d before, %d at peak, %d after all logged out", base, peak, got)
+	}
+	d.requireAlive(t, "200 connections")
+}
+
+// TestLoadMixedIO (and TestLoadSoak with IETD_SOAK=1) runs 32 sessions of
+// verified random I/O for a bounded time: no error, no mismatch, bounded
+// RSS, and no session starved.
+func TestLoadMixedIO(t *testing.T) {
+	t.Parallel()
+	runLoad(t, 20*time.Second)
+}
+
+func TestLoadSoak(t *testing.T) {
+	if os.Getenv("IETD_SOAK") != "1" {
+		t.Skip("long soak: make soak (IETD_SOAK=1)")
+	}
+	dur := 10 * time.Minute
+	if v := os.Getenv("IETD_SOAK_DURATION"); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			dur = d
+		}
+	}
+	runLoad(t, dur)
+}
+
+func runLoad(t *testing.T, dur time.Duration) {
+	const sessions = 32
+	const region = 2048
+	dir := t.TempDir()
+	d := startDaemon(t, dir, renderConf(t, nil, targetSpec{name: loadIQN, luns: []lunSpec{
+		{n: 0, path: dir + "/wt.img", size: sessions / 2 * region * 512, iomode: "wt"},
+		{n: 1, path: dir + "/wb.img", size: sessions / 2 * region * 512, iomode: "wb"},
+	}, lines: []string{"QueuedCommands 64"}}))
+	var hs []*honest
+	for i := range sessions {
+		hs = append(hs, startHonest(t, d.addr, loadIQN, uint64(i%2), uint64(i/2)*region, region, uint32(i+1)))
+	}
+	rssStart := d.procStatus("VmRSS")
+	rssMax := rssStart
+	start := time.Now()
+	for time.Since(start) < dur {
+		time.Sleep(time.Second)
+		d.requireAlive(t, "load")
+		rssMax = max(rssMax, d.procStatus("VmRSS"))
+		for _, h := range hs {
+			if err := h.error(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var ops []int64
+	var totalBytes int64
+	for _, h := range hs {
+		if err := h.stop(); err != nil {
+			t.Fatal(err)
+		}
+		ops = append(ops, h.ops.Load())
+		totalBytes += h.bytes.Load()
+	}
+	sort.Slice(ops, func(i, j int) bool { return ops[i] < ops[j] })
+	var sum int64
+	for _, o := range ops {
+		sum += o
+	}
+	mean := sum / int64(len(ops))
+	t.Logf("%d sessions, %v: %d verified ops (%.1f MiB), per session min %d / median %d / max %d; RSS %d kB at start, %d kB max; threads %d",
+		sessions, dur, sum, float64(totalBytes)/(1<<20), ops[0], ops[len(ops)/2], ops[len(ops)-1], rssStart, rssMax, d.procStatus("Threads"))
+	if ops[0] == 0 || ops[0] < mean/10 {
+		t.Errorf("a session was starved: min %d ops, mean %d", ops[0], mean)
+	}
+	const rssLimitKB = 512 << 10
+	if rssMax > rssLimitKB {
+		t.Errorf("RSS reached %d kB (limit %d kB)", rssMax, rssLimitKB)
+	}
+}
