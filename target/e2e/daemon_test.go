@@ -44,6 +44,9 @@ func repoRoot() string {
 // ietdBinary returns $IETD_BIN_DIR/ietd, or builds cmd/ietd once.
 func ietdBinary(t testing.TB) string {
 	t.Helper()
+	if os.Getenv("IETD_E2E_STANDIN") == "1" {
+		return standinBinary
+	}
 	if d := os.Getenv("IETD_BIN_DIR"); d != "" {
 		p := filepath.Join(d, "ietd")
 		if _, err := os.Stat(p); err == nil {
@@ -70,6 +73,9 @@ func ietdBinary(t testing.TB) string {
 	}
 	return buildPath
 }
+
+// standinBinary names the stand-in daemon (standin_test.go).
+const standinBinary = "<standin>"
 
 // lockedBuffer collects the daemon's stderr.
 type lockedBuffer struct {
@@ -157,7 +163,16 @@ func (d *daemon) start() {
 		d.logs = append(d.logs, d.stderr.String())
 	}
 	d.stderr = &lockedBuffer{}
-	d.cmd = exec.Command(d.bin, args...)
+	if d.bin == standinBinary {
+		exe, err := os.Executable()
+		if err != nil {
+			d.t.Fatal(err)
+		}
+		d.cmd = exec.Command(exe, args...)
+		d.cmd.Env = append(os.Environ(), standinEnv+"=1")
+	} else {
+		d.cmd = exec.Command(d.bin, args...)
+	}
 	d.cmd.Stderr = d.stderr
 	d.cmd.Stdout = d.stderr
 	d.cmd.Dir = d.dir

@@ -111,7 +111,7 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 		iomode string
 		fua    bool
 	}{{"wt", false}, {"wb", true}} {
-		t.Run(fmt.Sprintf("IOMode=%s,FUA=%v", mode.iomode, mode.fua), func(t *testing.T) {
+		t.Run(fmt.Sprintf("IOMode %s FUA %v", mode.iomode, mode.fua), func(t *testing.T) {
 			dir := t.TempDir()
 			iqn := "iqn.2026-01.org.ietgo.e2e:crash-" + mode.iomode
 			conf := renderConf(t, nil, targetSpec{name: iqn, luns: []lunSpec{

@@ -30,7 +30,7 @@ type hostileEnv struct {
 func newHostileEnv(t *testing.T) *hostileEnv {
 	dir := t.TempDir()
 	conf := renderConf(t, nil,
-		simpleTarget(dir, hostileIQN, 64<<20),
+		simpleTarget(dir, hostileIQN, 64<<20, "HeaderDigest CRC32C,None", "DataDigest CRC32C,None"),
 		simpleTarget(dir, chapIQN, 8<<20,
 			"IncomingUser "+chapUser+" "+chapSecret,
 			"OutgoingUser "+tgtUser+" "+tgtSecret))
@@ -231,9 +231,14 @@ func hostileCases() []hostileCase {
 			c.send(p)
 			return judge(c, judgeTime, true)
 		}},
-		{name: "login with one 60 KiB key value", run: func(t *testing.T, e *hostileEnv) verdict {
+		{name: "login PDU of 60 KiB (login-phase limit is 8192)", run: func(t *testing.T, e *hostileEnv) verdict {
 			c := rawDial(t, e.d.addr)
 			err := c.login(loginOpts{target: hostileIQN, extra: []keyValue{{"X-org.ietgo.big", strings.Repeat("v", 60<<10)}}})
+			return loginVerdict(c, err)
+		}},
+		{name: "login with a 4000-byte InitiatorName (max 223)", run: func(t *testing.T, e *hostileEnv) verdict {
+			c := rawDial(t, e.d.addr)
+			err := c.login(loginOpts{target: hostileIQN, initiator: "iqn.2026-01.org.ietgo:" + strings.Repeat("n", 4000)})
 			return loginVerdict(c, err)
 		}},
 		{name: "login key flood: 5000 keys over continued PDUs", run: func(t *testing.T, e *hostileEnv) verdict {
@@ -511,7 +516,7 @@ func randomPDURound(addr string, i int) (outcome, phase string, err error) {
 	if v.other != "" {
 		return "", phase, fmt.Errorf("round %d (% x): unexpected %v", i, h[:8], v)
 	}
-	if !v.refused() && !v.answered {
+	if !v.refused() && !v.answered && !v.loginGoesOn {
 		return "no reaction within 2s", phase, nil
 	}
 	return v.String(), phase, nil

@@ -18,6 +18,7 @@ type verdict struct {
 	closed      bool
 	loginStatus uint16 // non-zero: a login response with this status
 	answered    bool   // the probe ping came back: the connection is usable
+	loginGoesOn bool   // a login response with success status (negotiation continues)
 	other       string // anything unexpected
 }
 
@@ -34,6 +35,9 @@ func (v verdict) String() string {
 	}
 	if v.answered {
 		parts = append(parts, "still-usable")
+	}
+	if v.loginGoesOn {
+		parts = append(parts, "login-continues")
 	}
 	if v.other != "" {
 		parts = append(parts, "other: "+v.other)
@@ -88,8 +92,8 @@ func judge(c *clientConn, d time.Duration, probe bool) verdict {
 		case opLoginResp:
 			if p.h[36] != 0 {
 				v.loginStatus = uint16(p.h[36])<<8 | uint16(p.h[37])
-			} else if v.other == "" {
-				v.other = "login response with success status"
+			} else {
+				v.loginGoesOn = true
 			}
 		case opNOPIn:
 			if probe && p.h.itt() == pingITT {
