@@ -521,3 +521,35 @@ func randomPDURound(addr string, i int) (outcome, phase string, err error) {
 	}
 	return v.String(), phase, nil
 }
+
+// TestResourceLimits: one initiator queues 2000 writes of 1 MiB (never
+// sending their data) and 2000 reads of 1 MiB (never reading the answers)
+// far beyond its command window; the daemon's memory stays bounded and an
+// honest session keeps working.
+func TestResourceLimits(t *testing.T) {
+	t.Parallel()
+	e := newHostileEnv(t)
+	rss0 := e.d.procStatus("VmRSS")
+	w := ffpDial(t, e.d.addr, loginOpts{initialR2T: "Yes", immediateData: "No"})
+	r := ffpDial(t, e.d.addr, loginOpts{})
+	r.nc.(*net.TCPConn).SetReadBuffer(4096)
+	for range 2000 {
+		if err := w.send(w.cmdPDU(0, cdbWrite16(0, 2048, false), 1<<20, true, false)); err != nil {
+			break
+		}
+		if err := r.send(r.cmdPDU(0, cdbRead16(0, 2048), 1<<20, false, true)); err != nil {
+			break
+		}
+	}
+	time.Sleep(2 * time.Second)
+	rss1 := e.d.procStatus("VmRSS")
+	e.honest.checkpoint(t, "command floods", 10*time.Second)
+	e.d.requireAlive(t, "command floods")
+	t.Logf("RSS %d kB before, %d kB with 4000 queued 1 MiB commands", rss0, rss1)
+	if grow := rss1 - rss0; grow > 160<<10 {
+		t.Errorf("RSS grew by %d kB: one initiator can make the daemon hold its queued commands' buffers beyond its window", grow)
+	}
+	if err := e.honest.stop(); err != nil {
+		t.Fatal(err)
+	}
+}
