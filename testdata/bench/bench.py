@@ -26,6 +26,9 @@ Environment:
                  see TUNED) or "default" (each daemon's own defaults)
   BENCH_KEEP=1   keep the work directory (logs, configs)
   IETD_BIN       ietd binary (default <repo>/bin/ietd)
+  BENCH_IETD=transport  use testdata/bench/transportd instead of bin/ietd:
+                 the real transport over a minimal pread/pwrite device (to
+                 measure target/iscsi alone; always serves pprof on IETD_PPROF)
 Anything else in the environment (e.g. IETD_PPROF) is passed to ietd.
 """
 import json
@@ -202,8 +205,6 @@ class Ietd(Daemon):
                  "\tLun 0 Path=%s,Type=fileio,IOMode=wb" % self.img,
                  "\tQueuedCommands 128"]
         for k, v in params.items():
-            if k == "MaxXmitDataSegmentLength":
-                continue  # not an IET key; IET answers with the initiator's MaxRecvDataSegmentLength
             lines.append("\t%s %s" % (k, v))
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n")
@@ -460,21 +461,27 @@ def fmt(v, spec, none="-"):
     return none if v is None else spec % v
 
 
-def build_loadgen(work):
-    global LOADGEN
-    src = os.path.join(TOP, "testdata", "bench", "iscsiload")
-    out = os.path.join(work, "iscsiload")
+def go_build(work, name):
+    """Build ./testdata/bench/<name> into work; -> path or None."""
+    out = os.path.join(work, name)
     go = shutil.which("go") or "/usr/local/go/bin/go"
     try:
-        p = subprocess.run([go, "build", "-o", out, "./testdata/bench/iscsiload"], cwd=TOP,
+        p = subprocess.run([go, "build", "-o", out, "./testdata/bench/" + name], cwd=TOP,
                            capture_output=True, text=True, timeout=300)
     except (OSError, subprocess.TimeoutExpired) as e:
-        log("warning: cannot build iscsiload (%s): data-digest workloads skipped" % e)
-        return
+        log("warning: cannot build %s: %s" % (name, e))
+        return None
     if p.returncode != 0:
-        log("warning: cannot build %s: %s" % (src, p.stderr.strip()[-400:]))
-        return
-    LOADGEN = out
+        log("warning: cannot build %s: %s" % (name, p.stderr.strip()[-400:]))
+        return None
+    return out
+
+
+def build_loadgen(work):
+    global LOADGEN
+    LOADGEN = go_build(work, "iscsiload")
+    if not LOADGEN:
+        log("warning: iscsiload missing: data-digest workloads are skipped")
 
 
 def tool_version(cmd):
@@ -505,6 +512,7 @@ def main():
 
     work = tempfile.mkdtemp(prefix="ietd-bench.")
     daemons = []
+    ietd_binary = None
     rc = 0
     try:
         build_loadgen(work)
@@ -512,7 +520,13 @@ def main():
         for n in names:
             port = free_port(port)
             if n == "ietd":
-                d = Ietd(work, size, port, params, os.environ.get("IETD_BIN", os.path.join(TOP, "bin", "ietd")))
+                binary = os.environ.get("IETD_BIN", os.path.join(TOP, "bin", "ietd"))
+                if os.environ.get("BENCH_IETD") == "transport":
+                    binary = go_build(work, "transportd")
+                    if not binary:
+                        raise RuntimeError("cannot build testdata/bench/transportd")
+                ietd_binary = binary
+                d = Ietd(work, size, port, params, binary)
             elif n == "tgt":
                 d = Tgtd(work, size, port, {k: v for k, v in params.items()})
             else:
@@ -530,7 +544,8 @@ def main():
             "machine": {"nproc": os.cpu_count(), "kernel": os.uname().release,
                         "tgt": dpkg_version("tgt"), "qemu-utils": dpkg_version("qemu-utils"),
                         "libiscsi": dpkg_version("libiscsi-bin"),
-                        "ietd_commit": tool_version(["git", "-C", TOP, "rev-parse", "--short", "HEAD"])},
+                        "ietd_commit": tool_version(["git", "-C", TOP, "rev-parse", "--short", "HEAD"]),
+                        "ietd_binary": ietd_binary},
             "daemons": {d.name: {"port": d.port, "url": d.url(), "idle_rss_kib": idle[d.name]["rss_kib"]} for d in daemons},
             "workloads": [],
         }
