@@ -25,6 +25,11 @@ Environment:
   BENCH_PARAMS   "tuned" (default: both daemons get the same larger limits,
                  see TUNED) or "default" (each daemon's own defaults)
   BENCH_KEEP=1   keep the work directory (logs, configs)
+  BENCH_SOAK=S   after the workloads, a soak of S seconds per daemon in
+                 BENCH_SOAK_DAEMONS (default ietd): 8 sessions reading and 8
+                 writing, each QD32 1M (iscsiload), VmRSS sampled every second;
+                 reports the series, the peak and the RSS slope over the
+                 second half (KiB/min)
   IETD_BIN       ietd binary (default <repo>/bin/ietd)
   BENCH_IETD=transport  use testdata/bench/transportd instead of bin/ietd:
                  the real transport over a minimal pread/pwrite device (to
@@ -452,6 +457,51 @@ def measure(daemon, w):
     return rec
 
 
+def soak(daemon, secs):
+    """16 sessions (8 read, 8 write) at QD32 1M for secs; RSS every second."""
+    if not LOADGEN:
+        return {"error": "iscsiload missing"}
+    pid = daemon.pid
+    reset_hwm(pid)
+    c0 = cpu_seconds(pid)
+    procs = []
+    for rw in ("read", "write"):
+        cmd = [LOADGEN, "-addr", "127.0.0.1:%d" % daemon.port, "-target", IQN, "-lun", str(daemon.lun),
+               "-rw", rw, "-bs", str(1 << 20), "-qd", "32", "-sessions", "8", "-duration", "%ds" % secs,
+               "-initiator", "iqn.2024-01.org.ietgo.bench:soak-%s" % rw]
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    series = []
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < secs + 30 and any(p.poll() is None for p in procs):
+        series.append([round(time.monotonic() - t0, 1), status_kib(pid, "VmRSS")])
+        time.sleep(1)
+    outs = []
+    for p in procs:
+        try:
+            out, err = p.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+        try:
+            outs.append(json.loads(out))
+        except ValueError:
+            outs.append({"error": (out + err).strip()[-300:]})
+    nbytes = sum(o.get("bytes", 0) for o in outs)
+    c1 = cpu_seconds(pid)
+    half = [(t, v) for t, v in series[len(series) // 2:] if v is not None]
+    slope = None
+    if len(half) >= 3:
+        mt = sum(t for t, _ in half) / len(half)
+        mv = sum(v for _, v in half) / len(half)
+        den = sum((t - mt) ** 2 for t, _ in half)
+        if den > 0:
+            slope = sum((t - mt) * (v - mv) for t, v in half) / den * 60
+    return {"seconds": secs, "clients": outs, "mb_per_s": nbytes / secs / 1e6 if secs else None,
+            "cpu_s_per_gb": (c1 - c0) / (nbytes / 1e9) if nbytes and c0 is not None and c1 is not None else None,
+            "vmhwm_kib": status_kib(pid, "VmHWM"), "rss_series_kib": series,
+            "rss_slope_kib_per_min_second_half": slope, "alive": alive(pid)}
+
+
 def med(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
@@ -611,10 +661,26 @@ def main():
             result["digest_cost"] = costs
             print("\ndigest cost at 1M (1 - on/off, HeaderDigest+DataDigest CRC32C): " + ", ".join(
                 "%s %s %.1f%%" % (n, rw, c * 100) for n, v in costs.items() for rw, c in v.items()))
+        soak_secs = int(os.environ.get("BENCH_SOAK", "0") or 0)
+        if soak_secs > 0:
+            want = os.environ.get("BENCH_SOAK_DAEMONS", "ietd").split(",")
+            result["soak"] = {}
+            for d in daemons:
+                if d.name not in want:
+                    continue
+                log("soak: %s for %d s" % (d.name, soak_secs))
+                r = soak(d, soak_secs)
+                result["soak"][d.name] = r
+                print("soak %s %ds: %s MB/s, peak RSS %s MiB, RSS slope (2nd half) %s KiB/min, alive %s" % (
+                    d.name, soak_secs, fmt(r.get("mb_per_s"), "%.0f"),
+                    fmt(r.get("vmhwm_kib") and r["vmhwm_kib"] / 1024, "%.1f"),
+                    fmt(r.get("rss_slope_kib_per_min_second_half"), "%.0f"), r.get("alive")), flush=True)
         for d in daemons:
             info = result["daemons"][d.name]
             info["vmhwm_kib_end"] = status_kib(d.pid, "VmHWM")
-            info["peak_rss_kib"] = max([e["results"][d.name]["peak_rss_kib"] or 0 for e in result["workloads"]] or [0]) or None
+            peaks = [e["results"][d.name]["peak_rss_kib"] or 0 for e in result["workloads"]]
+            peaks.append(result.get("soak", {}).get(d.name, {}).get("vmhwm_kib") or 0)
+            info["peak_rss_kib"] = max(peaks) or None
             info["cpu_s_total"] = cpu_seconds(d.pid)
             info["alive_at_end"] = alive(d.pid)
         print("peak RSS over all workloads: " + ", ".join(
