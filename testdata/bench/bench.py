@@ -215,6 +215,9 @@ class Ietd(Daemon):
             f.write("\n".join(lines) + "\n")
 
     def start(self):
+        if not os.access(self.binary, os.X_OK):
+            raise RuntimeError("no ietd binary at %s (make build; or BENCH_IETD=transport to bench the "
+                               "transport alone, or BENCH_DAEMONS=tgt)" % self.binary)
         self.log = open(os.path.join(self.work, "ietd.log"), "wb")
         self.proc = subprocess.Popen(
             [self.binary, "-f", "-c", self.conf, "-a", "127.0.0.1", "-p", str(self.port),
@@ -690,7 +693,7 @@ def main():
         with open(out_path, "w") as f:
             json.dump(result, f, indent=1)
         print("result: %s" % out_path)
-    except RuntimeError as e:
+    except (RuntimeError, OSError) as e:
         log("bench: %s" % e)
         rc = 1
     finally:
