@@ -26,7 +26,7 @@ const (
 	rejectInvalidPDU    = 0x09
 	writeTimeout        = 30 * time.Second
 	maxCommandBuffer    = 64 << 20
-	maxLoginSegment     = 64 << 10
+	maxLoginSegment     = 8192 // RFC 7143: MaxRecvDataSegmentLength is 8192 during login
 	logoutDrainTimeout  = 10 * time.Second
 	asyncLogoutWaitSecs = 3
 	asyncEventLogoutReq = 1

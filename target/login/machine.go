@@ -3,9 +3,11 @@ package login
 import (
 	"bytes"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"slices"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/ietgo/ietd/target/config"
 	"github.com/sirupsen/logrus"
@@ -337,6 +339,9 @@ func (m *Machine) start(kvs []KV) (Status, string) {
 	if !ok || name == "" {
 		return StatusMissingParameter, "InitiatorName missing"
 	}
+	if msg := checkISCSIName(name); msg != "" {
+		return StatusInitiatorError, "InitiatorName " + msg
+	}
 	m.res.InitiatorName = name
 	st, _ := get("SessionType")
 	switch st {
@@ -486,4 +491,24 @@ func (m *Machine) security(sec map[string]string, out []KV) ([]KV, bool, Status,
 	m.authDone = true
 	m.challenge = nil
 	return out, false, StatusSuccess, ""
+}
+
+// maxNameLen is the longest iSCSI name (RFC 7143 section 4.2.7.1: 223 bytes).
+const maxNameLen = 223
+
+// checkISCSIName returns why name is not a valid iSCSI name ("" if valid):
+// UTF-8, at most 223 bytes, no control characters or spaces.
+func checkISCSIName(name string) string {
+	if len(name) > maxNameLen {
+		return fmt.Sprintf("longer than %d bytes", maxNameLen)
+	}
+	if !utf8.ValidString(name) {
+		return "is not valid UTF-8"
+	}
+	for _, r := range name {
+		if r <= ' ' || r == 0x7f {
+			return "contains a control character or space"
+		}
+	}
+	return ""
 }

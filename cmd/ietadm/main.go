@@ -1,0 +1,130 @@
+// Command ietadm manages a running ietd: targets, LUNs, accounts, sessions,
+// with IET's options, output formats and exit statuses.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/ietgo/ietd/cmd/internal/service"
+	"github.com/ietgo/ietd/target/admin"
+	"github.com/urfave/cli/v2"
+)
+
+func main() {
+	os.Exit(realMain(os.Args))
+}
+
+func realMain(args []string) int {
+	status := 0
+	cli.VersionPrinter = func(c *cli.Context) {
+		fmt.Fprintf(c.App.Writer, "ietadm version %s\n", service.Version)
+	}
+	app := &cli.App{
+		Name:    "ietadm",
+		Usage:   "manage a running ietd",
+		Version: service.Version,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "op", Aliases: []string{"o"}, Usage: "`new|delete|update|show`"},
+			&cli.StringFlag{Name: "tid", Aliases: []string{"t"}, Usage: "target id"},
+			&cli.StringFlag{Name: "sid", Aliases: []string{"s"}, Usage: "session id (as in the session listing)"},
+			&cli.StringFlag{Name: "cid", Aliases: []string{"c"}, Usage: "connection id"},
+			&cli.StringFlag{Name: "lun", Aliases: []string{"l"}, Usage: "logical unit number"},
+			&cli.StringFlag{Name: "params", Aliases: []string{"p"}, Usage: "`key=value,...`"},
+			&cli.StringFlag{Name: "redirect", Aliases: []string{"r"}, Usage: "redirect destination (not supported)"},
+			&cli.BoolFlag{Name: "user", Aliases: []string{"u"}, Usage: "account operation"},
+			&cli.BoolFlag{Name: "volumes", Usage: "with --op show: print the /proc/net/iet/volume listing"},
+			&cli.BoolFlag{Name: "sessions", Usage: "with --op show: print the /proc/net/iet/session listing"},
+			&cli.StringFlag{Name: "socket", Value: "/var/run/ietd.sock", Usage: "ietd admin socket `PATH`"},
+		},
+		HideHelpCommand: true,
+		Action: func(c *cli.Context) error {
+			status = run(c)
+			return nil
+		},
+	}
+	if err := app.Run(args); err != nil {
+		fmt.Fprintf(os.Stderr, "ietadm: %v\n", err)
+		return 255
+	}
+	return status
+}
+
+func num[T uint64 | uint32](c *cli.Context, name string, bits int) (*T, error) {
+	if !c.IsSet(name) {
+		return nil, nil
+	}
+	n, err := strconv.ParseUint(c.String(name), 10, bits)
+	if err != nil {
+		return nil, fmt.Errorf("--%s: %q is not a decimal number", name, c.String(name))
+	}
+	v := T(n)
+	return &v, nil
+}
+
+func run(c *cli.Context) int {
+	if c.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "unrecognized: %v\n", c.Args().Slice())
+		cli.ShowAppHelp(c)
+		return 255
+	}
+	req := &admin.Request{Op: admin.Op(c.String("op")), Params: c.String("params"), User: c.Bool("user")}
+	switch req.Op {
+	case admin.OpNew, admin.OpDelete, admin.OpUpdate, admin.OpShow:
+	default:
+		fmt.Fprintln(os.Stderr, "You must specify the operation type")
+		return admin.ExitStatus(syscall.EINVAL)
+	}
+	tid, err := num[uint32](c, "tid", 32)
+	if err == nil && tid != nil {
+		t := int(*tid)
+		req.TID = &t
+	}
+	var err2, err3, err4 error
+	req.SID, err2 = num[uint64](c, "sid", 64)
+	req.CID, err3 = num[uint32](c, "cid", 32)
+	req.LUN, err4 = num[uint64](c, "lun", 64)
+	for _, e := range []error{err, err2, err3, err4} {
+		if e != nil {
+			fmt.Fprintln(os.Stderr, e)
+			return 255
+		}
+	}
+	if c.IsSet("redirect") {
+		r := c.String("redirect")
+		req.Redirect = &r
+	}
+	switch {
+	case c.Bool("volumes"):
+		req.Listing = "volume"
+	case c.Bool("sessions"):
+		req.Listing = "session"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := admin.Do(ctx, c.String("socket"), req)
+	if err != nil {
+		// IET reports "Connection refused." when ietd is not running.
+		no := syscall.ECONNREFUSED
+		if e := admin.ErrnoOf(err); e == syscall.EACCES || e == syscall.EPERM {
+			no = e
+		}
+		fmt.Fprintln(os.Stderr, admin.ErrnoText(no))
+		fmt.Fprintf(os.Stderr, "ietadm: cannot reach ietd at %s: %v\n", c.String("socket"), err)
+		return admin.ExitStatus(no)
+	}
+	fmt.Print(resp.Output)
+	if resp.Errno != 0 {
+		no := syscall.Errno(resp.Errno)
+		fmt.Fprintln(os.Stderr, admin.ErrnoText(no))
+		if resp.Message != "" {
+			fmt.Fprintf(os.Stderr, "ietadm: %s\n", resp.Message)
+		}
+		return admin.ExitStatus(no)
+	}
+	return 0
+}

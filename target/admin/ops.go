@@ -1,0 +1,469 @@
+package admin
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/ietgo/ietd/target/config"
+	"github.com/ietgo/ietd/target/iscsi"
+)
+
+// Engine is the running target engine as the admin operations see it;
+// *iscsi.Server plus the daemon's reload bookkeeping implement it.
+type Engine interface {
+	// Config is the model in force (never modified in place).
+	Config() *config.Config
+	// Apply makes cfg the model in force (sessions on unchanged targets
+	// stay up).
+	Apply(cfg *config.Config) error
+	Sessions() []iscsi.SessionInfo
+	CloseSession(tid int, sid uint64) error
+	CloseConnection(tid int, sid uint64, cid uint16) error
+}
+
+// Ops implements every ietadm operation on an Engine. It serialises
+// changes: each one clones the model, edits the clone and applies it.
+type Ops struct {
+	Engine Engine
+	// ParseLUN turns `ietadm --op new --lun=N --params P` into a LUN, with
+	// the same rules as a Lun line of ietd.conf.
+	ParseLUN func(number uint64, params string) (*config.LUN, error)
+	// Created is called with the name of a target created at run time
+	// (the daemon keeps such targets across config reloads).
+	Created func(name string)
+	// Deleted is called with the name of a target deleted at run time.
+	Deleted func(name string)
+
+	mu sync.Mutex
+}
+
+// Handle implements Handler.
+func (o *Ops) Handle(ctx context.Context, req *Request) *Response {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out, err := o.dispatch(req)
+	if err != nil {
+		return &Response{Errno: int(ErrnoOf(err)), Message: err.Error()}
+	}
+	return &Response{Output: out}
+}
+
+func (o *Ops) dispatch(req *Request) (string, error) {
+	switch req.Op {
+	case OpNew, OpDelete, OpUpdate, OpShow:
+	default:
+		return "", errf(syscall.EINVAL, "you must specify the operation type")
+	}
+	switch {
+	case req.Listing != "":
+		if req.Op != OpShow {
+			return "", errf(syscall.EINVAL, "listings are shown with --op show")
+		}
+		switch req.Listing {
+		case "volume":
+			return VolumeListing(o.Engine.Config()), nil
+		case "session":
+			return SessionListing(o.Engine.Config(), o.Engine.Sessions()), nil
+		}
+		return "", errf(syscall.EINVAL, "unknown listing %q", req.Listing)
+	case req.User:
+		return o.user(req)
+	case req.LUN != nil:
+		return o.lun(req)
+	case req.CID != nil:
+		return o.conn(req)
+	case req.SID != nil:
+		return o.session(req)
+	case req.TID != nil:
+		return o.target(req)
+	}
+	if req.Op == OpDelete {
+		// IET 1.4.20: only de-registers from iSNS; init scripts call it
+		// before stopping the daemon. Nothing to do.
+		return "", nil
+	}
+	return "", errf(syscall.EINVAL, "no target, session, LUN or user selected")
+}
+
+// params splits "k=v,k=v" (items without '=' are skipped, as IET does).
+func params(s string) [][2]string {
+	var out [][2]string
+	for _, item := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(item, "=")
+		if !ok {
+			continue
+		}
+		v = strings.TrimPrefix(v, " ")
+		out = append(out, [2]string{strings.TrimSpace(k), v})
+	}
+	return out
+}
+
+func (o *Ops) apply(cfg *config.Config) error {
+	if err := o.Engine.Apply(cfg); err != nil {
+		return errf(syscall.EINVAL, "%v", err)
+	}
+	return nil
+}
+
+func (o *Ops) targetOf(cfg *config.Config, req *Request) (*config.Target, error) {
+	t := cfg.TargetByTID(*req.TID)
+	if t == nil {
+		return nil, errf(syscall.ENOENT, "no target with tid %d", *req.TID)
+	}
+	return t, nil
+}
+
+func (o *Ops) target(req *Request) (string, error) {
+	cfg := o.Engine.Config().Clone()
+	switch req.Op {
+	case OpNew:
+		var name string
+		for _, kv := range params(req.Params) {
+			if kv[0] == "Name" {
+				name = kv[1]
+			}
+		}
+		if name == "" {
+			return "", errf(syscall.EINVAL, "a new target needs --params Name=<iqn>")
+		}
+		for _, t := range cfg.Targets {
+			if strings.EqualFold(t.Name, name) {
+				return "", errf(syscall.EINVAL, "target %s already exists (tid %d)", name, t.TID)
+			}
+		}
+		tid := *req.TID
+		if tid == 0 {
+			tid = cfg.NextTID()
+		} else if cfg.TargetByTID(tid) != nil {
+			return "", errf(syscall.EEXIST, "tid %d is in use", tid)
+		}
+		t := config.NewTarget(tid, name)
+		cfg.Targets = append(cfg.Targets, t)
+		if err := o.apply(cfg); err != nil {
+			return "", err
+		}
+		if o.Created != nil {
+			o.Created(name)
+		}
+		return "", nil
+	case OpDelete:
+		t, err := o.targetOf(cfg, req)
+		if err != nil {
+			return "", err
+		}
+		for _, s := range o.Engine.Sessions() {
+			if s.TID == t.TID {
+				return "", errf(syscall.EBUSY, "target %d has sessions", t.TID)
+			}
+		}
+		for i, x := range cfg.Targets {
+			if x == t {
+				cfg.Targets = append(cfg.Targets[:i], cfg.Targets[i+1:]...)
+				break
+			}
+		}
+		if err := o.apply(cfg); err != nil {
+			return "", err
+		}
+		if o.Deleted != nil {
+			o.Deleted(t.Name)
+		}
+		return "", nil
+	case OpShow:
+		t, err := o.targetOf(cfg, req)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("Wthreads=%d\nType=0\nQueuedCommands=%d\nNOPInterval=%d\nNOPTimeout=%d\n",
+			t.Wthreads, t.QueuedCommands, t.NOPInterval, t.NOPTimeout), nil
+	case OpUpdate:
+		t, err := o.targetOf(cfg, req)
+		if err != nil {
+			return "", err
+		}
+		if req.Redirect != nil {
+			return "", errf(syscall.EOPNOTSUPP, "--redirect is not supported")
+		}
+		for _, kv := range params(req.Params) {
+			if err := SetTargetKey(t, kv[0], kv[1]); err != nil {
+				return "", err
+			}
+		}
+		return "", o.apply(cfg)
+	}
+	return "", errf(syscall.EINVAL, "unsupported")
+}
+
+func (o *Ops) lun(req *Request) (string, error) {
+	if req.TID == nil {
+		return "", errf(syscall.EINVAL, "--lun needs --tid")
+	}
+	cfg := o.Engine.Config().Clone()
+	t, err := o.targetOf(cfg, req)
+	if err != nil {
+		return "", err
+	}
+	n := *req.LUN
+	switch req.Op {
+	case OpNew:
+		if t.LUN(n) != nil {
+			return "", errf(syscall.EEXIST, "target %d already has LUN %d", t.TID, n)
+		}
+		if strings.TrimSpace(req.Params) == "" {
+			return "", errf(syscall.EINVAL, "a new LUN needs --params Path=...,Type=...")
+		}
+		if o.ParseLUN == nil {
+			return "", errf(syscall.EOPNOTSUPP, "LUN parameters cannot be parsed here")
+		}
+		l, err := o.ParseLUN(n, req.Params)
+		if err != nil {
+			return "", errf(syscall.EINVAL, "%v", err)
+		}
+		t.LUNs = append(t.LUNs, l)
+		sort.Slice(t.LUNs, func(i, j int) bool { return t.LUNs[i].Number < t.LUNs[j].Number })
+		return "", o.apply(cfg)
+	case OpDelete:
+		for i, l := range t.LUNs {
+			if l.Number == n {
+				t.LUNs = append(t.LUNs[:i], t.LUNs[i+1:]...)
+				return "", o.apply(cfg)
+			}
+		}
+		return "", errf(syscall.ENOENT, "target %d has no LUN %d", t.TID, n)
+	case OpShow:
+		return "", nil
+	}
+	return "", errf(syscall.EINVAL, "unsupported")
+}
+
+func (o *Ops) conn(req *Request) (string, error) {
+	if req.TID == nil || req.SID == nil {
+		return "", errf(syscall.EINVAL, "--cid needs --tid and --sid")
+	}
+	if req.Op != OpDelete {
+		return "", errf(syscall.EINVAL, "unsupported")
+	}
+	err := o.Engine.CloseConnection(*req.TID, *req.SID, uint16(*req.CID))
+	switch err {
+	case nil:
+		return "", nil
+	case iscsi.ErrNoSuchSession:
+		return "", errf(syscall.ENOENT, "no session %d on target %d", *req.SID, *req.TID)
+	case iscsi.ErrNoSuchConnection:
+		// IET answers EEXIST for an unknown cid; scripts rely on the code.
+		return "", errf(syscall.EEXIST, "session %d has no connection %d", *req.SID, *req.CID)
+	}
+	return "", errf(syscall.EINVAL, "%v", err)
+}
+
+func (o *Ops) session(req *Request) (string, error) {
+	if req.TID == nil {
+		return "", errf(syscall.EINVAL, "--sid needs --tid")
+	}
+	cfg := o.Engine.Config()
+	t, err := o.targetOf(cfg, req)
+	if err != nil {
+		return "", err
+	}
+	switch req.Op {
+	case OpShow:
+		if *req.SID == 0 {
+			return FormatSessionParams(ConfigParamMap(t.Params)), nil
+		}
+		for _, s := range o.Engine.Sessions() {
+			if s.TID == t.TID && s.SID == *req.SID {
+				return FormatSessionParams(s.Params), nil
+			}
+		}
+		return "", errf(syscall.ENOENT, "no session %d on target %d", *req.SID, t.TID)
+	case OpDelete:
+		// IET documented "close all connections of the session" but never
+		// did it; we do.
+		if err := o.Engine.CloseSession(t.TID, *req.SID); err != nil {
+			return "", errf(syscall.ENOENT, "no session %d on target %d", *req.SID, t.TID)
+		}
+		return "", nil
+	}
+	return "", errf(syscall.EINVAL, "unsupported")
+}
+
+func (o *Ops) user(req *Request) (string, error) {
+	cfg := o.Engine.Config().Clone()
+	auth := &cfg.Discovery
+	if req.TID != nil && *req.TID != 0 {
+		t, err := o.targetOf(cfg, req)
+		if err != nil {
+			return "", err
+		}
+		auth = &t.Auth
+	}
+	var dir, name, pass string
+	var havePass bool
+	for _, kv := range params(req.Params) {
+		switch strings.ToLower(kv[0]) {
+		case "incominguser":
+			dir, name = "IncomingUser", kv[1]
+		case "outgoinguser":
+			dir, name = "OutgoingUser", kv[1]
+		case "password":
+			pass, havePass = kv[1], true
+		default:
+			return "", errf(syscall.EINVAL, "unknown parameter %q", kv[0])
+		}
+	}
+	switch req.Op {
+	case OpShow:
+		if dir == "" {
+			var b strings.Builder
+			for _, a := range auth.Incoming {
+				fmt.Fprintf(&b, "IncomingUser %s\n", a.User)
+			}
+			if auth.Outgoing != nil {
+				fmt.Fprintf(&b, "OutgoingUser %s\n", auth.Outgoing.User)
+			}
+			return b.String(), nil
+		}
+		if dir == "IncomingUser" {
+			for _, a := range auth.Incoming {
+				if name == "" || a.User == name {
+					return fmt.Sprintf("IncomingUser %s %s\n", a.User, a.Secret), nil
+				}
+			}
+		} else if auth.Outgoing != nil && (name == "" || auth.Outgoing.User == name) {
+			return fmt.Sprintf("OutgoingUser %s %s\n", auth.Outgoing.User, auth.Outgoing.Secret), nil
+		}
+		return "", errf(syscall.ENOENT, "no such account")
+	case OpNew:
+		if dir == "" || name == "" || !havePass || pass == "" {
+			return "", errf(syscall.EINVAL, "need IncomingUser=<name>,Password=<secret> or OutgoingUser=<name>,Password=<secret>")
+		}
+		acct := config.Account{User: name, Secret: pass}
+		if dir == "OutgoingUser" {
+			auth.Outgoing = &acct
+		} else {
+			replaced := false
+			for i := range auth.Incoming {
+				if auth.Incoming[i].User == name {
+					auth.Incoming[i] = acct
+					replaced = true
+				}
+			}
+			if !replaced {
+				auth.Incoming = append(auth.Incoming, acct)
+			}
+		}
+		return "", o.apply(cfg)
+	case OpDelete:
+		if dir == "" {
+			return "", errf(syscall.EINVAL, "need IncomingUser=<name> or OutgoingUser=<name>")
+		}
+		if dir == "OutgoingUser" {
+			if auth.Outgoing == nil || auth.Outgoing.User != name {
+				return "", errf(syscall.ENOENT, "no outgoing account %s", name)
+			}
+			auth.Outgoing = nil
+			return "", o.apply(cfg)
+		}
+		for i, a := range auth.Incoming {
+			if a.User == name {
+				auth.Incoming = append(auth.Incoming[:i], auth.Incoming[i+1:]...)
+				return "", o.apply(cfg)
+			}
+		}
+		return "", errf(syscall.ENOENT, "no incoming account %s", name)
+	}
+	return "", errf(syscall.EINVAL, "unsupported")
+}
+
+// sessionKeys is the fixed order of `ietadm --op show --sid` output.
+var sessionKeys = []string{
+	"InitialR2T", "ImmediateData", "MaxConnections", "MaxRecvDataSegmentLength",
+	"MaxXmitDataSegmentLength", "MaxBurstLength", "FirstBurstLength", "DefaultTime2Wait",
+	"DefaultTime2Retain", "MaxOutstandingR2T", "DataPDUInOrder", "DataSequenceInOrder",
+	"ErrorRecoveryLevel", "HeaderDigest", "DataDigest", "OFMarker", "IFMarker",
+	"OFMarkInt", "IFMarkInt",
+}
+
+// FormatSessionParams prints session keys as IET does (fixed order,
+// Key=Value lines). Missing marker intervals print "Reject".
+func FormatSessionParams(m map[string]string) string {
+	var b strings.Builder
+	for _, k := range sessionKeys {
+		v, ok := m[k]
+		if !ok {
+			switch k {
+			case "OFMarkInt", "IFMarkInt":
+				v = "Reject"
+			case "OFMarker", "IFMarker":
+				v = "No"
+			}
+		}
+		fmt.Fprintf(&b, "%s=%s\n", k, v)
+	}
+	return b.String()
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "Yes"
+	}
+	return "No"
+}
+
+// digestText prints a digest list as IET's bitmask: None first.
+func digestText(list []string) string {
+	var none, crc bool
+	for _, d := range list {
+		switch strings.ToLower(d) {
+		case "none":
+			none = true
+		case "crc32c":
+			crc = true
+		}
+	}
+	switch {
+	case none && crc:
+		return "None,CRC32C"
+	case crc:
+		return "CRC32C"
+	}
+	return "None"
+}
+
+func markInt(v int) string {
+	if v == 0 {
+		return "Irrelevant"
+	}
+	return "Reject"
+}
+
+// ConfigParamMap renders configured session parameters as IET prints them.
+func ConfigParamMap(p config.Params) map[string]string {
+	return map[string]string{
+		"InitialR2T":               yesNo(p.InitialR2T),
+		"ImmediateData":            yesNo(p.ImmediateData),
+		"MaxConnections":           strconv.Itoa(p.MaxConnections),
+		"MaxRecvDataSegmentLength": strconv.Itoa(p.MaxRecvDataSegmentLength),
+		"MaxXmitDataSegmentLength": strconv.Itoa(p.MaxXmitDataSegmentLength),
+		"MaxBurstLength":           strconv.Itoa(p.MaxBurstLength),
+		"FirstBurstLength":         strconv.Itoa(p.FirstBurstLength),
+		"DefaultTime2Wait":         strconv.Itoa(p.DefaultTime2Wait),
+		"DefaultTime2Retain":       strconv.Itoa(p.DefaultTime2Retain),
+		"MaxOutstandingR2T":        strconv.Itoa(p.MaxOutstandingR2T),
+		"DataPDUInOrder":           yesNo(p.DataPDUInOrder),
+		"DataSequenceInOrder":      yesNo(p.DataSequenceInOrder),
+		"ErrorRecoveryLevel":       strconv.Itoa(p.ErrorRecoveryLevel),
+		"HeaderDigest":             digestText(p.HeaderDigest),
+		"DataDigest":               digestText(p.DataDigest),
+		"OFMarker":                 yesNo(p.OFMarker),
+		"IFMarker":                 yesNo(p.IFMarker),
+		"OFMarkInt":                markInt(p.OFMarkInt),
+		"IFMarkInt":                markInt(p.IFMarkInt),
+	}
+}

@@ -1,0 +1,200 @@
+package admin
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+)
+
+// maxRequest bounds one request (IET's request struct is ~2 KiB).
+const maxRequest = 64 << 10
+
+// Handler answers requests.
+type Handler interface {
+	Handle(ctx context.Context, req *Request) *Response
+}
+
+// Listen creates the admin socket at path, readable and writable by its
+// owner only. It refuses when another daemon answers on path (a second
+// ietd on the same host) and removes a stale socket file otherwise.
+func Listen(path string) (*net.UnixListener, error) {
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("admin socket %s: another daemon is already running", path)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("admin socket %s: exists and is not a socket", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("admin socket: remove stale %s: %w", path, err)
+		}
+	}
+	old := syscall.Umask(0o177)
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	return l, nil
+}
+
+// Server serves the admin protocol.
+type Server struct {
+	Handler Handler
+	Log     *logrus.Entry
+	// AllowUID is, besides root, the uid allowed to talk to the daemon
+	// (the daemon's own uid after -u). Negative = root only.
+	AllowUID int
+
+	mu     sync.Mutex
+	l      net.Listener
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// Serve accepts connections until Close.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return net.ErrClosed
+	}
+	s.l = l
+	s.mu.Unlock()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveConn(c)
+		}()
+	}
+}
+
+// Close stops accepting and waits for requests in progress.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	l := s.l
+	s.mu.Unlock()
+	var err error
+	if l != nil {
+		err = l.Close()
+	}
+	s.wg.Wait()
+	return err
+}
+
+func (s *Server) serveConn(c net.Conn) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	enc := json.NewEncoder(c)
+	if !s.peerAllowed(c) {
+		enc.Encode(&Response{Errno: int(syscall.EPERM), Message: "permission denied"})
+		return
+	}
+	var req Request
+	dec := json.NewDecoder(bufio.NewReader(ioLimit(c, maxRequest)))
+	if err := dec.Decode(&req); err != nil {
+		enc.Encode(&Response{Errno: int(syscall.EINVAL), Message: "bad request: " + err.Error()})
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
+	defer cancel()
+	resp := s.Handler.Handle(ctx, &req)
+	if resp.Errno != 0 && s.Log != nil {
+		s.Log.WithFields(logrus.Fields{"op": req.Op, "errno": resp.Errno}).Info("ietadm request failed: " + resp.Message)
+	}
+	enc.Encode(resp)
+}
+
+func (s *Server) peerAllowed(c net.Conn) bool {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return false
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var cred *unix.Ucred
+	var cerr error
+	raw.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	})
+	if cerr != nil || cred == nil {
+		return false
+	}
+	if cred.Uid == 0 {
+		return true
+	}
+	return s.AllowUID >= 0 && int(cred.Uid) == s.AllowUID
+}
+
+type limitedReader struct {
+	c net.Conn
+	n int
+}
+
+func ioLimit(c net.Conn, n int) *limitedReader { return &limitedReader{c: c, n: n} }
+
+func (r *limitedReader) Read(p []byte) (int, error) {
+	if r.n <= 0 {
+		return 0, errors.New("request too large")
+	}
+	if len(p) > r.n {
+		p = p[:r.n]
+	}
+	n, err := r.c.Read(p)
+	r.n -= n
+	return n, err
+}
+
+// Do sends one request to the daemon at path and returns its answer.
+func Do(ctx context.Context, path string, req *Request) (*Response, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	if err := json.NewEncoder(c).Encode(req); err != nil {
+		return nil, err
+	}
+	var resp Response
+	if err := json.NewDecoder(c).Decode(&resp); err != nil {
+		return nil, fmt.Errorf("reading reply: %w", err)
+	}
+	return &resp, nil
+}

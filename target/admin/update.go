@@ -1,0 +1,96 @@
+package admin
+
+import (
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/ietgo/ietd/target/config"
+)
+
+// intKey is a numeric key with IET's range; out-of-range values are clamped
+// (IET never rejected them).
+type intKey struct {
+	min, max int
+	field    func(t *config.Target) *int
+}
+
+var intKeys = map[string]intKey{
+	"wthreads":                 {1, 128, func(t *config.Target) *int { return &t.Wthreads }},
+	"queuedcommands":           {1, 256, func(t *config.Target) *int { return &t.QueuedCommands }},
+	"nopinterval":              {0, 90, func(t *config.Target) *int { return &t.NOPInterval }},
+	"noptimeout":               {0, 90, func(t *config.Target) *int { return &t.NOPTimeout }},
+	"maxconnections":           {1, 65535, func(t *config.Target) *int { return &t.Params.MaxConnections }},
+	"maxrecvdatasegmentlength": {512, 16777215, func(t *config.Target) *int { return &t.Params.MaxRecvDataSegmentLength }},
+	"maxxmitdatasegmentlength": {512, 16777215, func(t *config.Target) *int { return &t.Params.MaxXmitDataSegmentLength }},
+	"maxburstlength":           {512, 16777215, func(t *config.Target) *int { return &t.Params.MaxBurstLength }},
+	"firstburstlength":         {512, 16777215, func(t *config.Target) *int { return &t.Params.FirstBurstLength }},
+	"defaulttime2wait":         {0, 3600, func(t *config.Target) *int { return &t.Params.DefaultTime2Wait }},
+	"defaulttime2retain":       {0, 3600, func(t *config.Target) *int { return &t.Params.DefaultTime2Retain }},
+	"maxoutstandingr2t":        {1, 65535, func(t *config.Target) *int { return &t.Params.MaxOutstandingR2T }},
+	"errorrecoverylevel":       {0, 0, func(t *config.Target) *int { return &t.Params.ErrorRecoveryLevel }},
+	"ofmarkint":                {1, 65535, func(t *config.Target) *int { return &t.Params.OFMarkInt }},
+	"ifmarkint":                {1, 65535, func(t *config.Target) *int { return &t.Params.IFMarkInt }},
+}
+
+var boolKeys = map[string]func(t *config.Target) *bool{
+	"initialr2t":          func(t *config.Target) *bool { return &t.Params.InitialR2T },
+	"immediatedata":       func(t *config.Target) *bool { return &t.Params.ImmediateData },
+	"datapduinorder":      func(t *config.Target) *bool { return &t.Params.DataPDUInOrder },
+	"datasequenceinorder": func(t *config.Target) *bool { return &t.Params.DataSequenceInOrder },
+	"ofmarker":            func(t *config.Target) *bool { return &t.Params.OFMarker },
+	"ifmarker":            func(t *config.Target) *bool { return &t.Params.IFMarker },
+}
+
+// SetTargetKey applies one `ietadm --op update --tid=N --params k=v` item:
+// target keys and session keys become the target's defaults for future
+// sessions. Keys are case-insensitive; integers are parsed like C strtol
+// with base 0 and clamped to the key's range.
+func SetTargetKey(t *config.Target, key, value string) error {
+	k := strings.ToLower(key)
+	switch k {
+	case "type":
+		return nil // IET's target Type is always 0
+	case "maxsessions", "lun", "alias":
+		return errf(syscall.EINVAL, "%s cannot be changed at run time", key)
+	case "headerdigest", "datadigest":
+		var list []string
+		for _, v := range strings.Split(value, ",") {
+			switch strings.ToLower(strings.TrimSpace(v)) {
+			case "none":
+				list = append(list, "None")
+			case "crc32c":
+				list = append(list, "CRC32C")
+			default:
+				return errf(syscall.EINVAL, "invalid %s value %q", key, value)
+			}
+		}
+		if k == "headerdigest" {
+			t.Params.HeaderDigest = list
+		} else {
+			t.Params.DataDigest = list
+		}
+		return nil
+	}
+	if f, ok := boolKeys[k]; ok {
+		switch strings.ToLower(value) {
+		case "yes":
+			*f(t) = true
+		case "no":
+			*f(t) = false
+		default:
+			return errf(syscall.EINVAL, "invalid %s value %q (Yes or No)", key, value)
+		}
+		return nil
+	}
+	if ik, ok := intKeys[k]; ok {
+		n, err := strconv.ParseInt(strings.TrimSpace(value), 0, 64)
+		if err != nil {
+			return errf(syscall.EINVAL, "invalid %s value %q", key, value)
+		}
+		v := int(max(min(n, int64(ik.max)), int64(ik.min)))
+		*ik.field(t) = v
+		return nil
+	}
+	return errf(syscall.EINVAL, "unknown parameter %q", key)
+}

@@ -1,0 +1,61 @@
+package daemon
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// PIDFile is a locked pid file.
+type PIDFile struct {
+	path string
+	f    *os.File
+}
+
+// CreatePIDFile creates (or reuses) path, takes an exclusive lock on it and
+// writes the current pid. It fails when another live process holds the
+// lock, naming that process.
+func CreatePIDFile(path string) (*PIDFile, error) {
+	if path == "" {
+		return &PIDFile{}, nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("pid file: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		b := make([]byte, 32)
+		n, _ := f.ReadAt(b, 0)
+		f.Close()
+		return nil, fmt.Errorf("pid file %s is locked by running process %s: another instance is running",
+			path, string(trimNL(b[:n])))
+	}
+	if err := f.Truncate(0); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("pid file: %w", err)
+	}
+	if _, err := f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("pid file: %w", err)
+	}
+	return &PIDFile{path: path, f: f}, nil
+}
+
+func trimNL(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == 0) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// Remove deletes the pid file and releases the lock (clean exit).
+func (p *PIDFile) Remove() {
+	if p == nil || p.f == nil {
+		return
+	}
+	os.Remove(p.path)
+	p.f.Close()
+	p.f = nil
+}

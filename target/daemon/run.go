@@ -1,0 +1,413 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/activation"
+	sd "github.com/coreos/go-systemd/v22/daemon"
+	"github.com/ietgo/ietd/target/admin"
+	"github.com/ietgo/ietd/target/config"
+	"github.com/ietgo/ietd/target/iscsi"
+	"github.com/sirupsen/logrus"
+)
+
+// Options configure Run.
+type Options struct {
+	Log *logrus.Entry
+	// Load reads the configuration (at start and on every SIGHUP).
+	Load func() (*config.Config, config.Diagnostics, error)
+	// Addresses to listen on ("" = every address, IPv4 and IPv6).
+	// Hostnames are resolved; each result gets a listener.
+	Addresses []string
+	// Network is "tcp", "tcp4" or "tcp6".
+	Network string
+	Port    int
+	// Listeners, when set, are used instead of binding (tests). Systemd
+	// socket activation (LISTEN_FDS) is picked up automatically.
+	Listeners   []net.Listener
+	PIDFile     string
+	AdminSocket string
+	StateDir    string
+	// ProcDir receives the IET /proc/net/iet style files "volume" and
+	// "session" ("" = not written).
+	ProcDir string
+	// UID/GID to switch to after binding (-1 = keep).
+	UID, GID int
+	// ParseLUN is used by ietadm --op new --lun.
+	ParseLUN func(number uint64, params string) (*config.LUN, error)
+	// Ready is called once the daemon listens (or with the start-up error).
+	Ready func(error)
+	// ShutdownTimeout bounds the orderly logout on SIGTERM (default 10s).
+	ShutdownTimeout time.Duration
+	// Signals, when non-nil, replaces the process signals (tests).
+	Signals <-chan os.Signal
+}
+
+// Daemon is a running service.
+type Daemon struct {
+	opts  Options
+	log   *logrus.Entry
+	srv   *iscsi.Server
+	admin *admin.Server
+	mu    sync.Mutex // serialises reloads and admin changes
+	ops   *admin.Ops
+	// runtime holds the names of targets created with ietadm; they are
+	// kept across config reloads.
+	runtime map[string]bool
+}
+
+// Run starts the service and blocks until ctx is cancelled or SIGTERM/
+// SIGINT arrives, then shuts down in order.
+func Run(ctx context.Context, opts Options) (err error) {
+	ready := opts.Ready
+	if ready == nil {
+		ready = func(error) {}
+	}
+	defer func() {
+		if err != nil {
+			ready(err)
+		}
+	}()
+	if opts.Log == nil {
+		opts.Log = logrus.NewEntry(logrus.StandardLogger())
+	}
+	if opts.ShutdownTimeout == 0 {
+		opts.ShutdownTimeout = 10 * time.Second
+	}
+	log := opts.Log
+	cfg, diags, err := opts.Load()
+	for _, d := range diags {
+		if d.Severity == config.Warning {
+			log.Warn(d.String())
+		}
+	}
+	if err != nil {
+		return err
+	}
+	pid, err := CreatePIDFile(opts.PIDFile)
+	if err != nil {
+		return err
+	}
+	defer pid.Remove()
+
+	var adminL net.Listener
+	if opts.AdminSocket != "" {
+		if err := os.MkdirAll(filepath.Dir(opts.AdminSocket), 0o755); err != nil {
+			return fmt.Errorf("admin socket: %w", err)
+		}
+		ul, err := admin.Listen(opts.AdminSocket)
+		if err != nil {
+			return err
+		}
+		adminL = ul
+		defer os.Remove(opts.AdminSocket)
+	}
+	listeners, err := opts.listeners()
+	if err != nil {
+		if adminL != nil {
+			adminL.Close()
+		}
+		return err
+	}
+	if err := dropPrivileges(opts.UID, opts.GID); err != nil {
+		closeAll(listeners)
+		return err
+	}
+	if opts.StateDir != "" {
+		if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
+			log.WithError(err).Warn("state directory unavailable: persistent reservations will not survive a restart")
+			opts.StateDir = ""
+		}
+	}
+	srv, err := iscsi.NewServer(iscsi.Options{Config: cfg, Log: log, StateDir: opts.StateDir, Port: opts.Port})
+	if err != nil {
+		closeAll(listeners)
+		return err
+	}
+	d := &Daemon{opts: opts, log: log, srv: srv, runtime: map[string]bool{}}
+	d.ops = &admin.Ops{Engine: (*engine)(d), ParseLUN: opts.ParseLUN,
+		Created: func(n string) { d.runtime[n] = true },
+		Deleted: func(n string) { delete(d.runtime, n) }}
+	uid := os.Getuid()
+	d.admin = &admin.Server{Handler: d.ops, Log: log, AllowUID: uid}
+
+	serveErr := make(chan error, len(listeners)+1)
+	for _, l := range listeners {
+		go func(l net.Listener) {
+			if err := srv.Serve(l); err != nil && !errors.Is(err, iscsi.ErrServerClosed) {
+				serveErr <- fmt.Errorf("listener %s: %w", l.Addr(), err)
+			}
+		}(l)
+	}
+	if adminL != nil {
+		go d.admin.Serve(adminL)
+	}
+	var addrs []string
+	for _, l := range listeners {
+		addrs = append(addrs, l.Addr().String())
+	}
+	log.WithField("listen", addrs).Infof("serving %d target(s)", len(cfg.Targets))
+	ready(nil)
+	sd.SdNotify(false, sd.SdNotifyReady)
+
+	sigs := opts.Signals
+	if sigs == nil {
+		ch := make(chan os.Signal, 4)
+		signal.Notify(ch, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+		defer signal.Stop(ch)
+		sigs = ch
+	}
+	var watchdog <-chan time.Time
+	if iv, err := sd.SdWatchdogEnabled(false); err == nil && iv > 0 {
+		t := time.NewTicker(iv / 2)
+		defer t.Stop()
+		watchdog = t.C
+	}
+	var procTick <-chan time.Time
+	if opts.ProcDir != "" {
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		procTick = t.C
+		d.writeProc()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return d.shutdown()
+		case err := <-serveErr:
+			log.WithError(err).Error("listener failed")
+			d.shutdown()
+			return err
+		case s := <-sigs:
+			switch s {
+			case syscall.SIGHUP:
+				sd.SdNotify(false, sd.SdNotifyReloading)
+				if err := d.Reload(); err != nil {
+					log.WithError(err).Error("reload failed; keeping the running configuration")
+				}
+				sd.SdNotify(false, sd.SdNotifyReady)
+			default:
+				log.Infof("%v: shutting down", s)
+				return d.shutdown()
+			}
+		case <-watchdog:
+			sd.SdNotify(false, sd.SdNotifyWatchdog)
+		case <-procTick:
+			d.writeProc()
+		}
+	}
+}
+
+func (d *Daemon) shutdown() error {
+	sd.SdNotify(false, sd.SdNotifyStopping)
+	d.admin.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), d.opts.ShutdownTimeout)
+	defer cancel()
+	err := d.srv.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		d.log.Warn("initiators did not log out in time; connections closed")
+		err = nil
+	}
+	if d.opts.ProcDir != "" {
+		os.Remove(filepath.Join(d.opts.ProcDir, "session"))
+		os.Remove(filepath.Join(d.opts.ProcDir, "volume"))
+	}
+	return err
+}
+
+// Reload re-reads the configuration and applies it. Targets created with
+// ietadm are kept; targets keep their TID when their name is unchanged.
+func (d *Daemon) Reload() error {
+	cfg, diags, err := d.opts.Load()
+	for _, dg := range diags {
+		if dg.Severity == config.Warning {
+			d.log.Warn(dg.String())
+		}
+	}
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cur := d.srv.Config()
+	next := MergeReload(cur, cfg, d.runtime)
+	if err := d.srv.Reload(next); err != nil {
+		return err
+	}
+	d.log.WithField("targets", len(next.Targets)).Info("configuration reloaded")
+	d.writeProcLocked(next)
+	return nil
+}
+
+// MergeReload prepares a freshly loaded config for Server.Reload: a target
+// whose name is unchanged keeps its running TID (so its sessions stay up),
+// new targets get unused TIDs, and running targets named in runtime that the
+// file does not define are carried over.
+func MergeReload(cur, loaded *config.Config, runtime map[string]bool) *config.Config {
+	next := loaded.Clone()
+	used := map[int]bool{}
+	byName := map[string]int{}
+	for _, t := range cur.Targets {
+		byName[t.Name] = t.TID
+	}
+	for _, t := range next.Targets {
+		if tid, ok := byName[t.Name]; ok {
+			t.TID = tid
+			used[tid] = true
+		}
+	}
+	for _, t := range cur.Targets {
+		if runtime[t.Name] && next.TargetByName(t.Name) == nil {
+			c := (&config.Config{Targets: []*config.Target{t}}).Clone().Targets[0]
+			next.Targets = append(next.Targets, c)
+			used[c.TID] = true
+		}
+	}
+	nextFree := 1
+	for _, t := range cur.Targets {
+		nextFree = max(nextFree, t.TID+1)
+	}
+	for _, t := range next.Targets {
+		if _, ok := byName[t.Name]; ok {
+			continue
+		}
+		if used[t.TID] || t.TID <= 0 {
+			for used[nextFree] {
+				nextFree++
+			}
+			t.TID = nextFree
+		}
+		used[t.TID] = true
+	}
+	return next
+}
+
+// engine adapts the daemon to admin.Engine.
+type engine Daemon
+
+func (e *engine) Config() *config.Config { return e.srv.Config() }
+func (e *engine) Apply(cfg *config.Config) error {
+	d := (*Daemon)(e)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.srv.Reload(cfg); err != nil {
+		return err
+	}
+	d.writeProcLocked(cfg)
+	return nil
+}
+func (e *engine) Sessions() []iscsi.SessionInfo { return e.srv.Sessions() }
+func (e *engine) CloseSession(tid int, sid uint64) error {
+	return e.srv.CloseSession(tid, sid)
+}
+func (e *engine) CloseConnection(tid int, sid uint64, cid uint16) error {
+	return e.srv.CloseConnection(tid, sid, cid)
+}
+
+func (d *Daemon) writeProc() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.writeProcLocked(d.srv.Config())
+}
+
+func (d *Daemon) writeProcLocked(cfg *config.Config) {
+	if d.opts.ProcDir == "" {
+		return
+	}
+	if err := os.MkdirAll(d.opts.ProcDir, 0o755); err != nil {
+		return
+	}
+	writeIfChanged(filepath.Join(d.opts.ProcDir, "volume"), admin.VolumeListing(cfg))
+	writeIfChanged(filepath.Join(d.opts.ProcDir, "session"), admin.SessionListing(cfg, d.srv.Sessions()))
+}
+
+func writeIfChanged(path, text string) {
+	if b, err := os.ReadFile(path); err == nil && string(b) == text {
+		return
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
+		return
+	}
+	os.Rename(tmp, path)
+}
+
+func (o *Options) listeners() ([]net.Listener, error) {
+	if len(o.Listeners) > 0 {
+		return o.Listeners, nil
+	}
+	if ls, err := activation.Listeners(); err == nil && len(ls) > 0 {
+		var out []net.Listener
+		for _, l := range ls {
+			if l != nil {
+				out = append(out, l)
+			}
+		}
+		if len(out) > 0 {
+			return out, nil
+		}
+	}
+	network := o.Network
+	if network == "" {
+		network = "tcp"
+	}
+	port := strconv.Itoa(o.Port)
+	addrs := o.Addresses
+	if len(addrs) == 0 {
+		addrs = []string{""}
+	}
+	var out []net.Listener
+	for _, a := range addrs {
+		hosts := []string{a}
+		if a != "" && net.ParseIP(a) == nil {
+			resolved, err := net.LookupHost(a)
+			if err != nil {
+				closeAll(out)
+				return nil, fmt.Errorf("listen address %s: %w", a, err)
+			}
+			hosts = resolved
+		}
+		for _, h := range hosts {
+			l, err := net.Listen(network, net.JoinHostPort(h, port))
+			if err != nil {
+				closeAll(out)
+				return nil, fmt.Errorf("listen: %w", err)
+			}
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+func closeAll(ls []net.Listener) {
+	for _, l := range ls {
+		l.Close()
+	}
+}
+
+func dropPrivileges(uid, gid int) error {
+	if gid > 0 && gid != os.Getgid() {
+		if err := syscall.Setgroups([]int{gid}); err != nil {
+			return fmt.Errorf("setgroups: %w", err)
+		}
+		if err := syscall.Setgid(gid); err != nil {
+			return fmt.Errorf("setgid %d: %w", gid, err)
+		}
+	}
+	if uid > 0 && uid != os.Getuid() {
+		if err := syscall.Setuid(uid); err != nil {
+			return fmt.Errorf("setuid %d: %w", uid, err)
+		}
+	}
+	return nil
+}
