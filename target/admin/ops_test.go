@@ -1,0 +1,172 @@
+package admin
+
+import (
+	"context"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/ietgo/ietd/target/config"
+	"github.com/ietgo/ietd/target/iscsi"
+)
+
+type fakeEngine struct {
+	cfg      *config.Config
+	sessions []iscsi.SessionInfo
+	applied  int
+}
+
+func (f *fakeEngine) Config() *config.Config { return f.cfg }
+func (f *fakeEngine) Apply(c *config.Config) error {
+	f.cfg = c
+	f.applied++
+	return nil
+}
+func (f *fakeEngine) Sessions() []iscsi.SessionInfo { return f.sessions }
+func (f *fakeEngine) CloseSession(tid int, sid uint64) error {
+	for i, s := range f.sessions {
+		if s.TID == tid && s.SID == sid {
+			f.sessions = append(f.sessions[:i], f.sessions[i+1:]...)
+			return nil
+		}
+	}
+	return iscsi.ErrNoSuchSession
+}
+func (f *fakeEngine) CloseConnection(tid int, sid uint64, cid uint16) error {
+	for _, s := range f.sessions {
+		if s.TID == tid && s.SID == sid {
+			for _, c := range s.Conns {
+				if c.CID == cid {
+					return nil
+				}
+			}
+			return iscsi.ErrNoSuchConnection
+		}
+	}
+	return iscsi.ErrNoSuchSession
+}
+
+func ip(v int) *int                  { return &v }
+func u64(v uint64) *uint64           { return &v }
+func u32(v uint32) *uint32           { return &v }
+func do(o *Ops, r Request) *Response { return o.Handle(context.Background(), &r) }
+
+func newOps() (*Ops, *fakeEngine) {
+	fe := &fakeEngine{cfg: &config.Config{Dialect: config.DialectIET}}
+	o := &Ops{Engine: fe, ParseLUN: func(n uint64, p string) (*config.LUN, error) {
+		path, _, _ := strings.Cut(strings.TrimPrefix(p, "Path="), ",")
+		return &config.LUN{Number: n, Type: "fileio", Store: &config.Store{Path: path, Size: 1 << 20}}, nil
+	}}
+	return o, fe
+}
+
+func TestTargetLifecycleAndErrnos(t *testing.T) {
+	o, fe := newOps()
+	if r := do(o, Request{Op: OpNew, TID: ip(0), Params: "Name=iqn.2001-04.com.example:a"}); r.Errno != 0 {
+		t.Fatalf("new target: %+v", r)
+	}
+	if fe.cfg.TargetByTID(1) == nil {
+		t.Fatal("tid 0 should auto-assign tid 1")
+	}
+	if r := do(o, Request{Op: OpNew, TID: ip(1), Params: "Name=iqn.x:b"}); r.Errno != int(syscall.EEXIST) {
+		t.Fatalf("tid in use: got errno %d", r.Errno)
+	}
+	if r := do(o, Request{Op: OpNew, TID: ip(0), Params: "Name=IQN.2001-04.COM.EXAMPLE:A"}); r.Errno != int(syscall.EINVAL) {
+		t.Fatalf("duplicate name: got errno %d", r.Errno)
+	}
+	if r := do(o, Request{Op: OpNew, TID: ip(1), LUN: u64(0), Params: "Path=/srv/a.img,Type=fileio"}); r.Errno != 0 {
+		t.Fatalf("new lun: %+v", r)
+	}
+	if r := do(o, Request{Op: OpNew, TID: ip(1), LUN: u64(0), Params: "Path=/srv/a.img"}); ExitStatus(syscall.Errno(r.Errno)) != 239 {
+		t.Fatalf("existing LUN must exit 239, got errno %d", r.Errno)
+	}
+	if r := do(o, Request{Op: OpUpdate, TID: ip(1), Params: "QueuedCommands=0x40,ImmediateData=No,Wthreads=100000"}); r.Errno != 0 {
+		t.Fatalf("update: %+v", r)
+	}
+	r := do(o, Request{Op: OpShow, TID: ip(1)})
+	want := "Wthreads=128\nType=0\nQueuedCommands=64\nNOPInterval=0\nNOPTimeout=0\n"
+	if r.Output != want {
+		t.Fatalf("show target:\n%s\nwant\n%s", r.Output, want)
+	}
+	r = do(o, Request{Op: OpShow, TID: ip(1), SID: u64(0)})
+	if !strings.Contains(r.Output, "ImmediateData=No\n") || !strings.HasPrefix(r.Output, "InitialR2T=Yes\n") ||
+		!strings.HasSuffix(r.Output, "OFMarkInt=Reject\nIFMarkInt=Reject\n") || strings.Count(r.Output, "\n") != 19 {
+		t.Fatalf("show sid 0:\n%s", r.Output)
+	}
+	if r := do(o, Request{Op: OpUpdate, TID: ip(1), Params: "Bogus=1"}); r.Errno != int(syscall.EINVAL) {
+		t.Fatalf("unknown key: errno %d", r.Errno)
+	}
+	fe.sessions = []iscsi.SessionInfo{{TID: 1, SID: 282574492336640, InitiatorName: "iqn.i", Conns: []iscsi.ConnInfo{{CID: 0, IP: "fe80::211:22ff:fe33:4455", State: "active", HeaderDigest: "NONE", DataDigest: "CRC32C"}}}}
+	if r := do(o, Request{Op: OpDelete, TID: ip(1)}); ExitStatus(syscall.Errno(r.Errno)) != 240 {
+		t.Fatalf("busy target must exit 240, got errno %d", r.Errno)
+	}
+	sl := do(o, Request{Op: OpShow, Listing: "session"}).Output
+	wantS := "tid:1 name:iqn.2001-04.com.example:a\n\tsid:282574492336640 initiator:iqn.i\n\t\tcid:0 ip:[fe80:0000:0000:0000:0211:22ff:fe33:4455] state:active hd:none dd:crc32c\n"
+	if sl != wantS {
+		t.Fatalf("session listing:\n%q\nwant\n%q", sl, wantS)
+	}
+	vl := do(o, Request{Op: OpShow, Listing: "volume"}).Output
+	if vl != "tid:1 name:iqn.2001-04.com.example:a\n\tlun:0 state:0 iotype:fileio iomode:wt blocks:2048 blocksize:512 path:/srv/a.img\n" {
+		t.Fatalf("volume listing:\n%q", vl)
+	}
+	if r := do(o, Request{Op: OpDelete, TID: ip(1), SID: u64(282574492336640), CID: u32(7)}); ExitStatus(syscall.Errno(r.Errno)) != 239 {
+		t.Fatalf("unknown cid must give EEXIST, got %d", r.Errno)
+	}
+	if r := do(o, Request{Op: OpDelete, TID: ip(1), SID: u64(282574492336640), CID: u32(0)}); r.Errno != 0 {
+		t.Fatalf("close conn: %+v", r)
+	}
+	if r := do(o, Request{Op: OpDelete, TID: ip(1), SID: u64(282574492336640)}); r.Errno != 0 {
+		t.Fatalf("close session: %+v", r)
+	}
+	if r := do(o, Request{Op: OpDelete, TID: ip(1), LUN: u64(0)}); r.Errno != 0 || len(fe.cfg.Targets[0].LUNs) != 0 {
+		t.Fatalf("delete lun: %+v", r)
+	}
+	if r := do(o, Request{Op: OpDelete, TID: ip(1)}); r.Errno != 0 || len(fe.cfg.Targets) != 0 {
+		t.Fatalf("delete target: %+v", r)
+	}
+	if r := do(o, Request{Op: OpShow, TID: ip(1)}); ExitStatus(syscall.Errno(r.Errno)) != 254 {
+		t.Fatalf("missing target must exit 254, got %d", r.Errno)
+	}
+}
+
+func TestAccounts(t *testing.T) {
+	o, fe := newOps()
+	do(o, Request{Op: OpNew, TID: ip(3), Params: "Name=iqn.x:t"})
+	for _, r := range []Request{
+		{Op: OpNew, User: true, Params: "IncomingUser=disc,Password=discsecret12"},
+		{Op: OpNew, User: true, TID: ip(3), Params: "IncomingUser=joe,Password= secretsecret"},
+		{Op: OpNew, User: true, TID: ip(3), Params: "IncomingUser=ann,Password=annsecret123"},
+		{Op: OpNew, User: true, TID: ip(3), Params: "OutgoingUser=tgt,Password=tgtsecret123"},
+	} {
+		if resp := do(o, r); resp.Errno != 0 {
+			t.Fatalf("%+v: %+v", r, resp)
+		}
+	}
+	if len(fe.cfg.Discovery.Incoming) != 1 {
+		t.Fatal("tid-less account must go to discovery")
+	}
+	if got := do(o, Request{Op: OpShow, User: true, TID: ip(3)}).Output; got != "IncomingUser joe\nIncomingUser ann\nOutgoingUser tgt\n" {
+		t.Fatalf("list: %q", got)
+	}
+	if got := do(o, Request{Op: OpShow, User: true, TID: ip(3), Params: "IncomingUser=joe"}).Output; got != "IncomingUser joe secretsecret\n" {
+		t.Fatalf("one: %q", got)
+	}
+	if r := do(o, Request{Op: OpDelete, User: true, TID: ip(3), Params: "IncomingUser=nobody"}); r.Errno != int(syscall.ENOENT) {
+		t.Fatalf("delete missing: %+v", r)
+	}
+	if r := do(o, Request{Op: OpDelete, User: true, TID: ip(3), Params: "IncomingUser=joe"}); r.Errno != 0 || len(fe.cfg.Targets[0].Auth.Incoming) != 1 {
+		t.Fatalf("delete: %+v", r)
+	}
+	if r := do(o, Request{Op: "frob"}); ExitStatus(syscall.Errno(r.Errno)) != 234 {
+		t.Fatalf("bad op: %+v", r)
+	}
+}
+
+func TestErrnoText(t *testing.T) {
+	if got := ErrnoText(syscall.EINVAL); got != "Invalid argument." {
+		t.Fatalf("got %q", got)
+	}
+	if ExitStatus(syscall.ENOENT) != 254 || ExitStatus(syscall.EBUSY) != 240 || ExitStatus(syscall.EPERM) != 255 || ExitStatus(syscall.ECONNREFUSED) != 145 {
+		t.Fatal("exit statuses differ from IET")
+	}
+}
