@@ -2,6 +2,8 @@ package backing
 
 import (
 	"errors"
+	"fmt"
+	"io"
 
 	"github.com/ietgo/ietd/target/config"
 	"github.com/sirupsen/logrus"
@@ -12,22 +14,164 @@ type OpenOptions struct {
 	Log *logrus.Entry
 }
 
-// Open opens the backing store of a LUN according to its Type (fileio,
-// blockio, nullio), Store composition (file window, RAID0, RAID1), and
-// IOMode (ro opens read-only). NetBSD stores with Create set are created
-// sparse when missing.
-//
-// STUB: the backing owner replaces this file.
-func Open(l *config.LUN, opts OpenOptions) (Store, error) {
-	return nil, errors.New("backing: not implemented")
-}
-
-// NewMemory returns a RAM-backed store of size bytes (tests, nullio-like
-// scratch LUNs).
-func NewMemory(size int64) Store { return nil }
-
 // BlockSizer is implemented by stores that know their device's logical
 // block size (blockio on a block device).
 type BlockSizer interface {
 	LogicalBlockSize() int
+}
+
+// WriteCacher is implemented by stores that know whether completed writes
+// can still be lost on power failure (IOMode wb) or are durable on
+// completion (IOMode wt, ro, nullio). The SCSI layer reports it as WCE.
+type WriteCacher interface {
+	WriteCacheEnabled() bool
+}
+
+// DefaultBlockSize is the logical block size when a LUN sets none.
+const DefaultBlockSize = 512
+
+// nullioDefaultSize is IET's nullio capacity when Blocks is absent (64 GiB).
+const nullioDefaultSize = config.DefaultNullioBlocks * 512
+
+// Open opens the backing store of a LUN according to its Type (fileio,
+// blockio, nullio), Store composition (file window, RAID0, RAID1), and
+// IOMode (ro opens read-only, wt makes every write durable on completion,
+// wb leaves durability to Sync/SyncRange). NetBSD stores with Create set
+// are created sparse when missing. Blocks, when set on a file-backed LUN,
+// limits the capacity to Blocks*BlockSize bytes.
+func Open(l *config.LUN, opts OpenOptions) (Store, error) {
+	if l == nil {
+		return nil, errors.New("backing: nil LUN")
+	}
+	log := opts.Log
+	if log == nil {
+		log = discardLog()
+	}
+	log = log.WithField("lun", l.Number)
+	bs := int64(l.BlockSize)
+	if bs <= 0 {
+		bs = DefaultBlockSize
+	}
+	ro := l.ReadOnly()
+	typ := l.Type
+	if typ == "" {
+		typ = "fileio"
+	}
+	switch typ {
+	case "nullio":
+		size := int64(nullioDefaultSize)
+		if l.Blocks > 0 {
+			if l.Blocks > uint64((1<<62)/bs) {
+				return nil, fmt.Errorf("backing: lun %d: nullio Blocks=%d too large", l.Number, l.Blocks)
+			}
+			size = int64(l.Blocks) * bs
+		}
+		return NewNull(size, ro), nil
+	case "fileio", "blockio":
+	default:
+		return nil, fmt.Errorf("backing: lun %d: unknown Type %q", l.Number, l.Type)
+	}
+	if l.Store == nil {
+		return nil, fmt.Errorf("backing: lun %d: %s needs a Path", l.Number, typ)
+	}
+	o := opener{
+		log:       log,
+		direct:    typ == "blockio",
+		readOnly:  ro,
+		writeThru: l.IOMode == "" || l.IOMode == "wt",
+	}
+	s, err := o.open(l.Store)
+	if err != nil {
+		return nil, fmt.Errorf("backing: lun %d: %w", l.Number, err)
+	}
+	if l.Blocks > 0 && l.Blocks <= uint64(s.Size()/bs) {
+		s = NewLimit(s, int64(l.Blocks)*bs, ro)
+	}
+	return s, nil
+}
+
+// opener opens a config.Store tree.
+type opener struct {
+	log       *logrus.Entry
+	direct    bool
+	readOnly  bool
+	writeThru bool
+}
+
+func (o opener) open(st *config.Store) (Store, error) {
+	if st == nil {
+		return nil, errors.New("missing store")
+	}
+	switch st.Kind {
+	case config.StoreFile:
+		return o.openFile(st)
+	case config.StoreConcat, config.StoreMirror:
+		if len(st.Members) == 0 {
+			return nil, fmt.Errorf("device %q has no members", st.Name)
+		}
+		if st.Kind == config.StoreMirror && len(st.Members) < 2 {
+			return nil, fmt.Errorf("RAID1 device %q needs at least 2 members, has %d", st.Name, len(st.Members))
+		}
+		members := make([]Store, 0, len(st.Members))
+		for _, mst := range st.Members {
+			m, err := o.open(mst)
+			if err != nil {
+				closeAll(members)
+				return nil, fmt.Errorf("device %q: %w", st.Name, err)
+			}
+			members = append(members, m)
+		}
+		if st.Kind == config.StoreConcat {
+			return NewConcat(members...), nil
+		}
+		mm := make([]MirrorMember, len(members))
+		for i, m := range members {
+			mm[i] = MirrorMember{Name: storeName(st.Members[i]), Store: m}
+		}
+		return NewMirror(o.log.WithField("device", st.Name), mm...), nil
+	}
+	return nil, fmt.Errorf("store %q: unknown kind %d", st.Name, st.Kind)
+}
+
+func (o opener) openFile(st *config.Store) (Store, error) {
+	fo := fileOptions{
+		Path:         st.Path,
+		Offset:       st.Offset,
+		Size:         st.Size,
+		Create:       st.Create && !o.readOnly,
+		ReadOnly:     o.readOnly,
+		WriteThrough: o.writeThru,
+		Direct:       o.direct,
+	}
+	s, err := openFile(fo)
+	if err != nil && o.direct && errors.Is(err, errDirectRefused) {
+		o.log.WithField("path", st.Path).WithError(err).
+			Warn("blockio: O_DIRECT refused, falling back to fileio (page cache)")
+		fo.Direct = false
+		s, err = openFile(fo)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func storeName(st *config.Store) string {
+	if st.Name != "" {
+		return st.Name
+	}
+	return st.Path
+}
+
+func closeAll(stores []Store) {
+	for _, s := range stores {
+		s.Close()
+	}
+}
+
+// discardLog is the logger used when the caller gives none.
+func discardLog() *logrus.Entry {
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	return logrus.NewEntry(l)
 }

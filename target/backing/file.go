@@ -1,0 +1,409 @@
+package backing
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// fileOptions say how openFile opens a regular file or block device.
+type fileOptions struct {
+	Path     string
+	Offset   int64 // window start within the file
+	Size     int64 // window length; 0 = to the end of the file/device
+	Create   bool  // create a missing file, ftruncate it to Offset+Size
+	ReadOnly bool
+	// WriteThrough makes every write durable before it returns (O_DSYNC).
+	WriteThrough bool
+	// Direct asks for O_DIRECT (blockio).
+	Direct bool
+}
+
+// FileStore is a fileio or blockio store: a regular file or block device,
+// or a window [Offset, Offset+Size) of one, accessed with pread/pwrite at
+// explicit offsets.
+type FileStore struct {
+	f        *os.File
+	fd       int
+	path     string
+	base     int64 // window start in the file
+	size     int64 // window length
+	readOnly bool
+	dsync    bool // opened O_DSYNC: completed writes are already durable
+	blockDev bool
+	lbs      int // logical block size (device) or 512
+
+	// O_DIRECT state: every request on the file must be aligned to align
+	// bytes (offset, length and memory); unaligned ones bounce through pool.
+	direct bool
+	align  int64
+	pool   *alignedPool
+	// rmw serialises read-modify-write cycles (exclusive) against other
+	// direct writes (shared) so a partial-block update never loses a
+	// concurrent write to the same device block.
+	rmw sync.RWMutex
+
+	flush flusher
+}
+
+// openFile opens a fileio/blockio store. With o.Direct it returns
+// errDirectRefused when the file system refuses O_DIRECT.
+func openFile(o fileOptions) (*FileStore, error) {
+	if o.Offset < 0 || o.Size < 0 {
+		return nil, &Error{Op: "open", Path: o.Path, Kind: ErrRange,
+			Err: fmt.Errorf("negative offset %d or size %d", o.Offset, o.Size)}
+	}
+	flags := os.O_RDWR
+	if o.ReadOnly {
+		flags = os.O_RDONLY
+	} else {
+		if o.Create {
+			flags |= os.O_CREATE
+		}
+		if o.WriteThrough {
+			flags |= unix.O_DSYNC
+		}
+	}
+	if o.Direct {
+		flags |= unix.O_DIRECT
+	}
+	f, err := os.OpenFile(o.Path, flags|unix.O_CLOEXEC, 0o666)
+	if err != nil {
+		if o.Direct && errors.Is(err, unix.EINVAL) {
+			return nil, fmt.Errorf("%w: %w", errDirectRefused, err)
+		}
+		return nil, opError("open", o.Path, 0, 0, err, o.ReadOnly)
+	}
+	s := &FileStore{
+		f:        f,
+		fd:       int(f.Fd()),
+		path:     o.Path,
+		base:     o.Offset,
+		readOnly: o.ReadOnly,
+		dsync:    o.WriteThrough && !o.ReadOnly,
+		lbs:      512,
+		direct:   o.Direct,
+	}
+	if err := s.init(o); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// errDirectRefused says O_DIRECT was refused at open (e.g. tmpfs).
+var errDirectRefused = errors.New("O_DIRECT refused")
+
+func (s *FileStore) init(o fileOptions) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(s.fd, &st); err != nil {
+		return opError("open", s.path, 0, 0, os.NewSyscallError("fstat", err), s.readOnly)
+	}
+	var end int64 // bytes available in the file/device
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFBLK:
+		s.blockDev = true
+		sz, err := unix.IoctlGetUint64(s.fd, unix.BLKGETSIZE64)
+		if err != nil {
+			return opError("open", s.path, 0, 0, os.NewSyscallError("ioctl BLKGETSIZE64", err), s.readOnly)
+		}
+		end = int64(sz)
+		if lbs, err := unix.IoctlGetUint32(s.fd, unix.BLKSSZGET); err == nil && lbs >= 512 {
+			s.lbs = int(lbs)
+		}
+	case unix.S_IFREG:
+		end = st.Size
+		if o.Create && !o.ReadOnly && o.Size > 0 && end < o.Offset+o.Size {
+			// Extend sparse; never write a byte, never shrink.
+			if err := s.f.Truncate(o.Offset + o.Size); err != nil {
+				return opError("open", s.path, 0, 0, err, s.readOnly)
+			}
+			end = o.Offset + o.Size
+		}
+	default:
+		return &Error{Op: "open", Path: s.path, Kind: ErrNotSupported,
+			Err: fmt.Errorf("not a regular file or block device (mode %#o)", st.Mode&unix.S_IFMT)}
+	}
+	switch {
+	case o.Size > 0:
+		s.size = o.Size
+		// A regular file may be shorter than its window (it reads as
+		// zeros and grows on write); a device cannot grow.
+		if s.blockDev && o.Offset+o.Size > end {
+			return &Error{Op: "open", Path: s.path, Kind: ErrRange,
+				Err: fmt.Errorf("extent [%d,+%d) ends past the device (%d bytes)", o.Offset, o.Size, end)}
+		}
+	case o.Offset > end:
+		return &Error{Op: "open", Path: s.path, Kind: ErrRange,
+			Err: fmt.Errorf("offset %d is past the end (%d bytes)", o.Offset, end)}
+	default:
+		s.size = end - o.Offset
+	}
+	if s.direct {
+		s.align = memAlign
+		if s.blockDev {
+			s.align = int64(s.lbs)
+		}
+		s.pool = newAlignedPool()
+		// Padding a request to whole blocks must never touch bytes
+		// outside the window (another extent may live there).
+		if s.base%s.align != 0 || s.size%s.align != 0 {
+			return fmt.Errorf("%w: window [%d,+%d) of %s is not aligned to %d bytes",
+				errDirectRefused, s.base, s.size, s.path, s.align)
+		}
+	}
+	return nil
+}
+
+// Path returns the backing file's path.
+func (s *FileStore) Path() string { return s.path }
+
+// Size is the store's capacity in bytes.
+func (s *FileStore) Size() int64 { return s.size }
+
+// LogicalBlockSize returns the device's logical block size (BLKSSZGET) for
+// a block device, 512 for a regular file.
+func (s *FileStore) LogicalBlockSize() int { return s.lbs }
+
+// Direct reports whether the store does O_DIRECT I/O.
+func (s *FileStore) Direct() bool { return s.direct }
+
+// WriteCacheEnabled reports whether completed writes may still sit in a
+// volatile cache (false when opened write-through or read-only).
+func (s *FileStore) WriteCacheEnabled() bool { return !s.dsync && !s.readOnly }
+
+// ReadAt reads len(p) bytes at off. Parts of the window that lie past the
+// end of a regular file read as zeros.
+func (s *FileStore) ReadAt(p []byte, off int64) (int, error) {
+	n64 := int64(len(p))
+	if !inBounds(off, n64, s.size) {
+		return 0, rangeError("read", s.path, off, n64, s.size)
+	}
+	var (
+		n   int
+		err error
+	)
+	if s.direct {
+		n, err = s.directRead(p, s.base+off)
+	} else {
+		n, err = s.f.ReadAt(p, s.base+off)
+	}
+	if err == io.EOF && !s.blockDev {
+		clear(p[n:])
+		return len(p), nil
+	}
+	if err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+			return n, &Error{Op: "read", Path: s.path, Off: off, Len: n64, Kind: ErrIO, Err: err}
+		}
+		return n, opError("read", s.path, off, n64, err, s.readOnly)
+	}
+	return n, nil
+}
+
+// WriteAt writes len(p) bytes at off; with IOMode wt the data is durable
+// when it returns.
+func (s *FileStore) WriteAt(p []byte, off int64) (int, error) {
+	n64 := int64(len(p))
+	if s.readOnly {
+		return 0, readOnlyError("write", s.path, off, n64)
+	}
+	if !inBounds(off, n64, s.size) {
+		return 0, rangeError("write", s.path, off, n64, s.size)
+	}
+	var (
+		n   int
+		err error
+	)
+	if s.direct {
+		n, err = s.directWrite(p, s.base+off)
+	} else {
+		n, err = s.f.WriteAt(p, s.base+off)
+	}
+	if err != nil {
+		return n, opError("write", s.path, off, n64, err, s.readOnly)
+	}
+	return n, nil
+}
+
+// Sync makes every completed write durable (fdatasync, which also flushes
+// the device's volatile write cache).
+func (s *FileStore) Sync() error {
+	if s.readOnly {
+		return nil
+	}
+	if err := s.flush.sync(s.fdatasync); err != nil {
+		return opError("sync", s.path, 0, s.size, err, s.readOnly)
+	}
+	return nil
+}
+
+func (s *FileStore) fdatasync() error {
+	return os.NewSyscallError("fdatasync", unix.Fdatasync(s.fd))
+}
+
+// SyncRange makes the writes in [off, off+n) durable: the range is written
+// back with sync_file_range, then fdatasync commits the metadata the data
+// needs (sparse allocations) and flushes the device cache. A store opened
+// write-through has nothing to do: its writes were durable on completion.
+func (s *FileStore) SyncRange(off, n int64) error {
+	if !inBounds(off, n, s.size) {
+		return rangeError("sync", s.path, off, n, s.size)
+	}
+	if s.readOnly || s.dsync || n == 0 {
+		return nil
+	}
+	if !s.direct {
+		const flags = unix.SYNC_FILE_RANGE_WAIT_BEFORE | unix.SYNC_FILE_RANGE_WRITE | unix.SYNC_FILE_RANGE_WAIT_AFTER
+		err := unix.SyncFileRange(s.fd, s.base+off, n, flags)
+		if err != nil && !errors.Is(err, unix.ESPIPE) && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) {
+			return opError("sync", s.path, off, n, os.NewSyscallError("sync_file_range", err), s.readOnly)
+		}
+	}
+	if err := s.flush.sync(s.fdatasync); err != nil {
+		return opError("sync", s.path, off, n, err, s.readOnly)
+	}
+	return nil
+}
+
+// Unmap punches a hole in [off, off+n) (fallocate PUNCH_HOLE|KEEP_SIZE);
+// the range then reads as zeros. On a block device the kernel only accepts
+// this when it can guarantee zeros (otherwise ErrNotSupported).
+func (s *FileStore) Unmap(off, n int64) error {
+	if s.readOnly {
+		return readOnlyError("unmap", s.path, off, n)
+	}
+	if !inBounds(off, n, s.size) {
+		return rangeError("unmap", s.path, off, n, s.size)
+	}
+	if n == 0 {
+		return nil
+	}
+	if s.direct {
+		// Keep partial-block updates out of the punched range's way.
+		s.rmw.Lock()
+		defer s.rmw.Unlock()
+	}
+	err := unix.Fallocate(s.fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, s.base+off, n)
+	if err != nil {
+		e := &Error{Op: "unmap", Path: s.path, Off: off, Len: n, Err: os.NewSyscallError("fallocate", err)}
+		switch {
+		case errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EINVAL),
+			errors.Is(err, unix.ENODEV), errors.Is(err, unix.ENOTTY):
+			e.Kind = ErrNotSupported
+		default:
+			e.Kind = classify(err, s.readOnly)
+		}
+		return e
+	}
+	if s.dsync {
+		// Write-through: the deallocation must be as durable as a write.
+		if err := s.flush.sync(s.fdatasync); err != nil {
+			return opError("unmap", s.path, off, n, err, s.readOnly)
+		}
+	}
+	return nil
+}
+
+// Close closes the file.
+func (s *FileStore) Close() error {
+	if err := s.f.Close(); err != nil {
+		return opError("close", s.path, 0, 0, err, s.readOnly)
+	}
+	return nil
+}
+
+// aligned reports whether a direct request needs no bounce buffer.
+func (s *FileStore) aligned(p []byte, abs int64) bool {
+	a := s.align
+	return abs%a == 0 && int64(len(p))%a == 0 && isAligned(p, int(a))
+}
+
+// directRead reads at absolute file offset abs with O_DIRECT.
+func (s *FileStore) directRead(p []byte, abs int64) (int, error) {
+	if s.aligned(p, abs) {
+		return s.f.ReadAt(p, abs)
+	}
+	bp := s.pool.get()
+	defer s.pool.put(bp)
+	buf := *bp
+	a := s.align
+	done := 0
+	for done < len(p) {
+		pos := abs + int64(done)
+		start := pos - pos%a
+		skip := int(pos - start)
+		want := min(len(p)-done, len(buf)-skip)
+		span := roundUp(int64(skip+want), a)
+		n, err := s.f.ReadAt(buf[:span], start)
+		got := max(0, min(n-skip, want))
+		copy(p[done:done+got], buf[skip:skip+got])
+		done += got
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// directWrite writes at absolute file offset abs with O_DIRECT, bouncing
+// unaligned requests (read-modify-write for partial blocks).
+func (s *FileStore) directWrite(p []byte, abs int64) (int, error) {
+	a := s.align
+	partial := abs%a != 0 || int64(len(p))%a != 0
+	if partial {
+		s.rmw.Lock()
+		defer s.rmw.Unlock()
+	} else {
+		s.rmw.RLock()
+		defer s.rmw.RUnlock()
+		if isAligned(p, int(a)) {
+			return s.f.WriteAt(p, abs)
+		}
+	}
+	bp := s.pool.get()
+	defer s.pool.put(bp)
+	buf := *bp
+	done := 0
+	for done < len(p) {
+		pos := abs + int64(done)
+		start := pos - pos%a
+		skip := int(pos - start)
+		want := min(len(p)-done, len(buf)-skip)
+		span := int(roundUp(int64(skip+want), a))
+		if skip != 0 || want%int(a) != 0 {
+			// Fill the head and tail blocks from the medium first.
+			if err := s.fillBlock(buf[:a], start); err != nil {
+				return done, err
+			}
+			if last := int64(span) - a; last > 0 {
+				if err := s.fillBlock(buf[last:span], start+last); err != nil {
+					return done, err
+				}
+			}
+		}
+		copy(buf[skip:skip+want], p[done:done+want])
+		if _, err := s.f.WriteAt(buf[:span], start); err != nil {
+			return done, err
+		}
+		done += want
+	}
+	return done, nil
+}
+
+// fillBlock reads one aligned block at abs into b, zero-filling past EOF.
+func (s *FileStore) fillBlock(b []byte, abs int64) error {
+	n, err := s.f.ReadAt(b, abs)
+	if err == io.EOF {
+		clear(b[n:])
+		return nil
+	}
+	return err
+}
+
+func roundUp(n, a int64) int64 { return (n + a - 1) / a * a }

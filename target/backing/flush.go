@@ -1,0 +1,62 @@
+package backing
+
+import "sync"
+
+// flusher coalesces concurrent data syncs of one file (group commit): a
+// caller is satisfied by any sync that starts after it asked, so callers
+// that pile up while one fdatasync runs share the next one.
+type flusher struct {
+	mu        sync.Mutex
+	cond      *sync.Cond
+	running   bool
+	requested uint64 // last generation asked for
+	completed uint64 // every generation <= completed is synced (or failed)
+	failures  []flushFailure
+}
+
+// flushFailure records a failed sync covering generations (lo, hi].
+type flushFailure struct {
+	lo, hi uint64
+	err    error
+}
+
+// maxFlushFailures bounds the failure history.
+const maxFlushFailures = 32
+
+// sync runs do (fdatasync) so that it starts after this call began,
+// sharing the run with concurrent callers.
+func (f *flusher) sync(do func() error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cond == nil {
+		f.cond = sync.NewCond(&f.mu)
+	}
+	f.requested++
+	my := f.requested
+	for f.completed < my {
+		if f.running {
+			f.cond.Wait()
+			continue
+		}
+		f.running = true
+		lo, hi := f.completed, f.requested
+		f.mu.Unlock()
+		err := do()
+		f.mu.Lock()
+		f.running = false
+		f.completed = hi
+		if err != nil {
+			f.failures = append(f.failures, flushFailure{lo: lo, hi: hi, err: err})
+			if len(f.failures) > maxFlushFailures {
+				f.failures = f.failures[len(f.failures)-maxFlushFailures:]
+			}
+		}
+		f.cond.Broadcast()
+	}
+	for i := len(f.failures) - 1; i >= 0; i-- {
+		if fl := f.failures[i]; my > fl.lo && my <= fl.hi {
+			return fl.err
+		}
+	}
+	return nil
+}

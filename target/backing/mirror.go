@@ -1,0 +1,306 @@
+package backing
+
+import (
+	"errors"
+	"sync"
+
+	"github.com/sirupsen/logrus"
+)
+
+// MirrorMember is one leg of a mirror.
+type MirrorMember struct {
+	Name  string // for logs and health reports (extent name or path)
+	Store Store
+}
+
+// MemberHealth is the state of one mirror member.
+type MemberHealth struct {
+	Index  int
+	Name   string
+	Failed bool
+	Err    error // the error that failed it
+}
+
+// MirrorStore is a RAID1: writes go to every healthy member, reads come
+// from the first healthy one. A member that returns an error is marked
+// failed (logged once) and I/O continues on the others; the request fails
+// only when no healthy member remains.
+type MirrorStore struct {
+	members []MirrorMember
+	size    int64
+	log     *logrus.Entry
+
+	mu     sync.RWMutex
+	failed []error // failed[i] != nil: member i is out of service
+}
+
+// NewMirror builds a mirror. Its size is the smallest member's size (the
+// NetBSD target requires equal sizes; a mismatch is logged).
+func NewMirror(log *logrus.Entry, members ...MirrorMember) *MirrorStore {
+	if log == nil {
+		log = discardLog()
+	}
+	m := &MirrorStore{members: members, log: log, failed: make([]error, len(members))}
+	for i, mb := range members {
+		sz := mb.Store.Size()
+		if i == 0 || sz < m.size {
+			if i > 0 {
+				log.WithFields(logrus.Fields{"member": mb.Name, "size": sz, "first_size": members[0].Store.Size()}).
+					Warn("mirror member is smaller than the first; mirror size reduced")
+			}
+			m.size = sz
+		}
+	}
+	return m
+}
+
+// Health reports every member's state.
+func (m *MirrorStore) Health() []MemberHealth {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	h := make([]MemberHealth, len(m.members))
+	for i, mb := range m.members {
+		h[i] = MemberHealth{Index: i, Name: mb.Name, Failed: m.failed[i] != nil, Err: m.failed[i]}
+	}
+	return h
+}
+
+// Degraded reports whether any member has failed.
+func (m *MirrorStore) Degraded() bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for _, e := range m.failed {
+		if e != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// healthy returns the indexes of members in service.
+func (m *MirrorStore) healthy() []int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	idx := make([]int, 0, len(m.members))
+	for i, e := range m.failed {
+		if e == nil {
+			idx = append(idx, i)
+		}
+	}
+	return idx
+}
+
+// fail takes member i out of service (logged once).
+func (m *MirrorStore) fail(i int, err error) {
+	m.mu.Lock()
+	first := m.failed[i] == nil
+	if first {
+		m.failed[i] = err
+	}
+	m.mu.Unlock()
+	if first {
+		m.log.WithFields(logrus.Fields{"member": m.members[i].Name, "index": i}).WithError(err).
+			Error("mirror member failed; continuing without it")
+	}
+}
+
+// memberFault reports whether err means the member itself is bad (as
+// opposed to a request the caller should not have made).
+func memberFault(err error) bool {
+	return err != nil && !errors.Is(err, ErrRange) && !errors.Is(err, ErrNotSupported) && !errors.Is(err, ErrReadOnly)
+}
+
+func (m *MirrorStore) Size() int64 { return m.size }
+
+func (m *MirrorStore) noneLeft(op string, off, n int64, last error) error {
+	if last != nil {
+		return last
+	}
+	return &Error{Op: op, Off: off, Len: n, Kind: ErrIO, Err: errors.New("no healthy mirror member")}
+}
+
+// ReadAt reads from the first healthy member, failing over on error.
+func (m *MirrorStore) ReadAt(p []byte, off int64) (int, error) {
+	n := int64(len(p))
+	if !inBounds(off, n, m.size) {
+		return 0, rangeError("read", "", off, n, m.size)
+	}
+	var last error
+	for _, i := range m.healthy() {
+		got, err := m.members[i].Store.ReadAt(p, off)
+		if err == nil {
+			return got, nil
+		}
+		if !memberFault(err) {
+			return got, err
+		}
+		m.fail(i, err)
+		last = err
+	}
+	return 0, m.noneLeft("read", off, n, last)
+}
+
+// each runs fn on every healthy member concurrently; it succeeds if at
+// least one member did, failing the members that returned faults.
+func (m *MirrorStore) each(op string, off, n int64, fn func(s Store) error) error {
+	idx := m.healthy()
+	errs := make([]error, len(idx))
+	if len(idx) == 1 {
+		errs[0] = fn(m.members[idx[0]].Store)
+	} else {
+		var wg sync.WaitGroup
+		for k, i := range idx {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[k] = fn(m.members[i].Store)
+			}()
+		}
+		wg.Wait()
+	}
+	ok := false
+	var last error
+	for k, i := range idx {
+		switch err := errs[k]; {
+		case err == nil:
+			ok = true
+		case memberFault(err):
+			m.fail(i, err)
+			last = err
+		default:
+			return err
+		}
+	}
+	if ok {
+		return nil
+	}
+	return m.noneLeft(op, off, n, last)
+}
+
+// WriteAt writes to every healthy member.
+func (m *MirrorStore) WriteAt(p []byte, off int64) (int, error) {
+	n := int64(len(p))
+	if !inBounds(off, n, m.size) {
+		return 0, rangeError("write", "", off, n, m.size)
+	}
+	err := m.each("write", off, n, func(s Store) error {
+		_, err := s.WriteAt(p, off)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (m *MirrorStore) Sync() error {
+	return m.each("sync", 0, m.size, func(s Store) error { return s.Sync() })
+}
+
+func (m *MirrorStore) SyncRange(off, n int64) error {
+	if !inBounds(off, n, m.size) {
+		return rangeError("sync", "", off, n, m.size)
+	}
+	return m.each("sync", off, n, func(s Store) error { return s.SyncRange(off, n) })
+}
+
+// Unmap deallocates the range on every healthy member. The first healthy
+// member decides whether unmapping is supported; a later member that
+// cannot punch holes gets zeros written instead, so the legs stay equal.
+func (m *MirrorStore) Unmap(off, n int64) error {
+	if !inBounds(off, n, m.size) {
+		return rangeError("unmap", "", off, n, m.size)
+	}
+	var last error
+	probed := false
+	for _, i := range m.healthy() {
+		s := m.members[i].Store
+		err := s.Unmap(off, n)
+		if errors.Is(err, ErrNotSupported) {
+			if !probed {
+				return err
+			}
+			err = writeZeros(s, off, n)
+		}
+		switch {
+		case err == nil:
+			probed = true
+		case memberFault(err):
+			m.fail(i, err)
+			last = err
+		default:
+			return err
+		}
+	}
+	if probed {
+		return nil
+	}
+	return m.noneLeft("unmap", off, n, last)
+}
+
+// writeZeros fills [off, off+n) of s with zeros.
+func writeZeros(s Store, off, n int64) error {
+	zero := make([]byte, min(n, 1<<20))
+	for done := int64(0); done < n; {
+		k := min(n-done, int64(len(zero)))
+		if _, err := s.WriteAt(zero[:k], off+done); err != nil {
+			return err
+		}
+		done += k
+	}
+	return nil
+}
+
+func (m *MirrorStore) Close() error {
+	var errs []error
+	for _, mb := range m.members {
+		if err := mb.Store.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// LogicalBlockSize is the largest logical block size of the members.
+func (m *MirrorStore) LogicalBlockSize() int {
+	stores := make([]Store, len(m.members))
+	for i, mb := range m.members {
+		stores[i] = mb.Store
+	}
+	return maxBlockSize(stores)
+}
+
+// WriteCacheEnabled is true when any member caches writes.
+func (m *MirrorStore) WriteCacheEnabled() bool {
+	stores := make([]Store, len(m.members))
+	for i, mb := range m.members {
+		stores[i] = mb.Store
+	}
+	return anyWriteCache(stores)
+}
+
+// MirrorHealth walks a (possibly composed) store and returns the health of
+// every mirror in it, depth first; nil when it contains no mirror.
+func MirrorHealth(s Store) [][]MemberHealth {
+	var out [][]MemberHealth
+	var walk func(Store)
+	walk = func(s Store) {
+		switch v := s.(type) {
+		case *MirrorStore:
+			out = append(out, v.Health())
+			for _, mb := range v.members {
+				walk(mb.Store)
+			}
+		case *ConcatStore:
+			for _, mb := range v.members {
+				walk(mb)
+			}
+		case *LimitStore:
+			walk(v.inner)
+		case *Faulty:
+			walk(v.inner)
+		}
+	}
+	walk(s)
+	return out
+}
