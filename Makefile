@@ -24,7 +24,7 @@ build:
 run: build
 	@mkdir -p $(DEMO_DIR)
 	@test -e $(DEMO_DIR)/lun0.img || truncate -s 100M $(DEMO_DIR)/lun0.img
-	$(BIN)/ietd -f -c $(DEMO_CONF) -a 127.0.0.1 -p 3260 --pid-file $(DEMO_DIR)/ietd.pid --admin-socket $(DEMO_DIR)/ietadm.sock
+	$(BIN)/ietd -f -d 1 -c $(DEMO_CONF) -a 127.0.0.1 -p 3260 --acl-dir $(DEMO_DIR) --pid-file $(DEMO_DIR)/ietd.pid --admin-socket $(DEMO_DIR)/ietadm.sock --state-dir $(DEMO_DIR)/state --proc-dir $(DEMO_DIR)/proc
 
 # Install what the tests need (when missing and we are root).
 deps:
@@ -69,8 +69,9 @@ bench: build
 soak: build
 	IETD_BIN_DIR=$(CURDIR)/$(BIN) IETD_SOAK=1 $(GO) test -count=1 -timeout 30m -run Soak ./...
 
+# Render the man pages as text (they live in initscripts/man).
 man:
-	@ls man/
+	@for m in initscripts/man/*.[58]; do echo "== $$m"; man -l $$m 2>/dev/null | head -5 || true; done
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -158,6 +159,14 @@ func (d *daemon) start() {
 	args := []string{"-f", "-c", d.conf, "-a", "127.0.0.1", "-p", strconv.Itoa(d.port),
 		"--pid-file", filepath.Join(d.dir, "ietd.pid"),
 		"--admin-socket", filepath.Join(d.dir, "ietadm.sock")}
+	if d.bin != standinBinary {
+		// Keep the real daemon away from system paths (/etc/iet,
+		// /var/lib/ietd, /run/iet).
+		args = append(args, "--state-dir", filepath.Join(d.dir, "state"), "--proc-dir", filepath.Join(d.dir, "proc"))
+		if !slices.Contains(d.extra, "--acl-dir") {
+			args = append(args, "--acl-dir", d.dir)
+		}
+	}
 	args = append(args, d.extra...)
 	if d.stderr != nil {
 		d.logs = append(d.logs, d.stderr.String())

@@ -222,7 +222,9 @@ class Ietd(Daemon):
         self.proc = subprocess.Popen(
             [self.binary, "-f", "-c", self.conf, "-a", "127.0.0.1", "-p", str(self.port),
              "--pid-file", os.path.join(self.work, "ietd.pid"),
-             "--admin-socket", os.path.join(self.work, "ietadm.sock")],
+             "--admin-socket", os.path.join(self.work, "ietadm.sock"),
+             "--acl-dir", self.work, "--state-dir", os.path.join(self.work, "state"),
+             "--proc-dir", os.path.join(self.work, "proc")],
             stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         if not wait_port(self.port, self.proc.pid):
             raise RuntimeError("ietd did not start listening on 127.0.0.1:%d (log %s)" % (self.port, self.log.name))

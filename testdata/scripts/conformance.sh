@@ -16,7 +16,8 @@ truncate -s "$size" "$work/lun0.img"
 truncate -s "$size" "$work/lun1.img"
 sed -e "s|@WORK@|$work|g" -e "s|@IQN@|$iqn|g" testdata/conformance/ietd.conf.in > "$work/ietd.conf"
 bin/ietd -f -c "$work/ietd.conf" -a 127.0.0.1 -p "$port" \
-	--pid-file "$work/ietd.pid" --admin-socket "$work/ietadm.sock" 2> "$work/ietd.log" &
+	--pid-file "$work/ietd.pid" --admin-socket "$work/ietadm.sock" --acl-dir "$work" \
+	--state-dir "$work/state" --proc-dir "$work/proc" 2> "$work/ietd.log" &
 pid=$!
 cleanup() {
 	kill "$pid" 2>/dev/null || true
