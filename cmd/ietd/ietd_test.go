@@ -1,0 +1,200 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	dt "github.com/ietgo/ietd/cmd/internal/daemontest"
+)
+
+const iqnA = "iqn.2001-04.com.example:cmd-a"
+const iqnB = "iqn.2001-04.com.example:cmd-b"
+
+func writeFile(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sparse(t *testing.T, path string, size int64) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+}
+
+// daemonArgs keeps the daemon on loopback and inside dir.
+func daemonArgs(dir, conf string, port int) []string {
+	return []string{"-c", conf, "-a", "127.0.0.1", "-p", strconv.Itoa(port),
+		"--pid-file", filepath.Join(dir, "ietd.pid"), "--admin-socket", filepath.Join(dir, "ietadm.sock"),
+		"--acl-dir", dir, "--state-dir", filepath.Join(dir, "state"), "--proc-dir", filepath.Join(dir, "proc")}
+}
+
+func TestCheckReportsEveryErrorWithPositions(t *testing.T) {
+	ietd := dt.Bin(t, "ietd")
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.conf")
+	writeFile(t, good, "Target "+iqnA+"\n\tLun 0 Path="+filepath.Join(dir, "a.img")+",Type=fileio\n")
+	out, code := dt.Run(t, 20*time.Second, ietd, "--check", "-c", good)
+	if code != 0 || !strings.Contains(out, "ok") {
+		t.Fatalf("good config: exit %d\n%s", code, out)
+	}
+	bad := filepath.Join(dir, "bad.conf")
+	// The user's config from the issue: no Target line.
+	writeFile(t, bad, "#IncomingUser nwsmith secretsecret\nLun 0 /dev/sdb fileio\nAlias iscsitest01\n")
+	out, code = dt.Run(t, 20*time.Second, ietd, "--check", "-c", bad)
+	if code != 1 {
+		t.Fatalf("bad config: exit %d, want 1\n%s", code, out)
+	}
+	if !strings.Contains(out, bad+":2:") || !strings.Contains(out, bad+":3:") {
+		t.Fatalf("want positioned errors for lines 2 and 3:\n%s", out)
+	}
+}
+
+func TestDaemonLifecycleAdminAndReload(t *testing.T) {
+	ietd, ietadm := dt.Bin(t, "ietd"), dt.Bin(t, "ietadm")
+	iscsiLs := dt.Tool(t, "iscsi-ls")
+	dir := t.TempDir()
+	sparse(t, filepath.Join(dir, "a.img"), 64<<20)
+	sparse(t, filepath.Join(dir, "b.img"), 32<<20)
+	conf := filepath.Join(dir, "ietd.conf")
+	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Path="+filepath.Join(dir, "a.img")+",Type=fileio\n")
+	port := dt.FreePort(t)
+	d := dt.Start(t, port, ietd, append([]string{"-f"}, daemonArgs(dir, conf, port)...)...)
+	sock := filepath.Join(dir, "ietadm.sock")
+	adm := func(args ...string) (string, int) {
+		return dt.Run(t, 20*time.Second, ietadm, append([]string{"--socket", sock}, args...)...)
+	}
+
+	// The pid file names the daemon and a second instance refuses.
+	b, err := os.ReadFile(filepath.Join(dir, "ietd.pid"))
+	if err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(d.Cmd.Process.Pid) {
+		t.Fatalf("pid file %q (%v), daemon pid %d", b, err, d.Cmd.Process.Pid)
+	}
+	out, code := dt.Run(t, 20*time.Second, ietd, append([]string{"-f"}, daemonArgs(dir, conf, dt.FreePort(t))...)...)
+	if code == 0 || !strings.Contains(out, "already running") {
+		t.Fatalf("second ietd: exit %d\n%s", code, out)
+	}
+
+	out, code = dt.Run(t, 20*time.Second, iscsiLs, dt.Portal(port))
+	if code != 0 || !strings.Contains(out, iqnA) {
+		t.Fatalf("iscsi-ls: exit %d\n%s", code, out)
+	}
+
+	// Runtime target + LUN through ietadm, as Pacemaker's agents do.
+	if out, code := adm("--op", "new", "--tid=0", "--params", "Name="+iqnB); code != 0 {
+		t.Fatalf("new target: %d %s", code, out)
+	}
+	if out, code := adm("--op", "new", "--tid=2", "--lun=0", "--params", "Path="+filepath.Join(dir, "b.img")+",Type=fileio,ScsiSN=SN-B"); code != 0 {
+		t.Fatalf("new lun: %d %s", code, out)
+	}
+	if _, code := adm("--op", "new", "--tid=2", "--lun=0", "--params", "Path="+filepath.Join(dir, "b.img")); code != 239 {
+		t.Fatalf("existing LUN: exit %d, want 239 (EEXIST)", code)
+	}
+	out, _ = adm("--op", "show", "--volumes")
+	if msg := dt.Contains(out, "tid:2 name:"+iqnB, "\tlun:0 state:0 iotype:fileio iomode:wt blocks:65536 blocksize:512 path:"+filepath.Join(dir, "b.img")); msg != "" {
+		t.Fatal(msg)
+	}
+	dt.Eventually(t, 10*time.Second, func() string {
+		b, _ := os.ReadFile(filepath.Join(dir, "proc", "volume"))
+		return dt.Contains(string(b), "tid:2 name:"+iqnB, "path:"+filepath.Join(dir, "b.img"))
+	})
+	out, code = dt.Run(t, 20*time.Second, iscsiLs, "-s", dt.Portal(port))
+	if code != 0 || !strings.Contains(out, iqnB) {
+		t.Fatalf("iscsi-ls after ietadm: exit %d\n%s", code, out)
+	}
+	out, code = adm("--op", "show", "--tid=1")
+	if code != 0 || !strings.HasPrefix(out, "Wthreads=8\nType=0\nQueuedCommands=") {
+		t.Fatalf("show tid: %d\n%s", code, out)
+	}
+	if _, code := adm("--op", "show", "--tid=9"); code != 254 {
+		t.Fatalf("unknown tid: exit %d, want 254", code)
+	}
+
+	// SIGHUP: a new target from the file appears, the ietadm target stays,
+	// a broken file keeps the running config.
+	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Path="+filepath.Join(dir, "a.img")+",Type=fileio\n"+
+		"Target iqn.2001-04.com.example:cmd-c\n\tLun 0 Type=nullio,Blocks=2048\n")
+	d.Signal(syscall.SIGHUP)
+	dt.Eventually(t, 10*time.Second, func() string {
+		out, _ := dt.Run(t, 20*time.Second, iscsiLs, dt.Portal(port))
+		return dt.Contains(out, iqnA, iqnB, "cmd-c")
+	})
+	writeFile(t, conf, "Target "+iqnA+"\n\tLun zero Path=/nonexistent\n")
+	d.Signal(syscall.SIGHUP)
+	dt.Eventually(t, 10*time.Second, func() string {
+		return dt.Contains(d.Stderr.String(), "reload failed")
+	})
+	out, _ = dt.Run(t, 20*time.Second, iscsiLs, dt.Portal(port))
+	if msg := dt.Contains(out, iqnA, iqnB, "cmd-c"); msg != "" {
+		t.Fatal("bad reload changed the running config: " + msg)
+	}
+
+	// SIGTERM: clean exit, pid file and socket removed.
+	d.Signal(syscall.SIGTERM)
+	if !d.WaitExit(15 * time.Second) {
+		t.Fatal("ietd did not stop on SIGTERM")
+	}
+	if d.ExitErr() != nil {
+		t.Fatalf("exit: %v", d.ExitErr())
+	}
+	for _, f := range []string{"ietd.pid", "ietadm.sock"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); !os.IsNotExist(err) {
+			t.Errorf("%s left behind (%v)", f, err)
+		}
+	}
+}
+
+func TestDetachWaitsForReadiness(t *testing.T) {
+	ietd := dt.Bin(t, "ietd")
+	dir := t.TempDir()
+	sparse(t, filepath.Join(dir, "a.img"), 8<<20)
+	conf := filepath.Join(dir, "ietd.conf")
+	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Path="+filepath.Join(dir, "a.img")+",Type=fileio\n")
+	port := dt.FreePort(t)
+	out, code := dt.Run(t, 40*time.Second, ietd, daemonArgs(dir, conf, port)...)
+	if code != 0 {
+		t.Fatalf("detached start: exit %d\n%s", code, out)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "ietd.pid"))
+	if err != nil {
+		t.Fatalf("no pid file after the parent returned: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 {
+		t.Fatalf("pid file %q", b)
+	}
+	p, _ := os.FindProcess(pid)
+	t.Cleanup(func() { p.Signal(syscall.SIGKILL) })
+	if err := p.Signal(syscall.Signal(0)); err != nil {
+		t.Fatalf("daemon %d not running: %v", pid, err)
+	}
+	p.Signal(syscall.SIGTERM)
+	dt.Eventually(t, 15*time.Second, func() string {
+		if _, err := os.Stat(filepath.Join(dir, "ietd.pid")); err == nil {
+			return "pid file still present after SIGTERM"
+		}
+		return ""
+	})
+
+	// A start-up failure is reported by the parent with a non-zero exit.
+	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Path="+filepath.Join(dir, "missing.img")+",Type=fileio\n")
+	out, code = dt.Run(t, 40*time.Second, ietd, daemonArgs(dir, conf, port)...)
+	if code == 0 {
+		t.Fatalf("start with a missing backing file succeeded:\n%s", out)
+	}
+	if !strings.Contains(out, "missing.img") {
+		t.Fatalf("error does not name the file:\n%s", out)
+	}
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	dt "github.com/ietgo/ietd/cmd/internal/daemontest"
+)
+
+// TestSeedExtent is the NetBSD seed case: `extent0 FILE 0 100MB` and
+// `target0 rw extent0` create the file sparse and serve it to anyone.
+func TestSeedExtent(t *testing.T) {
+	bin := dt.Bin(t, "iscsi-target")
+	inq := dt.Tool(t, "iscsi-readcapacity16")
+	iscsiLs := dt.Tool(t, "iscsi-ls")
+	dir := t.TempDir()
+	img := filepath.Join(dir, "iscsi-target0")
+	targets := filepath.Join(dir, "targets")
+	if err := os.WriteFile(targets, []byte("extent0 "+img+" 0 100MB\n\ntarget0 rw extent0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := dt.FreePort(t)
+	d := dt.Start(t, port, bin, "-D", "-f", targets, "-p", strconv.Itoa(port), "--address", "127.0.0.1",
+		"--auths", filepath.Join(dir, "no-auths"), "--pid-file", filepath.Join(dir, "iscsi-target.pid"),
+		"--admin-socket", filepath.Join(dir, "admin.sock"), "--state-dir", filepath.Join(dir, "state"))
+	fi, err := os.Stat(img)
+	if err != nil {
+		t.Fatalf("extent file not created: %v", err)
+	}
+	if fi.Size() != 100<<20 {
+		t.Fatalf("extent file size %d, want %d", fi.Size(), 100<<20)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Blocks*512 > 1<<20 {
+		t.Fatalf("extent file is not sparse: %d bytes allocated", st.Blocks*512)
+	}
+	out, code := dt.Run(t, 20*time.Second, iscsiLs, dt.Portal(port))
+	iqn := "iqn.1994-04.org.netbsd.iscsi-target:target0"
+	if code != 0 || !strings.Contains(out, iqn) {
+		t.Fatalf("iscsi-ls: exit %d\n%s", code, out)
+	}
+	out, code = dt.Run(t, 20*time.Second, inq, dt.Portal(port)+"/"+iqn+"/0")
+	// 100 MB = 204800 blocks of 512 bytes: last LBA 204799.
+	if code != 0 || !strings.Contains(out, "204799") {
+		t.Fatalf("read capacity: exit %d\n%s", code, out)
+	}
+	d.Signal(syscall.SIGTERM)
+	if !d.WaitExit(15 * time.Second) {
+		t.Fatal("iscsi-target did not stop on SIGTERM")
+	}
+}
+
+func TestVersionAndBadBlockLength(t *testing.T) {
+	bin := dt.Bin(t, "iscsi-target")
+	out, code := dt.Run(t, 10*time.Second, bin, "-V")
+	if code != 0 || !strings.Contains(out, "netbsd-iscsi") {
+		t.Fatalf("-V: exit %d %q", code, out)
+	}
+	out, code = dt.Run(t, 10*time.Second, bin, "-b", "3000", "-D", "-f", "/nonexistent")
+	if code != 1 || !strings.Contains(out, "Invalid block len 3000") {
+		t.Fatalf("-b 3000: exit %d %q", code, out)
+	}
+}
