@@ -2,10 +2,14 @@ package login
 
 import (
 	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha3"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"hash"
 	"strings"
 )
 
@@ -56,9 +60,38 @@ func DecodeBinary(s string) ([]byte, error) {
 // EncodeHex encodes binary as 0x-prefixed hex.
 func EncodeHex(b []byte) string { return "0x" + hex.EncodeToString(b) }
 
+// chapAlgorithms are the CHAP_A values we accept (IANA PPP authentication
+// algorithms: 5 MD5, 6 SHA-1, 7 SHA-256, 8 SHA3-256), strongest first when
+// the initiator leaves the choice open.
+var chapAlgorithms = map[string]func() hash.Hash{
+	chapMD5: md5.New,
+	"6":     sha1.New,
+	"7":     sha256.New,
+	"8":     func() hash.Hash { return sha3.New256() },
+}
+
+// chooseCHAP picks the first algorithm of the initiator's list we support.
+func chooseCHAP(offers []string) (string, bool) {
+	for _, o := range offers {
+		if _, ok := chapAlgorithms[o]; ok {
+			return o, true
+		}
+	}
+	return "", false
+}
+
 // chapResponse computes MD5(id || secret || challenge).
 func chapResponse(id byte, secret string, challenge []byte) []byte {
-	h := md5.New()
+	return chapResponseAlg(chapMD5, id, secret, challenge)
+}
+
+// chapResponseAlg computes H(id || secret || challenge) with alg's hash.
+func chapResponseAlg(alg string, id byte, secret string, challenge []byte) []byte {
+	newHash, ok := chapAlgorithms[alg]
+	if !ok {
+		newHash = md5.New
+	}
+	h := newHash()
 	h.Write([]byte{id})
 	h.Write([]byte(secret))
 	h.Write(challenge)
@@ -66,7 +99,7 @@ func chapResponse(id byte, secret string, challenge []byte) []byte {
 }
 
 // chapVerify checks a response in constant time.
-func chapVerify(id byte, secret string, challenge, response []byte) bool {
-	want := chapResponse(id, secret, challenge)
+func chapVerify(alg string, id byte, secret string, challenge, response []byte) bool {
+	want := chapResponseAlg(alg, id, secret, challenge)
 	return subtle.ConstantTimeCompare(want, response) == 1
 }

@@ -114,6 +114,7 @@ type Machine struct {
 	chap         chapState
 	chapID       byte
 	challenge    []byte
+	chapAlg      string // CHAP_A chosen
 	accounts     config.Auth
 	seen         map[string]string // negotiated keys and the value offered
 	proposed     map[string]bool   // our proposals awaiting an answer
@@ -425,9 +426,11 @@ func (m *Machine) security(sec map[string]string, out []KV) ([]KV, bool, Status,
 		if m.chap != chapWaitAlgorithm {
 			return out, false, StatusAuthFailure, "unexpected CHAP_A"
 		}
-		if !slices.Contains(splitList(v), chapMD5) {
+		alg, ok := chooseCHAP(splitList(v))
+		if !ok {
 			return append(out, KV{"CHAP_A", valReject}), false, StatusAuthFailure, "no supported CHAP algorithm"
 		}
+		m.chapAlg = alg
 		var buf [1 + ChallengeLen]byte
 		if _, err := io.ReadFull(m.env.Rand, buf[:]); err != nil {
 			return out, false, StatusTargetError, "no random data"
@@ -435,7 +438,7 @@ func (m *Machine) security(sec map[string]string, out []KV) ([]KV, bool, Status,
 		m.chapID = buf[0]
 		m.challenge = append([]byte(nil), buf[1:]...)
 		m.chap = chapWaitResponse
-		out = append(out, KV{"CHAP_A", chapMD5}, KV{"CHAP_I", strconv.Itoa(int(m.chapID))},
+		out = append(out, KV{"CHAP_A", alg}, KV{"CHAP_I", strconv.Itoa(int(m.chapID))},
 			KV{"CHAP_C", EncodeHex(m.challenge)})
 		return out, true, StatusSuccess, ""
 	}
@@ -461,7 +464,7 @@ func (m *Machine) security(sec map[string]string, out []KV) ([]KV, bool, Status,
 			break
 		}
 	}
-	if !found || !chapVerify(m.chapID, secret, m.challenge, resp) {
+	if !found || !chapVerify(m.chapAlg, m.chapID, secret, m.challenge, resp) {
 		return out, false, StatusAuthFailure, "CHAP authentication failed for user " + strconv.Quote(n)
 	}
 	m.res.AuthUser = n
@@ -484,7 +487,7 @@ func (m *Machine) security(sec map[string]string, out []KV) ([]KV, bool, Status,
 			return out, false, StatusAuthFailure, "reflected CHAP challenge"
 		}
 		o := m.accounts.Outgoing
-		out = append(out, KV{"CHAP_N", o.User}, KV{"CHAP_R", EncodeHex(chapResponse(byte(id), o.Secret, ch))})
+		out = append(out, KV{"CHAP_N", o.User}, KV{"CHAP_R", EncodeHex(chapResponseAlg(m.chapAlg, byte(id), o.Secret, ch))})
 		m.res.MutualAuth = true
 	}
 	m.chap = chapDone

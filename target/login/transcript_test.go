@@ -53,6 +53,7 @@ func runTranscript(t *testing.T, path string) {
 	}
 	var m *Machine
 	var lastID byte
+	lastAlg := chapMD5
 	var lastChallenge []byte
 	var out bytes.Buffer
 	var tsih uint16
@@ -159,10 +160,10 @@ func runTranscript(t *testing.T, path string) {
 						v = EncodeHex(lastChallenge)
 					} else if strings.HasPrefix(v, "@chap(") {
 						sec := strings.TrimSuffix(strings.TrimPrefix(v, "@chap("), ")")
-						v = EncodeHex(chapResponse(lastID, sec, lastChallenge))
+						v = EncodeHex(chapResponseAlg(lastAlg, lastID, sec, lastChallenge))
 					} else if strings.HasPrefix(v, "@b64chap(") {
 						sec := strings.TrimSuffix(strings.TrimPrefix(v, "@b64chap("), ")")
-						v = "0b" + b64(chapResponse(lastID, sec, lastChallenge))
+						v = "0b" + b64(chapResponseAlg(lastAlg, lastID, sec, lastChallenge))
 					}
 					kvs = append(kvs, KV{k, v})
 				}
@@ -177,6 +178,8 @@ func runTranscript(t *testing.T, path string) {
 					lastID = byte(n)
 				case "CHAP_C":
 					lastChallenge, _ = DecodeBinary(kv.Value)
+				case "CHAP_A":
+					lastAlg = kv.Value
 				}
 			}
 			tsih = 0
