@@ -1,0 +1,278 @@
+package backing
+
+import (
+	"errors"
+	"io"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/sirupsen/logrus"
+	"github.com/sirupsen/logrus/hooks/test"
+)
+
+func TestConcatSplitsAcrossMembers(t *testing.T) {
+	sizes := []int64{1000, 1, 4096, 77, 65536}
+	var members []Store
+	var total int64
+	for _, sz := range sizes {
+		members = append(members, NewMemory(sz))
+		total += sz
+	}
+	c := NewConcat(members...)
+	if c.Size() != total {
+		t.Fatalf("size %d, want %d", c.Size(), total)
+	}
+	data := pattern(1, int(total))
+	mustWrite(t, c, data, 0)
+	// Each member holds exactly its slice of the data, in order.
+	var start int64
+	for i, m := range members {
+		equalBytes(t, "member", mustRead(t, m, int(sizes[i]), 0), data[start:start+sizes[i]])
+		start += sizes[i]
+	}
+	// Property test: random I/O straddling boundaries matches a flat buffer.
+	for seed := int64(1); seed <= 20; seed++ {
+		checkOps(t, c, data, seed, 200, 6000, 1, true)
+	}
+}
+
+func TestConcatUnmapPartiallyUnsupported(t *testing.T) {
+	a, b := NewMemory(4096), NewNull(4096, false)
+	f := NewFaulty(b)
+	f.FailRange(OpUnmap, 0, 4096, ErrNotSupported)
+	c := NewConcat(a, f)
+	mustWrite(t, c, pattern(1, 8192), 0)
+	err := c.Unmap(0, 8192)
+	expectErr(t, "unmap", err, ErrNotSupported)
+	// The member that could unmap did.
+	equalBytes(t, "a unmapped", mustRead(t, a, 4096, 0), make([]byte, 4096))
+}
+
+func TestMirrorWritesAllReadsFirst(t *testing.T) {
+	const size = 256 << 10
+	a, b, c := NewFaulty(NewMemory(size)), NewFaulty(NewMemory(size)), NewFaulty(NewMemory(size))
+	m := NewMirror(nil, MirrorMember{"a", a}, MirrorMember{"b", b}, MirrorMember{"c", c})
+	data := pattern(9, size)
+	mustWrite(t, m, data, 0)
+	for _, f := range []*Faulty{a, b, c} {
+		equalBytes(t, "leg", mustRead(t, f.Inner(), size, 0), data)
+	}
+	before := [3]int64{a.Counts().Reads, b.Counts().Reads, c.Counts().Reads}
+	for i := 0; i < 10; i++ {
+		mustRead(t, m, 4096, int64(i)*4096)
+	}
+	if a.Counts().Reads-before[0] != 10 || b.Counts().Reads != before[1] || c.Counts().Reads != before[2] {
+		t.Fatalf("reads not served by the first member: %+v %+v %+v", a.Counts(), b.Counts(), c.Counts())
+	}
+	checkOps(t, m, data, 3, 300, 20000, 1, true)
+}
+
+func TestMirrorMemberFailure(t *testing.T) {
+	const size = 64 << 10
+	logger, hook := test.NewNullLogger()
+	a, b := NewFaulty(NewMemory(size)), NewFaulty(NewMemory(size))
+	m := NewMirror(logrus.NewEntry(logger), MirrorMember{"ext0", a}, MirrorMember{"ext1", b})
+	data := pattern(4, size)
+	mustWrite(t, m, data, 0)
+
+	// The first member starts failing reads: the read fails over.
+	a.FailEIO(8192, 4096)
+	equalBytes(t, "failover read", mustRead(t, m, 8192, 4096), data[4096:12288])
+	h := m.Health()
+	if !h[0].Failed || h[1].Failed || h[0].Name != "ext0" || !errors.Is(h[0].Err, ErrIO) {
+		t.Fatalf("health after failure: %+v", h)
+	}
+	if !m.Degraded() {
+		t.Fatal("mirror not degraded")
+	}
+	// Further I/O goes to the healthy member only and succeeds.
+	newData := pattern(5, 4096)
+	mustWrite(t, m, newData, 8192)
+	copy(data[8192:], newData)
+	equalBytes(t, "degraded read", mustRead(t, m, size, 0), data)
+	if got := a.Counts().Writes; got != 1 {
+		t.Fatalf("failed member still receives writes: %d", got)
+	}
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	// Logged exactly once.
+	n := 0
+	for _, e := range hook.AllEntries() {
+		if e.Level == logrus.ErrorLevel {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d error log entries, want 1", n)
+	}
+	// Once the last member fails too, I/O fails with its error.
+	b.FailENOSPC(0, size)
+	_, err := m.WriteAt(newData, 0)
+	expectErr(t, "write with no member left", err, ErrNoSpace)
+	_, err = m.ReadAt(newData, 0)
+	expectErr(t, "read with no member left", err, ErrIO)
+	health := MirrorHealth(NewConcat(NewMemory(10), m))
+	if len(health) != 1 || !health[0][0].Failed || !health[0][1].Failed {
+		t.Fatalf("MirrorHealth: %+v", health)
+	}
+}
+
+func TestMirrorWriteFailureKeepsOtherLeg(t *testing.T) {
+	a, b := NewFaulty(NewMemory(8192)), NewFaulty(NewMemory(8192))
+	m := NewMirror(nil, MirrorMember{"a", a}, MirrorMember{"b", b})
+	b.FailWritesAfter(1, syscall.EIO)
+	mustWrite(t, m, pattern(1, 4096), 0)
+	data := pattern(2, 4096)
+	mustWrite(t, m, data, 4096) // b fails here, a takes it
+	if h := m.Health(); h[0].Failed || !h[1].Failed {
+		t.Fatalf("health: %+v", h)
+	}
+	equalBytes(t, "read", mustRead(t, m, 4096, 4096), data)
+}
+
+func TestMirrorUnmapFallsBackToZeros(t *testing.T) {
+	a := NewMemory(8192)
+	b := NewFaulty(NewMemory(8192))
+	b.FailRange(OpUnmap, 0, 8192, ErrNotSupported)
+	m := NewMirror(nil, MirrorMember{"a", a}, MirrorMember{"b", b})
+	mustWrite(t, m, pattern(1, 8192), 0)
+	if err := m.Unmap(100, 5000); err != nil {
+		t.Fatal(err)
+	}
+	want := pattern(1, 8192)
+	clear(want[100:5100])
+	equalBytes(t, "a", mustRead(t, a, 8192, 0), want)
+	equalBytes(t, "b", mustRead(t, b.Inner(), 8192, 0), want)
+
+	// When the first member cannot unmap, nothing is changed.
+	c := NewFaulty(NewMemory(8192))
+	c.FailRange(OpUnmap, 0, 8192, ErrNotSupported)
+	d := NewMemory(8192)
+	m2 := NewMirror(nil, MirrorMember{"c", c}, MirrorMember{"d", d})
+	mustWrite(t, m2, pattern(2, 8192), 0)
+	expectErr(t, "unmap", m2.Unmap(0, 8192), ErrNotSupported)
+	equalBytes(t, "d untouched", mustRead(t, d, 8192, 0), pattern(2, 8192))
+	if m2.Degraded() {
+		t.Fatal("ErrNotSupported failed a member")
+	}
+}
+
+func TestMirrorReadOnlyDoesNotFailMembers(t *testing.T) {
+	p1, p2 := newTempFile(t, 8192), newTempFile(t, 8192)
+	m := NewMirror(nil,
+		MirrorMember{"a", mustOpenFile(t, fileOptions{Path: p1, ReadOnly: true})},
+		MirrorMember{"b", mustOpenFile(t, fileOptions{Path: p2, ReadOnly: true})})
+	_, err := m.WriteAt(make([]byte, 512), 0)
+	expectErr(t, "ro mirror write", err, ErrReadOnly)
+	if m.Degraded() {
+		t.Fatal("read-only refusal failed a member")
+	}
+}
+
+func TestFaulty(t *testing.T) {
+	f := NewFaulty(NewMemory(1 << 20))
+	f.FailEIO(4096, 4096)
+	buf := make([]byte, 512)
+	_, err := f.ReadAt(buf, 8191)
+	expectErr(t, "EIO read", err, ErrIO)
+	expectErr(t, "EIO read cause", err, syscall.EIO)
+	_, err = f.ReadAt(buf, 8192)
+	if err != nil {
+		t.Fatalf("read outside the faulty range: %v", err)
+	}
+	_, err = f.WriteAt(buf, 4000)
+	expectErr(t, "EIO write", err, ErrIO)
+	f.Clear()
+	f.FailENOSPC(0, 1<<20)
+	_, err = f.WriteAt(buf, 0)
+	expectErr(t, "ENOSPC", err, ErrNoSpace)
+	expectErr(t, "ENOSPC cause", err, syscall.ENOSPC)
+	if _, err = f.ReadAt(buf, 0); err != nil {
+		t.Fatalf("ENOSPC rule affects reads: %v", err)
+	}
+	f.Clear()
+	f.FailWritesAfter(3, nil)
+	for i := 0; i < 3; i++ {
+		mustWrite(t, f, buf, int64(i)*512)
+	}
+	for i := 0; i < 2; i++ {
+		_, err = f.WriteAt(buf, 0)
+		expectErr(t, "after N", err, ErrNoSpace)
+	}
+	f.Clear()
+	f.FailRange(OpSync, 0, 1, syscall.EIO)
+	expectErr(t, "sync", f.Sync(), ErrIO)
+	if err := f.SyncRange(4096, 10); err != nil {
+		t.Fatalf("SyncRange outside the range: %v", err)
+	}
+	c := f.Counts()
+	if c.Writes != 7 || c.Reads != 3 || c.Syncs != 1 || c.SyncRanges != 1 {
+		t.Fatalf("counts %+v", c)
+	}
+}
+
+func TestFlusherCoalescesAndReportsErrors(t *testing.T) {
+	var f flusher
+	var mu sync.Mutex
+	calls := 0
+	gate := make(chan struct{})
+	do := func() error {
+		mu.Lock()
+		calls++
+		first := calls == 1
+		mu.Unlock()
+		if first {
+			<-gate // hold the first sync so others pile up
+		}
+		return nil
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); f.sync(do) }()
+	// Wait until the first run is in progress.
+	for {
+		f.mu.Lock()
+		r := f.running
+		f.mu.Unlock()
+		if r {
+			break
+		}
+	}
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); f.sync(do) }()
+	}
+	for {
+		f.mu.Lock()
+		r := f.requested
+		f.mu.Unlock()
+		if r == 21 {
+			break
+		}
+	}
+	close(gate)
+	wg.Wait()
+	if calls != 2 {
+		t.Fatalf("%d fdatasync calls for 21 callers, want 2 (one running, one shared)", calls)
+	}
+	boom := errors.New("boom")
+	if err := f.sync(func() error { return boom }); err != boom {
+		t.Fatalf("error not reported: %v", err)
+	}
+	if err := f.sync(func() error { return nil }); err != nil {
+		t.Fatalf("old error reported again: %v", err)
+	}
+}
+
+func TestErrorMessage(t *testing.T) {
+	err := opError("write", "/d", 4096, 512, syscall.ENOSPC, false)
+	want := "backing: write /d [4096,+512): no space left on backing store: no space left on device"
+	if err.Error() != want {
+		t.Fatalf("message %q, want %q", err.Error(), want)
+	}
+	if errors.Is(err, io.EOF) {
+		t.Fatal("unrelated error matched")
+	}
+}
