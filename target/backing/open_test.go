@@ -1,0 +1,228 @@
+package backing
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/ietgo/ietd/target/config"
+	"github.com/sirupsen/logrus"
+	"github.com/sirupsen/logrus/hooks/test"
+)
+
+func fileLUN(path, typ, iomode string) *config.LUN {
+	return &config.LUN{Type: typ, IOMode: iomode, Store: &config.Store{Kind: config.StoreFile, Path: path}}
+}
+
+func mustOpen(t *testing.T, l *config.LUN) Store {
+	t.Helper()
+	s, err := Open(l, OpenOptions{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestOpenFileio(t *testing.T) {
+	p := newTempFile(t, 1<<20)
+	for _, c := range []struct {
+		iomode  string
+		wce, ro bool
+	}{{"", false, false}, {"wt", false, false}, {"wb", true, false}, {"ro", false, true}} {
+		t.Run("iomode="+c.iomode, func(t *testing.T) {
+			s := mustOpen(t, fileLUN(p, "fileio", c.iomode))
+			if s.Size() != 1<<20 {
+				t.Fatalf("size %d", s.Size())
+			}
+			if got := s.(WriteCacher).WriteCacheEnabled(); got != c.wce {
+				t.Fatalf("WriteCacheEnabled = %v, want %v", got, c.wce)
+			}
+			_, err := s.WriteAt(make([]byte, 512), 0)
+			if c.ro {
+				expectErr(t, "ro write", err, ErrReadOnly)
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if bs, ok := s.(BlockSizer); !ok || bs.LogicalBlockSize() != 512 {
+				t.Fatalf("BlockSizer on a regular file: %v", ok)
+			}
+		})
+	}
+}
+
+func TestOpenBlocksLimitsSize(t *testing.T) {
+	p := newTempFile(t, 1<<20)
+	l := fileLUN(p, "fileio", "")
+	l.Blocks, l.BlockSize = 100, 4096
+	s := mustOpen(t, l)
+	if s.Size() != 100*4096 {
+		t.Fatalf("size %d, want %d", s.Size(), 100*4096)
+	}
+	_, err := s.WriteAt(make([]byte, 4096), 100*4096)
+	expectErr(t, "past Blocks", err, ErrRange)
+	// Blocks larger than the file cannot enlarge it.
+	l.Blocks = 1 << 30
+	if s2 := mustOpen(t, l); s2.Size() != 1<<20 {
+		t.Fatalf("size %d after oversize Blocks", s2.Size())
+	}
+}
+
+func TestOpenNullio(t *testing.T) {
+	s := mustOpen(t, &config.LUN{Type: "nullio"})
+	if s.Size() != 1<<36 {
+		t.Fatalf("default nullio size %d, want 64 GiB", s.Size())
+	}
+	s = mustOpen(t, &config.LUN{Type: "nullio", Blocks: 2097152, BlockSize: 4096})
+	if s.Size() != 2097152*4096 {
+		t.Fatalf("nullio size %d", s.Size())
+	}
+	if _, err := Open(&config.LUN{Type: "nullio", Blocks: 1 << 62}, OpenOptions{}); err == nil {
+		t.Fatal("absurd nullio size accepted")
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	for name, l := range map[string]*config.LUN{
+		"nil store":    {Type: "fileio"},
+		"bad type":     fileLUN("/dev/null", "rawio", ""),
+		"missing file": fileLUN(filepath.Join(t.TempDir(), "nope"), "fileio", ""),
+		"mirror of one": {Type: "fileio", Store: &config.Store{Kind: config.StoreMirror, Name: "d",
+			Members: []*config.Store{{Kind: config.StoreFile, Path: newTempFile(t, 10)}}}},
+		"empty concat": {Type: "fileio", Store: &config.Store{Kind: config.StoreConcat, Name: "d"}},
+	} {
+		if s, err := Open(l, OpenOptions{}); err == nil {
+			s.Close()
+			t.Errorf("%s: Open succeeded", name)
+		}
+	}
+	if _, err := Open(nil, OpenOptions{}); err == nil {
+		t.Fatal("nil LUN accepted")
+	}
+}
+
+func TestOpenNetBSDCreateSparse(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "target0")
+	const off, size = 4096, 100 << 20
+	l := &config.LUN{Type: "fileio", Store: &config.Store{Kind: config.StoreFile, Name: "extent0",
+		Path: p, Offset: off, Size: size, Create: true}}
+	s := mustOpen(t, l)
+	st, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() != off+size {
+		t.Fatalf("created file is %d bytes, want %d", st.Size(), off+size)
+	}
+	if a := allocated(t, p); a > 1<<20 {
+		t.Fatalf("created file not sparse: %d bytes allocated", a)
+	}
+	if s.Size() != size {
+		t.Fatalf("store size %d", s.Size())
+	}
+	mustWrite(t, s, pattern(1, 512), size-512)
+	s.Close()
+	// Reopening never grows (or shrinks) an existing file.
+	s2 := mustOpen(t, l)
+	if st, _ := os.Stat(p); st.Size() != off+size {
+		t.Fatalf("file is %d bytes after reopen", st.Size())
+	}
+	equalBytes(t, "last block", mustRead(t, s2, 512, size-512), pattern(1, 512))
+
+	// A longer existing file is not shrunk.
+	long := filepath.Join(dir, "long")
+	if err := os.WriteFile(long, bytes.Repeat([]byte{7}, 10000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustOpen(t, &config.LUN{Store: &config.Store{Kind: config.StoreFile, Path: long, Size: 4096, Create: true}})
+	if st, _ := os.Stat(long); st.Size() != 10000 {
+		t.Fatalf("existing file resized to %d", st.Size())
+	}
+	// Read-only targets never create files.
+	missing := filepath.Join(dir, "missing")
+	_, err = Open(&config.LUN{IOMode: "ro", Store: &config.Store{Kind: config.StoreFile, Path: missing, Size: 4096, Create: true}}, OpenOptions{})
+	if err == nil || !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("ro create: %v", err)
+	}
+}
+
+func TestOpenNetBSDRaid(t *testing.T) {
+	dir := t.TempDir()
+	ext := func(name string, off, size int64) *config.Store {
+		return &config.Store{Kind: config.StoreFile, Name: name, Path: filepath.Join(dir, "disk"), Offset: off, Size: size, Create: true}
+	}
+	// Two extents of one file concatenated in reverse order, then mirrored
+	// with a third extent elsewhere in the same file.
+	raid0 := &config.Store{Kind: config.StoreConcat, Name: "device0", Members: []*config.Store{ext("e1", 8192, 8192), ext("e0", 0, 8192)}}
+	raid1 := &config.Store{Kind: config.StoreMirror, Name: "device1", Members: []*config.Store{raid0, ext("e2", 1<<20, 16384)}}
+	s := mustOpen(t, &config.LUN{Type: "fileio", IOMode: "wb", Store: raid1})
+	if s.Size() != 16384 {
+		t.Fatalf("size %d", s.Size())
+	}
+	data := pattern(3, 16384)
+	mustWrite(t, s, data, 0)
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "disk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(raw) != 1<<20+16384 {
+		t.Fatalf("file is %d bytes", len(raw))
+	}
+	equalBytes(t, "e1 holds the first half", raw[8192:16384], data[:8192])
+	equalBytes(t, "e0 holds the second half", raw[:8192], data[8192:])
+	equalBytes(t, "e2 mirrors everything", raw[1<<20:], data)
+	h := MirrorHealth(s)
+	if len(h) != 1 || len(h[0]) != 2 || h[0][0].Name != "device0" || h[0][1].Name != "e2" || h[0][0].Failed {
+		t.Fatalf("health %+v", h)
+	}
+}
+
+func TestOpenBlockioFallback(t *testing.T) {
+	// An extent window that is not sector-aligned cannot use O_DIRECT
+	// without touching bytes outside it: blockio falls back to the page
+	// cache and says so.
+	p := newTempFile(t, 1<<20)
+	logger, hook := test.NewNullLogger()
+	l := &config.LUN{Type: "blockio", Store: &config.Store{Kind: config.StoreFile, Path: p, Offset: 100, Size: 5000}}
+	s, err := Open(l, OpenOptions{Log: logrus.NewEntry(logger)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.(*FileStore).Direct() {
+		t.Fatal("unaligned window opened O_DIRECT")
+	}
+	if e := hook.LastEntry(); e == nil || e.Level != logrus.WarnLevel {
+		t.Fatalf("no warning logged: %+v", e)
+	}
+	checkOps(t, s, make([]byte, 5000), 1, 100, 3000, 1, true)
+
+	// An aligned file on a disk file system does use O_DIRECT.
+	d := mustOpen(t, fileLUN(p, "blockio", "wb"))
+	if !d.(*FileStore).Direct() {
+		t.Skip("this file system refuses O_DIRECT")
+	}
+	checkOps(t, d, mustRead(t, d, 1<<20, 0), 2, 200, 70000, 1, true)
+}
+
+func TestOpenBlockioTmpfs(t *testing.T) {
+	dir, err := os.MkdirTemp("/dev/shm", "backing-test")
+	if err != nil {
+		t.Skipf("no /dev/shm: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	p := filepath.Join(dir, "img")
+	if err := os.WriteFile(p, make([]byte, 1<<16), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// tmpfs refuses O_DIRECT on older kernels, accepts it from 6.6: either
+	// way the store must work.
+	s := mustOpen(t, fileLUN(p, "blockio", ""))
+	checkOps(t, s, make([]byte, 1<<16), 4, 100, 10000, 1, true)
+}
