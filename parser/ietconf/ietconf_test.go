@@ -1,0 +1,89 @@
+package ietconf
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseBasic(t *testing.T) {
+	src := "# global\nIncomingUser disc secretsecret12\n" +
+		"target iqn.2001-04.com.example:disk1\n" +
+		"    Lun 0 Path=/srv/my disk.img,Type=fileio,ScsiId=d1\n" +
+		"\tLUN 1 /dev/sdb fileio\n" +
+		"    MaxRecvDataSegmentLength 262144 # comment\n" +
+		"    Lun 2 Path=/x, Type=blockio\n" +
+		"    Lun x Path=/y\n" +
+		"    OutgoingUser solo\n" +
+		"Target\n"
+	f, ds := Parse("ietd.conf", []byte(src))
+	if len(f.Directives) != 7 {
+		t.Fatalf("got %d directives, want 7; diags:\n%v", len(f.Directives), ds)
+	}
+	acc := f.Directives[0].Account
+	if acc == nil || !acc.Incoming() || acc.User.Text != "disc" || acc.Secret.Text != "secretsecret12" {
+		t.Fatalf("account = %+v", acc)
+	}
+	tg := f.Directives[1].Target
+	if tg == nil || tg.Name.Text != "iqn.2001-04.com.example:disk1" || tg.Pos.Line != 3 {
+		t.Fatalf("target = %+v", tg)
+	}
+	l0 := f.Directives[2].Lun
+	if l0 == nil || l0.Number != 0 || len(l0.Params) != 3 || l0.Params[0].Value != "/srv/my disk.img" {
+		t.Fatalf("lun0 = %+v", l0)
+	}
+	if c := l0.Params[1].Pos.Column; c != 33 {
+		t.Errorf("Type= column = %d, want 33", c)
+	}
+	l1 := f.Directives[3].Lun
+	if l1 == nil || l1.Number != 1 || len(l1.Positional) != 2 || l1.Positional[1].Text != "fileio" {
+		t.Fatalf("lun1 = %+v", l1)
+	}
+	s := f.Directives[4].Setting
+	if s == nil || s.Keyword.Text != "MaxRecvDataSegmentLength" || s.Values[0].Text != "262144" {
+		t.Fatalf("setting = %+v", s)
+	}
+	want := []string{
+		"ietd.conf:7:20: warning: space around ','",
+		"ietd.conf:8:9: error: Lun number \"x\" is not a number",
+		"ietd.conf:9:18: error: OutgoingUser solo has no secret",
+		"ietd.conf:10:1: error: Target without a name",
+	}
+	if len(ds) != len(want) {
+		t.Fatalf("diagnostics:\n%v", ds)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(ds[i].String(), w) {
+			t.Errorf("diag %d = %q, want prefix %q", i, ds[i], w)
+		}
+	}
+}
+
+func TestNoTrailingNewline(t *testing.T) {
+	f, ds := Parse("c", []byte("Target iqn.x"))
+	if len(f.Directives) != 1 || f.Directives[0].Target.Name.Text != "iqn.x" {
+		t.Fatalf("%+v", f.Directives)
+	}
+	if len(ds) != 1 || !strings.Contains(ds[0].Msg, "no newline") {
+		t.Fatalf("diags %v", ds)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		"Target iqn.a\n Lun 0 Path=/a,Type=fileio\n",
+		"#IncomingUser nwsmith secretsecret\nLun 0 /dev/sdb fileio\nAlias iscsitest01\n",
+		"Lun 0Path=/x,,Type=nullio # c\r\n",
+		"IncomingUser\nTarget\nLun\nLun 99999999999999999999 a\n\xff\xfe",
+		"Lun 0 \xffPath=,=\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fl, _ := Parse("fuzz", b)
+		for _, d := range fl.Directives {
+			if d.Target == nil && d.Lun == nil && d.Account == nil && d.Setting == nil {
+				t.Fatal("empty directive")
+			}
+		}
+	})
+}
