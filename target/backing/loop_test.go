@@ -1,0 +1,172 @@
+package backing
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ietgo/ietd/target/config"
+)
+
+// attachLoop attaches path to a free loop device (root and losetup
+// needed, else the test is skipped) and detaches it in Cleanup.
+func attachLoop(t *testing.T, path string, sectorSize int) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("loop devices need root")
+	}
+	losetup, err := exec.LookPath("losetup")
+	if err != nil {
+		t.Skip("losetup not installed")
+	}
+	args := []string{"-f", "--show"}
+	if sectorSize > 0 {
+		args = append(args, "--sector-size", itoa(sectorSize))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, losetup, append(args, path)...).CombinedOutput()
+	if err != nil {
+		t.Skipf("losetup %v: %v: %s", args, err, out)
+	}
+	dev := strings.TrimSpace(string(out))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if out, err := exec.CommandContext(ctx, losetup, "-d", dev).CombinedOutput(); err != nil {
+			t.Errorf("losetup -d %s: %v: %s", dev, err, out)
+		}
+	})
+	return dev
+}
+
+func itoa(n int) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			return string(b[i:])
+		}
+	}
+}
+
+func TestLoopDeviceFileio(t *testing.T) {
+	dev := attachLoop(t, newTempFile(t, 4<<20), 0)
+	s := mustOpen(t, fileLUN(dev, "fileio", "wb"))
+	fs := s.(*FileStore)
+	if s.Size() != 4<<20 || !fs.blockDev {
+		t.Fatalf("size %d blockDev %v", s.Size(), fs.blockDev)
+	}
+	if fs.LogicalBlockSize() != 512 {
+		t.Fatalf("logical block size %d", fs.LogicalBlockSize())
+	}
+	ref := make([]byte, 4<<20)
+	checkOps(t, s, ref, 1, 200, 100000, 1, false)
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	// Unmap either zeroes reliably or says it cannot.
+	mustWrite(t, s, pattern(2, 1<<20), 0)
+	if err := s.Unmap(0, 1<<20); err == nil {
+		equalBytes(t, "unmapped", mustRead(t, s, 1<<20, 0), make([]byte, 1<<20))
+	} else {
+		expectErr(t, "unmap", err, ErrNotSupported)
+	}
+	// A window that ends past the device is refused at open.
+	_, err := Open(&config.LUN{Store: &config.Store{Kind: config.StoreFile, Path: dev, Offset: 1 << 20, Size: 4 << 20}}, OpenOptions{})
+	expectErr(t, "window past device", err, ErrRange)
+}
+
+func TestLoopDeviceBlockio(t *testing.T) {
+	for _, sector := range []int{512, 4096} {
+		t.Run(itoa(sector), func(t *testing.T) {
+			dev := attachLoop(t, newTempFile(t, 2<<20), sector)
+			l := fileLUN(dev, "blockio", "")
+			s := mustOpen(t, l)
+			fs := s.(*FileStore)
+			if !fs.Direct() {
+				t.Fatal("blockio on a loop device not O_DIRECT")
+			}
+			if fs.LogicalBlockSize() != sector {
+				t.Skipf("loop device reports %d-byte sectors (kernel ignored --sector-size)", fs.LogicalBlockSize())
+			}
+			if s.Size() != 2<<20 {
+				t.Fatalf("size %d", s.Size())
+			}
+			// Unaligned offsets, lengths and buffers all go through the bounce path.
+			checkOps(t, s, make([]byte, 2<<20), 5, 300, 50000, 1, false)
+			// Aligned I/O from an aligned buffer goes straight through.
+			buf := alignedBuf(64 << 10)
+			copy(buf, pattern(8, len(buf)))
+			mustWrite(t, s, buf, int64(sector))
+			equalBytes(t, "aligned", mustRead(t, s, len(buf), int64(sector)), buf)
+			// What went through O_DIRECT is visible through the page cache.
+			other := mustOpen(t, fileLUN(dev, "fileio", "ro"))
+			equalBytes(t, "page cache view", mustRead(t, other, len(buf), int64(sector)), buf)
+			if err := s.Sync(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestENOSPC fills a real, tiny file system (ext4 on a loop device) through
+// a sparse file much larger than it and expects ErrNoSpace, not a crash.
+func TestENOSPC(t *testing.T) {
+	img := newTempFile(t, 8<<20)
+	mkfs, err := exec.LookPath("mkfs.ext4")
+	if err != nil {
+		t.Skip("mkfs.ext4 not installed")
+	}
+	dev := attachLoop(t, img, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, mkfs, "-q", "-F", dev).CombinedOutput(); err != nil {
+		t.Skipf("mkfs.ext4: %v: %s", err, out)
+	}
+	mnt := t.TempDir()
+	if out, err := exec.CommandContext(ctx, "mount", dev, mnt).CombinedOutput(); err != nil {
+		t.Skipf("mount not permitted here: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if out, err := exec.CommandContext(ctx, "umount", mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount: %v: %s", err, out)
+		}
+	})
+	p := filepath.Join(mnt, "big")
+	for _, iomode := range []string{"wb", "wt"} {
+		l := &config.LUN{IOMode: iomode, Store: &config.Store{Kind: config.StoreFile, Path: p, Size: 64 << 20, Create: true}}
+		s, err := Open(l, OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := pattern(1, 1<<20)
+		var werr error
+		for i := int64(0); i < 64 && werr == nil; i++ {
+			_, werr = s.WriteAt(buf, i<<20)
+			if werr == nil && iomode == "wb" {
+				werr = s.SyncRange(i<<20, 1<<20)
+			}
+		}
+		if !errors.Is(werr, ErrNoSpace) {
+			t.Fatalf("%s: filling an 8 MiB file system gave %v, want ErrNoSpace", iomode, werr)
+		}
+		// Space comes back after an unmap.
+		if err := s.Unmap(0, 64<<20); err != nil {
+			t.Fatal(err)
+		}
+		mustWrite(t, s, buf, 0)
+		s.Close()
+		os.Remove(p)
+	}
+}
