@@ -1,4 +1,26 @@
-// Package backing implements LUN backing stores: fileio (regular files and
-// block devices through the page cache), blockio (O_DIRECT), nullio, NetBSD
-// extents (windows into a file), RAID0 concatenation and RAID1 mirrors.
+// Package backing implements LUN backing stores behind one interface,
+// Store (pread/pwrite at explicit offsets, safe for concurrent use):
+//
+//   - FileStore: fileio (a regular file or block device through the page
+//     cache) and blockio (O_DIRECT, with unaligned requests bounced through
+//     pooled aligned buffers and partial blocks read-modify-written). A
+//     FileStore may be a window [Offset, Offset+Size) of its file, which is
+//     how NetBSD extents are opened; missing NetBSD files are created and
+//     extended sparse with ftruncate, never written at start-up. IOMode wt
+//     opens O_DSYNC, so every write is durable when it returns; wb leaves
+//     durability to Sync (fdatasync) and SyncRange (sync_file_range, then
+//     fdatasync, coalesced across concurrent callers); ro opens O_RDONLY.
+//     Unmap punches holes (fallocate PUNCH_HOLE|KEEP_SIZE); on block devices
+//     the kernel accepts that only when it can guarantee zeros.
+//   - NullStore: nullio; reads zeros, discards writes.
+//   - ConcatStore (NetBSD RAID0) and MirrorStore (NetBSD RAID1, with member
+//     failure handling and health reports, see MirrorHealth).
+//   - LimitStore: the first N bytes of another store (LUN Blocks=).
+//   - MemoryStore (NewMemory): sparse RAM store for tests and scratch LUNs.
+//   - Faulty: error injection wrapper for tests of the layers above.
+//
+// Errors are *Error values that wrap both a classification (ErrNoSpace,
+// ErrIO, ErrReadOnly, ErrRange, ErrNotSupported) and the operating-system
+// cause, so errors.Is works with either. Open builds the right store tree
+// from a config.LUN.
 package backing

@@ -84,8 +84,13 @@ func Open(l *config.LUN, opts OpenOptions) (Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backing: lun %d: %w", l.Number, err)
 	}
-	if l.Blocks > 0 && l.Blocks <= uint64(s.Size()/bs) {
-		s = NewLimit(s, int64(l.Blocks)*bs, ro)
+	if l.Blocks > 0 {
+		if l.Blocks <= uint64(s.Size()/bs) {
+			s = NewLimit(s, int64(l.Blocks)*bs, ro)
+		} else {
+			log.WithFields(logrus.Fields{"blocks": l.Blocks, "available": s.Size() / bs}).
+				Warn("Blocks exceeds the backing store; using the store's size")
+		}
 	}
 	return s, nil
 }
