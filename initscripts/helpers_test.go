@@ -1,0 +1,223 @@
+package initscripts
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// fakeDaemonScript is a stand-in for ietd (mode "ietd": -c FILE, -f =
+// foreground) or iscsi-target (mode "netbsd": -f FILE, -D = foreground).
+// It records every command line in $STATE/calls, answers --check by
+// looking for the word BAD in the config file, refuses to start when the
+// config holds FAIL, and otherwise detaches a child that writes the pid
+// file, records SIGHUP in $STATE/reloads and removes the pid file on
+// SIGTERM. The parent exits 0 only once the pid file exists.
+const fakeDaemonScript = `#!/bin/sh
+state=@STATE@
+mode=@MODE@
+pidfile=/nonexistent/default.pid
+config=
+check=
+printf '%s\n' "$*" >>"$state/calls"
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--pid-file) pidfile=$2; shift ;;
+	--admin-socket|-a|-p|-d|-u|-g|--state-dir|--acl-dir|--proc-dir|--dialect) shift ;;
+	-c|--config) config=$2; shift ;;
+	-f) if [ "$mode" = netbsd ]; then config=$2; shift; fi ;;
+	--check) check=1 ;;
+	esac
+	shift
+done
+if [ -n "$check" ]; then
+	if [ -n "$config" ] && grep -q BAD "$config"; then
+		echo "config: line 1: BAD entry" >&2
+		exit 1
+	fi
+	exit 0
+fi
+if [ -n "$config" ] && grep -q FAIL "$config"; then
+	echo "cannot start: FAIL in $config" >&2
+	exit 1
+fi
+sh -c 'trap "echo hup >>\"$2\"" HUP
+trap "rm -f \"$1\"; exit 0" TERM
+echo $$ >>"$3"
+echo $$ >"$1.tmp" && mv "$1.tmp" "$1"
+while :; do sleep 0.2 & wait $!; done' fake "$pidfile" "$state/reloads" "$state/pids" </dev/null >/dev/null 2>&1 &
+i=0
+while [ ! -s "$pidfile" ]; do
+	i=$((i + 1))
+	if [ $i -gt 100 ]; then echo "no pid file" >&2; exit 1; fi
+	sleep 0.05
+done
+exit 0
+`
+
+// fakeDaemon writes the fake daemon into dir and returns its path and
+// the directory where it records what happened.
+func fakeDaemon(t *testing.T, dir, mode string) (bin, state string) {
+	t.Helper()
+	state = filepath.Join(dir, "state")
+	if err := os.MkdirAll(state, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin = filepath.Join(dir, "fake-"+mode)
+	body := strings.NewReplacer("@STATE@", shellQuote(state), "@MODE@", mode).Replace(fakeDaemonScript)
+	if err := os.WriteFile(bin, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { killRecorded(t, filepath.Join(state, "pids")) })
+	return bin, state
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// killRecorded stops, by pid, every fake daemon process that is still
+// alive (a test that failed half-way leaves them behind).
+func killRecorded(t *testing.T, pidsFile string) {
+	data, err := os.ReadFile(pidsFile)
+	if err != nil {
+		return
+	}
+	for _, f := range strings.Fields(string(data)) {
+		if pid, err := strconv.Atoi(f); err == nil && pid > 1 && alive(pid) {
+			t.Logf("killing leftover pid %d", pid)
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	s := string(stat)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
+		return s[i+2] != 'Z'
+	}
+	return true
+}
+
+type runResult struct {
+	out  string
+	code int
+}
+
+// runScript runs `shell script args...` with a minimal environment plus
+// env, bounded by a timeout.
+func runScript(t *testing.T, shell, script string, env []string, args ...string) runResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, shell, append([]string{script}, args...)...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "LANG=C"}, env...)
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	cmd.WaitDelay = 5 * time.Second
+	began := time.Now()
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("%s %s %v: %v\n%s", shell, script, args, err, buf.String())
+	}
+	t.Logf("%s %s %s -> %d (%v)\n%s", shell, filepath.Base(script), strings.Join(args, " "), code, time.Since(began).Round(time.Millisecond), buf.String())
+	return runResult{out: buf.String(), code: code}
+}
+
+// readPID returns the pid stored in path, or 0.
+func readPID(path string) int {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	return pid
+}
+
+// waitFor polls cond for up to d.
+func waitFor(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return cond()
+}
+
+func countLines(path string) int {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	return len(strings.Fields(string(data)))
+}
+
+func lastLine(path string) string {
+	data, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	return lines[len(lines)-1]
+}
+
+func writeFile(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func needTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Skipf("%s not installed", name)
+	}
+	return p
+}
+
+// realBin returns $IETD_BIN_DIR/name or skips.
+func realBin(t *testing.T, name string) string {
+	t.Helper()
+	dir := os.Getenv("IETD_BIN_DIR")
+	if dir == "" {
+		t.Skip("IETD_BIN_DIR not set: real daemon not tested")
+	}
+	p := filepath.Join(dir, name)
+	if st, err := os.Stat(p); err != nil || st.Mode()&0o111 == 0 {
+		t.Skipf("%s not built", p)
+	}
+	return p
+}
