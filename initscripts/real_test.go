@@ -18,8 +18,8 @@ type realDaemon struct {
 	port    int
 	ietadm  string // "" when not built
 	socket  string
-	addName string       // a target name that appears after addTarget + reload
-	add     func()       // append a target to the configuration
+	addName string        // a target name that appears after addTarget + reload
+	add     func()        // append a target to the configuration
 	corrupt func() func() // break the configuration; returns the repair
 }
 
