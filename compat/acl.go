@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/ietgo/ietd/parser/ietacl"
+	"github.com/ietgo/ietd/target/acl"
 	"github.com/ietgo/ietd/target/config"
 )
 
@@ -169,6 +170,9 @@ func aclItemWarning(text string, item config.ACLItem, initiators bool) string {
 // optional /prefix (v6 also accepted without brackets). The result is the
 // masked network (a host is /32 or /128).
 func ParseAddress(s string) (netip.Prefix, error) {
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") && strings.Contains(s, "/") {
+		s = strings.Replace(s[:len(s)-1], "/", "]/", 1) // [v6/len] -> [v6]/len
+	}
 	addr, bits, hasBits := strings.Cut(s, "/")
 	if strings.HasPrefix(addr, "[") {
 		if !strings.HasSuffix(addr, "]") {
@@ -193,31 +197,6 @@ func ParseAddress(s string) (netip.Prefix, error) {
 	return p.Masked(), nil
 }
 
-// CompileInitiatorRegex compiles an IET initiator-name item: a POSIX basic
-// regular expression, implicitly anchored, case-sensitive.
-func CompileInitiatorRegex(bre string) (*regexp.Regexp, error) {
-	var b strings.Builder
-	b.WriteString(`^(?:`)
-	for i := 0; i < len(bre); i++ {
-		c := bre[i]
-		switch {
-		case c == '\\' && i+1 < len(bre):
-			n := bre[i+1]
-			i++
-			switch n {
-			case '(', ')', '{', '}', '|', '+', '?':
-				b.WriteByte(n) // BRE \( is a group, GNU \+ \? \| operators
-			default:
-				b.WriteByte('\\')
-				b.WriteByte(n)
-			}
-		case c == '(' || c == ')' || c == '{' || c == '}' || c == '|' || c == '+' || c == '?':
-			b.WriteByte('\\') // literal in a BRE
-			b.WriteByte(c)
-		default:
-			b.WriteByte(c)
-		}
-	}
-	b.WriteString(`)$`)
-	return regexp.Compile(b.String())
-}
+// CompileInitiatorRegex compiles an IET initiator-name item (see package
+// acl).
+func CompileInitiatorRegex(bre string) (*regexp.Regexp, error) { return acl.CompileInitiatorRegex(bre) }
