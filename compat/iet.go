@@ -352,6 +352,10 @@ func (l *ietLowerer) lun(ll *ietconf.LunLine) {
 				ok = false
 			}
 		}
+		if strings.Contains(lun.Store.Path, ",") {
+			l.ds.Errorf(pos(ll.Positional[0].Pos), "Lun %d path %q contains ',' (a Lun line cannot hold it)", ll.Number, lun.Store.Path)
+			ok = false
+		}
 		l.ds.Warnf(pos(ll.Positional[0].Pos), "old (IET 0.4.5) Lun form accepted; the current form is: Lun %d Path=%s,Type=%s", ll.Number, ll.Positional[0].Text, lun.Type)
 	} else {
 		ok = l.lunParams(ll, lun)

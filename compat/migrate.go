@@ -68,15 +68,15 @@ func describeStore(t *config.Target, s *config.Store, note func(string, ...any))
 	case config.StoreConcat, config.StoreMirror:
 		note("target %s: RAID composition written as Store=%s (ietd extension)", t.Name, RenderStore(s))
 		for _, m := range s.Members {
-			if m.Kind == config.StoreFile && strings.ContainsAny(m.Path, ",;()@+") {
-				note("target %s: path %q contains one of , ; ( ) @ + and cannot be written inside Store=: edit the result by hand", t.Name, m.Path)
+			if m.Kind == config.StoreFile && !PathExpressible(m.Path, true) {
+				note("target %s: path %q contains one of , ; ( ) @ + or surrounding blanks and cannot be written inside Store=: edit the result by hand", t.Name, m.Path)
 			}
 			describeStore(t, m, func(string, ...any) {})
 		}
 		return
 	}
-	if strings.Contains(s.Path, ",") {
-		note("target %s: path %q contains ',' which a Lun line cannot hold: edit the result by hand", t.Name, s.Path)
+	if !PathExpressible(s.Path, false) {
+		note("target %s: path %q contains ',' or surrounding blanks, which a Lun line cannot hold: edit the result by hand", t.Name, s.Path)
 	}
 	if s.Offset != 0 || s.Size != 0 {
 		note("target %s: extent window of %s written as Offset=/Size= (ietd extension)", t.Name, s.Path)
@@ -121,4 +121,13 @@ func netmaskItems(t *config.Target, note func(string, ...any)) []string {
 		return []string{"0.0.0.0/32"}
 	}
 	return items
+}
+
+// PathExpressible reports whether path can be written as a Lun Path= value
+// (inStore: inside a Store= expression).
+func PathExpressible(path string, inStore bool) bool {
+	if path == "" || strings.TrimSpace(path) != path || strings.ContainsAny(path, ",\n") {
+		return false
+	}
+	return !inStore || !strings.ContainsAny(path, ";()@+")
 }
