@@ -108,6 +108,10 @@ type LUN struct {
 	Product     string
 	Revision    string
 	ScsiVersion int // SPC version byte; 0 = default (0x05, SPC-3)
+	// Removable makes the LUN report removable medium (RMB): START STOP
+	// UNIT can eject and load it, PREVENT ALLOW MEDIUM REMOVAL applies
+	// (our extension, Lun key Removable=Yes).
+	Removable bool
 }
 
 // ReadOnly reports whether the LUN refuses writes.
