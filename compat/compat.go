@@ -1,14 +1,15 @@
-// Package compat gives each config dialect its meaning: it reads IET and
-// NetBSD files (through the grammars in parser/), lowers them into the one
-// model of target/config, renders the model back as ietd.conf, and migrates
-// NetBSD configs.
-//
-// STUB: the config owner replaces this file.
 package compat
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 
+	"github.com/ietgo/ietd/parser/ietconf"
+	"github.com/ietgo/ietd/parser/netbsd"
 	"github.com/ietgo/ietd/target/config"
 )
 
@@ -26,12 +27,90 @@ type LoadOptions struct {
 	NetBSDBase string
 }
 
+// DefaultAuthsPath is where NetBSD's iscsi-target reads CHAP users.
+const DefaultAuthsPath = "/etc/iscsi/auths"
+
 // Load reads the config at path (and its companion files), returning the
 // model and every diagnostic. err is non-nil when the file cannot be read
-// or diags holds errors.
+// or diags holds errors; the model is returned whenever the file was read.
 func Load(path string, opts LoadOptions) (*config.Config, config.Diagnostics, error) {
-	return nil, nil, errors.New("compat: not implemented")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("compat: %w", err)
+	}
+	return LoadBytes(path, b, opts)
 }
 
-// RenderIET renders the model as ietd.conf text.
-func RenderIET(cfg *config.Config) string { return "" }
+// LoadBytes is Load on content already read from path.
+func LoadBytes(path string, src []byte, opts LoadOptions) (*config.Config, config.Diagnostics, error) {
+	var ds config.Diagnostics
+	d := opts.Dialect
+	if d == "" {
+		d = DetectDialect(path, src)
+	}
+	cfg := &config.Config{Dialect: d, Source: path}
+	switch d {
+	case config.DialectIET:
+		f, pds := ietconf.Parse(path, src)
+		ds = append(ds, pds...)
+		lowerIET(f, cfg, &ds)
+		if err := loadACLs(cfg, opts.ACLDir, &ds); err != nil {
+			return cfg, ds, err
+		}
+	case config.DialectNetBSD:
+		f, pds := netbsd.ParseTargets(path, src)
+		ds = append(ds, pds...)
+		lowerNetBSD(f, opts.NetBSDBase, cfg, &ds)
+		if err := loadAuths(cfg, opts.AuthsPath, &ds); err != nil {
+			return cfg, ds, err
+		}
+	default:
+		return nil, nil, fmt.Errorf("compat: unknown dialect %q (want %s or %s)", d, config.DialectIET, config.DialectNetBSD)
+	}
+	return cfg, ds, ds.Err()
+}
+
+func loadAuths(cfg *config.Config, path string, ds *config.Diagnostics) error {
+	explicit := path != ""
+	if !explicit {
+		path = DefaultAuthsPath
+	}
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && !explicit:
+		return nil
+	case err != nil:
+		return fmt.Errorf("compat: auths: %w", err)
+	}
+	f, pds := netbsd.ParseAuths(path, b)
+	*ds = append(*ds, pds...)
+	lowerAuths(f, cfg, ds)
+	return nil
+}
+
+// DetectDialect guesses the format of a config file: NetBSD when a line
+// starts with extentN/deviceN or a targetN/lunN name (IET's keywords are
+// exactly "Target" and "Lun"), IET otherwise; the file name decides when
+// the content says nothing.
+func DetectDialect(path string, src []byte) config.Dialect {
+	for _, line := range strings.Split(string(src), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 || strings.HasPrefix(fields[0], "#") {
+			continue
+		}
+		k := fields[0]
+		switch {
+		case strings.HasPrefix(k, "extent") || strings.HasPrefix(k, "device"):
+			return config.DialectNetBSD
+		case (strings.HasPrefix(k, "target") || strings.HasPrefix(k, "lun")) &&
+			!strings.EqualFold(k, "target") && !strings.EqualFold(k, "lun") && len(fields) >= 3:
+			return config.DialectNetBSD
+		case strings.EqualFold(k, "target"), strings.EqualFold(k, "lun"), strings.EqualFold(k, "incominguser"):
+			return config.DialectIET
+		}
+	}
+	if filepath.Base(path) == "targets" {
+		return config.DialectNetBSD
+	}
+	return config.DialectIET
+}

@@ -221,3 +221,15 @@ func realBin(t *testing.T, name string) string {
 	}
 	return p
 }
+
+// syscallKill sends SIGTERM, then SIGKILL if the process is still there
+// after a second.
+func syscallKill(pid int) error {
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		return err
+	}
+	if waitFor(time.Second, func() bool { return !alive(pid) }) {
+		return nil
+	}
+	return syscall.Kill(pid, syscall.SIGKILL)
+}

@@ -87,3 +87,32 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestParseStore(t *testing.T) {
+	s, err := ParseStore("raid1(/a@512+1048576;raid0(/b;/c+1M))", lexerPos("f", 2, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.Composite
+	if c == nil || c.Level != "raid1" || len(c.Members) != 2 {
+		t.Fatalf("%+v", s)
+	}
+	if f := c.Members[0].File; f.Path != "/a" || f.Offset != "512" || f.Size != "1048576" || f.Pos.Column != 16 {
+		t.Fatalf("%+v", f)
+	}
+	if in := c.Members[1].Composite; in.Level != "raid0" || in.Members[1].File.Size != "1M" {
+		t.Fatalf("%+v", in)
+	}
+	if _, err := ParseStore("raid0(/a;", lexerPos("f", 1, 1)); err == nil {
+		t.Fatal("unterminated accepted")
+	}
+}
+
+func FuzzParseStore(f *testing.F) {
+	for _, s := range []string{"/a", "raid0(/a;/b)", "raid1(/a@1+2;raid0(/b))", "((;@+", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		_, _ = ParseStore(s, lexerPos("fuzz", 1, 1))
+	})
+}

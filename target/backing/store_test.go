@@ -298,3 +298,27 @@ func TestMemorySparse(t *testing.T) {
 		t.Fatalf("allocated %d bytes after unmap, want 0", got)
 	}
 }
+
+// TestDirectLargeUnaligned sends requests larger than one bounce buffer,
+// unaligned in offset, length and memory, through O_DIRECT.
+func TestDirectLargeUnaligned(t *testing.T) {
+	const size = 8 << 20
+	s := mustOpenFile(t, fileOptions{Path: newTempFile(t, size), Direct: true})
+	if !s.Direct() {
+		t.Skip("O_DIRECT not available")
+	}
+	ref := make([]byte, size)
+	for i, c := range []struct{ off, n int64 }{{1, 3<<20 + 5}, {4096, 2 << 20}, {size - 3<<20 - 7, 3 << 20}} {
+		buf := make([]byte, c.n+1)
+		p := buf[1:]
+		copy(p, pattern(int64(i), int(c.n)))
+		mustWrite(t, s, p, c.off)
+		copy(ref[c.off:], p)
+		got := make([]byte, c.n+3)[3:]
+		if _, err := s.ReadAt(got, c.off); err != nil {
+			t.Fatal(err)
+		}
+		equalBytes(t, "large", got, ref[c.off:c.off+c.n])
+	}
+	equalBytes(t, "whole", mustRead(t, s, size, 0), ref)
+}

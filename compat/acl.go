@@ -1,0 +1,202 @@
+package compat
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/ietgo/ietd/parser/ietacl"
+	"github.com/ietgo/ietd/target/acl"
+	"github.com/ietgo/ietd/target/config"
+)
+
+// ACL file names.
+const (
+	InitiatorsAllow = "initiators.allow"
+	InitiatorsDeny  = "initiators.deny"
+	TargetsAllow    = "targets.allow"
+)
+
+// aclDirs is IET's search order for the access-control files.
+var aclDirs = []string{"/etc/iet", "/etc"}
+
+// loadACLs reads the three access-control files into cfg: from dir when
+// set, else from /etc/iet, falling back to /etc only when the file does not
+// exist there (as IET 1.4.18+ does).
+func loadACLs(cfg *config.Config, dir string, ds *config.Diagnostics) error {
+	dirs := aclDirs
+	if dir != "" {
+		dirs = []string{dir}
+	}
+	for _, name := range []string{InitiatorsAllow, InitiatorsDeny, TargetsAllow} {
+		f, err := readACL(dirs, name, ds)
+		if err != nil {
+			return err
+		}
+		switch name {
+		case InitiatorsAllow:
+			cfg.InitiatorsAllow = f
+		case InitiatorsDeny:
+			cfg.InitiatorsDeny = f
+			if f != nil {
+				ds.Warnf(config.Position{File: f.Path}, "initiators.deny is deprecated (legacy allow/deny mode: initiators not matched by the deny file are allowed)")
+			}
+		default:
+			cfg.TargetsAllow = f
+		}
+	}
+	return nil
+}
+
+func readACL(dirs []string, name string, ds *config.Diagnostics) (*config.ACLFile, error) {
+	for _, d := range dirs {
+		p := filepath.Join(d, name)
+		b, err := os.ReadFile(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("compat: read %s: %w", p, err)
+		}
+		return ParseACL(p, b, name != TargetsAllow, ds), nil
+	}
+	return nil, nil
+}
+
+// ParseACL parses and lowers one access-control file. initiators selects
+// the item forms of initiators.allow/deny (which add initiator-name
+// regular expressions); targets.allow items are local addresses only.
+func ParseACL(path string, src []byte, initiators bool, ds *config.Diagnostics) *config.ACLFile {
+	pf, pds := ietacl.Parse(path, src)
+	*ds = append(*ds, pds...)
+	f := &config.ACLFile{Path: path, Rules: []config.ACLRule{}}
+	for _, r := range pf.Rules {
+		rule := config.ACLRule{Target: r.Target.Text, Pos: pos(r.Pos), Items: []config.ACLItem{}}
+		if strings.EqualFold(rule.Target, "ALL") && rule.Target != "ALL" {
+			ds.Warnf(rule.Pos, "%q: IET only recognises ALL in upper case (taken as a target name)", rule.Target)
+		}
+		for _, it := range r.Items {
+			item, ok := ParseACLItem(it.Text, initiators)
+			item.Pos = pos(it.Pos)
+			if !ok {
+				ds.Errorf(item.Pos, "%s", item.CIDR)
+				continue
+			}
+			if w := aclItemWarning(it.Text, item, initiators); w != "" {
+				ds.Warnf(item.Pos, "%s", w)
+			}
+			rule.Items = append(rule.Items, item)
+		}
+		f.Rules = append(f.Rules, rule)
+	}
+	return f
+}
+
+var hostRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$`)
+
+// ParseACLItem classifies one item. When ok is false, item.CIDR holds the
+// error message.
+func ParseACLItem(text string, initiators bool) (item config.ACLItem, ok bool) {
+	item.Text = text
+	if text == "ALL" {
+		item.Kind = config.ACLAll
+		return item, true
+	}
+	if p, err := ParseAddress(text); err == nil {
+		item.Kind, item.CIDR = config.ACLAddress, p.String()
+		return item, true
+	} else if strings.HasPrefix(text, "[") || looksNumeric(text) {
+		item.CIDR = err.Error()
+		return item, false
+	}
+	if hostRE.MatchString(text) && strings.ContainsAny(text, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") &&
+		!hasIQNPrefix(text) {
+		item.Kind = config.ACLHost
+		return item, true
+	}
+	if !initiators {
+		item.CIDR = fmt.Sprintf("%q is not an address, a [IPv6] address, a CIDR network or a host name", text)
+		return item, false
+	}
+	if _, err := CompileInitiatorRegex(text); err != nil {
+		item.CIDR = fmt.Sprintf("%q is not a valid initiator-name regular expression: %v", text, err)
+		return item, false
+	}
+	item.Kind = config.ACLRegex
+	return item, true
+}
+
+func hasIQNPrefix(s string) bool {
+	l := strings.ToLower(s)
+	return strings.HasPrefix(l, "iqn.") || strings.HasPrefix(l, "eui.") || strings.HasPrefix(l, "naa.")
+}
+
+func looksNumeric(s string) bool {
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c == '.' || c == '/') {
+			return false
+		}
+	}
+	return strings.Count(s, ".") == 3
+}
+
+func aclItemWarning(text string, item config.ACLItem, initiators bool) string {
+	switch item.Kind {
+	case config.ACLAddress:
+		addr, _, hasPrefix := strings.Cut(text, "/")
+		if hasPrefix {
+			if p, err := netip.ParsePrefix(strings.Trim(addr, "[]") + "/" + strings.SplitN(text, "/", 2)[1]); err == nil && p.Masked() != p {
+				return fmt.Sprintf("%s has host bits set: IET never matches it; read here as %s", text, item.CIDR)
+			}
+		}
+		if strings.Contains(addr, ":") && !strings.HasPrefix(addr, "[") {
+			return fmt.Sprintf("IPv6 address %s without brackets: IET needs [%s]; accepted", text, addr)
+		}
+	case config.ACLHost:
+		if initiators {
+			return fmt.Sprintf("host name %s: IET does not resolve host names (it would be taken as an initiator-name pattern); resolved here at login, and also matched as an initiator name", text)
+		}
+		return fmt.Sprintf("host name %s: IET does not resolve host names; resolved here", text)
+	}
+	return ""
+}
+
+// ParseAddress parses an IET address item: a.b.c.d, [v6], either with an
+// optional /prefix (v6 also accepted without brackets). The result is the
+// masked network (a host is /32 or /128).
+func ParseAddress(s string) (netip.Prefix, error) {
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") && strings.Contains(s, "/") {
+		s = strings.Replace(s[:len(s)-1], "/", "]/", 1) // [v6/len] -> [v6]/len
+	}
+	addr, bits, hasBits := strings.Cut(s, "/")
+	if strings.HasPrefix(addr, "[") {
+		if !strings.HasSuffix(addr, "]") {
+			return netip.Prefix{}, fmt.Errorf("%q: '[' without ']'", s)
+		}
+		addr = addr[1 : len(addr)-1]
+		if !strings.Contains(addr, ":") {
+			return netip.Prefix{}, fmt.Errorf("%q: only IPv6 addresses go in brackets", s)
+		}
+	}
+	a, err := netip.ParseAddr(addr)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("%q is not a numeric address", s)
+	}
+	if !hasBits {
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(a.String() + "/" + bits)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q: bad prefix length", s)
+	}
+	return p.Masked(), nil
+}
+
+// CompileInitiatorRegex compiles an IET initiator-name item (see package
+// acl).
+func CompileInitiatorRegex(bre string) (*regexp.Regexp, error) { return acl.CompileInitiatorRegex(bre) }

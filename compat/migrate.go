@@ -1,0 +1,119 @@
+package compat
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/ietgo/ietd/target/config"
+)
+
+// MigrateNetBSD converts a NetBSD model (from Load with DialectNetBSD) to
+// ietd.conf text and initiators.allow text. CHAP users of the auths file
+// become IncomingUser lines of every target. Extents with an offset, a
+// length or a RAID composition are written with our Lun extensions
+// (Offset=, Size=, Store=, Create=; see the package documentation). notes
+// say what changes or cannot be expressed.
+func MigrateNetBSD(cfg *config.Config) (ietdConf, initiatorsAllow string, notes []string) {
+	if cfg == nil {
+		return "", "", []string{"no configuration"}
+	}
+	c := cfg.Clone()
+	c.Dialect = config.DialectIET
+	noted := map[string]bool{}
+	note := func(format string, args ...any) {
+		s := fmt.Sprintf(format, args...)
+		if !noted[s] {
+			noted[s] = true
+			notes = append(notes, s)
+		}
+	}
+	var allow strings.Builder
+	allow.WriteString("# initiators.allow converted from the netmasks of " + cfg.Source + "\n")
+	for _, t := range c.Targets {
+		for _, l := range t.LUNs {
+			describeStore(t, l.Store, note)
+		}
+		if len(t.Auth.Incoming) > 0 {
+			note("CHAP users of the auths file are IncomingUser lines of every target: CHAP becomes mandatory (NetBSD never required it)")
+		}
+		items := netmaskItems(t, note)
+		fmt.Fprintf(&allow, "%s %s\n", t.Name, strings.Join(items, ", "))
+		t.AllowedNets = nil
+		t.NetBSDIndex = -1
+	}
+	if len(c.Targets) > 0 {
+		note("INQUIRY identity (vendor, product, serial number, device identifiers) follows IET's defaults after migration; initiators that track disks by identifier may see new disks (set ScsiId=, ScsiSN=, Vendor=, Product= on the Lun lines to pin them)")
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# ietd.conf converted from the NetBSD configuration %s\n", cfg.Source)
+	b.WriteString("# Offset=, Size=, Store= and Create= are ietd extensions (IET itself rejects them).\n")
+	b.WriteString(RenderIET(c))
+	return b.String(), allow.String(), notes
+}
+
+func describeStore(t *config.Target, s *config.Store, note func(string, ...any)) {
+	if s == nil {
+		return
+	}
+	if s.Name != "" {
+		note("target %s: NetBSD names (%s) are not kept in ietd.conf", t.Name, s.Name)
+	}
+	switch s.Kind {
+	case config.StoreConcat, config.StoreMirror:
+		note("target %s: RAID composition written as Store=%s (ietd extension)", t.Name, RenderStore(s))
+		for _, m := range s.Members {
+			if m.Kind == config.StoreFile && strings.ContainsAny(m.Path, ",;()@+") {
+				note("target %s: path %q contains one of , ; ( ) @ + and cannot be written inside Store=: edit the result by hand", t.Name, m.Path)
+			}
+			describeStore(t, m, func(string, ...any) {})
+		}
+		return
+	}
+	if strings.Contains(s.Path, ",") {
+		note("target %s: path %q contains ',' which a Lun line cannot hold: edit the result by hand", t.Name, s.Path)
+	}
+	if s.Offset != 0 || s.Size != 0 {
+		note("target %s: extent window of %s written as Offset=/Size= (ietd extension)", t.Name, s.Path)
+	}
+	if s.Size == 0 {
+		note("target %s: extent of %s with length \"size\" covers the file up to its end", t.Name, s.Path)
+	}
+}
+
+// netmaskItems converts a target's netmask into initiators.allow items.
+func netmaskItems(t *config.Target, note func(string, ...any)) []string {
+	if len(t.AllowedNets) == 0 {
+		return []string{"ALL"}
+	}
+	var items []string
+	for _, n := range t.AllowedNets {
+		p, err := netip.ParsePrefix(n.CIDR)
+		switch {
+		case err != nil:
+			note("target %s: netmask %q cannot be converted; the target is denied to everyone", t.Name, n.Text)
+			continue
+		case p.Bits() == 0:
+			items = append(items, "ALL")
+			continue
+		case p.Bits() == p.Addr().BitLen():
+			// IET never matches /32 and /128: write the bare address.
+			a := p.Addr().String()
+			if p.Addr().Is6() {
+				a = "[" + a + "]"
+			}
+			items = append(items, a)
+		default:
+			a := p.Addr().String()
+			if p.Addr().Is6() {
+				a = "[" + a + "]"
+			}
+			items = append(items, fmt.Sprintf("%s/%d", a, p.Bits()))
+		}
+		note("target %s: netmask %s now restricts logins too (NetBSD only filtered IPv4 discovery answers), and IPv6 initiators are no longer exempt", t.Name, n.Text)
+	}
+	if len(items) == 0 {
+		return []string{"0.0.0.0/32"}
+	}
+	return items
+}
