@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/ietgo/ietd/parser/ietconf"
@@ -67,7 +68,29 @@ func LoadBytes(path string, src []byte, opts LoadOptions) (*config.Config, confi
 	default:
 		return nil, nil, fmt.Errorf("compat: unknown dialect %q (want %s or %s)", d, config.DialectIET, config.DialectNetBSD)
 	}
+	sortDiagnostics(ds)
 	return cfg, ds, ds.Err()
+}
+
+// sortDiagnostics orders diagnostics by position within each file, files
+// in the order they first appear.
+func sortDiagnostics(ds config.Diagnostics) {
+	fileOrder := map[string]int{}
+	for _, d := range ds {
+		if _, ok := fileOrder[d.Pos.File]; !ok {
+			fileOrder[d.Pos.File] = len(fileOrder)
+		}
+	}
+	sort.SliceStable(ds, func(i, j int) bool {
+		a, b := ds[i].Pos, ds[j].Pos
+		if a.File != b.File {
+			return fileOrder[a.File] < fileOrder[b.File]
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Col < b.Col
+	})
 }
 
 func loadAuths(cfg *config.Config, path string, ds *config.Diagnostics) error {

@@ -34,6 +34,11 @@ func MigrateNetBSD(cfg *config.Config) (ietdConf, initiatorsAllow string, notes 
 		for _, l := range t.LUNs {
 			describeStore(t, l.Store, note)
 		}
+		for _, a := range t.Auth.Incoming {
+			if !AccountExpressible(a) {
+				note("CHAP user %s cannot be migrated: ietd.conf cannot hold a user name or secret with blanks (choose a new secret)", a.User)
+			}
+		}
 		if len(t.Auth.Incoming) > 0 {
 			note("CHAP users of the auths file are IncomingUser lines of every target: CHAP becomes mandatory (NetBSD never required it)")
 		}

@@ -293,15 +293,15 @@ func lowerDevice(d *netbsd.Device, extents, devices map[string]*nbStore, unknown
 			ok = false
 			continue
 		}
+		if i == 0 {
+			nominal = ms.size
+		}
 		if ms.used {
 			ds.Errorf(pos(m.Pos), "%s %s has already been used in a device", what, m.Text)
 			ok = false
 			continue
 		}
 		ms.used = true
-		if i == 0 {
-			nominal = ms.size
-		}
 		if level == 1 && what == "extent" && ms.size != nominal {
 			ds.Errorf(pos(m.Pos), "extent %s has size %d, not %d (RAID1 members must be equal)", m.Text, ms.size, nominal)
 			ok = false

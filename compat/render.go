@@ -17,12 +17,7 @@ func RenderIET(cfg *config.Config) string {
 	if cfg == nil {
 		return ""
 	}
-	for _, a := range cfg.Discovery.Incoming {
-		fmt.Fprintf(&b, "IncomingUser %s %s\n", a.User, a.Secret)
-	}
-	if a := cfg.Discovery.Outgoing; a != nil {
-		fmt.Fprintf(&b, "OutgoingUser %s %s\n", a.User, a.Secret)
-	}
+	renderAccounts(&b, "", cfg.Discovery)
 	if is := cfg.ISNS; is != nil {
 		if is.Server != "" {
 			srv := is.Server
@@ -56,12 +51,7 @@ func renderTarget(b *strings.Builder, t *config.Target) {
 	if t.Alias != "" {
 		fmt.Fprintf(b, "\tAlias %s\n", t.Alias)
 	}
-	for _, a := range t.Auth.Incoming {
-		fmt.Fprintf(b, "\tIncomingUser %s %s\n", a.User, a.Secret)
-	}
-	if a := t.Auth.Outgoing; a != nil {
-		fmt.Fprintf(b, "\tOutgoingUser %s %s\n", a.User, a.Secret)
-	}
+	renderAccounts(b, "\t", t.Auth)
 	for _, l := range t.LUNs {
 		fmt.Fprintf(b, "\tLun %d %s\n", l.Number, RenderLunParams(l))
 	}
@@ -228,4 +218,29 @@ func RenderACL(f *config.ACLFile) string {
 		fmt.Fprintf(&b, "%s %s\n", r.Target, strings.Join(items, ", "))
 	}
 	return b.String()
+}
+
+// AccountExpressible reports whether an account can be written on an
+// IncomingUser/OutgoingUser line (no blanks, not empty, no leading '#').
+func AccountExpressible(a config.Account) bool {
+	ok := func(s string) bool {
+		return s != "" && !strings.HasPrefix(s, "#") && !strings.ContainsAny(s, " \t\r\n\v\f")
+	}
+	return ok(a.User) && ok(a.Secret)
+}
+
+func renderAccounts(b *strings.Builder, indent string, au config.Auth) {
+	line := func(kw string, a config.Account) {
+		if AccountExpressible(a) {
+			fmt.Fprintf(b, "%s%s %s %s\n", indent, kw, a.User, a.Secret)
+			return
+		}
+		fmt.Fprintf(b, "%s# %s %q omitted: ietd.conf cannot hold a user name or secret with blanks\n", indent, kw, a.User)
+	}
+	for _, a := range au.Incoming {
+		line("IncomingUser", a)
+	}
+	if a := au.Outgoing; a != nil {
+		line("OutgoingUser", *a)
+	}
 }

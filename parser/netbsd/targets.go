@@ -225,7 +225,11 @@ func finishExtent(e *Extent, ds *config.Diagnostics) bool {
 		return false
 	}
 	e.Path, e.Offset, e.Length = e.Fields[0], e.Fields[1], e.Fields[2]
-	extraWarn(e.Fields[3:], ds)
+	extra := e.Fields[3:]
+	if len(extra) > 0 && isUnit(extra[0].Text) {
+		extra = extra[1:] // "10 MB": package compat explains it
+	}
+	extraWarn(extra, ds)
 	return true
 }
 
@@ -272,6 +276,19 @@ func finishTarget(t *Target, ds *config.Diagnostics) bool {
 	default:
 		t.Flags, t.Storage, t.Netmask = t.Fields[0], t.Fields[1], t.Fields[2]
 		extraWarn(t.Fields[3:], ds)
+	}
+	return true
+}
+
+// isUnit reports whether s looks like a size unit ("MB", "g", "KiB").
+func isUnit(s string) bool {
+	if s == "" || len(s) > 3 || !strings.ContainsRune("kKmMgGtT", rune(s[0])) {
+		return false
+	}
+	for _, c := range s[1:] {
+		if !strings.ContainsRune("bBiI", c) {
+			return false
+		}
 	}
 	return true
 }

@@ -1,0 +1,178 @@
+package compat
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/ietgo/ietd/target/config"
+)
+
+func TestUserConfigs(t *testing.T) {
+	ietSrc := "#IncomingUser nwsmith secretsecret\nLun 0 /dev/sdb fileio\nAlias iscsitest01\n"
+	cfg, ds, err := LoadBytes("ietd.conf", []byte(ietSrc), LoadOptions{ACLDir: t.TempDir()})
+	if err == nil || cfg == nil || len(cfg.Targets) != 0 || len(cfg.Discovery.Incoming) != 0 {
+		t.Fatalf("IET user config: err=%v cfg=%+v", err, cfg)
+	}
+	if ds[0].Severity != config.Error || ds[0].Pos.String() != "ietd.conf:2:1" || !strings.Contains(ds[0].Msg, "outside a Target") {
+		t.Fatalf("first diagnostic %q", ds[0])
+	}
+
+	nbSrc := "extent0 /tmp/iscsi-target0 0 100MB\n\ntarget0 rw extent0\n"
+	cfg, ds, err = LoadBytes("targets", []byte(nbSrc), LoadOptions{AuthsPath: "/nonexistent/auths-for-test"})
+	if err == nil {
+		t.Fatal("missing explicit auths file not reported")
+	}
+	cfg, ds, err = LoadBytes("targets", []byte(nbSrc), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: t.TempDir() + "/none"})
+	_ = err
+	cfg, ds, err = Load(writeTemp(t, "targets", nbSrc), LoadOptions{AuthsPath: writeTemp(t, "auths", "# none\n")})
+	if err != nil || cfg.Dialect != config.DialectNetBSD || len(cfg.Targets) != 1 {
+		t.Fatalf("NetBSD user config: %v %v", err, ds)
+	}
+	tg := cfg.Targets[0]
+	l := tg.LUN(0)
+	if tg.Name != "iqn.1994-04.org.netbsd.iscsi-target:target0" || tg.TID != 1 || tg.NetBSDIndex != 0 || l == nil ||
+		l.ReadOnly() || l.Store.Path != "/tmp/iscsi-target0" || l.Store.Offset != 0 || l.Store.Size != 100<<20 || !l.Store.Create || len(tg.AllowedNets) != 0 {
+		t.Fatalf("target %+v lun %+v store %+v", tg, l, l.Store)
+	}
+	if len(ds) != 1 || ds[0].Severity != config.Warning || ds[0].Pos.Line != 3 {
+		t.Fatalf("diags %v", ds)
+	}
+}
+
+func writeTemp(t *testing.T, name, text string) string {
+	t.Helper()
+	p := t.TempDir() + "/" + name
+	if err := osWriteFile(p, text); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestTIDsAndNames(t *testing.T) {
+	src := "Target iqn.a:1\nLun 0 Path=/a\nTarget iqn.A:1\nTarget iqn.a:2\nLun 0 Type=nullio\n"
+	cfg, _, _ := LoadBytes("c", []byte(src), LoadOptions{ACLDir: t.TempDir()})
+	if len(cfg.Targets) != 2 || cfg.Targets[0].TID != 1 || cfg.Targets[1].TID != 2 || cfg.Targets[1].Name != "iqn.a:2" {
+		t.Fatalf("%+v", cfg.Targets)
+	}
+	if l := cfg.Targets[1].LUNs[0]; l.Store != nil || l.Blocks != config.DefaultNullioBlocks {
+		t.Fatalf("nullio %+v", l)
+	}
+}
+
+func TestDetectDialect(t *testing.T) {
+	cases := map[string]config.Dialect{
+		"Target iqn.x\n":                       config.DialectIET,
+		"target iqn.x\n  lun 0 Path=/a\n":      config.DialectIET,
+		"# c\nextent0 /a 0 1M\n":               config.DialectNetBSD,
+		"target0 rw extent0 0/0\n":             config.DialectNetBSD,
+		"IncomingUser a b\ntarget0 x y z\n":    config.DialectIET,
+		"\n":                                   config.DialectIET,
+		"device0 RAID0 extent0 extent1\n":      config.DialectNetBSD,
+		"lun0 extent0 any\n":                   config.DialectNetBSD,
+		"Lun 0 /dev/sdb fileio\nAlias x\n":     config.DialectIET,
+		"#IncomingUser nwsmith secretsecret\n": config.DialectIET,
+	}
+	for src, want := range cases {
+		if got := DetectDialect("x", []byte(src)); got != want {
+			t.Errorf("%q: %s, want %s", src, got, want)
+		}
+	}
+	if got := DetectDialect("/etc/iscsi/targets", nil); got != config.DialectNetBSD {
+		t.Errorf("empty targets file: %s", got)
+	}
+}
+
+func TestParseNetmask(t *testing.T) {
+	cases := map[string]string{
+		"any": "0.0.0.0/0", "all": "0.0.0.0/0", "none": "0.0.0.0/32", "0/0": "0.0.0.0/0",
+		"10.4/16": "10.4.0.0/16", "10": "10.0.0.0/32", "10.4.3/8": "10.0.0.0/8",
+		"192.168.1.7": "192.168.1.7/32", "garbage/0": "0.0.0.0/0", "2001:db8::/32": "2001:db8::/32",
+	}
+	for in, want := range cases {
+		nm, err := ParseNetmask(in)
+		if err != nil || nm.CIDR != want || nm.Text != in {
+			t.Errorf("%s: %+v %v, want %s", in, nm, err, want)
+		}
+	}
+	for _, bad := range []string{"10.4/33", "1.2.3.4.5", "x.y", "10/-1"} {
+		if _, err := ParseNetmask(bad); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}
+
+func TestParseBytes(t *testing.T) {
+	cases := map[string]int64{"0": 0, "512": 512, "1K": 1024, "100M": 100 << 20, "2GiB": 2 << 30, "1TB": 1 << 40}
+	for in, want := range cases {
+		if got, err := parseBytes(in); err != nil || got != want {
+			t.Errorf("%s: %d %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"", "x", "1Q", "99999999999999999999", "9999999999T"} {
+		if _, err := parseBytes(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func FuzzLoadIET(f *testing.F) {
+	for _, s := range []string{
+		"Target iqn.a\n Lun 0 Path=/a,Type=fileio\n MaxBurstLength 0x100\n",
+		"#IncomingUser nwsmith secretsecret\nLun 0 /dev/sdb fileio\nAlias iscsitest01\n",
+		"Target t\nLun 1 Store=raid1(/a@1+2;raid0(/b;/c)),Create=Yes\nHeaderDigest CRC32C,None\n",
+	} {
+		f.Add([]byte(s))
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cfg, ds, err := LoadBytes("fuzz", b, LoadOptions{Dialect: config.DialectIET, ACLDir: dir})
+		if (err != nil) != ds.HasErrors() {
+			t.Fatalf("err %v vs diags %v", err, ds)
+		}
+		// Whatever loaded must render into a config that loads cleanly.
+		text := RenderIET(cfg)
+		if _, ds2, err := LoadBytes("r", []byte(text), LoadOptions{Dialect: config.DialectIET, ACLDir: dir}); err != nil {
+			t.Fatalf("render does not reload: %v\n%s\n%v", err, text, ds2)
+		}
+	})
+}
+
+func FuzzLoadNetBSD(f *testing.F) {
+	for _, s := range []string{
+		"extent0 /tmp/iscsi-target0 0 100MB\n\ntarget0 rw extent0\n",
+		"extent0 /a 0 1M\nextent1 /b 0 1M\ndevice0 RAID1 extent0 extent1\ntarget0=iqn.x ro device0 10.4/16\n",
+		"extent0 /a 1M 1.5GB\r\nlun0 extent0 any\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cfg, ds, err := LoadBytes("fuzz", b, LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: "/dev/null"})
+		if (err != nil) != ds.HasErrors() {
+			t.Fatalf("err %v vs diags %v", err, ds)
+		}
+		conf, _, _ := MigrateNetBSD(cfg)
+		if _, ds2, err := LoadBytes("m", []byte(conf), LoadOptions{Dialect: config.DialectIET, ACLDir: t.TempDir()}); err != nil {
+			t.Fatalf("migration does not load: %v\n%s\n%v", err, conf, ds2)
+		}
+	})
+}
+
+func FuzzParseACL(f *testing.F) {
+	for _, s := range []string{"ALL ALL\n", "t 10.0.0.0/8, [::1]/64, iqn\\..*, host.example\n", "x [\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var ds config.Diagnostics
+		af := ParseACL("fuzz", b, true, &ds)
+		for _, r := range af.Rules {
+			for _, it := range r.Items {
+				if it.Kind == config.ACLAddress && it.CIDR == "" {
+					t.Fatal("address without CIDR")
+				}
+			}
+		}
+	})
+}
+
+func osWriteFile(p, text string) error { return os.WriteFile(p, []byte(text), 0o600) }
