@@ -46,6 +46,14 @@ func (c *cmdCtx) readCapacity16() Result {
 	if c.l.thin {
 		d[14] = 0x80 | 0x40 // LBPME, LBPRZ
 	}
+	// Physical blocks of 4 KiB (files live on 4 KiB file system blocks).
+	if c.l.bs < 4096 {
+		e := 0
+		for (c.l.bs << e) < 4096 {
+			e++
+		}
+		d[13] = byte(e)
+	}
 	return dataIn(d, alloc)
 }
 
@@ -65,12 +73,12 @@ func (c *cmdCtx) startStopUnit() Result {
 		if !l.cfg.Removable {
 			return c.fail(invalidCDB(4, 1))
 		}
-		if !start {
-			for _, p := range l.prevent {
-				if p {
-					return c.fail(sense(keyIllegalRequest, ascMediumRemovalPrevented))
-				}
+		for _, p := range l.prevent {
+			if p {
+				return c.fail(sense(keyIllegalRequest, ascMediumRemovalPrevented))
 			}
+		}
+		if !start {
 			l.ejected = true
 			l.stopped = true
 			return good()
@@ -82,7 +90,8 @@ func (c *cmdCtx) startStopUnit() Result {
 	if l.ejected && start {
 		return c.fail(sense(keyNotReady, ascMediumNotPresent))
 	}
-	l.stopped = !start
+	// A virtual disk has nothing to spin down: STOP is accepted and the
+	// unit stays ready (as libiscsi and initiators expect).
 	return good()
 }
 

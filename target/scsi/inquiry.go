@@ -207,7 +207,7 @@ func (l *lun) vpd(page byte) ([]byte, bool) {
 
 // Block limits we advertise.
 const (
-	maxXferBlocksBytes = 8 << 20 // MAXIMUM TRANSFER LENGTH in bytes
+	maxXferBlocksBytes = 32 << 20 // MAXIMUM TRANSFER LENGTH in bytes
 	maxCAWBlocks       = 255
 	maxUnmapDescs      = 256
 	maxUnmapBlocks     = 0xffffffff
@@ -217,7 +217,6 @@ const (
 
 func (l *lun) blockLimits() []byte {
 	b := make([]byte, 60)
-	b[0] = 0x01 // WSNZ: WRITE SAME with 0 blocks is an error
 	b[1] = maxCAWBlocks
 	putBE16(b[2:], 1)                                   // optimal transfer length granularity
 	putBE32(b[4:], uint32(maxXferBlocksBytes>>l.shift)) // maximum transfer length

@@ -170,14 +170,16 @@ func (l *lun) popUA(key string) (asc, bool) {
 
 // reset is a LOGICAL UNIT RESET or target reset: RESERVE reservations and
 // PREVENT state are cleared, every nexus gets a unit attention.
-func (l *lun) reset(a asc) {
+func (l *lun) reset(a asc, issuer string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.reserver = ""
 	l.prevent = map[string]bool{}
 	l.stopped = false
 	for _, k := range l.t.nexusKeys() {
-		l.ua[k] = []asc{a}
+		if k != issuer {
+			l.ua[k] = []asc{a}
+		}
 	}
 }
 

@@ -246,6 +246,14 @@ func (c *cmdCtx) sanitize() Result {
 	l := c.l
 	nb := l.capacity()
 	total := int64(nb << l.shift)
+	if cdb[1]&0x40 != 0 {
+		return c.fail(invalidCDB(1, 6))
+	}
+	for i := 2; i <= 6; i++ {
+		if cdb[i] != 0 {
+			return c.fail(invalidCDB(i, -1))
+		}
+	}
 	switch sa {
 	case 0x1f:
 		if plen != 0 {

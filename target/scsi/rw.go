@@ -110,9 +110,11 @@ func (c *cmdCtx) read() Result {
 func (c *cmdCtx) dataOut(size int) ([]byte, Result, bool) {
 	d := c.cmd.DataOut
 	if len(d) < size {
-		// The initiator sent less than the CDB says (Expected Data
-		// Transfer Length too small): SAM says the command fails.
-		return nil, c.fail(invalidCDB(xferField(cdbLenOf(c.cdb[0])), -1)), false
+		// The initiator sent less than the CDB announces (Expected Data
+		// Transfer Length too small): the command is truncated to the
+		// whole blocks received and the transport reports the overflow
+		// as a residual.
+		return d[:len(d)&^(c.l.bs-1)], Result{}, true
 	}
 	return d[:size], Result{}, true
 }
@@ -153,8 +155,10 @@ func (c *cmdCtx) write() Result {
 	if !ok {
 		return r
 	}
-	if r, ok := c.writeData(buf, a.lba, a.b1&0x08 != 0); !ok {
-		return r
+	if len(buf) > 0 {
+		if r, ok := c.writeData(buf, a.lba, a.b1&0x08 != 0); !ok {
+			return r
+		}
 	}
 	return Result{Status: StatusGood, XferLen: size}
 }
@@ -237,11 +241,14 @@ func (c *cmdCtx) writeVerify() Result {
 	if !ok {
 		return r
 	}
+	if len(buf) == 0 {
+		return Result{Status: StatusGood, XferLen: size}
+	}
 	if r, ok := c.writeData(buf, a.lba, true); !ok {
 		return r
 	}
 	if (a.b1>>1)&1 != 0 { // BYTCHK: read back and compare
-		have := make([]byte, size)
+		have := make([]byte, len(buf))
 		if _, err := c.l.store.ReadAt(have, int64(a.lba<<c.l.shift)); err != nil {
 			return c.ioError(err, false)
 		}
@@ -271,7 +278,12 @@ func (c *cmdCtx) writeSame() Result {
 		return c.fail(invalidCDB(1, 4)) // ANC_SUP = 0
 	}
 	if n == 0 {
-		return c.fail(invalidCDB(xferField(len(cdb[:cdbLenOf(cdb[0])])), -1)) // WSNZ
+		// WSNZ=0: zero blocks means "to the last LBA".
+		nb := c.l.capacity()
+		if lba > nb {
+			return c.fail(senseLBARange)
+		}
+		n = nb - lba
 	}
 	if n > maxWriteSameBlocks {
 		return c.fail(invalidCDB(xferField(cdbLenOf(cdb[0])), -1))
@@ -281,11 +293,10 @@ func (c *cmdCtx) writeSame() Result {
 	}
 	var pattern []byte
 	if !ndob {
-		p, r, ok := c.dataOut(c.l.bs)
-		if !ok {
-			return r
+		if len(c.cmd.DataOut) < c.l.bs {
+			return c.fail(invalidCDB(xferField(cdbLenOf(cdb[0])), -1))
 		}
-		pattern = p
+		pattern = c.cmd.DataOut[:c.l.bs]
 	} else {
 		pattern = make([]byte, c.l.bs)
 	}
@@ -392,6 +403,11 @@ func (c *cmdCtx) compareAndWrite() Result {
 		return r
 	}
 	if n == 0 {
+		if c.cmd.ExpectedLen != 0 {
+			// The CDB cannot say 256 blocks (one byte): data for more
+			// than the field holds is an invalid NUMBER OF LOGICAL BLOCKS.
+			return c.fail(invalidCDB(13, -1))
+		}
 		return good()
 	}
 	size := int(n << c.l.shift)

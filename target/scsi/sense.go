@@ -37,8 +37,7 @@ const (
 	ascWriteProtected           asc = 0x2700
 	ascSpaceAllocFailedWP       asc = 0x2707
 	ascPowerOnReset             asc = 0x2900
-	ascBusReset                 asc = 0x2902
-	ascTargetReset              asc = 0x2903
+	ascBusDeviceReset           asc = 0x2903
 	ascITNexusLoss              asc = 0x2907
 	ascModeParamsChanged        asc = 0x2a01
 	ascReservationsPreempted    asc = 0x2a03

@@ -155,7 +155,7 @@ func (t *Target) TaskManagement(fn TMF, lunNum uint64, nexus *Nexus) byte {
 		if l == nil {
 			return 2
 		}
-		l.reset(ascBusReset)
+		l.reset(ascBusDeviceReset, itKey(nexus))
 		return 0
 	case TMFTargetWarmReset, TMFTargetColdReset:
 		t.mu.RLock()
@@ -165,7 +165,7 @@ func (t *Target) TaskManagement(fn TMF, lunNum uint64, nexus *Nexus) byte {
 		}
 		t.mu.RUnlock()
 		for _, l := range luns {
-			l.reset(ascTargetReset)
+			l.reset(ascBusDeviceReset, "")
 		}
 		return 0
 	case TMFClearACA:
