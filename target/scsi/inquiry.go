@@ -103,7 +103,7 @@ func (l *lun) standardInquiry() []byte {
 	d[2] = l.id.version
 	d[3] = 0x12 // HiSup, response data format 2
 	d[4] = byte(len(d) - 5)
-	d[6] = 0x00
+	d[5] = 0x08 // 3PC: EXTENDED COPY between LUNs of the target
 	d[7] = 0x02 // CmdQue
 	copy(d[8:16], padASCII(l.id.vendor, 8))
 	copy(d[16:32], padASCII(l.id.product, 16))
@@ -115,7 +115,7 @@ func (l *lun) standardInquiry() []byte {
 }
 
 // supportedVPD lists the VPD pages in ascending order.
-var supportedVPD = []byte{0x00, 0x80, 0x83, 0x86, 0xb0, 0xb1, 0xb2}
+var supportedVPD = []byte{0x00, 0x80, 0x83, 0x86, 0x8f, 0xb0, 0xb1, 0xb2}
 
 func vpdPage(code byte, body []byte) []byte {
 	d := make([]byte, 4+len(body))
@@ -187,6 +187,8 @@ func (l *lun) vpd(page byte) ([]byte, bool) {
 		body := make([]byte, 60)
 		body[1] = 0x07 // HEADSUP ORDSUP SIMPSUP
 		return vpdPage(0x86, body), true
+	case 0x8f:
+		return vpdPage(0x8f, l.thirdPartyCopyVPD()), true
 	case 0xb0:
 		return vpdPage(0xb0, l.blockLimits()), true
 	case 0xb1:

@@ -41,7 +41,8 @@ type lun struct {
 	prevent   map[string]bool  // PREVENT ALLOW per I_T nexus
 	reserver  string           // RESERVE(6/10) holder (itKey), "" = none
 	pr        prState
-	sanitized bool // a sanitize failed (exit failure mode needed)
+	sanitized bool                  // a sanitize failed (exit failure mode needed)
+	copies    map[string]copyStatus // held EXTENDED COPY results
 }
 
 func newLUN(t *Target, lc *config.LUN, st backing.Store) (*lun, error) {

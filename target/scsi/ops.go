@@ -70,6 +70,9 @@ func init() {
 		{op: 0x5f, sa: 0x04, hasSA: true, name: "PERSISTENT RESERVE OUT PREEMPT", cdbLen: 10, fn: (*cmdCtx).prOut},
 		{op: 0x5f, sa: 0x05, hasSA: true, name: "PERSISTENT RESERVE OUT PREEMPT AND ABORT", cdbLen: 10, fn: (*cmdCtx).prOut},
 		{op: 0x5f, sa: 0x06, hasSA: true, name: "PERSISTENT RESERVE OUT REGISTER AND IGNORE EXISTING KEY", cdbLen: 10, fn: (*cmdCtx).prOut},
+		{op: 0x83, sa: 0x00, hasSA: true, name: "EXTENDED COPY(LID1)", cdbLen: 16, flags: fMedium | fWrite | fData, fn: (*cmdCtx).extendedCopy},
+		{op: 0x84, sa: 0x00, hasSA: true, name: "RECEIVE COPY RESULTS COPY STATUS", cdbLen: 16, flags: fResvAllowed, fn: (*cmdCtx).receiveCopyResults},
+		{op: 0x84, sa: 0x03, hasSA: true, name: "RECEIVE COPY RESULTS OPERATING PARAMETERS", cdbLen: 16, flags: fResvAllowed, fn: (*cmdCtx).receiveCopyResults},
 		{op: 0x88, name: "READ(16)", cdbLen: 16, flags: rd, fn: (*cmdCtx).read},
 		{op: 0x89, name: "COMPARE AND WRITE", cdbLen: 16, flags: wr | fRead, fn: (*cmdCtx).compareAndWrite},
 		{op: 0x8a, name: "WRITE(16)", cdbLen: 16, flags: wr, fn: (*cmdCtx).write},
@@ -139,7 +142,7 @@ func usageData(d *opDesc) []byte {
 	}
 	if d.hasSA {
 		u[1] = 0xe0 | byte(d.sa)
-		if d.op == 0x5e || d.op == 0x9e || d.op == 0xa3 {
+		if d.op == 0x5e || d.op == 0x9e || d.op == 0xa3 || d.op == 0x83 || d.op == 0x84 {
 			u[1] = byte(d.sa)
 		}
 	}
