@@ -293,7 +293,8 @@ func (c *cmdCtx) writeSame() Result {
 	}
 	var pattern []byte
 	if !ndob {
-		if len(c.cmd.DataOut) < c.l.bs {
+		if len(c.cmd.DataOut) != c.l.bs {
+			// WRITE SAME carries exactly one block.
 			return c.fail(invalidCDB(xferField(cdbLenOf(cdb[0])), -1))
 		}
 		pattern = c.cmd.DataOut[:c.l.bs]
@@ -301,7 +302,8 @@ func (c *cmdCtx) writeSame() Result {
 		pattern = make([]byte, c.l.bs)
 	}
 	off, length := int64(lba<<c.l.shift), int64(n<<c.l.shift)
-	if unmap && c.l.thin && allZero(pattern) {
+	if unmap && c.l.thin {
+		// UNMAP: deallocate; the range then reads as zeros (LBPRZ).
 		err := c.l.store.Unmap(off, length)
 		if err == nil {
 			return good()
@@ -411,7 +413,8 @@ func (c *cmdCtx) compareAndWrite() Result {
 		return good()
 	}
 	size := int(n << c.l.shift)
-	if len(c.cmd.DataOut) < 2*size {
+	if len(c.cmd.DataOut) != 2*size {
+		// The Data-Out must hold exactly the verify and write blocks.
 		return c.fail(invalidCDB(13, -1))
 	}
 	verify, data := c.cmd.DataOut[:size], c.cmd.DataOut[size:2*size]

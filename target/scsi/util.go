@@ -21,12 +21,3 @@ func dataIn(d []byte, alloc int) Result {
 }
 
 func good() Result { return Result{Status: StatusGood, XferLen: -1} }
-
-func allZero(b []byte) bool {
-	for _, x := range b {
-		if x != 0 {
-			return false
-		}
-	}
-	return true
-}
