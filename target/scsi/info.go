@@ -346,8 +346,25 @@ func (c *cmdCtx) modeSelect() Result {
 	if changed {
 		l.mu.Lock()
 		l.dsense, l.swp = newD, newSWP
-		l.establishUALocked(c.key, ascModeParamsChanged)
+		// Other initiators learn of the change; the changing initiator's
+		// own sessions (multipath) already know.
+		l.establishUAOtherInitiatorsLocked(c.cmd.Nexus, ascModeParamsChanged)
 		l.mu.Unlock()
 	}
 	return good()
+}
+
+// establishUAOtherInitiatorsLocked queues a unit attention for nexuses of
+// initiators other than n's (under l.mu).
+func (l *lun) establishUAOtherInitiatorsLocked(n *Nexus, a asc) {
+	prefix := ""
+	if n != nil {
+		prefix = n.InitiatorName + ",i,"
+	}
+	for _, k := range l.t.nexusKeys() {
+		if prefix != "" && len(k) >= len(prefix) && k[:len(prefix)] == prefix {
+			continue
+		}
+		l.ua[k] = append(l.ua[k], a)
+	}
 }

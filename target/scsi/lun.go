@@ -105,6 +105,7 @@ func (l *lun) capacity() uint64 {
 
 // attach gives a new nexus a power-on/reset unit attention.
 func (l *lun) attach(key string) {
+	l.t.log.Debugf("LUN %d: nexus %s attached", l.cfg.Number, key)
 	l.mu.Lock()
 	l.ua[key] = []asc{ascPowerOnReset}
 	l.mu.Unlock()
@@ -121,6 +122,7 @@ func (l *lun) attachQuiet(key string) {
 
 // detach forgets a nexus: its RESERVE reservation and PREVENT state go.
 func (l *lun) detach(key string) {
+	l.t.log.Debugf("LUN %d: nexus %s detached", l.cfg.Number, key)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.ua, key)
@@ -182,6 +184,7 @@ func (l *lun) reset(a asc, issuer string) {
 			l.ua[k] = []asc{a}
 		}
 	}
+	l.t.log.WithField("issuer", issuer).Debugf("LUN %d reset: unit attention %04x for %v", l.cfg.Number, uint16(a), l.t.nexusKeys())
 }
 
 func (l *lun) descSense() bool {
