@@ -2,8 +2,14 @@ package scsi
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"sort"
+	"sync"
 
+	"github.com/ietgo/ietd/target/backing"
 	"github.com/ietgo/ietd/target/config"
 	"github.com/sirupsen/logrus"
 )
@@ -16,41 +22,346 @@ type Options struct {
 	StateDir string
 	// Dialect selects identity defaults (IET vs NetBSD INQUIRY data).
 	Dialect config.Dialect
+	// OpenStore opens a LUN's backing store; nil uses backing.Open.
+	OpenStore func(l *config.LUN) (backing.Store, error)
 }
 
 // Target is the set of logical units of one iSCSI target. It is safe for
 // concurrent use by every session of the target.
-//
-// STUB: the SCSI package owner replaces this file.
-type Target struct{}
+type Target struct {
+	opts Options
+	log  *logrus.Entry
+
+	mu    sync.RWMutex
+	cfg   *config.Target
+	luns  map[uint64]*lun
+	nexus map[string]*Nexus // attached I_T nexuses by itKey
+}
 
 // NewTarget opens every LUN's backing store and builds the device set.
 func NewTarget(cfg *config.Target, opts Options) (*Target, error) {
-	return nil, errors.New("scsi: not implemented")
+	if opts.Log == nil {
+		l := logrus.New()
+		l.SetLevel(logrus.WarnLevel)
+		opts.Log = logrus.NewEntry(l)
+	}
+	if opts.OpenStore == nil {
+		log := opts.Log
+		opts.OpenStore = func(l *config.LUN) (backing.Store, error) {
+			return backing.Open(l, backing.OpenOptions{Log: log})
+		}
+	}
+	t := &Target{opts: opts, log: opts.Log, cfg: cfg, luns: map[uint64]*lun{}, nexus: map[string]*Nexus{}}
+	for _, lc := range cfg.LUNs {
+		l, err := t.openLUN(lc)
+		if err != nil {
+			t.Close()
+			return nil, err
+		}
+		t.luns[lc.Number] = l
+	}
+	return t, nil
+}
+
+func (t *Target) openLUN(lc *config.LUN) (*lun, error) {
+	st, err := t.opts.OpenStore(lc)
+	if err != nil {
+		return nil, fmt.Errorf("LUN %d: %w", lc.Number, err)
+	}
+	l, err := newLUN(t, lc, st)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("LUN %d: %w", lc.Number, err)
+	}
+	return l, nil
+}
+
+// itKey identifies an I_T nexus across sessions: the initiator port name
+// (iSCSI name + ISID) and the target port.
+func itKey(n *Nexus) string {
+	if n == nil {
+		return ""
+	}
+	return n.InitiatorName + ",i,0x" + hex.EncodeToString(n.ISID[:]) + "|" + n.TargetName
+}
+
+func (t *Target) lun(n uint64) *lun {
+	t.mu.RLock()
+	l := t.luns[n]
+	t.mu.RUnlock()
+	return l
 }
 
 // Execute runs one command to completion. ctx is cancelled when the task is
 // aborted.
 func (t *Target) Execute(ctx context.Context, cmd *Command) Result {
-	return Result{Status: StatusCheckCondition, XferLen: -1}
+	if len(cmd.CDB) == 0 {
+		return checkCondition(senseInvalidOpcode, false)
+	}
+	l := t.lun(cmd.LUN)
+	if l == nil {
+		return t.noLUN(cmd)
+	}
+	return l.execute(ctx, cmd)
+}
+
+// noLUN answers commands addressed to a LUN that does not exist.
+func (t *Target) noLUN(cmd *Command) Result {
+	switch cmd.CDB[0] {
+	case opInquiry:
+		if len(cmd.CDB) < 6 {
+			return checkCondition(senseInvalidOpcode, false)
+		}
+		if cmd.CDB[1]&0x01 != 0 {
+			return checkCondition(senseLUNNotSupp, false)
+		}
+		alloc := int(be16(cmd.CDB[3:]))
+		d := make([]byte, 36)
+		d[0] = 0x7f // peripheral qualifier 011b, device type 1Fh: no LUN here
+		d[2] = 0x05
+		d[3] = 0x02
+		d[4] = 31
+		return dataIn(d, alloc)
+	case opReportLUNs:
+		return t.reportLUNs(cmd)
+	case opRequestSense:
+		desc := len(cmd.CDB) > 1 && cmd.CDB[1]&1 != 0
+		alloc := 0
+		if len(cmd.CDB) >= 5 {
+			alloc = int(cmd.CDB[4])
+		}
+		return dataIn(senseLUNNotSupp.encode(desc), alloc)
+	}
+	return checkCondition(senseLUNNotSupp, false)
 }
 
 // TaskManagement performs the SCSI side of a TMF (unit attentions,
 // reservation release) and returns the iSCSI TMF response code
 // (0 complete, 1 task does not exist, 2 LUN does not exist, 5 not supported).
-func (t *Target) TaskManagement(fn TMF, lun uint64, nexus *Nexus) byte { return 5 }
+func (t *Target) TaskManagement(fn TMF, lunNum uint64, nexus *Nexus) byte {
+	switch fn {
+	case TMFAbortTask, TMFAbortTaskSet, TMFClearTaskSet:
+		if t.lun(lunNum) == nil {
+			return 2
+		}
+		if fn == TMFClearTaskSet {
+			if l := t.lun(lunNum); l != nil {
+				l.establishUAExcept(itKey(nexus), ascCommandsClearedByAnother)
+			}
+		}
+		return 0
+	case TMFLogicalUnitReset:
+		l := t.lun(lunNum)
+		if l == nil {
+			return 2
+		}
+		l.reset(ascBusDeviceReset, itKey(nexus))
+		return 0
+	case TMFTargetWarmReset, TMFTargetColdReset:
+		t.mu.RLock()
+		luns := make([]*lun, 0, len(t.luns))
+		for _, l := range t.luns {
+			luns = append(luns, l)
+		}
+		t.mu.RUnlock()
+		for _, l := range luns {
+			l.reset(ascBusDeviceReset, "")
+		}
+		return 0
+	case TMFClearACA:
+		return 0
+	}
+	return 5
+}
 
 // NexusAttach registers a new I_T nexus (a new session): it gets a
 // power-on/reset unit attention on every LUN.
-func (t *Target) NexusAttach(n *Nexus) {}
+func (t *Target) NexusAttach(n *Nexus) {
+	key := itKey(n)
+	t.mu.Lock()
+	t.nexus[key] = n
+	luns := make([]*lun, 0, len(t.luns))
+	for _, l := range t.luns {
+		luns = append(luns, l)
+	}
+	t.mu.Unlock()
+	for _, l := range luns {
+		l.attach(key)
+	}
+}
 
 // NexusDetach forgets a nexus (session gone): RESERVE(6/10) reservations it
 // held are released; persistent reservations stay.
-func (t *Target) NexusDetach(n *Nexus) {}
+func (t *Target) NexusDetach(n *Nexus) {
+	key := itKey(n)
+	t.mu.Lock()
+	if t.nexus[key] == n {
+		delete(t.nexus, key)
+	}
+	luns := make([]*lun, 0, len(t.luns))
+	for _, l := range t.luns {
+		luns = append(luns, l)
+	}
+	t.mu.Unlock()
+	for _, l := range luns {
+		l.detach(key)
+	}
+}
+
+// nexusKeys lists the attached I_T nexuses.
+func (t *Target) nexusKeys() []string {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	keys := make([]string, 0, len(t.nexus))
+	for k := range t.nexus {
+		keys = append(keys, k)
+	}
+	return keys
+}
 
 // Reconfigure applies a changed target config (LUNs added/removed/resized,
 // identity changes) and queues the matching unit attentions.
-func (t *Target) Reconfigure(cfg *config.Target) error { return errors.New("scsi: not implemented") }
+func (t *Target) Reconfigure(cfg *config.Target) error {
+	t.mu.RLock()
+	old := t.luns
+	t.mu.RUnlock()
+	next := map[uint64]*lun{}
+	var opened []*lun
+	var errs []error
+	for _, lc := range cfg.LUNs {
+		if l, ok := old[lc.Number]; ok && sameStore(l.cfg, lc) {
+			next[lc.Number] = l
+			continue
+		}
+		l, err := t.openLUN(lc)
+		if err != nil {
+			errs = append(errs, err)
+			if ol, ok := old[lc.Number]; ok {
+				next[lc.Number] = ol // keep serving the old one
+			}
+			continue
+		}
+		next[lc.Number] = l
+		opened = append(opened, l)
+	}
+	changed := len(next) != len(old)
+	for n, l := range next {
+		if old[n] != l {
+			changed = true
+		}
+	}
+	keys := t.nexusKeys()
+	for _, l := range opened {
+		for _, k := range keys {
+			l.attachQuiet(k)
+		}
+	}
+	t.mu.Lock()
+	t.cfg = cfg
+	t.luns = next
+	t.mu.Unlock()
+	for n, l := range old {
+		if next[n] != l {
+			l.close()
+		}
+	}
+	// Capacity changes of kept LUNs (a grown file).
+	for n, l := range next {
+		if old[n] == l {
+			if l.refreshCapacity() {
+				l.establishUA("", ascCapacityChanged)
+			}
+		}
+	}
+	if changed {
+		for _, l := range next {
+			l.establishUA("", ascReportedLUNsChanged)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func sameStore(a, b *config.LUN) bool {
+	return storeKey(a) == storeKey(b)
+}
+
+func storeKey(l *config.LUN) string {
+	var s string
+	var walk func(st *config.Store)
+	walk = func(st *config.Store) {
+		if st == nil {
+			return
+		}
+		s += fmt.Sprintf("[%d %s %d %d %v", st.Kind, st.Path, st.Offset, st.Size, st.Create)
+		for _, m := range st.Members {
+			walk(m)
+		}
+		s += "]"
+	}
+	walk(l.Store)
+	return fmt.Sprintf("%s|%d|%s|%d|%s|%s|%s|%s|%s|%d|%v", l.Type, l.Blocks, l.IOMode, l.BlockSize,
+		l.ScsiID, l.ScsiSN, l.Vendor, l.Product, l.Revision, l.ScsiVersion, l.Removable) + s
+}
 
 // Close closes every backing store.
-func (t *Target) Close() error { return nil }
+func (t *Target) Close() error {
+	t.mu.Lock()
+	luns := t.luns
+	t.luns = map[uint64]*lun{}
+	t.mu.Unlock()
+	var errs []error
+	for _, l := range luns {
+		if err := l.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// reportLUNs answers REPORT LUNS.
+func (t *Target) reportLUNs(cmd *Command) Result {
+	cdb := cmd.CDB
+	if len(cdb) < 12 {
+		return checkCondition(senseInvalidOpcode, false)
+	}
+	alloc := int(be32(cdb[6:]))
+	switch cdb[2] {
+	case 0x00, 0x02:
+	case 0x01, 0x10, 0x11, 0x12:
+		// well-known LUNs only / administrative: we have none.
+		d := make([]byte, 8)
+		return dataIn(d, alloc)
+	default:
+		return checkCondition(invalidCDB(2, -1), false)
+	}
+	t.mu.RLock()
+	nums := make([]uint64, 0, len(t.luns))
+	for n := range t.luns {
+		nums = append(nums, n)
+	}
+	t.mu.RUnlock()
+	sort.Slice(nums, func(i, j int) bool { return nums[i] < nums[j] })
+	d := make([]byte, 8+8*len(nums))
+	putBE32(d[0:], uint32(8*len(nums)))
+	for i, n := range nums {
+		encodeLUN(d[8+8*i:], n)
+	}
+	return dataIn(d, alloc)
+}
+
+// encodeLUN writes a SAM LUN: peripheral addressing below 256, flat above.
+func encodeLUN(b []byte, n uint64) {
+	if n < 256 {
+		b[1] = byte(n)
+		return
+	}
+	b[0] = 0x40 | byte(n>>8)&0x3f
+	b[1] = byte(n)
+}
+
+// defaultScsiID derives IET's default ScsiId: an MD5 over the target name
+// and LUN number, so identifiers stay stable across restarts.
+func defaultScsiID(targetName string, lun uint64) string {
+	h := md5.Sum([]byte(fmt.Sprintf("%s/%d", targetName, lun)))
+	return hex.EncodeToString(h[:8])
+}

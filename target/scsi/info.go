@@ -1,0 +1,370 @@
+package scsi
+
+func (c *cmdCtx) testUnitReady() Result { return good() }
+
+func (c *cmdCtx) requestSense() Result {
+	desc := c.cdb[1]&0x01 != 0
+	alloc := int(c.cdb[4])
+	if a, ok := c.l.popUA(c.key); ok {
+		return dataIn(sense(keyUnitAttention, a).encode(desc), alloc)
+	}
+	c.l.mu.Lock()
+	stopped, ejected := c.l.stopped, c.l.ejected
+	c.l.mu.Unlock()
+	switch {
+	case ejected:
+		return dataIn(sense(keyNotReady, ascMediumNotPresent).encode(desc), alloc)
+	case stopped:
+		return dataIn(sense(keyNotReady, ascNotReadyInitRequired).encode(desc), alloc)
+	}
+	return dataIn(sense(keyNoSense, ascNone).encode(desc), alloc)
+}
+
+func (c *cmdCtx) readCapacity10() Result {
+	cdb := c.cdb
+	lba := be32(cdb[2:])
+	pmi := cdb[8]&0x01 != 0
+	if !pmi && lba != 0 {
+		return c.fail(invalidCDB(2, -1))
+	}
+	nb := c.l.capacity()
+	d := make([]byte, 8)
+	last := nb - 1
+	if last > 0xffffffff {
+		last = 0xffffffff
+	}
+	putBE32(d, uint32(last))
+	putBE32(d[4:], uint32(c.l.bs))
+	return dataIn(d, 8)
+}
+
+func (c *cmdCtx) readCapacity16() Result {
+	alloc := int(be32(c.cdb[10:]))
+	d := make([]byte, 32)
+	putBE64(d, c.l.capacity()-1)
+	putBE32(d[8:], uint32(c.l.bs))
+	if c.l.thin {
+		d[14] = 0x80 | 0x40 // LBPME, LBPRZ
+	}
+	// Physical blocks of 4 KiB (files live on 4 KiB file system blocks).
+	if c.l.bs < 4096 {
+		e := 0
+		for (c.l.bs << e) < 4096 {
+			e++
+		}
+		d[13] = byte(e)
+	}
+	return dataIn(d, alloc)
+}
+
+// startStopUnit implements START STOP UNIT (with LOEJ on removable LUNs).
+func (c *cmdCtx) startStopUnit() Result {
+	cdb := c.cdb
+	pc := cdb[4] >> 4
+	loej, start := cdb[4]&0x02 != 0, cdb[4]&0x01 != 0
+	if pc != 0 {
+		// Power condition changes: accepted, START and LOEJ ignored.
+		return good()
+	}
+	l := c.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if loej {
+		if !l.cfg.Removable {
+			return c.fail(invalidCDB(4, 1))
+		}
+		for _, p := range l.prevent {
+			if p {
+				return c.fail(sense(keyIllegalRequest, ascMediumRemovalPrevented))
+			}
+		}
+		if !start {
+			l.ejected = true
+			l.stopped = true
+			return good()
+		}
+		l.ejected = false
+		l.stopped = false
+		return good()
+	}
+	if l.ejected && start {
+		return c.fail(sense(keyNotReady, ascMediumNotPresent))
+	}
+	// A virtual disk has nothing to spin down: STOP is accepted and the
+	// unit stays ready (as libiscsi and initiators expect).
+	return good()
+}
+
+func (c *cmdCtx) preventAllow() Result {
+	prevent := c.cdb[4] & 0x03
+	l := c.l
+	if !l.cfg.Removable {
+		if prevent != 0 {
+			return c.fail(invalidCDB(4, 0))
+		}
+		return good()
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch prevent {
+	case 0:
+		delete(l.prevent, c.key)
+	case 1:
+		l.prevent[c.key] = true
+	default:
+		return c.fail(invalidCDB(4, 1))
+	}
+	return good()
+}
+
+// readDefectData answers READ DEFECT DATA (10/12): an empty list.
+func (c *cmdCtx) readDefectData() Result {
+	cdb := c.cdb
+	if cdb[0] == 0x37 {
+		alloc := int(be16(cdb[7:]))
+		d := make([]byte, 4)
+		d[1] = cdb[2] & 0x1f // list format as requested, no lists
+		return dataIn(d, alloc)
+	}
+	alloc := int(be32(cdb[6:]))
+	d := make([]byte, 8)
+	d[1] = cdb[1] & 0x1f
+	return dataIn(d, alloc)
+}
+
+// Mode pages.
+const (
+	pageRWRecovery = 0x01
+	pageCaching    = 0x08
+	pageControl    = 0x0a
+	pageInfoExc    = 0x1c
+	pageAll        = 0x3f
+)
+
+// modePage renders page code pc for page control ctl (0 current, 1
+// changeable, 2 default).
+func (l *lun) modePage(code byte, ctl byte) []byte {
+	switch code {
+	case pageRWRecovery:
+		p := make([]byte, 12)
+		p[0], p[1] = pageRWRecovery, 10
+		if ctl != 1 {
+			p[2] = 0x80 // AWRE
+		}
+		return p
+	case pageCaching:
+		p := make([]byte, 20)
+		p[0], p[1] = pageCaching, 18
+		if ctl != 1 && l.wc {
+			p[2] = 0x04 // WCE
+		}
+		return p
+	case pageControl:
+		p := make([]byte, 12)
+		p[0], p[1] = pageControl, 10
+		l.mu.Lock()
+		dsense, swp := l.dsense, l.swp
+		l.mu.Unlock()
+		switch ctl {
+		case 1:
+			p[2] = 0x04 // D_SENSE changeable
+			p[4] = 0x08 // SWP changeable
+		case 0:
+			if dsense {
+				p[2] |= 0x04
+			}
+			if swp {
+				p[4] |= 0x08
+			}
+			p[3] = 0x10 // queue algorithm modifier 1: unrestricted reordering
+		default:
+			p[3] = 0x10
+		}
+		putBE16(p[10:], 0xffff) // extended self-test completion time
+		return p
+	case pageInfoExc:
+		p := make([]byte, 12)
+		p[0], p[1] = pageInfoExc, 10
+		return p
+	}
+	return nil
+}
+
+var modePages = []byte{pageRWRecovery, pageCaching, pageControl, pageInfoExc}
+
+func (c *cmdCtx) modeSense() Result {
+	cdb := c.cdb
+	six := cdb[0] == 0x1a
+	dbd := cdb[1]&0x08 != 0
+	llbaa := !six && cdb[1]&0x10 != 0
+	ctl := cdb[2] >> 6
+	code := cdb[2] & 0x3f
+	sub := cdb[3]
+	var alloc int
+	if six {
+		alloc = int(cdb[4])
+	} else {
+		alloc = int(be16(cdb[7:]))
+	}
+	if ctl == 3 {
+		return c.fail(sense(keyIllegalRequest, ascSavingNotSupported))
+	}
+	var pages []byte
+	switch {
+	case code == pageAll && (sub == 0 || sub == 0xff):
+		for _, pc := range modePages {
+			pages = append(pages, c.l.modePage(pc, ctl)...)
+		}
+	case sub != 0:
+		return c.fail(invalidCDB(3, -1))
+	default:
+		p := c.l.modePage(code, ctl)
+		if p == nil {
+			return c.fail(invalidCDB(2, 5))
+		}
+		pages = p
+	}
+	var bd []byte
+	if !dbd {
+		nb := c.l.capacity()
+		if llbaa {
+			bd = make([]byte, 16)
+			putBE64(bd, nb)
+			putBE32(bd[12:], uint32(c.l.bs))
+		} else {
+			bd = make([]byte, 8)
+			n := nb
+			if n > 0xffffffff {
+				n = 0xffffffff
+			}
+			putBE32(bd, uint32(n))
+			putBE32(bd[4:], uint32(c.l.bs)&0xffffff)
+		}
+	}
+	dev := byte(0x10) // DPOFUA
+	if c.l.writeProtected() {
+		dev |= 0x80
+	}
+	var d []byte
+	if six {
+		if len(bd) == 16 {
+			bd = bd[:0]
+		}
+		d = make([]byte, 4, 4+len(bd)+len(pages))
+		d[2] = dev
+		d[3] = byte(len(bd))
+		d = append(d, bd...)
+		d = append(d, pages...)
+		d[0] = byte(len(d) - 1)
+	} else {
+		d = make([]byte, 8, 8+len(bd)+len(pages))
+		d[3] = dev
+		if llbaa && len(bd) == 16 {
+			d[4] = 0x01
+		}
+		putBE16(d[6:], uint16(len(bd)))
+		d = append(d, bd...)
+		d = append(d, pages...)
+		putBE16(d, uint16(len(d)-2))
+	}
+	return dataIn(d, alloc)
+}
+
+func (c *cmdCtx) modeSelect() Result {
+	cdb := c.cdb
+	six := cdb[0] == 0x15
+	var plen int
+	if six {
+		plen = int(cdb[4])
+	} else {
+		plen = int(be16(cdb[7:]))
+	}
+	if cdb[1]&0x01 != 0 { // SP
+		return c.fail(sense(keyIllegalRequest, ascSavingNotSupported))
+	}
+	if plen == 0 {
+		return good()
+	}
+	p := c.cmd.DataOut
+	if len(p) < plen {
+		return c.fail(senseParamLen)
+	}
+	p = p[:plen]
+	hdr := 4
+	var bdl int
+	if six {
+		if len(p) < 4 {
+			return c.fail(senseParamLen)
+		}
+		bdl = int(p[3])
+	} else {
+		if len(p) < 8 {
+			return c.fail(senseParamLen)
+		}
+		hdr = 8
+		bdl = int(be16(p[6:]))
+	}
+	i := hdr + bdl
+	if i > len(p) {
+		return c.fail(senseParamLen)
+	}
+	l := c.l
+	newD, newSWP := l.dsense, l.swp
+	changed := false
+	for i < len(p) {
+		if i+2 > len(p) {
+			return c.fail(senseParamLen)
+		}
+		code := p[i] & 0x3f
+		if p[i]&0x40 != 0 { // SPF: subpages not supported
+			return c.fail(invalidParam(i, 6))
+		}
+		n := int(p[i+1]) + 2
+		if i+n > len(p) {
+			return c.fail(senseParamLen)
+		}
+		page := p[i : i+n]
+		cur := l.modePage(code, 0)
+		chg := l.modePage(code, 1)
+		if cur == nil || len(cur) != n {
+			return c.fail(invalidParam(i, -1))
+		}
+		for j := 2; j < n; j++ {
+			if (page[j]^cur[j])&^chg[j] != 0 {
+				return c.fail(invalidParam(i+j, -1))
+			}
+		}
+		if code == pageControl {
+			nd, ns := page[2]&0x04 != 0, page[4]&0x08 != 0
+			if nd != newD || ns != newSWP {
+				changed = true
+			}
+			newD, newSWP = nd, ns
+		}
+		i += n
+	}
+	if changed {
+		l.mu.Lock()
+		l.dsense, l.swp = newD, newSWP
+		// Other initiators learn of the change; the changing initiator's
+		// own sessions (multipath) already know.
+		l.establishUAOtherInitiatorsLocked(c.cmd.Nexus, ascModeParamsChanged)
+		l.mu.Unlock()
+	}
+	return good()
+}
+
+// establishUAOtherInitiatorsLocked queues a unit attention for nexuses of
+// initiators other than n's (under l.mu).
+func (l *lun) establishUAOtherInitiatorsLocked(n *Nexus, a asc) {
+	prefix := ""
+	if n != nil {
+		prefix = n.InitiatorName + ",i,"
+	}
+	for _, k := range l.t.nexusKeys() {
+		if prefix != "" && len(k) >= len(prefix) && k[:len(prefix)] == prefix {
+			continue
+		}
+		l.ua[k] = append(l.ua[k], a)
+	}
+}

@@ -1,0 +1,299 @@
+package scsi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/ietgo/ietd/target/backing"
+	"github.com/ietgo/ietd/target/config"
+)
+
+// lun is one logical unit: a backing store plus the SCSI state of the
+// device (unit attentions, mode parameters, reservations, medium state).
+type lun struct {
+	t     *Target
+	cfg   *config.LUN
+	store backing.Store
+
+	bs      int    // logical block size
+	shift   uint   // log2(bs)
+	nblocks uint64 // capacity in blocks (under mu when refreshed)
+	ro      bool   // configured read-only
+	thin    bool   // UNMAP works
+	wc      bool   // write cache enabled (IOMode wb)
+
+	id identity
+
+	// atomicMu serialises read-modify-write commands (COMPARE AND WRITE,
+	// ORWRITE, WRITE ATOMIC) against each other and plain writes that
+	// overlap them are ordered by the initiator (SAM).
+	atomicMu sync.Mutex
+
+	mu        sync.Mutex
+	ua        map[string][]asc // pending unit attentions per I_T nexus
+	dsense    bool             // control page D_SENSE
+	swp       bool             // control page SWP (software write protect)
+	stopped   bool             // START STOP UNIT stopped the unit
+	ejected   bool             // removable medium ejected
+	prevent   map[string]bool  // PREVENT ALLOW per I_T nexus
+	reserver  string           // RESERVE(6/10) holder (itKey), "" = none
+	pr        prState
+	sanitized bool                  // a sanitize failed (exit failure mode needed)
+	copies    map[string]copyStatus // held EXTENDED COPY results
+}
+
+func newLUN(t *Target, lc *config.LUN, st backing.Store) (*lun, error) {
+	l := &lun{t: t, cfg: lc, store: st, ua: map[string][]asc{}, prevent: map[string]bool{}}
+	l.bs = lc.BlockSize
+	if l.bs == 0 {
+		l.bs = 512
+		if b, ok := st.(backing.BlockSizer); ok && b.LogicalBlockSize() > 512 {
+			l.bs = b.LogicalBlockSize()
+		}
+	}
+	if l.bs < 512 || l.bs > 65536 || l.bs&(l.bs-1) != 0 {
+		return nil, fmt.Errorf("block size %d: must be a power of two from 512 to 65536", l.bs)
+	}
+	for 1<<l.shift < l.bs {
+		l.shift++
+	}
+	l.nblocks = uint64(st.Size()) >> l.shift
+	if l.nblocks == 0 {
+		return nil, fmt.Errorf("backing store smaller than one %d-byte block", l.bs)
+	}
+	l.ro = lc.ReadOnly()
+	l.wc = lc.IOMode == "wb"
+	if w, ok := st.(backing.WriteCacher); ok {
+		l.wc = w.WriteCacheEnabled()
+	}
+	l.thin = !l.ro && probeUnmap(st)
+	l.id = newIdentity(t, lc)
+	l.pr.init(l)
+	return l, nil
+}
+
+// probeUnmap reports whether the store can deallocate (zero-length unmap
+// is a cheap capability probe; stores answer ErrNotSupported when they
+// cannot).
+func probeUnmap(st backing.Store) bool {
+	err := st.Unmap(0, 0)
+	return !errors.Is(err, backing.ErrNotSupported)
+}
+
+func (l *lun) close() error { return l.store.Close() }
+
+// refreshCapacity re-reads the store size; it reports a change.
+func (l *lun) refreshCapacity() bool {
+	n := uint64(l.store.Size()) >> l.shift
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n == l.nblocks || n == 0 {
+		return false
+	}
+	l.nblocks = n
+	return true
+}
+
+func (l *lun) capacity() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.nblocks
+}
+
+// attach gives a new nexus a power-on/reset unit attention.
+func (l *lun) attach(key string) {
+	l.t.log.Debugf("LUN %d: nexus %s attached", l.cfg.Number, key)
+	l.mu.Lock()
+	l.ua[key] = []asc{ascPowerOnReset}
+	l.mu.Unlock()
+}
+
+// attachQuiet registers a nexus on a LUN added at run time.
+func (l *lun) attachQuiet(key string) {
+	l.mu.Lock()
+	if _, ok := l.ua[key]; !ok {
+		l.ua[key] = nil
+	}
+	l.mu.Unlock()
+}
+
+// detach forgets a nexus: its RESERVE reservation and PREVENT state go.
+func (l *lun) detach(key string) {
+	l.t.log.Debugf("LUN %d: nexus %s detached", l.cfg.Number, key)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.ua, key)
+	delete(l.prevent, key)
+	if l.reserver == key {
+		l.reserver = ""
+	}
+}
+
+// establishUA queues a unit attention for every nexus except skip.
+func (l *lun) establishUA(skip string, a asc) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.establishUALocked(skip, a)
+}
+
+func (l *lun) establishUAExcept(skip string, a asc) { l.establishUA(skip, a) }
+
+func (l *lun) establishUALocked(skip string, a asc) {
+	for _, k := range l.t.nexusKeys() {
+		if k == skip {
+			continue
+		}
+		q := l.ua[k]
+		dup := false
+		for _, x := range q {
+			if x == a {
+				dup = true
+			}
+		}
+		if !dup && len(q) < 16 {
+			l.ua[k] = append(q, a)
+		}
+	}
+}
+
+func (l *lun) popUA(key string) (asc, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	q := l.ua[key]
+	if len(q) == 0 {
+		return 0, false
+	}
+	a := q[0]
+	l.ua[key] = q[1:]
+	return a, true
+}
+
+// reset is a LOGICAL UNIT RESET or target reset: RESERVE reservations and
+// PREVENT state are cleared, every nexus gets a unit attention.
+func (l *lun) reset(a asc, issuer string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.reserver = ""
+	l.prevent = map[string]bool{}
+	l.stopped = false
+	for _, k := range l.t.nexusKeys() {
+		if k != issuer {
+			l.ua[k] = []asc{a}
+		}
+	}
+	l.t.log.WithField("issuer", issuer).Debugf("LUN %d reset: unit attention %04x for %v", l.cfg.Number, uint16(a), l.t.nexusKeys())
+}
+
+func (l *lun) descSense() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.dsense
+}
+
+// writeProtected reports configured or software write protection.
+func (l *lun) writeProtected() bool {
+	if l.ro {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.swp
+}
+
+// cmdCtx is one command being executed.
+type cmdCtx struct {
+	ctx  context.Context
+	cmd  *Command
+	cdb  []byte
+	key  string
+	desc bool
+	l    *lun
+}
+
+func (c *cmdCtx) fail(s senseData) Result { return checkCondition(s, c.desc) }
+
+// execute runs a command on this LUN.
+func (l *lun) execute(ctx context.Context, cmd *Command) Result {
+	c := &cmdCtx{ctx: ctx, cmd: cmd, cdb: cmd.CDB, key: itKey(cmd.Nexus), l: l, desc: l.descSense()}
+	op := cmd.CDB[0]
+	d := lookupOp(op, cmd.CDB)
+	if d == nil {
+		if hasServiceActions(op) {
+			return c.fail(invalidCDB(1, 4))
+		}
+		return c.fail(senseInvalidOpcode)
+	}
+	if !d.supported(l) {
+		return c.fail(senseInvalidOpcode)
+	}
+	if len(cmd.CDB) < d.cdbLen {
+		return c.fail(senseInvalidOpcode)
+	}
+	if d.flags&fNoUA == 0 {
+		if a, ok := l.popUA(c.key); ok {
+			return c.fail(sense(keyUnitAttention, a))
+		}
+	}
+	if l.conflicts(c, d) {
+		return Result{Status: StatusReservationConflict, XferLen: -1}
+	}
+	if d.flags&fMedium != 0 {
+		l.mu.Lock()
+		stopped, ejected := l.stopped, l.ejected
+		l.mu.Unlock()
+		if ejected {
+			return c.fail(sense(keyNotReady, ascMediumNotPresent))
+		}
+		if stopped {
+			return c.fail(sense(keyNotReady, ascNotReadyInitRequired))
+		}
+	}
+	if d.flags&fData != 0 && l.writeProtected() {
+		return c.fail(senseWriteProt)
+	}
+	return d.fn(c)
+}
+
+// ioError maps a backing store error to sense data.
+func (c *cmdCtx) ioError(err error, write bool) Result {
+	switch {
+	case errors.Is(err, backing.ErrNoSpace):
+		return c.fail(sense(keyDataProtect, ascSpaceAllocFailedWP))
+	case errors.Is(err, backing.ErrReadOnly):
+		return c.fail(senseWriteProt)
+	case errors.Is(err, backing.ErrRange):
+		return c.fail(senseLBARange)
+	case errors.Is(err, context.Canceled):
+		return Result{Status: StatusTaskAborted, XferLen: -1}
+	}
+	c.l.t.log.WithError(err).WithField("lun", c.l.cfg.Number).Warn("backing store I/O error")
+	if write {
+		return c.fail(sense(keyMediumError, ascWriteError))
+	}
+	return c.fail(sense(keyMediumError, ascUnrecoveredReadError))
+}
+
+// identity is what INQUIRY reports.
+type identity struct {
+	vendor, product, revision string
+	version                   byte
+	serial                    string
+	scsiID                    string
+	naa                       [16]byte
+}
+
+func padASCII(s string, n int) string {
+	b := []byte(s)
+	for i := range b {
+		if b[i] < 0x20 || b[i] > 0x7e {
+			b[i] = ' '
+		}
+	}
+	if len(b) > n {
+		b = b[:n]
+	}
+	return string(b) + strings.Repeat(" ", n-len(b))
+}

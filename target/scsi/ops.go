@@ -1,0 +1,330 @@
+package scsi
+
+// opDesc describes one supported command (and service action).
+type opDesc struct {
+	op     byte
+	sa     uint16
+	hasSA  bool
+	name   string
+	cdbLen int
+	flags  uint
+	fn     func(*cmdCtx) Result
+	// enabled, when set, says whether the LUN supports the command
+	// (thin provisioning, removable medium).
+	enabled func(l *lun) bool
+}
+
+const (
+	fNoUA        uint = 1 << iota // not blocked by unit attentions
+	fMedium                       // needs a started unit with medium
+	fRead                         // reads the medium (PR conflict class)
+	fWrite                        // changes the medium or LU state (PR conflict class)
+	fData                         // writes data: refused on write-protected LUNs
+	fResvAllowed                  // allowed while another nexus holds RESERVE(6)
+	fLegacyResv                   // RESERVE/RELEASE (6/10)
+)
+
+var opTable []*opDesc
+
+func init() {
+	rd := fMedium | fRead
+	wr := fMedium | fWrite | fData
+	thin := func(l *lun) bool { return l.thin }
+	opTable = []*opDesc{
+		{op: 0x00, name: "TEST UNIT READY", cdbLen: 6, flags: fMedium, fn: (*cmdCtx).testUnitReady},
+		{op: 0x03, name: "REQUEST SENSE", cdbLen: 6, flags: fNoUA | fResvAllowed, fn: (*cmdCtx).requestSense},
+		{op: 0x08, name: "READ(6)", cdbLen: 6, flags: rd, fn: (*cmdCtx).read},
+		{op: 0x0a, name: "WRITE(6)", cdbLen: 6, flags: wr, fn: (*cmdCtx).write},
+		{op: 0x12, name: "INQUIRY", cdbLen: 6, flags: fNoUA | fResvAllowed, fn: (*cmdCtx).inquiry},
+		{op: 0x15, name: "MODE SELECT(6)", cdbLen: 6, flags: fWrite, fn: (*cmdCtx).modeSelect},
+		{op: 0x16, name: "RESERVE(6)", cdbLen: 6, flags: fLegacyResv, fn: (*cmdCtx).reserve6},
+		{op: 0x17, name: "RELEASE(6)", cdbLen: 6, flags: fLegacyResv | fResvAllowed, fn: (*cmdCtx).release6},
+		{op: 0x1a, name: "MODE SENSE(6)", cdbLen: 6, flags: 0, fn: (*cmdCtx).modeSense},
+		{op: 0x1b, name: "START STOP UNIT", cdbLen: 6, flags: fWrite, fn: (*cmdCtx).startStopUnit},
+		{op: 0x1e, name: "PREVENT ALLOW MEDIUM REMOVAL", cdbLen: 6, flags: 0, fn: (*cmdCtx).preventAllow},
+		{op: 0x25, name: "READ CAPACITY(10)", cdbLen: 10, flags: fMedium, fn: (*cmdCtx).readCapacity10},
+		{op: 0x28, name: "READ(10)", cdbLen: 10, flags: rd, fn: (*cmdCtx).read},
+		{op: 0x2a, name: "WRITE(10)", cdbLen: 10, flags: wr, fn: (*cmdCtx).write},
+		{op: 0x2e, name: "WRITE AND VERIFY(10)", cdbLen: 10, flags: wr, fn: (*cmdCtx).writeVerify},
+		{op: 0x2f, name: "VERIFY(10)", cdbLen: 10, flags: rd, fn: (*cmdCtx).verify},
+		{op: 0x34, name: "PRE-FETCH(10)", cdbLen: 10, flags: rd, fn: (*cmdCtx).prefetch},
+		{op: 0x35, name: "SYNCHRONIZE CACHE(10)", cdbLen: 10, flags: fMedium | fWrite, fn: (*cmdCtx).syncCache},
+		{op: 0x37, name: "READ DEFECT DATA(10)", cdbLen: 10, flags: fRead, fn: (*cmdCtx).readDefectData},
+		{op: 0x41, name: "WRITE SAME(10)", cdbLen: 10, flags: wr, fn: (*cmdCtx).writeSame},
+		{op: 0x42, name: "UNMAP", cdbLen: 10, flags: wr, fn: (*cmdCtx).unmapCmd, enabled: thin},
+		{op: 0x48, sa: 0x01, hasSA: true, name: "SANITIZE OVERWRITE", cdbLen: 10, flags: wr, fn: (*cmdCtx).sanitize},
+		{op: 0x48, sa: 0x02, hasSA: true, name: "SANITIZE BLOCK ERASE", cdbLen: 10, flags: wr, fn: (*cmdCtx).sanitize, enabled: thin},
+		{op: 0x48, sa: 0x1f, hasSA: true, name: "SANITIZE EXIT FAILURE MODE", cdbLen: 10, flags: wr, fn: (*cmdCtx).sanitize},
+		{op: 0x55, name: "MODE SELECT(10)", cdbLen: 10, flags: fWrite, fn: (*cmdCtx).modeSelect},
+		{op: 0x56, name: "RESERVE(10)", cdbLen: 10, flags: fLegacyResv, fn: (*cmdCtx).reserve6},
+		{op: 0x57, name: "RELEASE(10)", cdbLen: 10, flags: fLegacyResv | fResvAllowed, fn: (*cmdCtx).release6},
+		{op: 0x5a, name: "MODE SENSE(10)", cdbLen: 10, flags: 0, fn: (*cmdCtx).modeSense},
+		{op: 0x5e, sa: 0x00, hasSA: true, name: "PERSISTENT RESERVE IN READ KEYS", cdbLen: 10, flags: fResvAllowed, fn: (*cmdCtx).prIn},
+		{op: 0x5e, sa: 0x01, hasSA: true, name: "PERSISTENT RESERVE IN READ RESERVATION", cdbLen: 10, flags: fResvAllowed, fn: (*cmdCtx).prIn},
+		{op: 0x5e, sa: 0x02, hasSA: true, name: "PERSISTENT RESERVE IN REPORT CAPABILITIES", cdbLen: 10, flags: fResvAllowed, fn: (*cmdCtx).prIn},
+		{op: 0x5e, sa: 0x03, hasSA: true, name: "PERSISTENT RESERVE IN READ FULL STATUS", cdbLen: 10, flags: fResvAllowed, fn: (*cmdCtx).prIn},
+		{op: 0x5f, sa: 0x00, hasSA: true, name: "PERSISTENT RESERVE OUT REGISTER", cdbLen: 10, fn: (*cmdCtx).prOut},
+		{op: 0x5f, sa: 0x01, hasSA: true, name: "PERSISTENT RESERVE OUT RESERVE", cdbLen: 10, fn: (*cmdCtx).prOut},
+		{op: 0x5f, sa: 0x02, hasSA: true, name: "PERSISTENT RESERVE OUT RELEASE", cdbLen: 10, fn: (*cmdCtx).prOut},
+		{op: 0x5f, sa: 0x03, hasSA: true, name: "PERSISTENT RESERVE OUT CLEAR", cdbLen: 10, fn: (*cmdCtx).prOut},
+		{op: 0x5f, sa: 0x04, hasSA: true, name: "PERSISTENT RESERVE OUT PREEMPT", cdbLen: 10, fn: (*cmdCtx).prOut},
+		{op: 0x5f, sa: 0x05, hasSA: true, name: "PERSISTENT RESERVE OUT PREEMPT AND ABORT", cdbLen: 10, fn: (*cmdCtx).prOut},
+		{op: 0x5f, sa: 0x06, hasSA: true, name: "PERSISTENT RESERVE OUT REGISTER AND IGNORE EXISTING KEY", cdbLen: 10, fn: (*cmdCtx).prOut},
+		{op: 0x83, sa: 0x00, hasSA: true, name: "EXTENDED COPY(LID1)", cdbLen: 16, flags: fMedium | fWrite | fData, fn: (*cmdCtx).extendedCopy},
+		{op: 0x84, sa: 0x00, hasSA: true, name: "RECEIVE COPY RESULTS COPY STATUS", cdbLen: 16, flags: fResvAllowed, fn: (*cmdCtx).receiveCopyResults},
+		{op: 0x84, sa: 0x03, hasSA: true, name: "RECEIVE COPY RESULTS OPERATING PARAMETERS", cdbLen: 16, flags: fResvAllowed, fn: (*cmdCtx).receiveCopyResults},
+		{op: 0x88, name: "READ(16)", cdbLen: 16, flags: rd, fn: (*cmdCtx).read},
+		{op: 0x89, name: "COMPARE AND WRITE", cdbLen: 16, flags: wr | fRead, fn: (*cmdCtx).compareAndWrite},
+		{op: 0x8a, name: "WRITE(16)", cdbLen: 16, flags: wr, fn: (*cmdCtx).write},
+		{op: 0x8b, name: "ORWRITE(16)", cdbLen: 16, flags: wr | fRead, fn: (*cmdCtx).orWrite},
+		{op: 0x8e, name: "WRITE AND VERIFY(16)", cdbLen: 16, flags: wr, fn: (*cmdCtx).writeVerify},
+		{op: 0x8f, name: "VERIFY(16)", cdbLen: 16, flags: rd, fn: (*cmdCtx).verify},
+		{op: 0x90, name: "PRE-FETCH(16)", cdbLen: 16, flags: rd, fn: (*cmdCtx).prefetch},
+		{op: 0x91, name: "SYNCHRONIZE CACHE(16)", cdbLen: 16, flags: fMedium | fWrite, fn: (*cmdCtx).syncCache},
+		{op: 0x93, name: "WRITE SAME(16)", cdbLen: 16, flags: wr, fn: (*cmdCtx).writeSame},
+		{op: 0x9c, name: "WRITE ATOMIC(16)", cdbLen: 16, flags: wr, fn: (*cmdCtx).writeAtomic},
+		{op: 0x9e, sa: 0x10, hasSA: true, name: "READ CAPACITY(16)", cdbLen: 16, flags: fMedium, fn: (*cmdCtx).readCapacity16},
+		{op: 0x9e, sa: 0x12, hasSA: true, name: "GET LBA STATUS", cdbLen: 16, flags: fMedium | fRead, fn: (*cmdCtx).getLBAStatus, enabled: thin},
+		{op: 0xa0, name: "REPORT LUNS", cdbLen: 12, flags: fNoUA | fResvAllowed, fn: (*cmdCtx).reportLUNsCmd},
+		{op: 0xa3, sa: 0x0c, hasSA: true, name: "REPORT SUPPORTED OPERATION CODES", cdbLen: 12, flags: fResvAllowed, fn: (*cmdCtx).reportOpcodes},
+		{op: 0xa3, sa: 0x0d, hasSA: true, name: "REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS", cdbLen: 12, flags: fResvAllowed, fn: (*cmdCtx).reportTMFs},
+		{op: 0xa8, name: "READ(12)", cdbLen: 12, flags: rd, fn: (*cmdCtx).read},
+		{op: 0xaa, name: "WRITE(12)", cdbLen: 12, flags: wr, fn: (*cmdCtx).write},
+		{op: 0xae, name: "WRITE AND VERIFY(12)", cdbLen: 12, flags: wr, fn: (*cmdCtx).writeVerify},
+		{op: 0xaf, name: "VERIFY(12)", cdbLen: 12, flags: rd, fn: (*cmdCtx).verify},
+		{op: 0xb7, name: "READ DEFECT DATA(12)", cdbLen: 12, flags: fRead, fn: (*cmdCtx).readDefectData},
+	}
+}
+
+// hasServiceActions reports whether op is dispatched on a service action.
+func hasServiceActions(op byte) bool {
+	for _, d := range opTable {
+		if d.op == op && d.hasSA {
+			return true
+		}
+	}
+	return false
+}
+
+func serviceAction(cdb []byte) uint16 {
+	if len(cdb) < 2 {
+		return 0
+	}
+	return uint16(cdb[1] & 0x1f)
+}
+
+// lookupOp finds the descriptor of a CDB (nil when unsupported).
+func lookupOp(op byte, cdb []byte) *opDesc {
+	sa := serviceAction(cdb)
+	for _, d := range opTable {
+		if d.op != op {
+			continue
+		}
+		if d.hasSA && d.sa != sa {
+			continue
+		}
+		return d
+	}
+	return nil
+}
+
+func (d *opDesc) supported(l *lun) bool { return d.enabled == nil || d.enabled(l) }
+
+func (c *cmdCtx) reportLUNsCmd() Result { return c.l.t.reportLUNs(c.cmd) }
+
+// usageData is the CDB usage bitmap of REPORT SUPPORTED OPERATION CODES:
+// the bits of each CDB byte the device server looks at.
+func usageData(d *opDesc) []byte {
+	u := make([]byte, d.cdbLen)
+	u[0] = d.op
+	for i := 1; i < d.cdbLen-1; i++ {
+		u[i] = 0xff
+	}
+	if d.hasSA {
+		u[1] = 0xe0 | byte(d.sa)
+		if d.op == 0x5e || d.op == 0x9e || d.op == 0xa3 || d.op == 0x83 || d.op == 0x84 {
+			u[1] = byte(d.sa)
+		}
+	}
+	u[d.cdbLen-1] = 0x00 // CONTROL: NACA and link are not supported
+	return u
+}
+
+func (c *cmdCtx) reportOpcodes() Result {
+	cdb := c.cdb
+	rctd := cdb[2]&0x80 != 0
+	opt := cdb[2] & 0x07
+	reqOp := cdb[3]
+	reqSA := be16(cdb[4:])
+	alloc := int(be32(cdb[6:]))
+	timeouts := func() []byte {
+		t := make([]byte, 12)
+		putBE16(t, 10)
+		putBE32(t[4:], 0)  // nominal processing timeout: not specified
+		putBE32(t[8:], 60) // recommended timeout (s)
+		return t
+	}
+	switch opt {
+	case 0:
+		d := make([]byte, 4)
+		for _, od := range opTable {
+			if !od.supported(c.l) {
+				continue
+			}
+			e := make([]byte, 8)
+			e[0] = od.op
+			if od.hasSA {
+				putBE16(e[2:], od.sa)
+				e[5] |= 0x01 // SERVACTV
+			}
+			if rctd {
+				e[5] |= 0x02 // CTDP
+			}
+			putBE16(e[6:], uint16(od.cdbLen))
+			d = append(d, e...)
+			if rctd {
+				d = append(d, timeouts()...)
+			}
+		}
+		putBE32(d, uint32(len(d)-4))
+		return dataIn(d, alloc)
+	case 1, 2, 3:
+		var found *opDesc
+		saCmd := hasServiceActions(reqOp)
+		switch {
+		case opt == 1 && saCmd:
+			return c.fail(invalidCDB(3, -1))
+		case opt == 2 && !saCmd:
+			return c.fail(invalidCDB(3, -1))
+		}
+		for _, od := range opTable {
+			if od.op != reqOp || !od.supported(c.l) {
+				continue
+			}
+			if od.hasSA && od.sa != reqSA {
+				continue
+			}
+			found = od
+			break
+		}
+		d := make([]byte, 4)
+		if found == nil {
+			d[1] = 0x01 // not supported
+			return dataIn(d, alloc)
+		}
+		d[1] = 0x03 // supported, standard
+		if rctd {
+			d[1] |= 0x80
+		}
+		u := usageData(found)
+		putBE16(d[2:], uint16(len(u)))
+		d = append(d, u...)
+		if rctd {
+			d = append(d, timeouts()...)
+		}
+		return dataIn(d, alloc)
+	}
+	return c.fail(invalidCDB(2, 2))
+}
+
+func (c *cmdCtx) reportTMFs() Result {
+	alloc := int(be32(c.cdb[6:]))
+	repd := c.cdb[2]&0x80 != 0
+	d := make([]byte, 4)
+	// ABORT TASK, ABORT TASK SET, CLEAR ACA, CLEAR TASK SET, LU RESET,
+	// (no QUERY TASK), TARGET RESET.
+	d[0] = 0x80 | 0x40 | 0x20 | 0x10 | 0x08 | 0x02
+	if repd {
+		d = append(d, make([]byte, 12)...)
+		d[3] = 0x0c
+	}
+	return dataIn(d, alloc)
+}
+
+// sanitize implements SANITIZE OVERWRITE, BLOCK ERASE and EXIT FAILURE MODE.
+func (c *cmdCtx) sanitize() Result {
+	cdb := c.cdb
+	sa := cdb[1] & 0x1f
+	plen := int(be16(cdb[7:]))
+	l := c.l
+	nb := l.capacity()
+	total := int64(nb << l.shift)
+	if cdb[1]&0x40 != 0 {
+		return c.fail(invalidCDB(1, 6))
+	}
+	for i := 2; i <= 6; i++ {
+		if cdb[i] != 0 {
+			return c.fail(invalidCDB(i, -1))
+		}
+	}
+	switch sa {
+	case 0x1f:
+		if plen != 0 {
+			return c.fail(invalidCDB(7, -1))
+		}
+		l.mu.Lock()
+		l.sanitized = false
+		l.mu.Unlock()
+		return good()
+	case 0x02:
+		if plen != 0 {
+			return c.fail(invalidCDB(7, -1))
+		}
+		if err := l.store.Unmap(0, total); err != nil {
+			return c.ioError(err, true)
+		}
+		return good()
+	case 0x01:
+		if plen < 5 || plen > l.bs+4 {
+			return c.fail(invalidCDB(7, -1))
+		}
+		p := c.cmd.DataOut
+		if len(p) < plen {
+			return c.fail(senseParamLen)
+		}
+		p = p[:plen]
+		owcount := p[0] & 0x1f
+		patLen := int(be16(p[2:]))
+		if owcount == 0 {
+			return c.fail(invalidParam(0, 4))
+		}
+		if patLen == 0 || patLen > l.bs || patLen != plen-4 {
+			return c.fail(invalidParam(2, -1))
+		}
+		pattern := p[4 : 4+patLen]
+		invert := p[0]&0x80 != 0
+		chunk := 1 << 20
+		if int64(chunk) > total {
+			chunk = int(total)
+		}
+		buf := make([]byte, chunk)
+		for pass := 0; pass < int(owcount); pass++ {
+			pat := pattern
+			if invert && pass%2 == 1 {
+				inv := make([]byte, len(pattern))
+				for i := range pattern {
+					inv[i] = ^pattern[i]
+				}
+				pat = inv
+			}
+			for i := 0; i < chunk; i += len(pat) {
+				copy(buf[i:], pat)
+			}
+			for off := int64(0); off < total; {
+				if err := c.ctx.Err(); err != nil {
+					return c.ioError(err, true)
+				}
+				k := min(int64(chunk), total-off)
+				if _, err := l.store.WriteAt(buf[:k], off); err != nil {
+					return c.ioError(err, true)
+				}
+				off += k
+			}
+		}
+		if err := l.store.Sync(); err != nil {
+			return c.ioError(err, true)
+		}
+		return good()
+	}
+	return c.fail(invalidCDB(1, 4))
+}

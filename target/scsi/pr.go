@@ -1,0 +1,458 @@
+package scsi
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// Persistent reservation types.
+const (
+	prWE   = 0x1
+	prEA   = 0x3
+	prWERO = 0x5
+	prEARO = 0x6
+	prWEAR = 0x7
+	prEAAR = 0x8
+)
+
+// prState is the persistent reservation state of a LUN (under lun.mu).
+type prState struct {
+	Generation uint32
+	// Regs maps an I_T nexus (itKey) to its reservation key, Order keeps
+	// registration order for READ KEYS.
+	Regs  map[string]uint64
+	Order []string
+	// Holder is the reservation holder's itKey ("" = no reservation);
+	// for all-registrants types every registrant holds it.
+	Holder string
+	Type   byte
+	APTPL  bool
+
+	path string // state file ("" = not persisted)
+}
+
+func (p *prState) init(l *lun) {
+	p.Regs = map[string]uint64{}
+	if l.t.opts.StateDir == "" {
+		return
+	}
+	name := regexp.MustCompile(`[^A-Za-z0-9._-]`).ReplaceAllString(l.t.cfg.Name, "_")
+	p.path = filepath.Join(l.t.opts.StateDir, fmt.Sprintf("%s.lun%d.pr.json", name, l.cfg.Number))
+	b, err := os.ReadFile(p.path)
+	if err != nil {
+		return
+	}
+	var saved prState
+	if err := json.Unmarshal(b, &saved); err != nil {
+		l.t.log.WithError(err).Warnf("ignoring unreadable persistent reservation state %s", p.path)
+		return
+	}
+	if saved.Regs != nil {
+		p.Regs, p.Order, p.Holder, p.Type, p.APTPL, p.Generation = saved.Regs, saved.Order, saved.Holder, saved.Type, saved.APTPL, saved.Generation
+	}
+}
+
+// persist writes the state when APTPL is in force (and removes the file
+// when it is not).
+func (p *prState) persist(l *lun) {
+	if p.path == "" {
+		return
+	}
+	if !p.APTPL || len(p.Regs) == 0 {
+		os.Remove(p.path)
+		return
+	}
+	b, _ := json.Marshal(p)
+	tmp := p.path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		l.t.log.WithError(err).Warn("cannot persist reservations")
+		return
+	}
+	if err := os.Rename(tmp, p.path); err != nil {
+		l.t.log.WithError(err).Warn("cannot persist reservations")
+	}
+}
+
+func allRegistrants(t byte) bool { return t == prWEAR || t == prEAAR }
+
+// isHolder reports whether key holds the persistent reservation.
+func (p *prState) isHolder(key string) bool {
+	if p.Holder == "" {
+		return false
+	}
+	if allRegistrants(p.Type) {
+		_, ok := p.Regs[key]
+		return ok
+	}
+	return p.Holder == key
+}
+
+func (p *prState) register(key string, k uint64) {
+	if _, ok := p.Regs[key]; !ok {
+		p.Order = append(p.Order, key)
+	}
+	p.Regs[key] = k
+}
+
+func (p *prState) unregister(key string) {
+	delete(p.Regs, key)
+	for i, k := range p.Order {
+		if k == key {
+			p.Order = append(p.Order[:i], p.Order[i+1:]...)
+			break
+		}
+	}
+}
+
+// conflicts decides RESERVATION CONFLICT for a command (SPC-4 5.13 and
+// SPC-2 reservations).
+func (l *lun) conflicts(c *cmdCtx, d *opDesc) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := &l.pr
+	if p.Holder == "" {
+		if l.reserver == "" || l.reserver == c.key {
+			return false
+		}
+		return d.flags&fResvAllowed == 0
+	}
+	if d.flags&(fRead|fWrite) == 0 {
+		// RESERVE/RELEASE(6/10) conflict with a persistent reservation.
+		return d.flags&fLegacyResv != 0
+	}
+	if p.isHolder(c.key) {
+		return false
+	}
+	_, registered := p.Regs[c.key]
+	switch p.Type {
+	case prWE:
+		return d.flags&fWrite != 0
+	case prEA:
+		return true
+	case prWERO, prWEAR:
+		return !registered && d.flags&fWrite != 0
+	case prEARO, prEAAR:
+		return !registered
+	}
+	return false
+}
+
+func (c *cmdCtx) conflict() Result { return Result{Status: StatusReservationConflict, XferLen: -1} }
+
+// uaTo queues a unit attention for specific nexuses (under l.mu).
+func (l *lun) uaTo(keys []string, a asc) {
+	for _, k := range keys {
+		l.ua[k] = append(l.ua[k], a)
+	}
+}
+
+func (c *cmdCtx) prIn() Result {
+	cdb := c.cdb
+	alloc := int(be16(cdb[7:]))
+	l := c.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := &l.pr
+	switch cdb[1] & 0x1f {
+	case 0: // READ KEYS
+		d := make([]byte, 8, 8+8*len(p.Order))
+		putBE32(d, p.Generation)
+		for _, k := range p.Order {
+			var b [8]byte
+			putBE64(b[:], p.Regs[k])
+			d = append(d, b[:]...)
+		}
+		putBE32(d[4:], uint32(len(d)-8))
+		return dataIn(d, alloc)
+	case 1: // READ RESERVATION
+		d := make([]byte, 8)
+		putBE32(d, p.Generation)
+		if p.Holder != "" {
+			r := make([]byte, 16)
+			if !allRegistrants(p.Type) {
+				putBE64(r, p.Regs[p.Holder])
+			}
+			r[13] = p.Type
+			d = append(d, r...)
+			putBE32(d[4:], 16)
+		}
+		return dataIn(d, alloc)
+	case 2: // REPORT CAPABILITIES
+		d := make([]byte, 8)
+		putBE16(d, 8)
+		d[2] = 0x10 | 0x01 // CRH, PTPL_C
+		d[3] = 0x80        // TMV
+		if p.APTPL {
+			d[3] |= 0x01
+		}
+		d[4] = 0x80 | 0x40 | 0x20 | 0x08 | 0x02 // WR_EX_AR EX_AC_RO WR_EX_RO EX_AC WR_EX
+		d[5] = 0x01                             // EX_AC_AR
+		return dataIn(d, alloc)
+	case 3: // READ FULL STATUS
+		d := make([]byte, 8)
+		putBE32(d, p.Generation)
+		for _, k := range p.Order {
+			tid := transportID(k)
+			e := make([]byte, 24, 24+len(tid))
+			putBE64(e, p.Regs[k])
+			if p.isHolder(k) {
+				e[12] = 0x01 // R_HOLDER
+				e[13] = p.Type
+			}
+			putBE16(e[18:], 1) // relative target port
+			putBE32(e[20:], uint32(len(tid)))
+			e = append(e, tid...)
+			d = append(d, e...)
+		}
+		putBE32(d[4:], uint32(len(d)-8))
+		return dataIn(d, alloc)
+	}
+	return c.fail(invalidCDB(1, 4))
+}
+
+// transportID renders an iSCSI TransportID (format 01b: name,i,0x<ISID>).
+func transportID(key string) []byte {
+	name, _, _ := strings.Cut(key, "|")
+	b := []byte(name)
+	b = append(b, 0)
+	for len(b)%4 != 0 {
+		b = append(b, 0)
+	}
+	d := make([]byte, 4, 4+len(b))
+	d[0] = 0x40 | 0x05
+	putBE16(d[2:], uint16(len(b)))
+	return append(d, b...)
+}
+
+func (c *cmdCtx) prOut() Result {
+	cdb := c.cdb
+	sa := cdb[1] & 0x1f
+	scope, typ := cdb[2]>>4, cdb[2]&0x0f
+	plen := int(be32(cdb[5:]))
+	if sa > 7 {
+		return c.fail(invalidCDB(1, 4))
+	}
+	if sa == 7 {
+		// REGISTER AND MOVE needs a second target port; we have one.
+		return c.fail(invalidCDB(1, 4))
+	}
+	if plen != 24 {
+		return c.fail(senseParamLen)
+	}
+	if len(c.cmd.DataOut) < 24 {
+		return c.fail(senseParamLen)
+	}
+	prm := c.cmd.DataOut[:24]
+	rk, sak := be64(prm[0:]), be64(prm[8:])
+	specIPT, aptpl := prm[20]&0x08 != 0, prm[20]&0x01 != 0
+	if specIPT {
+		return c.fail(invalidParam(20, 3))
+	}
+	needType := sa == 1 || sa == 2 || sa == 4 || sa == 5
+	if needType {
+		if scope != 0 {
+			return c.fail(invalidCDB(2, 7))
+		}
+		switch typ {
+		case prWE, prEA, prWERO, prEARO, prWEAR, prEAAR:
+		default:
+			return c.fail(invalidCDB(2, 3))
+		}
+	}
+	l := c.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.reserver != "" && l.reserver != c.key {
+		return c.conflict()
+	}
+	p := &l.pr
+	cur, registered := p.Regs[c.key]
+	others := func(skip string) []string {
+		var ks []string
+		for _, k := range p.Order {
+			if k != skip {
+				ks = append(ks, k)
+			}
+		}
+		return ks
+	}
+	changed := true
+	switch sa {
+	case 0, 6: // REGISTER, REGISTER AND IGNORE EXISTING KEY
+		if sa == 0 {
+			if !registered && rk != 0 {
+				return c.conflict()
+			}
+			if registered && rk != cur {
+				return c.conflict()
+			}
+		}
+		if sak == 0 {
+			if !registered {
+				changed = false
+				break
+			}
+			c.dropRegistration(c.key)
+		} else {
+			p.register(c.key, sak)
+		}
+		p.APTPL = aptpl
+	case 1: // RESERVE
+		if !registered || rk != cur {
+			return c.conflict()
+		}
+		if p.Holder != "" {
+			if p.isHolder(c.key) && p.Type == typ {
+				changed = false
+				break
+			}
+			return c.conflict()
+		}
+		p.Holder, p.Type = c.key, typ
+		changed = false // generation unchanged by RESERVE
+	case 2: // RELEASE
+		if !registered || rk != cur {
+			return c.conflict()
+		}
+		if p.Holder == "" || !p.isHolder(c.key) {
+			changed = false
+			break
+		}
+		if p.Type != typ {
+			return c.fail(sense(keyIllegalRequest, ascInvalidReleasePR))
+		}
+		t := p.Type
+		p.Holder, p.Type = "", 0
+		if t != prWE && t != prEA {
+			l.uaTo(others(c.key), ascReservationsReleased)
+		}
+		changed = false
+	case 3: // CLEAR
+		if !registered || rk != cur {
+			return c.conflict()
+		}
+		l.uaTo(others(c.key), ascReservationsPreempted)
+		p.Regs = map[string]uint64{}
+		p.Order = nil
+		p.Holder, p.Type = "", 0
+	case 4, 5: // PREEMPT, PREEMPT AND ABORT
+		if !registered || rk != cur {
+			return c.conflict()
+		}
+		if p.Holder != "" && allRegistrants(p.Type) {
+			if sak == 0 {
+				var gone []string
+				for _, k := range others(c.key) {
+					gone = append(gone, k)
+				}
+				for _, k := range gone {
+					p.unregister(k)
+				}
+				l.uaTo(gone, ascRegistrationsPreempted)
+				p.Holder, p.Type = c.key, typ
+				break
+			}
+			if n := c.preemptKey(sak); n == 0 {
+				return c.conflict()
+			}
+			break
+		}
+		if p.Holder != "" && sak == p.Regs[p.Holder] {
+			c.preemptKey(sak)
+			p.Holder, p.Type = c.key, typ
+			break
+		}
+		if sak == 0 {
+			return c.fail(invalidParam(8, -1))
+		}
+		if n := c.preemptKey(sak); n == 0 {
+			return c.conflict()
+		}
+	}
+	if changed {
+		p.Generation++
+	}
+	p.persist(l)
+	return good()
+}
+
+// preemptKey removes every registration (other than the caller's) with
+// reservation key k, telling them; it returns how many went.
+func (c *cmdCtx) preemptKey(k uint64) int {
+	p := &c.l.pr
+	var gone []string
+	for _, key := range p.Order {
+		if p.Regs[key] == k && key != c.key {
+			gone = append(gone, key)
+		}
+	}
+	for _, key := range gone {
+		p.unregister(key)
+		if p.Holder == key {
+			p.Holder, p.Type = "", 0
+		}
+	}
+	c.l.uaTo(gone, ascRegistrationsPreempted)
+	if len(gone) == 0 && p.Regs[c.key] == k {
+		return 1
+	}
+	return len(gone)
+}
+
+// dropRegistration unregisters key; a holder leaving releases the
+// reservation (all-registrants reservations go with the last registrant).
+func (c *cmdCtx) dropRegistration(key string) {
+	l := c.l
+	p := &l.pr
+	p.unregister(key)
+	if p.Holder == "" {
+		return
+	}
+	if allRegistrants(p.Type) {
+		if len(p.Regs) == 0 {
+			p.Holder, p.Type = "", 0
+		} else if p.Holder == key {
+			p.Holder = p.Order[0]
+		}
+		return
+	}
+	if p.Holder == key {
+		t := p.Type
+		p.Holder, p.Type = "", 0
+		if t == prWERO || t == prEARO {
+			l.uaTo(p.Order, ascReservationsReleased)
+		}
+	}
+}
+
+// reserve6 implements RESERVE(6)/RESERVE(10) (SPC-2).
+func (c *cmdCtx) reserve6() Result {
+	l := c.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.pr.Holder != "" {
+		return c.conflict()
+	}
+	if l.reserver != "" && l.reserver != c.key {
+		return c.conflict()
+	}
+	l.reserver = c.key
+	return good()
+}
+
+func (c *cmdCtx) release6() Result {
+	l := c.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.pr.Holder != "" {
+		return c.conflict()
+	}
+	if l.reserver == c.key {
+		l.reserver = ""
+	}
+	return good()
+}
