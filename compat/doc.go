@@ -25,6 +25,8 @@
 //	Product=STR       INQUIRY product (<= 16 characters)
 //	Revision=STR      INQUIRY revision (<= 4 characters)
 //	ScsiVersion=N     INQUIRY version byte (5 = SPC-3, 6 = SPC-4)
+//	Removable=Yes     report removable medium: START STOP UNIT ejects and
+//	                  loads, PREVENT ALLOW MEDIUM REMOVAL applies
 //	Offset=BYTES      the LUN starts BYTES into Path
 //	Size=BYTES        the LUN is BYTES long (default: up to the end)
 //	Create=Yes        create a missing file (sparse, extended to Offset+Size)

@@ -332,7 +332,7 @@ var lunKeys = map[string]bool{
 	"blocksize": true, "sectors": true, "blocks": true,
 	// our extensions
 	"vendor": true, "product": true, "revision": true, "scsiversion": true,
-	"offset": true, "size": true, "store": true, "create": true,
+	"offset": true, "size": true, "store": true, "create": true, "removable": true,
 }
 
 func (l *ietLowerer) lun(ll *ietconf.LunLine) {
@@ -448,6 +448,13 @@ func (l *ietLowerer) lunParams(ll *ietconf.LunLine, lun *config.LUN) bool {
 			}
 			*f.dest = p.Value
 		}
+	}
+	if p := seen["removable"]; p != nil {
+		b, good := yesNo(p.Value)
+		if !good {
+			bad(p, "Removable must be Yes or No, not %q", p.Value)
+		}
+		lun.Removable = b
 	}
 	if p := seen["scsiversion"]; p != nil {
 		n, good := strtol(p.Value)

@@ -161,6 +161,9 @@ func RenderLunParams(l *config.LUN) string {
 	if l.ScsiVersion != 0 {
 		add("ScsiVersion", strconv.Itoa(l.ScsiVersion))
 	}
+	if l.Removable {
+		add("Removable", "Yes")
+	}
 	return strings.Join(ps, ",")
 }
 

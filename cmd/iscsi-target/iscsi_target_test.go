@@ -24,9 +24,13 @@ func TestSeedExtent(t *testing.T) {
 	if err := os.WriteFile(targets, []byte("extent0 "+img+" 0 100MB\n\ntarget0 rw extent0\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	auths := filepath.Join(dir, "auths") // empty: no CHAP accounts
+	if err := os.WriteFile(auths, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	port := dt.FreePort(t)
 	d := dt.Start(t, port, bin, "-D", "-f", targets, "-p", strconv.Itoa(port), "--address", "127.0.0.1",
-		"--auths", filepath.Join(dir, "no-auths"), "--pid-file", filepath.Join(dir, "iscsi-target.pid"),
+		"--auths", auths, "--pid-file", filepath.Join(dir, "iscsi-target.pid"),
 		"--admin-socket", filepath.Join(dir, "admin.sock"), "--state-dir", filepath.Join(dir, "state"))
 	fi, err := os.Stat(img)
 	if err != nil {

@@ -29,7 +29,7 @@ func CreatePIDFile(path string) (*PIDFile, error) {
 		b := make([]byte, 32)
 		n, _ := f.ReadAt(b, 0)
 		f.Close()
-		return nil, fmt.Errorf("pid file %s is locked by running process %s: another instance is running",
+		return nil, fmt.Errorf("pid file %s is locked by running process %s: another instance is already running",
 			path, string(trimNL(b[:n])))
 	}
 	if err := f.Truncate(0); err != nil {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/syslog"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -86,17 +85,14 @@ func ParseLUN(number uint64, params string) (*config.LUN, error) {
 	if strings.ContainsAny(params, "\n\r") {
 		return nil, fmt.Errorf("LUN parameters must be one line")
 	}
-	dir, err := os.MkdirTemp("", "ietadm-lun")
+	text := fmt.Sprintf("Target iqn.2001-04.invalid.ietadm:lun\n\tLun %d %s\n", number, params)
+	// An empty directory: no access-control files take part.
+	empty, err := os.MkdirTemp("", "ietadm-lun")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	conf := filepath.Join(dir, "ietd.conf")
-	text := fmt.Sprintf("Target iqn.2001-04.invalid.ietadm:lun\n\tLun %d %s\n", number, params)
-	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
-		return nil, err
-	}
-	cfg, diags, err := compat.Load(conf, compat.LoadOptions{Dialect: config.DialectIET, ACLDir: dir})
+	defer os.Remove(empty)
+	cfg, diags, err := compat.LoadBytes("ietadm --params", []byte(text), compat.LoadOptions{Dialect: config.DialectIET, ACLDir: empty})
 	if err != nil {
 		var msgs []string
 		for _, d := range diags {
