@@ -173,18 +173,16 @@ func (l *lun) popUA(key string) (asc, bool) {
 
 // reset is a LOGICAL UNIT RESET or target reset: RESERVE reservations and
 // PREVENT state are cleared, every nexus gets a unit attention.
-func (l *lun) reset(a asc, issuer string) {
+func (l *lun) reset(a asc, issuer *Nexus) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.reserver = ""
 	l.prevent = map[string]bool{}
 	l.stopped = false
-	for _, k := range l.t.nexusKeys() {
-		if k != issuer {
-			l.ua[k] = []asc{a}
-		}
-	}
-	l.t.log.WithField("issuer", issuer).Debugf("LUN %d reset: unit attention %04x for %v", l.cfg.Number, uint16(a), l.t.nexusKeys())
+	// As LIO does: every nexus of other initiators learns of the reset;
+	// the issuing initiator's own sessions already know.
+	l.establishUAOtherInitiatorsLocked(issuer, a)
+	l.t.log.Debugf("LUN %d reset: unit attention %04x for initiators other than %v", l.cfg.Number, uint16(a), issuer)
 }
 
 func (l *lun) descSense() bool {

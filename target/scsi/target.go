@@ -155,7 +155,7 @@ func (t *Target) TaskManagement(fn TMF, lunNum uint64, nexus *Nexus) byte {
 		if l == nil {
 			return 2
 		}
-		l.reset(ascBusDeviceReset, itKey(nexus))
+		l.reset(ascBusDeviceReset, nexus)
 		return 0
 	case TMFTargetWarmReset, TMFTargetColdReset:
 		t.mu.RLock()
@@ -165,7 +165,7 @@ func (t *Target) TaskManagement(fn TMF, lunNum uint64, nexus *Nexus) byte {
 		}
 		t.mu.RUnlock()
 		for _, l := range luns {
-			l.reset(ascBusDeviceReset, "")
+			l.reset(ascBusDeviceReset, nexus)
 		}
 		return 0
 	case TMFClearACA:

@@ -95,7 +95,7 @@ func (c *cmdCtx) extendedCopy() Result {
 		if d[0] != 0xe4 {
 			return c.fail(sense(keyIllegalRequest, ascUnsuppTargetDescType))
 		}
-		if (d[1]>>3)&0x03 != 0 { // LU ID TYPE other than LUN
+		if (d[1]>>6)&0x03 != 0 { // LU ID TYPE (bits 7-6) other than LUN
 			return c.fail(invalidCDB(1, -1))
 		}
 		nul := d[1]&0x20 != 0
@@ -146,7 +146,9 @@ func (c *cmdCtx) extendedCopy() Result {
 		src, dst := tgts[si].l, tgts[di].l
 		if n > src.capacity() || srcLBA > src.capacity()-n || n > dst.capacity() || dstLBA > dst.capacity()-n {
 			st.failed = true
-			return c.fail(copyAborted(ascLBAOutOfRange))
+			// Beyond the end of a copy target: COPY ABORTED with no
+			// additional sense (what initiators' copy managers expect).
+			return c.fail(copyAborted(ascNone))
 		}
 		if src.bs != dst.bs {
 			st.failed = true
