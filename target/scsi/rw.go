@@ -454,9 +454,12 @@ func (c *cmdCtx) orWrite() Result {
 	if !ok {
 		return r
 	}
+	if len(buf) == 0 {
+		return Result{Status: StatusGood, XferLen: size}
+	}
 	c.l.atomicMu.Lock()
 	defer c.l.atomicMu.Unlock()
-	have := make([]byte, size)
+	have := make([]byte, len(buf))
 	off := int64(a.lba << c.l.shift)
 	if _, err := c.l.store.ReadAt(have, off); err != nil {
 		return c.ioError(err, false)
