@@ -186,7 +186,7 @@ func TestUnitAttentionsAndReservations(t *testing.T) {
 	if r := run(tg, b, rw16(0x88, 0, 1, 0), nil); r.Status != StatusGood {
 		t.Fatalf("after a left: %+v", r)
 	}
-	// LU reset by b: a's new nexus (other initiator) gets a UA, b does not.
+	// LU reset by b: every nexus, b's included, gets a UA.
 	tg.NexusAttach(a)
 	run(tg, a, cdb(0x00, 6), nil) // power-on UA
 	if resp := tg.TaskManagement(TMFLogicalUnitReset, 0, b); resp != 0 {
@@ -195,7 +195,7 @@ func TestUnitAttentionsAndReservations(t *testing.T) {
 	if r := run(tg, a, cdb(0x00, 6), nil); senseASC(r) != ascBusDeviceReset {
 		t.Fatalf("a after reset: %+v", r)
 	}
-	if r := run(tg, b, cdb(0x00, 6), nil); r.Status != StatusGood {
+	if r := run(tg, b, cdb(0x00, 6), nil); senseASC(r) != ascBusDeviceReset {
 		t.Fatalf("issuer after reset: %+v", r)
 	}
 	if tg.TaskManagement(TMFLogicalUnitReset, 9, b) != 2 {

@@ -179,10 +179,13 @@ func (l *lun) reset(a asc, issuer *Nexus) {
 	l.reserver = ""
 	l.prevent = map[string]bool{}
 	l.stopped = false
-	// As LIO does: every nexus of other initiators learns of the reset;
-	// the issuing initiator's own sessions already know.
-	l.establishUAOtherInitiatorsLocked(issuer, a)
-	l.t.log.Debugf("LUN %d reset: unit attention %04x for initiators other than %v", l.cfg.Number, uint16(a), issuer)
+	// SAM-5: every I_T nexus, the issuer's included, gets BUS DEVICE
+	// RESET FUNCTION OCCURRED (multipath initiators rely on seeing it on
+	// every path).
+	for _, k := range l.t.nexusKeys() {
+		l.ua[k] = []asc{a}
+	}
+	l.t.log.Debugf("LUN %d reset by %v: unit attention %04x for every nexus", l.cfg.Number, issuer, uint16(a))
 }
 
 func (l *lun) descSense() bool {
