@@ -297,7 +297,7 @@ func hostileCases() []hostileCase {
 			if err != nil {
 				return loginVerdict(c, err)
 			}
-			_, got, err := c.loginExchange(itt, 0, 1, false, []keyValue{{"CHAP_A", "99,7,250"}})
+			_, got, err := c.loginExchange(itt, 0, 1, false, []keyValue{{"CHAP_A", "99,250,3"}})
 			if err != nil {
 				return loginVerdict(c, err)
 			}
