@@ -180,6 +180,7 @@ func TestRoundTrip(t *testing.T) {
 			want.Dialect = config.DialectIET
 			for _, tg := range want.Targets {
 				tg.AllowedNets, tg.NetBSDIndex = nil, -1
+				tg.Auth.Optional = false // ietd.conf has no optional CHAP
 				var accs []config.Account
 				for _, a := range tg.Auth.Incoming {
 					if AccountExpressible(a) {

@@ -38,6 +38,10 @@ type Auth struct {
 	Incoming []Account
 	// Outgoing is the target's own account for mutual CHAP (at most one).
 	Outgoing *Account
+	// Optional lets initiators log in without CHAP even when Incoming
+	// accounts exist (NetBSD auths semantics: CHAP when the initiator
+	// asks for it).
+	Optional bool
 }
 
 // Account is a CHAP user name and secret.

@@ -109,6 +109,7 @@ type Machine struct {
 	started      bool
 	stage        int
 	authRequired bool
+	authOptional bool // accounts exist but CHAP is not mandatory
 	authDone     bool
 	authMethod   string
 	chap         chapState
@@ -198,7 +199,7 @@ func (m *Machine) Step(req Request) Response {
 		return m.fail(&req, StatusInitiatorError, "login stage went backwards")
 	}
 	if req.CSG == StageOperational && m.stage == StageSecurity {
-		if m.authRequired && !m.authDone {
+		if (m.authRequired || m.authMethod == "CHAP") && !m.authDone {
 			return m.fail(&req, StatusAuthFailure, "security stage skipped but authentication is required")
 		}
 		m.authDone = true
@@ -286,13 +287,16 @@ func (m *Machine) Step(req Request) Response {
 	ready := true
 	switch req.CSG {
 	case StageSecurity:
-		if m.authRequired && !m.authDone {
+		// CHAP chosen (mandatory, or optional and preferred): it must
+		// finish before the stage can end.
+		chapChosen := m.authMethod == "CHAP"
+		if (m.authRequired || chapChosen) && !m.authDone {
 			if !chapBusy {
 				return m.fail(&req, StatusAuthFailure, "authentication required")
 			}
 			ready = false
 		}
-		if !m.authRequired {
+		if !m.authRequired && !chapChosen {
 			m.authDone = true
 		}
 	case StageOperational:
@@ -377,7 +381,8 @@ func (m *Machine) start(kvs []KV) (Status, string) {
 		m.accounts = t.Auth
 	}
 	m.res.Params.MaxXmitDSL = m.lim.cfg.MaxXmitDataSegmentLength
-	m.authRequired = len(m.accounts.Incoming) > 0
+	m.authRequired = len(m.accounts.Incoming) > 0 && !m.accounts.Optional
+	m.authOptional = len(m.accounts.Incoming) > 0 && m.accounts.Optional
 	return StatusSuccess, ""
 }
 
@@ -412,6 +417,10 @@ func (m *Machine) security(sec map[string]string, out []KV) ([]KV, bool, Status,
 		offers := splitList(v)
 		switch {
 		case m.authRequired && slices.Contains(offers, "CHAP"):
+			m.authMethod = "CHAP"
+			m.chap = chapWaitAlgorithm
+		case m.authOptional && len(offers) > 0 && offers[0] == "CHAP":
+			// CHAP is optional (NetBSD auths) and the initiator prefers it.
 			m.authMethod = "CHAP"
 			m.chap = chapWaitAlgorithm
 		case !m.authRequired && slices.Contains(offers, "None"):

@@ -99,6 +99,8 @@ func runTranscript(t *testing.T, path string) {
 					tg.Auth.Outgoing = &acc
 				case "alias":
 					tg.Alias = v
+				case "optional":
+					tg.Auth.Optional = v == "yes"
 				case "MaxBurstLength":
 					tg.Params.MaxBurstLength, _ = strconv.Atoi(v)
 				case "MaxRecvDataSegmentLength":
