@@ -179,6 +179,18 @@ func (c *conn) handleCommand(h *pdu.BHS) error {
 		c.enqueueTask(t)
 		return nil
 	}
+	// Charge the data budget. The reader may wait for room only when no
+	// write of this session waits for Data-Out: those buffers are freed
+	// by this very reader, so waiting could deadlock; then it overdraws.
+	need := int64(t.edtl)
+	if !ss.srv.mem.tryAcquire(need) {
+		if ss.awaitingData() {
+			ss.srv.mem.force(need)
+		} else {
+			ss.srv.mem.acquire(context.Background(), need)
+		}
+	}
+	t.charged = need
 	t.outBuf = ss.srv.pool.Get(int(t.edtl))
 	// Immediate data.
 	if n > 0 {

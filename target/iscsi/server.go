@@ -43,6 +43,9 @@ type Options struct {
 	NewDevice func(t *config.Target, o scsi.Options) (Device, error)
 	// LoginTimeout bounds a whole login (default 15s).
 	LoginTimeout time.Duration
+	// MaxDataInFlight bounds the data-buffer memory of commands in flight
+	// across all sessions (default 32 MiB); commands beyond it wait.
+	MaxDataInFlight int
 	// MaxBufferMemory bounds the memory retained by the data buffer pool
 	// (default 256 MiB).
 	MaxBufferMemory int
@@ -64,6 +67,7 @@ type Server struct {
 	opts    Options
 	log     *logrus.Entry
 	pool    *pdu.BufPool
+	mem     *memBudget
 	nexusID atomic.Uint64
 
 	mu        sync.Mutex
@@ -98,8 +102,11 @@ func NewServer(opts Options) (*Server, error) {
 	if opts.LoginTimeout == 0 {
 		opts.LoginTimeout = 15 * time.Second
 	}
+	if opts.MaxDataInFlight == 0 {
+		opts.MaxDataInFlight = 32 << 20
+	}
 	if opts.MaxBufferMemory == 0 {
-		opts.MaxBufferMemory = 256 << 20
+		opts.MaxBufferMemory = 16 << 20
 	}
 	if opts.NewDevice == nil {
 		opts.NewDevice = func(t *config.Target, o scsi.Options) (Device, error) {
@@ -110,6 +117,7 @@ func NewServer(opts Options) (*Server, error) {
 		opts:      opts,
 		log:       opts.Log,
 		pool:      pdu.NewBufPool(nil, opts.MaxBufferMemory),
+		mem:       newMemBudget(int64(opts.MaxDataInFlight)),
 		cfg:       opts.Config,
 		targets:   map[int]*targetState{},
 		sessions:  map[uint16]*session{},

@@ -244,6 +244,13 @@ func (ss *session) run(t *task) {
 		return
 	}
 	if t.read && t.edtl > 0 {
+		// Wait for room in the server's data budget (bounded memory
+		// under many sessions of large reads).
+		if !ss.srv.mem.acquire(t.ctx, int64(t.edtl)) {
+			t.finish()
+			return
+		}
+		t.charged += int64(t.edtl)
 		t.inBuf = ss.srv.pool.Get(int(t.edtl))
 		t.cmd.DataIn = t.inBuf
 	}
@@ -276,6 +283,7 @@ type task struct {
 	cmd       scsi.Command
 	cdb       [16]byte
 	outBuf    []byte // Data-Out destination (pooled)
+	charged   int64  // bytes held in the server's data budget
 	inBuf     []byte // Data-In buffer (pooled)
 	res       scsi.Result
 
@@ -334,7 +342,23 @@ func (t *task) finish() {
 			ss.srv.pool.Put(t.inBuf)
 			t.inBuf = nil
 		}
+		ss.srv.mem.release(t.charged)
+		t.charged = 0
 		t.cancel()
 		close(t.done)
 	})
+}
+
+// awaitingData reports whether the session has write commands still
+// waiting for Data-Out (their buffers can only be freed by this
+// connection's reader).
+func (ss *session) awaitingData() bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for _, t := range ss.tasks {
+		if t.write && !t.dispatched && t.outBuf != nil {
+			return true
+		}
+	}
+	return false
 }

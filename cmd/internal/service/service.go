@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"log/syslog"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -138,6 +141,15 @@ func Check(w io.Writer, load func() (*config.Config, config.Diagnostics, error))
 // with the parent returning once the child is ready. It returns the
 // process exit status.
 func Start(foreground bool, opts daemon.Options, stderr io.Writer, name string) int {
+	if addr := os.Getenv("IETD_PPROF"); addr != "" {
+		// Profiling for `make bench` (never on by default).
+		go http.ListenAndServe(addr, nil)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// Data buffers in flight and pooled are bounded (32 + 16 MiB);
+		// keep the garbage collector close to that.
+		debug.SetMemoryLimit(64 << 20)
+	}
 	if !foreground {
 		done, report, err := daemon.Detach(30 * time.Second)
 		if done {
