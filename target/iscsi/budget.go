@@ -9,15 +9,23 @@ import (
 // across every session of a server (Options.MaxDataInFlight). Commands
 // wait for room instead of allocating; a command larger than the whole
 // budget waits until it is alone.
+//
+// Under pressure (3/4 of the limit in use) sessions also stop widening
+// their CmdSN window as commands end (see session.openSlot): the
+// initiator may not send more commands than MaxCmdSN allows, which is the
+// protocol's own back-pressure and the only way to bound the immediate and
+// unsolicited data an initiator can push. The slots held back are given
+// back when the pressure is gone.
 type memBudget struct {
 	mu    sync.Mutex
 	cond  *sync.Cond
 	limit int64
 	used  int64
+	held  map[*session]struct{} // sessions with slots held back
 }
 
 func newMemBudget(limit int64) *memBudget {
-	b := &memBudget{limit: limit}
+	b := &memBudget{limit: limit, held: map[*session]struct{}{}}
 	b.cond = sync.NewCond(&b.mu)
 	return b
 }
@@ -71,6 +79,33 @@ func (b *memBudget) release(n int64) {
 	b.mu.Lock()
 	b.used -= n
 	b.cond.Broadcast()
+	var reopen []*session
+	if len(b.held) > 0 && !b.pressedLocked() {
+		for ss := range b.held {
+			reopen = append(reopen, ss)
+		}
+		clear(b.held)
+	}
+	b.mu.Unlock()
+	for _, ss := range reopen {
+		ss.reopenSlots()
+	}
+}
+
+func (b *memBudget) pressedLocked() bool { return b.used >= b.limit-b.limit/4 }
+
+// pressed reports whether sessions should hold back CmdSN window slots.
+func (b *memBudget) pressed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.pressedLocked()
+}
+
+// hold remembers a session that held back a window slot, to give it back
+// on a later release.
+func (b *memBudget) hold(ss *session) {
+	b.mu.Lock()
+	b.held[ss] = struct{}{}
 	b.mu.Unlock()
 }
 

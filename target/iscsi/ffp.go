@@ -89,7 +89,7 @@ func (c *conn) consumeCmdSN(h *pdu.BHS) bool {
 	if !c.sess.acceptCmdSN(h.CmdSN()) {
 		return false
 	}
-	c.sess.openSlot()
+	c.sess.openSlot(nil)
 	return true
 }
 

@@ -44,10 +44,10 @@ type Options struct {
 	// LoginTimeout bounds a whole login (default 15s).
 	LoginTimeout time.Duration
 	// MaxDataInFlight bounds the data-buffer memory of commands in flight
-	// across all sessions (default 32 MiB); commands beyond it wait.
+	// across all sessions (default 16 MiB); commands beyond it wait.
 	MaxDataInFlight int
 	// MaxBufferMemory bounds the memory retained by the data buffer pool
-	// (default 256 MiB).
+	// (default 16 MiB).
 	MaxBufferMemory int
 }
 
@@ -103,7 +103,7 @@ func NewServer(opts Options) (*Server, error) {
 		opts.LoginTimeout = 15 * time.Second
 	}
 	if opts.MaxDataInFlight == 0 {
-		opts.MaxDataInFlight = 32 << 20
+		opts.MaxDataInFlight = 16 << 20
 	}
 	if opts.MaxBufferMemory == 0 {
 		opts.MaxBufferMemory = 16 << 20

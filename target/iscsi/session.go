@@ -29,6 +29,7 @@ type session struct {
 	// Command window, readable without the lock for PDU headers.
 	expCmdSN atomic.Uint32
 	maxCmdSN atomic.Uint32
+	withheld atomic.Uint32 // window slots held back under memory pressure
 
 	mu    sync.Mutex
 	conn  *conn
@@ -179,7 +180,38 @@ func (ss *session) acceptCmdSN(sn uint32) bool {
 }
 
 // openSlot widens the window by one after a non-immediate command ended.
-func (ss *session) openSlot() { ss.maxCmdSN.Add(1) }
+// Under memory pressure the slot is held back instead, as long as other
+// commands of the session are in flight (their responses carry MaxCmdSN,
+// so the initiator always learns of slots given back, and a session is
+// never left without a slot).
+func (ss *session) openSlot(ending *task) {
+	if ss.srv.mem.pressed() && ss.busyBesides(ending) {
+		ss.withheld.Add(1)
+		ss.srv.mem.hold(ss)
+		return
+	}
+	ss.maxCmdSN.Add(1 + ss.withheld.Swap(0))
+}
+
+// reopenSlots gives back the slots held back under pressure.
+func (ss *session) reopenSlots() {
+	if n := ss.withheld.Swap(0); n > 0 {
+		ss.maxCmdSN.Add(n)
+	}
+}
+
+// busyBesides reports whether the session has commands other than t
+// whose responses are still to come (and will carry MaxCmdSN).
+func (ss *session) busyBesides(t *task) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for _, o := range ss.tasks {
+		if o != t && !o.immediate && !o.slotFreed.Load() {
+			return true
+		}
+	}
+	return false
+}
 
 // addTask registers a task by ITT; false if the ITT is in use.
 func (ss *session) addTask(t *task) bool {
@@ -324,7 +356,7 @@ func (t *task) isAborted() bool { return t.aborted.Load() }
 // releaseSlot opens the CmdSN window slot of a non-immediate task once.
 func (t *task) releaseSlot() {
 	if !t.immediate && !t.slotFreed.Swap(true) {
-		t.ss.openSlot()
+		t.ss.openSlot(t)
 	}
 }
 
@@ -333,6 +365,8 @@ func (t *task) finish() {
 	t.once.Do(func() {
 		ss := t.ss
 		ss.removeTask(t)
+		ss.srv.mem.release(t.charged)
+		t.charged = 0
 		t.releaseSlot()
 		if t.outBuf != nil {
 			ss.srv.pool.Put(t.outBuf)
@@ -342,8 +376,6 @@ func (t *task) finish() {
 			ss.srv.pool.Put(t.inBuf)
 			t.inBuf = nil
 		}
-		ss.srv.mem.release(t.charged)
-		t.charged = 0
 		t.cancel()
 		close(t.done)
 	})

@@ -146,9 +146,9 @@ func Start(foreground bool, opts daemon.Options, stderr io.Writer, name string) 
 		go http.ListenAndServe(addr, nil)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		// Data buffers in flight and pooled are bounded (32 + 16 MiB);
+		// Data buffers in flight and pooled are bounded (16 + 16 MiB);
 		// keep the garbage collector close to that.
-		debug.SetMemoryLimit(64 << 20)
+		debug.SetMemoryLimit(48 << 20)
 	}
 	if !foreground {
 		done, report, err := daemon.Detach(30 * time.Second)

@@ -1,0 +1,80 @@
+package iscsi
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+func TestBudgetWaitsAndReleases(t *testing.T) {
+	b := newMemBudget(100)
+	if !b.tryAcquire(60) || b.tryAcquire(60) {
+		t.Fatal("tryAcquire: 60 then 60 of 100 must give yes then no")
+	}
+	got := make(chan bool)
+	go func() { got <- b.acquire(context.Background(), 60) }()
+	select {
+	case <-got:
+		t.Fatal("acquire did not wait for room")
+	case <-time.After(20 * time.Millisecond):
+	}
+	b.release(60)
+	if !<-got || b.inUse() != 60 {
+		t.Fatalf("after release: in use %d, want 60", b.inUse())
+	}
+	// Larger than the whole budget: granted when alone.
+	b.release(60)
+	if !b.tryAcquire(500) {
+		t.Fatal("a command larger than the budget must run when alone")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if b.acquire(ctx, 1) {
+		t.Fatal("acquire with a cancelled context succeeded while full")
+	}
+}
+
+// Under pressure a session holds back CmdSN window slots while other
+// commands of it are in flight, and gets them back when memory is freed;
+// the last command in flight always reopens every slot.
+func TestWindowHeldBackUnderPressure(t *testing.T) {
+	srv := &Server{mem: newMemBudget(100)}
+	ss := &session{srv: srv, tasks: map[uint32]*task{}}
+	ss.maxCmdSN.Store(10)
+	a := &task{ss: ss, itt: 1}
+	b := &task{ss: ss, itt: 2}
+	ss.tasks[1], ss.tasks[2] = a, b
+
+	srv.mem.force(80) // pressed: 80 >= 75
+	a.releaseSlot()
+	if got := ss.maxCmdSN.Load(); got != 10 || ss.withheld.Load() != 1 {
+		t.Fatalf("pressed with another command in flight: MaxCmdSN %d withheld %d, want 10 and 1", got, ss.withheld.Load())
+	}
+	a.releaseSlot() // once per task
+	if ss.withheld.Load() != 1 {
+		t.Fatal("a task released its slot twice")
+	}
+	// b is the last command whose response is to come: it reopens all.
+	b.releaseSlot()
+	if got := ss.maxCmdSN.Load(); got != 12 || ss.withheld.Load() != 0 {
+		t.Fatalf("last command: MaxCmdSN %d withheld %d, want 12 and 0", got, ss.withheld.Load())
+	}
+
+	// Held-back slots come back when the pressure is gone.
+	c := &task{ss: ss, itt: 3}
+	d := &task{ss: ss, itt: 4}
+	ss.tasks[3], ss.tasks[4] = c, d
+	c.releaseSlot()
+	if ss.withheld.Load() != 1 {
+		t.Fatal("slot not held back under pressure")
+	}
+	srv.mem.release(80)
+	if got := ss.maxCmdSN.Load(); got != 13 || ss.withheld.Load() != 0 {
+		t.Fatalf("after release: MaxCmdSN %d withheld %d, want 13 and 0", got, ss.withheld.Load())
+	}
+	// No pressure: slots open at once.
+	d.releaseSlot()
+	if got := ss.maxCmdSN.Load(); got != 14 {
+		t.Fatalf("no pressure: MaxCmdSN %d, want 14", got)
+	}
+}
