@@ -30,8 +30,14 @@ func newMemBudget(limit int64) *memBudget {
 	return b
 }
 
+// smallCommand is the size up to which a command never waits for the
+// budget: small I/O of one initiator is never starved by large transfers
+// of another that pin the budget (e.g. writes whose Data-Out never comes).
+// What it costs is bounded by the CmdSN windows.
+const smallCommand = 64 << 10
+
 func (b *memBudget) fits(n int64) bool {
-	return b.used+n <= b.limit || b.used == 0
+	return b.used+n <= b.limit || b.used == 0 || n <= smallCommand
 }
 
 // tryAcquire takes n bytes if they fit now.

@@ -7,29 +7,34 @@ import (
 )
 
 func TestBudgetWaitsAndReleases(t *testing.T) {
-	b := newMemBudget(100)
-	if !b.tryAcquire(60) || b.tryAcquire(60) {
+	const k = 1 << 20
+	b := newMemBudget(100 * k)
+	if !b.tryAcquire(60*k) || b.tryAcquire(60*k) {
 		t.Fatal("tryAcquire: 60 then 60 of 100 must give yes then no")
 	}
+	if !b.tryAcquire(smallCommand) {
+		t.Fatal("a small command must never wait")
+	}
+	b.release(smallCommand)
 	got := make(chan bool)
-	go func() { got <- b.acquire(context.Background(), 60) }()
+	go func() { got <- b.acquire(context.Background(), 60*k) }()
 	select {
 	case <-got:
 		t.Fatal("acquire did not wait for room")
 	case <-time.After(20 * time.Millisecond):
 	}
-	b.release(60)
-	if !<-got || b.inUse() != 60 {
+	b.release(60 * k)
+	if !<-got || b.inUse() != 60*k {
 		t.Fatalf("after release: in use %d, want 60", b.inUse())
 	}
 	// Larger than the whole budget: granted when alone.
-	b.release(60)
-	if !b.tryAcquire(500) {
+	b.release(60 * k)
+	if !b.tryAcquire(500 * k) {
 		t.Fatal("a command larger than the budget must run when alone")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if b.acquire(ctx, 1) {
+	if b.acquire(ctx, 2*smallCommand) {
 		t.Fatal("acquire with a cancelled context succeeded while full")
 	}
 }

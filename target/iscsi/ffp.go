@@ -169,14 +169,7 @@ func (c *conn) handleCommand(h *pdu.BHS) error {
 		if err := c.discard(n); err != nil {
 			return err
 		}
-		t.write = false
-		t.cmd.Write = false
-		t.dispatched = true
-		t.res = scsi.Result{Status: scsi.StatusCheckCondition, XferLen: -1,
-			Sense: []byte{0x70, 0, 0x05, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x24, 0, 0, 0, 0, 0}}
-		t.responded = true
-		t.releaseSlot()
-		c.enqueueTask(t)
+		c.failTask(t, 0x05, 0x24, 0x00) // ILLEGAL REQUEST, INVALID FIELD IN CDB
 		return nil
 	}
 	// Charge the data budget. The reader may wait for room only when no
@@ -228,6 +221,19 @@ func (c *conn) handleCommand(h *pdu.BHS) error {
 	return nil
 }
 
+// failTask ends a write command without executing it: CHECK CONDITION
+// with the given sense key and additional sense code.
+func (c *conn) failTask(t *task, key, asc, ascq byte) {
+	t.write = false
+	t.cmd.Write = false
+	t.dispatched = true
+	t.res = scsi.Result{Status: scsi.StatusCheckCondition, XferLen: -1,
+		Sense: []byte{0x70, 0, key, 0, 0, 0, 0, 10, 0, 0, 0, 0, asc, ascq, 0, 0, 0, 0}}
+	t.responded = true
+	t.releaseSlot()
+	c.enqueueTask(t)
+}
+
 // discardExtra is used when immediate data exceeded EDTL; digests are not
 // checked for the split case (the command fails anyway).
 func (c *conn) discardExtra(_ []byte, extra int) error {
@@ -274,9 +280,12 @@ func (c *conn) handleDataOut(h *pdu.BHS) error {
 	}
 	var seq *r2tState
 	if ttt == pdu.ReservedTag {
-		if off+uint32(n) > t.unsolEnd || dsn != t.unsolDataSN {
+		if off+uint32(n) > t.unsolEnd {
 			c.reject(h, rejectProtocolError)
-			return fmt.Errorf("%w: bad unsolicited Data-Out (offset %d, DataSN %d)", errProtocol, off, dsn)
+			return fmt.Errorf("%w: unsolicited Data-Out beyond FirstBurstLength (offset %d)", errProtocol, off)
+		}
+		if dsn != t.unsolDataSN {
+			t.dataErr = true // an implied digest error (RFC 7143 7.8)
 		}
 		t.unsolDataSN++
 	} else {
@@ -285,16 +294,21 @@ func (c *conn) handleDataOut(h *pdu.BHS) error {
 				seq = &t.r2ts[i]
 			}
 		}
-		if seq == nil || off < seq.offset || off+uint32(n) > seq.offset+seq.length || dsn != seq.dataSN {
+		if seq == nil || off < seq.offset || off+uint32(n) > seq.offset+seq.length {
 			c.reject(h, rejectProtocolError)
-			return fmt.Errorf("%w: Data-Out does not match its R2T (DataSN %d)", errProtocol, dsn)
+			return fmt.Errorf("%w: Data-Out does not match its R2T (offset %d)", errProtocol, off)
+		}
+		if dsn != seq.dataSN {
+			t.dataErr = true // an implied digest error (RFC 7143 7.8)
 		}
 		seq.dataSN++
 	}
 	err := c.rd.ReadData(t.outBuf[off : off+uint32(n)])
 	if errors.Is(err, pdu.ErrDataDigest) {
+		// RFC 7143 7.8: reject and discard; the task ends with CHECK
+		// CONDITION once all its data arrived (the connection stays).
 		c.reject(h, rejectDataDigest)
-		return fmt.Errorf("%w: data digest error", errProtocol)
+		t.dataErr = true
 	} else if err != nil {
 		return err
 	}
@@ -312,6 +326,11 @@ func (c *conn) handleDataOut(h *pdu.BHS) error {
 		}
 	}
 	if t.received >= t.edtl {
+		if t.dataErr {
+			// Lost or damaged Data-Out: never write it.
+			c.failTask(t, 0x0b, 0x47, 0x05) // ABORTED COMMAND, PROTOCOL SERVICE CRC ERROR
+			return nil
+		}
 		t.cmd.DataOut = t.outBuf[:t.edtl]
 		t.dispatched = true
 		ss.dispatch(t)

@@ -283,3 +283,56 @@ func TestMaxSessionsAndReinstatement(t *testing.T) {
 		t.Fatalf("status %#x%02x, want 0x0206", p.BHS[36], p.BHS[37])
 	}
 }
+
+// A Data-Out with a wrong DataSN (an implied digest error, RFC 7143 7.8)
+// ends the task with CHECK CONDITION, ABORTED COMMAND / PROTOCOL SERVICE
+// CRC ERROR, once all its data arrived; nothing is written and the
+// connection stays usable.
+func TestDataSNErrorFailsTask(t *testing.T) {
+	cfg, _ := basicConfig()
+	disk := newFakeDisk(1 << 20)
+	ts := startServer(t, cfg, disk)
+	r := dialRaw(t, ts.addr, normalKeys(login.KV{Key: "ImmediateData", Value: "No"}))
+	for _, badSN := range []uint32{27, 0xffffffff} {
+		r.itt++
+		var h pdu.BHS
+		h.SetOpcode(pdu.OpSCSICmd)
+		h.SetFlags(pdu.FlagFinal | pdu.FlagWrite | 1)
+		h.SetU32(pdu.OffITT, r.itt)
+		h.SetU32(pdu.OffTTT, 1024)
+		h.SetU32(pdu.OffCmdSN, r.cmdSN)
+		r.cmdSN++
+		copy(h.CDB(), []byte{0x2a, 0, 0, 0, 0, 100, 0, 0, 2, 0}) // WRITE(10) LBA 100, 2 blocks
+		r.send(&h, nil)
+		r2t := r.recv()
+		if r2t.Opcode() != pdu.OpR2T || r2t.ITT() != r.itt {
+			t.Fatalf("want R2T, got %s", pdu.Describe(&r2t.BHS))
+		}
+		var d pdu.BHS
+		d.SetOpcode(pdu.OpDataOut)
+		d.SetFlags(pdu.FlagFinal)
+		d.SetU32(pdu.OffITT, r.itt)
+		d.SetU32(pdu.OffTTT, r2t.TTT())
+		d.SetU32(pdu.OffDataSN, badSN)
+		payload := make([]byte, 1024)
+		for i := range payload {
+			payload[i] = 0xa5
+		}
+		r.send(&d, payload)
+		p := r.recv()
+		if p.Opcode() != pdu.OpSCSIResp || p.ITT() != r.itt || p.BHS[3] != 0x02 || len(p.data) < 16 ||
+			p.data[2+2]&0x0f != 0x0b || p.data[2+12] != 0x47 || p.data[2+13] != 0x05 {
+			t.Fatalf("DataSN %d: want CHECK CONDITION 0B/47/05, got %s status %#x sense % x",
+				badSN, pdu.Describe(&p.BHS), p.BHS[3], p.data)
+		}
+	}
+	for i, b := range disk.data[100*512 : 102*512] {
+		if b != 0 {
+			t.Fatalf("byte %d written despite the DataSN error", i)
+		}
+	}
+	itt := r.command([]byte{0x00, 0, 0, 0, 0, 0}, 0, false)
+	if p := r.recv(); p.Opcode() != pdu.OpSCSIResp || p.ITT() != itt || p.BHS[3] != 0 {
+		t.Fatalf("after the failed write: %s", pdu.Describe(&p.BHS))
+	}
+}
