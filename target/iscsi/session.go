@@ -323,7 +323,7 @@ type task struct {
 	received    uint32 // bytes received
 	unsolEnd    uint32 // end of the unsolicited window
 	unsolDataSN uint32
-	dataErr     bool // a Data-Out was lost or damaged: fail, do not write
+	dataErr     bool   // a Data-Out was lost or damaged: fail, do not write
 	nextR2T     uint32 // next offset to solicit
 	r2tSN       uint32
 	r2ts        []r2tState
