@@ -16,6 +16,8 @@ type Nexus struct {
 	TPGT uint16
 	// RelativePort is the relative target port identifier (1).
 	RelativePort uint16
+
+	key string // itKey, set by NexusAttach before the nexus is used
 }
 
 // TaskAttr is the SAM task attribute from the SCSI Command PDU.

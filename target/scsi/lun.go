@@ -216,9 +216,19 @@ type cmdCtx struct {
 
 func (c *cmdCtx) fail(s senseData) Result { return checkCondition(s, c.desc) }
 
-// execute runs a command on this LUN.
+// execute runs a command on this LUN. The command context comes from the
+// target's pool (nothing keeps it after the command).
 func (l *lun) execute(ctx context.Context, cmd *Command) Result {
-	c := &cmdCtx{ctx: ctx, cmd: cmd, cdb: cmd.CDB, key: itKey(cmd.Nexus), l: l, desc: l.descSense()}
+	c := l.t.ctxPool.Get().(*cmdCtx)
+	*c = cmdCtx{ctx: ctx, cmd: cmd, cdb: cmd.CDB, key: itKey(cmd.Nexus), l: l, desc: l.descSense()}
+	r := c.execute()
+	*c = cmdCtx{}
+	l.t.ctxPool.Put(c)
+	return r
+}
+
+func (c *cmdCtx) execute() Result {
+	l, cmd := c.l, c.cmd
 	op := cmd.CDB[0]
 	d := lookupOp(op, cmd.CDB)
 	if d == nil {

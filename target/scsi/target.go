@@ -36,6 +36,8 @@ type Target struct {
 	cfg   *config.Target
 	luns  map[uint64]*lun
 	nexus map[string]*Nexus // attached I_T nexuses by itKey
+
+	ctxPool sync.Pool // *cmdCtx, one per command in flight
 }
 
 // NewTarget opens every LUN's backing store and builds the device set.
@@ -52,6 +54,7 @@ func NewTarget(cfg *config.Target, opts Options) (*Target, error) {
 		}
 	}
 	t := &Target{opts: opts, log: opts.Log, cfg: cfg, luns: map[uint64]*lun{}, nexus: map[string]*Nexus{}}
+	t.ctxPool.New = func() any { return new(cmdCtx) }
 	for _, lc := range cfg.LUNs {
 		l, err := t.openLUN(lc)
 		if err != nil {
@@ -78,9 +81,13 @@ func (t *Target) openLUN(lc *config.LUN) (*lun, error) {
 
 // itKey identifies an I_T nexus across sessions: the initiator port name
 // (iSCSI name + ISID) and the target port.
+// NexusAttach caches it in the nexus.
 func itKey(n *Nexus) string {
 	if n == nil {
 		return ""
+	}
+	if n.key != "" {
+		return n.key
 	}
 	return n.InitiatorName + ",i,0x" + hex.EncodeToString(n.ISID[:]) + "|" + n.TargetName
 }
@@ -178,6 +185,9 @@ func (t *Target) TaskManagement(fn TMF, lunNum uint64, nexus *Nexus) byte {
 // power-on/reset unit attention on every LUN.
 func (t *Target) NexusAttach(n *Nexus) {
 	key := itKey(n)
+	if n.key == "" { // first attach: before any command on the nexus
+		n.key = key
+	}
 	t.mu.Lock()
 	t.nexus[key] = n
 	luns := make([]*lun, 0, len(t.luns))
