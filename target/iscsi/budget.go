@@ -21,6 +21,10 @@ type memBudget struct {
 	cond  *sync.Cond
 	limit int64
 	used  int64
+	// stuck is the budget held by write commands waiting for Data-Out
+	// on connections whose reader is itself waiting for budget: that
+	// memory can only be freed by those readers.
+	stuck int64
 	held  map[*session]struct{} // sessions with slots held back
 }
 
@@ -76,6 +80,24 @@ func (b *memBudget) acquire(ctx context.Context, n int64) bool {
 	}
 	b.used += n
 	return true
+}
+
+// acquireReader is acquire for a connection reader whose session holds
+// awaiting bytes in write commands still waiting for their Data-Out (which
+// only this reader can take in). It waits while memory held elsewhere may
+// be freed, the initiator meanwhile held back by TCP flow control; when
+// everything in use is held behind waiting readers (a deadlock otherwise)
+// a reader that holds such memory overdraws and goes on.
+func (b *memBudget) acquireReader(n, awaiting int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.stuck += awaiting
+	b.cond.Broadcast()
+	for !b.fits(n) && !(awaiting > 0 && b.used <= b.stuck) {
+		b.cond.Wait()
+	}
+	b.stuck -= awaiting
+	b.used += n
 }
 
 func (b *memBudget) release(n int64) {

@@ -83,3 +83,35 @@ func TestWindowHeldBackUnderPressure(t *testing.T) {
 		t.Fatalf("no pressure: MaxCmdSN %d, want 14", got)
 	}
 }
+
+// A reader waits for memory held by commands that will end by
+// themselves, but never for memory only it can free (its own writes
+// waiting for Data-Out behind it in the stream): that would deadlock.
+func TestBudgetReaderNeverDeadlocks(t *testing.T) {
+	const m = 1 << 20
+	b := newMemBudget(16 * m)
+	b.force(16 * m) // all of it held by one session's writes awaiting Data-Out
+	done := make(chan struct{})
+	go func() { b.acquireReader(m, 16*m); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("reader waited for memory only it can free")
+	}
+
+	// Memory held by executing commands: the reader waits for it.
+	b2 := newMemBudget(16 * m)
+	b2.force(16 * m)
+	got := make(chan struct{})
+	go func() { b2.acquireReader(m, 0); close(got) }()
+	select {
+	case <-got:
+		t.Fatal("reader overdrew although the memory will be freed")
+	case <-time.After(30 * time.Millisecond):
+	}
+	b2.release(16 * m)
+	<-got
+	if b2.inUse() != m {
+		t.Fatalf("in use %d, want %d", b2.inUse(), m)
+	}
+}

@@ -172,16 +172,11 @@ func (c *conn) handleCommand(h *pdu.BHS) error {
 		c.failTask(t, 0x05, 0x24, 0x00) // ILLEGAL REQUEST, INVALID FIELD IN CDB
 		return nil
 	}
-	// Charge the data budget. The reader may wait for room only when no
-	// write of this session waits for Data-Out: those buffers are freed
-	// by this very reader, so waiting could deadlock; then it overdraws.
+	// Charge the data budget; waiting here stops reading the socket, so
+	// the initiator's data stays in its own and the kernel's buffers.
 	need := int64(t.edtl)
 	if !ss.srv.mem.tryAcquire(need) {
-		if ss.awaitingData() {
-			ss.srv.mem.force(need)
-		} else {
-			ss.srv.mem.acquire(context.Background(), need)
-		}
+		ss.srv.mem.acquireReader(need, ss.awaitingBytes())
 	}
 	t.charged = need
 	t.outBuf = ss.srv.pool.Get(int(t.edtl))

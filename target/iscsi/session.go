@@ -382,16 +382,17 @@ func (t *task) finish() {
 	})
 }
 
-// awaitingData reports whether the session has write commands still
-// waiting for Data-Out (their buffers can only be freed by this
-// connection's reader).
-func (ss *session) awaitingData() bool {
+// awaitingBytes is the data budget held by the session's write commands
+// still waiting for Data-Out (only this connection's reader can complete
+// them). Called by the reader, which owns the Data-Out state.
+func (ss *session) awaitingBytes() int64 {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	var n int64
 	for _, t := range ss.tasks {
 		if t.write && !t.dispatched && t.outBuf != nil {
-			return true
+			n += t.charged
 		}
 	}
-	return false
+	return n
 }
