@@ -10,8 +10,8 @@ import (
 // a hole) and how many bytes from off, at most n, share that state
 // (lseek SEEK_DATA/SEEK_HOLE). Used for GET LBA STATUS.
 func (s *FileStore) Allocated(off, n int64) (bool, int64, error) {
-	if !inBounds(off, n, s.size) {
-		return false, 0, rangeError("lba-status", s.path, off, n, s.size)
+	if !inBounds(off, n, s.size.Load()) {
+		return false, 0, rangeError("lba-status", s.path, off, n, s.size.Load())
 	}
 	if n == 0 {
 		return true, 0, nil

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -30,8 +31,9 @@ type FileStore struct {
 	f        *os.File
 	fd       int
 	path     string
-	base     int64 // window start in the file
-	size     int64 // window length
+	base     int64        // window start in the file
+	size     atomic.Int64 // window length (Refresh may change it)
+	fixed    bool         // size given by the config: never refreshed
 	readOnly bool
 	dsync    bool // opened O_DSYNC: completed writes are already durable
 	blockDev bool
@@ -130,7 +132,8 @@ func (s *FileStore) init(o fileOptions) error {
 	}
 	switch {
 	case o.Size > 0:
-		s.size = o.Size
+		s.size.Store(o.Size)
+		s.fixed = true
 		// A regular file may be shorter than its window (it reads as
 		// zeros and grows on write); a device cannot grow.
 		if s.blockDev && o.Offset+o.Size > end {
@@ -141,7 +144,7 @@ func (s *FileStore) init(o fileOptions) error {
 		return &Error{Op: "open", Path: s.path, Kind: ErrRange,
 			Err: fmt.Errorf("offset %d is past the end (%d bytes)", o.Offset, end)}
 	default:
-		s.size = end - o.Offset
+		s.size.Store(end - o.Offset)
 	}
 	if s.direct {
 		s.align = memAlign
@@ -151,9 +154,9 @@ func (s *FileStore) init(o fileOptions) error {
 		s.pool = newAlignedPool()
 		// Padding a request to whole blocks must never touch bytes
 		// outside the window (another extent may live there).
-		if s.base%s.align != 0 || s.size%s.align != 0 {
+		if s.base%s.align != 0 || s.size.Load()%s.align != 0 {
 			return fmt.Errorf("%w: window [%d,+%d) of %s is not aligned to %d bytes",
-				errDirectRefused, s.base, s.size, s.path, s.align)
+				errDirectRefused, s.base, s.size.Load(), s.path, s.align)
 		}
 	}
 	return nil
@@ -163,7 +166,38 @@ func (s *FileStore) init(o fileOptions) error {
 func (s *FileStore) Path() string { return s.path }
 
 // Size is the store's capacity in bytes.
-func (s *FileStore) Size() int64 { return s.size }
+func (s *FileStore) Size() int64 { return s.size.Load() }
+
+// Refresh re-reads the size of a file or device that was not given a
+// fixed size (a grown file, a resized volume) and returns it. With
+// O_DIRECT the size is rounded down to the alignment.
+func (s *FileStore) Refresh() (int64, error) {
+	if s.fixed {
+		return s.size.Load(), nil
+	}
+	var end int64
+	if s.blockDev {
+		sz, err := unix.IoctlGetUint64(s.fd, unix.BLKGETSIZE64)
+		if err != nil {
+			return s.size.Load(), opError("refresh", s.path, 0, 0, os.NewSyscallError("ioctl BLKGETSIZE64", err), s.readOnly)
+		}
+		end = int64(sz)
+	} else {
+		var st unix.Stat_t
+		if err := unix.Fstat(s.fd, &st); err != nil {
+			return s.size.Load(), opError("refresh", s.path, 0, 0, os.NewSyscallError("fstat", err), s.readOnly)
+		}
+		end = st.Size
+	}
+	n := end - s.base
+	if s.direct {
+		n -= n % s.align
+	}
+	if n > 0 {
+		s.size.Store(n)
+	}
+	return s.size.Load(), nil
+}
 
 // LogicalBlockSize returns the device's logical block size (BLKSSZGET) for
 // a block device, 512 for a regular file.
@@ -180,8 +214,8 @@ func (s *FileStore) WriteCacheEnabled() bool { return !s.dsync && !s.readOnly }
 // end of a regular file read as zeros.
 func (s *FileStore) ReadAt(p []byte, off int64) (int, error) {
 	n64 := int64(len(p))
-	if !inBounds(off, n64, s.size) {
-		return 0, rangeError("read", s.path, off, n64, s.size)
+	if !inBounds(off, n64, s.size.Load()) {
+		return 0, rangeError("read", s.path, off, n64, s.size.Load())
 	}
 	var (
 		n   int
@@ -213,8 +247,8 @@ func (s *FileStore) WriteAt(p []byte, off int64) (int, error) {
 	if s.readOnly {
 		return 0, readOnlyError("write", s.path, off, n64)
 	}
-	if !inBounds(off, n64, s.size) {
-		return 0, rangeError("write", s.path, off, n64, s.size)
+	if !inBounds(off, n64, s.size.Load()) {
+		return 0, rangeError("write", s.path, off, n64, s.size.Load())
 	}
 	var (
 		n   int
@@ -238,7 +272,7 @@ func (s *FileStore) Sync() error {
 		return nil
 	}
 	if err := s.flush.sync(s.fdatasync); err != nil {
-		return opError("sync", s.path, 0, s.size, err, s.readOnly)
+		return opError("sync", s.path, 0, s.size.Load(), err, s.readOnly)
 	}
 	return nil
 }
@@ -252,8 +286,8 @@ func (s *FileStore) fdatasync() error {
 // needs (sparse allocations) and flushes the device cache. A store opened
 // write-through has nothing to do: its writes were durable on completion.
 func (s *FileStore) SyncRange(off, n int64) error {
-	if !inBounds(off, n, s.size) {
-		return rangeError("sync", s.path, off, n, s.size)
+	if !inBounds(off, n, s.size.Load()) {
+		return rangeError("sync", s.path, off, n, s.size.Load())
 	}
 	if s.readOnly || s.dsync || n == 0 {
 		return nil
@@ -278,8 +312,8 @@ func (s *FileStore) Unmap(off, n int64) error {
 	if s.readOnly {
 		return readOnlyError("unmap", s.path, off, n)
 	}
-	if !inBounds(off, n, s.size) {
-		return rangeError("unmap", s.path, off, n, s.size)
+	if !inBounds(off, n, s.size.Load()) {
+		return rangeError("unmap", s.path, off, n, s.size.Load())
 	}
 	if n == 0 {
 		return nil

@@ -226,3 +226,31 @@ func TestOpenBlockioTmpfs(t *testing.T) {
 	s := mustOpen(t, fileLUN(p, "blockio", ""))
 	checkOps(t, s, make([]byte, 1<<16), 4, 100, 10000, 1, true)
 }
+
+// A grown file is seen by Refresh (SIGHUP reload: CAPACITY DATA HAS
+// CHANGED); a store whose size the config fixed keeps it.
+func TestFileRefreshSeesGrowth(t *testing.T) {
+	p := newTempFile(t, 1<<20)
+	s := mustOpen(t, fileLUN(p, "fileio", ""))
+	if err := os.Truncate(p, 3<<20); err != nil {
+		t.Fatal(err)
+	}
+	r, ok := s.(interface{ Refresh() (int64, error) })
+	if !ok {
+		t.Fatalf("%T has no Refresh", s)
+	}
+	if n, err := r.Refresh(); err != nil || n != 3<<20 || s.Size() != 3<<20 {
+		t.Fatalf("Refresh after growing to 3 MiB: %d, %v (Size %d)", n, err, s.Size())
+	}
+	if _, err := s.WriteAt(make([]byte, 512), 3<<20-512); err != nil {
+		t.Fatalf("write in the grown part: %v", err)
+	}
+	fixed, err := openFile(fileOptions{Path: p, Size: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fixed.Close()
+	if n, _ := fixed.Refresh(); n != 1<<20 {
+		t.Fatalf("a fixed-size window changed size on Refresh: %d", n)
+	}
+}

@@ -87,6 +87,11 @@ func (l *lun) close() error { return l.store.Close() }
 
 // refreshCapacity re-reads the store size; it reports a change.
 func (l *lun) refreshCapacity() bool {
+	if r, ok := l.store.(interface{ Refresh() (int64, error) }); ok {
+		if _, err := r.Refresh(); err != nil {
+			l.t.log.WithError(err).WithField("lun", l.cfg.Number).Warn("cannot re-read the backing store size")
+		}
+	}
 	n := uint64(l.store.Size()) >> l.shift
 	l.mu.Lock()
 	defer l.mu.Unlock()
