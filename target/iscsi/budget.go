@@ -21,11 +21,10 @@ type memBudget struct {
 	cond  *sync.Cond
 	limit int64
 	used  int64
-	// stuck is the budget held by write commands waiting for Data-Out
-	// on connections whose reader is itself waiting for budget: that
-	// memory can only be freed by those readers.
-	stuck int64
 	held  map[*session]struct{} // sessions with slots held back
+
+	deferred     []deferredWrite // writes waiting to send their R2Ts
+	deferredHeld int64           // immediate data they hold (in used)
 }
 
 func newMemBudget(limit int64) *memBudget {
@@ -82,22 +81,65 @@ func (b *memBudget) acquire(ctx context.Context, n int64) bool {
 	return true
 }
 
-// acquireReader is acquire for a connection reader whose session holds
-// awaiting bytes in write commands still waiting for their Data-Out (which
-// only this reader can take in). It waits while memory held elsewhere may
-// be freed, the initiator meanwhile held back by TCP flow control; when
-// everything in use is held behind waiting readers (a deadlock otherwise)
-// a reader that holds such memory overdraws and goes on.
-func (b *memBudget) acquireReader(n, awaiting int64) {
+// acquireReader is acquire for a connection reader. It must not wait
+// while writes of its session wait for the Data-Out behind it (their
+// budget would never come back: a deadlock once every reader waits), so
+// then it overdraws; awaiting is re-checked on every wake-up, as a
+// deferred write of the session may be granted meanwhile.
+func (b *memBudget) acquireReader(n int64, awaiting func() bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.stuck += awaiting
-	b.cond.Broadcast()
-	for !b.fits(n) && !(awaiting > 0 && b.used <= b.stuck) {
+	for !b.fits(n) && !awaiting() {
 		b.cond.Wait()
 	}
-	b.stuck -= awaiting
 	b.used += n
+}
+
+// deferGrant queues write t, which holds u bytes (its immediate data), for
+// n more bytes: t.grant runs when they fit, or at once when nothing but
+// deferred writes holds memory (nobody else would free any).
+func (b *memBudget) deferGrant(t *task, n, u int64) {
+	b.mu.Lock()
+	b.deferred = append(b.deferred, deferredWrite{t: t, n: n, u: u})
+	b.deferredHeld += u
+	g := b.grantableLocked()
+	b.mu.Unlock()
+	for _, d := range g {
+		d.t.grant(d.n)
+	}
+}
+
+type deferredWrite struct {
+	t    *task
+	n, u int64
+}
+
+// grantableLocked takes the deferred writes that may go now, in order,
+// and charges them.
+func (b *memBudget) grantableLocked() []deferredWrite {
+	var out []deferredWrite
+	for len(b.deferred) > 0 {
+		d := b.deferred[0]
+		if d.t.ended.Load() {
+			// Ended while waiting: finish gave back its bytes.
+		} else if b.used+d.n <= b.limit || b.used <= b.deferredHeld {
+			b.used += d.n
+			out = append(out, d)
+		} else {
+			break
+		}
+		b.deferred[0] = deferredWrite{}
+		b.deferred = b.deferred[1:]
+		b.deferredHeld -= d.u
+	}
+	return out
+}
+
+// wake lets waiting readers re-check their condition.
+func (b *memBudget) wake() {
+	b.mu.Lock()
+	b.cond.Broadcast()
+	b.mu.Unlock()
 }
 
 func (b *memBudget) release(n int64) {
@@ -107,6 +149,7 @@ func (b *memBudget) release(n int64) {
 	b.mu.Lock()
 	b.used -= n
 	b.cond.Broadcast()
+	grants := b.grantableLocked()
 	var reopen []*session
 	if len(b.held) > 0 && !b.pressedLocked() {
 		for ss := range b.held {
@@ -115,6 +158,9 @@ func (b *memBudget) release(n int64) {
 		clear(b.held)
 	}
 	b.mu.Unlock()
+	for _, d := range grants {
+		d.t.grant(d.n)
+	}
 	for _, ss := range reopen {
 		ss.reopenSlots()
 	}

@@ -84,15 +84,14 @@ func TestWindowHeldBackUnderPressure(t *testing.T) {
 	}
 }
 
-// A reader waits for memory held by commands that will end by
-// themselves, but never for memory only it can free (its own writes
-// waiting for Data-Out behind it in the stream): that would deadlock.
+// A reader whose session has writes waiting for Data-Out never waits for
+// budget (only it can free theirs: a deadlock); one without waits.
 func TestBudgetReaderNeverDeadlocks(t *testing.T) {
 	const m = 1 << 20
 	b := newMemBudget(16 * m)
 	b.force(16 * m) // all of it held by one session's writes awaiting Data-Out
 	done := make(chan struct{})
-	go func() { b.acquireReader(m, 16*m); close(done) }()
+	go func() { b.acquireReader(m, func() bool { return true }); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
@@ -103,7 +102,7 @@ func TestBudgetReaderNeverDeadlocks(t *testing.T) {
 	b2 := newMemBudget(16 * m)
 	b2.force(16 * m)
 	got := make(chan struct{})
-	go func() { b2.acquireReader(m, 0); close(got) }()
+	go func() { b2.acquireReader(m, func() bool { return false }); close(got) }()
 	select {
 	case <-got:
 		t.Fatal("reader overdrew although the memory will be freed")

@@ -172,17 +172,34 @@ func (c *conn) handleCommand(h *pdu.BHS) error {
 		c.failTask(t, 0x05, 0x24, 0x00) // ILLEGAL REQUEST, INVALID FIELD IN CDB
 		return nil
 	}
-	// Charge the data budget; waiting here stops reading the socket, so
-	// the initiator's data stays in its own and the kernel's buffers.
-	need := int64(t.edtl)
+	// Charge the data budget. Waiting here stops reading the socket, so
+	// the initiator's data stays in its own and the kernel's buffers; but
+	// a reader must not wait while writes of its session wait for the
+	// Data-Out behind it. Then, when only immediate data comes
+	// unsolicited, it takes in just that and defers the rest: the R2Ts go
+	// out once memory frees (memBudget.deferGrant).
+	p := &c.params
+	first := uint32(0)
+	if !p.InitialR2T {
+		first = min(uint32(p.FirstBurstLength), t.edtl)
+	}
+	imm := uint32(min(n, int(t.edtl)))
+	need, deferred := int64(t.edtl), false
 	if !ss.srv.mem.tryAcquire(need) {
-		ss.srv.mem.acquireReader(need, ss.awaitingBytes())
+		if first == 0 && imm < t.edtl && ss.awaitingAny() {
+			need, deferred = int64(imm), true
+			ss.srv.mem.force(need)
+		} else {
+			ss.srv.mem.acquireReader(need, ss.awaitingAny)
+		}
 	}
 	t.charged = need
-	t.outBuf = ss.srv.pool.Get(int(t.edtl))
+	if need > 0 {
+		t.outBuf = ss.srv.pool.Get(int(need))
+	}
 	// Immediate data.
 	if n > 0 {
-		m := min(n, int(t.edtl))
+		m := int(imm)
 		err := c.rd.ReadDataParts(t.outBuf[:m], nil)
 		if n > m {
 			// More immediate data than EDTL: keep the stream in sync.
@@ -199,11 +216,6 @@ func (c *conn) handleCommand(h *pdu.BHS) error {
 		}
 		t.received = uint32(m)
 	}
-	p := &c.params
-	first := uint32(0)
-	if !p.InitialR2T {
-		first = min(uint32(p.FirstBurstLength), t.edtl)
-	}
 	t.unsolEnd = max(first, t.received)
 	t.nextR2T = t.unsolEnd
 	if t.received >= t.edtl {
@@ -212,8 +224,43 @@ func (c *conn) handleCommand(h *pdu.BHS) error {
 		ss.dispatch(t)
 		return nil
 	}
+	if deferred {
+		t.deferred.Store(true)
+		ss.srv.mem.deferGrant(t, int64(t.edtl)-need, need)
+		return nil
+	}
+	t.mu.Lock()
+	t.awaiting.Store(true)
 	c.sendR2Ts(t)
+	t.mu.Unlock()
 	return nil
+}
+
+// grant gives a deferred write the rest of its buffer (n more bytes of
+// budget, already counted) and sends its R2Ts. Called by whoever freed
+// the memory, on any goroutine.
+func (t *task) grant(n int64) {
+	ss := t.ss
+	t.mu.Lock()
+	if t.ended.Load() {
+		t.mu.Unlock()
+		ss.srv.mem.release(n) // not under t.mu: it may grant others
+		return
+	}
+	defer t.mu.Unlock()
+	buf := ss.srv.pool.Get(int(t.edtl))
+	if t.outBuf != nil {
+		copy(buf, t.outBuf[:t.received])
+		ss.srv.pool.Put(t.outBuf)
+	}
+	t.outBuf = buf
+	t.charged += n
+	t.deferred.Store(false)
+	t.awaiting.Store(true)
+	if c := ss.connection(); c != nil {
+		c.sendR2Ts(t)
+	}
+	ss.srv.mem.wake()
 }
 
 // failTask ends a write command without executing it: CHECK CONDITION
@@ -235,7 +282,7 @@ func (c *conn) discardExtra(_ []byte, extra int) error {
 	return c.rd.Discard(extra)
 }
 
-// sendR2Ts issues R2Ts up to MaxOutstandingR2T.
+// sendR2Ts issues R2Ts up to MaxOutstandingR2T (under t.mu).
 func (c *conn) sendR2Ts(t *task) {
 	p := &c.params
 	maxOut := max(p.MaxOutstandingR2T, 1)
@@ -273,9 +320,12 @@ func (c *conn) handleDataOut(h *pdu.BHS) error {
 		c.reject(h, rejectInvalidPDU)
 		return fmt.Errorf("%w: Data-Out beyond the expected length", errProtocol)
 	}
+	// t.mu: a deferred write's R2T state and buffer are set by grant.
+	t.mu.Lock()
 	var seq *r2tState
 	if ttt == pdu.ReservedTag {
 		if off+uint32(n) > t.unsolEnd {
+			t.mu.Unlock()
 			c.reject(h, rejectProtocolError)
 			return fmt.Errorf("%w: unsolicited Data-Out beyond FirstBurstLength (offset %d)", errProtocol, off)
 		}
@@ -290,6 +340,7 @@ func (c *conn) handleDataOut(h *pdu.BHS) error {
 			}
 		}
 		if seq == nil || off < seq.offset || off+uint32(n) > seq.offset+seq.length {
+			t.mu.Unlock()
 			c.reject(h, rejectProtocolError)
 			return fmt.Errorf("%w: Data-Out does not match its R2T (offset %d)", errProtocol, off)
 		}
@@ -298,7 +349,9 @@ func (c *conn) handleDataOut(h *pdu.BHS) error {
 		}
 		seq.dataSN++
 	}
-	err := c.rd.ReadData(t.outBuf[off : off+uint32(n)])
+	dst := t.outBuf[off : off+uint32(n)]
+	t.mu.Unlock()
+	err := c.rd.ReadData(dst)
 	if errors.Is(err, pdu.ErrDataDigest) {
 		// RFC 7143 7.8: reject and discard; the task ends with CHECK
 		// CONDITION once all its data arrived (the connection stays).
@@ -307,6 +360,8 @@ func (c *conn) handleDataOut(h *pdu.BHS) error {
 	} else if err != nil {
 		return err
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	t.received += uint32(n)
 	if seq != nil {
 		seq.received += uint32(n)
@@ -328,6 +383,7 @@ func (c *conn) handleDataOut(h *pdu.BHS) error {
 		}
 		t.cmd.DataOut = t.outBuf[:t.edtl]
 		t.dispatched = true
+		t.awaiting.Store(false)
 		ss.dispatch(t)
 		return nil
 	}

@@ -23,13 +23,21 @@ type testServer struct {
 
 func startServer(t *testing.T, cfg *config.Config, disk *fakeDisk) *testServer {
 	t.Helper()
+	return startServerWith(t, cfg, disk, Options{})
+}
+
+// startServerWith starts a server with opts (Config, Log and NewDevice are
+// filled in).
+func startServerWith(t *testing.T, cfg *config.Config, disk *fakeDisk, opts Options) *testServer {
+	t.Helper()
 	lg := logrus.New()
 	lg.SetLevel(logrus.WarnLevel)
 	if testing.Verbose() {
 		lg.SetLevel(logrus.DebugLevel)
 	}
-	srv, err := NewServer(Options{Config: cfg, Log: logrus.NewEntry(lg),
-		NewDevice: func(*config.Target, scsi.Options) (Device, error) { return disk, nil }})
+	opts.Config, opts.Log = cfg, logrus.NewEntry(lg)
+	opts.NewDevice = func(*config.Target, scsi.Options) (Device, error) { return disk, nil }
+	srv, err := NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package iscsi
 
 import (
+	"bytes"
 	"net"
 	"testing"
 	"time"
@@ -334,5 +335,92 @@ func TestDataSNErrorFailsTask(t *testing.T) {
 	itt := r.command([]byte{0x00, 0, 0, 0, 0, 0}, 0, false)
 	if p := r.recv(); p.Opcode() != pdu.OpSCSIResp || p.ITT() != itt || p.BHS[3] != 0 {
 		t.Fatalf("after the failed write: %s", pdu.Describe(&p.BHS))
+	}
+}
+
+// With the data budget taken by a write waiting for its Data-Out, the
+// next write takes in only its immediate data and gets its R2T once the
+// first one finished; the data written is whole (immediate part kept).
+func TestDeferredR2TUnderMemoryPressure(t *testing.T) {
+	cfg, _ := basicConfig()
+	disk := newFakeDisk(1 << 20)
+	ts := startServerWith(t, cfg, disk, Options{MaxDataInFlight: 128 << 10})
+	r := dialRaw(t, ts.addr, normalKeys())
+	const size, imm = 128 << 10, 8 << 10
+	pattern := func(seed byte) []byte {
+		b := make([]byte, size)
+		for i := range b {
+			b[i] = seed + byte(i/512)
+		}
+		return b
+	}
+	send := func(lba uint32, data []byte) uint32 {
+		r.itt++
+		var h pdu.BHS
+		h.SetOpcode(pdu.OpSCSICmd)
+		h.SetFlags(pdu.FlagFinal | pdu.FlagWrite | 1)
+		h.SetU32(pdu.OffITT, r.itt)
+		h.SetU32(pdu.OffTTT, size)
+		h.SetU32(pdu.OffCmdSN, r.cmdSN)
+		r.cmdSN++
+		blocks := uint16(size / 512)
+		cdb := []byte{0x2a, 0, byte(lba >> 24), byte(lba >> 16), byte(lba >> 8), byte(lba), 0, byte(blocks >> 8), byte(blocks), 0}
+		copy(h.CDB(), cdb)
+		r.send(&h, data[:imm])
+		return r.itt
+	}
+	dataOut := func(itt uint32, r2t *rawPDU, data []byte) {
+		var d pdu.BHS
+		d.SetOpcode(pdu.OpDataOut)
+		d.SetFlags(pdu.FlagFinal)
+		d.SetU32(pdu.OffITT, itt)
+		d.SetU32(pdu.OffTTT, r2t.TTT())
+		off, n := r2t.U32(pdu.OffBufOffset), r2t.U32(pdu.OffResidual)
+		d.SetU32(pdu.OffBufOffset, off)
+		r.send(&d, data[off:off+n])
+	}
+	a, b := pattern(1), pattern(101)
+	ittA := send(0, a)
+	r2tA := r.recv()
+	if r2tA.Opcode() != pdu.OpR2T || r2tA.ITT() != ittA {
+		t.Fatalf("first write: want R2T, got %s", pdu.Describe(&r2tA.BHS))
+	}
+	ittB := send(1024, b) // no room: deferred, no R2T yet
+	r.nc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	var early pdu.Header
+	if err := r.rd.ReadHeader(&early); err == nil {
+		t.Fatalf("second write got %s while the budget is full; want nothing until the first ends", pdu.Describe(&early.BHS))
+	}
+	dataOut(ittA, r2tA, a)
+	var r2tB *rawPDU
+	for range 2 {
+		p := r.recv()
+		switch {
+		case p.Opcode() == pdu.OpSCSIResp && p.ITT() == ittA && p.BHS[3] == 0:
+		case p.Opcode() == pdu.OpR2T && p.ITT() == ittB:
+			r2tB = p
+		default:
+			t.Fatalf("unexpected %s status %#x", pdu.Describe(&p.BHS), p.BHS[3])
+		}
+	}
+	if r2tB == nil || r2tB.U32(pdu.OffBufOffset) != imm {
+		t.Fatalf("deferred write: R2T %v", r2tB)
+	}
+	dataOut(ittB, r2tB, b)
+	if p := r.recv(); p.Opcode() != pdu.OpSCSIResp || p.ITT() != ittB || p.BHS[3] != 0 {
+		t.Fatalf("deferred write: %s status %#x", pdu.Describe(&p.BHS), p.BHS[3])
+	}
+	disk.mu.RLock()
+	same := bytes.Equal(disk.data[:size], a) && bytes.Equal(disk.data[1024*512:1024*512+size], b)
+	disk.mu.RUnlock()
+	if !same {
+		t.Fatal("data written differs from data sent")
+	}
+	// The budget comes back when the writer has sent the responses.
+	for i := 0; ts.srv.mem.inUse() != 0 && i < 200; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if used := ts.srv.mem.inUse(); used != 0 {
+		t.Fatalf("%d bytes of budget still held after both writes ended", used)
 	}
 }

@@ -314,10 +314,16 @@ type task struct {
 	edtl      uint32
 	cmd       scsi.Command
 	cdb       [16]byte
-	outBuf    []byte // Data-Out destination (pooled)
-	charged   int64  // bytes held in the server's data budget
-	inBuf     []byte // Data-In buffer (pooled)
-	res       scsi.Result
+	// mu guards outBuf, charged, ended and the R2T state of a write that
+	// can be granted its buffer by another goroutine (deferred).
+	mu       sync.Mutex
+	outBuf   []byte      // Data-Out destination (pooled)
+	charged  int64       // bytes held in the server's data budget
+	ended    atomic.Bool // finished: buffers and budget given back
+	deferred atomic.Bool // R2Ts wait for data budget (memBudget.deferGrant)
+	awaiting atomic.Bool // R2Ts or unsolicited data outstanding
+	inBuf    []byte      // Data-In buffer (pooled)
+	res      scsi.Result
 
 	// Data-Out state (reader goroutine only).
 	received    uint32 // bytes received
@@ -366,13 +372,19 @@ func (t *task) finish() {
 	t.once.Do(func() {
 		ss := t.ss
 		ss.removeTask(t)
-		ss.srv.mem.release(t.charged)
+		t.mu.Lock()
+		t.ended.Store(true)
+		t.awaiting.Store(false)
+		charged := t.charged
 		t.charged = 0
-		t.releaseSlot()
 		if t.outBuf != nil {
 			ss.srv.pool.Put(t.outBuf)
 			t.outBuf = nil
 		}
+		t.mu.Unlock()
+		// Not under t.mu: a release may grant other deferred writes.
+		ss.srv.mem.release(charged)
+		t.releaseSlot()
 		if t.inBuf != nil {
 			ss.srv.pool.Put(t.inBuf)
 			t.inBuf = nil
@@ -382,17 +394,16 @@ func (t *task) finish() {
 	})
 }
 
-// awaitingBytes is the data budget held by the session's write commands
-// still waiting for Data-Out (only this connection's reader can complete
-// them). Called by the reader, which owns the Data-Out state.
-func (ss *session) awaitingBytes() int64 {
+// awaitingAny reports whether the session has write commands waiting for
+// Data-Out (only this connection's reader can complete them). Called by
+// the reader, which owns the dispatched flags.
+func (ss *session) awaitingAny() bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	var n int64
 	for _, t := range ss.tasks {
-		if t.write && !t.dispatched && t.outBuf != nil {
-			n += t.charged
+		if t.write && !t.dispatched && t.awaiting.Load() {
+			return true
 		}
 	}
-	return n
+	return false
 }
