@@ -15,7 +15,9 @@ import (
 // initiator may not send more commands than MaxCmdSN allows, which is the
 // protocol's own back-pressure and the only way to bound the immediate and
 // unsolicited data an initiator can push. The slots held back are given
-// back when the pressure is gone.
+// back one at a time once the pressure is gone (additive increase; a
+// whole window at once overshot), and a new session starts with a small
+// window that grows the same way (session.start).
 type memBudget struct {
 	mu    sync.Mutex
 	cond  *sync.Cond

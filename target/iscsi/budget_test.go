@@ -41,7 +41,7 @@ func TestBudgetWaitsAndReleases(t *testing.T) {
 
 // Under pressure a session holds back CmdSN window slots while other
 // commands of it are in flight, and gets them back when memory is freed;
-// the last command in flight always reopens every slot.
+// the last command in flight always reopens its slot (and one held back).
 func TestWindowHeldBackUnderPressure(t *testing.T) {
 	srv := &Server{mem: newMemBudget(100)}
 	ss := &session{srv: srv, tasks: map[uint32]*task{}}
@@ -59,7 +59,8 @@ func TestWindowHeldBackUnderPressure(t *testing.T) {
 	if ss.withheld.Load() != 1 {
 		t.Fatal("a task released its slot twice")
 	}
-	// b is the last command whose response is to come: it reopens all.
+	// b is the last command whose response is to come: it reopens its
+	// slot and the one held back.
 	b.releaseSlot()
 	if got := ss.maxCmdSN.Load(); got != 12 || ss.withheld.Load() != 0 {
 		t.Fatalf("last command: MaxCmdSN %d withheld %d, want 12 and 0", got, ss.withheld.Load())
@@ -81,6 +82,64 @@ func TestWindowHeldBackUnderPressure(t *testing.T) {
 	d.releaseSlot()
 	if got := ss.maxCmdSN.Load(); got != 14 {
 		t.Fatalf("no pressure: MaxCmdSN %d, want 14", got)
+	}
+}
+
+// A session starts with a small window that grows by one slot per ended
+// command while memory is not pressed; slots held back come back one per
+// ended command or per release, never a whole window at once.
+func TestWindowSlowStartAndGradualReopen(t *testing.T) {
+	srv := &Server{mem: newMemBudget(100)}
+	ss := &session{srv: srv, tasks: map[uint32]*task{}, queued: 32}
+	// As session.start leaves it for CmdSN 0.
+	ss.maxCmdSN.Store(initialWindow - 1)
+	ss.withheld.Store(32 - initialWindow)
+	itt := uint32(0)
+	end := func() {
+		itt++
+		k := &task{ss: ss, itt: itt}
+		ss.tasks[itt] = k
+		k.releaseSlot()
+		delete(ss.tasks, itt)
+	}
+	for i := 1; i <= 32-initialWindow; i++ {
+		end()
+		if got := ss.maxCmdSN.Load(); got != uint32(initialWindow-1+2*i) {
+			t.Fatalf("after %d commands MaxCmdSN %d, want %d", i, got, initialWindow-1+2*i)
+		}
+	}
+	if ss.withheld.Load() != 0 {
+		t.Fatalf("window not full after %d commands", 32-initialWindow)
+	}
+	end() // full window: one slot per command from now on
+	if got, want := ss.maxCmdSN.Load(), uint32(initialWindow-1+2*(32-initialWindow)+1); got != want {
+		t.Fatalf("full window: MaxCmdSN %d, want %d", got, want)
+	}
+
+	// Under pressure with 10 commands in flight, 5 of them end: 5 slots
+	// held back. A release gives back one, not five.
+	base := ss.maxCmdSN.Load()
+	var busy []*task
+	for i := 0; i < 10; i++ {
+		itt++
+		k := &task{ss: ss, itt: itt}
+		ss.tasks[itt] = k
+		busy = append(busy, k)
+	}
+	srv.mem.force(80)
+	for _, k := range busy[:5] {
+		k.releaseSlot()
+	}
+	if ss.maxCmdSN.Load() != base || ss.withheld.Load() != 5 {
+		t.Fatalf("pressed: MaxCmdSN +%d withheld %d, want +0 and 5", ss.maxCmdSN.Load()-base, ss.withheld.Load())
+	}
+	srv.mem.release(80)
+	if ss.maxCmdSN.Load() != base+1 || ss.withheld.Load() != 4 {
+		t.Fatalf("release: MaxCmdSN +%d withheld %d, want +1 and 4", ss.maxCmdSN.Load()-base, ss.withheld.Load())
+	}
+	busy[5].releaseSlot()
+	if ss.maxCmdSN.Load() != base+3 || ss.withheld.Load() != 3 {
+		t.Fatalf("no pressure: MaxCmdSN +%d withheld %d, want +3 and 3", ss.maxCmdSN.Load()-base, ss.withheld.Load())
 	}
 }
 

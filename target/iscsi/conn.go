@@ -336,10 +336,7 @@ func (c *conn) appendOut(bufs net.Buffers, arena []byte, o *outPDU) (net.Buffers
 	}
 	var data []byte
 	if t.read {
-		data = res.Data
-		if len(data) > edtl {
-			data = data[:edtl]
-		}
+		data = t.dataIn()
 	}
 	collapse := len(data) > 0 && res.Status == scsi.StatusGood && len(res.Sense) == 0
 	limit := c.sendLimit
@@ -370,7 +367,11 @@ func (c *conn) appendOut(bufs net.Buffers, arena []byte, o *outPDU) (net.Buffers
 		h.SetU32(pdu.OffDataSN, sn)
 		h.SetU32(pdu.OffBufOffset, uint32(off))
 		h.SetDataLen(n)
-		bufs, arena = pdu.AppendPDU(bufs, arena, &h, data[off:off+n], c.hd, c.dd)
+		if c.dd && int(sn) < len(t.digests) {
+			bufs, arena = pdu.AppendPDUDigested(bufs, arena, &h, data[off:off+n], c.hd, t.digests[sn])
+		} else {
+			bufs, arena = pdu.AppendPDU(bufs, arena, &h, data[off:off+n], c.hd, c.dd)
+		}
 		off += n
 		if last {
 			t.dataSN = sn + 1

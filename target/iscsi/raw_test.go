@@ -146,6 +146,28 @@ func TestDigestsAndDataIn(t *testing.T) {
 	if len(got) != 20*512 || got[0] != 2 || got[len(got)-1] != 21 {
 		t.Fatalf("read %d bytes, first %d last %d", len(got), got[0], got[len(got)-1])
 	}
+	// 200 blocks: 25 Data-In PDUs, more than the task's inline digest
+	// array; every data digest is checked by the reader (r.recv).
+	itt = r.command([]byte{0x28, 0, 0, 0, 0, 10, 0, 0, 200, 0}, 200*512, true)
+	got = got[:0]
+	for sn := uint32(0); ; sn++ {
+		p := r.recv()
+		if p.Opcode() != pdu.OpDataIn || p.ITT() != itt || p.DataSN() != sn || int(p.BufferOffset()) != len(got) {
+			t.Fatalf("unexpected %s", pdu.Describe(&p.BHS))
+		}
+		got = append(got, p.data...)
+		if p.Flags()&pdu.FlagStatus != 0 {
+			if sn != 24 {
+				t.Fatalf("status in Data-In %d, want 24", sn)
+			}
+			break
+		}
+	}
+	for i, b := range got {
+		if b != byte(10+i/512) {
+			t.Fatalf("byte %d = %d, want %d", i, b, byte(10+i/512))
+		}
+	}
 }
 
 func TestNOPPing(t *testing.T) {

@@ -106,7 +106,7 @@ func NewServer(opts Options) (*Server, error) {
 		opts.MaxDataInFlight = 16 << 20
 	}
 	if opts.MaxBufferMemory == 0 {
-		opts.MaxBufferMemory = 16 << 20
+		opts.MaxBufferMemory = 8 << 20
 	}
 	if opts.NewDevice == nil {
 		opts.NewDevice = func(t *config.Target, o scsi.Options) (Device, error) {

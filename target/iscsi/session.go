@@ -70,7 +70,13 @@ func (ss *session) start(c *conn, cmdSN uint32) {
 	ss.conn = c
 	ss.mu.Unlock()
 	ss.expCmdSN.Store(cmdSN)
-	ss.maxCmdSN.Store(cmdSN + uint32(ss.queued) - 1)
+	// Slow start: the window opens at initialWindow and grows by one
+	// more slot per command that ends while memory is not pressed (the
+	// rest start out withheld), so sessions that log in together cannot
+	// push their full windows of immediate data at once.
+	first := min(ss.queued, initialWindow)
+	ss.maxCmdSN.Store(cmdSN + uint32(first) - 1)
+	ss.withheld.Store(uint32(ss.queued - first))
 	if ss.tgt != nil {
 		ss.tgt.dev.NexusAttach(ss.nexus)
 		ss.work = make(chan *task, 2*ss.queued+16)
@@ -184,19 +190,42 @@ func (ss *session) acceptCmdSN(sn uint32) bool {
 // commands of the session are in flight (their responses carry MaxCmdSN,
 // so the initiator always learns of slots given back, and a session is
 // never left without a slot).
+//
+// Slots held back come back one at a time (one more with each command
+// that ends, and one per session on each release of memory), never all
+// at once: giving a whole window back the moment pressure eases let
+// every session push a window of immediate data together, and memory
+// overshot the budget severalfold.
 func (ss *session) openSlot(ending *task) {
 	if ss.srv.mem.pressed() && ss.busyBesides(ending) {
 		ss.withheld.Add(1)
 		ss.srv.mem.hold(ss)
 		return
 	}
-	ss.maxCmdSN.Add(1 + ss.withheld.Swap(0))
+	ss.maxCmdSN.Add(1 + ss.takeWithheld())
 }
 
-// reopenSlots gives back the slots held back under pressure.
+// initialWindow is the CmdSN window a session starts with (QueuedCommands
+// when smaller); slow start in session.start.
+const initialWindow = 8
+
+// reopenSlots gives back one slot held back under pressure.
 func (ss *session) reopenSlots() {
-	if n := ss.withheld.Swap(0); n > 0 {
-		ss.maxCmdSN.Add(n)
+	if ss.takeWithheld() > 0 {
+		ss.maxCmdSN.Add(1)
+	}
+}
+
+// takeWithheld takes one withheld slot, if any (0 or 1).
+func (ss *session) takeWithheld() uint32 {
+	for {
+		n := ss.withheld.Load()
+		if n == 0 {
+			return 0
+		}
+		if ss.withheld.CompareAndSwap(n, n-1) {
+			return 1
+		}
 	}
 }
 
@@ -296,6 +325,9 @@ func (ss *session) run(t *task) {
 		t.finish()
 		return
 	}
+	if c.dd && t.read {
+		t.digests = dataInDigests(t.digestBuf[:0], t.dataIn(), c.sendLimit)
+	}
 	t.responded = true
 	t.releaseSlot()
 	c.enqueueTask(t)
@@ -335,6 +367,11 @@ type task struct {
 	r2ts        []r2tState
 	dispatched  bool
 	dataSN      uint32 // Data-In PDUs sent (writer)
+	// digests holds the data digest of each Data-In PDU when DataDigest
+	// is on, computed by the worker right after the read (data in cache,
+	// CRC off the connection's single writer); digestBuf backs it.
+	digests   []uint32
+	digestBuf [8]uint32
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -406,4 +443,24 @@ func (ss *session) awaitingAny() bool {
 		}
 	}
 	return false
+}
+
+// dataIn returns the data a read sends: the result's data cut at the
+// expected transfer length.
+func (t *task) dataIn() []byte {
+	data := t.res.Data
+	if len(data) > int(t.edtl) {
+		data = data[:t.edtl]
+	}
+	return data
+}
+
+// dataInDigests appends to dst the data digest of each Data-In PDU that
+// data will be split into (segments of limit bytes, as conn.appendOut
+// splits them).
+func dataInDigests(dst []uint32, data []byte, limit int) []uint32 {
+	for off := 0; off < len(data); off += limit {
+		dst = append(dst, pdu.DataDigest(data[off:min(off+limit, len(data))]))
+	}
+	return dst
 }

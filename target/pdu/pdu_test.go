@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync"
 	"testing"
+	"testing/iotest"
 )
 
 // RFC 3720 appendix B.4 CRC32C examples.
@@ -187,12 +189,41 @@ func TestBufPool(t *testing.T) {
 		t.Fatal("oversize")
 	}
 	p.Put(big) // dropped, no panic
-	// Retention is bounded: the 16-byte class keeps at most 4 buffers.
+	// Retention is bounded by bytes over all classes, and a class in use
+	// may take the whole room: 8 x 16 bytes fill the 128-byte limit...
 	for i := 0; i < 10; i++ {
 		p.Put(make([]byte, 0, 16))
 	}
-	if n := len(p.free[0]); n != 4 {
-		t.Fatalf("retained %d buffers, want 4", n)
+	if n, r := len(p.free[0]), p.Retained(); n != 8 || r != 128 {
+		t.Fatalf("retained %d buffers (%d bytes), want 8 (128)", n, r)
+	}
+	// ...so a 64-byte buffer finds no room until some are taken out.
+	p.Put(make([]byte, 0, 64))
+	if len(p.free[1]) != 0 {
+		t.Fatal("retained past the limit")
+	}
+	for i := 0; i < 4; i++ {
+		p.Get(16)
+	}
+	p.Put(make([]byte, 0, 64))
+	if n, r := len(p.free[1]), p.Retained(); n != 1 || r != 128 {
+		t.Fatalf("64-byte class %d buffers, retained %d bytes; want 1, 128", n, r)
+	}
+	// Concurrent use keeps the count exact.
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 1000; i++ {
+				p.Put(p.Get(16 << (2 * (i % 2))))
+			}
+		}()
+	}
+	wg.Wait()
+	sum := int64(len(p.free[0])*16 + len(p.free[1])*64)
+	if r := p.Retained(); r != sum || r > 128 {
+		t.Fatalf("retained counter %d, free lists hold %d (limit 128)", r, sum)
 	}
 }
 
@@ -279,5 +310,80 @@ func BenchmarkBufPool(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		p.Put(p.Get(65536))
+	}
+}
+
+// The data digest is taken chunk by chunk as the bytes arrive: short reads
+// of every size and a segment split over two destinations must give the
+// same result as one pass, and a flipped byte anywhere must be caught.
+func TestDataDigestOverShortReads(t *testing.T) {
+	data := make([]byte, 70001)
+	for i := range data {
+		data[i] = byte(i*13 + 1)
+	}
+	wire := buildPDU(t, OpDataOut, data, true, true)
+	readers := map[string]func([]byte) io.Reader{
+		"one-byte": func(b []byte) io.Reader { return iotest.OneByteReader(bytes.NewReader(b)) },
+		"half":     func(b []byte) io.Reader { return iotest.HalfReader(bytes.NewReader(b)) },
+		"data-err": func(b []byte) io.Reader { return iotest.DataErrReader(bytes.NewReader(b)) },
+	}
+	for name, mk := range readers {
+		for _, split := range []int{-1, 0, 1, 4096, 70000, 70001} {
+			for _, flip := range []int{-1, 0, 33333, len(data) - 1} {
+				w := append([]byte(nil), wire...)
+				if flip >= 0 {
+					w[BHSLen+DigestLen+flip] ^= 0x40
+				}
+				r := NewReader(mk(w))
+				r.HeaderDigest, r.DataDigest = true, true
+				var h Header
+				if err := r.ReadHeader(&h); err != nil {
+					t.Fatalf("%s: header: %v", name, err)
+				}
+				got := make([]byte, h.DataLen())
+				var err error
+				if split < 0 {
+					err = r.ReadData(got)
+				} else {
+					err = r.ReadDataParts(got[:split], got[split:])
+				}
+				if flip >= 0 {
+					if !errors.Is(err, ErrDataDigest) {
+						t.Fatalf("%s split=%d flip=%d: want digest error, got %v", name, split, flip, err)
+					}
+					continue
+				}
+				if err != nil || !bytes.Equal(got, data) {
+					t.Fatalf("%s split=%d: err=%v equal=%v", name, split, err, bytes.Equal(got, data))
+				}
+			}
+		}
+	}
+	// A stream cut inside the data is an unexpected EOF, not a digest error.
+	r := NewReader(iotest.HalfReader(bytes.NewReader(wire[:BHSLen+DigestLen+500])))
+	r.HeaderDigest, r.DataDigest = true, true
+	var h Header
+	if err := r.ReadHeader(&h); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.ReadData(make([]byte, h.DataLen())); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("cut stream: got %v", err)
+	}
+}
+
+// AppendPDUDigested with DataDigest(data) produces the same bytes as
+// AppendPDU computing it.
+func TestAppendPDUDigested(t *testing.T) {
+	data := []byte("seventeen bytes!!")
+	var h BHS
+	h.SetOpcode(OpDataIn)
+	h.SetDataLen(len(data))
+	a, _ := AppendPDU(nil, nil, &h, data, true, true)
+	b, _ := AppendPDUDigested(nil, nil, &h, data, true, DataDigest(data))
+	var wa, wb bytes.Buffer
+	a.WriteTo(&wa)
+	b.WriteTo(&wb)
+	if !bytes.Equal(wa.Bytes(), wb.Bytes()) {
+		t.Fatalf("differ:\n%x\n%x", wa.Bytes(), wb.Bytes())
 	}
 }

@@ -1,8 +1,13 @@
 package pdu
 
-// BufPool hands out data buffers in size classes and keeps a bounded
-// number of free buffers per class, so the memory it retains is bounded
-// (the classes' share of MaxRetained). Buffers larger than the biggest
+import "sync/atomic"
+
+// BufPool hands out data buffers in size classes and keeps free buffers
+// of any class up to one shared byte limit (maxRetained), so the memory it
+// retains is bounded while the classes in use take the room: a daemon
+// moving 1 MiB I/Os keeps 1 MiB buffers, not a fixed share of 4 KiB ones
+// (a fixed per-class share left room for three 1 MiB buffers, and queue
+// depth 8 then allocated and cleared a fresh MiB per command). Buffers larger than the biggest
 // class are allocated on demand and never retained. Get never blocks;
 // callers bound how many buffers they hold (the CmdSN window does).
 //
@@ -10,8 +15,10 @@ package pdu
 // channel copies the slice header and does not allocate, unlike putting
 // it in a sync.Pool.
 type BufPool struct {
-	classes []int
-	free    []chan []byte
+	classes     []int
+	free        []chan []byte
+	maxRetained int64
+	retained    atomic.Int64 // bytes of capacity sitting in free
 }
 
 // DefaultClasses are the size classes of NewBufPool(nil, ...).
@@ -23,10 +30,11 @@ func NewBufPool(classes []int, maxRetained int) *BufPool {
 	if classes == nil {
 		classes = DefaultClasses
 	}
-	p := &BufPool{classes: classes, free: make([]chan []byte, len(classes))}
-	share := maxRetained / len(classes)
+	p := &BufPool{classes: classes, free: make([]chan []byte, len(classes)), maxRetained: int64(maxRetained)}
 	for i, c := range classes {
-		n := share / c
+		// Each class may fill the whole limit (the channel holds only
+		// slice headers: 24 bytes a slot).
+		n := maxRetained / c
 		if n < 1 {
 			n = 1
 		}
@@ -52,6 +60,7 @@ func (p *BufPool) Get(n int) []byte {
 	}
 	select {
 	case b := <-p.free[i]:
+		p.retained.Add(-int64(cap(b)))
 		return b[:n]
 	default:
 		return make([]byte, n, p.classes[i])
@@ -66,8 +75,16 @@ func (p *BufPool) Put(b []byte) {
 	if i < 0 || p.classes[i] != c {
 		return
 	}
+	if p.retained.Add(int64(c)) > p.maxRetained && p.maxRetained >= int64(c) {
+		p.retained.Add(-int64(c))
+		return
+	}
 	select {
 	case p.free[i] <- b[:0]:
 	default:
+		p.retained.Add(-int64(c))
 	}
 }
+
+// Retained returns the bytes of free buffers the pool holds.
+func (p *BufPool) Retained() int64 { return p.retained.Load() }

@@ -84,12 +84,30 @@ func (r *Reader) ReadHeader(h *Header) error {
 // ReadData reads a data segment of len(dst) bytes into dst, then its
 // padding and data digest. On ErrDataDigest the segment has been consumed.
 func (r *Reader) ReadData(dst []byte) error {
-	if _, err := io.ReadFull(r.br, dst); err != nil {
-		return unexpected(err)
+	return r.ReadDataParts(dst, nil)
+}
+
+// ReadDataParts reads one data segment of len(a)+len(b) bytes into two
+// destinations (used when immediate data straddles a buffer boundary).
+// It is ReadData for the concatenation.
+//
+// With DataDigest on, the CRC is taken over each piece as it arrives, while
+// the bytes the kernel just copied are still in cache, instead of in a
+// second pass over the whole segment after it (which, at 256 KiB a segment,
+// reads it back from memory).
+func (r *Reader) ReadDataParts(a, b []byte) error {
+	digest := r.DataDigest && len(a)+len(b) > 0
+	var c uint32
+	var err error
+	if c, err = r.readFull(a, 0, digest); err != nil {
+		return err
 	}
-	pad := PadLen(len(dst))
+	if c, err = r.readFull(b, c, digest); err != nil {
+		return err
+	}
+	pad := PadLen(len(a) + len(b))
 	n := pad
-	if r.DataDigest && len(dst) > 0 {
+	if digest {
 		n += DigestLen
 	}
 	if n == 0 {
@@ -98,8 +116,7 @@ func (r *Reader) ReadData(dst []byte) error {
 	if _, err := io.ReadFull(r.br, r.scratch[:n]); err != nil {
 		return unexpected(err)
 	}
-	if r.DataDigest && len(dst) > 0 {
-		c := UpdateCRC32C(0, dst)
+	if digest {
 		c = UpdateCRC32C(c, r.scratch[:pad])
 		if GetDigest(r.scratch[pad:n]) != c {
 			return ErrDataDigest
@@ -108,37 +125,29 @@ func (r *Reader) ReadData(dst []byte) error {
 	return nil
 }
 
-// ReadDataParts reads one data segment of len(a)+len(b) bytes into two
-// destinations (used when immediate data straddles a buffer boundary).
-// It is ReadData for the concatenation.
-func (r *Reader) ReadDataParts(a, b []byte) error {
-	if _, err := io.ReadFull(r.br, a); err != nil {
-		return unexpected(err)
-	}
-	if _, err := io.ReadFull(r.br, b); err != nil {
-		return unexpected(err)
-	}
-	total := len(a) + len(b)
-	pad := PadLen(total)
-	n := pad
-	if r.DataDigest && total > 0 {
-		n += DigestLen
-	}
-	if n == 0 {
-		return nil
-	}
-	if _, err := io.ReadFull(r.br, r.scratch[:n]); err != nil {
-		return unexpected(err)
-	}
-	if r.DataDigest && total > 0 {
-		c := UpdateCRC32C(0, a)
-		c = UpdateCRC32C(c, b)
-		c = UpdateCRC32C(c, r.scratch[:pad])
-		if GetDigest(r.scratch[pad:n]) != c {
-			return ErrDataDigest
+// readFull fills dst like io.ReadFull and, when digest is set, continues
+// the CRC32C crc over every chunk right after it was read.
+func (r *Reader) readFull(dst []byte, crc uint32, digest bool) (uint32, error) {
+	off := 0
+	for empty := 0; off < len(dst); {
+		n, err := r.br.Read(dst[off:])
+		if digest && n > 0 {
+			crc = UpdateCRC32C(crc, dst[off:off+n])
+		}
+		off += n
+		if off == len(dst) {
+			break
+		}
+		if err != nil {
+			return crc, unexpected(err)
+		}
+		if n == 0 {
+			if empty++; empty > 100 {
+				return crc, io.ErrNoProgress
+			}
 		}
 	}
-	return nil
+	return crc, nil
 }
 
 // Discard skips a data segment of n bytes with its padding and digest
@@ -167,6 +176,21 @@ func unexpected(err error) error {
 // returned (grown if needed); the data slice is referenced, not copied.
 // It allocates only when arena or bufs lack capacity.
 func AppendPDU(bufs net.Buffers, arena []byte, h *BHS, data []byte, headerDigest, dataDigest bool) (net.Buffers, []byte) {
+	var d uint32
+	if dataDigest && len(data) > 0 {
+		d = DataDigest(data)
+	}
+	return appendPDU(bufs, arena, h, data, headerDigest, dataDigest, d)
+}
+
+// AppendPDUDigested is AppendPDU with the data digest already computed
+// (DataDigest(data)), e.g. by the goroutine that produced the data while
+// it was still in cache.
+func AppendPDUDigested(bufs net.Buffers, arena []byte, h *BHS, data []byte, headerDigest bool, digest uint32) (net.Buffers, []byte) {
+	return appendPDU(bufs, arena, h, data, headerDigest, true, digest)
+}
+
+func appendPDU(bufs net.Buffers, arena []byte, h *BHS, data []byte, headerDigest, dataDigest bool, digest uint32) (net.Buffers, []byte) {
 	start := len(arena)
 	arena = append(arena, h[:]...)
 	if headerDigest {
@@ -182,7 +206,7 @@ func AppendPDU(bufs net.Buffers, arena []byte, h *BHS, data []byte, headerDigest
 	arena = append(arena, zeroPad[:pad]...)
 	if dataDigest {
 		var d [4]byte
-		PutDigest(d[:], DataDigest(data))
+		PutDigest(d[:], digest)
 		arena = append(arena, d[:]...)
 	}
 	end := len(arena)

@@ -492,12 +492,18 @@ func (s *session) readLoop() {
 		var crc uint32
 		if dsl > 0 {
 			if dst != nil {
-				if _, err := io.ReadFull(s.br, dst); err != nil {
-					s.fail(err)
-					return
-				}
-				if s.dd {
-					crc = crc32.Update(0, castagnoli, dst)
+				// CRC each chunk as it arrives, while it is in cache
+				// (as the Linux initiator does while copying).
+				for got := 0; got < len(dst); {
+					n, err := s.br.Read(dst[got:])
+					if s.dd {
+						crc = crc32.Update(crc, castagnoli, dst[got:got+n])
+					}
+					got += n
+					if err != nil && got < len(dst) {
+						s.fail(err)
+						return
+					}
 				}
 			} else {
 				left := dsl
