@@ -47,7 +47,7 @@ type Options struct {
 	// across all sessions (default 16 MiB); commands beyond it wait.
 	MaxDataInFlight int
 	// MaxBufferMemory bounds the memory retained by the data buffer pool
-	// (default 16 MiB).
+	// for reuse, over all size classes (default 8 MiB).
 	MaxBufferMemory int
 }
 
