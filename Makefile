@@ -67,7 +67,7 @@ bench: build
 	./testdata/scripts/bench.sh
 
 soak: build
-	IETD_BIN_DIR=$(CURDIR)/$(BIN) IETD_SOAK=1 $(GO) test -count=1 -timeout 30m -run Soak ./...
+	IETD_BIN_DIR=$(CURDIR)/$(BIN) IETD_SOAK=1 $(GO) test -count=1 -timeout 30m -v -run Soak ./target/e2e
 
 # Render the man pages as text (they live in initscripts/man).
 man:

@@ -128,11 +128,18 @@ func runLoad(t *testing.T, dur time.Duration) {
 	}
 	rssStart := d.procStatus("VmRSS")
 	rssMax := rssStart
+	var rssHalf [2]int // max RSS in the first and the second half
 	start := time.Now()
 	for time.Since(start) < dur {
 		time.Sleep(time.Second)
 		d.requireAlive(t, "load")
-		rssMax = max(rssMax, d.procStatus("VmRSS"))
+		rss := d.procStatus("VmRSS")
+		rssMax = max(rssMax, rss)
+		h := 0
+		if time.Since(start) > dur/2 {
+			h = 1
+		}
+		rssHalf[h] = max(rssHalf[h], rss)
 		for _, h := range hs {
 			if err := h.error(); err != nil {
 				t.Fatal(err)
@@ -154,8 +161,13 @@ func runLoad(t *testing.T, dur time.Duration) {
 		sum += o
 	}
 	mean := sum / int64(len(ops))
-	t.Logf("%d sessions, %v: %d verified ops (%.1f MiB), per session min %d / median %d / max %d; RSS %d kB at start, %d kB max; threads %d",
-		sessions, dur, sum, float64(totalBytes)/(1<<20), ops[0], ops[len(ops)/2], ops[len(ops)-1], rssStart, rssMax, d.procStatus("Threads"))
+	t.Logf("%d sessions, %v: %d verified ops (%.1f MiB), per session min %d / median %d / max %d; RSS %d kB at start, %d kB max (first half %d, second half %d); threads %d",
+		sessions, dur, sum, float64(totalBytes)/(1<<20), ops[0], ops[len(ops)/2], ops[len(ops)-1], rssStart, rssMax, rssHalf[0], rssHalf[1], d.procStatus("Threads"))
+	// No unbounded growth: the second half of a long run may not climb
+	// well past the first (the first holds the warm-up).
+	if dur >= time.Minute && rssHalf[1] > rssHalf[0]+max(rssHalf[0]/4, 16<<10) {
+		t.Errorf("RSS kept growing: max %d kB in the first half, %d kB in the second", rssHalf[0], rssHalf[1])
+	}
 	if ops[0] == 0 || ops[0] < mean/10 {
 		t.Errorf("a session was starved: min %d ops, mean %d", ops[0], mean)
 	}
