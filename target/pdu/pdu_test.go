@@ -197,17 +197,24 @@ func TestBufPool(t *testing.T) {
 	if n, r := len(p.free[0]), p.Retained(); n != 8 || r != 128 {
 		t.Fatalf("retained %d buffers (%d bytes), want 8 (128)", n, r)
 	}
-	// ...so a 64-byte buffer finds no room until some are taken out.
+	// ...and when the workload moves to another class, its buffers push
+	// the stale ones out: a 64-byte buffer evicts four 16-byte ones.
 	p.Put(make([]byte, 0, 64))
-	if len(p.free[1]) != 0 {
-		t.Fatal("retained past the limit")
+	if n0, n1, r := len(p.free[0]), len(p.free[1]), p.Retained(); n0 != 4 || n1 != 1 || r != 128 {
+		t.Fatalf("after eviction: %d x 16, %d x 64, %d bytes; want 4, 1, 128", n0, n1, r)
 	}
-	for i := 0; i < 4; i++ {
-		p.Get(16)
-	}
+	// A class never evicts itself: full of 64s, another 64 is dropped.
+	p.Put(make([]byte, 0, 64)) // evicts the remaining 16s
 	p.Put(make([]byte, 0, 64))
-	if n, r := len(p.free[1]), p.Retained(); n != 1 || r != 128 {
-		t.Fatalf("64-byte class %d buffers, retained %d bytes; want 1, 128", n, r)
+	if n0, n1, r := len(p.free[0]), len(p.free[1]), p.Retained(); n0 != 0 || n1 != 2 || r != 128 {
+		t.Fatalf("full of 64s: %d x 16, %d x 64, %d bytes; want 0, 2, 128", n0, n1, r)
+	}
+	// Four 16s back: the first evicts one 64, the rest fit beside the other.
+	for range 4 {
+		p.Put(make([]byte, 0, 16))
+	}
+	if n0, n1, r := len(p.free[0]), len(p.free[1]), p.Retained(); n0 != 4 || n1 != 1 || r != 128 {
+		t.Fatalf("back to 16s: %d x 16, %d x 64, %d bytes; want 4, 1, 128", n0, n1, r)
 	}
 	// Concurrent use keeps the count exact.
 	var wg sync.WaitGroup

@@ -76,13 +76,39 @@ func (p *BufPool) Put(b []byte) {
 		return
 	}
 	if p.retained.Add(int64(c)) > p.maxRetained && p.maxRetained >= int64(c) {
+		// Full: make room by dropping free buffers of other classes (the
+		// workload changed: 256 KiB immediate-data buffers left by
+		// writes must not keep 1 MiB reads allocating forever).
 		p.retained.Add(-int64(c))
-		return
+		p.evictFor(i, int64(c))
+		if p.retained.Add(int64(c)) > p.maxRetained {
+			p.retained.Add(-int64(c)) // another Put took the room
+			return
+		}
 	}
 	select {
 	case p.free[i] <- b[:0]:
 	default:
 		p.retained.Add(-int64(c))
+	}
+}
+
+// evictFor drops free buffers of classes other than keep until need more
+// bytes fit (or nothing else is left to drop).
+func (p *BufPool) evictFor(keep int, need int64) {
+	for j := range p.free {
+		if j == keep {
+			continue
+		}
+		for p.retained.Load()+need > p.maxRetained {
+			select {
+			case b := <-p.free[j]:
+				p.retained.Add(-int64(cap(b)))
+				continue
+			default:
+			}
+			break
+		}
 	}
 }
 
