@@ -25,6 +25,8 @@ Environment:
   BENCH_PARAMS   "tuned" (default: both daemons get the same larger limits,
                  see TUNED) or "default" (each daemon's own defaults)
   BENCH_KEEP=1   keep the work directory (logs, configs)
+  BENCH_DIGEST_ROUNDS  rounds of the paired digest-cost measurement
+                 (default 5, quick 0; digests off and on back to back)
   BENCH_SOAK=S   after the workloads, a soak of S seconds per daemon in
                  BENCH_SOAK_DAEMONS (default ietd): 8 sessions reading and 8
                  writing, each QD32 1M (iscsiload), VmRSS sampled every second;
@@ -666,6 +668,40 @@ def main():
             result["digest_cost"] = costs
             print("\ndigest cost at 1M (1 - on/off, HeaderDigest+DataDigest CRC32C): " + ", ".join(
                 "%s %s %.1f%%" % (n, rw, c * 100) for n, v in costs.items() for rw, c in v.items()))
+        # Digest cost, paired: the medians above come from runs minutes
+        # apart, and on a shared 2-core box the machine's speed drifts more
+        # than digests cost. Here every round runs off and on back to back
+        # (order alternating) and the cost is the median of the per-round
+        # ratios.
+        pair_rounds = int(os.environ.get("BENCH_DIGEST_ROUNDS", "0" if quick else "5") or 0)
+        if pair_rounds > 0 and LOADGEN and (not only or re.search(only, "digest-paired")):
+            paired = {}
+            for d in daemons:
+                for rw, depth in (("read", 16), ("write", 8)):
+                    pair = [W("1M-%s-qd%d %s (iscsiload)" % (rw, depth, tag), "MB/s",
+                              (lambda dg: lambda t: run_loadgen(t, rw, 1 << 20, depth, 5, 1, dg))(dg))
+                            for tag, dg in (("nodigest", False), ("hd+dd", True))]
+                    ratios, cpu = [], {"off": [], "on": []}
+                    for r in range(pair_rounds):
+                        recs = {}
+                        for i in ((0, 1) if r % 2 == 0 else (1, 0)):
+                            recs[i] = measure(d, pair[i])
+                        if recs[0]["value"] and recs[1]["value"]:
+                            ratios.append(recs[1]["value"] / recs[0]["value"])
+                            cpu["off"].append(recs[0]["cpu_s_per_gb"])
+                            cpu["on"].append(recs[1]["cpu_s_per_gb"])
+                        log("  digest pair %-5s %-5s round %d: off %s on %s MB/s" % (
+                            d.name, rw, r, fmt(recs[0]["value"], "%.0f"), fmt(recs[1]["value"], "%.0f")))
+                    if ratios:
+                        paired.setdefault(d.name, {})[rw] = {
+                            "cost": round(1 - med(ratios), 4), "ratios": [round(x, 4) for x in ratios],
+                            "cpu_s_per_gb_off": med([x for x in cpu["off"] if x]),
+                            "cpu_s_per_gb_on": med([x for x in cpu["on"] if x])}
+            if paired:
+                result["digest_cost_paired"] = paired
+                print("digest cost at 1M, paired rounds (median of on/off per round): " + ", ".join(
+                    "%s %s %.1f%%" % (n, rw, c["cost"] * 100) for n, v in paired.items() for rw, c in v.items()),
+                    flush=True)
         soak_secs = int(os.environ.get("BENCH_SOAK", "0") or 0)
         if soak_secs > 0:
             want = os.environ.get("BENCH_SOAK_DAEMONS", "ietd").split(",")
