@@ -9,7 +9,7 @@ CMDS      := ietd ietadm iscsi-target ietd-migrate
 FUZZTIME  ?= 5s
 DEMO_CONF ?= testdata/demo/ietd.conf
 DEMO_DIR  ?= /tmp/ietd-demo
-APT_PKGS  := libiscsi-bin qemu-utils qemu-block-extra shellcheck libxml2-utils
+APT_PKGS  := libiscsi-bin qemu-utils qemu-block-extra shellcheck libxml2-utils groff-base
 
 .PHONY: all build run test deps vet unit fuzz-short conformance bench soak install clean man
 
@@ -29,13 +29,16 @@ run: build
 # Install what the tests need (when missing and we are root).
 deps:
 	@missing=""; \
-	for c in iscsi-ls:libiscsi-bin qemu-img:qemu-utils shellcheck:shellcheck xmllint:libxml2-utils; do \
+	for c in iscsi-ls:libiscsi-bin iscsi-test-cu:libiscsi-bin iscsi-inq:libiscsi-bin qemu-img:qemu-utils qemu-io:qemu-utils \
+	         shellcheck:shellcheck xmllint:libxml2-utils groff:groff-base; do \
 	  command -v $${c%%:*} >/dev/null 2>&1 || missing="$$missing $${c#*:}"; \
 	done; \
-	if [ -n "$$missing" ] || [ ! -e /usr/lib/x86_64-linux-gnu/qemu/block-iscsi.so ] && [ -d /usr/lib/x86_64-linux-gnu/qemu ]; then \
+	ls /usr/lib/*/qemu/block-iscsi.so >/dev/null 2>&1 || missing="$$missing qemu-block-extra"; \
+	missing=$$(printf '%s\n' $$missing | sort -u | tr '\n' ' '); \
+	if [ -n "$${missing% }" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing:$$missing qemu-block-extra"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS) >/dev/null; \
+	    echo "installing: $$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS) >/dev/null || exit 1; \
 	  else echo "warning: missing$$missing (not root: integration tests that need them will skip)"; fi; \
 	fi
 
