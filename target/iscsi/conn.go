@@ -123,6 +123,9 @@ func (c *conn) serve() {
 	}
 	ss := c.sess
 	c.log = c.log.WithFields(logrus.Fields{"initiator": ss.initiator, "tsih": ss.tsih})
+	// The idle clock of the pinger starts with the full feature phase
+	// (zero would make the first ping go out at the first tick).
+	c.lastRecv.Store(time.Now().UnixNano())
 	go c.writer()
 	if ss.tgt != nil && ss.tgt.cfg.NOPInterval > 0 {
 		go c.pinger(ss.tgt.cfg.NOPInterval, ss.tgt.cfg.NOPTimeout)

@@ -446,3 +446,29 @@ func TestDeferredR2TUnderMemoryPressure(t *testing.T) {
 		t.Fatalf("%d bytes of budget still held after both writes ended", used)
 	}
 }
+
+// The pinger's idle clock starts when the full feature phase starts: the
+// first ping comes one NOPInterval after login, not at the first tick.
+func TestFirstPingAfterInterval(t *testing.T) {
+	cfg, tg := basicConfig()
+	tg.NOPInterval, tg.NOPTimeout = 2, 2
+	ts := startServer(t, cfg, newFakeDisk(1<<20))
+	before := time.Now()
+	r := dialRaw(t, ts.addr, normalKeys())
+	ts.srv.mu.Lock()
+	var last int64
+	for c := range ts.srv.conns {
+		last = c.lastRecv.Load()
+	}
+	ts.srv.mu.Unlock()
+	if last < before.UnixNano() {
+		t.Fatalf("lastRecv %d not set at login (login began at %d)", last, before.UnixNano())
+	}
+	// The pinger ticks every second; a ping before the interval has
+	// passed (about 2 s) means the clock started at zero.
+	r.nc.SetReadDeadline(before.Add(1500 * time.Millisecond))
+	var early pdu.Header
+	if err := r.rd.ReadHeader(&early); err == nil {
+		t.Fatalf("got %s %v after login, before NOPInterval", pdu.Describe(&early.BHS), time.Since(before))
+	}
+}
