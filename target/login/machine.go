@@ -238,6 +238,15 @@ func (m *Machine) Step(req Request) Response {
 			out = append(out, KV{kv.Key, ans})
 		}
 	}
+	if clampFirstBurst(&m.res.Params) {
+		// Both answered here (e.g. MaxBurstLength=8192 after
+		// FirstBurstLength=65536): the answer must not exceed it either.
+		for i := range out {
+			if out[i].Key == "FirstBurstLength" && out[i].Value != valReject && out[i].Value != valIrrelevant {
+				out[i].Value = strconv.Itoa(m.res.Params.FirstBurstLength)
+			}
+		}
+	}
 
 	chapBusy := false
 	if len(sec) > 0 {
@@ -314,6 +323,7 @@ func (m *Machine) Step(req Request) Response {
 		return resp
 	}
 	// Entering the full feature phase.
+	clampFirstBurst(&m.res.Params)
 	if !m.declared {
 		m.res.Params.TargetMaxRecvDSL = 8192 // never declared: RFC default
 	}

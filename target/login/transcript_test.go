@@ -103,6 +103,8 @@ func runTranscript(t *testing.T, path string) {
 					tg.Auth.Optional = v == "yes"
 				case "MaxBurstLength":
 					tg.Params.MaxBurstLength, _ = strconv.Atoi(v)
+				case "FirstBurstLength":
+					tg.Params.FirstBurstLength, _ = strconv.Atoi(v)
 				case "MaxRecvDataSegmentLength":
 					tg.Params.MaxRecvDataSegmentLength, _ = strconv.Atoi(v)
 				case "InitialR2T":
@@ -136,6 +138,18 @@ func runTranscript(t *testing.T, path string) {
 		case "new":
 			m = New(env)
 			tsih = 0
+		case "params":
+			// params Key=Value...: the parameters negotiated so far.
+			if m == nil {
+				t.Fatalf("%s:%d: params before any login", path, lineNo)
+			}
+			got := m.Result().Params.Map()
+			for _, a := range f[1:] {
+				k, v, _ := strings.Cut(a, "=")
+				if got[k] != v {
+					t.Errorf("%s:%d: %s=%s, want %s", path, lineNo, k, got[k], v)
+				}
+			}
 		case ">":
 			if m == nil {
 				m = New(env)
