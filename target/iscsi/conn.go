@@ -152,10 +152,11 @@ func (c *conn) loginPhase() error {
 			}
 			return ts.cfg, st
 		},
-		Discovery: s.Config().Discovery,
-		TPGT:      1,
-		Admit:     func(r *login.Result) (uint16, login.Status) { return s.admit(c, r) },
-		Log:       c.log,
+		Discovery:   s.Config().Discovery,
+		TPGT:        1,
+		JoinSession: s.joinSession,
+		Admit:       func(r *login.Result) (uint16, login.Status) { return s.admit(c, r) },
+		Log:         c.log,
 	})
 	first := true
 	var cmdSN uint32

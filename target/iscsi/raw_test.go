@@ -472,3 +472,44 @@ func TestFirstPingAfterInterval(t *testing.T) {
 		t.Fatalf("got %s %v after login, before NOPInterval", pdu.Describe(&early.BHS), time.Since(before))
 	}
 }
+
+// A login adding a connection to an existing session (non-zero TSIH) is
+// refused on its first request with 0x0206 (too many connections: one per
+// session), one naming no session with 0x020a; the session is untouched.
+func TestSecondConnectionRefusedEarly(t *testing.T) {
+	cfg, _ := basicConfig()
+	ts := startServer(t, cfg, newFakeDisk(1<<20))
+	r := dialRaw(t, ts.addr, normalKeys())
+	infos := ts.srv.Sessions()
+	if len(infos) != 1 || infos[0].Params["MaxConnections"] != "1" {
+		t.Fatalf("sessions %+v", infos)
+	}
+	tsih := uint16(infos[0].SID)
+	for _, tc := range []struct {
+		tsih   uint16
+		status uint16
+	}{{tsih, 0x0206}, {tsih + 100, 0x020a}} {
+		nc, err := net.Dial("tcp", ts.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r2 := &rawInit{t: t, nc: nc, rd: pdu.NewReader(nc)}
+		var h pdu.BHS
+		h.SetOpcode(pdu.OpLoginReq)
+		h[0] |= 0x40
+		h.SetFlags(pdu.FlagTransit | 0<<2 | 1) // CSG=0 NSG=1: security stage
+		copy(h[8:14], []byte{0x80, 0, 0, 0, 0, 7})
+		h.SetU16(14, tc.tsih)
+		h.SetU16(20, 2) // CID 2
+		r2.send(&h, login.EncodeKeys(append(normalKeys(), login.KV{Key: "AuthMethod", Value: "None"})))
+		p := r2.recv()
+		if got := uint16(p.BHS[36])<<8 | uint16(p.BHS[37]); p.Opcode() != pdu.OpLoginResp || got != tc.status {
+			t.Fatalf("TSIH %d: status %#04x, want %#04x", tc.tsih, got, tc.status)
+		}
+		nc.Close()
+	}
+	itt := r.command([]byte{0x00, 0, 0, 0, 0, 0}, 0, false)
+	if p := r.recv(); p.Opcode() != pdu.OpSCSIResp || p.ITT() != itt {
+		t.Fatalf("first session after the refused logins: %s", pdu.Describe(&p.BHS))
+	}
+}

@@ -138,6 +138,10 @@ func NewServer(opts Options) (*Server, error) {
 }
 
 func (s *Server) openTarget(t *config.Target) (*targetState, error) {
+	if t.Params.MaxConnections > 1 {
+		s.log.WithField("target", t.Name).Infof("MaxConnections %d: one connection per session is implemented, 1 is negotiated",
+			t.Params.MaxConnections)
+	}
 	dev, err := s.opts.NewDevice(t, scsi.Options{
 		Log:      s.log.WithField("target", t.Name),
 		StateDir: s.opts.StateDir,
@@ -421,6 +425,19 @@ func (s *Server) lookupTarget(name, initiator string, local, peer netip.Addr) (*
 		return nil, login.StatusNotFound
 	}
 	return ts, login.StatusSuccess
+}
+
+// joinSession answers a login that adds a connection to the session of
+// tsih (checked on its first request): one connection per session is
+// implemented, so the session's existence only picks the status.
+func (s *Server) joinSession(initiator string, isid [6]byte, tsih uint16) login.Status {
+	s.mu.Lock()
+	ss := s.sessions[tsih]
+	s.mu.Unlock()
+	if ss == nil || ss.isid != isid || ss.initiator != initiator {
+		return login.StatusSessionNotFound
+	}
+	return login.StatusTooManyConnections
 }
 
 // admit runs session admission for a finished login (called from the

@@ -41,6 +41,13 @@ type Env struct {
 	TPGT uint16
 	// Rand is the source of CHAP challenges (nil: crypto/rand).
 	Rand io.Reader
+	// JoinSession is called on the first request of a login with a
+	// non-zero TSIH (a connection added to an existing session): the
+	// status refuses it at once instead of at the end of the login
+	// (StatusSessionNotFound, or StatusTooManyConnections when the session
+	// exists, since one connection per session is implemented). Nil
+	// leaves the check to Admit.
+	JoinSession func(initiatorName string, isid [6]byte, tsih uint16) Status
 	// Admit is called when the login is about to enter the full feature
 	// phase: it allocates the TSIH (or validates a non-zero one), handles
 	// reinstatement and session limits. A non-success status fails the login.
@@ -358,6 +365,11 @@ func (m *Machine) start(kvs []KV) (Status, string) {
 		return StatusInitiatorError, "InitiatorName " + msg
 	}
 	m.res.InitiatorName = name
+	if m.res.TSIH != 0 && m.env.JoinSession != nil {
+		if st := m.env.JoinSession(name, m.res.ISID, m.res.TSIH); st != StatusSuccess {
+			return st, "connection refused for the session of TSIH " + strconv.Itoa(int(m.res.TSIH))
+		}
+	}
 	st, _ := get("SessionType")
 	switch st {
 	case "", SessionNormal:

@@ -222,10 +222,9 @@ func (l *limits) targetNumber(key string) int {
 	c := &l.cfg
 	switch key {
 	case "MaxConnections":
-		if c.MaxConnections < 1 {
-			return 1
-		}
-		return c.MaxConnections
+		// One connection per session is implemented: never offer more
+		// (a second connection would only be refused at login).
+		return 1
 	case "MaxBurstLength":
 		return c.MaxBurstLength
 	case "FirstBurstLength":
