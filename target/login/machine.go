@@ -126,6 +126,7 @@ type Machine struct {
 	accounts     config.Auth
 	seen         map[string]string // negotiated keys and the value offered
 	proposed     map[string]bool   // our proposals awaiting an answer
+	answered     map[string]bool   // our proposals the initiator answered
 	declared     bool              // operational declarations sent
 	pending      []byte
 	done, failed bool
@@ -138,7 +139,7 @@ func New(env Env) *Machine {
 	if env.Rand == nil {
 		env.Rand = rand.Reader
 	}
-	m := &Machine{env: env, seen: map[string]string{}, proposed: map[string]bool{}}
+	m := &Machine{env: env, seen: map[string]string{}, proposed: map[string]bool{}, answered: map[string]bool{}}
 	m.res.Params = defaultParams()
 	return m
 }
@@ -235,10 +236,15 @@ func (m *Machine) Step(req Request) Response {
 		case m.proposed[kv.Key]:
 			m.lim.applyProposalAnswer(&m.res.Params, kv.Key, kv.Value)
 			delete(m.proposed, kv.Key)
+			m.answered[kv.Key] = true
 			continue
 		}
-		if prev, ok := m.seen[kv.Key]; ok && prev != kv.Value {
-			return m.fail(&req, StatusInitiatorError, "key renegotiated: "+kv.Key)
+		// RFC 7143 6.2: a key negotiated or declared once may not come
+		// again in the login, even with the same value (declarations of
+		// the names and SessionType above may repeat unchanged: libiscsi
+		// sends them in the security and the operational stage).
+		if _, ok := m.seen[kv.Key]; ok || m.answered[kv.Key] {
+			return m.fail(&req, StatusInitiatorError, "key sent twice: "+kv.Key)
 		}
 		m.seen[kv.Key] = kv.Value
 		if ans := m.lim.negotiate(&m.res.Params, kv.Key, kv.Value); ans != "" {
