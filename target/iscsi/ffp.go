@@ -132,6 +132,15 @@ func (c *conn) handleCommand(h *pdu.BHS) error {
 		// Outside the window: silently ignored (RFC 7143 4.2.2.1).
 		return c.discard(h.DataLen())
 	}
+	if n := h.DataLen(); n > 0 && (!c.params.ImmediateData || n > c.params.FirstBurstLength) {
+		// Immediate data not negotiated, or more than FirstBurstLength:
+		// a protocol error (RFC 7143 13.10, 13.14). The command does not
+		// run; its CmdSN is used up.
+		if !h.Immediate() {
+			ss.openSlot(nil)
+		}
+		return c.rejectAndDiscard(h, rejectProtocolError)
+	}
 	fl := h.Flags()
 	t := &task{
 		ss: ss, itt: h.ITT(), cmdSN: h.CmdSN(), immediate: h.Immediate(),

@@ -2,6 +2,7 @@ package iscsi
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net"
 	"testing"
 	"time"
@@ -516,5 +517,52 @@ func TestSecondConnectionRefusedEarly(t *testing.T) {
 	itt := r.command([]byte{0x00, 0, 0, 0, 0, 0}, 0, false)
 	if p := r.recv(); p.Opcode() != pdu.OpSCSIResp || p.ITT() != itt {
 		t.Fatalf("first session after the refused logins: %s", pdu.Describe(&p.BHS))
+	}
+}
+
+// Immediate data when ImmediateData=No was negotiated, or more of it than
+// FirstBurstLength, is a protocol error: Reject (reason 0x04), the command
+// does not run, its CmdSN is used up and the connection stays.
+func TestImmediateDataProtocolErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		keys []login.KV
+		n    int
+	}{
+		{"ImmediateData=No", []login.KV{{Key: "ImmediateData", Value: "No"}}, 512},
+		{"beyond FirstBurstLength", []login.KV{{Key: "FirstBurstLength", Value: "512"}}, 1024},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, _ := basicConfig()
+			disk := newFakeDisk(1 << 20)
+			ts := startServer(t, cfg, disk)
+			r := dialRaw(t, ts.addr, normalKeys(tc.keys...))
+			r.itt++
+			var h pdu.BHS
+			h.SetOpcode(pdu.OpSCSICmd)
+			h.SetFlags(pdu.FlagFinal | pdu.FlagWrite | 1)
+			h.SetU32(pdu.OffITT, r.itt)
+			h.SetU32(pdu.OffTTT, uint32(tc.n))
+			h.SetU32(pdu.OffCmdSN, r.cmdSN)
+			r.cmdSN++
+			copy(h.CDB(), []byte{0x2a, 0, 0, 0, 0, 8, 0, 0, byte(tc.n / 512), 0})
+			payload := bytes.Repeat([]byte{0x5a}, tc.n)
+			r.send(&h, payload)
+			p := r.recv()
+			if p.Opcode() != pdu.OpReject || p.BHS[2] != rejectProtocolError || len(p.data) < 48 ||
+				binary.BigEndian.Uint32(p.data[16:]) != r.itt {
+				t.Fatalf("want Reject 0x04 of the command, got %s reason %#x", pdu.Describe(&p.BHS), p.BHS[2])
+			}
+			itt := r.command([]byte{0x00, 0, 0, 0, 0, 0}, 0, false)
+			p = r.recv()
+			if p.Opcode() != pdu.OpSCSIResp || p.ITT() != itt || p.ExpStatSN() != r.cmdSN {
+				t.Fatalf("after the Reject: %s ExpCmdSN %d, want %d", pdu.Describe(&p.BHS), p.ExpStatSN(), r.cmdSN)
+			}
+			disk.mu.RLock()
+			defer disk.mu.RUnlock()
+			if bytes.Contains(disk.data[8*512:8*512+tc.n], []byte{0x5a}) {
+				t.Fatal("the rejected command wrote its data")
+			}
+		})
 	}
 }
