@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/ietgo/ietd/target/acl"
@@ -469,29 +470,43 @@ func (c *conn) sendTargets(value string) []byte {
 	cfg := s.Config()
 	portals := s.portals(c.local, c.port)
 	var out []byte
+	allowed := make([]netip.AddrPort, 0, len(portals))
 	for _, t := range cfg.Targets {
 		switch {
 		case value == "All":
 		case value == "" && !c.sess.discovery:
-			if t.Name != c.sess.target {
+			if !sameName(t.Name, c.sess.target) {
 				continue
 			}
-		case t.Name != value:
+		case !sameName(t.Name, value):
 			continue
 		}
 		if ok, _ := acl.InitiatorAllowed(cfg, t, c.sess.initiator, c.peer); !ok {
 			continue
 		}
-		out = login.AppendKey(out, "TargetName", t.Name)
+		allowed = allowed[:0]
 		for _, p := range portals {
-			if !acl.PortalAllowed(cfg, t, p.Addr()) {
-				continue
+			if acl.PortalAllowed(cfg, t, p.Addr()) {
+				allowed = append(allowed, p)
 			}
+		}
+		if len(allowed) == 0 {
+			// Reachable through none of our portals (targets.allow):
+			// not listed at all (a TargetName without a TargetAddress
+			// told the initiator to log in where it is refused).
+			continue
+		}
+		out = login.AppendKey(out, "TargetName", t.Name)
+		for _, p := range allowed {
 			out = login.AppendKey(out, "TargetAddress", p.String()+",1")
 		}
 	}
 	return out
 }
+
+// sameName compares iSCSI names: they are case-insensitive (RFC 3722
+// folds them to lower case; IET compares them without case).
+func sameName(a, b string) bool { return strings.EqualFold(a, b) }
 
 // portals lists the addresses to advertise: this connection's local
 // address first, then every other listening address (wildcard listeners

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/ietgo/ietd/target/config"
 	"github.com/ietgo/ietd/target/login"
 	"github.com/ietgo/ietd/target/pdu"
 )
@@ -564,5 +566,64 @@ func TestImmediateDataProtocolErrors(t *testing.T) {
 				t.Fatal("the rejected command wrote its data")
 			}
 		})
+	}
+}
+
+// SendTargets leaves out a target that targets.allow makes unreachable
+// through every portal (it listed TargetName with no TargetAddress), and
+// target names match without case at login and in SendTargets.
+func TestSendTargetsPortalsAndNameCase(t *testing.T) {
+	cfg, _ := basicConfig()
+	hidden := config.NewTarget(2, "iqn.2026-01.org.ietgo:hidden")
+	hidden.LUNs = []*config.LUN{{Number: 0, Type: "nullio"}}
+	cfg.Targets = append(cfg.Targets, hidden)
+	cfg.TargetsAllow = &config.ACLFile{Rules: []config.ACLRule{{Target: hidden.Name,
+		Items: []config.ACLItem{{Kind: config.ACLAddress, Text: "10.0.0.0/8", CIDR: "10.0.0.0/8"}}},
+		{Target: "ALL", Items: []config.ACLItem{{Kind: config.ACLAll, Text: "ALL"}}}}}
+	ts := startServer(t, cfg, newFakeDisk(1<<20))
+	sendTargets := func(r *rawInit, value string) []login.KV {
+		var h pdu.BHS
+		h.SetOpcode(pdu.OpTextReq)
+		h[0] |= 0x40
+		h.SetFlags(pdu.FlagFinal)
+		h.SetU32(pdu.OffITT, 500)
+		h.SetU32(pdu.OffTTT, pdu.ReservedTag)
+		h.SetU32(pdu.OffCmdSN, r.cmdSN)
+		r.send(&h, login.EncodeKeys([]login.KV{{Key: "SendTargets", Value: value}}))
+		p := r.recv()
+		if p.Opcode() != pdu.OpTextResp {
+			t.Fatalf("SendTargets: %s", pdu.Describe(&p.BHS))
+		}
+		kvs, err := login.ParseKeys(p.data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kvs
+	}
+	d := dialRaw(t, ts.addr, []login.KV{{Key: "InitiatorName", Value: "iqn.2026-01.test:raw"}, {Key: "SessionType", Value: "Discovery"}})
+	kvs := sendTargets(d, "All")
+	want := []login.KV{{Key: "TargetName", Value: testIQN}, {Key: "TargetAddress", Value: ts.addr + ",1"}}
+	if len(kvs) != len(want) || kvs[0] != want[0] || kvs[1] != want[1] {
+		t.Fatalf("SendTargets=All: %v, want %v", kvs, want)
+	}
+	if kvs := sendTargets(d, hidden.Name); len(kvs) != 0 {
+		t.Fatalf("SendTargets=%s (refused on every portal): %v", hidden.Name, kvs)
+	}
+	upper := strings.ToUpper(testIQN)
+	if kvs := sendTargets(d, upper); len(kvs) != 2 || kvs[0] != want[0] {
+		t.Fatalf("SendTargets=%s: %v", upper, kvs)
+	}
+	// Login with the name in another case.
+	keys := normalKeys()
+	keys[1].Value = upper
+	r := dialRaw(t, ts.addr, keys)
+	itt := r.command([]byte{0x00, 0, 0, 0, 0, 0}, 0, false)
+	if p := r.recv(); p.Opcode() != pdu.OpSCSIResp || p.ITT() != itt || p.BHS[3] != 0 {
+		t.Fatalf("session logged in as %s: %s", upper, pdu.Describe(&p.BHS))
+	}
+	for _, si := range ts.srv.Sessions() {
+		if si.TargetName != testIQN {
+			t.Errorf("session listed with target name %q, want the configured %q", si.TargetName, testIQN)
+		}
 	}
 }

@@ -407,7 +407,7 @@ func (s *Server) lookupTarget(name, initiator string, local, peer netip.Addr) (*
 	cfg := s.cfg
 	var ts *targetState
 	for _, t := range s.targets {
-		if t.cfg.Name == name {
+		if sameName(t.cfg.Name, name) {
 			ts = t
 		}
 	}
@@ -434,7 +434,7 @@ func (s *Server) joinSession(initiator string, isid [6]byte, tsih uint16) login.
 	s.mu.Lock()
 	ss := s.sessions[tsih]
 	s.mu.Unlock()
-	if ss == nil || ss.isid != isid || ss.initiator != initiator {
+	if ss == nil || ss.isid != isid || !sameName(ss.initiator, initiator) {
 		return login.StatusSessionNotFound
 	}
 	return login.StatusTooManyConnections
@@ -470,7 +470,7 @@ func (s *Server) admit(c *conn, r *login.Result) (uint16, login.Status) {
 		var old []*session
 		s.mu.Lock()
 		for _, ss := range s.sessions {
-			if !ss.discovery && ss.tgt == ts && ss.initiator == r.InitiatorName && ss.isid == r.ISID {
+			if !ss.discovery && ss.tgt == ts && sameName(ss.initiator, r.InitiatorName) && ss.isid == r.ISID {
 				old = append(old, ss)
 			}
 		}

@@ -51,6 +51,8 @@ func newSession(s *Server, ts *targetState, r *login.Result, tsih uint16) *sessi
 	}
 	ss.queued = 1
 	if ts != nil {
+		// The configured spelling: names match without case at login.
+		ss.target = ts.cfg.Name
 		ss.tid = ts.cfg.TID
 		ss.queued = ts.cfg.QueuedCommands
 		if ss.queued < 1 {
@@ -58,7 +60,7 @@ func newSession(s *Server, ts *targetState, r *login.Result, tsih uint16) *sessi
 		}
 		ss.nexus = &scsi.Nexus{
 			ID: s.nexusID.Add(1), InitiatorName: r.InitiatorName, ISID: r.ISID,
-			TargetName: r.TargetName, TPGT: 1, RelativePort: 1,
+			TargetName: ss.target, TPGT: 1, RelativePort: 1,
 		}
 	}
 	return ss
