@@ -43,6 +43,9 @@ type outPDU struct {
 	stat       uint8
 	task       *task
 	closeAfter bool
+	// flush marks no PDU: the writer closes the connection once
+	// everything queued before it is on the wire.
+	flush bool
 }
 
 // conn is one TCP connection: a reader (the serve goroutine) and a writer
@@ -134,9 +137,26 @@ func (c *conn) serve() {
 	if err != nil && !errors.Is(err, io.EOF) && !c.isClosing() {
 		c.log.WithError(err).Info("connection ended")
 	}
+	if errors.Is(err, errProtocol) {
+		// We end the connection: the Reject queued for the offending
+		// PDU (and responses before it) go out first.
+		c.flushAndClose()
+	}
 	c.close()
 	<-c.wdone
 	ss.end()
+}
+
+// flushAndClose has the writer send what is queued, then close; bounded
+// by the write timeout.
+func (c *conn) flushAndClose() {
+	c.enqueue(outPDU{flush: true, closeAfter: true})
+	t := time.NewTimer(writeTimeout)
+	defer t.Stop()
+	select {
+	case <-c.wdone:
+	case <-t.C:
+	}
 }
 
 // loginPhase runs the login exchange synchronously on the connection.
@@ -283,7 +303,9 @@ func (c *conn) writer() {
 		bufs, arena = bufs[:0], arena[:0]
 		closeAfter := false
 		for i := range batch {
-			bufs, arena = c.appendOut(bufs, arena, &batch[i])
+			if !batch[i].flush {
+				bufs, arena = c.appendOut(bufs, arena, &batch[i])
+			}
 			closeAfter = closeAfter || batch[i].closeAfter
 		}
 		c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))

@@ -627,3 +627,35 @@ func TestSendTargetsPortalsAndNameCase(t *testing.T) {
 		}
 	}
 }
+
+// A protocol error that ends the connection sends its Reject first: the
+// writer flushes what was queued before closing.
+func TestRejectReachesWireBeforeClose(t *testing.T) {
+	cfg, _ := basicConfig()
+	ts := startServer(t, cfg, newFakeDisk(1<<20))
+	for i := 0; i < 20; i++ { // the lost Reject was a race: try it often
+		r := dialRaw(t, ts.addr, normalKeys())
+		var h pdu.BHS
+		h.SetOpcode(pdu.OpNOPOut)
+		h[0] |= 0x40
+		h.SetFlags(pdu.FlagFinal)
+		h.SetU32(pdu.OffITT, 9)
+		h.SetU32(pdu.OffTTT, pdu.ReservedTag)
+		h.SetU32(pdu.OffCmdSN, r.cmdSN)
+		h.SetDataLen(1 << 20) // beyond MaxRecvDataSegmentLength; no data follows
+		bufs, _ := pdu.AppendPDU(nil, nil, &h, nil, false, false)
+		if _, err := bufs.WriteTo(r.nc); err != nil {
+			t.Fatal(err)
+		}
+		p := r.recv()
+		if p.Opcode() != pdu.OpReject || p.BHS[2] != rejectProtocolError {
+			t.Fatalf("round %d: want Reject 0x04, got %s", i, pdu.Describe(&p.BHS))
+		}
+		r.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var rest pdu.Header
+		if err := r.rd.ReadHeader(&rest); err == nil {
+			t.Fatalf("round %d: connection still open after the protocol error: %s", i, pdu.Describe(&rest.BHS))
+		}
+		r.nc.Close()
+	}
+}
