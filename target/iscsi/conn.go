@@ -65,6 +65,7 @@ type conn struct {
 	params    login.Params
 	hd, dd    bool
 	sendLimit int
+	burst     int // MaxBurstLength: the longest Data-In sequence
 	recvLimit int
 
 	wmu     sync.Mutex
@@ -245,6 +246,7 @@ func (c *conn) loginPhase() error {
 			c.hd, c.dd = res.Params.HeaderDigest, res.Params.DataDigest
 			c.rd.HeaderDigest, c.rd.DataDigest = c.hd, c.dd
 			c.sendLimit = res.Params.SendSegmentLimit()
+			c.burst = max(res.Params.MaxBurstLength, 512)
 			c.recvLimit = res.Params.TargetMaxRecvDSL
 			if c.sess == nil {
 				return errors.New("login finished without a session")
@@ -367,14 +369,20 @@ func (c *conn) appendOut(bufs net.Buffers, arena []byte, o *outPDU) (net.Buffers
 	collapse := len(data) > 0 && res.Status == scsi.StatusGood && len(res.Sense) == 0
 	limit := c.sendLimit
 	var h pdu.BHS
+	// Data-In sequences of at most MaxBurstLength, each ending with the
+	// F bit (RFC 7143 13.13); DataSN runs on across them.
+	seqEnd := min(c.burst, len(data))
 	for off, sn := 0, uint32(0); off < len(data); sn++ {
-		n := min(limit, len(data)-off)
+		n := min(limit, seqEnd-off)
 		last := off+n == len(data)
 		h.Reset()
 		h.SetOpcode(pdu.OpDataIn)
 		f := byte(0)
-		if last {
+		if off+n == seqEnd {
 			f |= pdu.FlagFinal
+			seqEnd = min(seqEnd+c.burst, len(data))
+		}
+		if last {
 			if collapse {
 				f |= pdu.FlagStatus | flags
 				h[3] = res.Status

@@ -659,3 +659,61 @@ func TestRejectReachesWireBeforeClose(t *testing.T) {
 		r.nc.Close()
 	}
 }
+
+// A read longer than MaxBurstLength goes out in Data-In sequences of at
+// most MaxBurstLength bytes, each ending with the F bit; no PDU crosses a
+// sequence boundary, DataSN and the offsets run on, the status comes with
+// the last PDU, data digests match the split.
+func TestDataInSequencesMaxBurstLength(t *testing.T) {
+	cfg, tg := basicConfig()
+	tg.Params.DataDigest = []string{"CRC32C", "None"}
+	disk := newFakeDisk(1 << 20)
+	for i := range disk.data {
+		disk.data[i] = byte(i / 512)
+	}
+	ts := startServer(t, cfg, disk)
+	const burst, mrdsl = 4096, 3000
+	keys := normalKeys(login.KV{Key: "MaxBurstLength", Value: "4096"}, login.KV{Key: "FirstBurstLength", Value: "4096"},
+		login.KV{Key: "DataDigest", Value: "CRC32C"})
+	keys[3].Value = "3000" // MaxRecvDataSegmentLength: does not divide the burst
+	r := dialRaw(t, ts.addr, keys)
+	if !r.dd {
+		t.Fatal("data digest not negotiated")
+	}
+	const blocks = 21 // 10752 bytes: two full bursts and a short one
+	itt := r.command([]byte{0x28, 0, 0, 0, 0, 0, 0, 0, blocks, 0}, blocks*512, true)
+	var got []byte
+	seq := 0
+	for sn := uint32(0); ; sn++ {
+		p := r.recv() // checks each data digest
+		if p.Opcode() != pdu.OpDataIn || p.ITT() != itt || p.DataSN() != sn || int(p.BufferOffset()) != len(got) {
+			t.Fatalf("unexpected %s", pdu.Describe(&p.BHS))
+		}
+		if len(p.data) > mrdsl {
+			t.Fatalf("Data-In %d of %d bytes", sn, len(p.data))
+		}
+		got = append(got, p.data...)
+		seq += len(p.data)
+		if seq > burst {
+			t.Fatalf("Data-In sequence of more than MaxBurstLength (%d) at DataSN %d", seq, sn)
+		}
+		end := seq == burst || len(got) == blocks*512
+		if fin := p.Flags()&pdu.FlagFinal != 0; fin != end {
+			t.Fatalf("DataSN %d (offset %d, %d bytes): F=%v, want %v", sn, p.BufferOffset(), len(p.data), fin, end)
+		}
+		if end {
+			seq = 0
+		}
+		if p.Flags()&pdu.FlagStatus != 0 {
+			if len(got) != blocks*512 || p.BHS[3] != 0 {
+				t.Fatalf("status after %d bytes, status %#x", len(got), p.BHS[3])
+			}
+			break
+		}
+	}
+	for i, b := range got {
+		if b != byte(i/512) {
+			t.Fatalf("byte %d = %d", i, b)
+		}
+	}
+}

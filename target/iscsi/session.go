@@ -328,7 +328,7 @@ func (ss *session) run(t *task) {
 		return
 	}
 	if c.dd && t.read {
-		t.digests = dataInDigests(t.digestBuf[:0], t.dataIn(), c.sendLimit)
+		t.digests = dataInDigests(t.digestBuf[:0], t.dataIn(), c.sendLimit, c.burst)
 	}
 	t.responded = true
 	t.releaseSlot()
@@ -458,11 +458,17 @@ func (t *task) dataIn() []byte {
 }
 
 // dataInDigests appends to dst the data digest of each Data-In PDU that
-// data will be split into (segments of limit bytes, as conn.appendOut
-// splits them).
-func dataInDigests(dst []uint32, data []byte, limit int) []uint32 {
-	for off := 0; off < len(data); off += limit {
-		dst = append(dst, pdu.DataDigest(data[off:min(off+limit, len(data))]))
+// data will be split into (segments of at most limit bytes that never
+// cross a burst boundary, as conn.appendOut splits them).
+func dataInDigests(dst []uint32, data []byte, limit, burst int) []uint32 {
+	seqEnd := min(burst, len(data))
+	for off := 0; off < len(data); {
+		n := min(limit, seqEnd-off)
+		dst = append(dst, pdu.DataDigest(data[off:off+n]))
+		off += n
+		if off == seqEnd {
+			seqEnd = min(seqEnd+burst, len(data))
+		}
 	}
 	return dst
 }
