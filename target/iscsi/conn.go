@@ -23,16 +23,20 @@ const (
 	rejectDataDigest    = 0x02
 	rejectProtocolError = 0x04
 	rejectNotSupported  = 0x05
+	rejectImmediate     = 0x06 // too many immediate commands
 	rejectInvalidPDU    = 0x09
 	writeTimeout        = 30 * time.Second
 	maxCommandBuffer    = 64 << 20
-	maxLoginSegment     = 8192 // RFC 7143: MaxRecvDataSegmentLength is 8192 during login
-	logoutDrainTimeout  = 10 * time.Second
-	asyncLogoutWaitSecs = 3
-	asyncEventLogoutReq = 1
-	statNone            = 0
-	statAdvance         = 1
-	statCarry           = 2
+	// maxImmediateCommands bounds the immediate SCSI commands of a
+	// session in flight (they are outside the CmdSN window).
+	maxImmediateCommands = 8
+	maxLoginSegment      = 8192 // RFC 7143: MaxRecvDataSegmentLength is 8192 during login
+	logoutDrainTimeout   = 10 * time.Second
+	asyncLogoutWaitSecs  = 3
+	asyncEventLogoutReq  = 1
+	statNone             = 0
+	statAdvance          = 1
+	statCarry            = 2
 )
 
 // outPDU is one queued response. Task responses are expanded by the

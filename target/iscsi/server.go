@@ -525,6 +525,20 @@ func (s *Server) removeSession(ss *session) {
 	s.mu.Unlock()
 }
 
+// sessionsOfDevice returns the live sessions on the target whose SCSI
+// layer is dev.
+func (s *Server) sessionsOfDevice(dev Device) []*session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*session
+	for _, ss := range s.sessions {
+		if ss.tgt != nil && ss.tgt.dev == dev {
+			out = append(out, ss)
+		}
+	}
+	return out
+}
+
 // sessionsOf returns the live sessions of a target.
 func (s *Server) sessionsOf(ts *targetState) []*session {
 	s.mu.Lock()
