@@ -104,10 +104,11 @@ func TestAbortTaskUnseen(t *testing.T) {
 	if p = r.recv(); p.Opcode() != pdu.OpTMFResp || p.BHS[2] != tmfNoTask || p.ExpStatSN() != 3 {
 		t.Fatalf("RefCmdSN = the TMF's CmdSN: response %d ExpCmdSN %d, want 1 and 3", p.BHS[2], p.ExpStatSN())
 	}
-	// Already received and answered: complete.
+	// Already received and answered (below ExpCmdSN, outside the
+	// window): does not exist.
 	r.tmf(1, 903, 3, 78, 2, 0, true)
-	if p = r.recv(); p.Opcode() != pdu.OpTMFResp || p.BHS[2] != tmfComplete {
-		t.Fatalf("ABORT TASK of an answered command: response %d, want 0", p.BHS[2])
+	if p = r.recv(); p.Opcode() != pdu.OpTMFResp || p.BHS[2] != tmfNoTask {
+		t.Fatalf("ABORT TASK of an answered command: response %d, want 1", p.BHS[2])
 	}
 	// The same with a non-immediate TMF beyond the missing command.
 	r.tmf(1, 904, 4, 81, 3, 0, false)

@@ -226,22 +226,23 @@ func (ss *session) receiveLocked(sn uint32) bool {
 	return true
 }
 
-// receiveUnseen is ABORT TASK for a task the target has not seen (RFC
-// 7143 11.6.1): a RefCmdSN in the window and below the TMF's CmdSN is
-// considered received (the command, should it come late, is a duplicate
-// and never runs) and the answer is Function Complete; one already
-// received (its task ended) is complete too; any other does not exist.
-// Reader only.
+// receiveUnseen is ABORT TASK for a task the target does not have (RFC
+// 7143 11.6.1): a RefCmdSN in the window (ExpCmdSN..MaxCmdSN) and below
+// the TMF's CmdSN is considered received (the command, should it come
+// late, is a duplicate and never runs) and the answer is Function
+// Complete; outside the window (below ExpCmdSN: the command was answered
+// already, as libiscsi's AbortTaskSimpleAsync expects) or not below the
+// TMF's CmdSN, the task does not exist. Reader only.
 func (ss *session) receiveUnseen(ref, tmfCmdSN uint32) byte {
 	ss.mu.Lock()
 	exp, max := ss.expCmdSN.Load(), ss.maxCmdSN.Load()
 	switch {
-	case pdu.SNLess(ref, exp) || ss.ahead[ref]:
-		ss.mu.Unlock()
-		return tmfComplete
-	case pdu.SNLess(max, ref) || !pdu.SNLess(ref, tmfCmdSN):
+	case pdu.SNLess(ref, exp) || pdu.SNLess(max, ref) || !pdu.SNLess(ref, tmfCmdSN):
 		ss.mu.Unlock()
 		return tmfNoTask
+	case ss.ahead[ref]:
+		ss.mu.Unlock()
+		return tmfComplete // received beyond a gap, already ended
 	}
 	ss.receiveLocked(ref)
 	ss.mu.Unlock()
