@@ -103,8 +103,8 @@ func judge(c *clientConn, d time.Duration, probe bool) verdict {
 			if ttt := p.h.u32(20); p.h.itt() == noTag && ttt != noTag {
 				c.answerPing(ttt, p.data)
 			}
-		case opAsyncMsg, opSCSIResp, opDataIn, opR2T, opTextResp, opLogoutResp:
-			// answers to earlier (possibly duplicated) commands: fine
+		case opAsyncMsg, opSCSIResp, opDataIn, opR2T, opTextResp, opLogoutResp, opTMFResp:
+			// answers to earlier (possibly duplicated) commands or TMFs: fine
 		default:
 			if v.other == "" {
 				v.other = p.String()

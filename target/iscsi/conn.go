@@ -23,16 +23,20 @@ const (
 	rejectDataDigest    = 0x02
 	rejectProtocolError = 0x04
 	rejectNotSupported  = 0x05
+	rejectImmediate     = 0x06 // too many immediate commands
 	rejectInvalidPDU    = 0x09
 	writeTimeout        = 30 * time.Second
 	maxCommandBuffer    = 64 << 20
-	maxLoginSegment     = 8192 // RFC 7143: MaxRecvDataSegmentLength is 8192 during login
-	logoutDrainTimeout  = 10 * time.Second
-	asyncLogoutWaitSecs = 3
-	asyncEventLogoutReq = 1
-	statNone            = 0
-	statAdvance         = 1
-	statCarry           = 2
+	// maxImmediateCommands bounds the immediate SCSI commands of a
+	// session in flight (they are outside the CmdSN window).
+	maxImmediateCommands = 8
+	maxLoginSegment      = 8192 // RFC 7143: MaxRecvDataSegmentLength is 8192 during login
+	logoutDrainTimeout   = 10 * time.Second
+	asyncLogoutWaitSecs  = 3
+	asyncEventLogoutReq  = 1
+	statNone             = 0
+	statAdvance          = 1
+	statCarry            = 2
 )
 
 // outPDU is one queued response. Task responses are expanded by the
@@ -43,6 +47,9 @@ type outPDU struct {
 	stat       uint8
 	task       *task
 	closeAfter bool
+	// flush marks no PDU: the writer closes the connection once
+	// everything queued before it is on the wire.
+	flush bool
 }
 
 // conn is one TCP connection: a reader (the serve goroutine) and a writer
@@ -62,6 +69,7 @@ type conn struct {
 	params    login.Params
 	hd, dd    bool
 	sendLimit int
+	burst     int // MaxBurstLength: the longest Data-In sequence
 	recvLimit int
 
 	wmu     sync.Mutex
@@ -123,6 +131,9 @@ func (c *conn) serve() {
 	}
 	ss := c.sess
 	c.log = c.log.WithFields(logrus.Fields{"initiator": ss.initiator, "tsih": ss.tsih})
+	// The idle clock of the pinger starts with the full feature phase
+	// (zero would make the first ping go out at the first tick).
+	c.lastRecv.Store(time.Now().UnixNano())
 	go c.writer()
 	if ss.tgt != nil && ss.tgt.cfg.NOPInterval > 0 {
 		go c.pinger(ss.tgt.cfg.NOPInterval, ss.tgt.cfg.NOPTimeout)
@@ -131,9 +142,26 @@ func (c *conn) serve() {
 	if err != nil && !errors.Is(err, io.EOF) && !c.isClosing() {
 		c.log.WithError(err).Info("connection ended")
 	}
+	if errors.Is(err, errProtocol) {
+		// We end the connection: the Reject queued for the offending
+		// PDU (and responses before it) go out first.
+		c.flushAndClose()
+	}
 	c.close()
 	<-c.wdone
 	ss.end()
+}
+
+// flushAndClose has the writer send what is queued, then close; bounded
+// by the write timeout.
+func (c *conn) flushAndClose() {
+	c.enqueue(outPDU{flush: true, closeAfter: true})
+	t := time.NewTimer(writeTimeout)
+	defer t.Stop()
+	select {
+	case <-c.wdone:
+	case <-t.C:
+	}
 }
 
 // loginPhase runs the login exchange synchronously on the connection.
@@ -149,10 +177,11 @@ func (c *conn) loginPhase() error {
 			}
 			return ts.cfg, st
 		},
-		Discovery: s.Config().Discovery,
-		TPGT:      1,
-		Admit:     func(r *login.Result) (uint16, login.Status) { return s.admit(c, r) },
-		Log:       c.log,
+		Discovery:   s.Config().Discovery,
+		TPGT:        1,
+		JoinSession: s.joinSession,
+		Admit:       func(r *login.Result) (uint16, login.Status) { return s.admit(c, r) },
+		Log:         c.log,
 	})
 	first := true
 	var cmdSN uint32
@@ -221,6 +250,7 @@ func (c *conn) loginPhase() error {
 			c.hd, c.dd = res.Params.HeaderDigest, res.Params.DataDigest
 			c.rd.HeaderDigest, c.rd.DataDigest = c.hd, c.dd
 			c.sendLimit = res.Params.SendSegmentLimit()
+			c.burst = max(res.Params.MaxBurstLength, 512)
 			c.recvLimit = res.Params.TargetMaxRecvDSL
 			if c.sess == nil {
 				return errors.New("login finished without a session")
@@ -279,7 +309,9 @@ func (c *conn) writer() {
 		bufs, arena = bufs[:0], arena[:0]
 		closeAfter := false
 		for i := range batch {
-			bufs, arena = c.appendOut(bufs, arena, &batch[i])
+			if !batch[i].flush {
+				bufs, arena = c.appendOut(bufs, arena, &batch[i])
+			}
 			closeAfter = closeAfter || batch[i].closeAfter
 		}
 		c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
@@ -341,14 +373,20 @@ func (c *conn) appendOut(bufs net.Buffers, arena []byte, o *outPDU) (net.Buffers
 	collapse := len(data) > 0 && res.Status == scsi.StatusGood && len(res.Sense) == 0
 	limit := c.sendLimit
 	var h pdu.BHS
+	// Data-In sequences of at most MaxBurstLength, each ending with the
+	// F bit (RFC 7143 13.13); DataSN runs on across them.
+	seqEnd := min(c.burst, len(data))
 	for off, sn := 0, uint32(0); off < len(data); sn++ {
-		n := min(limit, len(data)-off)
+		n := min(limit, seqEnd-off)
 		last := off+n == len(data)
 		h.Reset()
 		h.SetOpcode(pdu.OpDataIn)
 		f := byte(0)
-		if last {
+		if off+n == seqEnd {
 			f |= pdu.FlagFinal
+			seqEnd = min(seqEnd+c.burst, len(data))
+		}
+		if last {
 			if collapse {
 				f |= pdu.FlagStatus | flags
 				h[3] = res.Status

@@ -18,6 +18,8 @@ type fakeDisk struct {
 	tmfs     atomic.Int32
 	attached atomic.Int32
 	block    chan struct{} // when non-nil, READs wait on it or ctx
+	execs    atomic.Int32  // commands executed
+	byOp     [256]atomic.Int32
 }
 
 func newFakeDisk(size int) *fakeDisk { return &fakeDisk{data: make([]byte, size), blk: 512} }
@@ -25,6 +27,8 @@ func newFakeDisk(size int) *fakeDisk { return &fakeDisk{data: make([]byte, size)
 var illegal = []byte{0x70, 0, 0x05, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x20, 0, 0, 0, 0, 0}
 
 func (d *fakeDisk) Execute(ctx context.Context, cmd *scsi.Command) scsi.Result {
+	d.execs.Add(1)
+	d.byOp[cmd.CDB[0]].Add(1)
 	cdb := cmd.CDB
 	if cmd.LUN != 0 && cdb[0] != 0x12 && cdb[0] != 0xa0 {
 		return scsi.Result{Status: scsi.StatusCheckCondition, XferLen: -1,

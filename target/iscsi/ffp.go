@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/ietgo/ietd/target/acl"
@@ -60,6 +61,10 @@ func (c *conn) ffpLoop() error {
 		}
 		if err != nil {
 			return err
+		}
+		if c.sess.released {
+			// A CmdSN gap filled: held commands and parked TMFs go.
+			c.sess.release()
 		}
 	}
 }
@@ -128,15 +133,33 @@ func (c *conn) handleNOPOut(h *pdu.BHS) error {
 
 func (c *conn) handleCommand(h *pdu.BHS) error {
 	ss := c.sess
-	if !h.Immediate() && !ss.acceptCmdSN(h.CmdSN()) {
+	if h.Immediate() {
+		// Immediate commands skip the window: bound them per session
+		// (RFC 7143 11.17.1 reason 0x06).
+		if ss.immediate.Load() >= maxImmediateCommands {
+			return c.rejectAndDiscard(h, rejectImmediate)
+		}
+	} else if !ss.acceptCmdSN(h.CmdSN()) {
 		// Outside the window: silently ignored (RFC 7143 4.2.2.1).
 		return c.discard(h.DataLen())
+	}
+	if n := h.DataLen(); n > 0 && (!c.params.ImmediateData || n > c.params.FirstBurstLength) {
+		// Immediate data not negotiated, or more than FirstBurstLength:
+		// a protocol error (RFC 7143 13.10, 13.14). The command does not
+		// run; its CmdSN is used up.
+		if !h.Immediate() {
+			ss.openSlot(nil)
+		}
+		return c.rejectAndDiscard(h, rejectProtocolError)
 	}
 	fl := h.Flags()
 	t := &task{
 		ss: ss, itt: h.ITT(), cmdSN: h.CmdSN(), immediate: h.Immediate(),
 		lunRaw: h.LUNField(), read: fl&pdu.FlagRead != 0, write: fl&pdu.FlagWrite != 0,
 		edtl: h.TTT(), done: make(chan struct{}),
+	}
+	if t.immediate {
+		ss.immediate.Add(1) // given back by finish
 	}
 	t.lun = pdu.DecodeLUN(t.lunRaw)
 	t.ctx, t.cancel = context.WithCancel(context.Background())
@@ -150,26 +173,26 @@ func (c *conn) handleCommand(h *pdu.BHS) error {
 	}
 	t.cmd = scsi.Command{Nexus: ss.nexus, LUN: t.lun, CDB: cdb, Attr: scsi.TaskAttr(fl & 7),
 		Tag: t.itt, ExpectedLen: t.edtl, Read: t.read, Write: t.write}
-	if !ss.addTask(t) {
-		t.releaseSlot()
-		t.cancel()
-		return c.rejectAndDiscard(h, rejectInvalidPDU)
-	}
 	n := h.DataLen()
-	if !t.write || t.edtl == 0 {
+	if !t.write || t.edtl == 0 || t.edtl > maxCommandBuffer {
 		if err := c.discard(n); err != nil {
+			t.finish()
 			return err
 		}
-		t.dispatched = true
+		// Complete at once: the workers' from the start (a TMF of
+		// another session aborting it leaves it to them).
+		t.dispatched.Store(true)
+		if !ss.addTask(t) {
+			t.finish()
+			c.reject(h, rejectInvalidPDU)
+			return nil
+		}
+		if t.edtl > maxCommandBuffer {
+			// Refuse absurd transfers instead of allocating them.
+			c.failTask(t, 0x05, 0x24, 0x00) // ILLEGAL REQUEST, INVALID FIELD IN CDB
+			return nil
+		}
 		ss.dispatch(t)
-		return nil
-	}
-	if t.edtl > maxCommandBuffer {
-		// Refuse absurd transfers instead of allocating them.
-		if err := c.discard(n); err != nil {
-			return err
-		}
-		c.failTask(t, 0x05, 0x24, 0x00) // ILLEGAL REQUEST, INVALID FIELD IN CDB
 		return nil
 	}
 	// Charge the data budget. Waiting here stops reading the socket, so
@@ -178,6 +201,9 @@ func (c *conn) handleCommand(h *pdu.BHS) error {
 	// Data-Out behind it. Then, when only immediate data comes
 	// unsolicited, it takes in just that and defers the rest: the R2Ts go
 	// out once memory frees (memBudget.deferGrant).
+	//
+	// The task is registered only once its immediate data is in: until
+	// then no one else (a TMF of another session) can see its buffer.
 	p := &c.params
 	first := uint32(0)
 	if !p.InitialR2T {
@@ -212,15 +238,24 @@ func (c *conn) handleCommand(h *pdu.BHS) error {
 			t.finish()
 			return fmt.Errorf("%w: data digest error on immediate data", errProtocol)
 		} else if err != nil {
+			t.finish()
 			return err
 		}
 		t.received = uint32(m)
 	}
 	t.unsolEnd = max(first, t.received)
 	t.nextR2T = t.unsolEnd
-	if t.received >= t.edtl {
+	complete := t.received >= t.edtl
+	if complete {
 		t.cmd.DataOut = t.outBuf[:t.edtl]
-		t.dispatched = true
+		t.dispatched.Store(true)
+	}
+	if !ss.addTask(t) {
+		t.finish()
+		c.reject(h, rejectInvalidPDU)
+		return nil
+	}
+	if complete {
 		ss.dispatch(t)
 		return nil
 	}
@@ -230,8 +265,10 @@ func (c *conn) handleCommand(h *pdu.BHS) error {
 		return nil
 	}
 	t.mu.Lock()
-	t.awaiting.Store(true)
-	c.sendR2Ts(t)
+	if !t.ended.Load() { // not aborted by another session meanwhile
+		t.awaiting.Store(true)
+		c.sendR2Ts(t)
+	}
 	t.mu.Unlock()
 	return nil
 }
@@ -268,7 +305,7 @@ func (t *task) grant(n int64) {
 func (c *conn) failTask(t *task, key, asc, ascq byte) {
 	t.write = false
 	t.cmd.Write = false
-	t.dispatched = true
+	t.dispatched.Store(true)
 	t.res = scsi.Result{Status: scsi.StatusCheckCondition, XferLen: -1,
 		Sense: []byte{0x70, 0, key, 0, 0, 0, 0, 10, 0, 0, 0, 0, asc, ascq, 0, 0, 0, 0}}
 	t.responded = true
@@ -311,7 +348,7 @@ func (c *conn) handleDataOut(h *pdu.BHS) error {
 	ss := c.sess
 	n := h.DataLen()
 	t := ss.task(h.ITT())
-	if t == nil || t.dispatched || t.isAborted() || !t.write {
+	if t == nil || t.dispatched.Load() || t.isAborted() || !t.write {
 		// Unknown or aborted task: drop the data.
 		return c.discard(n)
 	}
@@ -320,8 +357,13 @@ func (c *conn) handleDataOut(h *pdu.BHS) error {
 		c.reject(h, rejectInvalidPDU)
 		return fmt.Errorf("%w: Data-Out beyond the expected length", errProtocol)
 	}
-	// t.mu: a deferred write's R2T state and buffer are set by grant.
+	// t.mu: a deferred write's R2T state and buffer are set by grant,
+	// and a TMF of another session may finish the task.
 	t.mu.Lock()
+	if t.ended.Load() {
+		t.mu.Unlock()
+		return c.discard(n)
+	}
 	var seq *r2tState
 	if ttt == pdu.ReservedTag {
 		if off+uint32(n) > t.unsolEnd {
@@ -350,18 +392,27 @@ func (c *conn) handleDataOut(h *pdu.BHS) error {
 		seq.dataSN++
 	}
 	dst := t.outBuf[off : off+uint32(n)]
+	t.reading = true
 	t.mu.Unlock()
 	err := c.rd.ReadData(dst)
+	t.mu.Lock()
+	if t.endRead() {
+		// Finished meanwhile (aborted by a TMF of another session).
+		t.mu.Unlock()
+		if errors.Is(err, pdu.ErrDataDigest) {
+			err = nil
+		}
+		return err
+	}
 	if errors.Is(err, pdu.ErrDataDigest) {
 		// RFC 7143 7.8: reject and discard; the task ends with CHECK
 		// CONDITION once all its data arrived (the connection stays).
 		c.reject(h, rejectDataDigest)
 		t.dataErr = true
 	} else if err != nil {
+		t.mu.Unlock()
 		return err
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	t.received += uint32(n)
 	if seq != nil {
 		seq.received += uint32(n)
@@ -376,20 +427,24 @@ func (c *conn) handleDataOut(h *pdu.BHS) error {
 		}
 	}
 	if t.received >= t.edtl {
+		t.awaiting.Store(false)
+		if !t.dataErr {
+			t.cmd.DataOut = t.outBuf[:t.edtl]
+		}
+		t.dispatched.Store(true)
+		t.mu.Unlock() // dispatch and failTask may end the task (finish takes t.mu)
 		if t.dataErr {
 			// Lost or damaged Data-Out: never write it.
 			c.failTask(t, 0x0b, 0x47, 0x05) // ABORTED COMMAND, PROTOCOL SERVICE CRC ERROR
 			return nil
 		}
-		t.cmd.DataOut = t.outBuf[:t.edtl]
-		t.dispatched = true
-		t.awaiting.Store(false)
 		ss.dispatch(t)
 		return nil
 	}
 	if seq != nil || (ttt == pdu.ReservedTag && h.Final()) {
 		c.sendR2Ts(t)
 	}
+	t.mu.Unlock()
 	return nil
 }
 
@@ -460,29 +515,43 @@ func (c *conn) sendTargets(value string) []byte {
 	cfg := s.Config()
 	portals := s.portals(c.local, c.port)
 	var out []byte
+	allowed := make([]netip.AddrPort, 0, len(portals))
 	for _, t := range cfg.Targets {
 		switch {
 		case value == "All":
 		case value == "" && !c.sess.discovery:
-			if t.Name != c.sess.target {
+			if !sameName(t.Name, c.sess.target) {
 				continue
 			}
-		case t.Name != value:
+		case !sameName(t.Name, value):
 			continue
 		}
 		if ok, _ := acl.InitiatorAllowed(cfg, t, c.sess.initiator, c.peer); !ok {
 			continue
 		}
-		out = login.AppendKey(out, "TargetName", t.Name)
+		allowed = allowed[:0]
 		for _, p := range portals {
-			if !acl.PortalAllowed(cfg, t, p.Addr()) {
-				continue
+			if acl.PortalAllowed(cfg, t, p.Addr()) {
+				allowed = append(allowed, p)
 			}
+		}
+		if len(allowed) == 0 {
+			// Reachable through none of our portals (targets.allow):
+			// not listed at all (a TargetName without a TargetAddress
+			// told the initiator to log in where it is refused).
+			continue
+		}
+		out = login.AppendKey(out, "TargetName", t.Name)
+		for _, p := range allowed {
 			out = login.AppendKey(out, "TargetAddress", p.String()+",1")
 		}
 	}
 	return out
 }
+
+// sameName compares iSCSI names: they are case-insensitive (RFC 3722
+// folds them to lower case; IET compares them without case).
+func sameName(a, b string) bool { return strings.EqualFold(a, b) }
 
 // portals lists the addresses to advertise: this connection's local
 // address first, then every other listening address (wildcard listeners
@@ -563,6 +632,14 @@ func (ss *session) allTasks() []*task {
 	return out
 }
 
+// TMF limits: responses wait at most tmfTimeout for the tasks
+// affected; at most maxPendingTMFs TMFs of a session wait at once (more
+// are rejected).
+const (
+	tmfTimeout     = 30 * time.Second
+	maxPendingTMFs = 16
+)
+
 // TMF response codes.
 const (
 	tmfComplete     = 0
@@ -583,61 +660,105 @@ func (c *conn) handleTMF(h *pdu.BHS) error {
 	}
 	fn := scsi.TMF(h.Flags() & 0x7f)
 	lun := pdu.DecodeLUN(h.LUNField())
-	rtt := h.TTT()
-	refCmdSN := h.U32(pdu.OffMaxCmdSN)
-	var victims []*task
-	match := func(pred func(*task) bool) {
-		ss.mu.Lock()
-		for _, t := range ss.tasks {
-			if pred(t) {
-				victims = append(victims, t)
-			}
-		}
-		ss.mu.Unlock()
-	}
-	response := byte(tmfComplete)
-	callSCSI := false
-	closeAfter := false
-	switch fn {
-	case scsi.TMFAbortTask:
-		match(func(t *task) bool { return t.itt == rtt })
-		if len(victims) == 0 {
-			// Not found: complete if the task was already answered
-			// (its CmdSN is behind us), otherwise "does not exist".
-			if !pdu.SNLess(refCmdSN, ss.expCmdSN.Load()) {
-				response = tmfNoTask
-			}
-		}
-	case scsi.TMFAbortTaskSet, scsi.TMFClearTaskSet, scsi.TMFLogicalUnitReset:
-		match(func(t *task) bool { return t.lun == lun })
-		callSCSI = true
-	case scsi.TMFTargetWarmReset, scsi.TMFTargetColdReset:
-		match(func(*task) bool { return true })
-		callSCSI = true
-		closeAfter = fn == scsi.TMFTargetColdReset
-	case scsi.TMFClearACA:
-		callSCSI = true
-	case scsi.TMFTaskReassign:
-		response = tmfNoReassign
-	default:
-		response = tmfRejected
-	}
-	for _, t := range victims {
-		t.abort()
-		if !t.dispatched {
-			t.finish() // waiting for Data-Out: nothing runs, drop it
-		}
-	}
 	var o outPDU
 	o.bhs.SetOpcode(pdu.OpTMFResp)
 	o.bhs.SetFlags(pdu.FlagFinal)
 	o.bhs.SetU32(pdu.OffITT, h.ITT())
 	o.stat = statAdvance
-	o.closeAfter = closeAfter
+	if ss.tmfs.Load() >= maxPendingTMFs {
+		o.bhs[2] = tmfRejected
+		c.enqueue(o)
+		return nil
+	}
+	switch fn {
+	case scsi.TMFAbortTask:
+		rtt := h.TTT()
+		victims := ss.matchTasks(func(t *task) bool { return t.itt == rtt })
+		response := byte(tmfComplete)
+		if len(victims) == 0 {
+			response = ss.receiveUnseen(h.U32(pdu.OffMaxCmdSN), h.CmdSN())
+		}
+		for _, t := range victims {
+			ss.abortTask(t)
+		}
+		c.respondTMF(o, fn, lun, victims, response, false)
+	case scsi.TMFAbortTaskSet, scsi.TMFClearTaskSet, scsi.TMFLogicalUnitReset,
+		scsi.TMFTargetWarmReset, scsi.TMFTargetColdReset:
+		// The tasks affected are those below the TMF's CmdSN (the
+		// next one for an immediate TMF): all of them must have come
+		// in first (RFC 7143 11.6.2), so a TMF beyond a gap waits.
+		sn := h.CmdSN()
+		need := sn
+		if !h.Immediate() {
+			need++
+		}
+		if !pdu.SNLess(ss.expCmdSN.Load(), need) {
+			c.taskSetTMF(o, fn, lun, nil)
+			return nil
+		}
+		ss.tmfs.Add(1) // counted while parked too
+		if !ss.park(need, func() { ss.tmfs.Add(-1); c.taskSetTMF(o, fn, lun, &sn) }) {
+			ss.tmfs.Add(-1)
+			o.bhs[2] = tmfRejected
+			c.enqueue(o)
+		}
+	case scsi.TMFClearACA:
+		c.respondTMF(o, fn, lun, nil, tmfComplete, true)
+	case scsi.TMFTaskReassign:
+		o.bhs[2] = tmfNoReassign
+		c.enqueue(o)
+	default:
+		o.bhs[2] = tmfRejected
+		c.enqueue(o)
+	}
+	return nil
+}
+
+// taskSetTMF aborts the tasks a task-set TMF affects and responds once
+// they ended. ABORT TASK SET affects the requester's tasks on the LU;
+// CLEAR TASK SET and LOGICAL UNIT RESET every session's on the LU; TARGET
+// WARM and COLD RESET every session's on the target, and a cold reset
+// then closes every connection to the target (RFC 7143 11.5.1). With
+// below set (a TMF that waited for a CmdSN gap), the requester's
+// non-immediate commands at or beyond *below came after it and stay.
+// Runs on the reader.
+func (c *conn) taskSetTMF(o outPDU, fn scsi.TMF, lun uint64, below *uint32) {
+	ss := c.sess
+	onLUN := func(t *task) bool { return t.lun == lun }
+	if fn == scsi.TMFTargetWarmReset || fn == scsi.TMFTargetColdReset {
+		onLUN = func(*task) bool { return true }
+	}
+	mine := func(t *task) bool {
+		return onLUN(t) && (below == nil || t.immediate || pdu.SNLess(t.cmdSN, *below))
+	}
+	victims := ss.matchTasks(mine)
+	if fn != scsi.TMFAbortTaskSet {
+		for _, other := range c.srv.sessionsOfDevice(ss.tgt.dev) {
+			if other != ss {
+				victims = append(victims, other.matchTasks(onLUN)...)
+			}
+		}
+	}
+	for _, t := range victims {
+		t.ss.abortTask(t)
+	}
+	c.respondTMF(o, fn, lun, victims, tmfComplete, true)
+}
+
+// respondTMF sends the TMF response once the victims ended (bounded):
+// the SCSI layer's answer when callSCSI, else response. After a TARGET
+// COLD RESET the target's other sessions are closed and the requester's
+// connection closes after the response.
+func (c *conn) respondTMF(o outPDU, fn scsi.TMF, lun uint64, victims []*task, response byte, callSCSI bool) {
+	ss := c.sess
 	dev := ss.tgt.dev
 	nexus := ss.nexus
+	cold := fn == scsi.TMFTargetColdReset
+	o.closeAfter = cold
+	ss.tmfs.Add(1)
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer ss.tmfs.Add(-1)
+		ctx, cancel := context.WithTimeout(context.Background(), tmfTimeout)
 		defer cancel()
 		waitTasks(ctx, victims)
 		if callSCSI {
@@ -645,8 +766,14 @@ func (c *conn) handleTMF(h *pdu.BHS) error {
 		}
 		o.bhs[2] = response
 		c.enqueue(o)
+		if cold {
+			for _, other := range c.srv.sessionsOfDevice(dev) {
+				if other != ss {
+					other.close()
+				}
+			}
+		}
 	}()
-	return nil
 }
 
 var interfaceAddrs = func() []netip.Addr {

@@ -2,10 +2,13 @@ package iscsi
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/ietgo/ietd/target/config"
 	"github.com/ietgo/ietd/target/login"
 	"github.com/ietgo/ietd/target/pdu"
 )
@@ -444,5 +447,273 @@ func TestDeferredR2TUnderMemoryPressure(t *testing.T) {
 	}
 	if used := ts.srv.mem.inUse(); used != 0 {
 		t.Fatalf("%d bytes of budget still held after both writes ended", used)
+	}
+}
+
+// The pinger's idle clock starts when the full feature phase starts: the
+// first ping comes one NOPInterval after login, not at the first tick.
+func TestFirstPingAfterInterval(t *testing.T) {
+	cfg, tg := basicConfig()
+	tg.NOPInterval, tg.NOPTimeout = 2, 2
+	ts := startServer(t, cfg, newFakeDisk(1<<20))
+	before := time.Now()
+	r := dialRaw(t, ts.addr, normalKeys())
+	// The serve goroutine starts the clock right after the last login
+	// response went out.
+	var last int64
+	for i := 0; last == 0 && i < 100; i++ {
+		time.Sleep(5 * time.Millisecond)
+		ts.srv.mu.Lock()
+		for c := range ts.srv.conns {
+			last = c.lastRecv.Load()
+		}
+		ts.srv.mu.Unlock()
+	}
+	if last < before.UnixNano() {
+		t.Fatalf("lastRecv %d not set at login (login began at %d)", last, before.UnixNano())
+	}
+	// The pinger ticks every second; a ping before the interval has
+	// passed (about 2 s) means the clock started at zero.
+	r.nc.SetReadDeadline(before.Add(1500 * time.Millisecond))
+	var early pdu.Header
+	if err := r.rd.ReadHeader(&early); err == nil {
+		t.Fatalf("got %s %v after login, before NOPInterval", pdu.Describe(&early.BHS), time.Since(before))
+	}
+}
+
+// A login adding a connection to an existing session (non-zero TSIH) is
+// refused on its first request with 0x0206 (too many connections: one per
+// session), one naming no session with 0x020a; the session is untouched.
+func TestSecondConnectionRefusedEarly(t *testing.T) {
+	cfg, _ := basicConfig()
+	ts := startServer(t, cfg, newFakeDisk(1<<20))
+	r := dialRaw(t, ts.addr, normalKeys())
+	infos := ts.srv.Sessions()
+	if len(infos) != 1 || infos[0].Params["MaxConnections"] != "1" {
+		t.Fatalf("sessions %+v", infos)
+	}
+	tsih := uint16(infos[0].SID)
+	for _, tc := range []struct {
+		tsih   uint16
+		status uint16
+	}{{tsih, 0x0206}, {tsih + 100, 0x020a}} {
+		nc, err := net.Dial("tcp", ts.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r2 := &rawInit{t: t, nc: nc, rd: pdu.NewReader(nc)}
+		var h pdu.BHS
+		h.SetOpcode(pdu.OpLoginReq)
+		h[0] |= 0x40
+		h.SetFlags(pdu.FlagTransit | 0<<2 | 1) // CSG=0 NSG=1: security stage
+		copy(h[8:14], []byte{0x80, 0, 0, 0, 0, 7})
+		h.SetU16(14, tc.tsih)
+		h.SetU16(20, 2) // CID 2
+		r2.send(&h, login.EncodeKeys(append(normalKeys(), login.KV{Key: "AuthMethod", Value: "None"})))
+		p := r2.recv()
+		if got := uint16(p.BHS[36])<<8 | uint16(p.BHS[37]); p.Opcode() != pdu.OpLoginResp || got != tc.status {
+			t.Fatalf("TSIH %d: status %#04x, want %#04x", tc.tsih, got, tc.status)
+		}
+		nc.Close()
+	}
+	itt := r.command([]byte{0x00, 0, 0, 0, 0, 0}, 0, false)
+	if p := r.recv(); p.Opcode() != pdu.OpSCSIResp || p.ITT() != itt {
+		t.Fatalf("first session after the refused logins: %s", pdu.Describe(&p.BHS))
+	}
+}
+
+// Immediate data when ImmediateData=No was negotiated, or more of it than
+// FirstBurstLength, is a protocol error: Reject (reason 0x04), the command
+// does not run, its CmdSN is used up and the connection stays.
+func TestImmediateDataProtocolErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		keys []login.KV
+		n    int
+	}{
+		{"ImmediateData=No", []login.KV{{Key: "ImmediateData", Value: "No"}}, 512},
+		{"beyond FirstBurstLength", []login.KV{{Key: "FirstBurstLength", Value: "512"}}, 1024},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, _ := basicConfig()
+			disk := newFakeDisk(1 << 20)
+			ts := startServer(t, cfg, disk)
+			r := dialRaw(t, ts.addr, normalKeys(tc.keys...))
+			r.itt++
+			var h pdu.BHS
+			h.SetOpcode(pdu.OpSCSICmd)
+			h.SetFlags(pdu.FlagFinal | pdu.FlagWrite | 1)
+			h.SetU32(pdu.OffITT, r.itt)
+			h.SetU32(pdu.OffTTT, uint32(tc.n))
+			h.SetU32(pdu.OffCmdSN, r.cmdSN)
+			r.cmdSN++
+			copy(h.CDB(), []byte{0x2a, 0, 0, 0, 0, 8, 0, 0, byte(tc.n / 512), 0})
+			payload := bytes.Repeat([]byte{0x5a}, tc.n)
+			r.send(&h, payload)
+			p := r.recv()
+			if p.Opcode() != pdu.OpReject || p.BHS[2] != rejectProtocolError || len(p.data) < 48 ||
+				binary.BigEndian.Uint32(p.data[16:]) != r.itt {
+				t.Fatalf("want Reject 0x04 of the command, got %s reason %#x", pdu.Describe(&p.BHS), p.BHS[2])
+			}
+			itt := r.command([]byte{0x00, 0, 0, 0, 0, 0}, 0, false)
+			p = r.recv()
+			if p.Opcode() != pdu.OpSCSIResp || p.ITT() != itt || p.ExpStatSN() != r.cmdSN {
+				t.Fatalf("after the Reject: %s ExpCmdSN %d, want %d", pdu.Describe(&p.BHS), p.ExpStatSN(), r.cmdSN)
+			}
+			disk.mu.RLock()
+			defer disk.mu.RUnlock()
+			if bytes.Contains(disk.data[8*512:8*512+tc.n], []byte{0x5a}) {
+				t.Fatal("the rejected command wrote its data")
+			}
+		})
+	}
+}
+
+// SendTargets leaves out a target that targets.allow makes unreachable
+// through every portal (it listed TargetName with no TargetAddress), and
+// target names match without case at login and in SendTargets.
+func TestSendTargetsPortalsAndNameCase(t *testing.T) {
+	cfg, _ := basicConfig()
+	hidden := config.NewTarget(2, "iqn.2026-01.org.ietgo:hidden")
+	hidden.LUNs = []*config.LUN{{Number: 0, Type: "nullio"}}
+	cfg.Targets = append(cfg.Targets, hidden)
+	cfg.TargetsAllow = &config.ACLFile{Rules: []config.ACLRule{{Target: hidden.Name,
+		Items: []config.ACLItem{{Kind: config.ACLAddress, Text: "10.0.0.0/8", CIDR: "10.0.0.0/8"}}},
+		{Target: "ALL", Items: []config.ACLItem{{Kind: config.ACLAll, Text: "ALL"}}}}}
+	ts := startServer(t, cfg, newFakeDisk(1<<20))
+	sendTargets := func(r *rawInit, value string) []login.KV {
+		var h pdu.BHS
+		h.SetOpcode(pdu.OpTextReq)
+		h[0] |= 0x40
+		h.SetFlags(pdu.FlagFinal)
+		h.SetU32(pdu.OffITT, 500)
+		h.SetU32(pdu.OffTTT, pdu.ReservedTag)
+		h.SetU32(pdu.OffCmdSN, r.cmdSN)
+		r.send(&h, login.EncodeKeys([]login.KV{{Key: "SendTargets", Value: value}}))
+		p := r.recv()
+		if p.Opcode() != pdu.OpTextResp {
+			t.Fatalf("SendTargets: %s", pdu.Describe(&p.BHS))
+		}
+		kvs, err := login.ParseKeys(p.data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kvs
+	}
+	d := dialRaw(t, ts.addr, []login.KV{{Key: "InitiatorName", Value: "iqn.2026-01.test:raw"}, {Key: "SessionType", Value: "Discovery"}})
+	kvs := sendTargets(d, "All")
+	want := []login.KV{{Key: "TargetName", Value: testIQN}, {Key: "TargetAddress", Value: ts.addr + ",1"}}
+	if len(kvs) != len(want) || kvs[0] != want[0] || kvs[1] != want[1] {
+		t.Fatalf("SendTargets=All: %v, want %v", kvs, want)
+	}
+	if kvs := sendTargets(d, hidden.Name); len(kvs) != 0 {
+		t.Fatalf("SendTargets=%s (refused on every portal): %v", hidden.Name, kvs)
+	}
+	upper := strings.ToUpper(testIQN)
+	if kvs := sendTargets(d, upper); len(kvs) != 2 || kvs[0] != want[0] {
+		t.Fatalf("SendTargets=%s: %v", upper, kvs)
+	}
+	// Login with the name in another case.
+	keys := normalKeys()
+	keys[1].Value = upper
+	r := dialRaw(t, ts.addr, keys)
+	itt := r.command([]byte{0x00, 0, 0, 0, 0, 0}, 0, false)
+	if p := r.recv(); p.Opcode() != pdu.OpSCSIResp || p.ITT() != itt || p.BHS[3] != 0 {
+		t.Fatalf("session logged in as %s: %s", upper, pdu.Describe(&p.BHS))
+	}
+	for _, si := range ts.srv.Sessions() {
+		if si.TargetName != testIQN {
+			t.Errorf("session listed with target name %q, want the configured %q", si.TargetName, testIQN)
+		}
+	}
+}
+
+// A protocol error that ends the connection sends its Reject first: the
+// writer flushes what was queued before closing.
+func TestRejectReachesWireBeforeClose(t *testing.T) {
+	cfg, _ := basicConfig()
+	ts := startServer(t, cfg, newFakeDisk(1<<20))
+	for i := 0; i < 20; i++ { // the lost Reject was a race: try it often
+		r := dialRaw(t, ts.addr, normalKeys())
+		var h pdu.BHS
+		h.SetOpcode(pdu.OpNOPOut)
+		h[0] |= 0x40
+		h.SetFlags(pdu.FlagFinal)
+		h.SetU32(pdu.OffITT, 9)
+		h.SetU32(pdu.OffTTT, pdu.ReservedTag)
+		h.SetU32(pdu.OffCmdSN, r.cmdSN)
+		h.SetDataLen(1 << 20) // beyond MaxRecvDataSegmentLength; no data follows
+		bufs, _ := pdu.AppendPDU(nil, nil, &h, nil, false, false)
+		if _, err := bufs.WriteTo(r.nc); err != nil {
+			t.Fatal(err)
+		}
+		p := r.recv()
+		if p.Opcode() != pdu.OpReject || p.BHS[2] != rejectProtocolError {
+			t.Fatalf("round %d: want Reject 0x04, got %s", i, pdu.Describe(&p.BHS))
+		}
+		r.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var rest pdu.Header
+		if err := r.rd.ReadHeader(&rest); err == nil {
+			t.Fatalf("round %d: connection still open after the protocol error: %s", i, pdu.Describe(&rest.BHS))
+		}
+		r.nc.Close()
+	}
+}
+
+// A read longer than MaxBurstLength goes out in Data-In sequences of at
+// most MaxBurstLength bytes, each ending with the F bit; no PDU crosses a
+// sequence boundary, DataSN and the offsets run on, the status comes with
+// the last PDU, data digests match the split.
+func TestDataInSequencesMaxBurstLength(t *testing.T) {
+	cfg, tg := basicConfig()
+	tg.Params.DataDigest = []string{"CRC32C", "None"}
+	disk := newFakeDisk(1 << 20)
+	for i := range disk.data {
+		disk.data[i] = byte(i / 512)
+	}
+	ts := startServer(t, cfg, disk)
+	const burst, mrdsl = 4096, 3000
+	keys := normalKeys(login.KV{Key: "MaxBurstLength", Value: "4096"}, login.KV{Key: "FirstBurstLength", Value: "4096"},
+		login.KV{Key: "DataDigest", Value: "CRC32C"})
+	keys[3].Value = "3000" // MaxRecvDataSegmentLength: does not divide the burst
+	r := dialRaw(t, ts.addr, keys)
+	if !r.dd {
+		t.Fatal("data digest not negotiated")
+	}
+	const blocks = 21 // 10752 bytes: two full bursts and a short one
+	itt := r.command([]byte{0x28, 0, 0, 0, 0, 0, 0, 0, blocks, 0}, blocks*512, true)
+	var got []byte
+	seq := 0
+	for sn := uint32(0); ; sn++ {
+		p := r.recv() // checks each data digest
+		if p.Opcode() != pdu.OpDataIn || p.ITT() != itt || p.DataSN() != sn || int(p.BufferOffset()) != len(got) {
+			t.Fatalf("unexpected %s", pdu.Describe(&p.BHS))
+		}
+		if len(p.data) > mrdsl {
+			t.Fatalf("Data-In %d of %d bytes", sn, len(p.data))
+		}
+		got = append(got, p.data...)
+		seq += len(p.data)
+		if seq > burst {
+			t.Fatalf("Data-In sequence of more than MaxBurstLength (%d) at DataSN %d", seq, sn)
+		}
+		end := seq == burst || len(got) == blocks*512
+		if fin := p.Flags()&pdu.FlagFinal != 0; fin != end {
+			t.Fatalf("DataSN %d (offset %d, %d bytes): F=%v, want %v", sn, p.BufferOffset(), len(p.data), fin, end)
+		}
+		if end {
+			seq = 0
+		}
+		if p.Flags()&pdu.FlagStatus != 0 {
+			if len(got) != blocks*512 || p.BHS[3] != 0 {
+				t.Fatalf("status after %d bytes, status %#x", len(got), p.BHS[3])
+			}
+			break
+		}
+	}
+	for i, b := range got {
+		if b != byte(i/512) {
+			t.Fatalf("byte %d = %d", i, b)
+		}
 	}
 }

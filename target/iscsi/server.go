@@ -138,6 +138,10 @@ func NewServer(opts Options) (*Server, error) {
 }
 
 func (s *Server) openTarget(t *config.Target) (*targetState, error) {
+	if t.Params.MaxConnections > 1 {
+		s.log.WithField("target", t.Name).Infof("MaxConnections %d: one connection per session is implemented, 1 is negotiated",
+			t.Params.MaxConnections)
+	}
 	dev, err := s.opts.NewDevice(t, scsi.Options{
 		Log:      s.log.WithField("target", t.Name),
 		StateDir: s.opts.StateDir,
@@ -403,7 +407,7 @@ func (s *Server) lookupTarget(name, initiator string, local, peer netip.Addr) (*
 	cfg := s.cfg
 	var ts *targetState
 	for _, t := range s.targets {
-		if t.cfg.Name == name {
+		if sameName(t.cfg.Name, name) {
 			ts = t
 		}
 	}
@@ -421,6 +425,19 @@ func (s *Server) lookupTarget(name, initiator string, local, peer netip.Addr) (*
 		return nil, login.StatusNotFound
 	}
 	return ts, login.StatusSuccess
+}
+
+// joinSession answers a login that adds a connection to the session of
+// tsih (checked on its first request): one connection per session is
+// implemented, so the session's existence only picks the status.
+func (s *Server) joinSession(initiator string, isid [6]byte, tsih uint16) login.Status {
+	s.mu.Lock()
+	ss := s.sessions[tsih]
+	s.mu.Unlock()
+	if ss == nil || ss.isid != isid || !sameName(ss.initiator, initiator) {
+		return login.StatusSessionNotFound
+	}
+	return login.StatusTooManyConnections
 }
 
 // admit runs session admission for a finished login (called from the
@@ -453,7 +470,7 @@ func (s *Server) admit(c *conn, r *login.Result) (uint16, login.Status) {
 		var old []*session
 		s.mu.Lock()
 		for _, ss := range s.sessions {
-			if !ss.discovery && ss.tgt == ts && ss.initiator == r.InitiatorName && ss.isid == r.ISID {
+			if !ss.discovery && ss.tgt == ts && sameName(ss.initiator, r.InitiatorName) && ss.isid == r.ISID {
 				old = append(old, ss)
 			}
 		}
@@ -506,6 +523,20 @@ func (s *Server) removeSession(ss *session) {
 		delete(s.sessions, ss.tsih)
 	}
 	s.mu.Unlock()
+}
+
+// sessionsOfDevice returns the live sessions on the target whose SCSI
+// layer is dev.
+func (s *Server) sessionsOfDevice(dev Device) []*session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*session
+	for _, ss := range s.sessions {
+		if ss.tgt != nil && ss.tgt.dev == dev {
+			out = append(out, ss)
+		}
+	}
+	return out
 }
 
 // sessionsOf returns the live sessions of a target.

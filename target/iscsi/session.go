@@ -3,6 +3,7 @@ package iscsi
 import (
 	"context"
 	"encoding/binary"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,8 +36,25 @@ type session struct {
 	conn  *conn
 	tasks map[uint32]*task // by ITT
 	ahead map[uint32]bool  // CmdSNs received beyond a gap
-	ttt   uint32
-	ended bool
+	// held are commands ready to run whose CmdSN is beyond a gap: they
+	// go to the workers in CmdSN order once the gap fills (RFC 7143
+	// 4.2.2.1). Bounded by the window.
+	held []*task
+	// parked are task-set TMFs waiting for the commands below their
+	// CmdSN (RFC 7143 11.6.2: the affected tasks must be received).
+	parked []parkedTMF
+	ttt    uint32
+	ended  bool
+
+	// released is set (by the reader, under mu) when ExpCmdSN moved
+	// while commands were held or TMFs parked; the reader then lets
+	// them go after the PDU (session.release).
+	released bool
+
+	// immediate counts immediate commands in flight, tmfs the TMFs
+	// awaiting their response: both are bounded per session.
+	immediate atomic.Int32
+	tmfs      atomic.Int32
 
 	work    chan *task
 	workers sync.WaitGroup
@@ -51,6 +69,8 @@ func newSession(s *Server, ts *targetState, r *login.Result, tsih uint16) *sessi
 	}
 	ss.queued = 1
 	if ts != nil {
+		// The configured spelling: names match without case at login.
+		ss.target = ts.cfg.Name
 		ss.tid = ts.cfg.TID
 		ss.queued = ts.cfg.QueuedCommands
 		if ss.queued < 1 {
@@ -58,7 +78,7 @@ func newSession(s *Server, ts *targetState, r *login.Result, tsih uint16) *sessi
 		}
 		ss.nexus = &scsi.Nexus{
 			ID: s.nexusID.Add(1), InitiatorName: r.InitiatorName, ISID: r.ISID,
-			TargetName: r.TargetName, TPGT: 1, RelativePort: 1,
+			TargetName: ss.target, TPGT: 1, RelativePort: 1,
 		}
 	}
 	return ss
@@ -136,8 +156,10 @@ func (ss *session) wait(d time.Duration) {
 	}
 }
 
-// end tears the session down after its connection is gone: aborts
-// in-flight tasks, waits for the workers, detaches the nexus.
+// end tears the session down after its connection is gone (no reader
+// runs): aborts in-flight tasks, ends those that will never run (waiting
+// for Data-Out, or held for a CmdSN gap: their buffers and budget were
+// never given back), waits for the workers, detaches the nexus.
 func (ss *session) end() {
 	ss.mu.Lock()
 	if ss.ended {
@@ -145,10 +167,20 @@ func (ss *session) end() {
 		return
 	}
 	ss.ended = true
+	var idle []*task
 	for _, t := range ss.tasks {
 		t.abort()
+		if !t.dispatched.Load() {
+			idle = append(idle, t)
+		}
 	}
+	idle = append(idle, ss.held...)
+	clear(ss.held)
+	ss.held, ss.parked = nil, nil
 	ss.mu.Unlock()
+	for _, t := range idle {
+		t.finish()
+	}
 	if ss.work != nil {
 		close(ss.work)
 		ss.workers.Wait()
@@ -161,10 +193,16 @@ func (ss *session) end() {
 }
 
 // acceptCmdSN applies the CmdSN rules to a non-immediate command and
-// reports whether it is inside the window (RFC 7143 4.2.2.1).
+// reports whether it is inside the window (RFC 7143 4.2.2.1). Reader only.
 func (ss *session) acceptCmdSN(sn uint32) bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	return ss.receiveLocked(sn)
+}
+
+// receiveLocked records CmdSN sn as received: false when it is outside
+// the window or a duplicate. Reader only, under ss.mu.
+func (ss *session) receiveLocked(sn uint32) bool {
 	exp, max := ss.expCmdSN.Load(), ss.maxCmdSN.Load()
 	if pdu.SNLess(sn, exp) || pdu.SNLess(max, sn) {
 		return false
@@ -182,7 +220,129 @@ func (ss *session) acceptCmdSN(sn uint32) bool {
 		exp++
 	}
 	ss.expCmdSN.Store(exp)
+	if len(ss.held) > 0 || len(ss.parked) > 0 {
+		ss.released = true
+	}
 	return true
+}
+
+// receiveUnseen is ABORT TASK for a task the target does not have (RFC
+// 7143 11.6.1): a RefCmdSN in the window (ExpCmdSN..MaxCmdSN) and below
+// the TMF's CmdSN is considered received (the command, should it come
+// late, is a duplicate and never runs) and the answer is Function
+// Complete; outside the window (below ExpCmdSN: the command was answered
+// already, as libiscsi's AbortTaskSimpleAsync expects) or not below the
+// TMF's CmdSN, the task does not exist. Reader only.
+func (ss *session) receiveUnseen(ref, tmfCmdSN uint32) byte {
+	ss.mu.Lock()
+	exp, max := ss.expCmdSN.Load(), ss.maxCmdSN.Load()
+	switch {
+	case pdu.SNLess(ref, exp) || pdu.SNLess(max, ref) || !pdu.SNLess(ref, tmfCmdSN):
+		ss.mu.Unlock()
+		return tmfNoTask
+	case ss.ahead[ref]:
+		ss.mu.Unlock()
+		return tmfComplete // received beyond a gap, already ended
+	}
+	ss.receiveLocked(ref)
+	ss.mu.Unlock()
+	ss.openSlot(nil) // that command has ended
+	return tmfComplete
+}
+
+// release lets held commands whose turn came go to the workers, in CmdSN
+// order, after running the parked TMFs now due (they abort the commands
+// below them first). Called by the reader after each PDU that moved
+// ExpCmdSN while something waited.
+func (ss *session) release() {
+	ss.mu.Lock()
+	ss.released = false
+	exp := ss.expCmdSN.Load()
+	var due []parkedTMF
+	keep := ss.parked[:0]
+	for _, p := range ss.parked {
+		if pdu.SNLess(exp, p.need) {
+			keep = append(keep, p)
+		} else {
+			due = append(due, p)
+		}
+	}
+	clear(ss.parked[len(keep):])
+	ss.parked = keep
+	ss.mu.Unlock()
+	for _, p := range due {
+		p.run()
+	}
+	ss.mu.Lock()
+	var ready []*task
+	held := ss.held[:0]
+	for _, t := range ss.held {
+		if pdu.SNLess(t.cmdSN, exp) {
+			ready = append(ready, t)
+		} else {
+			held = append(held, t)
+		}
+	}
+	clear(ss.held[len(held):])
+	ss.held = held
+	ss.mu.Unlock()
+	slices.SortFunc(ready, func(a, b *task) int { return int(int32(a.cmdSN - b.cmdSN)) })
+	for _, t := range ready {
+		ss.work <- t
+	}
+}
+
+// parkedTMF is a task-set TMF waiting until ExpCmdSN reaches need.
+type parkedTMF struct {
+	need uint32
+	run  func()
+}
+
+// park queues a TMF until ExpCmdSN reaches need; false when too many wait.
+func (ss *session) park(need uint32, run func()) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if len(ss.parked) >= maxPendingTMFs {
+		return false
+	}
+	ss.parked = append(ss.parked, parkedTMF{need: need, run: run})
+	return true
+}
+
+// unhold takes t out of the held commands; false if it was not held.
+func (ss *session) unhold(t *task) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for i, o := range ss.held {
+		if o == t {
+			ss.held = slices.Delete(ss.held, i, i+1)
+			return true
+		}
+	}
+	return false
+}
+
+// abortTask aborts t, a task of ss; one that will not run by itself
+// (waiting for Data-Out, or held for its CmdSN turn) ends now. Any
+// goroutine: finish copes with the reader still reading into t's buffer.
+func (ss *session) abortTask(t *task) {
+	t.abort()
+	if ss.unhold(t) || !t.dispatched.Load() {
+		t.finish()
+	}
+}
+
+// matchTasks returns the session's tasks for which pred holds.
+func (ss *session) matchTasks(pred func(*task) bool) []*task {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	var out []*task
+	for _, t := range ss.tasks {
+		if pred(t) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // openSlot widens the window by one after a non-immediate command ended.
@@ -280,16 +440,32 @@ func (ss *session) nextTTT() uint32 {
 	return ss.ttt
 }
 
-// dispatch hands a task whose data is complete to the workers.
+// dispatch hands a task whose data is complete to the workers, or holds
+// it while a CmdSN below its own is missing (non-immediate commands reach
+// the SCSI layer in CmdSN order, RFC 7143 4.2.2.1). The caller has set
+// t.dispatched. Reader only.
+//
+// The send never blocks for long: the queue holds QueuedCommands (the
+// window bounds non-immediate commands in flight) plus
+// maxImmediateCommands plus slack, and nothing else is ever queued.
 func (ss *session) dispatch(t *task) {
-	select {
-	case ss.work <- t:
-	default:
-		// More tasks than the queue holds (immediate commands beyond
-		// the window): run it without blocking the reader.
-		ss.workers.Add(1)
-		go func() { defer ss.workers.Done(); ss.run(t) }()
+	if !t.immediate && !pdu.SNLess(t.cmdSN, ss.expCmdSN.Load()) {
+		// Beyond a gap (ExpCmdSN only moves forward, so the lock-free
+		// check is enough on the common path).
+		ss.mu.Lock()
+		if !pdu.SNLess(t.cmdSN, ss.expCmdSN.Load()) {
+			if t.isAborted() || ss.ended {
+				ss.mu.Unlock()
+				t.finish()
+				return
+			}
+			ss.held = append(ss.held, t)
+			ss.mu.Unlock()
+			return
+		}
+		ss.mu.Unlock()
 	}
+	ss.work <- t
 }
 
 func (ss *session) worker() {
@@ -304,15 +480,15 @@ func (ss *session) run(t *task) {
 		t.finish()
 		return
 	}
-	if t.read && t.edtl > 0 {
+	if n := dataInSize(t.cmd.CDB, t.edtl); t.read && n > 0 {
 		// Wait for room in the server's data budget (bounded memory
 		// under many sessions of large reads).
-		if !ss.srv.mem.acquire(t.ctx, int64(t.edtl)) {
+		if !ss.srv.mem.acquire(t.ctx, int64(n)) {
 			t.finish()
 			return
 		}
-		t.charged += int64(t.edtl)
-		t.inBuf = ss.srv.pool.Get(int(t.edtl))
+		t.charged += int64(n)
+		t.inBuf = ss.srv.pool.Get(int(n))
 		t.cmd.DataIn = t.inBuf
 	}
 	t.res = ss.tgt.dev.Execute(t.ctx, &t.cmd)
@@ -326,7 +502,7 @@ func (ss *session) run(t *task) {
 		return
 	}
 	if c.dd && t.read {
-		t.digests = dataInDigests(t.digestBuf[:0], t.dataIn(), c.sendLimit)
+		t.digests = dataInDigests(t.digestBuf[:0], t.dataIn(), c.sendLimit, c.burst)
 	}
 	t.responded = true
 	t.releaseSlot()
@@ -357,6 +533,10 @@ type task struct {
 	inBuf    []byte      // Data-In buffer (pooled)
 	res      scsi.Result
 
+	// reading: the reader is reading Data-Out into outBuf without t.mu
+	// (under t.mu); a finish meanwhile leaves the buffer to it.
+	reading bool
+
 	// Data-Out state (reader goroutine only).
 	received    uint32 // bytes received
 	unsolEnd    uint32 // end of the unsolicited window
@@ -365,8 +545,10 @@ type task struct {
 	nextR2T     uint32 // next offset to solicit
 	r2tSN       uint32
 	r2ts        []r2tState
-	dispatched  bool
-	dataSN      uint32 // Data-In PDUs sent (writer)
+	// dispatched: the data is complete, the task is the workers' (set
+	// by the reader; read by TMFs of other sessions too).
+	dispatched atomic.Bool
+	dataSN     uint32 // Data-In PDUs sent (writer)
 	// digests holds the data digest of each Data-In PDU when DataDigest
 	// is on, computed by the worker right after the read (data in cache,
 	// CRC off the connection's single writer); digestBuf backs it.
@@ -414,11 +596,14 @@ func (t *task) finish() {
 		t.awaiting.Store(false)
 		charged := t.charged
 		t.charged = 0
-		if t.outBuf != nil {
+		if t.outBuf != nil && !t.reading {
 			ss.srv.pool.Put(t.outBuf)
 			t.outBuf = nil
 		}
 		t.mu.Unlock()
+		if t.immediate {
+			ss.immediate.Add(-1)
+		}
 		// Not under t.mu: a release may grant other deferred writes.
 		ss.srv.mem.release(charged)
 		t.releaseSlot()
@@ -438,11 +623,57 @@ func (ss *session) awaitingAny() bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	for _, t := range ss.tasks {
-		if t.write && !t.dispatched && t.awaiting.Load() {
+		if t.write && !t.dispatched.Load() && t.awaiting.Load() {
 			return true
 		}
 	}
-	return false
+	// Held commands wait for the command that fills their CmdSN gap,
+	// which only this reader can take in: their budget stays until then.
+	return len(ss.held) > 0
+}
+
+// endRead ends a read of Data-Out into t.outBuf (under t.mu). It reports
+// whether t was finished meanwhile (by a TMF of another session): the
+// buffer, left to the reader, is given back here.
+func (t *task) endRead() bool {
+	t.reading = false
+	if !t.ended.Load() {
+		return false
+	}
+	if t.outBuf != nil {
+		t.ss.srv.pool.Put(t.outBuf)
+		t.outBuf = nil
+	}
+	return true
+}
+
+// maxBlockSize bounds the logical block size of a LUN (config: 512..4096)
+// when a read's buffer is sized from its CDB.
+const maxBlockSize = 4096
+
+// dataInSize is the Data-In buffer a command gets: for the READ family
+// what its CDB asks for (blocks of at most maxBlockSize), capped by the
+// Expected Data Transfer Length; other commands get none (the SCSI layer
+// builds their data itself). The initiator's EDTL alone is never trusted
+// (three 1-block READs with EDTL 1 GiB allocated 3 GiB).
+func dataInSize(cdb []byte, edtl uint32) uint32 {
+	var blocks uint64
+	switch {
+	case len(cdb) >= 6 && cdb[0] == 0x08: // READ(6)
+		blocks = uint64(cdb[4])
+		if blocks == 0 {
+			blocks = 256
+		}
+	case len(cdb) >= 10 && cdb[0] == 0x28: // READ(10)
+		blocks = uint64(binary.BigEndian.Uint16(cdb[7:]))
+	case len(cdb) >= 12 && cdb[0] == 0xa8: // READ(12)
+		blocks = uint64(binary.BigEndian.Uint32(cdb[6:]))
+	case len(cdb) >= 16 && cdb[0] == 0x88: // READ(16)
+		blocks = uint64(binary.BigEndian.Uint32(cdb[10:]))
+	default:
+		return 0
+	}
+	return uint32(min(blocks*maxBlockSize, uint64(edtl)))
 }
 
 // dataIn returns the data a read sends: the result's data cut at the
@@ -456,11 +687,17 @@ func (t *task) dataIn() []byte {
 }
 
 // dataInDigests appends to dst the data digest of each Data-In PDU that
-// data will be split into (segments of limit bytes, as conn.appendOut
-// splits them).
-func dataInDigests(dst []uint32, data []byte, limit int) []uint32 {
-	for off := 0; off < len(data); off += limit {
-		dst = append(dst, pdu.DataDigest(data[off:min(off+limit, len(data))]))
+// data will be split into (segments of at most limit bytes that never
+// cross a burst boundary, as conn.appendOut splits them).
+func dataInDigests(dst []uint32, data []byte, limit, burst int) []uint32 {
+	seqEnd := min(burst, len(data))
+	for off := 0; off < len(data); {
+		n := min(limit, seqEnd-off)
+		dst = append(dst, pdu.DataDigest(data[off:off+n]))
+		off += n
+		if off == seqEnd {
+			seqEnd = min(seqEnd+burst, len(data))
+		}
 	}
 	return dst
 }

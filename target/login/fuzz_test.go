@@ -2,6 +2,8 @@ package login
 
 import (
 	"bytes"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/ietgo/ietd/target/config"
@@ -70,6 +72,12 @@ func TestParseKeys(t *testing.T) {
 	}
 	if _, err := ParseKeys([]byte("novalue\x00")); err == nil {
 		t.Fatal("missing '=' accepted")
+	}
+	if _, err := ParseKeys([]byte(strings.Repeat("k", MaxKeyLen) + "=1\x00")); err != nil {
+		t.Fatalf("key of %d bytes refused: %v", MaxKeyLen, err)
+	}
+	if _, err := ParseKeys([]byte(strings.Repeat("k", MaxKeyLen+1) + "=1\x00")); !errors.Is(err, ErrBadText) {
+		t.Fatalf("key of %d bytes: %v", MaxKeyLen+1, err)
 	}
 	if !bytes.Equal(EncodeKeys(kvs), []byte("A=1\x00B=x=y\x00C=\x00")) {
 		t.Fatal("encode")

@@ -24,8 +24,8 @@ var ErrBadText = errors.New("malformed text key")
 
 // ParseKeys parses a text data segment: key=value pairs each terminated by
 // a NUL byte (a missing final NUL is tolerated; empty entries from extra
-// NUL padding are skipped). It returns an error for a pair without '=' or
-// with an empty key.
+// NUL padding are skipped). It returns an error for a pair without '=',
+// with an empty key or with a key longer than MaxKeyLen (RFC 7143 6.1).
 func ParseKeys(data []byte) ([]KV, error) {
 	var out []KV
 	for len(data) > 0 {
@@ -42,6 +42,9 @@ func ParseKeys(data []byte) ([]KV, error) {
 		eq := bytes.IndexByte(item, '=')
 		if eq <= 0 {
 			return out, fmt.Errorf("%w: %q", ErrBadText, truncate(item))
+		}
+		if eq > MaxKeyLen {
+			return out, fmt.Errorf("%w: key of %d bytes (at most %d): %q", ErrBadText, eq, MaxKeyLen, truncate(item))
 		}
 		out = append(out, KV{Key: string(item[:eq]), Value: string(item[eq+1:])})
 	}

@@ -41,6 +41,13 @@ type Env struct {
 	TPGT uint16
 	// Rand is the source of CHAP challenges (nil: crypto/rand).
 	Rand io.Reader
+	// JoinSession is called on the first request of a login with a
+	// non-zero TSIH (a connection added to an existing session): the
+	// status refuses it at once instead of at the end of the login
+	// (StatusSessionNotFound, or StatusTooManyConnections when the session
+	// exists, since one connection per session is implemented). Nil
+	// leaves the check to Admit.
+	JoinSession func(initiatorName string, isid [6]byte, tsih uint16) Status
 	// Admit is called when the login is about to enter the full feature
 	// phase: it allocates the TSIH (or validates a non-zero one), handles
 	// reinstatement and session limits. A non-success status fails the login.
@@ -119,6 +126,7 @@ type Machine struct {
 	accounts     config.Auth
 	seen         map[string]string // negotiated keys and the value offered
 	proposed     map[string]bool   // our proposals awaiting an answer
+	answered     map[string]bool   // our proposals the initiator answered
 	declared     bool              // operational declarations sent
 	pending      []byte
 	done, failed bool
@@ -131,7 +139,7 @@ func New(env Env) *Machine {
 	if env.Rand == nil {
 		env.Rand = rand.Reader
 	}
-	m := &Machine{env: env, seen: map[string]string{}, proposed: map[string]bool{}}
+	m := &Machine{env: env, seen: map[string]string{}, proposed: map[string]bool{}, answered: map[string]bool{}}
 	m.res.Params = defaultParams()
 	return m
 }
@@ -228,14 +236,28 @@ func (m *Machine) Step(req Request) Response {
 		case m.proposed[kv.Key]:
 			m.lim.applyProposalAnswer(&m.res.Params, kv.Key, kv.Value)
 			delete(m.proposed, kv.Key)
+			m.answered[kv.Key] = true
 			continue
 		}
-		if prev, ok := m.seen[kv.Key]; ok && prev != kv.Value {
-			return m.fail(&req, StatusInitiatorError, "key renegotiated: "+kv.Key)
+		// RFC 7143 6.2: a key negotiated or declared once may not come
+		// again in the login, even with the same value (declarations of
+		// the names and SessionType above may repeat unchanged: libiscsi
+		// sends them in the security and the operational stage).
+		if _, ok := m.seen[kv.Key]; ok || m.answered[kv.Key] {
+			return m.fail(&req, StatusInitiatorError, "key sent twice: "+kv.Key)
 		}
 		m.seen[kv.Key] = kv.Value
 		if ans := m.lim.negotiate(&m.res.Params, kv.Key, kv.Value); ans != "" {
 			out = append(out, KV{kv.Key, ans})
+		}
+	}
+	if clampFirstBurst(&m.res.Params) {
+		// Both answered here (e.g. MaxBurstLength=8192 after
+		// FirstBurstLength=65536): the answer must not exceed it either.
+		for i := range out {
+			if out[i].Key == "FirstBurstLength" && out[i].Value != valReject && out[i].Value != valIrrelevant {
+				out[i].Value = strconv.Itoa(m.res.Params.FirstBurstLength)
+			}
 		}
 	}
 
@@ -314,6 +336,7 @@ func (m *Machine) Step(req Request) Response {
 		return resp
 	}
 	// Entering the full feature phase.
+	clampFirstBurst(&m.res.Params)
 	if !m.declared {
 		m.res.Params.TargetMaxRecvDSL = 8192 // never declared: RFC default
 	}
@@ -348,6 +371,11 @@ func (m *Machine) start(kvs []KV) (Status, string) {
 		return StatusInitiatorError, "InitiatorName " + msg
 	}
 	m.res.InitiatorName = name
+	if m.res.TSIH != 0 && m.env.JoinSession != nil {
+		if st := m.env.JoinSession(name, m.res.ISID, m.res.TSIH); st != StatusSuccess {
+			return st, "connection refused for the session of TSIH " + strconv.Itoa(int(m.res.TSIH))
+		}
+	}
 	st, _ := get("SessionType")
 	switch st {
 	case "", SessionNormal:

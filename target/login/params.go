@@ -222,14 +222,16 @@ func (l *limits) targetNumber(key string) int {
 	c := &l.cfg
 	switch key {
 	case "MaxConnections":
-		if c.MaxConnections < 1 {
-			return 1
-		}
-		return c.MaxConnections
+		// One connection per session is implemented: never offer more
+		// (a second connection would only be refused at login).
+		return 1
 	case "MaxBurstLength":
 		return c.MaxBurstLength
 	case "FirstBurstLength":
-		return c.FirstBurstLength
+		// RFC 7143 13.14: FirstBurstLength MUST NOT exceed
+		// MaxBurstLength (a config with MaxBurstLength 16384 keeps the
+		// default FirstBurstLength 65536).
+		return min(c.FirstBurstLength, c.MaxBurstLength)
 	case "DefaultTime2Wait":
 		return c.DefaultTime2Wait
 	case "DefaultTime2Retain":
@@ -415,6 +417,17 @@ func (l *limits) proposals(offered map[string]bool) []KV {
 	num("DefaultTime2Retain", d.DefaultTime2Retain)
 	num("MaxOutstandingR2T", d.MaxOutstandingR2T)
 	return out
+}
+
+// clampFirstBurst keeps FirstBurstLength within MaxBurstLength (RFC 7143
+// 13.14) whichever order and values the two were negotiated in; it reports
+// whether it changed p.
+func clampFirstBurst(p *Params) bool {
+	if p.FirstBurstLength > p.MaxBurstLength {
+		p.FirstBurstLength = p.MaxBurstLength
+		return true
+	}
+	return false
 }
 
 // applyProposalAnswer folds the initiator's answer to one of our

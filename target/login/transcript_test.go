@@ -44,6 +44,8 @@ func runTranscript(t *testing.T, path string) {
 	targets := map[string]*config.Target{}
 	env := Env{TPGT: 1, Rand: &countingRand{}}
 	admitTSIH, admitStatus := uint16(1), StatusSuccess
+	joinStatus := StatusSessionNotFound
+	env.JoinSession = func(ini string, isid [6]byte, tsih uint16) Status { return joinStatus }
 	env.Admit = func(r *Result) (uint16, Status) { return admitTSIH, admitStatus }
 	env.LookupTarget = func(name, ini string) (*config.Target, Status) {
 		if t, ok := targets[name]; ok {
@@ -103,6 +105,10 @@ func runTranscript(t *testing.T, path string) {
 					tg.Auth.Optional = v == "yes"
 				case "MaxBurstLength":
 					tg.Params.MaxBurstLength, _ = strconv.Atoi(v)
+				case "FirstBurstLength":
+					tg.Params.FirstBurstLength, _ = strconv.Atoi(v)
+				case "MaxConnections":
+					tg.Params.MaxConnections, _ = strconv.Atoi(v)
 				case "MaxRecvDataSegmentLength":
 					tg.Params.MaxRecvDataSegmentLength, _ = strconv.Atoi(v)
 				case "InitialR2T":
@@ -125,6 +131,11 @@ func runTranscript(t *testing.T, path string) {
 					env.Discovery.Outgoing = &acc
 				}
 			}
+		case "join":
+			// join status=N: JoinSession's answer for a non-zero TSIH.
+			_, v, _ := strings.Cut(f[1], "=")
+			n, _ := strconv.ParseUint(v, 0, 16)
+			joinStatus = Status(n)
 		case "admit":
 			k, v, _ := strings.Cut(f[1], "=")
 			n, _ := strconv.ParseUint(v, 0, 16)
@@ -136,6 +147,18 @@ func runTranscript(t *testing.T, path string) {
 		case "new":
 			m = New(env)
 			tsih = 0
+		case "params":
+			// params Key=Value...: the parameters negotiated so far.
+			if m == nil {
+				t.Fatalf("%s:%d: params before any login", path, lineNo)
+			}
+			got := m.Result().Params.Map()
+			for _, a := range f[1:] {
+				k, v, _ := strings.Cut(a, "=")
+				if got[k] != v {
+					t.Errorf("%s:%d: %s=%s, want %s", path, lineNo, k, got[k], v)
+				}
+			}
 		case ">":
 			if m == nil {
 				m = New(env)
@@ -152,6 +175,9 @@ func runTranscript(t *testing.T, path string) {
 					req.CSG, _ = strconv.Atoi(tok[4:])
 				case strings.HasPrefix(tok, "nsg="):
 					req.NSG, _ = strconv.Atoi(tok[4:])
+				case strings.HasPrefix(tok, "tsih="):
+					v, _ := strconv.ParseUint(tok[5:], 0, 16)
+					req.TSIH = uint16(v)
 				case strings.HasPrefix(tok, "vmin="):
 					v, _ := strconv.Atoi(tok[5:])
 					req.VersionMin = byte(v)

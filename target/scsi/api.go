@@ -45,8 +45,10 @@ type Command struct {
 	// DataOut holds the data the initiator sent (writes); len(DataOut) may
 	// be less than ExpectedLen only if the initiator sent less.
 	DataOut []byte
-	// DataIn is a transport-owned buffer the device may fill for reads
-	// (cap >= ExpectedLen). The device may return another slice instead.
+	// DataIn is a transport-owned buffer the device may fill for reads:
+	// for the READ commands its cap is the CDB's transfer length (blocks
+	// of up to 4096 bytes) capped by ExpectedLen; other commands get none.
+	// The device may return another slice instead.
 	DataIn []byte
 }
 
