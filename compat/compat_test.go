@@ -179,3 +179,27 @@ func FuzzParseACL(f *testing.F) {
 }
 
 func osWriteFile(p, text string) error { return os.WriteFile(p, []byte(text), 0o600) }
+
+func TestHashSecrets(t *testing.T) {
+	// An auths secret starting with '#' is migrated: only a line's first
+	// word starts a comment in ietd.conf.
+	dir := t.TempDir()
+	targets := writeTemp(t, "targets", "extent0 "+dir+"/a 0 1M\ntarget0 rw extent0 0/0\n")
+	auths := writeTemp(t, "auths", "joe:chap:#secret1234567\nbob:chap:with blanks 1234\n")
+	cfg, ds, err := Load(targets, LoadOptions{AuthsPath: auths})
+	if err != nil {
+		t.Fatalf("%v %v", err, ds)
+	}
+	conf, _, notes := MigrateNetBSD(cfg)
+	if !strings.Contains(conf, "\tIncomingUser joe #secret1234567\n") ||
+		!strings.Contains(conf, "\t# IncomingUser \"bob\" omitted: the secret holds blanks, which ietd.conf cannot hold\n") {
+		t.Fatalf("migrated:\n%s", conf)
+	}
+	if n := strings.Join(notes, "\n"); !strings.Contains(n, `CHAP user "bob" cannot be migrated: the secret holds blanks`) || strings.Contains(n, `"joe"`) {
+		t.Fatalf("notes:\n%s", n)
+	}
+	back, ds, err := LoadBytes("m", []byte(conf), LoadOptions{Dialect: config.DialectIET, ACLDir: dir})
+	if err != nil || len(back.Targets) != 1 || len(back.Targets[0].Auth.Incoming) != 1 || back.Targets[0].Auth.Incoming[0].Secret != "#secret1234567" {
+		t.Fatalf("migrated config: %v %v", err, ds)
+	}
+}

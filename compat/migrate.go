@@ -35,8 +35,8 @@ func MigrateNetBSD(cfg *config.Config) (ietdConf, initiatorsAllow string, notes 
 			describeStore(t, l.Store, note)
 		}
 		for _, a := range t.Auth.Incoming {
-			if !AccountExpressible(a) {
-				note("CHAP user %s cannot be migrated: ietd.conf cannot hold a user name or secret with blanks (choose a new secret)", a.User)
+			if p := AccountProblem(a); p != "" {
+				note("CHAP user %q cannot be migrated: %s (choose another)", a.User, p)
 			}
 		}
 		if len(t.Auth.Incoming) > 0 {

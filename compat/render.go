@@ -224,21 +224,36 @@ func RenderACL(f *config.ACLFile) string {
 }
 
 // AccountExpressible reports whether an account can be written on an
-// IncomingUser/OutgoingUser line (no blanks, not empty, no leading '#').
-func AccountExpressible(a config.Account) bool {
-	ok := func(s string) bool {
-		return s != "" && !strings.HasPrefix(s, "#") && !strings.ContainsAny(s, " \t\r\n\v\f")
+// IncomingUser/OutgoingUser line (see AccountProblem).
+func AccountExpressible(a config.Account) bool { return AccountProblem(a) == "" }
+
+// AccountProblem says why an account cannot be written on an
+// IncomingUser/OutgoingUser line ("" when it can): ietd.conf words cannot
+// be empty or hold blanks. A '#' at the start of a user name or secret is
+// fine: only a line's first word starts a comment.
+func AccountProblem(a config.Account) string {
+	bad := func(what, s string) string {
+		switch {
+		case s == "":
+			return "the " + what + " is empty"
+		case strings.ContainsAny(s, " \t\r\n\v\f"):
+			return "the " + what + " holds blanks, which ietd.conf cannot hold"
+		}
+		return ""
 	}
-	return ok(a.User) && ok(a.Secret)
+	if p := bad("user name", a.User); p != "" {
+		return p
+	}
+	return bad("secret", a.Secret)
 }
 
 func renderAccounts(b *strings.Builder, indent string, au config.Auth) {
 	line := func(kw string, a config.Account) {
-		if AccountExpressible(a) {
-			fmt.Fprintf(b, "%s%s %s %s\n", indent, kw, a.User, a.Secret)
+		if p := AccountProblem(a); p != "" {
+			fmt.Fprintf(b, "%s# %s %q omitted: %s\n", indent, kw, a.User, p)
 			return
 		}
-		fmt.Fprintf(b, "%s# %s %q omitted: ietd.conf cannot hold a user name or secret with blanks\n", indent, kw, a.User)
+		fmt.Fprintf(b, "%s%s %s %s\n", indent, kw, a.User, a.Secret)
 	}
 	for _, a := range au.Incoming {
 		line("IncomingUser", a)

@@ -125,6 +125,7 @@ func Parse(filename string, src []byte) (*File, config.Diagnostics) {
 		ds.Errorf(p, "%s", msg)
 	}
 	for _, l := range lines {
+		warnBackslash(l, &ds)
 		ln, err := linelex.Parse(grammar, l)
 		if err != nil {
 			p, msg := linelex.ErrorPos(err, l.Tokens[0].Pos)
@@ -142,12 +143,28 @@ func Parse(filename string, src []byte) (*File, config.Diagnostics) {
 	}
 	if n := len(text); n > 0 && text[n-1] != '\n' && len(lines) > 0 {
 		last := lines[len(lines)-1]
-		if strings.HasPrefix(strings.TrimLeft(text[strings.LastIndexByte(text, '\n')+1:], " \t\r\f\v"), "#") {
-			return f, ds
+		switch {
+		case strings.HasPrefix(strings.TrimLeft(text[strings.LastIndexByte(text, '\n')+1:], " \t\r\f\v"), "#"):
+		case strings.EqualFold(last.Tokens[0].Value, "Lun"):
+			// IET takes the rest of a Lun line raw: it works without
+			// the newline too.
+		default:
+			ds.Warnf(linelex.Pos(last.Tokens[0].Pos), "last line has no newline: IET would ignore its last word (accepted here)")
 		}
-		ds.Warnf(linelex.Pos(last.Tokens[0].Pos), "last line has no newline: IET would ignore its last word (accepted here)")
 	}
 	return f, ds
+}
+
+// warnBackslash reports a line that ends in a backslash: IET's man page
+// promised line continuation, no IET parser implemented it.
+func warnBackslash(l linelex.Line, ds *config.Diagnostics) {
+	last := l.Tokens[len(l.Tokens)-1]
+	if !strings.HasSuffix(last.Value, `\`) {
+		return
+	}
+	p := last.Pos
+	p.Advance(last.Value[:len(last.Value)-1])
+	ds.Warnf(pos(p), "line continuation is not supported (IET never supported it): the backslash stays in the word and the next line is read on its own")
 }
 
 func pos(p lexer.Position) config.Position { return linelex.Pos(p) }
@@ -171,9 +188,12 @@ func checkDirective(d *Directive, ds *config.Diagnostics) bool {
 		case a.User == nil:
 			ds.Errorf(pos(a.Pos), "%s needs a user name and a secret", a.Keyword)
 			return false
-		case a.Secret == nil || strings.HasPrefix(a.Secret.Text, "#"):
+		case a.Secret == nil:
 			ds.Errorf(pos(a.User.Pos), "%s %s has no secret (IET rejects the account)", a.Keyword, a.User.Text)
 			return false
+		case strings.HasPrefix(a.Secret.Text, "#"):
+			// IET only knows whole-line comments: this is the secret.
+			ds.Warnf(pos(a.Secret.Pos), "the secret of %s %s starts with '#': it is the secret, not a comment (as IET)", a.Keyword, a.User.Text)
 		}
 		if ex := trailing(a.Extra); len(ex) > 0 {
 			ds.Warnf(pos(ex[0].Pos), "extra text after the secret ignored: %q", joinWords(ex))

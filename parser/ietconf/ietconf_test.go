@@ -116,3 +116,50 @@ func FuzzParseStore(f *testing.F) {
 		_, _ = ParseStore(s, lexerPos("fuzz", 1, 1))
 	})
 }
+
+func TestLineEnds(t *testing.T) {
+	cases := []struct {
+		src  string
+		want []string // diagnostics, in order
+	}{
+		// IET takes a Lun line's rest raw: no newline is fine.
+		{"Target iqn.x\nLun 0 Path=/a", nil},
+		{"Target iqn.x\n  lun 0 Path=/a", nil},
+		{"Target iqn.x\nMaxConnections 1", []string{"c:2:1: warning: last line has no newline: IET would ignore its last word (accepted here)"}},
+		{"Target iqn.x\n# last", nil},
+		// No line continuation: the backslash stays, the next line stands alone.
+		{"Target iqn.x\nLun 0 Path=/a,\\\nType=fileio\n", []string{
+			"c:2:15: warning: line continuation is not supported (IET never supported it): the backslash stays in the word and the next line is read on its own",
+			"c:2:15: error: Lun 0 parameter \"\\\\\" is not Key=Value",
+		}},
+		{"Target iqn.x\\\n", []string{"c:1:13: warning: line continuation is not supported"}},
+		{"# comment \\\nTarget iqn.x\n", nil},
+	}
+	for _, c := range cases {
+		_, ds := Parse("c", []byte(c.src))
+		if len(ds) != len(c.want) {
+			t.Errorf("%q: diagnostics %v, want %q", c.src, ds, c.want)
+			continue
+		}
+		for i, w := range c.want {
+			if !strings.HasPrefix(ds[i].String(), w) {
+				t.Errorf("%q: diagnostic %d = %q, want %q", c.src, i, ds[i], w)
+			}
+		}
+	}
+}
+
+func TestSecretStartingWithHash(t *testing.T) {
+	// IET only has whole-line comments: "#secret" is the secret.
+	f, ds := Parse("c", []byte("IncomingUser joe #secret12345\nIncomingUser ann\n"))
+	if len(f.Directives) != 1 || f.Directives[0].Account.Secret.Text != "#secret12345" {
+		t.Fatalf("directives %+v", f.Directives)
+	}
+	want := []string{
+		"c:1:18: warning: the secret of IncomingUser joe starts with '#': it is the secret, not a comment (as IET)",
+		"c:2:14: error: IncomingUser ann has no secret (IET rejects the account)",
+	}
+	if len(ds) != 2 || ds[0].String() != want[0] || ds[1].String() != want[1] {
+		t.Fatalf("diagnostics %v, want %q", ds, want)
+	}
+}
