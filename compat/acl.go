@@ -44,7 +44,11 @@ func loadACLs(cfg *config.Config, dir string, ds *config.Diagnostics) error {
 		case InitiatorsDeny:
 			cfg.InitiatorsDeny = f
 			if f != nil {
-				ds.Warnf(config.Position{File: f.Path}, "initiators.deny is deprecated (legacy allow/deny mode: initiators not matched by the deny file are allowed)")
+				p := config.Position{File: f.Path, Line: 1, Col: 1}
+				if len(f.Rules) > 0 {
+					p = f.Rules[0].Pos
+				}
+				ds.Warnf(p, "initiators.deny is deprecated (legacy allow/deny mode: initiators not matched by the deny file are allowed)")
 			}
 		default:
 			cfg.TargetsAllow = f

@@ -2,6 +2,7 @@ package compat
 
 import (
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -201,5 +202,118 @@ func TestHashSecrets(t *testing.T) {
 	back, ds, err := LoadBytes("m", []byte(conf), LoadOptions{Dialect: config.DialectIET, ACLDir: dir})
 	if err != nil || len(back.Targets) != 1 || len(back.Targets[0].Auth.Incoming) != 1 || back.Targets[0].Auth.Incoming[0].Secret != "#secret1234567" {
 		t.Fatalf("migrated config: %v %v", err, ds)
+	}
+}
+
+// loadIET loads an ietd.conf text with no access-control files.
+func loadIET(t *testing.T, src string) (*config.Config, config.Diagnostics) {
+	t.Helper()
+	cfg, ds, _ := LoadBytes("c", []byte(src), LoadOptions{Dialect: config.DialectIET, ACLDir: t.TempDir()})
+	return cfg, ds
+}
+
+func diagStrings(ds config.Diagnostics) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, d.String())
+	}
+	return out
+}
+
+func TestISNS(t *testing.T) {
+	cases := []struct {
+		src   string
+		want  *config.ISNS // positions ignored
+		diags []string
+	}{
+		{"iSNSAccessControl No\n", nil, nil},
+		{"iSNSAccessControl Yes\niSNSAccessControl No\n", nil, []string{
+			"c:1:1: warning: iSNSAccessControl is not implemented: logins and discovery are not filtered by iSNS discovery domains"}},
+		{"iSNSAccessControl yes\n", &config.ISNS{AccessControl: true}, []string{
+			"c:1:1: warning: iSNSAccessControl is not implemented: logins and discovery are not filtered by iSNS discovery domains"}},
+		{"iSNSServer isns.example\niSNSAccessControl No\n", &config.ISNS{Server: "isns.example"}, []string{
+			"c:1:1: warning: iSNS registration is not implemented: isns.example is not contacted; initiators find the targets through SendTargets only"}},
+		{"iSNSServer 192.0.2.1:3206\n", &config.ISNS{Server: "192.0.2.1", Port: 3206}, []string{
+			"c:1:1: warning: iSNS registration is not implemented: 192.0.2.1:3206 is not contacted; initiators find the targets through SendTargets only",
+			"c:1:12: warning: iSNSServer host:port is our extension (IET always uses port 3205)"}},
+	}
+	for _, c := range cases {
+		cfg, ds := loadIET(t, c.src)
+		got := cfg.ISNS
+		if got != nil {
+			g := *got
+			g.Pos = config.Position{}
+			got = &g
+		}
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%q: ISNS %+v, want %+v", c.src, got, c.want)
+		}
+		if d := diagStrings(ds); !reflect.DeepEqual(d, c.diags) {
+			t.Errorf("%q: diagnostics %q, want %q", c.src, d, c.diags)
+		}
+		// The rendered text gives the same model.
+		back, _ := loadIET(t, RenderIET(cfg))
+		if !reflect.DeepEqual(comparable(back), comparable(cfg)) {
+			t.Errorf("%q: round trip changed the model: %q", c.src, RenderIET(cfg))
+		}
+	}
+}
+
+func TestForcedParams(t *testing.T) {
+	// The engine negotiates only ERL 0, in-order data and no markers, as
+	// IET's kernel forced them: the model holds what is offered.
+	cases := []struct {
+		line  string
+		check func(config.Params) bool
+		diag  string
+	}{
+		{"ErrorRecoveryLevel 2", func(p config.Params) bool { return p.ErrorRecoveryLevel == 0 },
+			"c:3:21: warning: ErrorRecoveryLevel 2: only level 0 is implemented; 0 is offered (IET forced 0 too)"},
+		{"ErrorRecoveryLevel 0", func(p config.Params) bool { return p.ErrorRecoveryLevel == 0 }, ""},
+		{"DataPDUInOrder No", func(p config.Params) bool { return p.DataPDUInOrder },
+			"c:3:17: warning: DataPDUInOrder No: out-of-order Data PDUs are not implemented; Yes is offered (IET forced it too)"},
+		{"DataSequenceInOrder No", func(p config.Params) bool { return p.DataSequenceInOrder },
+			"c:3:22: warning: DataSequenceInOrder No: out-of-order data sequences are not implemented; Yes is offered (IET forced it too)"},
+		{"OFMarker Yes", func(p config.Params) bool { return !p.OFMarker },
+			"c:3:11: warning: OFMarker Yes: markers are not implemented; No is offered (IET forced it too)"},
+		{"IFMarker Yes", func(p config.Params) bool { return !p.IFMarker },
+			"c:3:11: warning: IFMarker Yes: markers are not implemented; No is offered (IET forced it too)"},
+		{"IFMarker No", func(p config.Params) bool { return !p.IFMarker }, ""},
+	}
+	for _, c := range cases {
+		cfg, ds := loadIET(t, "Target iqn.x\n\tLun 0 Type=nullio\n\t"+c.line+"\n")
+		if len(cfg.Targets) != 1 || !c.check(cfg.Targets[0].Params) {
+			t.Errorf("%s: params %+v", c.line, cfg.Targets[0].Params)
+		}
+		want := []string(nil)
+		if c.diag != "" {
+			want = []string{c.diag}
+		}
+		if d := diagStrings(ds); !reflect.DeepEqual(d, want) {
+			t.Errorf("%s: diagnostics %q, want %q", c.line, d, want)
+		}
+	}
+}
+
+func TestWholeFileDiagnosticsHavePositions(t *testing.T) {
+	_, ds, _ := LoadBytes("targets", []byte("# nothing\n"), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull})
+	if d := diagStrings(ds); len(d) != 1 || d[0] != "targets:1:1: error: no targets defined (NetBSD's iscsi-target refuses to start)" {
+		t.Fatalf("%q", d)
+	}
+	dir := t.TempDir()
+	writeTemp := func(name, text string) {
+		if err := os.WriteFile(dir+"/"+name, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeTemp(InitiatorsDeny, "# legacy\n\nALL 10.0.0.0/8\n")
+	_, ds, _ = LoadBytes("c", nil, LoadOptions{Dialect: config.DialectIET, ACLDir: dir})
+	if d := diagStrings(ds); len(d) != 1 || d[0] != dir+"/initiators.deny:3:1: warning: initiators.deny is deprecated (legacy allow/deny mode: initiators not matched by the deny file are allowed)" {
+		t.Fatalf("%q", d)
+	}
+	writeTemp(InitiatorsDeny, "# only comments\n")
+	_, ds, _ = LoadBytes("c", nil, LoadOptions{Dialect: config.DialectIET, ACLDir: dir})
+	if d := diagStrings(ds); len(d) != 1 || !strings.HasPrefix(d[0], dir+"/initiators.deny:1:1: warning: initiators.deny is deprecated") {
+		t.Fatalf("%q", d)
 	}
 }

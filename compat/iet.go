@@ -59,6 +59,18 @@ var boolKeys = map[string]func(t *config.Target, v bool){
 	"ifmarker":            func(t *config.Target, v bool) { t.Params.IFMarker = v },
 }
 
+// forcedBools are the boolean keys whose value the engine (like IET's
+// kernel) does not negotiate: the model holds what is offered.
+var forcedBools = map[string]struct {
+	value bool
+	why   string
+}{
+	"datapduinorder":      {true, "out-of-order Data PDUs are not implemented"},
+	"datasequenceinorder": {true, "out-of-order data sequences are not implemented"},
+	"ofmarker":            {false, "markers are not implemented"},
+	"ifmarker":            {false, "markers are not implemented"},
+}
+
 // notIET are names users copy from other targets; IET ignores them too.
 var notIET = map[string]string{
 	"rsptimeout":    "an iSCSI-SCST parameter",
@@ -126,6 +138,11 @@ func lowerIET(f *ietconf.File, cfg *config.Config, ds *config.Diagnostics) {
 		case d.Setting != nil:
 			l.setting(d.Setting)
 		}
+	}
+	if is := cfg.ISNS; is != nil && is.Server == "" && !is.AccessControl {
+		// "iSNSAccessControl No" after a Yes: nothing configured (the
+		// model keeps ISNS nil unless a server or access control is set).
+		cfg.ISNS = nil
 	}
 	for _, t := range cfg.Targets {
 		if t.Params.FirstBurstLength > t.Params.MaxBurstLength {
@@ -215,10 +232,22 @@ func (l *ietLowerer) setting(s *ietconf.SettingLine) {
 				l.ds.Warnf(pos(vals[0].Pos), "iSNSServer host:port is our extension (IET always uses port 3205)")
 			}
 		}
+		l.ds.Warnf(pos(s.Pos), "iSNS registration is not implemented: %s is not contacted; initiators find the targets through SendTargets only", vals[0].Text)
 		return
 	case "isnsaccesscontrol":
-		is := l.isns()
-		is.AccessControl = len(vals) > 0 && strings.EqualFold(vals[0].Text, "Yes")
+		// IET: the value compared case-insensitively with Yes; the
+		// last occurrence wins.
+		on := len(vals) > 0 && strings.EqualFold(vals[0].Text, "Yes")
+		if on {
+			l.ds.Warnf(pos(s.Pos), "iSNSAccessControl is not implemented: logins and discovery are not filtered by iSNS discovery domains")
+		}
+		if on || l.cfg.ISNS != nil {
+			is := l.isns()
+			is.AccessControl = on
+			if is.Server == "" {
+				is.Pos = pos(s.Pos)
+			}
+		}
 		return
 	}
 	if hint, ok := notIET[key]; ok {
@@ -272,6 +301,10 @@ func (l *ietLowerer) setting(s *ietconf.SettingLine) {
 			l.ds.Warnf(pos(v.Pos), "%s %d out of range (%d..%d): using %d", s.Keyword.Text, n, k.min, k.max, c)
 			n = c
 		}
+		if key == "errorrecoverylevel" && n > 0 {
+			l.ds.Warnf(pos(v.Pos), "ErrorRecoveryLevel %d: only level 0 is implemented; 0 is offered (IET forced 0 too)", n)
+			n = 0
+		}
 		k.set(t, int(n))
 	case isBool:
 		b, ok := yesNo(v.Text)
@@ -281,6 +314,10 @@ func (l *ietLowerer) setting(s *ietconf.SettingLine) {
 		}
 		if v.Text != "Yes" && v.Text != "No" {
 			l.ds.Warnf(pos(v.Pos), "%s value %q: IET only accepts Yes or No (exact case); accepted", s.Keyword.Text, v.Text)
+		}
+		if forced, ok := forcedBools[key]; ok && b != forced.value {
+			l.ds.Warnf(pos(v.Pos), "%s %s: %s; %s is offered (IET forced it too)", s.Keyword.Text, yn(b), forced.why, yn(forced.value))
+			b = forced.value
 		}
 		boolKeys[key](t, b)
 	default: // digests

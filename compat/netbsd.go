@@ -124,7 +124,7 @@ func lowerNetBSD(f *netbsd.Targets, base string, cfg *config.Config, ds *config.
 		}
 	}
 	if len(cfg.Targets) == 0 {
-		ds.Errorf(config.Position{File: f.Name}, "no targets defined (NetBSD's iscsi-target refuses to start)")
+		ds.Errorf(config.Position{File: f.Name, Line: 1, Col: 1}, "no targets defined (NetBSD's iscsi-target refuses to start)")
 	}
 }
 

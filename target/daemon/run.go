@@ -94,9 +94,6 @@ func Run(ctx context.Context, opts Options) (err error) {
 	if err != nil {
 		return err
 	}
-	if cfg.ISNS != nil {
-		log.Warnf("%s: iSNS registration with %s is not supported; targets are found through SendTargets only", cfg.ISNS.Pos, cfg.ISNS.Server)
-	}
 	pid, err := CreatePIDFile(opts.PIDFile)
 	if err != nil {
 		return err
