@@ -317,3 +317,65 @@ func TestWholeFileDiagnosticsHavePositions(t *testing.T) {
 		t.Fatalf("%q", d)
 	}
 }
+
+func TestNetBSDLengths(t *testing.T) {
+	// NetBSD reads the digits, then looks at the first letter only (k, m,
+	// g, t); what it read as a useless or wrapped size is an error here.
+	cases := []struct {
+		offset, length string
+		size           int64  // 0: the extent is refused
+		diag           string // the diagnostic on the extent line ("" = none)
+	}{
+		{"0", "100MB", 100 << 20, ""},
+		{"0", "100mib", 100 << 20, ""},
+		{"0", "100M", 100 << 20, ""},
+		{"0", "2t", 2 << 40, ""},
+		{"0", "512B", 512, ""},
+		{"0", "4096", 4096, ""},
+		{"0", "100Mxyz", 100 << 20, `t:1:14: warning: extent extent0: length "100Mxyz": only the first letter of the unit counts (as NetBSD)`},
+		{"0", "1.5GB", 3 << 29, `t:1:14: warning: extent extent0: length "1.5GB": NetBSD reads 1 byte(s); read here as 1610612736 bytes`},
+		{"0", "0.5k", 512, `t:1:14: warning: extent extent0: length "0.5k": NetBSD reads 0 byte(s); read here as 512 bytes`},
+		{"0", "8388607T", 8388607 << 40, ""},
+		{"0", "1P", 0, `t:1:14: error: extent extent0: length "1P": unknown unit "P" (NetBSD would read 1 bytes); use k, m, g or t (binary multiples)`},
+		{"0", "100x", 0, `t:1:14: error: extent extent0: length "100x": unknown unit "x" (NetBSD would read 100 bytes); use k, m, g or t (binary multiples)`},
+		{"0", "1.5", 0, `t:1:14: error: extent extent0: length "1.5" has a fraction but no unit (NetBSD would read 1 bytes)`},
+		{"0", "99999999999T", 0, `t:1:14: error: extent extent0: length "99999999999T" is too large (at most 9223372036854775807 bytes)`},
+		{"0", "16777216T", 0, `t:1:14: error: extent extent0: length "16777216T" is too large (at most 9223372036854775807 bytes)`},
+		{"0", "8388608T", 0, `t:1:14: error: extent extent0: length "8388608T" is too large (at most 9223372036854775807 bytes)`},
+		{"0", "99999999999999999999", 0, `t:1:14: error: extent extent0: length "99999999999999999999" is too large (at most 9223372036854775807 bytes)`},
+		{"0", "99999999999999.5T", 0, `t:1:14: error: extent extent0: length "99999999999999.5T" is too large (at most 9223372036854775807 bytes)`},
+		{"0", "0", 0, `t:1:14: error: extent extent0 has length 0`},
+		{"0", "-5", 0, `t:1:14: error: extent extent0: length "-5" is not a number or "size"`},
+		{"1M", "1M", 1 << 20, `t:1:12: warning: extent extent0: offset "1M" is read as 1 bytes (NetBSD takes no unit on offsets)`},
+		{"99999999999999999999", "1M", 0, `t:1:12: error: extent extent0: offset "99999999999999999999" is too large (at most 9223372036854775807 bytes)`},
+		{"9223372036854775807", "1", 0, `t:1:32: error: extent extent0: offset 9223372036854775807 + length 1 is beyond the largest file size (9223372036854775807 bytes)`},
+	}
+	for _, c := range cases {
+		src := "extent0 /a " + c.offset + " " + c.length + "\ntarget0 rw extent0 0/0\n"
+		cfg, ds, _ := LoadBytes("t", []byte(src), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull})
+		var got []string
+		for _, d := range ds {
+			if d.Pos.Line == 1 && !strings.Contains(d.Msg, "no targets defined") {
+				got = append(got, d.String())
+			}
+		}
+		want := []string(nil)
+		if c.diag != "" {
+			want = []string{c.diag}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s %s: diagnostics %q, want %q", c.offset, c.length, got, want)
+		}
+		switch {
+		case c.size == 0 && len(cfg.Targets) != 0:
+			t.Errorf("%s %s: extent accepted (%+v)", c.offset, c.length, cfg.Targets[0].LUNs[0].Store)
+		case c.size != 0 && (len(cfg.Targets) != 1 || cfg.Targets[0].LUNs[0].Store.Size != c.size):
+			t.Errorf("%s %s: targets %+v, want size %d", c.offset, c.length, cfg.Targets, c.size)
+		}
+	}
+	// A unit in its own field: NetBSD reads bytes; the unit is honoured here.
+	_, ds, _ := LoadBytes("t", []byte("extent0 /a 0 10 MB\ntarget0 rw extent0 0/0\n"), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull})
+	if d := diagStrings(ds); len(d) != 1 || d[0] != `t:1:17: warning: extent extent0: unit "MB" separated from the length: NetBSD reads 10 bytes; read here as 10485760 bytes` {
+		t.Errorf("separate unit: %q", d)
+	}
+}
