@@ -1,6 +1,7 @@
 package compat
 
 import (
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -378,4 +379,79 @@ func TestNetBSDLengths(t *testing.T) {
 	if d := diagStrings(ds); len(d) != 1 || d[0] != `t:1:17: warning: extent extent0: unit "MB" separated from the length: NetBSD reads 10 bytes; read here as 10485760 bytes` {
 		t.Errorf("separate unit: %q", d)
 	}
+}
+
+func TestACLItemsWithBlanksAndComments(t *testing.T) {
+	cases := []struct {
+		line  string
+		items []string // kind:text of each item kept
+		diags []string
+	}{
+		// IET reads an address only up to the blank (getaddrinfo of the
+		// first word, strtoul of the prefix), so a trailing comment is
+		// harmless there: the same here, with a warning.
+		{"ALL 10.0.0.0/8 # lan\n", []string{"addr:10.0.0.0/8"}, []string{
+			`a:1:16: warning: "# lan" after the address 10.0.0.0/8 is ignored, as IET does (IET has no comments after a line's first word, but reads an address only up to the blank); put comments on their own line`}},
+		{"ALL [fe80::1] #v6\n", []string{"addr:[fe80::1]"}, []string{
+			`a:1:15: warning: "#v6" after the address [fe80::1] is ignored, as IET does (IET has no comments after a line's first word, but reads an address only up to the blank); put comments on their own line`}},
+		{"ALL 10.0.0.1 10.0.0.2\n", []string{"addr:10.0.0.1"}, []string{
+			`a:1:14: warning: "10.0.0.2" after the address 10.0.0.1 is ignored, as IET does (it reads an address only up to the blank): separate items with commas`}},
+		// Anything else with a blank is one regular expression that no
+		// initiator name matches (IET: the same).
+		{"ALL iqn.a:x iqn.b:y\n", []string{`re:iqn.a:x iqn.b:y`}, []string{
+			`a:1:5: warning: item "iqn.a:x iqn.b:y" holds blanks: it is read as one initiator-name regular expression, which no initiator name matches (as IET); separate items with commas, and put comments on their own line`}},
+		{"ALL iqn\\.1993-08\\.org\\.debian:.* # debian boxes, 10.1.0.0/16\n", []string{`re:iqn\.1993-08\.org\.debian:.* # debian boxes`, "addr:10.1.0.0/16"}, []string{
+			`a:1:5: warning: item "iqn\\.1993-08\\.org\\.debian:.* # debian boxes" holds blanks: it is read as one initiator-name regular expression, which no initiator name matches (as IET); separate items with commas, and put comments on their own line`,
+			`a:1:50: warning: item "10.1.0.0/16" follows a '#' on this line: it is an item all the same (IET has no comments after a line's first word)`}},
+		{"ALL ALL # everyone\n", []string{"re:ALL # everyone"}, []string{
+			`a:1:5: warning: item "ALL # everyone" holds blanks: it is read as one initiator-name regular expression, which no initiator name matches (as IET); separate items with commas, and put comments on their own line`}},
+		{"ALL iqn.a:x#y\n", []string{"re:iqn.a:x#y"}, []string{
+			`a:1:5: warning: item "iqn.a:x#y" holds a '#', which no initiator name has: it never matches (as IET; '#' starts a comment only as a line's first word)`}},
+		// A regular expression must look like one, or like a name.
+		{"ALL iqn.2001-04.com.example:host1, eui.0123456789abcdef, ^iqn\\..*, .*:backup\n", []string{
+			"re:iqn.2001-04.com.example:host1", "re:eui.0123456789abcdef", `re:^iqn\..*`, "re:.*:backup"}, nil},
+		{"ALL host_1\n", []string{"re:host_1"}, []string{
+			`a:1:5: warning: item "host_1" is neither an address, a host name, nor an initiator name or pattern ('_' cannot occur in an initiator name): read as an initiator-name regular expression`}},
+		{"ALL initiator:one\n", []string{"re:initiator:one"}, []string{
+			`a:1:5: warning: item "initiator:one" is neither an address, a host name, nor an initiator name (iqn., eui., naa.) or a regular expression: read as an initiator-name regular expression`}},
+	}
+	kinds := map[config.ACLItemKind]string{config.ACLAll: "all", config.ACLAddress: "addr", config.ACLHost: "host", config.ACLRegex: "re"}
+	for _, c := range cases {
+		var ds config.Diagnostics
+		f := ParseACL("a", []byte(c.line), true, &ds)
+		var items []string
+		for _, r := range f.Rules {
+			for _, it := range r.Items {
+				items = append(items, kinds[it.Kind]+":"+it.Text)
+			}
+		}
+		if !reflect.DeepEqual(items, c.items) {
+			t.Errorf("%q: items %q, want %q", c.line, items, c.items)
+		}
+		if d := diagStrings(ds); !reflect.DeepEqual(d, c.diags) {
+			t.Errorf("%q: diagnostics\n%q, want\n%q", c.line, d, c.diags)
+		}
+		// What is kept renders into a file that reads the same.
+		var ds2 config.Diagnostics
+		back := ParseACL("a", []byte(RenderACL(f)), true, &ds2)
+		if !reflect.DeepEqual(comparableACL(back), comparableACL(f)) {
+			t.Errorf("%q: render %q reads differently", c.line, RenderACL(f))
+		}
+	}
+	// targets.allow: the address before a comment counts there too.
+	var ds config.Diagnostics
+	f := ParseACL("t", []byte("ALL 127.0.0.1 # loopback\n"), false, &ds)
+	if len(f.Rules) != 1 || len(f.Rules[0].Items) != 1 || f.Rules[0].Items[0].CIDR != "127.0.0.1/32" || len(ds) != 1 || ds[0].Severity != config.Warning {
+		t.Errorf("targets.allow: %+v %v", f.Rules, ds)
+	}
+}
+
+func comparableACL(f *config.ACLFile) []string {
+	var out []string
+	for _, r := range f.Rules {
+		for _, it := range r.Items {
+			out = append(out, fmt.Sprintf("%s %d %s %s", r.Target, it.Kind, it.Text, it.CIDR))
+		}
+	}
+	return out
 }
