@@ -12,7 +12,11 @@ import (
 // rendered by RenderACL. Parsing the result gives the same model (positions
 // aside); NetBSD-only fields (extent names, netmasks, NetBSD indexes) are
 // not part of ietd.conf (see MigrateNetBSD).
-func RenderIET(cfg *config.Config) string {
+func RenderIET(cfg *config.Config) string { return renderIET(cfg, nil) }
+
+// renderIET is RenderIET with comment lines written at the top of some
+// target sections.
+func renderIET(cfg *config.Config, comments map[*config.Target][]string) string {
 	var b strings.Builder
 	if cfg == nil {
 		return ""
@@ -34,7 +38,7 @@ func RenderIET(cfg *config.Config) string {
 		if b.Len() > 0 {
 			b.WriteByte('\n')
 		}
-		renderTarget(&b, t)
+		renderTarget(&b, t, comments[t])
 	}
 	return b.String()
 }
@@ -46,8 +50,11 @@ func yn(v bool) string {
 	return "No"
 }
 
-func renderTarget(b *strings.Builder, t *config.Target) {
+func renderTarget(b *strings.Builder, t *config.Target, comments []string) {
 	fmt.Fprintf(b, "Target %s\n", t.Name)
+	for _, c := range comments {
+		fmt.Fprintf(b, "\t%s\n", c)
+	}
 	if t.Alias != "" {
 		fmt.Fprintf(b, "\tAlias %s\n", t.Alias)
 	}
