@@ -15,6 +15,19 @@ import (
 // (Offset=, Size=, Store=, Create=; see the package documentation). notes
 // say what changes or cannot be expressed.
 func MigrateNetBSD(cfg *config.Config) (ietdConf, initiatorsAllow string, notes []string) {
+	return MigrateNetBSDWith(cfg, MigrateOptions{})
+}
+
+// MigrateOptions change how MigrateNetBSDWith writes its result.
+type MigrateOptions struct {
+	// MaskSecrets writes the IncomingUser lines commented out with
+	// MaskedSecret for the secret (for text shown on a terminal); the
+	// result then lacks the accounts and says so in its header.
+	MaskSecrets bool
+}
+
+// MigrateNetBSDWith is MigrateNetBSD with options.
+func MigrateNetBSDWith(cfg *config.Config, opts MigrateOptions) (ietdConf, initiatorsAllow string, notes []string) {
 	if cfg == nil {
 		return "", "", []string{"no configuration"}
 	}
@@ -65,8 +78,23 @@ func MigrateNetBSD(cfg *config.Config) (ietdConf, initiatorsAllow string, notes 
 	var b strings.Builder
 	fmt.Fprintf(&b, "# ietd.conf converted from the NetBSD configuration %s\n", cfg.Source)
 	b.WriteString("# Offset=, Size=, Store= and Create= are ietd extensions (IET itself rejects them).\n")
-	b.WriteString(renderIET(c, held))
+	if opts.MaskSecrets && hasAccounts(c) {
+		b.WriteString("# CHAP secrets are not shown: the IncomingUser lines are commented out, so this\n# text is not the whole configuration (ietd-migrate -o DIR writes it with them).\n")
+	}
+	b.WriteString(renderIET(c, renderOptions{comments: held, maskSecrets: opts.MaskSecrets}))
 	return b.String(), allow.String(), notes
+}
+
+func hasAccounts(c *config.Config) bool {
+	if len(c.Discovery.Incoming) > 0 || c.Discovery.Outgoing != nil {
+		return true
+	}
+	for _, t := range c.Targets {
+		if len(t.Auth.Incoming) > 0 || t.Auth.Outgoing != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // describeStore notes what the migration changes in a LUN's store; false

@@ -12,16 +12,22 @@ import (
 // rendered by RenderACL. Parsing the result gives the same model (positions
 // aside); NetBSD-only fields (extent names, netmasks, NetBSD indexes) are
 // not part of ietd.conf (see MigrateNetBSD).
-func RenderIET(cfg *config.Config) string { return renderIET(cfg, nil) }
+func RenderIET(cfg *config.Config) string { return renderIET(cfg, renderOptions{}) }
 
-// renderIET is RenderIET with comment lines written at the top of some
-// target sections.
-func renderIET(cfg *config.Config, comments map[*config.Target][]string) string {
+// renderOptions: comments are lines written at the top of some target
+// sections; maskSecrets writes every account line commented out, without
+// its secret.
+type renderOptions struct {
+	comments    map[*config.Target][]string
+	maskSecrets bool
+}
+
+func renderIET(cfg *config.Config, o renderOptions) string {
 	var b strings.Builder
 	if cfg == nil {
 		return ""
 	}
-	renderAccounts(&b, "", cfg.Discovery)
+	renderAccounts(&b, "", cfg.Discovery, o.maskSecrets)
 	if is := cfg.ISNS; is != nil {
 		if is.Server != "" {
 			srv := is.Server
@@ -38,7 +44,7 @@ func renderIET(cfg *config.Config, comments map[*config.Target][]string) string 
 		if b.Len() > 0 {
 			b.WriteByte('\n')
 		}
-		renderTarget(&b, t, comments[t])
+		renderTarget(&b, t, o)
 	}
 	return b.String()
 }
@@ -50,15 +56,15 @@ func yn(v bool) string {
 	return "No"
 }
 
-func renderTarget(b *strings.Builder, t *config.Target, comments []string) {
+func renderTarget(b *strings.Builder, t *config.Target, o renderOptions) {
 	fmt.Fprintf(b, "Target %s\n", t.Name)
-	for _, c := range comments {
+	for _, c := range o.comments[t] {
 		fmt.Fprintf(b, "\t%s\n", c)
 	}
 	if t.Alias != "" {
 		fmt.Fprintf(b, "\tAlias %s\n", t.Alias)
 	}
-	renderAccounts(b, "\t", t.Auth)
+	renderAccounts(b, "\t", t.Auth, o.maskSecrets)
 	for _, l := range t.LUNs {
 		fmt.Fprintf(b, "\tLun %d %s\n", l.Number, RenderLunParams(l))
 	}
@@ -254,13 +260,21 @@ func AccountProblem(a config.Account) string {
 	return bad("secret", a.Secret)
 }
 
-func renderAccounts(b *strings.Builder, indent string, au config.Auth) {
+// MaskedSecret stands for a secret in text shown on a terminal.
+const MaskedSecret = "********"
+
+func renderAccounts(b *strings.Builder, indent string, au config.Auth, mask bool) {
 	line := func(kw string, a config.Account) {
-		if p := AccountProblem(a); p != "" {
+		switch p := AccountProblem(a); {
+		case p != "":
 			fmt.Fprintf(b, "%s# %s %q omitted: %s\n", indent, kw, a.User, p)
-			return
+		case mask:
+			// Commented out: a masked line must never serve as an
+			// account with a known secret.
+			fmt.Fprintf(b, "%s# %s %s %s  (secret not shown)\n", indent, kw, a.User, MaskedSecret)
+		default:
+			fmt.Fprintf(b, "%s%s %s %s\n", indent, kw, a.User, a.Secret)
 		}
-		fmt.Fprintf(b, "%s%s %s %s\n", indent, kw, a.User, a.Secret)
 	}
 	for _, a := range au.Incoming {
 		line("IncomingUser", a)
