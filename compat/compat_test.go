@@ -132,6 +132,10 @@ func FuzzLoadIET(f *testing.F) {
 		if (err != nil) != ds.HasErrors() {
 			t.Fatalf("err %v vs diags %v", err, ds)
 		}
+		// A start never refuses an IET file it could read.
+		if _, _, err := LoadBytesForStart("fuzz", b, LoadOptions{Dialect: config.DialectIET, ACLDir: dir}); err != nil {
+			t.Fatalf("start refused: %v", err)
+		}
 		// Whatever loaded must render into a config that loads cleanly.
 		text := RenderIET(cfg)
 		if _, ds2, err := LoadBytes("r", []byte(text), LoadOptions{Dialect: config.DialectIET, ACLDir: dir}); err != nil {
@@ -152,6 +156,10 @@ func FuzzLoadNetBSD(f *testing.F) {
 		cfg, ds, err := LoadBytes("fuzz", b, LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: "/dev/null"})
 		if (err != nil) != ds.HasErrors() {
 			t.Fatalf("err %v vs diags %v", err, ds)
+		}
+		// A start refuses only a file that leaves no target.
+		if _, _, err := LoadBytesForStart("fuzz", b, LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: "/dev/null"}); (err != nil) != (len(cfg.Targets) == 0) {
+			t.Fatalf("start: %v with %d target(s)", err, len(cfg.Targets))
 		}
 		// The migration reads back as the same targets, or says to
 		// edit it by hand.
@@ -452,4 +460,73 @@ func comparableACL(f *config.ACLFile) []string {
 		}
 	}
 	return out
+}
+
+func TestStartServesWhatIsValid(t *testing.T) {
+	long := strings.Repeat("x", 256)
+	src := "IncomingUser disc secretsecret12\n" +
+		"Target iqn.a:good\n\tLun 0 Type=nullio\n" +
+		"Target iqn.a:half\n\tLun 0 Type=nullio\n\tLun 1 Path=/x,Colour=blue\n\tLun 2 Path=/y,Type=FileIO\n\tLun 3 Type=nullio\n\tMaxBurstLength lots\n" +
+		"Target iqn.A:GOOD\n\tIncomingUser dupuser secretsecret12\n\tLun 0 Type=nullio\n" + // duplicate: left out with its account
+		"Target iqn.a:nosecret\n\tIncomingUser jim\n\tLun 0 Type=nullio\n" + // would be open without jim
+		"Target " + long + "\n\tIncomingUser longuser secretsecret12\n" +
+		"Target iqn.a:last\n\tLun 0 Type=nullio\n"
+	cfg, ds, err := LoadBytesForStart("c", []byte(src), LoadOptions{Dialect: config.DialectIET, ACLDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("start refused: %v", err)
+	}
+	var names []string
+	for _, tg := range cfg.Targets {
+		var luns []string
+		for _, l := range tg.LUNs {
+			luns = append(luns, fmt.Sprint(l.Number))
+		}
+		names = append(names, fmt.Sprintf("%d:%s[%s]", tg.TID, tg.Name, strings.Join(luns, ",")))
+	}
+	if got, want := strings.Join(names, " "), "1:iqn.a:good[0] 2:iqn.a:half[0,3] 4:iqn.a:last[0]"; got != want {
+		t.Fatalf("served %s, want %s\n%v", got, want, ds)
+	}
+	if half := cfg.Targets[1]; half.Params.MaxBurstLength != config.DefaultParams().MaxBurstLength {
+		t.Errorf("bad MaxBurstLength line changed the value: %d", half.Params.MaxBurstLength)
+	}
+	// IET's bug: the accounts of a failed stanza became discovery accounts.
+	if len(cfg.Discovery.Incoming) != 1 || cfg.Discovery.Incoming[0].User != "disc" {
+		t.Errorf("discovery accounts %+v", cfg.Discovery.Incoming)
+	}
+	for _, want := range []string{
+		"c:6:2: error: Lun 1 of target iqn.a:half is left out (the errors on its line)",
+		"c:7:2: error: Lun 2 of target iqn.a:half is left out (the errors on its line)",
+		"c:10:8: error: duplicated target iqn.A:GOOD (first defined at c:2:1; names are compared case-insensitively); this Target section is left out",
+		"c:11:2: error: IncomingUser in an ignored Target section is ignored (IET would make it a discovery account)",
+		"c:13:1: error: target iqn.a:nosecret is left out: its IncomingUser line at c:14:2 has errors, and without that account the target would let in every initiator",
+		"c:16:8: error: target name longer than 255 bytes; this Target section is left out",
+	} {
+		found := false
+		for _, d := range ds {
+			found = found || d.String() == want
+		}
+		if !found {
+			t.Errorf("no diagnostic %q in\n%s", want, diagText(ds))
+		}
+	}
+	// The strict reading (--check, SIGHUP) refuses the same file.
+	if _, _, err := LoadBytes("c", []byte(src), LoadOptions{Dialect: config.DialectIET, ACLDir: t.TempDir()}); err == nil {
+		t.Fatal("strict load accepted a file with errors")
+	}
+
+	// NetBSD: a bad target line drops that target; none left refuses.
+	nb := "extent0 /a 0 1M\ntarget0 rw extent0 0/0\ntarget1 rw extent9 0/0\ntarget2 rw extent0 10.0.0.0/40\n"
+	cfg, ds, err = LoadBytesForStart("t", []byte(nb), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull})
+	if err != nil || len(cfg.Targets) != 1 || cfg.Targets[0].Name != DefaultNetBSDBase+":target0" || !ds.HasErrors() {
+		t.Fatalf("NetBSD start: %v %+v\n%v", err, cfg.Targets, ds)
+	}
+	_, _, err = LoadBytesForStart("t", []byte("extent0 /a 0 1P\ntarget0 rw extent0 0/0\n"), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull})
+	if err == nil || !strings.Contains(err.Error(), "no target left to serve") {
+		t.Fatalf("NetBSD without a valid target: %v", err)
+	}
+	// IET with no valid target comes up empty, as IET ("configure through ietadm").
+	cfg, _, err = LoadBytesForStart("c", []byte("Lun 0 Type=nullio\n"), LoadOptions{Dialect: config.DialectIET, ACLDir: t.TempDir()})
+	if err != nil || len(cfg.Targets) != 0 {
+		t.Fatalf("IET without a target: %v", err)
+	}
 }

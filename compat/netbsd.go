@@ -62,6 +62,14 @@ func lowerNetBSD(f *netbsd.Targets, base string, cfg *config.Config, ds *config.
 			ds.Errorf(p, "no %s found for %q", what, name)
 		}
 	}
+	leftOut := func(t *netbsd.Target) {
+		ds.Errorf(pos(t.Pos), "target %s is left out (the errors on its line)", t.Name)
+	}
+	for _, ln := range f.Invalid {
+		if ln.Target != nil {
+			leftOut(ln.Target) // the parser said why
+		}
+	}
 	names := map[string]config.Position{}
 	for _, ln := range f.Lines {
 		switch {
@@ -91,6 +99,7 @@ func lowerNetBSD(f *netbsd.Targets, base string, cfg *config.Config, ds *config.
 			p := pos(t.Pos)
 			if prev, dup := names[t.Name]; dup {
 				ds.Errorf(p, "attempt to re-define target %s (first at %s)", t.Name, prev)
+				leftOut(t)
 				continue
 			}
 			names[t.Name] = p
@@ -101,6 +110,7 @@ func lowerNetBSD(f *netbsd.Targets, base string, cfg *config.Config, ds *config.
 				src = s
 			} else {
 				unknown(pos(t.Storage.Pos), "device or extent", t.Storage.Text)
+				leftOut(t)
 				continue
 			}
 			iqn := base + ":" + t.Name
@@ -108,11 +118,13 @@ func lowerNetBSD(f *netbsd.Targets, base string, cfg *config.Config, ds *config.
 				iqn = t.IQN
 				if iqn == "" {
 					ds.Errorf(p, "target %s has an empty name after '='", t.Name)
+					leftOut(t)
 					continue
 				}
 			}
 			if other := cfg.TargetByName(iqn); other != nil {
 				ds.Errorf(p, "target %s has the same IQN %s as the target at %s", t.Name, iqn, other.Pos)
+				leftOut(t)
 				continue
 			}
 			ro := readOnlyFlag(t, ds)
@@ -123,6 +135,7 @@ func lowerNetBSD(f *netbsd.Targets, base string, cfg *config.Config, ds *config.
 				nm, err := ParseNetmask(t.Netmask.Text)
 				if err != nil {
 					ds.Errorf(pos(t.Netmask.Pos), "target %s: %v", t.Name, err)
+					leftOut(t)
 					continue
 				}
 				nm.Pos = pos(t.Netmask.Pos)

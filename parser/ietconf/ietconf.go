@@ -14,7 +14,9 @@ import (
 // File is a parsed ietd.conf.
 type File struct {
 	Name string
-	// Directives in file order (comments and blank lines dropped).
+	// Directives in file order (comments and blank lines dropped). Lun
+	// and account lines with syntax errors are kept, marked Bad, so that
+	// the lowering can say what is left out.
 	Directives []*Directive
 }
 
@@ -48,6 +50,10 @@ type AccountLine struct {
 	User    *Word   `parser:"@@?"`
 	Secret  *Word   `parser:"@@?"`
 	Extra   []*Word `parser:"@@*"`
+
+	// Bad is set when the line has errors (reported): IET rejects the
+	// account.
+	Bad bool
 }
 
 // Incoming reports whether this is an IncomingUser line.
@@ -75,6 +81,9 @@ type LunLine struct {
 	Positional []*Word
 	// Raw is the whole parameter text as written.
 	Raw string
+	// Bad is set when the line has syntax errors (reported); Number is
+	// then only meaningful when NumberPos is set.
+	Bad bool
 }
 
 // LunParam is one Key=Value item of a Lun line.
@@ -133,11 +142,13 @@ func Parse(filename string, src []byte) (*File, config.Diagnostics) {
 			continue
 		}
 		d := ln.Directive
-		if d.Lun != nil && !finishLun(d.Lun, text, &ds) {
-			continue
-		}
-		if !checkDirective(d, &ds) {
-			continue
+		switch {
+		case d.Lun != nil:
+			d.Lun.Bad = !finishLun(d.Lun, text, &ds)
+		case d.Account != nil:
+			d.Account.Bad = !checkDirective(d, &ds)
+		default:
+			checkDirective(d, &ds)
 		}
 		f.Directives = append(f.Directives, d)
 	}
@@ -169,8 +180,8 @@ func warnBackslash(l linelex.Line, ds *config.Diagnostics) {
 
 func pos(p lexer.Position) config.Position { return linelex.Pos(p) }
 
-// checkDirective reports syntax problems of non-Lun directives; false drops
-// the line.
+// checkDirective reports syntax problems of non-Lun directives; false
+// means the line is unusable.
 func checkDirective(d *Directive, ds *config.Diagnostics) bool {
 	switch {
 	case d.Target != nil:

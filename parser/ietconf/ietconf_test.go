@@ -16,8 +16,15 @@ func TestParseBasic(t *testing.T) {
 		"    OutgoingUser solo\n" +
 		"Target\n"
 	f, ds := Parse("ietd.conf", []byte(src))
-	if len(f.Directives) != 7 {
-		t.Fatalf("got %d directives, want 7; diags:\n%v", len(f.Directives), ds)
+	// Bad Lun and account lines are kept, marked, for the lowering.
+	if len(f.Directives) != 9 {
+		t.Fatalf("got %d directives, want 9; diags:\n%v", len(f.Directives), ds)
+	}
+	for i, d := range f.Directives {
+		bad := (d.Lun != nil && d.Lun.Bad) || (d.Account != nil && d.Account.Bad)
+		if bad != (i == 6 || i == 7) {
+			t.Errorf("directive %d (line %d): bad = %v", i, d.Pos.Line, bad)
+		}
 	}
 	acc := f.Directives[0].Account
 	if acc == nil || !acc.Incoming() || acc.User.Text != "disc" || acc.Secret.Text != "secretsecret12" {
@@ -152,7 +159,7 @@ func TestLineEnds(t *testing.T) {
 func TestSecretStartingWithHash(t *testing.T) {
 	// IET only has whole-line comments: "#secret" is the secret.
 	f, ds := Parse("c", []byte("IncomingUser joe #secret12345\nIncomingUser ann\n"))
-	if len(f.Directives) != 1 || f.Directives[0].Account.Secret.Text != "#secret12345" {
+	if len(f.Directives) != 2 || f.Directives[0].Account.Secret.Text != "#secret12345" || f.Directives[0].Account.Bad || !f.Directives[1].Account.Bad {
 		t.Fatalf("directives %+v", f.Directives)
 	}
 	want := []string{
