@@ -145,7 +145,7 @@ func lowerIET(f *ietconf.File, cfg *config.Config, ds *config.Diagnostics) {
 	kept := cfg.Targets[:0]
 	for _, t := range cfg.Targets {
 		if at, bad := l.broken[t]; bad {
-			ds.Errorf(t.Pos, "target %s is left out: its IncomingUser line at %s has errors, and without that account the target would let in every initiator", t.Name, at)
+			ds.LeftOutf(t.Pos, "target %s is left out: its IncomingUser line at %s has errors, and without that account the target would let in every initiator", t.Name, at)
 			continue
 		}
 		kept = append(kept, t)
@@ -403,7 +403,7 @@ func (l *ietLowerer) lun(ll *ietconf.LunLine) {
 			if ll.NumberPos.Line > 0 {
 				what = fmt.Sprintf("Lun %d", ll.Number)
 			}
-			l.ds.Errorf(pos(ll.Pos), "%s of target %s is left out (the errors on its line)", what, l.cur.Name)
+			l.ds.LeftOutf(pos(ll.Pos), "%s of target %s is left out (the errors on its line)", what, l.cur.Name)
 		}
 		return
 	}
@@ -412,7 +412,7 @@ func (l *ietLowerer) lun(ll *ietconf.LunLine) {
 		return
 	}
 	if !l.lunOK(t, ll) {
-		l.ds.Errorf(pos(ll.Pos), "Lun %d of target %s is left out (the errors on its line)", ll.Number, t.Name)
+		l.ds.LeftOutf(pos(ll.Pos), "Lun %d of target %s is left out (the errors on its line)", ll.Number, t.Name)
 	}
 }
 

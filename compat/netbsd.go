@@ -63,7 +63,7 @@ func lowerNetBSD(f *netbsd.Targets, base string, cfg *config.Config, ds *config.
 		}
 	}
 	leftOut := func(t *netbsd.Target) {
-		ds.Errorf(pos(t.Pos), "target %s is left out (the errors on its line)", t.Name)
+		ds.LeftOutf(pos(t.Pos), "target %s is left out (the errors on its line)", t.Name)
 	}
 	for _, ln := range f.Invalid {
 		if ln.Target != nil {

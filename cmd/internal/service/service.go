@@ -111,7 +111,7 @@ func ParseLUN(number uint64, params string) (*config.LUN, error) {
 	if err != nil {
 		var msgs []string
 		for _, d := range diags {
-			if d.Severity == config.Error {
+			if d.Severity == config.Error && !d.LeftOut {
 				msgs = append(msgs, d.Msg)
 			}
 		}
