@@ -97,7 +97,7 @@ func ParseACL(path string, src []byte, initiators bool, ds *config.Diagnostics) 
 				item.Pos = pos(it.Pos)
 			}
 			if !ok {
-				ds.Errorf(item.Pos, "%s", item.CIDR)
+				ds.Errorf(item.Pos, "%s; the item is left out (it never matches)", item.CIDR)
 				continue
 			}
 			switch {
