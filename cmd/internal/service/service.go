@@ -8,8 +8,10 @@ import (
 	"net/http"
 	_ "net/http/pprof"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ietgo/ietd/compat"
@@ -181,6 +183,16 @@ func Start(foreground bool, opts daemon.Options, stderr io.Writer, name string) 
 			return 0
 		}
 		opts.Ready = report
+	}
+	if opts.Signals == nil {
+		// Catch the signals before anything else: the parent returns
+		// (and an init script may send SIGTERM) as soon as the daemon
+		// reports ready, which Run does before its main loop starts;
+		// a SIGTERM then killed the daemon outright, pid file left behind.
+		sigs := make(chan os.Signal, 4)
+		signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+		defer signal.Stop(sigs)
+		opts.Signals = sigs
 	}
 	if err := daemon.Run(context.Background(), opts); err != nil {
 		if opts.Log != nil {
