@@ -44,7 +44,11 @@ func loadACLs(cfg *config.Config, dir string, ds *config.Diagnostics) error {
 		case InitiatorsDeny:
 			cfg.InitiatorsDeny = f
 			if f != nil {
-				ds.Warnf(config.Position{File: f.Path}, "initiators.deny is deprecated (legacy allow/deny mode: initiators not matched by the deny file are allowed)")
+				p := config.Position{File: f.Path, Line: 1, Col: 1}
+				if len(f.Rules) > 0 {
+					p = f.Rules[0].Pos
+				}
+				ds.Warnf(p, "initiators.deny is deprecated (legacy allow/deny mode: initiators not matched by the deny file are allowed)")
 			}
 		default:
 			cfg.TargetsAllow = f
@@ -80,15 +84,35 @@ func ParseACL(path string, src []byte, initiators bool, ds *config.Diagnostics) 
 		if strings.EqualFold(rule.Target, "ALL") && rule.Target != "ALL" {
 			ds.Warnf(rule.Pos, "%q: IET only recognises ALL in upper case (taken as a target name)", rule.Target)
 		}
+		afterHash := false
 		for _, it := range r.Items {
-			item, ok := ParseACLItem(it.Text, initiators)
+			text, tail, tailPos := splitItem(it.Text, pos(it.Pos))
+			item, ok := ParseACLItem(text, initiators)
 			item.Pos = pos(it.Pos)
+			if tail != "" && (!ok || item.Kind != config.ACLAddress) {
+				// Only a numeric address stops at the blank (IET's
+				// address parser does): anything else is one item.
+				text, tail = it.Text, ""
+				item, ok = ParseACLItem(text, initiators)
+				item.Pos = pos(it.Pos)
+			}
 			if !ok {
-				ds.Errorf(item.Pos, "%s", item.CIDR)
+				ds.Errorf(item.Pos, "%s; the item is left out (it never matches)", item.CIDR)
 				continue
 			}
-			if w := aclItemWarning(it.Text, item, initiators); w != "" {
+			switch {
+			case tail != "" && strings.HasPrefix(tail, "#"):
+				ds.Warnf(tailPos, "%q after the address %s is ignored, as IET does (IET has no comments after a line's first word, but reads an address only up to the blank); put comments on their own line", tail, text)
+			case tail != "":
+				ds.Warnf(tailPos, "%q after the address %s is ignored, as IET does (it reads an address only up to the blank): separate items with commas", tail, text)
+			case afterHash:
+				ds.Warnf(item.Pos, "item %q follows a '#' on this line: it is an item all the same (IET has no comments after a line's first word)", text)
+			}
+			if w := aclItemWarning(text, item, initiators); w != "" {
 				ds.Warnf(item.Pos, "%s", w)
+			}
+			if strings.Contains(it.Text, "#") {
+				afterHash = true
 			}
 			rule.Items = append(rule.Items, item)
 		}
@@ -131,6 +155,48 @@ func ParseACLItem(text string, initiators bool) (item config.ACLItem, ok bool) {
 	return item, true
 }
 
+// splitItem cuts an item at its first blank: text is the first word,
+// tail the rest (trimmed) and tailPos where it starts.
+func splitItem(item string, at config.Position) (text, tail string, tailPos config.Position) {
+	i := strings.IndexAny(item, " \t\r\f\v")
+	if i < 0 {
+		return item, "", config.Position{}
+	}
+	rest := strings.TrimLeft(item[i:], " \t\r\f\v")
+	tailPos = at
+	tailPos.Col += len(item) - len(rest) // items hold no newline
+	return item[:i], rest, tailPos
+}
+
+// nameChars are the characters of iSCSI names (RFC 3720 section 3.2.6:
+// iqn., eui. and naa. names, lower case after normalisation) and
+// regexMeta those of a (basic) regular expression over them.
+const (
+	nameChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.:-"
+	regexMeta = `.*[]^$\+?(){}|`
+)
+
+// regexItemWarning says why an initiator-name regular expression item
+// cannot be what the user meant ("" when it looks like a name pattern).
+func regexItemWarning(text string) string {
+	switch {
+	case strings.ContainsAny(text, " \t\r\f\v"):
+		return fmt.Sprintf("item %q holds blanks: it is read as one initiator-name regular expression, which no initiator name matches (as IET); separate items with commas, and put comments on their own line", text)
+	case strings.Contains(text, "#"):
+		return fmt.Sprintf("item %q holds a '#', which no initiator name has: it never matches (as IET; '#' starts a comment only as a line's first word)", text)
+	}
+	for _, c := range text {
+		// Non-ASCII is fine: iqn. names may hold UTF-8.
+		if c < 0x80 && !strings.ContainsRune(nameChars, c) && !strings.ContainsRune(regexMeta, c) {
+			return fmt.Sprintf("item %q is neither an address, a host name, nor an initiator name or pattern (%q cannot occur in an initiator name): read as an initiator-name regular expression", text, c)
+		}
+	}
+	if hasIQNPrefix(strings.TrimPrefix(strings.ReplaceAll(text, `\.`, "."), "^")) || strings.ContainsAny(text, regexMeta) {
+		return ""
+	}
+	return fmt.Sprintf("item %q is neither an address, a host name, nor an initiator name (iqn., eui., naa.) or a regular expression: read as an initiator-name regular expression", text)
+}
+
 func hasIQNPrefix(s string) bool {
 	l := strings.ToLower(s)
 	return strings.HasPrefix(l, "iqn.") || strings.HasPrefix(l, "eui.") || strings.HasPrefix(l, "naa.")
@@ -157,6 +223,8 @@ func aclItemWarning(text string, item config.ACLItem, initiators bool) string {
 		if strings.Contains(addr, ":") && !strings.HasPrefix(addr, "[") {
 			return fmt.Sprintf("IPv6 address %s without brackets: IET needs [%s]; accepted", text, addr)
 		}
+	case config.ACLRegex:
+		return regexItemWarning(text)
 	case config.ACLHost:
 		if initiators {
 			return fmt.Sprintf("host name %s: IET does not resolve host names (it would be taken as an initiator-name pattern); resolved here at login, and also matched as an initiator name", text)

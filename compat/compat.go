@@ -32,18 +32,63 @@ type LoadOptions struct {
 const DefaultAuthsPath = "/etc/iscsi/auths"
 
 // Load reads the config at path (and its companion files), returning the
-// model and every diagnostic. err is non-nil when the file cannot be read
-// or diags holds errors; the model is returned whenever the file was read.
+// model and every diagnostic. err is non-nil when a file cannot be read or
+// diags holds errors: this is the strict reading of --check and of a
+// reload (a file with errors is refused as a whole). The model is
+// returned whenever the file was read; it leaves out every item with
+// errors (a LUN, a target, an access-control item, a setting), and a
+// diagnostic says what is left out.
 func Load(path string, opts LoadOptions) (*config.Config, config.Diagnostics, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("compat: %w", err)
-	}
-	return LoadBytes(path, b, opts)
+	return strict(read(path, opts))
 }
 
 // LoadBytes is Load on content already read from path.
 func LoadBytes(path string, src []byte, opts LoadOptions) (*config.Config, config.Diagnostics, error) {
+	return strict(lower(path, src, opts))
+}
+
+// LoadForStart is Load for a daemon that is starting: it serves what is
+// valid, as IET and NetBSD did. The model and the diagnostics are those
+// of Load (errors included, for the log); err is non-nil only when a file
+// cannot be read or nothing may be served: a NetBSD file that leaves no
+// target (NetBSD's iscsi-target refuses to start then too).
+func LoadForStart(path string, opts LoadOptions) (*config.Config, config.Diagnostics, error) {
+	return forStart(read(path, opts))
+}
+
+// LoadBytesForStart is LoadForStart on content already read from path.
+func LoadBytesForStart(path string, src []byte, opts LoadOptions) (*config.Config, config.Diagnostics, error) {
+	return forStart(lower(path, src, opts))
+}
+
+func strict(cfg *config.Config, ds config.Diagnostics, ioErr error) (*config.Config, config.Diagnostics, error) {
+	if ioErr != nil {
+		return cfg, ds, ioErr
+	}
+	return cfg, ds, ds.Err()
+}
+
+func forStart(cfg *config.Config, ds config.Diagnostics, ioErr error) (*config.Config, config.Diagnostics, error) {
+	if ioErr != nil {
+		return cfg, ds, ioErr
+	}
+	if cfg.Dialect == config.DialectNetBSD && len(cfg.Targets) == 0 {
+		return cfg, ds, fmt.Errorf("%s: no target left to serve (NetBSD's iscsi-target refuses to start too)", cfg.Source)
+	}
+	return cfg, ds, nil
+}
+
+func read(path string, opts LoadOptions) (*config.Config, config.Diagnostics, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("compat: %w", err)
+	}
+	return lower(path, b, opts)
+}
+
+// lower reads src; err is only for a file that cannot be read or an
+// unknown dialect.
+func lower(path string, src []byte, opts LoadOptions) (*config.Config, config.Diagnostics, error) {
 	var ds config.Diagnostics
 	d := opts.Dialect
 	if d == "" {
@@ -69,7 +114,7 @@ func LoadBytes(path string, src []byte, opts LoadOptions) (*config.Config, confi
 		return nil, nil, fmt.Errorf("compat: unknown dialect %q (want %s or %s)", d, config.DialectIET, config.DialectNetBSD)
 	}
 	sortDiagnostics(ds)
-	return cfg, ds, ds.Err()
+	return cfg, ds, nil
 }
 
 // sortDiagnostics orders diagnostics by position within each file, files

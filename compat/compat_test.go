@@ -1,7 +1,9 @@
 package compat
 
 import (
+	"fmt"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -130,6 +132,10 @@ func FuzzLoadIET(f *testing.F) {
 		if (err != nil) != ds.HasErrors() {
 			t.Fatalf("err %v vs diags %v", err, ds)
 		}
+		// A start never refuses an IET file it could read.
+		if _, _, err := LoadBytesForStart("fuzz", b, LoadOptions{Dialect: config.DialectIET, ACLDir: dir}); err != nil {
+			t.Fatalf("start refused: %v", err)
+		}
 		// Whatever loaded must render into a config that loads cleanly.
 		text := RenderIET(cfg)
 		if _, ds2, err := LoadBytes("r", []byte(text), LoadOptions{Dialect: config.DialectIET, ACLDir: dir}); err != nil {
@@ -151,12 +157,14 @@ func FuzzLoadNetBSD(f *testing.F) {
 		if (err != nil) != ds.HasErrors() {
 			t.Fatalf("err %v vs diags %v", err, ds)
 		}
-		conf, _, notes := MigrateNetBSD(cfg)
-		if strings.Contains(strings.Join(notes, "\n"), "by hand") {
-			return // documented as not expressible
+		// A start refuses only a file that leaves no target.
+		if _, _, err := LoadBytesForStart("fuzz", b, LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: "/dev/null"}); (err != nil) != (len(cfg.Targets) == 0) {
+			t.Fatalf("start: %v with %d target(s)", err, len(cfg.Targets))
 		}
-		if _, ds2, err := LoadBytes("m", []byte(conf), LoadOptions{Dialect: config.DialectIET, ACLDir: t.TempDir()}); err != nil {
-			t.Fatalf("migration does not load: %v\n%s\n%v", err, conf, ds2)
+		// The migration reads back as the same targets, or says to
+		// edit it by hand.
+		if _, err := migrationRoundTrip(cfg, t.TempDir()); err != nil {
+			t.Fatal(err)
 		}
 	})
 }
@@ -179,3 +187,346 @@ func FuzzParseACL(f *testing.F) {
 }
 
 func osWriteFile(p, text string) error { return os.WriteFile(p, []byte(text), 0o600) }
+
+func TestHashSecrets(t *testing.T) {
+	// An auths secret starting with '#' is migrated: only a line's first
+	// word starts a comment in ietd.conf.
+	dir := t.TempDir()
+	targets := writeTemp(t, "targets", "extent0 "+dir+"/a 0 1M\ntarget0 rw extent0 0/0\n")
+	auths := writeTemp(t, "auths", "joe:chap:#secret1234567\nbob:chap:with blanks 1234\n")
+	cfg, ds, err := Load(targets, LoadOptions{AuthsPath: auths})
+	if err != nil {
+		t.Fatalf("%v %v", err, ds)
+	}
+	conf, _, notes := MigrateNetBSD(cfg)
+	if !strings.Contains(conf, "\tIncomingUser joe #secret1234567\n") ||
+		!strings.Contains(conf, "\t# IncomingUser \"bob\" omitted: the secret holds blanks, which ietd.conf cannot hold\n") {
+		t.Fatalf("migrated:\n%s", conf)
+	}
+	if n := strings.Join(notes, "\n"); !strings.Contains(n, `CHAP user "bob" cannot be migrated: the secret holds blanks`) || strings.Contains(n, `"joe"`) {
+		t.Fatalf("notes:\n%s", n)
+	}
+	back, ds, err := LoadBytes("m", []byte(conf), LoadOptions{Dialect: config.DialectIET, ACLDir: dir})
+	if err != nil || len(back.Targets) != 1 || len(back.Targets[0].Auth.Incoming) != 1 || back.Targets[0].Auth.Incoming[0].Secret != "#secret1234567" {
+		t.Fatalf("migrated config: %v %v", err, ds)
+	}
+}
+
+// loadIET loads an ietd.conf text with no access-control files.
+func loadIET(t *testing.T, src string) (*config.Config, config.Diagnostics) {
+	t.Helper()
+	cfg, ds, _ := LoadBytes("c", []byte(src), LoadOptions{Dialect: config.DialectIET, ACLDir: t.TempDir()})
+	return cfg, ds
+}
+
+func diagStrings(ds config.Diagnostics) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, d.String())
+	}
+	return out
+}
+
+func TestISNS(t *testing.T) {
+	cases := []struct {
+		src   string
+		want  *config.ISNS // positions ignored
+		diags []string
+	}{
+		{"iSNSAccessControl No\n", nil, nil},
+		{"iSNSAccessControl Yes\niSNSAccessControl No\n", nil, []string{
+			"c:1:1: warning: iSNSAccessControl is not implemented: logins and discovery are not filtered by iSNS discovery domains"}},
+		{"iSNSAccessControl yes\n", &config.ISNS{AccessControl: true}, []string{
+			"c:1:1: warning: iSNSAccessControl is not implemented: logins and discovery are not filtered by iSNS discovery domains"}},
+		{"iSNSServer isns.example\niSNSAccessControl No\n", &config.ISNS{Server: "isns.example"}, []string{
+			"c:1:1: warning: iSNS registration is not implemented: isns.example is not contacted; initiators find the targets through SendTargets only"}},
+		{"iSNSServer 192.0.2.1:3206\n", &config.ISNS{Server: "192.0.2.1", Port: 3206}, []string{
+			"c:1:1: warning: iSNS registration is not implemented: 192.0.2.1:3206 is not contacted; initiators find the targets through SendTargets only",
+			"c:1:12: warning: iSNSServer host:port is our extension (IET always uses port 3205)"}},
+	}
+	for _, c := range cases {
+		cfg, ds := loadIET(t, c.src)
+		got := cfg.ISNS
+		if got != nil {
+			g := *got
+			g.Pos = config.Position{}
+			got = &g
+		}
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%q: ISNS %+v, want %+v", c.src, got, c.want)
+		}
+		if d := diagStrings(ds); !reflect.DeepEqual(d, c.diags) {
+			t.Errorf("%q: diagnostics %q, want %q", c.src, d, c.diags)
+		}
+		// The rendered text gives the same model.
+		back, _ := loadIET(t, RenderIET(cfg))
+		if !reflect.DeepEqual(comparable(back), comparable(cfg)) {
+			t.Errorf("%q: round trip changed the model: %q", c.src, RenderIET(cfg))
+		}
+	}
+}
+
+func TestForcedParams(t *testing.T) {
+	// The engine negotiates only ERL 0, in-order data and no markers, as
+	// IET's kernel forced them: the model holds what is offered.
+	cases := []struct {
+		line  string
+		check func(config.Params) bool
+		diag  string
+	}{
+		{"ErrorRecoveryLevel 2", func(p config.Params) bool { return p.ErrorRecoveryLevel == 0 },
+			"c:3:21: warning: ErrorRecoveryLevel 2: only level 0 is implemented; 0 is offered (IET forced 0 too)"},
+		{"ErrorRecoveryLevel 0", func(p config.Params) bool { return p.ErrorRecoveryLevel == 0 }, ""},
+		{"DataPDUInOrder No", func(p config.Params) bool { return p.DataPDUInOrder },
+			"c:3:17: warning: DataPDUInOrder No: out-of-order Data PDUs are not implemented; Yes is offered (IET forced it too)"},
+		{"DataSequenceInOrder No", func(p config.Params) bool { return p.DataSequenceInOrder },
+			"c:3:22: warning: DataSequenceInOrder No: out-of-order data sequences are not implemented; Yes is offered (IET forced it too)"},
+		{"OFMarker Yes", func(p config.Params) bool { return !p.OFMarker },
+			"c:3:11: warning: OFMarker Yes: markers are not implemented; No is offered (IET forced it too)"},
+		{"IFMarker Yes", func(p config.Params) bool { return !p.IFMarker },
+			"c:3:11: warning: IFMarker Yes: markers are not implemented; No is offered (IET forced it too)"},
+		{"IFMarker No", func(p config.Params) bool { return !p.IFMarker }, ""},
+	}
+	for _, c := range cases {
+		cfg, ds := loadIET(t, "Target iqn.x\n\tLun 0 Type=nullio\n\t"+c.line+"\n")
+		if len(cfg.Targets) != 1 || !c.check(cfg.Targets[0].Params) {
+			t.Errorf("%s: params %+v", c.line, cfg.Targets[0].Params)
+		}
+		want := []string(nil)
+		if c.diag != "" {
+			want = []string{c.diag}
+		}
+		if d := diagStrings(ds); !reflect.DeepEqual(d, want) {
+			t.Errorf("%s: diagnostics %q, want %q", c.line, d, want)
+		}
+	}
+}
+
+func TestWholeFileDiagnosticsHavePositions(t *testing.T) {
+	_, ds, _ := LoadBytes("targets", []byte("# nothing\n"), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull})
+	if d := diagStrings(ds); len(d) != 1 || d[0] != "targets:1:1: error: no targets defined (NetBSD's iscsi-target refuses to start)" {
+		t.Fatalf("%q", d)
+	}
+	dir := t.TempDir()
+	writeTemp := func(name, text string) {
+		if err := os.WriteFile(dir+"/"+name, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeTemp(InitiatorsDeny, "# legacy\n\nALL 10.0.0.0/8\n")
+	_, ds, _ = LoadBytes("c", nil, LoadOptions{Dialect: config.DialectIET, ACLDir: dir})
+	if d := diagStrings(ds); len(d) != 1 || d[0] != dir+"/initiators.deny:3:1: warning: initiators.deny is deprecated (legacy allow/deny mode: initiators not matched by the deny file are allowed)" {
+		t.Fatalf("%q", d)
+	}
+	writeTemp(InitiatorsDeny, "# only comments\n")
+	_, ds, _ = LoadBytes("c", nil, LoadOptions{Dialect: config.DialectIET, ACLDir: dir})
+	if d := diagStrings(ds); len(d) != 1 || !strings.HasPrefix(d[0], dir+"/initiators.deny:1:1: warning: initiators.deny is deprecated") {
+		t.Fatalf("%q", d)
+	}
+}
+
+func TestNetBSDLengths(t *testing.T) {
+	// NetBSD reads the digits, then looks at the first letter only (k, m,
+	// g, t); what it read as a useless or wrapped size is an error here.
+	cases := []struct {
+		offset, length string
+		size           int64  // 0: the extent is refused
+		diag           string // the diagnostic on the extent line ("" = none)
+	}{
+		{"0", "100MB", 100 << 20, ""},
+		{"0", "100mib", 100 << 20, ""},
+		{"0", "100M", 100 << 20, ""},
+		{"0", "2t", 2 << 40, ""},
+		{"0", "512B", 512, ""},
+		{"0", "4096", 4096, ""},
+		{"0", "100Mxyz", 100 << 20, `t:1:14: warning: extent extent0: length "100Mxyz": only the first letter of the unit counts (as NetBSD)`},
+		{"0", "1.5GB", 3 << 29, `t:1:14: warning: extent extent0: length "1.5GB": NetBSD reads 1 byte(s); read here as 1610612736 bytes`},
+		{"0", "0.5k", 512, `t:1:14: warning: extent extent0: length "0.5k": NetBSD reads 0 byte(s); read here as 512 bytes`},
+		{"0", "8388607T", 8388607 << 40, ""},
+		{"0", "1P", 0, `t:1:14: error: extent extent0: length "1P": unknown unit "P" (NetBSD would read 1 bytes); use k, m, g or t (binary multiples)`},
+		{"0", "100x", 0, `t:1:14: error: extent extent0: length "100x": unknown unit "x" (NetBSD would read 100 bytes); use k, m, g or t (binary multiples)`},
+		{"0", "1.5", 0, `t:1:14: error: extent extent0: length "1.5" has a fraction but no unit (NetBSD would read 1 bytes)`},
+		{"0", "99999999999T", 0, `t:1:14: error: extent extent0: length "99999999999T" is too large (at most 9223372036854775807 bytes)`},
+		{"0", "16777216T", 0, `t:1:14: error: extent extent0: length "16777216T" is too large (at most 9223372036854775807 bytes)`},
+		{"0", "8388608T", 0, `t:1:14: error: extent extent0: length "8388608T" is too large (at most 9223372036854775807 bytes)`},
+		{"0", "99999999999999999999", 0, `t:1:14: error: extent extent0: length "99999999999999999999" is too large (at most 9223372036854775807 bytes)`},
+		{"0", "99999999999999.5T", 0, `t:1:14: error: extent extent0: length "99999999999999.5T" is too large (at most 9223372036854775807 bytes)`},
+		{"0", "0", 0, `t:1:14: error: extent extent0 has length 0`},
+		{"0", "-5", 0, `t:1:14: error: extent extent0: length "-5" is not a number or "size"`},
+		{"1M", "1M", 1 << 20, `t:1:12: warning: extent extent0: offset "1M" is read as 1 bytes (NetBSD takes no unit on offsets)`},
+		{"99999999999999999999", "1M", 0, `t:1:12: error: extent extent0: offset "99999999999999999999" is too large (at most 9223372036854775807 bytes)`},
+		{"9223372036854775807", "1", 0, `t:1:32: error: extent extent0: offset 9223372036854775807 + length 1 is beyond the largest file size (9223372036854775807 bytes)`},
+	}
+	for _, c := range cases {
+		src := "extent0 /a " + c.offset + " " + c.length + "\ntarget0 rw extent0 0/0\n"
+		cfg, ds, _ := LoadBytes("t", []byte(src), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull})
+		var got []string
+		for _, d := range ds {
+			if d.Pos.Line == 1 && !strings.Contains(d.Msg, "no targets defined") {
+				got = append(got, d.String())
+			}
+		}
+		want := []string(nil)
+		if c.diag != "" {
+			want = []string{c.diag}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s %s: diagnostics %q, want %q", c.offset, c.length, got, want)
+		}
+		switch {
+		case c.size == 0 && len(cfg.Targets) != 0:
+			t.Errorf("%s %s: extent accepted (%+v)", c.offset, c.length, cfg.Targets[0].LUNs[0].Store)
+		case c.size != 0 && (len(cfg.Targets) != 1 || cfg.Targets[0].LUNs[0].Store.Size != c.size):
+			t.Errorf("%s %s: targets %+v, want size %d", c.offset, c.length, cfg.Targets, c.size)
+		}
+	}
+	// A unit in its own field: NetBSD reads bytes; the unit is honoured here.
+	_, ds, _ := LoadBytes("t", []byte("extent0 /a 0 10 MB\ntarget0 rw extent0 0/0\n"), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull})
+	if d := diagStrings(ds); len(d) != 1 || d[0] != `t:1:17: warning: extent extent0: unit "MB" separated from the length: NetBSD reads 10 bytes; read here as 10485760 bytes` {
+		t.Errorf("separate unit: %q", d)
+	}
+}
+
+func TestACLItemsWithBlanksAndComments(t *testing.T) {
+	cases := []struct {
+		line  string
+		items []string // kind:text of each item kept
+		diags []string
+	}{
+		// IET reads an address only up to the blank (getaddrinfo of the
+		// first word, strtoul of the prefix), so a trailing comment is
+		// harmless there: the same here, with a warning.
+		{"ALL 10.0.0.0/8 # lan\n", []string{"addr:10.0.0.0/8"}, []string{
+			`a:1:16: warning: "# lan" after the address 10.0.0.0/8 is ignored, as IET does (IET has no comments after a line's first word, but reads an address only up to the blank); put comments on their own line`}},
+		{"ALL [fe80::1] #v6\n", []string{"addr:[fe80::1]"}, []string{
+			`a:1:15: warning: "#v6" after the address [fe80::1] is ignored, as IET does (IET has no comments after a line's first word, but reads an address only up to the blank); put comments on their own line`}},
+		{"ALL 10.0.0.1 10.0.0.2\n", []string{"addr:10.0.0.1"}, []string{
+			`a:1:14: warning: "10.0.0.2" after the address 10.0.0.1 is ignored, as IET does (it reads an address only up to the blank): separate items with commas`}},
+		// Anything else with a blank is one regular expression that no
+		// initiator name matches (IET: the same).
+		{"ALL iqn.a:x iqn.b:y\n", []string{`re:iqn.a:x iqn.b:y`}, []string{
+			`a:1:5: warning: item "iqn.a:x iqn.b:y" holds blanks: it is read as one initiator-name regular expression, which no initiator name matches (as IET); separate items with commas, and put comments on their own line`}},
+		{"ALL iqn\\.1993-08\\.org\\.debian:.* # debian boxes, 10.1.0.0/16\n", []string{`re:iqn\.1993-08\.org\.debian:.* # debian boxes`, "addr:10.1.0.0/16"}, []string{
+			`a:1:5: warning: item "iqn\\.1993-08\\.org\\.debian:.* # debian boxes" holds blanks: it is read as one initiator-name regular expression, which no initiator name matches (as IET); separate items with commas, and put comments on their own line`,
+			`a:1:50: warning: item "10.1.0.0/16" follows a '#' on this line: it is an item all the same (IET has no comments after a line's first word)`}},
+		{"ALL ALL # everyone\n", []string{"re:ALL # everyone"}, []string{
+			`a:1:5: warning: item "ALL # everyone" holds blanks: it is read as one initiator-name regular expression, which no initiator name matches (as IET); separate items with commas, and put comments on their own line`}},
+		{"ALL iqn.a:x#y\n", []string{"re:iqn.a:x#y"}, []string{
+			`a:1:5: warning: item "iqn.a:x#y" holds a '#', which no initiator name has: it never matches (as IET; '#' starts a comment only as a line's first word)`}},
+		// A regular expression must look like one, or like a name.
+		{"ALL iqn.2001-04.com.example:host1, eui.0123456789abcdef, ^iqn\\..*, .*:backup\n", []string{
+			"re:iqn.2001-04.com.example:host1", "re:eui.0123456789abcdef", `re:^iqn\..*`, "re:.*:backup"}, nil},
+		{"ALL host_1\n", []string{"re:host_1"}, []string{
+			`a:1:5: warning: item "host_1" is neither an address, a host name, nor an initiator name or pattern ('_' cannot occur in an initiator name): read as an initiator-name regular expression`}},
+		{"ALL initiator:one\n", []string{"re:initiator:one"}, []string{
+			`a:1:5: warning: item "initiator:one" is neither an address, a host name, nor an initiator name (iqn., eui., naa.) or a regular expression: read as an initiator-name regular expression`}},
+	}
+	kinds := map[config.ACLItemKind]string{config.ACLAll: "all", config.ACLAddress: "addr", config.ACLHost: "host", config.ACLRegex: "re"}
+	for _, c := range cases {
+		var ds config.Diagnostics
+		f := ParseACL("a", []byte(c.line), true, &ds)
+		var items []string
+		for _, r := range f.Rules {
+			for _, it := range r.Items {
+				items = append(items, kinds[it.Kind]+":"+it.Text)
+			}
+		}
+		if !reflect.DeepEqual(items, c.items) {
+			t.Errorf("%q: items %q, want %q", c.line, items, c.items)
+		}
+		if d := diagStrings(ds); !reflect.DeepEqual(d, c.diags) {
+			t.Errorf("%q: diagnostics\n%q, want\n%q", c.line, d, c.diags)
+		}
+		// What is kept renders into a file that reads the same.
+		var ds2 config.Diagnostics
+		back := ParseACL("a", []byte(RenderACL(f)), true, &ds2)
+		if !reflect.DeepEqual(comparableACL(back), comparableACL(f)) {
+			t.Errorf("%q: render %q reads differently", c.line, RenderACL(f))
+		}
+	}
+	// targets.allow: the address before a comment counts there too.
+	var ds config.Diagnostics
+	f := ParseACL("t", []byte("ALL 127.0.0.1 # loopback\n"), false, &ds)
+	if len(f.Rules) != 1 || len(f.Rules[0].Items) != 1 || f.Rules[0].Items[0].CIDR != "127.0.0.1/32" || len(ds) != 1 || ds[0].Severity != config.Warning {
+		t.Errorf("targets.allow: %+v %v", f.Rules, ds)
+	}
+}
+
+func comparableACL(f *config.ACLFile) []string {
+	var out []string
+	for _, r := range f.Rules {
+		for _, it := range r.Items {
+			out = append(out, fmt.Sprintf("%s %d %s %s", r.Target, it.Kind, it.Text, it.CIDR))
+		}
+	}
+	return out
+}
+
+func TestStartServesWhatIsValid(t *testing.T) {
+	long := strings.Repeat("x", 256)
+	src := "IncomingUser disc secretsecret12\n" +
+		"Target iqn.a:good\n\tLun 0 Type=nullio\n" +
+		"Target iqn.a:half\n\tLun 0 Type=nullio\n\tLun 1 Path=/x,Colour=blue\n\tLun 2 Path=/y,Type=FileIO\n\tLun 3 Type=nullio\n\tMaxBurstLength lots\n" +
+		"Target iqn.A:GOOD\n\tIncomingUser dupuser secretsecret12\n\tLun 0 Type=nullio\n" + // duplicate: left out with its account
+		"Target iqn.a:nosecret\n\tIncomingUser jim\n\tLun 0 Type=nullio\n" + // would be open without jim
+		"Target " + long + "\n\tIncomingUser longuser secretsecret12\n" +
+		"Target iqn.a:last\n\tLun 0 Type=nullio\n"
+	cfg, ds, err := LoadBytesForStart("c", []byte(src), LoadOptions{Dialect: config.DialectIET, ACLDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("start refused: %v", err)
+	}
+	var names []string
+	for _, tg := range cfg.Targets {
+		var luns []string
+		for _, l := range tg.LUNs {
+			luns = append(luns, fmt.Sprint(l.Number))
+		}
+		names = append(names, fmt.Sprintf("%d:%s[%s]", tg.TID, tg.Name, strings.Join(luns, ",")))
+	}
+	if got, want := strings.Join(names, " "), "1:iqn.a:good[0] 2:iqn.a:half[0,3] 4:iqn.a:last[0]"; got != want {
+		t.Fatalf("served %s, want %s\n%v", got, want, ds)
+	}
+	if half := cfg.Targets[1]; half.Params.MaxBurstLength != config.DefaultParams().MaxBurstLength {
+		t.Errorf("bad MaxBurstLength line changed the value: %d", half.Params.MaxBurstLength)
+	}
+	// IET's bug: the accounts of a failed stanza became discovery accounts.
+	if len(cfg.Discovery.Incoming) != 1 || cfg.Discovery.Incoming[0].User != "disc" {
+		t.Errorf("discovery accounts %+v", cfg.Discovery.Incoming)
+	}
+	for _, want := range []string{
+		"c:6:2: error: Lun 1 of target iqn.a:half is left out (the errors on its line)",
+		"c:7:2: error: Lun 2 of target iqn.a:half is left out (the errors on its line)",
+		"c:10:8: error: duplicated target iqn.A:GOOD (first defined at c:2:1; names are compared case-insensitively); this Target section is left out",
+		"c:11:2: error: IncomingUser in an ignored Target section is ignored (IET would make it a discovery account)",
+		"c:13:1: error: target iqn.a:nosecret is left out: its IncomingUser line at c:14:2 has errors, and without that account the target would let in every initiator",
+		"c:16:8: error: target name longer than 255 bytes; this Target section is left out",
+	} {
+		found := false
+		for _, d := range ds {
+			found = found || d.String() == want
+		}
+		if !found {
+			t.Errorf("no diagnostic %q in\n%s", want, diagText(ds))
+		}
+	}
+	// The strict reading (--check, SIGHUP) refuses the same file.
+	if _, _, err := LoadBytes("c", []byte(src), LoadOptions{Dialect: config.DialectIET, ACLDir: t.TempDir()}); err == nil {
+		t.Fatal("strict load accepted a file with errors")
+	}
+
+	// NetBSD: a bad target line drops that target; none left refuses.
+	nb := "extent0 /a 0 1M\ntarget0 rw extent0 0/0\ntarget1 rw extent9 0/0\ntarget2 rw extent0 10.0.0.0/40\n"
+	cfg, ds, err = LoadBytesForStart("t", []byte(nb), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull})
+	if err != nil || len(cfg.Targets) != 1 || cfg.Targets[0].Name != DefaultNetBSDBase+":target0" || !ds.HasErrors() {
+		t.Fatalf("NetBSD start: %v %+v\n%v", err, cfg.Targets, ds)
+	}
+	_, _, err = LoadBytesForStart("t", []byte("extent0 /a 0 1P\ntarget0 rw extent0 0/0\n"), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull})
+	if err == nil || !strings.Contains(err.Error(), "no target left to serve") {
+		t.Fatalf("NetBSD without a valid target: %v", err)
+	}
+	// IET with no valid target comes up empty, as IET ("configure through ietadm").
+	cfg, _, err = LoadBytesForStart("c", []byte("Lun 0 Type=nullio\n"), LoadOptions{Dialect: config.DialectIET, ACLDir: t.TempDir()})
+	if err != nil || len(cfg.Targets) != 0 {
+		t.Fatalf("IET without a target: %v", err)
+	}
+}

@@ -11,7 +11,23 @@
 // with a warning, a Lun outside a Target is an error; unknown keywords are
 // warnings. Out-of-range numbers are clamped to the nearest bound with a
 // warning (IET clamps to the minimum silently). The 0.4.x Lun form
-// "Lun 0 /dev/sdb fileio" is accepted with a warning.
+// "Lun 0 /dev/sdb fileio" is accepted with a warning. Values the engine
+// does not negotiate (ErrorRecoveryLevel > 0, DataPDUInOrder and
+// DataSequenceInOrder No, OFMarker and IFMarker Yes) are warned and the
+// model holds what is offered (0, Yes, No), as IET's kernel forced them.
+//
+// # Errors
+//
+// The model always leaves out the items with errors, and a diagnostic
+// (Diagnostic.LeftOut) says what is left out: a Lun line with errors drops
+// that LUN, a failed Target line its whole stanza (accounts included: IET
+// made them discovery accounts), a bad value its line (the default stays),
+// an access-control item with an error never matches, a NetBSD target
+// line with errors (or whose extent or device had errors) that target. A
+// target whose IncomingUser line is broken is left out, since serving it
+// without the account would open it. Load is the strict reading (--check,
+// SIGHUP: any error refuses the file); LoadForStart serves the rest, as IET
+// and NetBSD did, and refuses only a NetBSD file with no target left.
 //
 // Access-control files are read from LoadOptions.ACLDir, else from
 // /etc/iet, falling back to /etc only when a file does not exist there.
@@ -48,9 +64,13 @@
 // order (TID = index + 1), and expose one LUN 0 (IOMode wb, or ro for
 // read-only targets; files of read-write targets are created when missing).
 // The netmask becomes Target.AllowedNets. Offsets take no unit (as NetBSD);
-// lengths take one unit letter; "size" means up to the end of the file.
-// CHAP users of the auths file become incoming accounts of every target
-// (making CHAP mandatory, which NetBSD never did: a warning says so).
+// lengths take one unit letter (k, m, g, t); unknown units, fractions
+// without unit and sizes above 2^63-1 are errors where NetBSD read the
+// digits as bytes or wrapped; "1.5GB" is 1.5 GiB (NetBSD: 1 byte); "size"
+// means up to the end of the file. CHAP users of the auths file become
+// incoming accounts of every target with Auth.Optional set: as in NetBSD,
+// CHAP is used when the initiator offers it and logins without CHAP still
+// work (a migration to ietd.conf makes it mandatory, and says so).
 //
 // MigrateNetBSD turns such a model into ietd.conf and initiators.allow text
 // and notes what changes.

@@ -1,7 +1,9 @@
 package compat
 
 import (
+	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -213,6 +215,43 @@ func clearNames(s *config.Store) {
 	}
 }
 
+// migrationRoundTrip migrates a NetBSD model and reads the result back as
+// ietd.conf: unless a note says to edit it by hand, the targets must come
+// back with the same names, TIDs, LUNs and stores (NetBSD names, netmasks
+// and accounts ietd.conf cannot hold aside).
+func migrationRoundTrip(cfg *config.Config, dir string) (byHand bool, err error) {
+	conf, _, notes := MigrateNetBSD(cfg)
+	if strings.Contains(strings.Join(notes, "\n"), "by hand") {
+		return true, nil
+	}
+	back, ds, err := LoadBytes("migrated", []byte(conf), LoadOptions{Dialect: config.DialectIET, ACLDir: dir})
+	if err != nil {
+		return false, fmt.Errorf("migration does not load: %v\n%s", ds, conf)
+	}
+	want := comparable(cfg)
+	want.Dialect = config.DialectIET
+	for _, tg := range want.Targets {
+		tg.AllowedNets, tg.NetBSDIndex = nil, -1
+		tg.Auth.Optional = false
+		var accs []config.Account
+		for _, a := range tg.Auth.Incoming {
+			if AccountExpressible(a) {
+				accs = append(accs, a)
+			}
+		}
+		tg.Auth.Incoming = accs
+		for _, l := range tg.LUNs {
+			clearNames(l.Store)
+		}
+	}
+	if got := comparable(back); !reflect.DeepEqual(got, want) {
+		gj, _ := json.Marshal(got)
+		wj, _ := json.Marshal(want)
+		return false, fmt.Errorf("migration changed the model:\n%s\ngot  %s\nwant %s", conf, gj, wj)
+	}
+	return false, nil
+}
+
 func TestMigrateLoads(t *testing.T) {
 	t.Chdir(fixtures)
 	for _, name := range []string{"netbsd-full", "netbsd-user"} {
@@ -236,6 +275,62 @@ func TestMigrateLoads(t *testing.T) {
 			g := got.Targets[i]
 			if g.Name != tg.Name || g.TID != tg.TID || g.LUNs[0].IOMode != tg.LUNs[0].IOMode || len(g.Auth.Incoming) > len(tg.Auth.Incoming) {
 				t.Errorf("%s: target %d: %+v vs %+v", name, i, g, tg)
+			}
+		}
+	}
+	for _, name := range []string{"netbsd-full", "netbsd-user", "netbsd-malformed"} {
+		cfg, _, _ := loadFixture(t, name)
+		if byHand, err := migrationRoundTrip(cfg, t.TempDir()); err != nil || byHand {
+			t.Errorf("%s: by hand %v: %v", name, byHand, err)
+		}
+	}
+}
+
+func TestMigratePathsALunLineCannotHold(t *testing.T) {
+	// Each path is written in a targets file (blanks escaped) and must
+	// either come back unchanged from the migrated ietd.conf or be noted
+	// as "edit by hand".
+	cases := []struct {
+		path   string
+		byHand bool
+	}{
+		{"/tmp/plain", false},
+		{"/tmp/my disk", false},
+		{"/tmp/a#b", false},
+		{"/tmp/a=b", false},
+		{"/tmp/disk #1", true}, // " #" starts a comment on a Lun line
+		{"/tmp/disk\t#1", true},
+		{"/tmp/a,b", true},
+		{"/tmp/trailing ", true},
+	}
+	dir := t.TempDir()
+	for _, c := range cases {
+		esc := strings.NewReplacer(" ", "\\ ", "\t", "\\\t").Replace(c.path)
+		for _, src := range []string{
+			"extent0 " + esc + " 0 1M\ntarget0 rw extent0 0/0\n",
+			// inside Store= (a RAID1 of two extents)
+			"extent0 " + esc + " 0 1M\nextent1 /tmp/other 0 1M\ndevice0 RAID1 extent0 extent1\ntarget0 rw device0 0/0\n",
+		} {
+			cfg, ds, err := LoadBytes("targets", []byte(src), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull})
+			if err != nil || cfg.Targets[0].LUNs[0].Store == nil {
+				t.Fatalf("%q: %v %v", src, err, ds)
+			}
+			byHand, err := migrationRoundTrip(cfg, dir)
+			if err != nil {
+				t.Errorf("%q: %v", c.path, err)
+			}
+			if byHand != c.byHand {
+				t.Errorf("%q in %q: edit by hand = %v, want %v", c.path, src, byHand, c.byHand)
+			}
+			if !byHand {
+				continue
+			}
+			// The LUN is left commented out, never written as a Lun
+			// line that reads back as another file.
+			conf, _, _ := MigrateNetBSD(cfg)
+			back, _, _ := LoadBytes("m", []byte(conf), LoadOptions{Dialect: config.DialectIET, ACLDir: dir})
+			if !strings.Contains(conf, "\t# Lun 0 ") || back == nil || len(back.Targets) != 1 || len(back.Targets[0].LUNs) != 0 {
+				t.Errorf("%q: not left out:\n%s", c.path, conf)
 			}
 		}
 	}

@@ -59,6 +59,18 @@ var boolKeys = map[string]func(t *config.Target, v bool){
 	"ifmarker":            func(t *config.Target, v bool) { t.Params.IFMarker = v },
 }
 
+// forcedBools are the boolean keys whose value the engine (like IET's
+// kernel) does not negotiate: the model holds what is offered.
+var forcedBools = map[string]struct {
+	value bool
+	why   string
+}{
+	"datapduinorder":      {true, "out-of-order Data PDUs are not implemented"},
+	"datasequenceinorder": {true, "out-of-order data sequences are not implemented"},
+	"ofmarker":            {false, "markers are not implemented"},
+	"ifmarker":            {false, "markers are not implemented"},
+}
+
 // notIET are names users copy from other targets; IET ignores them too.
 var notIET = map[string]string{
 	"rsptimeout":    "an iSCSI-SCST parameter",
@@ -111,10 +123,13 @@ type ietLowerer struct {
 	failed bool
 	// luns maps a LUN to its line for duplicate messages.
 	lunLine map[*config.Target]map[uint64]config.Position
+	// broken are targets with an IncomingUser line that has errors:
+	// they are left out (without the account they would be open).
+	broken map[*config.Target]config.Position
 }
 
 func lowerIET(f *ietconf.File, cfg *config.Config, ds *config.Diagnostics) {
-	l := &ietLowerer{cfg: cfg, ds: ds, lunLine: map[*config.Target]map[uint64]config.Position{}}
+	l := &ietLowerer{cfg: cfg, ds: ds, lunLine: map[*config.Target]map[uint64]config.Position{}, broken: map[*config.Target]config.Position{}}
 	for _, d := range f.Directives {
 		switch {
 		case d.Target != nil:
@@ -126,6 +141,20 @@ func lowerIET(f *ietconf.File, cfg *config.Config, ds *config.Diagnostics) {
 		case d.Setting != nil:
 			l.setting(d.Setting)
 		}
+	}
+	kept := cfg.Targets[:0]
+	for _, t := range cfg.Targets {
+		if at, bad := l.broken[t]; bad {
+			ds.LeftOutf(t.Pos, "target %s is left out: its IncomingUser line at %s has errors, and without that account the target would let in every initiator", t.Name, at)
+			continue
+		}
+		kept = append(kept, t)
+	}
+	cfg.Targets = kept
+	if is := cfg.ISNS; is != nil && is.Server == "" && !is.AccessControl {
+		// "iSNSAccessControl No" after a Yes: nothing configured (the
+		// model keeps ISNS nil unless a server or access control is set).
+		cfg.ISNS = nil
 	}
 	for _, t := range cfg.Targets {
 		if t.Params.FirstBurstLength > t.Params.MaxBurstLength {
@@ -144,12 +173,12 @@ func (l *ietLowerer) target(tl *ietconf.TargetLine) {
 	}
 	name := tl.Name.Text
 	if len(name) > 255 {
-		l.ds.Errorf(pos(tl.Name.Pos), "target name longer than 255 bytes")
+		l.ds.Errorf(pos(tl.Name.Pos), "target name longer than 255 bytes; this Target section is left out")
 		return
 	}
 	for _, t := range l.cfg.Targets {
 		if strings.EqualFold(t.Name, name) {
-			l.ds.Errorf(pos(tl.Name.Pos), "duplicated target %s (first defined at %s; names are compared case-insensitively); this Target section is ignored", name, t.Pos)
+			l.ds.Errorf(pos(tl.Name.Pos), "duplicated target %s (first defined at %s; names are compared case-insensitively); this Target section is left out", name, t.Pos)
 			return
 		}
 	}
@@ -168,7 +197,7 @@ func (l *ietLowerer) inTarget(p lexer.Position, what string, isErr bool) *config
 		return nil // the Target line was reported
 	}
 	if isErr {
-		l.ds.Errorf(pos(p), "%s outside a Target section: add a \"Target iqn.YYYY-MM.reversed.domain:name\" line before it", what)
+		l.ds.Errorf(pos(p), "%s outside a Target section is left out: add a \"Target iqn.YYYY-MM.reversed.domain:name\" line before it", what)
 	} else {
 		l.ds.Warnf(pos(p), "%s outside a Target section ignored (IET ignores target settings before the first Target line)", what)
 	}
@@ -176,6 +205,17 @@ func (l *ietLowerer) inTarget(p lexer.Position, what string, isErr bool) *config
 }
 
 func (l *ietLowerer) account(a *ietconf.AccountLine) {
+	if a.Bad {
+		switch {
+		case l.cur != nil && a.Incoming():
+			if _, seen := l.broken[l.cur]; !seen {
+				l.broken[l.cur] = pos(a.Pos)
+			}
+		case l.cur == nil && !l.failed && a.Incoming():
+			l.ds.Errorf(pos(a.Pos), "this discovery account is left out: discovery sessions need CHAP only if another global IncomingUser line is valid (as IET)")
+		}
+		return // the parser reported the line
+	}
 	acc := config.Account{User: a.User.Text, Secret: a.Secret.Text, Pos: pos(a.Pos)}
 	auth := &l.cfg.Discovery
 	where := "discovery"
@@ -204,7 +244,7 @@ func (l *ietLowerer) setting(s *ietconf.SettingLine) {
 	switch key {
 	case "isnsserver":
 		if len(vals) == 0 {
-			l.ds.Errorf(pos(s.Pos), "iSNSServer needs a host name or address")
+			l.ds.Errorf(pos(s.Pos), "iSNSServer needs a host name or address; the line is left out")
 			return
 		}
 		is := l.isns()
@@ -215,10 +255,22 @@ func (l *ietLowerer) setting(s *ietconf.SettingLine) {
 				l.ds.Warnf(pos(vals[0].Pos), "iSNSServer host:port is our extension (IET always uses port 3205)")
 			}
 		}
+		l.ds.Warnf(pos(s.Pos), "iSNS registration is not implemented: %s is not contacted; initiators find the targets through SendTargets only", vals[0].Text)
 		return
 	case "isnsaccesscontrol":
-		is := l.isns()
-		is.AccessControl = len(vals) > 0 && strings.EqualFold(vals[0].Text, "Yes")
+		// IET: the value compared case-insensitively with Yes; the
+		// last occurrence wins.
+		on := len(vals) > 0 && strings.EqualFold(vals[0].Text, "Yes")
+		if on {
+			l.ds.Warnf(pos(s.Pos), "iSNSAccessControl is not implemented: logins and discovery are not filtered by iSNS discovery domains")
+		}
+		if on || l.cfg.ISNS != nil {
+			is := l.isns()
+			is.AccessControl = on
+			if is.Server == "" {
+				is.Pos = pos(s.Pos)
+			}
+		}
 		return
 	}
 	if hint, ok := notIET[key]; ok {
@@ -249,7 +301,7 @@ func (l *ietLowerer) setting(s *ietconf.SettingLine) {
 		return
 	}
 	if len(vals) == 0 {
-		l.ds.Errorf(pos(s.Pos), "%s needs a value", s.Keyword.Text)
+		l.ds.Errorf(pos(s.Pos), "%s needs a value; the line is left out (the default stays)", s.Keyword.Text)
 		return
 	}
 	v := vals[0]
@@ -261,7 +313,7 @@ func (l *ietLowerer) setting(s *ietconf.SettingLine) {
 		k := intKeys[key]
 		n, ok := strtol(v.Text)
 		if !ok {
-			l.ds.Errorf(pos(v.Pos), "%s value %q is not a number", s.Keyword.Text, v.Text)
+			l.ds.Errorf(pos(v.Pos), "%s value %q is not a number; the line is left out (the default stays)", s.Keyword.Text, v.Text)
 			return
 		}
 		if n < int64(k.min) || n > int64(k.max) {
@@ -272,15 +324,23 @@ func (l *ietLowerer) setting(s *ietconf.SettingLine) {
 			l.ds.Warnf(pos(v.Pos), "%s %d out of range (%d..%d): using %d", s.Keyword.Text, n, k.min, k.max, c)
 			n = c
 		}
+		if key == "errorrecoverylevel" && n > 0 {
+			l.ds.Warnf(pos(v.Pos), "ErrorRecoveryLevel %d: only level 0 is implemented; 0 is offered (IET forced 0 too)", n)
+			n = 0
+		}
 		k.set(t, int(n))
 	case isBool:
 		b, ok := yesNo(v.Text)
 		if !ok {
-			l.ds.Errorf(pos(v.Pos), "%s value %q must be Yes or No", s.Keyword.Text, v.Text)
+			l.ds.Errorf(pos(v.Pos), "%s value %q must be Yes or No; the line is left out (the default stays, as IET)", s.Keyword.Text, v.Text)
 			return
 		}
 		if v.Text != "Yes" && v.Text != "No" {
 			l.ds.Warnf(pos(v.Pos), "%s value %q: IET only accepts Yes or No (exact case); accepted", s.Keyword.Text, v.Text)
+		}
+		if forced, ok := forcedBools[key]; ok && b != forced.value {
+			l.ds.Warnf(pos(v.Pos), "%s %s: %s; %s is offered (IET forced it too)", s.Keyword.Text, yn(b), forced.why, yn(forced.value))
+			b = forced.value
 		}
 		boolKeys[key](t, b)
 	default: // digests
@@ -297,7 +357,7 @@ func (l *ietLowerer) setting(s *ietconf.SettingLine) {
 				l.ds.Warnf(pos(v.Pos), "%s value %q: IET only accepts None or CRC32C (exact case); accepted", s.Keyword.Text, item)
 				list = append(list, norm)
 			default:
-				l.ds.Errorf(pos(v.Pos), "%s value %q: each item must be None or CRC32C", s.Keyword.Text, item)
+				l.ds.Errorf(pos(v.Pos), "%s value %q: each item must be None or CRC32C; the line is left out (the default stays, as IET)", s.Keyword.Text, item)
 				return
 			}
 		}
@@ -336,10 +396,28 @@ var lunKeys = map[string]bool{
 }
 
 func (l *ietLowerer) lun(ll *ietconf.LunLine) {
+	if ll.Bad {
+		// The parser reported it; say what is lost.
+		if l.cur != nil {
+			what := "this Lun line"
+			if ll.NumberPos.Line > 0 {
+				what = fmt.Sprintf("Lun %d", ll.Number)
+			}
+			l.ds.LeftOutf(pos(ll.Pos), "%s of target %s is left out (the errors on its line)", what, l.cur.Name)
+		}
+		return
+	}
 	t := l.inTarget(ll.Pos, fmt.Sprintf("Lun %d", ll.Number), true)
 	if t == nil {
 		return
 	}
+	if !l.lunOK(t, ll) {
+		l.ds.LeftOutf(pos(ll.Pos), "Lun %d of target %s is left out (the errors on its line)", ll.Number, t.Name)
+	}
+}
+
+// lunOK lowers a Lun line into t; false when it has errors (reported).
+func (l *ietLowerer) lunOK(t *config.Target, ll *ietconf.LunLine) bool {
 	lun := &config.LUN{Number: ll.Number, Pos: pos(ll.Pos), IOMode: "wt"}
 	ok := true
 	if ll.Positional != nil {
@@ -361,17 +439,18 @@ func (l *ietLowerer) lun(ll *ietconf.LunLine) {
 		ok = l.lunParams(ll, lun)
 	}
 	if !ok {
-		return
+		return false
 	}
 	if l.lunLine[t] == nil {
 		l.lunLine[t] = map[uint64]config.Position{}
 	}
 	if prev, dup := l.lunLine[t][lun.Number]; dup {
-		l.ds.Errorf(pos(ll.Pos), "duplicate Lun %d in target %s (first at %s)", lun.Number, t.Name, prev)
-		return
+		l.ds.Errorf(pos(ll.NumberPos), "duplicate Lun %d in target %s (first at %s)", lun.Number, t.Name, prev)
+		return false
 	}
 	l.lunLine[t][lun.Number] = lun.Pos
 	t.LUNs = append(t.LUNs, lun)
+	return true
 }
 
 func (l *ietLowerer) lunParams(ll *ietconf.LunLine, lun *config.LUN) bool {

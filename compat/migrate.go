@@ -15,6 +15,19 @@ import (
 // (Offset=, Size=, Store=, Create=; see the package documentation). notes
 // say what changes or cannot be expressed.
 func MigrateNetBSD(cfg *config.Config) (ietdConf, initiatorsAllow string, notes []string) {
+	return MigrateNetBSDWith(cfg, MigrateOptions{})
+}
+
+// MigrateOptions change how MigrateNetBSDWith writes its result.
+type MigrateOptions struct {
+	// MaskSecrets writes the IncomingUser lines commented out with
+	// MaskedSecret for the secret (for text shown on a terminal); the
+	// result then lacks the accounts and says so in its header.
+	MaskSecrets bool
+}
+
+// MigrateNetBSDWith is MigrateNetBSD with options.
+func MigrateNetBSDWith(cfg *config.Config, opts MigrateOptions) (ietdConf, initiatorsAllow string, notes []string) {
 	if cfg == nil {
 		return "", "", []string{"no configuration"}
 	}
@@ -30,13 +43,25 @@ func MigrateNetBSD(cfg *config.Config) (ietdConf, initiatorsAllow string, notes 
 	}
 	var allow strings.Builder
 	allow.WriteString("# initiators.allow converted from the netmasks of " + cfg.Source + "\n")
+	held := map[*config.Target][]string{}
 	for _, t := range c.Targets {
-		for _, l := range t.LUNs {
-			describeStore(t, l.Store, note)
+		if strings.ContainsAny(t.Name, blanks+"\n") {
+			note("target %q: the name holds blanks, which a Target line cannot hold: edit the result by hand", t.Name)
 		}
+		var luns []*config.LUN
+		for _, l := range t.LUNs {
+			if describeStore(t, l.Store, note) {
+				luns = append(luns, l)
+				continue
+			}
+			// Never write a Lun line that reads back as another
+			// file: leave it commented out.
+			held[t] = append(held[t], fmt.Sprintf("# Lun %d %s  (edit by hand: the path cannot be written on a Lun line)", l.Number, strings.ReplaceAll(RenderLunParams(l), "\n", " ")))
+		}
+		t.LUNs = luns
 		for _, a := range t.Auth.Incoming {
-			if !AccountExpressible(a) {
-				note("CHAP user %s cannot be migrated: ietd.conf cannot hold a user name or secret with blanks (choose a new secret)", a.User)
+			if p := AccountProblem(a); p != "" {
+				note("CHAP user %q cannot be migrated: %s (choose another)", a.User, p)
 			}
 		}
 		if len(t.Auth.Incoming) > 0 {
@@ -53,13 +78,30 @@ func MigrateNetBSD(cfg *config.Config) (ietdConf, initiatorsAllow string, notes 
 	var b strings.Builder
 	fmt.Fprintf(&b, "# ietd.conf converted from the NetBSD configuration %s\n", cfg.Source)
 	b.WriteString("# Offset=, Size=, Store= and Create= are ietd extensions (IET itself rejects them).\n")
-	b.WriteString(RenderIET(c))
+	if opts.MaskSecrets && hasAccounts(c) {
+		b.WriteString("# CHAP secrets are not shown: the IncomingUser lines are commented out, so this\n# text is not the whole configuration (ietd-migrate -o DIR writes it with them).\n")
+	}
+	b.WriteString(renderIET(c, renderOptions{comments: held, maskSecrets: opts.MaskSecrets}))
 	return b.String(), allow.String(), notes
 }
 
-func describeStore(t *config.Target, s *config.Store, note func(string, ...any)) {
+func hasAccounts(c *config.Config) bool {
+	if len(c.Discovery.Incoming) > 0 || c.Discovery.Outgoing != nil {
+		return true
+	}
+	for _, t := range c.Targets {
+		if len(t.Auth.Incoming) > 0 || t.Auth.Outgoing != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// describeStore notes what the migration changes in a LUN's store; false
+// when a path cannot be written back.
+func describeStore(t *config.Target, s *config.Store, note func(string, ...any)) bool {
 	if s == nil {
-		return
+		return true
 	}
 	if s.Name != "" {
 		note("target %s: NetBSD names (%s) are not kept in ietd.conf", t.Name, s.Name)
@@ -67,16 +109,23 @@ func describeStore(t *config.Target, s *config.Store, note func(string, ...any))
 	switch s.Kind {
 	case config.StoreConcat, config.StoreMirror:
 		note("target %s: RAID composition written as Store=%s (ietd extension)", t.Name, RenderStore(s))
-		for _, m := range s.Members {
+		ok := true
+		var files func(*config.Store)
+		files = func(m *config.Store) {
 			if m.Kind == config.StoreFile && !PathExpressible(m.Path, true) {
-				note("target %s: path %q contains one of , ; ( ) @ + or surrounding blanks and cannot be written inside Store=: edit the result by hand", t.Name, m.Path)
+				note("target %s: path %q contains one of , ; ( ) @ +, a '#' after a blank, or surrounding blanks and cannot be written inside Store=: edit the result by hand", t.Name, m.Path)
+				ok = false
 			}
-			describeStore(t, m, func(string, ...any) {})
+			for _, c := range m.Members {
+				files(c)
+			}
 		}
-		return
+		files(s)
+		return ok
 	}
 	if !PathExpressible(s.Path, false) {
-		note("target %s: path %q contains ',' or surrounding blanks, which a Lun line cannot hold: edit the result by hand", t.Name, s.Path)
+		note("target %s: path %q contains ',', a '#' after a blank, or surrounding blanks, which a Lun line cannot hold: edit the result by hand", t.Name, s.Path)
+		return false
 	}
 	if s.Offset != 0 || s.Size != 0 {
 		note("target %s: extent window of %s written as Offset=/Size= (ietd extension)", t.Name, s.Path)
@@ -84,6 +133,7 @@ func describeStore(t *config.Target, s *config.Store, note func(string, ...any))
 	if s.Size == 0 {
 		note("target %s: extent of %s with length \"size\" covers the file up to its end", t.Name, s.Path)
 	}
+	return true
 }
 
 // netmaskItems converts a target's netmask into initiators.allow items.
@@ -124,10 +174,20 @@ func netmaskItems(t *config.Target, note func(string, ...any)) []string {
 }
 
 // PathExpressible reports whether path can be written as a Lun Path= value
-// (inStore: inside a Store= expression).
+// (inStore: inside a Store= expression) and read back unchanged: not
+// empty, no surrounding blanks, no ',' or newline, and no word starting
+// with '#' (a blank then '#' starts a comment on a Lun line).
 func PathExpressible(path string, inStore bool) bool {
-	if path == "" || strings.TrimSpace(path) != path || strings.ContainsAny(path, ",\n") {
+	if path == "" || strings.Trim(path, blanks) != path || strings.ContainsAny(path, ",\n") {
 		return false
+	}
+	for i := 1; i < len(path); i++ {
+		if path[i] == '#' && strings.IndexByte(blanks, path[i-1]) >= 0 {
+			return false
+		}
 	}
 	return !inStore || !strings.ContainsAny(path, ";()@+")
 }
+
+// blanks separate words in ietd.conf.
+const blanks = " \t\r\f\v"

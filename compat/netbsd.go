@@ -2,8 +2,9 @@ package compat
 
 import (
 	"fmt"
+	"math"
+	"math/big"
 	"net/netip"
-	"strconv"
 	"strings"
 
 	"github.com/ietgo/ietd/parser/netbsd"
@@ -27,25 +28,47 @@ func lowerNetBSD(f *netbsd.Targets, base string, cfg *config.Config, ds *config.
 	}
 	extents := map[string]*nbStore{}
 	devices := map[string]*nbStore{}
-	later := map[string]config.Position{} // names defined anywhere, for forward-reference hints
-	for _, ln := range f.Lines {
-		switch {
-		case ln.Extent != nil:
-			if _, ok := later[ln.Extent.Name]; !ok {
-				later[ln.Extent.Name] = pos(ln.Pos)
-			}
-		case ln.Device != nil:
-			if _, ok := later[ln.Device.Name]; !ok {
-				later[ln.Device.Name] = pos(ln.Pos)
+	// defs are the definition lines of every extent and device name,
+	// good or bad, in file order: a reference that finds no name says
+	// whether its definition failed or comes too late.
+	defs := map[string][]config.Position{}
+	for _, lines := range [][]*netbsd.Line{f.Lines, f.Invalid} {
+		for _, ln := range lines {
+			switch {
+			case ln.Extent != nil:
+				defs[ln.Extent.Name] = append(defs[ln.Extent.Name], pos(ln.Pos))
+			case ln.Device != nil:
+				defs[ln.Device.Name] = append(defs[ln.Device.Name], pos(ln.Pos))
 			}
 		}
 	}
 	unknown := func(p config.Position, what, name string) {
-		if def, ok := later[name]; ok {
-			ds.Errorf(p, "no %s found for %q: it is defined later, at %s (definitions must come before use)", what, name, def)
-			return
+		var before, after *config.Position
+		for i, d := range defs[name] {
+			switch {
+			case d.Line < p.Line && (before == nil || d.Line > before.Line):
+				before = &defs[name][i]
+			case d.Line > p.Line && (after == nil || d.Line < after.Line):
+				after = &defs[name][i]
+			}
 		}
-		ds.Errorf(p, "no %s found for %q", what, name)
+		switch {
+		case before != nil:
+			// Had it been good, the name would be known here.
+			ds.Errorf(p, "no %s found for %q: its definition at %s had errors", what, name, *before)
+		case after != nil:
+			ds.Errorf(p, "no %s found for %q: it is defined later, at %s (definitions must come before use)", what, name, *after)
+		default:
+			ds.Errorf(p, "no %s found for %q", what, name)
+		}
+	}
+	leftOut := func(t *netbsd.Target) {
+		ds.LeftOutf(pos(t.Pos), "target %s is left out (the errors on its line)", t.Name)
+	}
+	for _, ln := range f.Invalid {
+		if ln.Target != nil {
+			leftOut(ln.Target) // the parser said why
+		}
 	}
 	names := map[string]config.Position{}
 	for _, ln := range f.Lines {
@@ -76,6 +99,7 @@ func lowerNetBSD(f *netbsd.Targets, base string, cfg *config.Config, ds *config.
 			p := pos(t.Pos)
 			if prev, dup := names[t.Name]; dup {
 				ds.Errorf(p, "attempt to re-define target %s (first at %s)", t.Name, prev)
+				leftOut(t)
 				continue
 			}
 			names[t.Name] = p
@@ -86,6 +110,7 @@ func lowerNetBSD(f *netbsd.Targets, base string, cfg *config.Config, ds *config.
 				src = s
 			} else {
 				unknown(pos(t.Storage.Pos), "device or extent", t.Storage.Text)
+				leftOut(t)
 				continue
 			}
 			iqn := base + ":" + t.Name
@@ -93,11 +118,13 @@ func lowerNetBSD(f *netbsd.Targets, base string, cfg *config.Config, ds *config.
 				iqn = t.IQN
 				if iqn == "" {
 					ds.Errorf(p, "target %s has an empty name after '='", t.Name)
+					leftOut(t)
 					continue
 				}
 			}
 			if other := cfg.TargetByName(iqn); other != nil {
 				ds.Errorf(p, "target %s has the same IQN %s as the target at %s", t.Name, iqn, other.Pos)
+				leftOut(t)
 				continue
 			}
 			ro := readOnlyFlag(t, ds)
@@ -108,6 +135,7 @@ func lowerNetBSD(f *netbsd.Targets, base string, cfg *config.Config, ds *config.
 				nm, err := ParseNetmask(t.Netmask.Text)
 				if err != nil {
 					ds.Errorf(pos(t.Netmask.Pos), "target %s: %v", t.Name, err)
+					leftOut(t)
 					continue
 				}
 				nm.Pos = pos(t.Netmask.Pos)
@@ -124,7 +152,7 @@ func lowerNetBSD(f *netbsd.Targets, base string, cfg *config.Config, ds *config.
 		}
 	}
 	if len(cfg.Targets) == 0 {
-		ds.Errorf(config.Position{File: f.Name}, "no targets defined (NetBSD's iscsi-target refuses to start)")
+		ds.Errorf(config.Position{File: f.Name, Line: 1, Col: 1}, "no targets defined (NetBSD's iscsi-target refuses to start)")
 	}
 }
 
@@ -157,8 +185,10 @@ func readOnlyFlag(t *netbsd.Target, ds *config.Diagnostics) bool {
 	}
 }
 
-// strtoll is C strtoll(s, &end, 10): leading blanks and sign, then digits.
-func strtoll(s string) (n int64, rest string) {
+// strtoll is C strtoll(s, &end, 10): leading blanks and sign, then
+// digits. overflow is set when the digits do not fit an int64 (C clamps
+// to LLONG_MAX; n is clamped the same way).
+func strtoll(s string) (n int64, rest string, overflow bool) {
 	t := strings.TrimLeft(s, " \t")
 	neg := false
 	if t != "" && (t[0] == '-' || t[0] == '+') {
@@ -166,21 +196,24 @@ func strtoll(s string) (n int64, rest string) {
 	}
 	i := 0
 	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
-		if n < (1<<62)/10 {
-			n = n*10 + int64(t[i]-'0')
+		d := int64(t[i] - '0')
+		if n > (math.MaxInt64-d)/10 {
+			overflow, n = true, math.MaxInt64
+		} else if !overflow {
+			n = n*10 + d
 		}
 		i++
 	}
 	if i == 0 {
-		return 0, s
+		return 0, s, false
 	}
 	if neg {
 		n = -n
 	}
-	return n, t[i:]
+	return n, t[i:], overflow
 }
 
-func unitShift(c byte) int {
+func unitShift(c byte) uint {
 	switch c {
 	case 't', 'T':
 		return 40
@@ -194,15 +227,45 @@ func unitShift(c byte) int {
 	return 0
 }
 
+// unitTail reports whether s, what follows a unit letter, is empty or
+// "B"/"iB" in any case (100M, 100MB, 100MiB).
+func unitTail(s string) bool {
+	switch strings.ToLower(s) {
+	case "", "b", "ib":
+		return true
+	}
+	return false
+}
+
+// scaled returns (whole + 0.frac) * 2^shift rounded down to whole bytes,
+// and false when that does not fit an int64.
+func scaled(whole int64, frac string, shift uint) (int64, bool) {
+	v := new(big.Int).SetInt64(whole)
+	den := big.NewInt(1)
+	if frac != "" {
+		f, _ := new(big.Int).SetString(frac, 10)
+		den.Exp(big.NewInt(10), big.NewInt(int64(len(frac))), nil)
+		v.Mul(v, den).Add(v, f)
+	}
+	v.Lsh(v, shift).Quo(v, den)
+	if !v.IsInt64() {
+		return 0, false
+	}
+	return v.Int64(), true
+}
+
 func lowerExtent(e *netbsd.Extent, ds *config.Diagnostics) (*config.Store, int64, bool) {
 	st := &config.Store{Kind: config.StoreFile, Name: e.Name, Path: e.Path.Text, Pos: pos(e.Pos)}
-	off, rest := strtoll(e.Offset.Text)
+	off, rest, ovf := strtoll(e.Offset.Text)
 	switch {
 	case rest == e.Offset.Text:
 		ds.Errorf(pos(e.Offset.Pos), "extent %s: offset %q is not a number", e.Name, e.Offset.Text)
 		return nil, 0, false
 	case off < 0:
 		ds.Errorf(pos(e.Offset.Pos), "extent %s: negative offset", e.Name)
+		return nil, 0, false
+	case ovf:
+		ds.Errorf(pos(e.Offset.Pos), "extent %s: offset %q is too large (at most %d bytes)", e.Name, e.Offset.Text, int64(math.MaxInt64))
 		return nil, 0, false
 	case rest != "":
 		ds.Warnf(pos(e.Offset.Pos), "extent %s: offset %q is read as %d bytes (NetBSD takes no unit on offsets)", e.Name, e.Offset.Text, off)
@@ -215,51 +278,97 @@ func lowerExtent(e *netbsd.Extent, ds *config.Diagnostics) (*config.Store, int64
 		}
 		return st, -1, true
 	}
-	n, rest := strtoll(lt)
-	if rest == lt || n < 0 {
-		ds.Errorf(pos(e.Length.Pos), "extent %s: length %q is not a number or \"size\"", e.Name, lt)
+	n, ok := lowerLength(e, ds)
+	if !ok {
 		return nil, 0, false
 	}
-	if strings.HasPrefix(rest, ".") {
-		// "1.5GB": NetBSD stops at '.', giving 1 byte; the user meant 1.5 GiB.
-		frac, r2 := rest[1:], ""
-		j := 0
-		for j < len(frac) && frac[j] >= '0' && frac[j] <= '9' {
-			j++
-		}
-		frac, r2 = frac[:j], frac[j:]
-		shift := 0
-		if r2 != "" {
-			shift = unitShift(r2[0])
-		}
-		if f, err := strconv.ParseFloat(fmt.Sprintf("%d.%s", n, frac), 64); err == nil && shift > 0 {
-			v := int64(f * float64(int64(1)<<shift))
-			ds.Warnf(pos(e.Length.Pos), "extent %s: length %q: NetBSD reads %d byte(s); read here as %d bytes", e.Name, lt, n, v)
-			st.Size = v
-			return st, v, true
-		}
-	}
-	if rest != "" {
-		n <<= unitShift(rest[0])
-	} else if len(e.Fields) > 3 && len(e.Fields[3].Text) > 0 && unitShift(e.Fields[3].Text[0]) > 0 {
-		u := e.Fields[3].Text
-		v := n << unitShift(u[0])
-		ds.Warnf(pos(e.Fields[3].Pos), "extent %s: unit %q separated from the length: NetBSD reads %d bytes; read here as %d bytes", e.Name, u, n, v)
-		n = v
-	}
-	if n == 0 {
-		ds.Errorf(pos(e.Length.Pos), "extent %s has length 0", e.Name)
+	if n > math.MaxInt64-off {
+		ds.Errorf(pos(e.Length.Pos), "extent %s: offset %d + length %d is beyond the largest file size (%d bytes)", e.Name, off, n, int64(math.MaxInt64))
 		return nil, 0, false
 	}
 	st.Size = n
 	return st, n, true
 }
 
+// lowerLength reads an extent length as NetBSD does (digits, then the
+// first letter k, m, g or t, case-insensitive; binary multiples), with
+// errors where NetBSD gave a useless or wrapped size: overflow, an
+// unknown unit, a fraction without unit, zero. "1.5GB" is read as
+// 1.5 GiB with a warning (NetBSD: 1 byte).
+func lowerLength(e *netbsd.Extent, ds *config.Diagnostics) (int64, bool) {
+	lt, lp := e.Length.Text, pos(e.Length.Pos)
+	n, rest, ovf := strtoll(lt)
+	if rest == lt || n < 0 {
+		ds.Errorf(lp, "extent %s: length %q is not a number or \"size\"", e.Name, lt)
+		return 0, false
+	}
+	if ovf {
+		ds.Errorf(lp, "extent %s: length %q is too large (at most %d bytes)", e.Name, lt, int64(math.MaxInt64))
+		return 0, false
+	}
+	frac := ""
+	if strings.HasPrefix(rest, ".") {
+		j := 1
+		for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+			j++
+		}
+		frac, rest = rest[1:j], rest[j:]
+	}
+	var shift uint
+	switch {
+	case rest == "" && frac == "" && len(e.Fields) > 3 && len(e.Fields[3].Text) > 0 && unitShift(e.Fields[3].Text[0]) > 0:
+		u := e.Fields[3].Text
+		shift = unitShift(u[0])
+		v, ok := scaled(n, "", shift)
+		if !ok {
+			ds.Errorf(pos(e.Fields[3].Pos), "extent %s: length %s %s is too large (at most %d bytes)", e.Name, lt, u, int64(math.MaxInt64))
+			return 0, false
+		}
+		ds.Warnf(pos(e.Fields[3].Pos), "extent %s: unit %q separated from the length: NetBSD reads %d bytes; read here as %d bytes", e.Name, u, n, v)
+		return nonZero(e, v, ds)
+	case rest == "":
+	case strings.EqualFold(rest, "b") && frac == "":
+		// "512B": bytes (NetBSD ignores the B).
+	case unitShift(rest[0]) > 0:
+		shift = unitShift(rest[0])
+		if !unitTail(rest[1:]) {
+			ds.Warnf(lp, "extent %s: length %q: only the first letter of the unit counts (as NetBSD)", e.Name, lt)
+		}
+	default:
+		ds.Errorf(lp, "extent %s: length %q: unknown unit %q (NetBSD would read %d bytes); use k, m, g or t (binary multiples)", e.Name, lt, rest, n)
+		return 0, false
+	}
+	if frac != "" && shift == 0 {
+		ds.Errorf(lp, "extent %s: length %q has a fraction but no unit (NetBSD would read %d bytes)", e.Name, lt, n)
+		return 0, false
+	}
+	v, ok := scaled(n, frac, shift)
+	if !ok {
+		ds.Errorf(lp, "extent %s: length %q is too large (at most %d bytes)", e.Name, lt, int64(math.MaxInt64))
+		return 0, false
+	}
+	if frac != "" {
+		ds.Warnf(lp, "extent %s: length %q: NetBSD reads %d byte(s); read here as %d bytes", e.Name, lt, n, v)
+	}
+	return nonZero(e, v, ds)
+}
+
+func nonZero(e *netbsd.Extent, n int64, ds *config.Diagnostics) (int64, bool) {
+	if n == 0 {
+		ds.Errorf(pos(e.Length.Pos), "extent %s has length 0", e.Name)
+		return 0, false
+	}
+	return n, true
+}
+
 func lowerDevice(d *netbsd.Device, extents, devices map[string]*nbStore, unknown func(config.Position, string, string), ds *config.Diagnostics) (*config.Store, int64, bool) {
 	level := 0
 	lv := d.Level.Text
 	if len(lv) >= 4 && strings.EqualFold(lv[:4], "raid") {
-		n, _ := strtoll(lv[4:])
+		n, _, ovf := strtoll(lv[4:])
+		if ovf || n > math.MaxInt32 || n < math.MinInt32 {
+			n = -1 // reported as unsupported below
+		}
 		level = int(n)
 	} else {
 		ds.Warnf(pos(d.Level.Pos), "device %s: level %q does not start with RAID: RAID0 (as NetBSD)", d.Name, lv)
@@ -271,7 +380,7 @@ func lowerDevice(d *netbsd.Device, extents, devices map[string]*nbStore, unknown
 	case 1:
 		st.Kind = config.StoreMirror
 	default:
-		ds.Errorf(pos(d.Level.Pos), "device %s: RAID%d is not supported (only RAID0 and RAID1; NetBSD gives it size 0)", d.Name, level)
+		ds.Errorf(pos(d.Level.Pos), "device %s: %s is not supported (only RAID0 and RAID1; NetBSD gives it size 0)", d.Name, lv)
 		return nil, 0, false
 	}
 	if len(d.Members) == 0 {
@@ -346,7 +455,7 @@ func ParseNetmask(text string) (config.Netmask, error) {
 	}
 	prefix := 32
 	if hasBits {
-		n, rest := strtoll(bits)
+		n, rest, _ := strtoll(bits)
 		if rest != "" || n < 0 || n > 32 {
 			return nm, fmt.Errorf("can't interpret mask %q: prefix length must be 0..32", text)
 		}

@@ -12,12 +12,22 @@ import (
 // rendered by RenderACL. Parsing the result gives the same model (positions
 // aside); NetBSD-only fields (extent names, netmasks, NetBSD indexes) are
 // not part of ietd.conf (see MigrateNetBSD).
-func RenderIET(cfg *config.Config) string {
+func RenderIET(cfg *config.Config) string { return renderIET(cfg, renderOptions{}) }
+
+// renderOptions: comments are lines written at the top of some target
+// sections; maskSecrets writes every account line commented out, without
+// its secret.
+type renderOptions struct {
+	comments    map[*config.Target][]string
+	maskSecrets bool
+}
+
+func renderIET(cfg *config.Config, o renderOptions) string {
 	var b strings.Builder
 	if cfg == nil {
 		return ""
 	}
-	renderAccounts(&b, "", cfg.Discovery)
+	renderAccounts(&b, "", cfg.Discovery, o.maskSecrets)
 	if is := cfg.ISNS; is != nil {
 		if is.Server != "" {
 			srv := is.Server
@@ -34,7 +44,7 @@ func RenderIET(cfg *config.Config) string {
 		if b.Len() > 0 {
 			b.WriteByte('\n')
 		}
-		renderTarget(&b, t)
+		renderTarget(&b, t, o)
 	}
 	return b.String()
 }
@@ -46,12 +56,15 @@ func yn(v bool) string {
 	return "No"
 }
 
-func renderTarget(b *strings.Builder, t *config.Target) {
+func renderTarget(b *strings.Builder, t *config.Target, o renderOptions) {
 	fmt.Fprintf(b, "Target %s\n", t.Name)
+	for _, c := range o.comments[t] {
+		fmt.Fprintf(b, "\t%s\n", c)
+	}
 	if t.Alias != "" {
 		fmt.Fprintf(b, "\tAlias %s\n", t.Alias)
 	}
-	renderAccounts(b, "\t", t.Auth)
+	renderAccounts(b, "\t", t.Auth, o.maskSecrets)
 	for _, l := range t.LUNs {
 		fmt.Fprintf(b, "\tLun %d %s\n", l.Number, RenderLunParams(l))
 	}
@@ -224,21 +237,44 @@ func RenderACL(f *config.ACLFile) string {
 }
 
 // AccountExpressible reports whether an account can be written on an
-// IncomingUser/OutgoingUser line (no blanks, not empty, no leading '#').
-func AccountExpressible(a config.Account) bool {
-	ok := func(s string) bool {
-		return s != "" && !strings.HasPrefix(s, "#") && !strings.ContainsAny(s, " \t\r\n\v\f")
+// IncomingUser/OutgoingUser line (see AccountProblem).
+func AccountExpressible(a config.Account) bool { return AccountProblem(a) == "" }
+
+// AccountProblem says why an account cannot be written on an
+// IncomingUser/OutgoingUser line ("" when it can): ietd.conf words cannot
+// be empty or hold blanks. A '#' at the start of a user name or secret is
+// fine: only a line's first word starts a comment.
+func AccountProblem(a config.Account) string {
+	bad := func(what, s string) string {
+		switch {
+		case s == "":
+			return "the " + what + " is empty"
+		case strings.ContainsAny(s, " \t\r\n\v\f"):
+			return "the " + what + " holds blanks, which ietd.conf cannot hold"
+		}
+		return ""
 	}
-	return ok(a.User) && ok(a.Secret)
+	if p := bad("user name", a.User); p != "" {
+		return p
+	}
+	return bad("secret", a.Secret)
 }
 
-func renderAccounts(b *strings.Builder, indent string, au config.Auth) {
+// MaskedSecret stands for a secret in text shown on a terminal.
+const MaskedSecret = "********"
+
+func renderAccounts(b *strings.Builder, indent string, au config.Auth, mask bool) {
 	line := func(kw string, a config.Account) {
-		if AccountExpressible(a) {
+		switch p := AccountProblem(a); {
+		case p != "":
+			fmt.Fprintf(b, "%s# %s %q omitted: %s\n", indent, kw, a.User, p)
+		case mask:
+			// Commented out: a masked line must never serve as an
+			// account with a known secret.
+			fmt.Fprintf(b, "%s# %s %s %s  (secret not shown)\n", indent, kw, a.User, MaskedSecret)
+		default:
 			fmt.Fprintf(b, "%s%s %s %s\n", indent, kw, a.User, a.Secret)
-			return
 		}
-		fmt.Fprintf(b, "%s# %s %q omitted: ietd.conf cannot hold a user name or secret with blanks\n", indent, kw, a.User)
 	}
 	for _, a := range au.Incoming {
 		line("IncomingUser", a)

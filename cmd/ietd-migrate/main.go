@@ -3,9 +3,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/ietgo/ietd/compat"
 	"github.com/ietgo/ietd/target/config"
@@ -20,8 +24,9 @@ func main() {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "auths", Value: "/etc/iscsi/auths", Usage: "NetBSD CHAP accounts `FILE` (skipped when absent)"},
 			&cli.StringFlag{Name: "t", Aliases: []string{"base"}, Value: "iqn.1994-04.org.netbsd.iscsi-target", Usage: "base target `NAME` (iscsi-target -t)"},
-			&cli.StringFlag{Name: "out-dir", Aliases: []string{"o"}, Usage: "write ietd.conf and initiators.allow into `DIR` (default: print to stdout)"},
+			&cli.StringFlag{Name: "out-dir", Aliases: []string{"o"}, Usage: "write ietd.conf and initiators.allow (mode 0600) into `DIR` (default: print to stdout, CHAP secrets masked)"},
 			&cli.BoolFlag{Name: "force", Usage: "overwrite existing files in --out-dir"},
+			&cli.BoolFlag{Name: "show-secrets", Usage: "print CHAP secrets on stdout instead of masking them"},
 		},
 		HideHelpCommand: true,
 		Action:          run,
@@ -40,6 +45,10 @@ func run(c *cli.Context) error {
 	if c.NArg() == 1 {
 		src = c.Args().First()
 	}
+	dir := c.String("out-dir")
+	if dir != "" && c.Bool("show-secrets") {
+		return fmt.Errorf("--show-secrets is for printing on stdout; with --out-dir the secrets go into the files")
+	}
 	auths := c.String("auths")
 	if _, err := os.Stat(auths); err != nil {
 		if c.IsSet("auths") {
@@ -54,37 +63,115 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: not converted", src)
 	}
-	conf, allow, notes := compat.MigrateNetBSD(cfg)
+	mask := dir == "" && !c.Bool("show-secrets")
+	conf, allow, notes := compat.MigrateNetBSDWith(cfg, compat.MigrateOptions{MaskSecrets: mask})
 	for _, n := range notes {
 		fmt.Fprintf(os.Stderr, "note: %s\n", n)
 	}
-	dir := c.String("out-dir")
 	if dir == "" {
 		fmt.Printf("# ---- ietd.conf ----\n%s", conf)
 		fmt.Printf("# ---- initiators.allow ----\n%s", allow)
+		if mask && strings.Contains(conf, compat.MaskedSecret) {
+			fmt.Fprintln(os.Stderr, "note: CHAP secrets are masked on stdout; -o DIR writes them into DIR/ietd.conf (mode 0600), --show-secrets prints them")
+		}
 		return nil
 	}
+	return writeOutputs(os.Stderr, dir, []output{{"ietd.conf", conf}, {compat.InitiatorsAllow, allow}}, c.Bool("force"))
+}
+
+// output is one file to write.
+type output struct {
+	name, text string
+}
+
+// writeOutputs writes the files into dir, in order, all or nothing as far
+// as the file system allows: every existing file is reported before
+// anything is written (unless force), each file is written to a temporary
+// file in dir, synced, and only then moved into place. Without force the
+// move refuses to replace a file that appeared in the meantime.
+func writeOutputs(log io.Writer, dir string, outs []output, force bool) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	for name, text := range map[string]string{"ietd.conf": conf, "initiators.allow": allow} {
-		p := filepath.Join(dir, name)
-		flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-		if c.Bool("force") {
-			flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	if !force {
+		var existing []string
+		for _, o := range outs {
+			p := filepath.Join(dir, o.name)
+			if _, err := os.Lstat(p); err == nil {
+				existing = append(existing, p)
+			} else if !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
 		}
-		f, err := os.OpenFile(p, flags, 0o600)
+		switch len(existing) {
+		case 0:
+		case 1:
+			return fmt.Errorf("%s already exists; nothing written (use --force to overwrite)", existing[0])
+		default:
+			return fmt.Errorf("%s already exist; nothing written (use --force to overwrite)", strings.Join(existing, " and "))
+		}
+	}
+	temps := make([]string, len(outs))
+	defer func() {
+		for _, t := range temps {
+			if t != "" {
+				os.Remove(t)
+			}
+		}
+	}()
+	for i, o := range outs {
+		t, err := writeTemp(dir, o)
 		if err != nil {
-			return fmt.Errorf("%w (use --force to overwrite)", err)
-		}
-		if _, err := f.WriteString(text); err != nil {
-			f.Close()
 			return err
 		}
-		if err := f.Close(); err != nil {
-			return err
+		temps[i] = t
+	}
+	var linked []string
+	for i, o := range outs {
+		p := filepath.Join(dir, o.name)
+		if force {
+			if err := os.Rename(temps[i], p); err != nil {
+				return err
+			}
+		} else {
+			// link(2) never replaces an existing file.
+			if err := os.Link(temps[i], p); err != nil {
+				for _, l := range linked {
+					os.Remove(l) // they did not exist before
+				}
+				return fmt.Errorf("%w; nothing written (use --force to overwrite)", err)
+			}
+			linked = append(linked, p)
+			os.Remove(temps[i])
 		}
-		fmt.Fprintf(os.Stderr, "wrote %s\n", p)
+		temps[i] = ""
+	}
+	for _, o := range outs {
+		fmt.Fprintf(log, "wrote %s\n", filepath.Join(dir, o.name))
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
 	}
 	return nil
+}
+
+func writeTemp(dir string, o output) (string, error) {
+	f, err := os.CreateTemp(dir, "."+o.name+".*.tmp")
+	if err != nil {
+		return "", err
+	}
+	// CreateTemp makes the file 0600: it holds CHAP secrets.
+	_, err = f.WriteString(o.text)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
 }

@@ -198,3 +198,72 @@ func TestDetachWaitsForReadiness(t *testing.T) {
 		t.Fatalf("error does not name the file:\n%s", out)
 	}
 }
+
+// TestStartLeavesOutBrokenItems: at start a config error drops only the
+// broken item (IET and NetBSD served the rest); a SIGHUP reload with
+// errors is refused as a whole and the running config kept.
+func TestStartLeavesOutBrokenItems(t *testing.T) {
+	ietd := dt.Bin(t, "ietd")
+	iscsiLs := dt.Tool(t, "iscsi-ls")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "ietd.conf")
+	broken := "Target " + iqnA + "\n\tLun 0 Type=nullio,Blocks=2048\n" +
+		"Target " + iqnB + "\n\tLun 0 Type=nullio,Blocks=4096\n\tLun 1 Path=/nonexistent,Colour=blue\n\tLun 2 Type=nullio,Blocks=8192\n" +
+		// a duplicate stanza: left out, and its account does not become a
+		// discovery account (discovery stays open)
+		"Target " + strings.ToUpper(iqnA) + "\n\tIncomingUser dup secretsecret12\n\tLun 0 Type=nullio\n" +
+		// an IncomingUser without secret: the target is left out rather
+		// than served without CHAP
+		"Target iqn.2001-04.com.example:cmd-open\n\tIncomingUser jim\n\tLun 0 Type=nullio\n"
+	writeFile(t, conf, broken)
+
+	out, code := dt.Run(t, 20*time.Second, ietd, "--check", "-c", conf, "--acl-dir", dir)
+	if code != 1 || !strings.Contains(out, conf+": 6 error(s): a start serves the rest (iet, 2 target(s), 3 LUN(s))") {
+		t.Fatalf("--check: exit %d\n%s", code, out)
+	}
+
+	port := dt.FreePort(t)
+	d := dt.Start(t, port, ietd, append([]string{"-f"}, daemonArgs(dir, conf, port)...)...)
+	for _, want := range []string{
+		`level=error msg="` + conf + `:5:2: error: Lun 1 of target ` + iqnB + ` is left out (the errors on its line)"`,
+		`level=error msg="` + conf + `:5:26: error: Lun 1: unknown parameter \"Colour\" (IET refuses the LUN)"`,
+		`level=error msg="` + conf + `:7:8: error: duplicated target`,
+		`level=error msg="` + conf + `:10:1: error: target iqn.2001-04.com.example:cmd-open is left out: its IncomingUser line at ` + conf + `:11:2 has errors`,
+	} {
+		if !strings.Contains(d.Stderr.String(), want) {
+			t.Fatalf("log lacks %q:\n%s", want, d.Stderr.String())
+		}
+	}
+	out, code = dt.Run(t, 20*time.Second, iscsiLs, "-s", dt.Portal(port))
+	if code != 0 {
+		t.Fatalf("iscsi-ls: exit %d\n%s", code, out)
+	}
+	if msg := dt.Contains(out, "Target:"+iqnA+" ", "Target:"+iqnB+" ", "Lun:0", "Lun:2"); msg != "" {
+		t.Fatal(msg)
+	}
+	if strings.Contains(out, "Lun:1") || strings.Contains(out, "cmd-open") {
+		t.Fatalf("a broken item is served:\n%s", out)
+	}
+
+	// SIGHUP with a file that still has an error: refused, nothing changes.
+	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Type=nullio,Blocks=2048\n\tLun 1 Type=nullio,Blocks=2048\n"+
+		"Target iqn.2001-04.com.example:cmd-c\n\tLun 0 Type=nullio,Blocks=2048,Colour=red\n")
+	d.Signal(syscall.SIGHUP)
+	dt.Eventually(t, 10*time.Second, func() string {
+		return dt.Contains(d.Stderr.String(), "reload failed; keeping the running configuration")
+	})
+	out, _ = dt.Run(t, 20*time.Second, iscsiLs, "-s", dt.Portal(port))
+	if !strings.Contains(out, iqnB) || strings.Contains(out, "cmd-c") || strings.Count(out, "Lun:") != 3 {
+		t.Fatalf("a refused reload changed the running config:\n%s", out)
+	}
+	// A clean file is applied.
+	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Type=nullio,Blocks=2048\n\tLun 1 Type=nullio,Blocks=2048\n")
+	d.Signal(syscall.SIGHUP)
+	dt.Eventually(t, 10*time.Second, func() string {
+		out, _ := dt.Run(t, 20*time.Second, iscsiLs, "-s", dt.Portal(port))
+		if strings.Contains(out, iqnB) || strings.Count(out, "Lun:") != 2 {
+			return "reload not applied:\n" + out
+		}
+		return ""
+	})
+}

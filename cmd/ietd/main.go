@@ -62,9 +62,9 @@ func run(c *cli.Context) error {
 	default:
 		return fmt.Errorf("--dialect must be iet or netbsd")
 	}
-	load := service.Loader(c.String("config"), []string{"/etc/iet/ietd.conf", "/etc/ietd.conf"}, lo, log)
+	load, start := service.Loaders(c.String("config"), []string{"/etc/iet/ietd.conf", "/etc/ietd.conf"}, lo, log)
 	if c.Bool("check") {
-		if err := service.Check(os.Stdout, load); err != nil {
+		if err := service.Check(os.Stdout, start); err != nil {
 			os.Exit(1)
 		}
 		return nil
@@ -77,6 +77,7 @@ func run(c *cli.Context) error {
 	opts := daemon.Options{
 		Log:         log,
 		Load:        load,
+		LoadAtStart: start,
 		Addresses:   c.StringSlice("address"),
 		Port:        c.Int("port"),
 		PIDFile:     c.String("pid-file"),

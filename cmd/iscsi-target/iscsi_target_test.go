@@ -69,3 +69,50 @@ func TestVersionAndBadBlockLength(t *testing.T) {
 		t.Fatalf("-b 3000: exit %d %q", code, out)
 	}
 }
+
+// TestBadLinesSkipped: as NetBSD, a bad target line is reported and
+// skipped, and the daemon refuses to start only when no target is left.
+func TestBadLinesSkipped(t *testing.T) {
+	bin := dt.Bin(t, "iscsi-target")
+	iscsiLs := dt.Tool(t, "iscsi-ls")
+	dir := t.TempDir()
+	targets := filepath.Join(dir, "targets")
+	img := filepath.Join(dir, "disk0")
+	if err := os.WriteFile(targets, []byte("extent0 "+img+" 0 1MB\nextent1 "+dir+"/disk1 0 1P\n"+
+		"target0 rw extent0 0/0\ntarget1 rw extent1 0/0\ntarget2 rw extent0 10.0.0.0/40\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := func(port int) []string {
+		return []string{"-D", "-f", targets, "-p", strconv.Itoa(port), "--address", "127.0.0.1",
+			"--auths", os.DevNull, "--pid-file", filepath.Join(dir, "iscsi-target.pid"),
+			"--admin-socket", filepath.Join(dir, "admin.sock"), "--state-dir", filepath.Join(dir, "state")}
+	}
+	port := dt.FreePort(t)
+	d := dt.Start(t, port, bin, args(port)...)
+	for _, want := range []string{
+		`:2:` + strconv.Itoa(len("extent1 "+dir+"/disk1 0 ")+1) + `: error: extent extent1: length \"1P\": unknown unit \"P\"`,
+		`level=error msg="` + targets + `:4:1: error: target target1 is left out (the errors on its line)"`,
+		`level=error msg="` + targets + `:5:1: error: target target2 is left out (the errors on its line)"`,
+	} {
+		if !strings.Contains(d.Stderr.String(), want) {
+			t.Fatalf("log lacks %q:\n%s", want, d.Stderr.String())
+		}
+	}
+	out, code := dt.Run(t, 20*time.Second, iscsiLs, dt.Portal(port))
+	if code != 0 || !strings.Contains(out, "iscsi-target:target0 ") || strings.Contains(out, "target1") || strings.Contains(out, "target2") {
+		t.Fatalf("iscsi-ls: exit %d\n%s", code, out)
+	}
+	d.Signal(syscall.SIGTERM)
+	if !d.WaitExit(15 * time.Second) {
+		t.Fatal("iscsi-target did not stop on SIGTERM")
+	}
+
+	// No valid target: refused, as NetBSD ("No targets to initialise").
+	if err := os.WriteFile(targets, []byte("extent1 "+dir+"/disk1 0 1P\ntarget1 rw extent1 0/0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code = dt.Run(t, 20*time.Second, bin, args(dt.FreePort(t))...)
+	if code == 0 || !strings.Contains(out, "no target left to serve") {
+		t.Fatalf("start without a valid target: exit %d\n%s", code, out)
+	}
+}

@@ -74,31 +74,35 @@ func run(c *cli.Context) error {
 		auths = ""
 	}
 	lo := compat.LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: auths, NetBSDBase: c.String("t")}
-	base := service.Loader(c.String("f"), nil, lo, log)
+	baseLoad, baseStart := service.Loaders(c.String("f"), nil, lo, log)
 	blockLen, maxSess := c.Int("b"), c.Int("s")
 	if maxSess < 1 || maxSess > 127 {
 		log.Warnf("-s %d ignored (1..127); using 16", maxSess)
 		maxSess = 16
 	}
-	load := func() (*config.Config, config.Diagnostics, error) {
-		cfg, diags, err := base()
-		if err != nil {
-			return cfg, diags, err
-		}
-		for _, t := range cfg.Targets {
-			if t.MaxSessions == 0 {
-				t.MaxSessions = maxSess
+	// -b and -s apply to every target the file defines.
+	withFlags := func(base service.LoadFunc) service.LoadFunc {
+		return func() (*config.Config, config.Diagnostics, error) {
+			cfg, diags, err := base()
+			if err != nil {
+				return cfg, diags, err
 			}
-			for _, l := range t.LUNs {
-				if l.BlockSize == 0 {
-					l.BlockSize = blockLen
+			for _, t := range cfg.Targets {
+				if t.MaxSessions == 0 {
+					t.MaxSessions = maxSess
+				}
+				for _, l := range t.LUNs {
+					if l.BlockSize == 0 {
+						l.BlockSize = blockLen
+					}
 				}
 			}
+			return cfg, diags, nil
 		}
-		return cfg, diags, nil
 	}
+	load, start := withFlags(baseLoad), withFlags(baseStart)
 	if c.Bool("check") {
-		if err := service.Check(os.Stdout, load); err != nil {
+		if err := service.Check(os.Stdout, start); err != nil {
 			os.Exit(1)
 		}
 		return nil
@@ -113,6 +117,7 @@ func run(c *cli.Context) error {
 	opts := daemon.Options{
 		Log:         log,
 		Load:        load,
+		LoadAtStart: start,
 		Addresses:   c.StringSlice("address"),
 		Network:     network,
 		Port:        c.Int("p"),

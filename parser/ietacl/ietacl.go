@@ -66,6 +66,11 @@ func Parse(filename string, src []byte) (*File, config.Diagnostics) {
 		ds.Errorf(p, "%s", msg)
 	}
 	for _, l := range lines {
+		if last := l.Tokens[len(l.Tokens)-1]; strings.HasSuffix(last.Value, `\`) {
+			p := last.Pos
+			p.Advance(last.Value[:len(last.Value)-1])
+			ds.Warnf(linelex.Pos(p), "line continuation is not supported (IET never supported it): the backslash stays in the item and the next line is read on its own")
+		}
 		r, err := linelex.Parse(grammar, l)
 		if err != nil {
 			p, msg := linelex.ErrorPos(err, l.Tokens[0].Pos)

@@ -40,3 +40,13 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestBackslashIsNoContinuation(t *testing.T) {
+	f, ds := Parse("a", []byte("ALL 10.0.0.1, \\\n10.0.0.2\n"))
+	if len(f.Rules) != 2 || f.Rules[1].Target.Text != "10.0.0.2" {
+		t.Fatalf("rules %+v", f.Rules)
+	}
+	if len(ds) < 1 || ds[0].String() != "a:1:15: warning: line continuation is not supported (IET never supported it): the backslash stays in the item and the next line is read on its own" {
+		t.Fatalf("diagnostics %v", ds)
+	}
+}

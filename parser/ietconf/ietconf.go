@@ -14,7 +14,9 @@ import (
 // File is a parsed ietd.conf.
 type File struct {
 	Name string
-	// Directives in file order (comments and blank lines dropped).
+	// Directives in file order (comments and blank lines dropped). Lun
+	// and account lines with syntax errors are kept, marked Bad, so that
+	// the lowering can say what is left out.
 	Directives []*Directive
 }
 
@@ -48,6 +50,10 @@ type AccountLine struct {
 	User    *Word   `parser:"@@?"`
 	Secret  *Word   `parser:"@@?"`
 	Extra   []*Word `parser:"@@*"`
+
+	// Bad is set when the line has errors (reported): IET rejects the
+	// account.
+	Bad bool
 }
 
 // Incoming reports whether this is an IncomingUser line.
@@ -75,6 +81,9 @@ type LunLine struct {
 	Positional []*Word
 	// Raw is the whole parameter text as written.
 	Raw string
+	// Bad is set when the line has syntax errors (reported); Number is
+	// then only meaningful when NumberPos is set.
+	Bad bool
 }
 
 // LunParam is one Key=Value item of a Lun line.
@@ -125,6 +134,7 @@ func Parse(filename string, src []byte) (*File, config.Diagnostics) {
 		ds.Errorf(p, "%s", msg)
 	}
 	for _, l := range lines {
+		warnBackslash(l, &ds)
 		ln, err := linelex.Parse(grammar, l)
 		if err != nil {
 			p, msg := linelex.ErrorPos(err, l.Tokens[0].Pos)
@@ -132,28 +142,46 @@ func Parse(filename string, src []byte) (*File, config.Diagnostics) {
 			continue
 		}
 		d := ln.Directive
-		if d.Lun != nil && !finishLun(d.Lun, text, &ds) {
-			continue
-		}
-		if !checkDirective(d, &ds) {
-			continue
+		switch {
+		case d.Lun != nil:
+			d.Lun.Bad = !finishLun(d.Lun, text, &ds)
+		case d.Account != nil:
+			d.Account.Bad = !checkDirective(d, &ds)
+		default:
+			checkDirective(d, &ds)
 		}
 		f.Directives = append(f.Directives, d)
 	}
 	if n := len(text); n > 0 && text[n-1] != '\n' && len(lines) > 0 {
 		last := lines[len(lines)-1]
-		if strings.HasPrefix(strings.TrimLeft(text[strings.LastIndexByte(text, '\n')+1:], " \t\r\f\v"), "#") {
-			return f, ds
+		switch {
+		case strings.HasPrefix(strings.TrimLeft(text[strings.LastIndexByte(text, '\n')+1:], " \t\r\f\v"), "#"):
+		case strings.EqualFold(last.Tokens[0].Value, "Lun"):
+			// IET takes the rest of a Lun line raw: it works without
+			// the newline too.
+		default:
+			ds.Warnf(linelex.Pos(last.Tokens[0].Pos), "last line has no newline: IET would ignore its last word (accepted here)")
 		}
-		ds.Warnf(linelex.Pos(last.Tokens[0].Pos), "last line has no newline: IET would ignore its last word (accepted here)")
 	}
 	return f, ds
 }
 
+// warnBackslash reports a line that ends in a backslash: IET's man page
+// promised line continuation, no IET parser implemented it.
+func warnBackslash(l linelex.Line, ds *config.Diagnostics) {
+	last := l.Tokens[len(l.Tokens)-1]
+	if !strings.HasSuffix(last.Value, `\`) {
+		return
+	}
+	p := last.Pos
+	p.Advance(last.Value[:len(last.Value)-1])
+	ds.Warnf(pos(p), "line continuation is not supported (IET never supported it): the backslash stays in the word and the next line is read on its own")
+}
+
 func pos(p lexer.Position) config.Position { return linelex.Pos(p) }
 
-// checkDirective reports syntax problems of non-Lun directives; false drops
-// the line.
+// checkDirective reports syntax problems of non-Lun directives; false
+// means the line is unusable.
 func checkDirective(d *Directive, ds *config.Diagnostics) bool {
 	switch {
 	case d.Target != nil:
@@ -171,9 +199,12 @@ func checkDirective(d *Directive, ds *config.Diagnostics) bool {
 		case a.User == nil:
 			ds.Errorf(pos(a.Pos), "%s needs a user name and a secret", a.Keyword)
 			return false
-		case a.Secret == nil || strings.HasPrefix(a.Secret.Text, "#"):
+		case a.Secret == nil:
 			ds.Errorf(pos(a.User.Pos), "%s %s has no secret (IET rejects the account)", a.Keyword, a.User.Text)
 			return false
+		case strings.HasPrefix(a.Secret.Text, "#"):
+			// IET only knows whole-line comments: this is the secret.
+			ds.Warnf(pos(a.Secret.Pos), "the secret of %s %s starts with '#': it is the secret, not a comment (as IET)", a.Keyword, a.User.Text)
 		}
 		if ex := trailing(a.Extra); len(ex) > 0 {
 			ds.Warnf(pos(ex[0].Pos), "extra text after the secret ignored: %q", joinWords(ex))

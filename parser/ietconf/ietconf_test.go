@@ -16,8 +16,15 @@ func TestParseBasic(t *testing.T) {
 		"    OutgoingUser solo\n" +
 		"Target\n"
 	f, ds := Parse("ietd.conf", []byte(src))
-	if len(f.Directives) != 7 {
-		t.Fatalf("got %d directives, want 7; diags:\n%v", len(f.Directives), ds)
+	// Bad Lun and account lines are kept, marked, for the lowering.
+	if len(f.Directives) != 9 {
+		t.Fatalf("got %d directives, want 9; diags:\n%v", len(f.Directives), ds)
+	}
+	for i, d := range f.Directives {
+		bad := (d.Lun != nil && d.Lun.Bad) || (d.Account != nil && d.Account.Bad)
+		if bad != (i == 6 || i == 7) {
+			t.Errorf("directive %d (line %d): bad = %v", i, d.Pos.Line, bad)
+		}
 	}
 	acc := f.Directives[0].Account
 	if acc == nil || !acc.Incoming() || acc.User.Text != "disc" || acc.Secret.Text != "secretsecret12" {
@@ -115,4 +122,51 @@ func FuzzParseStore(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		_, _ = ParseStore(s, lexerPos("fuzz", 1, 1))
 	})
+}
+
+func TestLineEnds(t *testing.T) {
+	cases := []struct {
+		src  string
+		want []string // diagnostics, in order
+	}{
+		// IET takes a Lun line's rest raw: no newline is fine.
+		{"Target iqn.x\nLun 0 Path=/a", nil},
+		{"Target iqn.x\n  lun 0 Path=/a", nil},
+		{"Target iqn.x\nMaxConnections 1", []string{"c:2:1: warning: last line has no newline: IET would ignore its last word (accepted here)"}},
+		{"Target iqn.x\n# last", nil},
+		// No line continuation: the backslash stays, the next line stands alone.
+		{"Target iqn.x\nLun 0 Path=/a,\\\nType=fileio\n", []string{
+			"c:2:15: warning: line continuation is not supported (IET never supported it): the backslash stays in the word and the next line is read on its own",
+			"c:2:15: error: Lun 0 parameter \"\\\\\" is not Key=Value",
+		}},
+		{"Target iqn.x\\\n", []string{"c:1:13: warning: line continuation is not supported"}},
+		{"# comment \\\nTarget iqn.x\n", nil},
+	}
+	for _, c := range cases {
+		_, ds := Parse("c", []byte(c.src))
+		if len(ds) != len(c.want) {
+			t.Errorf("%q: diagnostics %v, want %q", c.src, ds, c.want)
+			continue
+		}
+		for i, w := range c.want {
+			if !strings.HasPrefix(ds[i].String(), w) {
+				t.Errorf("%q: diagnostic %d = %q, want %q", c.src, i, ds[i], w)
+			}
+		}
+	}
+}
+
+func TestSecretStartingWithHash(t *testing.T) {
+	// IET only has whole-line comments: "#secret" is the secret.
+	f, ds := Parse("c", []byte("IncomingUser joe #secret12345\nIncomingUser ann\n"))
+	if len(f.Directives) != 2 || f.Directives[0].Account.Secret.Text != "#secret12345" || f.Directives[0].Account.Bad || !f.Directives[1].Account.Bad {
+		t.Fatalf("directives %+v", f.Directives)
+	}
+	want := []string{
+		"c:1:18: warning: the secret of IncomingUser joe starts with '#': it is the secret, not a comment (as IET)",
+		"c:2:14: error: IncomingUser ann has no secret (IET rejects the account)",
+	}
+	if len(ds) != 2 || ds[0].String() != want[0] || ds[1].String() != want[1] {
+		t.Fatalf("diagnostics %v, want %q", ds, want)
+	}
 }

@@ -18,6 +18,9 @@ type Targets struct {
 	Targets []*Target
 	// Lines in file order, one of the three set (for ordering checks).
 	Lines []*Line
+	// Invalid are the extent, device and target lines left out for
+	// errors (so that a later reference can say why the name is missing).
+	Invalid []*Line
 }
 
 // Field is one field, unescaped.
@@ -184,20 +187,26 @@ func ParseTargets(filename string, src []byte) (*Targets, config.Diagnostics) {
 		}
 		switch {
 		case ln.Extent != nil:
-			if finishExtent(ln.Extent, &ds) {
-				f.Extents = append(f.Extents, ln.Extent)
-				f.Lines = append(f.Lines, ln)
+			if !finishExtent(ln.Extent, &ds) {
+				f.Invalid = append(f.Invalid, ln)
+				break
 			}
+			f.Extents = append(f.Extents, ln.Extent)
+			f.Lines = append(f.Lines, ln)
 		case ln.Device != nil:
-			if finishDevice(ln.Device, &ds) {
-				f.Devices = append(f.Devices, ln.Device)
-				f.Lines = append(f.Lines, ln)
+			if !finishDevice(ln.Device, &ds) {
+				f.Invalid = append(f.Invalid, ln)
+				break
 			}
+			f.Devices = append(f.Devices, ln.Device)
+			f.Lines = append(f.Lines, ln)
 		case ln.Target != nil:
-			if finishTarget(ln.Target, &ds) {
-				f.Targets = append(f.Targets, ln.Target)
-				f.Lines = append(f.Lines, ln)
+			if !finishTarget(ln.Target, &ds) {
+				f.Invalid = append(f.Invalid, ln)
+				break
 			}
+			f.Targets = append(f.Targets, ln.Target)
+			f.Lines = append(f.Lines, ln)
 		case ln.Other != nil:
 			ds.Warnf(pos(ln.Pos), "line does not start with extent, device, target or lun: ignored (%q)", ln.Other.Fields[0].Text)
 		}

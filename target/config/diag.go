@@ -45,6 +45,9 @@ type Diagnostic struct {
 	Pos      Position
 	Severity Severity
 	Msg      string
+	// LeftOut marks the error that says an item (a LUN, a target) is
+	// left out of the model; its causes are the other diagnostics.
+	LeftOut bool
 }
 
 func (d Diagnostic) String() string {
@@ -58,6 +61,12 @@ type Diagnostics []Diagnostic
 // Errorf appends an error at pos.
 func (ds *Diagnostics) Errorf(pos Position, format string, args ...any) {
 	*ds = append(*ds, Diagnostic{Pos: pos, Severity: Error, Msg: fmt.Sprintf(format, args...)})
+}
+
+// LeftOutf appends the error saying that the item at pos is left out of
+// the model.
+func (ds *Diagnostics) LeftOutf(pos Position, format string, args ...any) {
+	*ds = append(*ds, Diagnostic{Pos: pos, Severity: Error, Msg: fmt.Sprintf(format, args...), LeftOut: true})
 }
 
 // Warnf appends a warning at pos.

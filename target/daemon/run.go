@@ -26,6 +26,10 @@ type Options struct {
 	Log *logrus.Entry
 	// Load reads the configuration (at start and on every SIGHUP).
 	Load func() (*config.Config, config.Diagnostics, error)
+	// LoadAtStart, when set, replaces Load at start: it may return a
+	// config that leaves out broken items, with error diagnostics and a
+	// nil error (a SIGHUP reload with errors is refused as a whole).
+	LoadAtStart func() (*config.Config, config.Diagnostics, error)
 	// Addresses to listen on ("" = every address, IPv4 and IPv6).
 	// Hostnames are resolved; each result gets a listener.
 	Addresses []string
@@ -85,17 +89,20 @@ func Run(ctx context.Context, opts Options) (err error) {
 		opts.ShutdownTimeout = 10 * time.Second
 	}
 	log := opts.Log
-	cfg, diags, err := opts.Load()
+	load := opts.Load
+	if opts.LoadAtStart != nil {
+		load = opts.LoadAtStart
+	}
+	cfg, diags, err := load()
 	for _, d := range diags {
 		if d.Severity == config.Warning {
 			log.Warn(d.String())
+		} else {
+			log.Error(d.String())
 		}
 	}
 	if err != nil {
 		return err
-	}
-	if cfg.ISNS != nil {
-		log.Warnf("%s: iSNS registration with %s is not supported; targets are found through SendTargets only", cfg.ISNS.Pos, cfg.ISNS.Server)
 	}
 	pid, err := CreatePIDFile(opts.PIDFile)
 	if err != nil {

@@ -8,8 +8,10 @@ import (
 	"net/http"
 	_ "net/http/pprof"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ietgo/ietd/compat"
@@ -55,31 +57,43 @@ func Logger(name string, foreground bool, level int) (*logrus.Entry, error) {
 	return logrus.NewEntry(l), nil
 }
 
-// Loader returns the config loading function of a daemon. An empty path
-// with no file found gives an empty IET config (IET: "configure through
-// ietadm").
-func Loader(path string, candidates []string, opts compat.LoadOptions, log *logrus.Entry) func() (*config.Config, config.Diagnostics, error) {
-	return func() (*config.Config, config.Diagnostics, error) {
-		p := path
-		if p == "" {
-			for i, c := range candidates {
-				if _, err := os.Stat(c); err == nil {
-					p = c
-					if i > 0 && log != nil {
-						log.Warnf("using %s; %s is the preferred location", c, candidates[0])
-					}
-					break
+// LoadFunc reads a daemon's configuration.
+type LoadFunc = func() (*config.Config, config.Diagnostics, error)
+
+// Loaders returns the config loading functions of a daemon. load is the
+// strict reading (compat.Load): a file with any error is refused, which is
+// what a SIGHUP reload must do (the running config is kept). start is the
+// reading at start-up (compat.LoadForStart): every valid target and LUN is
+// served, each broken item is left out and logged. An empty path with no
+// file found gives an empty IET config (IET: "configure through ietadm").
+func Loaders(path string, candidates []string, opts compat.LoadOptions, log *logrus.Entry) (load, start LoadFunc) {
+	find := func() string {
+		if path != "" {
+			return path
+		}
+		for i, c := range candidates {
+			if _, err := os.Stat(c); err == nil {
+				if i > 0 && log != nil {
+					log.Warnf("using %s; %s is the preferred location", c, candidates[0])
 				}
-			}
-			if p == "" {
-				if log != nil {
-					log.Warnf("%s not found, configure through ietadm", strings.Join(candidates, " or "))
-				}
-				return &config.Config{Dialect: config.DialectIET}, nil, nil
+				return c
 			}
 		}
-		return compat.Load(p, opts)
+		if log != nil {
+			log.Warnf("%s not found, configure through ietadm", strings.Join(candidates, " or "))
+		}
+		return ""
 	}
+	with := func(read func(string, compat.LoadOptions) (*config.Config, config.Diagnostics, error)) LoadFunc {
+		return func() (*config.Config, config.Diagnostics, error) {
+			p := find()
+			if p == "" {
+				return &config.Config{Dialect: config.DialectIET}, nil, nil
+			}
+			return read(p, opts)
+		}
+	}
+	return with(compat.Load), with(compat.LoadForStart)
 }
 
 // ParseLUN parses ietadm LUN parameters with exactly the rules of a Lun
@@ -99,7 +113,7 @@ func ParseLUN(number uint64, params string) (*config.LUN, error) {
 	if err != nil {
 		var msgs []string
 		for _, d := range diags {
-			if d.Severity == config.Error {
+			if d.Severity == config.Error && !d.LeftOut {
 				msgs = append(msgs, d.Msg)
 			}
 		}
@@ -116,22 +130,31 @@ func ParseLUN(number uint64, params string) (*config.LUN, error) {
 	return l, nil
 }
 
-// Check loads a config and prints every diagnostic; it returns an error
-// when there are errors.
-func Check(w io.Writer, load func() (*config.Config, config.Diagnostics, error)) error {
-	cfg, diags, err := load()
+// Check reads a config as the daemon does at start (start, from Loaders)
+// and prints every diagnostic; it returns an error when there are errors,
+// after saying what a start and a reload would do with the file.
+func Check(w io.Writer, start LoadFunc) error {
+	cfg, diags, err := start()
 	for _, d := range diags {
 		fmt.Fprintln(w, d.String())
 	}
 	if err != nil {
-		if len(diags) == 0 {
-			fmt.Fprintln(w, err)
-		}
+		fmt.Fprintln(w, err)
 		return err
 	}
 	luns := 0
 	for _, t := range cfg.Targets {
 		luns += len(t.LUNs)
+	}
+	if diags.HasErrors() {
+		n := 0
+		for _, d := range diags {
+			if d.Severity == config.Error {
+				n++
+			}
+		}
+		fmt.Fprintf(w, "%s: %d error(s): a start serves the rest (%s, %d target(s), %d LUN(s)) without what is left out above; a reload (SIGHUP) with this file is refused\n", cfg.Source, n, cfg.Dialect, len(cfg.Targets), luns)
+		return diags
 	}
 	fmt.Fprintf(w, "%s: ok (%s, %d target(s), %d LUN(s))\n", cfg.Source, cfg.Dialect, len(cfg.Targets), luns)
 	return nil
@@ -160,6 +183,16 @@ func Start(foreground bool, opts daemon.Options, stderr io.Writer, name string) 
 			return 0
 		}
 		opts.Ready = report
+	}
+	if opts.Signals == nil {
+		// Catch the signals before anything else: the parent returns
+		// (and an init script may send SIGTERM) as soon as the daemon
+		// reports ready, which Run does before its main loop starts;
+		// a SIGTERM then killed the daemon outright, pid file left behind.
+		sigs := make(chan os.Signal, 4)
+		signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+		defer signal.Stop(sigs)
+		opts.Signals = sigs
 	}
 	if err := daemon.Run(context.Background(), opts); err != nil {
 		if opts.Log != nil {

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	dt "github.com/ietgo/ietd/cmd/internal/daemontest"
+)
+
+func write(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func listDir(t *testing.T, dir string) []string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range es {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func TestWriteOutputsAllOrNothing(t *testing.T) {
+	outs := []output{{"ietd.conf", "Target iqn.x\n"}, {"initiators.allow", "iqn.x ALL\n"}}
+	dir := t.TempDir()
+	var log bytes.Buffer
+	if err := writeOutputs(&log, dir, outs, false); err != nil {
+		t.Fatal(err)
+	}
+	if log.String() != "wrote "+dir+"/ietd.conf\nwrote "+dir+"/initiators.allow\n" {
+		t.Fatalf("log %q", log.String())
+	}
+	for _, o := range outs {
+		fi, err := os.Stat(filepath.Join(dir, o.name))
+		b, _ := os.ReadFile(filepath.Join(dir, o.name))
+		if err != nil || fi.Mode().Perm() != 0o600 || string(b) != o.text {
+			t.Fatalf("%s: %v %v %q", o.name, err, fi.Mode(), b)
+		}
+	}
+
+	// One existing file: refused before anything is written.
+	dir = t.TempDir()
+	write(t, filepath.Join(dir, "initiators.allow"), "old\n")
+	err := writeOutputs(&log, dir, outs, false)
+	if err == nil || !strings.Contains(err.Error(), "initiators.allow already exists; nothing written") {
+		t.Fatalf("err %v", err)
+	}
+	if got := listDir(t, dir); len(got) != 1 || got[0] != "initiators.allow" {
+		t.Fatalf("dir holds %v", got)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "initiators.allow")); string(b) != "old\n" {
+		t.Fatalf("existing file changed: %q", b)
+	}
+
+	// --force replaces both, and leaves no temporary file.
+	if err := writeOutputs(&log, dir, outs, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := listDir(t, dir); len(got) != 2 {
+		t.Fatalf("dir holds %v", got)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "initiators.allow")); string(b) != outs[1].text {
+		t.Fatalf("not replaced: %q", b)
+	}
+
+	// A write that fails (here: the second file cannot be created) leaves
+	// nothing behind, not even the first file.
+	dir = t.TempDir()
+	bad := []output{outs[0], {"no/such/dir", "x"}}
+	if err := writeOutputs(&log, dir, bad, false); err == nil {
+		t.Fatal("impossible write succeeded")
+	}
+	if got := listDir(t, dir); len(got) != 0 {
+		t.Fatalf("failed write left %v", got)
+	}
+}
+
+func TestMigrateCommand(t *testing.T) {
+	bin := dt.Bin(t, "ietd-migrate")
+	dir := t.TempDir()
+	targets := filepath.Join(dir, "targets")
+	auths := filepath.Join(dir, "auths")
+	write(t, targets, "extent0 "+dir+"/disk0 0 1M\nextent1 "+dir+"/disk\\ #1 0 1M\ntarget0 rw extent0 10.0.0.0/8\ntarget1 rw extent1 0/0\n")
+	write(t, auths, "joe:chap:verysecret1234\n")
+
+	// stdout: the secret is masked and the account line commented out;
+	// the path a Lun line cannot hold is noted and left out.
+	out, code := dt.Run(t, 20*time.Second, bin, "--auths", auths, targets)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if strings.Contains(out, "verysecret1234") {
+		t.Fatalf("secret printed:\n%s", out)
+	}
+	if msg := dt.Contains(out, "\t# IncomingUser joe ********  (secret not shown)\n", "CHAP secrets are masked on stdout",
+		"edit the result by hand", "\t# Lun 0 Path="+dir+"/disk #1,"); msg != "" {
+		t.Fatal(msg)
+	}
+	out, _ = dt.Run(t, 20*time.Second, bin, "--auths", auths, "--show-secrets", targets)
+	if !strings.Contains(out, "\tIncomingUser joe verysecret1234\n") {
+		t.Fatalf("--show-secrets:\n%s", out)
+	}
+
+	// -o: both files, mode 0600, with the secret; a second run refuses
+	// and writes nothing; --force replaces.
+	outDir := filepath.Join(dir, "out")
+	out, code = dt.Run(t, 20*time.Second, bin, "--auths", auths, "-o", outDir, targets)
+	if code != 0 || !strings.Contains(out, "wrote "+outDir+"/ietd.conf\nwrote "+outDir+"/initiators.allow\n") {
+		t.Fatalf("-o: exit %d\n%s", code, out)
+	}
+	b, err := os.ReadFile(filepath.Join(outDir, "ietd.conf"))
+	if err != nil || !strings.Contains(string(b), "\tIncomingUser joe verysecret1234\n") {
+		t.Fatalf("ietd.conf %v:\n%s", err, b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(outDir, "initiators.allow")); !strings.Contains(string(b), "iqn.1994-04.org.netbsd.iscsi-target:target0 10.0.0.0/8\n") {
+		t.Fatalf("initiators.allow:\n%s", b)
+	}
+	os.Remove(filepath.Join(outDir, "ietd.conf"))
+	out, code = dt.Run(t, 20*time.Second, bin, "--auths", auths, "-o", outDir, targets)
+	if code == 0 || !strings.Contains(out, "initiators.allow already exists; nothing written") {
+		t.Fatalf("second run: exit %d\n%s", code, out)
+	}
+	if got := listDir(t, outDir); len(got) != 1 || got[0] != "initiators.allow" {
+		t.Fatalf("refused run left %v", got)
+	}
+	if _, code = dt.Run(t, 20*time.Second, bin, "--auths", auths, "-o", outDir, "--force", targets); code != 0 {
+		t.Fatal("--force failed")
+	}
+	if got := listDir(t, outDir); len(got) != 2 {
+		t.Fatalf("--force left %v", got)
+	}
+	if _, code = dt.Run(t, 20*time.Second, bin, "--auths", auths, "-o", outDir, "--show-secrets", targets); code == 0 {
+		t.Fatal("--show-secrets with -o accepted")
+	}
+}

@@ -1,0 +1,61 @@
+package service
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ietgo/ietd/compat"
+)
+
+func TestParseLUNMessages(t *testing.T) {
+	l, err := ParseLUN(5, "Type=nullio,Blocks=2048")
+	if err != nil || l.Number != 5 || l.Blocks != 2048 || l.Pos.Line != 0 {
+		t.Fatalf("%+v %v", l, err)
+	}
+	// Only the causes, not the "left out" line naming the internal target.
+	_, err = ParseLUN(5, "Path=/x,Colour=red")
+	if err == nil || err.Error() != `Lun 5: unknown parameter "Colour" (IET refuses the LUN)` {
+		t.Fatalf("error %q", err)
+	}
+}
+
+func TestLoadersAndCheck(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "ietd.conf")
+	if err := os.WriteFile(conf, []byte("Target iqn.x:a\n\tLun 0 Type=nullio\n\tLun 1 Path=/y,Colour=red\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	load, start := Loaders(conf, nil, compat.LoadOptions{ACLDir: dir}, nil)
+	if _, _, err := load(); err == nil {
+		t.Fatal("strict load accepted an error")
+	}
+	cfg, ds, err := start()
+	if err != nil || len(cfg.Targets) != 1 || len(cfg.Targets[0].LUNs) != 1 || !ds.HasErrors() {
+		t.Fatalf("start: %v %+v %v", err, cfg, ds)
+	}
+	var out bytes.Buffer
+	if err := Check(&out, start); err == nil {
+		t.Fatal("Check passed a file with errors")
+	}
+	want := conf + ":3:2: error: Lun 1 of target iqn.x:a is left out (the errors on its line)\n" +
+		conf + ":3:16: error: Lun 1: unknown parameter \"Colour\" (IET refuses the LUN)\n" +
+		conf + ": 2 error(s): a start serves the rest (iet, 1 target(s), 1 LUN(s)) without what is left out above; a reload (SIGHUP) with this file is refused\n"
+	if out.String() != want {
+		t.Fatalf("Check printed\n%s\nwant\n%s", out.String(), want)
+	}
+
+	// No file among the candidates: an empty IET config, as IET.
+	load, start = Loaders("", []string{filepath.Join(dir, "none.conf")}, compat.LoadOptions{ACLDir: dir}, nil)
+	for _, f := range []LoadFunc{load, start} {
+		if cfg, ds, err := f(); err != nil || len(cfg.Targets) != 0 || len(ds) != 0 {
+			t.Fatalf("no file: %v %v", err, ds)
+		}
+	}
+	out.Reset()
+	if err := Check(&out, start); err != nil || !strings.Contains(out.String(), ": ok (iet, 0 target(s), 0 LUN(s))") {
+		t.Fatalf("Check without a file: %v %q", err, out.String())
+	}
+}
