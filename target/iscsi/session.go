@@ -56,12 +56,12 @@ type session struct {
 	immediate atomic.Int32
 	tmfs      atomic.Int32
 
-	work    chan *task
+	work chan *task
 	// executing counts tasks handed to the workers whose response is not
 	// queued yet; the writer uses it to let them join its next batch.
 	executing atomic.Int32
-	workers sync.WaitGroup
-	endedCh chan struct{}
+	workers   sync.WaitGroup
+	endedCh   chan struct{}
 }
 
 func newSession(s *Server, ts *targetState, r *login.Result, tsih uint16) *session {
