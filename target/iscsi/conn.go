@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -282,6 +283,10 @@ func (c *conn) enqueue(o outPDU) {
 
 func (c *conn) enqueueTask(t *task) { c.enqueue(outPDU{task: t}) }
 
+// maxYieldBatch: the writer yields once to executing commands when it has
+// fewer responses than this queued.
+const maxYieldBatch = 8
+
 func (c *conn) writer() {
 	defer close(c.wdone)
 	var batch []outPDU
@@ -302,6 +307,13 @@ func (c *conn) writer() {
 				}
 			}
 			return
+		}
+		if len(c.queue) < maxYieldBatch && c.sess != nil && c.sess.executing.Load() > 0 {
+			// Commands are still executing: let them finish and join
+			// this batch (one writev, one wake-up of the initiator).
+			c.wmu.Unlock()
+			runtime.Gosched()
+			c.wmu.Lock()
 		}
 		batch, c.queue = c.queue, batch[:0]
 		c.wmu.Unlock()

@@ -56,9 +56,12 @@ type session struct {
 	immediate atomic.Int32
 	tmfs      atomic.Int32
 
-	work    chan *task
-	workers sync.WaitGroup
-	endedCh chan struct{}
+	work chan *task
+	// executing counts tasks handed to the workers whose response is not
+	// queued yet; the writer uses it to let them join its next batch.
+	executing atomic.Int32
+	workers   sync.WaitGroup
+	endedCh   chan struct{}
 }
 
 func newSession(s *Server, ts *targetState, r *login.Result, tsih uint16) *session {
@@ -288,7 +291,7 @@ func (ss *session) release() {
 	ss.mu.Unlock()
 	slices.SortFunc(ready, func(a, b *task) int { return int(int32(a.cmdSN - b.cmdSN)) })
 	for _, t := range ready {
-		ss.work <- t
+		ss.toWorkers(t)
 	}
 }
 
@@ -465,6 +468,13 @@ func (ss *session) dispatch(t *task) {
 		}
 		ss.mu.Unlock()
 	}
+	ss.toWorkers(t)
+}
+
+// toWorkers queues a task for the workers, counted in executing until its
+// response is queued (or it ends without one).
+func (ss *session) toWorkers(t *task) {
+	ss.executing.Add(1)
 	ss.work <- t
 }
 
@@ -476,6 +486,12 @@ func (ss *session) worker() {
 }
 
 func (ss *session) run(t *task) {
+	queued := false
+	defer func() {
+		if !queued {
+			ss.executing.Add(-1)
+		}
+	}()
 	if t.isAborted() {
 		t.finish()
 		return
@@ -506,6 +522,8 @@ func (ss *session) run(t *task) {
 	}
 	t.responded = true
 	t.releaseSlot()
+	queued = true
+	ss.executing.Add(-1) // before the enqueue: the writer must not wait for it
 	c.enqueueTask(t)
 }
 
