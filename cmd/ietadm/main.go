@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ietgo/ietd/cmd/internal/argv"
 	"github.com/ietgo/ietd/cmd/internal/service"
 	"github.com/ietgo/ietd/target/admin"
 	"github.com/urfave/cli/v2"
@@ -47,7 +48,7 @@ func realMain(args []string) int {
 			return nil
 		},
 	}
-	if err := app.Run(args); err != nil {
+	if err := app.Run(argv.Normalize(args, append(app.Flags, cli.VersionFlag, cli.HelpFlag))); err != nil {
 		fmt.Fprintf(os.Stderr, "ietadm: %v\n", err)
 		return 255
 	}

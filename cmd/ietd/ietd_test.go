@@ -198,3 +198,27 @@ func TestDetachWaitsForReadiness(t *testing.T) {
 		t.Fatalf("error does not name the file:\n%s", out)
 	}
 }
+
+// TestGetoptStyleOptions: IET's getopt accepts "-d1", "-fd 1" and
+// "-c/path", as init scripts and OPTIONS lines write them.
+func TestGetoptStyleOptions(t *testing.T) {
+	ietd := dt.Bin(t, "ietd")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "ietd.conf")
+	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Type=nullio,Blocks=2048\n")
+	out, code := dt.Run(t, 20*time.Second, ietd, "-d1", "--check", "-c"+conf)
+	if code != 0 || !strings.Contains(out, "ok") {
+		t.Fatalf("-d1 --check -c<file>: exit %d\n%s", code, out)
+	}
+	port := dt.FreePort(t)
+	args := daemonArgs(dir, conf, port)[2:] // without "-c conf"
+	d := dt.Start(t, port, ietd, append([]string{"-fd", "1", "-c" + conf}, args...)...)
+	// -d 1 took effect: informational messages are logged.
+	dt.Eventually(t, 10*time.Second, func() string {
+		return dt.Contains(d.Stderr.String(), "level=info", "serving 1 target(s)")
+	})
+	out, code = dt.Run(t, 20*time.Second, ietd, "-fx")
+	if code == 0 || !strings.Contains(out, "-fx") {
+		t.Fatalf("-fx: exit %d\n%s", code, out)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/ietgo/ietd/cmd/internal/argv"
 	"github.com/ietgo/ietd/cmd/internal/service"
 	"github.com/ietgo/ietd/compat"
 	"github.com/ietgo/ietd/target/config"
@@ -41,7 +42,7 @@ func main() {
 		HideHelpCommand: true,
 		Action:          run,
 	}
-	if err := app.Run(os.Args); err != nil {
+	if err := app.Run(argv.Normalize(os.Args, append(app.Flags, cli.VersionFlag, cli.HelpFlag))); err != nil {
 		fmt.Fprintf(os.Stderr, "ietd: %v\n", err)
 		os.Exit(1)
 	}

@@ -69,3 +69,34 @@ func TestVersionAndBadBlockLength(t *testing.T) {
 		t.Fatalf("-b 3000: exit %d %q", code, out)
 	}
 }
+
+// TestClusteredOptions: NetBSD's getopt accepts "-DV", "-4D" and attached
+// values ("-b4096", "-f/etc/iscsi/targets").
+func TestClusteredOptions(t *testing.T) {
+	bin := dt.Bin(t, "iscsi-target")
+	out, code := dt.Run(t, 10*time.Second, bin, "-DV")
+	if code != 0 || !strings.Contains(out, "netbsd-iscsi") {
+		t.Fatalf("-DV: exit %d %q", code, out)
+	}
+	out, code = dt.Run(t, 10*time.Second, bin, "-Db3000", "-f/nonexistent")
+	if code != 1 || !strings.Contains(out, "Invalid block len 3000") {
+		t.Fatalf("-Db3000: exit %d %q", code, out)
+	}
+	dir := t.TempDir()
+	targets := filepath.Join(dir, "targets")
+	if err := os.WriteFile(targets, []byte("extent0 "+filepath.Join(dir, "e0")+" 0 1MB\ntarget0 rw extent0 0/0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "auths"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := dt.FreePort(t)
+	// -4D: IPv4 only, foreground (it must not detach: Start watches it).
+	d := dt.Start(t, port, bin, "-4D", "-f"+targets, "-p"+strconv.Itoa(port), "--address", "127.0.0.1",
+		"--auths", filepath.Join(dir, "auths"), "--pid-file", filepath.Join(dir, "pid"),
+		"--admin-socket", filepath.Join(dir, "admin.sock"), "--state-dir", filepath.Join(dir, "state"))
+	b, err := os.ReadFile(filepath.Join(dir, "pid"))
+	if err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(d.Cmd.Process.Pid) {
+		t.Fatalf("pid file %q (%v): -D did not keep it in the foreground", b, err)
+	}
+}
