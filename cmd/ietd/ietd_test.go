@@ -222,3 +222,47 @@ func TestGetoptStyleOptions(t *testing.T) {
 		t.Fatalf("-fx: exit %d\n%s", code, out)
 	}
 }
+
+// noConfigArgs runs ietd without -c (the "configure through ietadm" mode
+// Pacemaker uses); the test skips when this host has an ietd.conf.
+func noConfigArgs(t *testing.T, dir string, port int) []string {
+	t.Helper()
+	for _, p := range []string{"/etc/iet/ietd.conf", "/etc/ietd.conf"} {
+		if _, err := os.Stat(p); err == nil {
+			t.Skipf("%s exists: ietd would read it", p)
+		}
+	}
+	return daemonArgs(dir, "", port)[2:]
+}
+
+// TestACLWithoutConfigFile: with no ietd.conf, targets come from ietadm
+// and initiators.allow still decides who may log in.
+func TestACLWithoutConfigFile(t *testing.T) {
+	ietd, ietadm := dt.Bin(t, "ietd"), dt.Bin(t, "ietadm")
+	iscsiLs, iscsiInq := dt.Tool(t, "iscsi-ls"), dt.Tool(t, "iscsi-inq")
+	dir := t.TempDir()
+	// Only 192.0.2.1 may use the targets; the test connects from 127.0.0.1.
+	writeFile(t, filepath.Join(dir, "initiators.allow"), "ALL 192.0.2.1\n")
+	port := dt.FreePort(t)
+	d := dt.Start(t, port, ietd, append([]string{"-f", "-d", "1"}, noConfigArgs(t, dir, port)...)...)
+	sock := filepath.Join(dir, "ietadm.sock")
+	for _, args := range [][]string{
+		{"--op", "new", "--tid=0", "--params", "Name=" + iqnA},
+		{"--op", "new", "--tid=1", "--lun=0", "--params", "Type=nullio,Blocks=2048"},
+	} {
+		if out, code := dt.Run(t, 20*time.Second, ietadm, append([]string{"--socket", sock}, args...)...); code != 0 {
+			t.Fatalf("ietadm %v: exit %d %s", args, code, out)
+		}
+	}
+	out, code := dt.Run(t, 20*time.Second, iscsiLs, dt.Portal(port))
+	if code != 0 || strings.Contains(out, iqnA) {
+		t.Fatalf("discovery lists a target initiators.allow denies: exit %d\n%s", code, out)
+	}
+	out, code = dt.Run(t, 20*time.Second, iscsiInq, dt.Portal(port)+"/"+iqnA+"/0")
+	if code == 0 {
+		t.Fatalf("login allowed although initiators.allow denies it:\n%s\n%s", out, d.Stderr.String())
+	}
+	if msg := dt.Contains(d.Stderr.String(), "login denied", filepath.Join(dir, "initiators.allow")); msg != "" {
+		t.Fatal(msg)
+	}
+}

@@ -56,8 +56,8 @@ func Logger(name string, foreground bool, level int) (*logrus.Entry, error) {
 }
 
 // Loader returns the config loading function of a daemon. An empty path
-// with no file found gives an empty IET config (IET: "configure through
-// ietadm").
+// with no file found gives an IET config with no targets (IET: "configure
+// through ietadm") and the access-control files of opts.ACLDir.
 func Loader(path string, candidates []string, opts compat.LoadOptions, log *logrus.Entry) func() (*config.Config, config.Diagnostics, error) {
 	return func() (*config.Config, config.Diagnostics, error) {
 		p := path
@@ -75,7 +75,10 @@ func Loader(path string, candidates []string, opts compat.LoadOptions, log *logr
 				if log != nil {
 					log.Warnf("%s not found, configure through ietadm", strings.Join(candidates, " or "))
 				}
-				return &config.Config{Dialect: config.DialectIET}, nil, nil
+				// No targets yet, but IET's access-control files apply.
+				o := opts
+				o.Dialect = config.DialectIET
+				return compat.LoadBytes("", nil, o)
 			}
 		}
 		return compat.Load(p, opts)
