@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -98,5 +100,49 @@ func TestClusteredOptions(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(dir, "pid"))
 	if err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(d.Cmd.Process.Pid) {
 		t.Fatalf("pid file %q (%v): -D did not keep it in the foreground", b, err)
+	}
+}
+
+// TestNetmaskIPv6: an IPv4 netmask admits no native IPv6 initiator, in
+// discovery or at login; "any" admits everyone.
+func TestNetmaskIPv6(t *testing.T) {
+	bin := dt.Bin(t, "iscsi-target")
+	iscsiLs, iscsiInq := dt.Tool(t, "iscsi-ls"), dt.Tool(t, "iscsi-inq")
+	if l, err := net.Listen("tcp6", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	} else {
+		l.Close()
+	}
+	dir := t.TempDir()
+	targets := filepath.Join(dir, "targets")
+	if err := os.WriteFile(targets, []byte("extent0 "+filepath.Join(dir, "e0")+" 0 1MB\n"+
+		"extent1 "+filepath.Join(dir, "e1")+" 0 1MB\n"+
+		"target0 rw extent0 127.0.0.0/8\ntarget1 rw extent1 any\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "auths"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := dt.FreePort(t)
+	d := dt.Start(t, port, bin, "-D", "-f", targets, "-p", strconv.Itoa(port), "--address", "127.0.0.1", "--address", "::1",
+		"--auths", filepath.Join(dir, "auths"), "--pid-file", filepath.Join(dir, "pid"),
+		"--admin-socket", filepath.Join(dir, "admin.sock"), "--state-dir", filepath.Join(dir, "state"))
+	const base = "iqn.1994-04.org.netbsd.iscsi-target:"
+	v4, v6 := dt.Portal(port), fmt.Sprintf("iscsi://[::1]:%d", port)
+	out, code := dt.Run(t, 20*time.Second, iscsiLs, v4)
+	if code != 0 || dt.Contains(out, base+"target0", base+"target1") != "" {
+		t.Fatalf("IPv4 discovery: exit %d\n%s", code, out)
+	}
+	out, code = dt.Run(t, 20*time.Second, iscsiLs, v6)
+	if code != 0 || !strings.Contains(out, base+"target1") || strings.Contains(out, base+"target0") {
+		t.Fatalf("IPv6 discovery must list target1 only: exit %d\n%s", code, out)
+	}
+	if out, code := dt.Run(t, 20*time.Second, iscsiInq, v6+"/"+base+"target0/0"); code == 0 {
+		t.Fatalf("IPv6 login to a target with an IPv4 netmask succeeded:\n%s", out)
+	}
+	for _, url := range []string{v6 + "/" + base + "target1/0", v4 + "/" + base + "target0/0"} {
+		if out, code := dt.Run(t, 20*time.Second, iscsiInq, url); code != 0 {
+			t.Fatalf("%s: exit %d\n%s\n%s", url, code, out, d.Stderr.String())
+		}
 	}
 }
