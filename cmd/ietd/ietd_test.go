@@ -241,8 +241,9 @@ func TestACLWithoutConfigFile(t *testing.T) {
 	ietd, ietadm := dt.Bin(t, "ietd"), dt.Bin(t, "ietadm")
 	iscsiLs, iscsiInq := dt.Tool(t, "iscsi-ls"), dt.Tool(t, "iscsi-inq")
 	dir := t.TempDir()
-	// Only 192.0.2.1 may use the targets; the test connects from 127.0.0.1.
-	writeFile(t, filepath.Join(dir, "initiators.allow"), "ALL 192.0.2.1\n")
+	// No rule for iqnA: with initiators.allow present it is denied to
+	// everyone (IET's implicit deny).
+	writeFile(t, filepath.Join(dir, "initiators.allow"), iqnB+" 127.0.0.1\n")
 	port := dt.FreePort(t)
 	d := dt.Start(t, port, ietd, append([]string{"-f", "-d", "1"}, noConfigArgs(t, dir, port)...)...)
 	sock := filepath.Join(dir, "ietadm.sock")
@@ -262,7 +263,80 @@ func TestACLWithoutConfigFile(t *testing.T) {
 	if code == 0 {
 		t.Fatalf("login allowed although initiators.allow denies it:\n%s\n%s", out, d.Stderr.String())
 	}
-	if msg := dt.Contains(d.Stderr.String(), "login denied", filepath.Join(dir, "initiators.allow")); msg != "" {
+	if msg := dt.Contains(d.Stderr.String(), "login denied", "implicit deny"); msg != "" {
 		t.Fatal(msg)
+	}
+
+	// Pacemaker's iSCSITarget appends a line and expects the next login
+	// to see it: no reload.
+	f, err := os.OpenFile(filepath.Join(dir, "initiators.allow"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(iqnA + " 127.0.0.1\n")
+	f.Close()
+	out, code = dt.Run(t, 20*time.Second, iscsiInq, dt.Portal(port)+"/"+iqnA+"/0")
+	if code != 0 {
+		t.Fatalf("login after the allow line was appended: exit %d\n%s\n%s", code, out, d.Stderr.String())
+	}
+	out, code = dt.Run(t, 20*time.Second, iscsiLs, dt.Portal(port))
+	if code != 0 || !strings.Contains(out, iqnA) {
+		t.Fatalf("discovery after the allow line was appended: exit %d\n%s", code, out)
+	}
+}
+
+// TestACLFilesReadPerLogin: IET re-read the access-control files on every
+// login and SendTargets; a broken edit is reported and the rules in force
+// before stay.
+func TestACLFilesReadPerLogin(t *testing.T) {
+	ietd := dt.Bin(t, "ietd")
+	iscsiLs, iscsiInq := dt.Tool(t, "iscsi-ls"), dt.Tool(t, "iscsi-inq")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "ietd.conf")
+	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Type=nullio,Blocks=2048\nTarget "+iqnB+"\n\tLun 0 Type=nullio,Blocks=2048\n")
+	allow := filepath.Join(dir, "initiators.allow")
+	writeFile(t, allow, "ALL 127.0.0.1\n")
+	port := dt.FreePort(t)
+	d := dt.Start(t, port, ietd, append([]string{"-f"}, daemonArgs(dir, conf, port)...)...)
+	login := func(iqn string) int {
+		_, code := dt.Run(t, 20*time.Second, iscsiInq, dt.Portal(port)+"/"+iqn+"/0")
+		return code
+	}
+	if login(iqnA) != 0 || login(iqnB) != 0 {
+		t.Fatal("login refused with ALL 127.0.0.1")
+	}
+	// Refuse B from now on.
+	writeFile(t, allow, iqnA+" 127.0.0.1\n"+iqnB+" 192.0.2.1\n")
+	if login(iqnB) == 0 {
+		t.Fatal("login to B allowed after initiators.allow stopped allowing it")
+	}
+	if login(iqnA) != 0 {
+		t.Fatal("login to A refused")
+	}
+	out, _ := dt.Run(t, 20*time.Second, iscsiLs, dt.Portal(port))
+	if !strings.Contains(out, iqnA) || strings.Contains(out, iqnB) {
+		t.Fatalf("discovery does not follow the edited file:\n%s", out)
+	}
+	// A broken edit keeps the rules in force, with one error naming the
+	// file and line.
+	writeFile(t, allow, "ALL 127.0.0.1/99\n")
+	for i := 0; i < 2; i++ {
+		if login(iqnB) == 0 {
+			t.Fatal("a broken initiators.allow replaced the rules")
+		}
+	}
+	if login(iqnA) != 0 {
+		t.Fatal("a broken initiators.allow dropped the rules in force")
+	}
+	logs := d.Stderr.String()
+	if n := strings.Count(logs, "access-control file has errors"); n != 1 {
+		t.Fatalf("error logged %d times, want once:\n%s", n, logs)
+	}
+	if !strings.Contains(logs, allow+":1:") {
+		t.Fatalf("error lacks file:line:\n%s", logs)
+	}
+	os.Remove(allow)
+	if login(iqnB) != 0 {
+		t.Fatal("login refused after initiators.allow was removed")
 	}
 }

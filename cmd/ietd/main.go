@@ -9,6 +9,7 @@ import (
 	"github.com/ietgo/ietd/cmd/internal/argv"
 	"github.com/ietgo/ietd/cmd/internal/service"
 	"github.com/ietgo/ietd/compat"
+	"github.com/ietgo/ietd/target/acl"
 	"github.com/ietgo/ietd/target/config"
 	"github.com/ietgo/ietd/target/daemon"
 	"github.com/urfave/cli/v2"
@@ -75,9 +76,14 @@ func run(c *cli.Context) error {
 			return fmt.Errorf("config file: %w", err)
 		}
 	}
+	aclDirs := []string{"/etc/iet", "/etc"}
+	if lo.ACLDir != "" {
+		aclDirs = []string{lo.ACLDir}
+	}
 	opts := daemon.Options{
 		Log:         log,
 		Load:        load,
+		ACLFiles:    acl.NewFiles(aclDirs, parseACL, log),
 		Addresses:   c.StringSlice("address"),
 		Port:        c.Int("port"),
 		PIDFile:     c.String("pid-file"),
@@ -90,4 +96,11 @@ func run(c *cli.Context) error {
 	}
 	os.Exit(service.Start(c.Bool("foreground"), opts, os.Stderr, "ietd"))
 	return nil
+}
+
+// parseACL reads an access-control file with the rules of compat.
+func parseACL(path string, src []byte, initiators bool) (*config.ACLFile, config.Diagnostics) {
+	var ds config.Diagnostics
+	f := compat.ParseACL(path, src, initiators, &ds)
+	return f, ds
 }

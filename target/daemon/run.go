@@ -15,6 +15,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/activation"
 	sd "github.com/coreos/go-systemd/v22/daemon"
+	"github.com/ietgo/ietd/target/acl"
 	"github.com/ietgo/ietd/target/admin"
 	"github.com/ietgo/ietd/target/config"
 	"github.com/ietgo/ietd/target/iscsi"
@@ -43,6 +44,10 @@ type Options struct {
 	ProcDir string
 	// UID/GID to switch to after binding (-1 = keep).
 	UID, GID int
+	// ACLFiles, when set, keeps IET's access-control files current: they
+	// are checked on every login and SendTargets request (as IET re-read
+	// them) instead of only at start and on SIGHUP.
+	ACLFiles *acl.Files
 	// ParseLUN is used by ietadm --op new --lun.
 	ParseLUN func(number uint64, params string) (*config.LUN, error)
 	// Ready is called once the daemon listens (or with the start-up error).
@@ -132,7 +137,11 @@ func Run(ctx context.Context, opts Options) (err error) {
 			opts.StateDir = ""
 		}
 	}
-	srv, err := iscsi.NewServer(iscsi.Options{Config: cfg, Log: log, StateDir: opts.StateDir, Port: opts.Port})
+	if opts.ACLFiles != nil && cfg.Dialect == config.DialectIET {
+		opts.ACLFiles.Seed(cfg)
+	}
+	access := &acl.Live{Files: opts.ACLFiles, Log: log}
+	srv, err := iscsi.NewServer(iscsi.Options{Config: cfg, Log: log, StateDir: opts.StateDir, Port: opts.Port, ACL: access})
 	if err != nil {
 		closeAll(listeners)
 		return err

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/ietgo/ietd/target/acl"
 	"github.com/ietgo/ietd/target/login"
 	"github.com/ietgo/ietd/target/pdu"
 	"github.com/ietgo/ietd/target/scsi"
@@ -459,6 +458,7 @@ func (c *conn) sendTargets(value string) []byte {
 	s := c.srv
 	cfg := s.Config()
 	portals := s.portals(c.local, c.port)
+	access := s.opts.ACL.For(cfg)
 	var out []byte
 	for _, t := range cfg.Targets {
 		switch {
@@ -470,12 +470,12 @@ func (c *conn) sendTargets(value string) []byte {
 		case t.Name != value:
 			continue
 		}
-		if ok, _ := acl.InitiatorAllowed(cfg, t, c.sess.initiator, c.peer); !ok {
+		if ok, _ := access.InitiatorAllowed(t, c.sess.initiator, c.peer, c.sess.discovery); !ok {
 			continue
 		}
 		out = login.AppendKey(out, "TargetName", t.Name)
 		for _, p := range portals {
-			if !acl.PortalAllowed(cfg, t, p.Addr()) {
+			if !access.PortalAllowed(t, p.Addr()) {
 				continue
 			}
 			out = login.AppendKey(out, "TargetAddress", p.String()+",1")
