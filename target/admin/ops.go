@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -104,9 +105,17 @@ func params(s string) [][2]string {
 	return out
 }
 
+// apply makes cfg the model in force. A failure keeps the errno of its
+// cause (IET returned the kernel's errno: ENOENT for a LUN path that does
+// not exist), EINVAL when it has none; nothing is changed.
 func (o *Ops) apply(cfg *config.Config) error {
 	if err := o.Engine.Apply(cfg); err != nil {
-		return errf(syscall.EINVAL, "%v", err)
+		no := syscall.EINVAL
+		var cause syscall.Errno
+		if errors.As(err, &cause) && cause != 0 {
+			no = cause
+		}
+		return errf(no, "%v", err)
 	}
 	return nil
 }

@@ -205,7 +205,14 @@ func Run(ctx context.Context, opts Options) (err error) {
 			case syscall.SIGHUP:
 				sd.SdNotify(false, sd.SdNotifyReloading)
 				if err := d.Reload(); err != nil {
-					log.WithError(err).Error("reload failed; keeping the running configuration")
+					if j, ok := err.(interface{ Unwrap() []error }); ok {
+						for _, e := range j.Unwrap() {
+							log.Error(e.Error())
+						}
+						log.Error("reload failed; keeping the running configuration")
+					} else {
+						log.WithError(err).Error("reload failed; keeping the running configuration")
+					}
 				}
 				sd.SdNotify(false, sd.SdNotifyReady)
 			default:
@@ -253,6 +260,9 @@ func (d *Daemon) Reload() error {
 	defer d.mu.Unlock()
 	cur := d.srv.Config()
 	next := MergeReload(cur, cfg, d.runtime)
+	if err := CheckStores(cur, next); err != nil {
+		return err
+	}
 	if err := d.srv.Reload(next); err != nil {
 		return err
 	}
@@ -312,6 +322,9 @@ func (e *engine) Apply(cfg *config.Config) error {
 	d := (*Daemon)(e)
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err := CheckStores(d.srv.Config(), cfg); err != nil {
+		return err
+	}
 	if err := d.srv.Reload(cfg); err != nil {
 		return err
 	}
