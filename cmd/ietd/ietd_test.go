@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -405,4 +406,43 @@ func TestChangesAreAllOrNothing(t *testing.T) {
 	dt.Eventually(t, 10*time.Second, func() string {
 		return dt.Contains(volumes(), "name:"+iqnB, "path:"+b)
 	})
+}
+
+// TestSignalRightAfterReadiness: init scripts may signal the daemon as
+// soon as the parent returns; SIGHUP must reload (not kill it) and
+// SIGTERM must stop it in order (pid file removed), even at that moment.
+func TestSignalRightAfterReadiness(t *testing.T) {
+	ietd := dt.Bin(t, "ietd")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "ietd.conf")
+	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Type=nullio,Blocks=2048\n")
+	pidFile := filepath.Join(dir, "ietd.pid")
+	for i := 0; i < 10; i++ {
+		port := dt.FreePort(t)
+		if out, code := dt.Run(t, 40*time.Second, ietd, daemonArgs(dir, conf, port)...); code != 0 {
+			t.Fatalf("start: exit %d\n%s", code, out)
+		}
+		b, _ := os.ReadFile(pidFile)
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil {
+			t.Fatalf("pid file %q", b)
+		}
+		p, _ := os.FindProcess(pid)
+		p.Signal(syscall.SIGHUP)
+		time.Sleep(100 * time.Millisecond)
+		// (A zombie answers signal 0: ask the listener instead.)
+		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), 2*time.Second)
+		if err != nil {
+			p.Signal(syscall.SIGKILL)
+			t.Fatalf("round %d: SIGHUP right after start killed the daemon: %v", i, err)
+		}
+		c.Close()
+		p.Signal(syscall.SIGTERM)
+		dt.Eventually(t, 15*time.Second, func() string {
+			if _, err := os.Stat(pidFile); err == nil {
+				return "pid file left behind after SIGTERM"
+			}
+			return ""
+		})
+	}
 }

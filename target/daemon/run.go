@@ -90,6 +90,16 @@ func Run(ctx context.Context, opts Options) (err error) {
 		opts.ShutdownTimeout = 10 * time.Second
 	}
 	log := opts.Log
+	// Catch signals before anything else: a SIGTERM that arrives right
+	// after readiness is reported (an init script stopping at once) must
+	// shut down in order, not kill the process with its pid file left.
+	sigs := opts.Signals
+	if sigs == nil {
+		ch := make(chan os.Signal, 4)
+		signal.Notify(ch, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+		defer signal.Stop(ch)
+		sigs = ch
+	}
 	cfg, diags, err := opts.Load()
 	for _, d := range diags {
 		if d.Severity == config.Warning {
@@ -172,13 +182,6 @@ func Run(ctx context.Context, opts Options) (err error) {
 	ready(nil)
 	sd.SdNotify(false, sd.SdNotifyReady)
 
-	sigs := opts.Signals
-	if sigs == nil {
-		ch := make(chan os.Signal, 4)
-		signal.Notify(ch, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-		defer signal.Stop(ch)
-		sigs = ch
-	}
 	var watchdog <-chan time.Time
 	if iv, err := sd.SdWatchdogEnabled(false); err == nil && iv > 0 {
 		t := time.NewTicker(iv / 2)
