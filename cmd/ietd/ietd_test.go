@@ -446,3 +446,42 @@ func TestSignalRightAfterReadiness(t *testing.T) {
 		})
 	}
 }
+
+// TestTIDsAreNeverReused: neither ietadm nor a reload gives a new target
+// the tid of a target that existed before (IET's kernel counter).
+func TestTIDsAreNeverReused(t *testing.T) {
+	ietd, ietadm := dt.Bin(t, "ietd"), dt.Bin(t, "ietadm")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "ietd.conf")
+	iqnC := "iqn.2001-04.com.example:cmd-c"
+	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Type=nullio\nTarget "+iqnB+"\n\tLun 0 Type=nullio\n")
+	port := dt.FreePort(t)
+	d := dt.Start(t, port, ietd, append([]string{"-f"}, daemonArgs(dir, conf, port)...)...)
+	sock := filepath.Join(dir, "ietadm.sock")
+	adm := func(args ...string) string {
+		out, code := dt.Run(t, 20*time.Second, ietadm, append([]string{"--socket", sock}, args...)...)
+		if code != 0 {
+			t.Fatalf("ietadm %v: exit %d %s", args, code, out)
+		}
+		return out
+	}
+	// The file drops B (tid 2) and adds C: C must not get tid 2.
+	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Type=nullio\nTarget "+iqnC+"\n\tLun 0 Type=nullio\n")
+	d.Signal(syscall.SIGHUP)
+	dt.Eventually(t, 10*time.Second, func() string {
+		return dt.Contains(adm("--op", "show", "--volumes"), "tid:3 name:"+iqnC, "tid:1 name:"+iqnA)
+	})
+	// ietadm: tid 4 created and deleted; --tid=0 gives 5, not 4.
+	adm("--op", "new", "--tid=4", "--params", "Name=iqn.2001-04.com.example:four")
+	adm("--op", "delete", "--tid=4")
+	adm("--op", "new", "--tid=0", "--params", "Name=iqn.2001-04.com.example:five")
+	if out := adm("--op", "show", "--volumes"); !strings.Contains(out, "tid:5 name:iqn.2001-04.com.example:five") {
+		t.Fatalf("--tid=0 after deleting tid 4:\n%s", out)
+	}
+	// And B, back in the file, gets a new tid too.
+	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Type=nullio\nTarget "+iqnB+"\n\tLun 0 Type=nullio\n")
+	d.Signal(syscall.SIGHUP)
+	dt.Eventually(t, 10*time.Second, func() string {
+		return dt.Contains(adm("--op", "show", "--volumes"), "tid:6 name:"+iqnB, "tid:5 name:iqn.2001-04.com.example:five")
+	})
+}

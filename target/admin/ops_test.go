@@ -195,3 +195,25 @@ func TestApplyFailureKeepsErrnoAndChangesNothing(t *testing.T) {
 		t.Fatal("the refused LUN is in the model")
 	}
 }
+
+type counter struct{ next int }
+
+func (c *counter) Next() int { return max(c.next, 1) }
+func (c *counter) Taken(tid int) {
+	c.next = max(c.next, tid+1)
+}
+
+func TestNewTargetTIDFromAllocator(t *testing.T) {
+	o, fe := newOps()
+	o.TIDs = &counter{}
+	do(o, Request{Op: OpNew, TID: ip(4), Params: "Name=iqn.x:four"})
+	if r := do(o, Request{Op: OpDelete, TID: ip(4)}); r.Errno != 0 {
+		t.Fatalf("delete: %+v", r)
+	}
+	if r := do(o, Request{Op: OpNew, TID: ip(0), Params: "Name=iqn.x:next"}); r.Errno != 0 {
+		t.Fatalf("new: %+v", r)
+	}
+	if fe.cfg.TargetByTID(5) == nil {
+		t.Fatalf("tid 0 after deleting tid 4: got %+v, want tid 5 (no reuse)", fe.cfg.Targets[0])
+	}
+}

@@ -69,6 +69,28 @@ type Daemon struct {
 	// runtime holds the names of targets created with ietadm; they are
 	// kept across config reloads.
 	runtime map[string]bool
+	tids    tidCounter
+}
+
+// tidCounter is the daemon's next target id: it only grows, so an id is
+// never given to another target while the daemon runs (IET's kernel
+// counter; tools that remember a tid must not find another target
+// there).
+type tidCounter struct {
+	mu   sync.Mutex
+	next int
+}
+
+func (c *tidCounter) Next() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return max(c.next, 1)
+}
+
+func (c *tidCounter) Taken(tid int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.next = max(c.next, tid+1)
 }
 
 // Run starts the service and blocks until ctx is cancelled or SIGTERM/
@@ -157,7 +179,8 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return err
 	}
 	d := &Daemon{opts: opts, log: log, srv: srv, runtime: map[string]bool{}}
-	d.ops = &admin.Ops{Engine: (*engine)(d), ParseLUN: opts.ParseLUN,
+	d.tids.Taken(cfg.NextTID() - 1)
+	d.ops = &admin.Ops{Engine: (*engine)(d), ParseLUN: opts.ParseLUN, TIDs: &d.tids,
 		Created: func(n string) { d.runtime[n] = true },
 		Deleted: func(n string) { delete(d.runtime, n) }}
 	uid := os.Getuid()
@@ -262,13 +285,14 @@ func (d *Daemon) Reload() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	cur := d.srv.Config()
-	next := MergeReload(cur, cfg, d.runtime)
+	next, nextTID := MergeReload(cur, cfg, d.runtime, d.tids.Next())
 	if err := CheckStores(cur, next); err != nil {
 		return err
 	}
 	if err := d.srv.Reload(next); err != nil {
 		return err
 	}
+	d.tids.Taken(nextTID - 1)
 	d.log.WithField("targets", len(next.Targets)).Info("configuration reloaded")
 	d.writeProcLocked(next)
 	return nil
@@ -276,45 +300,35 @@ func (d *Daemon) Reload() error {
 
 // MergeReload prepares a freshly loaded config for Server.Reload: a target
 // whose name is unchanged keeps its running TID (so its sessions stay up),
-// new targets get unused TIDs, and running targets named in runtime that the
-// file does not define are carried over.
-func MergeReload(cur, loaded *config.Config, runtime map[string]bool) *config.Config {
+// running targets named in runtime that the file does not define are
+// carried over, and every other target gets a new TID from nextTID on
+// (TIDs are never reused while the daemon runs, as in IET). It returns the
+// next unused TID.
+func MergeReload(cur, loaded *config.Config, runtime map[string]bool, nextTID int) (*config.Config, int) {
 	next := loaded.Clone()
-	used := map[int]bool{}
 	byName := map[string]int{}
 	for _, t := range cur.Targets {
 		byName[t.Name] = t.TID
+		nextTID = max(nextTID, t.TID+1)
 	}
 	for _, t := range next.Targets {
 		if tid, ok := byName[t.Name]; ok {
 			t.TID = tid
-			used[tid] = true
 		}
 	}
 	for _, t := range cur.Targets {
 		if runtime[t.Name] && next.TargetByName(t.Name) == nil {
 			c := (&config.Config{Targets: []*config.Target{t}}).Clone().Targets[0]
 			next.Targets = append(next.Targets, c)
-			used[c.TID] = true
 		}
-	}
-	nextFree := 1
-	for _, t := range cur.Targets {
-		nextFree = max(nextFree, t.TID+1)
 	}
 	for _, t := range next.Targets {
-		if _, ok := byName[t.Name]; ok {
-			continue
+		if _, ok := byName[t.Name]; !ok {
+			t.TID = nextTID
+			nextTID++
 		}
-		if used[t.TID] || t.TID <= 0 {
-			for used[nextFree] {
-				nextFree++
-			}
-			t.TID = nextFree
-		}
-		used[t.TID] = true
 	}
-	return next
+	return next, nextTID
 }
 
 // engine adapts the daemon to admin.Engine.
