@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -484,4 +487,115 @@ func TestTIDsAreNeverReused(t *testing.T) {
 	dt.Eventually(t, 10*time.Second, func() string {
 		return dt.Contains(adm("--op", "show", "--volumes"), "tid:6 name:"+iqnB, "tid:5 name:iqn.2001-04.com.example:five")
 	})
+}
+
+// runAs runs a command as uid:gid (the test runs as root).
+func runAs(t *testing.T, uid, gid int, name string, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return string(out), 0
+	case errors.As(err, &ee) && ctx.Err() == nil:
+		return string(out), ee.ExitCode()
+	}
+	t.Fatalf("%s as %d: %v\n%s", name, uid, err, out)
+	return "", -1
+}
+
+// TestAdminSocketPeerCredentials: only root and the daemon's own user
+// (after -u/-g) may use ietadm; others get IET's EPERM (exit 255).
+func TestAdminSocketPeerCredentials(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root (switches users)")
+	}
+	ietd, ietadm := dt.Bin(t, "ietd"), dt.Bin(t, "ietadm")
+	const nobody, other = 65534, 65533
+	dir := t.TempDir()
+	// Let the other users reach the socket and run the binaries.
+	for _, p := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{ietadm, filepath.Dir(ietadm)} {
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm()&0o001 == 0 {
+			t.Skipf("%s not usable by other users", p)
+		}
+	}
+	conf := filepath.Join(dir, "ietd.conf")
+	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Type=nullio\n")
+	if err := os.Chmod(conf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	volumes := []string{"--op", "show", "--volumes"}
+
+	// ietd as root: the socket is root's, mode 0600.
+	rootDir := filepath.Join(dir, "root")
+	os.Mkdir(rootDir, 0o755)
+	port := dt.FreePort(t)
+	dt.Start(t, port, ietd, append([]string{"-f"}, daemonArgs(rootDir, conf, port)...)...)
+	sock := filepath.Join(rootDir, "ietadm.sock")
+	if out, code := dt.Run(t, 20*time.Second, ietadm, append([]string{"--socket", sock}, volumes...)...); code != 0 {
+		t.Fatalf("root: exit %d %s", code, out)
+	}
+	out, code := runAs(t, nobody, nobody, ietadm, append([]string{"--socket", sock}, volumes...)...)
+	if code != 255 || !strings.Contains(out, "Operation not permitted.") {
+		t.Fatalf("nobody on a 0600 root socket: exit %d, want 255 (EPERM)\n%s", code, out)
+	}
+	// Past the file mode, SO_PEERCRED still refuses.
+	if err := os.Chmod(sock, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	out, code = runAs(t, nobody, nobody, ietadm, append([]string{"--socket", sock}, volumes...)...)
+	if code != 255 || !strings.Contains(out, "Operation not permitted.") || strings.Contains(out, "tid:1") {
+		t.Fatalf("nobody on an open socket: exit %d, want 255 and no answer\n%s", code, out)
+	}
+
+	// ietd -u/-g nobody: the socket is nobody's; nobody may use it.
+	userDir := filepath.Join(dir, "user")
+	os.Mkdir(userDir, 0o755)
+	port = dt.FreePort(t)
+	d := dt.Start(t, port, ietd, append([]string{"-f", "-u", strconv.Itoa(nobody), "-g", strconv.Itoa(nobody)}, daemonArgs(userDir, conf, port)...)...)
+	sock = filepath.Join(userDir, "ietadm.sock")
+	fi, err := os.Stat(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid != nobody || st.Gid != nobody || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("socket %d:%d %v, want %d:%d 0600", st.Uid, st.Gid, fi.Mode().Perm(), nobody, nobody)
+	}
+	out, code = runAs(t, nobody, nobody, ietadm, append([]string{"--socket", sock}, volumes...)...)
+	if code != 0 || !strings.Contains(out, "tid:1 name:"+iqnA) {
+		t.Fatalf("the daemon's user: exit %d\n%s", code, out)
+	}
+	if out, code := runAs(t, other, other, ietadm, append([]string{"--socket", sock}, volumes...)...); code != 255 {
+		t.Fatalf("another user: exit %d, want 255\n%s", code, out)
+	}
+	if err := os.Chmod(sock, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := runAs(t, other, other, ietadm, append([]string{"--socket", sock}, volumes...)...); code != 255 || strings.Contains(out, "tid:1") {
+		t.Fatalf("another user on an open socket: exit %d, want 255\n%s", code, out)
+	}
+	if !strings.Contains(d.Stderr.String(), "ietadm connection refused") {
+		t.Fatalf("refusal not logged:\n%s", d.Stderr.String())
+	}
+	// The state and listing directories were made for the daemon's user.
+	if _, err := os.Stat(filepath.Join(userDir, "proc", "volume")); err != nil {
+		dt.Eventually(t, 10*time.Second, func() string {
+			if _, err := os.Stat(filepath.Join(userDir, "proc", "volume")); err != nil {
+				return "volume listing not written under -u: " + err.Error()
+			}
+			return ""
+		})
+	}
+	if strings.Contains(d.Stderr.String(), "state directory unavailable") {
+		t.Fatalf("state directory not usable under -u:\n%s", d.Stderr.String())
+	}
 }

@@ -151,6 +151,12 @@ func Run(ctx context.Context, opts Options) (err error) {
 		}
 		adminL = ul
 		defer os.Remove(opts.AdminSocket)
+		// The daemon's own user may use ietadm after -u/-g: the socket is
+		// 0600, so it must own it.
+		if err := os.Chown(opts.AdminSocket, owner(opts.UID), owner(opts.GID)); err != nil {
+			ul.Close()
+			return fmt.Errorf("admin socket: %w", err)
+		}
 	}
 	listeners, err := opts.listeners()
 	if err != nil {
@@ -159,15 +165,24 @@ func Run(ctx context.Context, opts Options) (err error) {
 		}
 		return err
 	}
-	if err := dropPrivileges(opts.UID, opts.GID); err != nil {
-		closeAll(listeners)
-		return err
-	}
+	// Directories the daemon writes are made while it is still root.
 	if opts.StateDir != "" {
-		if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
+		if err := ownedDir(opts.StateDir, 0o700, opts.UID, opts.GID); err != nil {
 			log.WithError(err).Warn("state directory unavailable: persistent reservations will not survive a restart")
 			opts.StateDir = ""
 		}
+	}
+	if opts.ProcDir != "" {
+		if err := ownedDir(opts.ProcDir, 0o755, opts.UID, opts.GID); err != nil {
+			log.WithError(err).Warn("listing directory unavailable: the volume and session files are not written")
+		}
+	}
+	if err := dropPrivileges(opts.UID, opts.GID); err != nil {
+		closeAll(listeners)
+		if adminL != nil {
+			adminL.Close()
+		}
+		return err
 	}
 	if opts.ACLFiles != nil && cfg.Dialect == config.DialectIET {
 		opts.ACLFiles.Seed(cfg)
@@ -435,6 +450,26 @@ func closeAll(ls []net.Listener) {
 	for _, l := range ls {
 		l.Close()
 	}
+}
+
+// owner is the uid or gid argument of chown for -u/-g (0 or negative:
+// unchanged, as in IET).
+func owner(id int) int {
+	if id > 0 {
+		return id
+	}
+	return -1
+}
+
+// ownedDir creates dir and gives it to the daemon's user and group.
+func ownedDir(dir string, mode os.FileMode, uid, gid int) error {
+	if err := os.MkdirAll(dir, mode); err != nil {
+		return err
+	}
+	if uid > 0 || gid > 0 {
+		return os.Chown(dir, owner(uid), owner(gid))
+	}
+	return nil
 }
 
 func dropPrivileges(uid, gid int) error {
