@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -597,5 +598,53 @@ func TestAdminSocketPeerCredentials(t *testing.T) {
 	}
 	if strings.Contains(d.Stderr.String(), "state directory unavailable") {
 		t.Fatalf("state directory not usable under -u:\n%s", d.Stderr.String())
+	}
+}
+
+// TestJournalPriorities: when stderr is the journal (JOURNAL_STREAM names
+// it), every log line carries its syslog priority.
+func TestJournalPriorities(t *testing.T) {
+	ietd := dt.Bin(t, "ietd")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "ietd.conf")
+	// An unknown keyword (a warning) and a missing backing file (an error).
+	writeFile(t, conf, "Target "+iqnA+"\n\tNoSuchKeyword 1\n\tLun 0 Path="+filepath.Join(dir, "missing.img")+",Type=fileio\n")
+	stream, err := os.Create(filepath.Join(dir, "journal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	fi, _ := stream.Stat()
+	st := fi.Sys().(*syscall.Stat_t)
+	run := func(journalStream string) string {
+		stream.Truncate(0)
+		stream.Seek(0, 0)
+		cmd := exec.Command(ietd, append([]string{"-f"}, daemonArgs(dir, conf, dt.FreePort(t))...)...)
+		cmd.Env = append(os.Environ(), "JOURNAL_STREAM="+journalStream, "INVOCATION_ID=0123456789abcdef")
+		cmd.Stderr = stream
+		if err := cmd.Run(); err == nil {
+			t.Fatal("ietd started with a missing backing file")
+		}
+		b, _ := os.ReadFile(stream.Name())
+		return string(b)
+	}
+	out := run(fmt.Sprintf("%d:%d", st.Dev, st.Ino))
+	var warn, errLine bool
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		switch {
+		case strings.HasPrefix(line, "<4>level=warning"):
+			warn = true
+		case strings.HasPrefix(line, "<3>level=error"):
+			errLine = true
+		case strings.HasPrefix(line, "level="):
+			t.Errorf("log line without priority: %q", line)
+		}
+	}
+	if !warn || !errLine {
+		t.Fatalf("want <4> warning and <3> error lines:\n%s", out)
+	}
+	// stderr is not the journal (another file): no prefixes.
+	if out := run(fmt.Sprintf("%d:%d", st.Dev, st.Ino+1)); strings.Contains(out, "<3>") || !strings.Contains(out, "level=error") {
+		t.Fatalf("prefixes on a stream that is not the journal:\n%s", out)
 	}
 }

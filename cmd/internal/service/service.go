@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ietgo/ietd/cmd/internal/journal"
 	"github.com/ietgo/ietd/compat"
 	"github.com/ietgo/ietd/target/config"
 	"github.com/ietgo/ietd/target/daemon"
@@ -36,8 +37,13 @@ func Logger(name string, foreground bool, level int) (*logrus.Entry, error) {
 	}
 	switch {
 	case os.Getenv("JOURNAL_STREAM") != "" || os.Getenv("INVOCATION_ID") != "":
-		// systemd adds time stamps and the unit name.
-		l.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true, DisableColors: true})
+		// systemd adds time stamps and the unit name; the journal takes
+		// each line's priority from its "<N>" prefix.
+		var f logrus.Formatter = &logrus.TextFormatter{DisableTimestamp: true, DisableColors: true}
+		if journal.StderrIsJournal(os.Getenv("JOURNAL_STREAM"), os.Stderr) {
+			f = journal.Formatter{Inner: f}
+		}
+		l.SetFormatter(f)
 		l.SetOutput(os.Stderr)
 	case foreground:
 		l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, TimestampFormat: "2006-01-02T15:04:05.000000", DisableColors: true})
