@@ -26,7 +26,7 @@ var shellScripts = map[string]string{
 var (
 	manPages5 = []string{"ietd.conf.5", "targets.5"}
 	manPages8 = []string{"ietd.8", "ietadm.8", "iscsi-target.8", "ietd-migrate.8"}
-	units     = []string{"ietd.service", "ietd.socket", "iscsi-target.service"}
+	units     = []string{"ietd.service", "ietd.socket", "netbsd-iscsi.service"}
 )
 
 func tool(t *testing.T, name string, args ...string) (string, error) {
