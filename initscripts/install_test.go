@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -58,8 +59,7 @@ func TestMakeInstallAll(t *testing.T) {
 		"usr/share/man/man5/targets.5":                0o644,
 		"usr/lib/systemd/system/ietd.service":         0o644,
 		"usr/lib/systemd/system/ietd.socket":          0o644,
-		"usr/lib/systemd/system/iscsi-target.service": 0o644,
-		"etc/rc.d/init.d/iscsi-target":                0o755,
+		"usr/lib/systemd/system/netbsd-iscsi.service": 0o644,
 		"etc/sysconfig/iscsi-target":                  0o644,
 		"etc/init.d/iscsitarget":                      0o755,
 		"etc/default/iscsitarget":                     0o644,
@@ -94,7 +94,7 @@ func TestMakeInstallAll(t *testing.T) {
 func TestMakeInstallPrefix(t *testing.T) {
 	dest := t.TempDir()
 	runMake(t, "install", "DESTDIR="+dest, "PREFIX=/usr/local", "INIT=systemd redhat netbsd solaris", "BINSRC="+t.TempDir())
-	for _, rel := range []string{"usr/local/lib/systemd/system/ietd.service", "etc/rc.d/init.d/iscsi-target", "etc/rc.d/iscsi_target", "lib/svc/manifest/network/iscsi-target.xml"} {
+	for _, rel := range []string{"usr/local/lib/systemd/system/ietd.service", "usr/local/lib/systemd/system/netbsd-iscsi.service", "etc/rc.d/iscsi_target", "lib/svc/manifest/network/iscsi-target.xml"} {
 		data, err := os.ReadFile(filepath.Join(dest, rel))
 		if err != nil {
 			t.Fatal(err)
@@ -111,5 +111,57 @@ func TestMakeInstallPrefix(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dest, "usr/local/share/man/man8/ietd.8")); err != nil {
 		t.Errorf("man page not under PREFIX: %v", err)
+	}
+}
+
+// TestMakeInstallServiceNames: on Red Hat "iscsi-target" is IET's ietd.
+// With systemd it is ietd.service under an alias (systemd prefers a unit
+// over a SysV script of the same name, so the NetBSD daemon's unit must not
+// be called iscsi-target.service and the SysV script is left out); without
+// systemd it is the SysV script.
+func TestMakeInstallServiceNames(t *testing.T) {
+	dest := t.TempDir()
+	out := runMake(t, "install", "DESTDIR="+dest, "PREFIX=/usr", "INIT=systemd redhat", "BINSRC="+t.TempDir())
+	units := filepath.Join(dest, "usr/lib/systemd/system")
+	for _, alias := range []string{"iscsi-target.service", "iscsitarget.service"} {
+		target, err := os.Readlink(filepath.Join(units, alias))
+		if err != nil || target != "ietd.service" {
+			t.Errorf("%s: link to %q (%v), want ietd.service", alias, target, err)
+		}
+	}
+	nb, err := os.ReadFile(filepath.Join(units, "netbsd-iscsi.service"))
+	if err != nil || !strings.Contains(string(nb), "ExecStart=/usr/sbin/iscsi-target ") {
+		t.Errorf("netbsd-iscsi.service must run iscsi-target: %v", err)
+	}
+	ietd, _ := os.ReadFile(filepath.Join(units, "ietd.service"))
+	if !strings.Contains(string(ietd), "ExecStart=/usr/sbin/ietd ") || !strings.Contains(string(ietd), "Alias=iscsitarget.service iscsi-target.service") {
+		t.Errorf("ietd.service must run ietd and name its aliases:\n%s", ietd)
+	}
+	// systemd itself reads the links as aliases of ietd.service.
+	if sc, err := exec.LookPath("systemctl"); err == nil {
+		list, err := exec.Command(sc, "--root="+dest, "list-unit-files").CombinedOutput()
+		if err != nil {
+			t.Fatalf("systemctl list-unit-files: %v\n%s", err, list)
+		}
+		for _, re := range []string{`(?m)^iscsi-target\.service\s+alias`, `(?m)^iscsitarget\.service\s+alias`, `(?m)^netbsd-iscsi\.service\s+disabled`} {
+			if !regexp.MustCompile(re).Match(list) {
+				t.Errorf("systemctl list-unit-files lacks %s:\n%s", re, list)
+			}
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(dest, "etc/rc.d/init.d/iscsi-target")); !os.IsNotExist(err) {
+		t.Errorf("SysV iscsi-target installed next to the systemd units (%v):\n%s", err, out)
+	}
+	checkMode(t, filepath.Join(dest, "etc/sysconfig/iscsi-target"), 0o644)
+
+	dest = t.TempDir()
+	runMake(t, "install", "DESTDIR="+dest, "PREFIX=/usr", "INIT=redhat", "BINSRC="+t.TempDir())
+	checkMode(t, filepath.Join(dest, "etc/rc.d/init.d/iscsi-target"), 0o755)
+	script, _ := os.ReadFile(filepath.Join(dest, "etc/rc.d/init.d/iscsi-target"))
+	if !strings.Contains(string(script), "/usr/sbin/ietd") {
+		t.Error("the Red Hat iscsi-target script must run ietd")
+	}
+	if _, err := os.Stat(filepath.Join(dest, "usr/lib/systemd/system")); !os.IsNotExist(err) {
+		t.Error("INIT=redhat installed systemd units")
 	}
 }

@@ -26,7 +26,7 @@ var shellScripts = map[string]string{
 var (
 	manPages5 = []string{"ietd.conf.5", "targets.5"}
 	manPages8 = []string{"ietd.8", "ietadm.8", "iscsi-target.8", "ietd-migrate.8"}
-	units     = []string{"ietd.service", "ietd.socket", "iscsi-target.service"}
+	units     = []string{"ietd.service", "ietd.socket", "netbsd-iscsi.service"}
 )
 
 func tool(t *testing.T, name string, args ...string) (string, error) {
@@ -254,7 +254,7 @@ func TestSMFManifest(t *testing.T) {
 			}
 		}
 	}
-	read := regexp.MustCompile(`getprop ([a-z_]+)\)`).FindAllStringSubmatch(string(method), -1)
+	read := regexp.MustCompile("`getprop ([a-z_]+)`").FindAllStringSubmatch(string(method), -1)
 	if len(read) == 0 {
 		t.Fatal("method script reads no properties")
 	}
@@ -330,5 +330,41 @@ func TestManPages(t *testing.T) {
 	}
 	if !checked {
 		t.Skip("no groff, mandoc or man: only the structure was checked")
+	}
+}
+
+// TestSolarisMethodIsBourneShell: the SMF method runs under /bin/sh, which
+// on Solaris 10 (named by the manifest) is the Bourne shell, not a POSIX
+// shell. No Bourne shell runs here, so the POSIX-only constructs are
+// looked for in the code (comments aside).
+func TestSolarisMethodIsBourneShell(t *testing.T) {
+	data, err := os.ReadFile("solaris/svc-iscsi-target")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(data), "#!/bin/sh\n") {
+		t.Fatal("the method must start with #!/bin/sh")
+	}
+	posixOnly := []struct{ re, what string }{
+		{`\$\(`, "$(...) command substitution or $((...)) arithmetic"},
+		{`\bcommand\s+-[vV]`, "command -v"},
+		{`\bread\s+-`, "read options"},
+		{`\btest\s+-e\b|\[\s+-e\b`, "test -e"},
+		{`(^|[;&|]\s*|\b(if|while|until)\s+)!\s`, "! pipeline negation"},
+		{`\blocal\s`, "local"},
+		{`\$\{#|\$\{[A-Za-z_][A-Za-z0-9_]*(%|#)`, "${#var}, ${var%...}, ${var#...}"},
+		{`\bexport\s+[A-Za-z_][A-Za-z0-9_]*=`, "export NAME=value"},
+		{`\[\[`, "[["},
+	}
+	for i, line := range strings.Split(string(data), "\n") {
+		code := strings.TrimSpace(line)
+		if strings.HasPrefix(code, "#") {
+			continue
+		}
+		for _, p := range posixOnly {
+			if regexp.MustCompile(p.re).MatchString(code) {
+				t.Errorf("solaris/svc-iscsi-target:%d: %s is not Bourne shell: %s", i+1, p.what, code)
+			}
+		}
 	}
 }

@@ -385,4 +385,34 @@ func TestSolarisMethod(t *testing.T) {
 	if r := runScript(t, sh, s.script, missing, "start"); r.code != 96 {
 		t.Fatalf("start with a missing daemon = %d, want SMF_EXIT_ERR_CONFIG (96)", r.code)
 	}
+
+	// Under SMF the settings come from the ietd property group, read with
+	// svcprop (which escapes blanks with backslashes).
+	writeFile(t, conf, sampleIETConfig)
+	svcprop := filepath.Join(dir, "svcprop")
+	writeFile(t, svcprop, "#!/bin/sh\n"+
+		"[ \"$1 $2 $4\" = \"-c -p svc:/network/iscsi-target:default\" ] || exit 1\n"+
+		"case \"$3\" in\n"+
+		"ietd/daemon) echo "+shellQuote(bin)+" ;;\n"+
+		"ietd/config) echo "+shellQuote(conf)+" ;;\n"+
+		"ietd/options) echo '-d\\ 1\\ -p\\ 3998' ;;\n"+
+		"ietd/pidfile) echo "+shellQuote(s.pidfile)+" ;;\n"+
+		"ietd/admin_socket) echo '\"\"' ;;\n"+
+		"*) exit 1 ;;\n"+
+		"esac\n")
+	if err := os.Chmod(svcprop, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	smf := []string{"SMF_FMRI=svc:/network/iscsi-target:default", "SVCPROP=" + svcprop, "SMF_INCLUDE=/nonexistent", "STOP_TIMEOUT=5"}
+	if r := runScript(t, sh, s.script, smf, "start"); r.code != 0 {
+		t.Fatalf("start under SMF = %d", r.code)
+	}
+	defer runScript(t, sh, s.script, smf, "stop")
+	want = "--pid-file " + s.pidfile + " --admin-socket /var/run/ietd.sock -c " + conf + " -d 1 -p 3998"
+	if got := lastLine(calls); got != want {
+		t.Fatalf("daemon arguments from SMF properties\n got %q\nwant %q", got, want)
+	}
+	if r := runScript(t, sh, s.script, smf, "stop"); r.code != 0 || readPID(s.pidfile) != 0 && alive(readPID(s.pidfile)) {
+		t.Fatalf("stop under SMF = %d", r.code)
+	}
 }

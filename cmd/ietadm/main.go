@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ietgo/ietd/cmd/internal/argv"
 	"github.com/ietgo/ietd/cmd/internal/service"
 	"github.com/ietgo/ietd/target/admin"
 	"github.com/urfave/cli/v2"
@@ -47,7 +48,7 @@ func realMain(args []string) int {
 			return nil
 		},
 	}
-	if err := app.Run(args); err != nil {
+	if err := app.Run(argv.Normalize(args, append(app.Flags, cli.VersionFlag, cli.HelpFlag))); err != nil {
 		fmt.Fprintf(os.Stderr, "ietadm: %v\n", err)
 		return 255
 	}
@@ -108,10 +109,11 @@ func run(c *cli.Context) int {
 	defer cancel()
 	resp, err := admin.Do(ctx, c.String("socket"), req)
 	if err != nil {
-		// IET reports "Connection refused." when ietd is not running.
+		// IET reports "Connection refused." when ietd is not running, and
+		// EPERM (exit 255) for a user that may not use it.
 		no := syscall.ECONNREFUSED
 		if e := admin.ErrnoOf(err); e == syscall.EACCES || e == syscall.EPERM {
-			no = e
+			no = syscall.EPERM
 		}
 		fmt.Fprintln(os.Stderr, admin.ErrnoText(no))
 		fmt.Fprintf(os.Stderr, "ietadm: cannot reach ietd at %s: %v\n", c.String("socket"), err)

@@ -1,7 +1,12 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -266,4 +271,449 @@ func TestStartLeavesOutBrokenItems(t *testing.T) {
 		}
 		return ""
 	})
+}
+
+// TestGetoptStyleOptions: IET's getopt accepts "-d1", "-fd 1" and
+// "-c/path", as init scripts and OPTIONS lines write them.
+func TestGetoptStyleOptions(t *testing.T) {
+	ietd := dt.Bin(t, "ietd")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "ietd.conf")
+	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Type=nullio,Blocks=2048\n")
+	out, code := dt.Run(t, 20*time.Second, ietd, "-d1", "--check", "-c"+conf)
+	if code != 0 || !strings.Contains(out, "ok") {
+		t.Fatalf("-d1 --check -c<file>: exit %d\n%s", code, out)
+	}
+	port := dt.FreePort(t)
+	args := daemonArgs(dir, conf, port)[2:] // without "-c conf"
+	d := dt.Start(t, port, ietd, append([]string{"-fd", "1", "-c" + conf}, args...)...)
+	// -d 1 took effect: informational messages are logged.
+	dt.Eventually(t, 10*time.Second, func() string {
+		return dt.Contains(d.Stderr.String(), "level=info", "serving 1 target(s)")
+	})
+	out, code = dt.Run(t, 20*time.Second, ietd, "-fx")
+	if code == 0 || !strings.Contains(out, "-fx") {
+		t.Fatalf("-fx: exit %d\n%s", code, out)
+	}
+}
+
+// noConfigArgs runs ietd without -c (the "configure through ietadm" mode
+// Pacemaker uses); the test skips when this host has an ietd.conf.
+func noConfigArgs(t *testing.T, dir string, port int) []string {
+	t.Helper()
+	for _, p := range []string{"/etc/iet/ietd.conf", "/etc/ietd.conf"} {
+		if _, err := os.Stat(p); err == nil {
+			t.Skipf("%s exists: ietd would read it", p)
+		}
+	}
+	return daemonArgs(dir, "", port)[2:]
+}
+
+// TestACLWithoutConfigFile: with no ietd.conf, targets come from ietadm
+// and initiators.allow still decides who may log in.
+func TestACLWithoutConfigFile(t *testing.T) {
+	ietd, ietadm := dt.Bin(t, "ietd"), dt.Bin(t, "ietadm")
+	iscsiLs, iscsiInq := dt.Tool(t, "iscsi-ls"), dt.Tool(t, "iscsi-inq")
+	dir := t.TempDir()
+	// No rule for iqnA: with initiators.allow present it is denied to
+	// everyone (IET's implicit deny).
+	writeFile(t, filepath.Join(dir, "initiators.allow"), iqnB+" 127.0.0.1\n")
+	port := dt.FreePort(t)
+	d := dt.Start(t, port, ietd, append([]string{"-f", "-d", "1"}, noConfigArgs(t, dir, port)...)...)
+	sock := filepath.Join(dir, "ietadm.sock")
+	for _, args := range [][]string{
+		{"--op", "new", "--tid=0", "--params", "Name=" + iqnA},
+		{"--op", "new", "--tid=1", "--lun=0", "--params", "Type=nullio,Blocks=2048"},
+	} {
+		if out, code := dt.Run(t, 20*time.Second, ietadm, append([]string{"--socket", sock}, args...)...); code != 0 {
+			t.Fatalf("ietadm %v: exit %d %s", args, code, out)
+		}
+	}
+	out, code := dt.Run(t, 20*time.Second, iscsiLs, dt.Portal(port))
+	if code != 0 || strings.Contains(out, iqnA) {
+		t.Fatalf("discovery lists a target initiators.allow denies: exit %d\n%s", code, out)
+	}
+	out, code = dt.Run(t, 20*time.Second, iscsiInq, dt.Portal(port)+"/"+iqnA+"/0")
+	if code == 0 {
+		t.Fatalf("login allowed although initiators.allow denies it:\n%s\n%s", out, d.Stderr.String())
+	}
+	dt.Eventually(t, 10*time.Second, func() string {
+		return dt.Contains(d.Stderr.String(), "login denied", "implicit deny")
+	})
+
+	// Pacemaker's iSCSITarget appends a line and expects the next login
+	// to see it: no reload.
+	f, err := os.OpenFile(filepath.Join(dir, "initiators.allow"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(iqnA + " 127.0.0.1\n")
+	f.Close()
+	out, code = dt.Run(t, 20*time.Second, iscsiInq, dt.Portal(port)+"/"+iqnA+"/0")
+	if code != 0 {
+		t.Fatalf("login after the allow line was appended: exit %d\n%s\n%s", code, out, d.Stderr.String())
+	}
+	out, code = dt.Run(t, 20*time.Second, iscsiLs, dt.Portal(port))
+	if code != 0 || !strings.Contains(out, iqnA) {
+		t.Fatalf("discovery after the allow line was appended: exit %d\n%s", code, out)
+	}
+}
+
+// TestACLFilesReadPerLogin: IET re-read the access-control files on every
+// login and SendTargets; a broken edit is reported and the rules in force
+// before stay.
+func TestACLFilesReadPerLogin(t *testing.T) {
+	ietd := dt.Bin(t, "ietd")
+	iscsiLs, iscsiInq := dt.Tool(t, "iscsi-ls"), dt.Tool(t, "iscsi-inq")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "ietd.conf")
+	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Type=nullio,Blocks=2048\nTarget "+iqnB+"\n\tLun 0 Type=nullio,Blocks=2048\n")
+	allow := filepath.Join(dir, "initiators.allow")
+	writeFile(t, allow, "ALL 127.0.0.1\n")
+	port := dt.FreePort(t)
+	d := dt.Start(t, port, ietd, append([]string{"-f"}, daemonArgs(dir, conf, port)...)...)
+	login := func(iqn string) int {
+		_, code := dt.Run(t, 20*time.Second, iscsiInq, dt.Portal(port)+"/"+iqn+"/0")
+		return code
+	}
+	if login(iqnA) != 0 || login(iqnB) != 0 {
+		t.Fatal("login refused with ALL 127.0.0.1")
+	}
+	// Refuse B from now on.
+	writeFile(t, allow, iqnA+" 127.0.0.1\n"+iqnB+" 192.0.2.1\n")
+	if login(iqnB) == 0 {
+		t.Fatal("login to B allowed after initiators.allow stopped allowing it")
+	}
+	if login(iqnA) != 0 {
+		t.Fatal("login to A refused")
+	}
+	out, _ := dt.Run(t, 20*time.Second, iscsiLs, dt.Portal(port))
+	if !strings.Contains(out, iqnA) || strings.Contains(out, iqnB) {
+		t.Fatalf("discovery does not follow the edited file:\n%s", out)
+	}
+	// A broken edit keeps the rules in force, with one error naming the
+	// file and line.
+	writeFile(t, allow, "ALL 127.0.0.1/99\n")
+	for i := 0; i < 2; i++ {
+		if login(iqnB) == 0 {
+			t.Fatal("a broken initiators.allow replaced the rules")
+		}
+	}
+	if login(iqnA) != 0 {
+		t.Fatal("a broken initiators.allow dropped the rules in force")
+	}
+	logs := d.Stderr.String()
+	if n := strings.Count(logs, "access-control file has errors"); n != 1 {
+		t.Fatalf("error logged %d times, want once:\n%s", n, logs)
+	}
+	if !strings.Contains(logs, allow+":1:") {
+		t.Fatalf("error lacks file:line:\n%s", logs)
+	}
+	os.Remove(allow)
+	if login(iqnB) != 0 {
+		t.Fatal("login refused after initiators.allow was removed")
+	}
+}
+
+// TestChangesAreAllOrNothing: an ietadm LUN whose file cannot be opened is
+// refused with IET's errno and changes nothing; a SIGHUP reload that names
+// a missing file for a running target keeps the running config entirely.
+func TestChangesAreAllOrNothing(t *testing.T) {
+	ietd, ietadm := dt.Bin(t, "ietd"), dt.Bin(t, "ietadm")
+	readcap := dt.Tool(t, "iscsi-readcapacity16")
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.img"), filepath.Join(dir, "b.img")
+	sparse(t, a, 64<<20)
+	sparse(t, b, 32<<20)
+	conf := filepath.Join(dir, "ietd.conf")
+	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Path="+a+",Type=fileio\n")
+	port := dt.FreePort(t)
+	d := dt.Start(t, port, ietd, append([]string{"-f"}, daemonArgs(dir, conf, port)...)...)
+	sock := filepath.Join(dir, "ietadm.sock")
+	adm := func(args ...string) (string, int) {
+		return dt.Run(t, 20*time.Second, ietadm, append([]string{"--socket", sock}, args...)...)
+	}
+	volumes := func() string { out, _ := adm("--op", "show", "--volumes"); return out }
+	before := volumes()
+
+	out, code := adm("--op", "new", "--tid=1", "--lun=1", "--params", "Path=/nonexistent,Type=fileio")
+	if code != 254 || !strings.Contains(out, "No such file or directory.") || !strings.Contains(out, "/nonexistent") {
+		t.Fatalf("LUN on a missing file: exit %d, want 254 (ENOENT)\n%s", code, out)
+	}
+	if after := volumes(); after != before {
+		t.Fatalf("refused LUN changed the listing:\n%s\nwas\n%s", after, before)
+	}
+	// The next change does not trip over a half-added LUN.
+	if out, code := adm("--op", "new", "--tid=1", "--lun=1", "--params", "Path="+b+",Type=fileio"); code != 0 {
+		t.Fatalf("valid LUN: exit %d %s", code, out)
+	}
+	if strings.Contains(d.Stderr.String(), "reconfigure failed") {
+		t.Fatalf("engine saw the refused LUN:\n%s", d.Stderr.String())
+	}
+	if out, code := adm("--op", "delete", "--tid=1", "--lun=1"); code != 0 {
+		t.Fatalf("delete LUN: exit %d %s", code, out)
+	}
+	before = volumes()
+
+	// Reload: LUN 0 now names a missing file, and a new target appears.
+	missing := filepath.Join(dir, "missing.img")
+	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Path="+missing+",Type=fileio\n"+
+		"Target "+iqnB+"\n\tLun 0 Type=nullio,Blocks=2048\n")
+	d.Signal(syscall.SIGHUP)
+	dt.Eventually(t, 10*time.Second, func() string {
+		return dt.Contains(d.Stderr.String(), "level=error", "reload failed", conf+":2:", "missing.img")
+	})
+	if after := volumes(); after != before {
+		t.Fatalf("failed reload changed the listing:\n%s\nwas\n%s", after, before)
+	}
+	// Initiators still get a.img (64 MiB: last LBA 131071).
+	out, code = dt.Run(t, 20*time.Second, readcap, dt.Portal(port)+"/"+iqnA+"/0")
+	if code != 0 || !strings.Contains(out, "131071") {
+		t.Fatalf("LUN 0 after the failed reload: exit %d\n%s", code, out)
+	}
+
+	// The same reload with an existing file applies.
+	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Path="+b+",Type=fileio\n"+
+		"Target "+iqnB+"\n\tLun 0 Type=nullio,Blocks=2048\n")
+	d.Signal(syscall.SIGHUP)
+	dt.Eventually(t, 10*time.Second, func() string {
+		return dt.Contains(volumes(), "name:"+iqnB, "path:"+b)
+	})
+}
+
+// TestSignalRightAfterReadiness: init scripts may signal the daemon as
+// soon as the parent returns; SIGHUP must reload (not kill it) and
+// SIGTERM must stop it in order (pid file removed), even at that moment.
+func TestSignalRightAfterReadiness(t *testing.T) {
+	ietd := dt.Bin(t, "ietd")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "ietd.conf")
+	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Type=nullio,Blocks=2048\n")
+	pidFile := filepath.Join(dir, "ietd.pid")
+	for i := 0; i < 10; i++ {
+		port := dt.FreePort(t)
+		if out, code := dt.Run(t, 40*time.Second, ietd, daemonArgs(dir, conf, port)...); code != 0 {
+			t.Fatalf("start: exit %d\n%s", code, out)
+		}
+		b, _ := os.ReadFile(pidFile)
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil {
+			t.Fatalf("pid file %q", b)
+		}
+		p, _ := os.FindProcess(pid)
+		p.Signal(syscall.SIGHUP)
+		time.Sleep(100 * time.Millisecond)
+		// (A zombie answers signal 0: ask the listener instead.)
+		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), 2*time.Second)
+		if err != nil {
+			p.Signal(syscall.SIGKILL)
+			t.Fatalf("round %d: SIGHUP right after start killed the daemon: %v", i, err)
+		}
+		c.Close()
+		p.Signal(syscall.SIGTERM)
+		dt.Eventually(t, 15*time.Second, func() string {
+			if _, err := os.Stat(pidFile); err == nil {
+				return "pid file left behind after SIGTERM"
+			}
+			return ""
+		})
+	}
+}
+
+// TestTIDsAreNeverReused: neither ietadm nor a reload gives a new target
+// the tid of a target that existed before (IET's kernel counter).
+func TestTIDsAreNeverReused(t *testing.T) {
+	ietd, ietadm := dt.Bin(t, "ietd"), dt.Bin(t, "ietadm")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "ietd.conf")
+	iqnC := "iqn.2001-04.com.example:cmd-c"
+	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Type=nullio\nTarget "+iqnB+"\n\tLun 0 Type=nullio\n")
+	port := dt.FreePort(t)
+	d := dt.Start(t, port, ietd, append([]string{"-f"}, daemonArgs(dir, conf, port)...)...)
+	sock := filepath.Join(dir, "ietadm.sock")
+	adm := func(args ...string) string {
+		out, code := dt.Run(t, 20*time.Second, ietadm, append([]string{"--socket", sock}, args...)...)
+		if code != 0 {
+			t.Fatalf("ietadm %v: exit %d %s", args, code, out)
+		}
+		return out
+	}
+	// The file drops B (tid 2) and adds C: C must not get tid 2.
+	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Type=nullio\nTarget "+iqnC+"\n\tLun 0 Type=nullio\n")
+	d.Signal(syscall.SIGHUP)
+	dt.Eventually(t, 10*time.Second, func() string {
+		return dt.Contains(adm("--op", "show", "--volumes"), "tid:3 name:"+iqnC, "tid:1 name:"+iqnA)
+	})
+	// ietadm: tid 4 created and deleted; --tid=0 gives 5, not 4.
+	adm("--op", "new", "--tid=4", "--params", "Name=iqn.2001-04.com.example:four")
+	adm("--op", "delete", "--tid=4")
+	adm("--op", "new", "--tid=0", "--params", "Name=iqn.2001-04.com.example:five")
+	if out := adm("--op", "show", "--volumes"); !strings.Contains(out, "tid:5 name:iqn.2001-04.com.example:five") {
+		t.Fatalf("--tid=0 after deleting tid 4:\n%s", out)
+	}
+	// And B, back in the file, gets a new tid too.
+	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Type=nullio\nTarget "+iqnB+"\n\tLun 0 Type=nullio\n")
+	d.Signal(syscall.SIGHUP)
+	dt.Eventually(t, 10*time.Second, func() string {
+		return dt.Contains(adm("--op", "show", "--volumes"), "tid:6 name:"+iqnB, "tid:5 name:iqn.2001-04.com.example:five")
+	})
+}
+
+// runAs runs a command as uid:gid (the test runs as root).
+func runAs(t *testing.T, uid, gid int, name string, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return string(out), 0
+	case errors.As(err, &ee) && ctx.Err() == nil:
+		return string(out), ee.ExitCode()
+	}
+	t.Fatalf("%s as %d: %v\n%s", name, uid, err, out)
+	return "", -1
+}
+
+// TestAdminSocketPeerCredentials: only root and the daemon's own user
+// (after -u/-g) may use ietadm; others get IET's EPERM (exit 255).
+func TestAdminSocketPeerCredentials(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root (switches users)")
+	}
+	ietd, ietadm := dt.Bin(t, "ietd"), dt.Bin(t, "ietadm")
+	const nobody, other = 65534, 65533
+	dir := t.TempDir()
+	// Let the other users reach the socket and run the binaries.
+	for _, p := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{ietadm, filepath.Dir(ietadm)} {
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm()&0o001 == 0 {
+			t.Skipf("%s not usable by other users", p)
+		}
+	}
+	conf := filepath.Join(dir, "ietd.conf")
+	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Type=nullio\n")
+	if err := os.Chmod(conf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	volumes := []string{"--op", "show", "--volumes"}
+
+	// ietd as root: the socket is root's, mode 0600.
+	rootDir := filepath.Join(dir, "root")
+	os.Mkdir(rootDir, 0o755)
+	port := dt.FreePort(t)
+	dt.Start(t, port, ietd, append([]string{"-f"}, daemonArgs(rootDir, conf, port)...)...)
+	sock := filepath.Join(rootDir, "ietadm.sock")
+	if out, code := dt.Run(t, 20*time.Second, ietadm, append([]string{"--socket", sock}, volumes...)...); code != 0 {
+		t.Fatalf("root: exit %d %s", code, out)
+	}
+	out, code := runAs(t, nobody, nobody, ietadm, append([]string{"--socket", sock}, volumes...)...)
+	if code != 255 || !strings.Contains(out, "Operation not permitted.") {
+		t.Fatalf("nobody on a 0600 root socket: exit %d, want 255 (EPERM)\n%s", code, out)
+	}
+	// Past the file mode, SO_PEERCRED still refuses.
+	if err := os.Chmod(sock, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	out, code = runAs(t, nobody, nobody, ietadm, append([]string{"--socket", sock}, volumes...)...)
+	if code != 255 || !strings.Contains(out, "Operation not permitted.") || strings.Contains(out, "tid:1") {
+		t.Fatalf("nobody on an open socket: exit %d, want 255 and no answer\n%s", code, out)
+	}
+
+	// ietd -u/-g nobody: the socket is nobody's; nobody may use it.
+	userDir := filepath.Join(dir, "user")
+	os.Mkdir(userDir, 0o755)
+	port = dt.FreePort(t)
+	d := dt.Start(t, port, ietd, append([]string{"-f", "-u", strconv.Itoa(nobody), "-g", strconv.Itoa(nobody)}, daemonArgs(userDir, conf, port)...)...)
+	sock = filepath.Join(userDir, "ietadm.sock")
+	fi, err := os.Stat(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid != nobody || st.Gid != nobody || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("socket %d:%d %v, want %d:%d 0600", st.Uid, st.Gid, fi.Mode().Perm(), nobody, nobody)
+	}
+	out, code = runAs(t, nobody, nobody, ietadm, append([]string{"--socket", sock}, volumes...)...)
+	if code != 0 || !strings.Contains(out, "tid:1 name:"+iqnA) {
+		t.Fatalf("the daemon's user: exit %d\n%s", code, out)
+	}
+	if out, code := runAs(t, other, other, ietadm, append([]string{"--socket", sock}, volumes...)...); code != 255 {
+		t.Fatalf("another user: exit %d, want 255\n%s", code, out)
+	}
+	if err := os.Chmod(sock, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := runAs(t, other, other, ietadm, append([]string{"--socket", sock}, volumes...)...); code != 255 || strings.Contains(out, "tid:1") {
+		t.Fatalf("another user on an open socket: exit %d, want 255\n%s", code, out)
+	}
+	if !strings.Contains(d.Stderr.String(), "ietadm connection refused") {
+		t.Fatalf("refusal not logged:\n%s", d.Stderr.String())
+	}
+	// The state and listing directories were made for the daemon's user.
+	if _, err := os.Stat(filepath.Join(userDir, "proc", "volume")); err != nil {
+		dt.Eventually(t, 10*time.Second, func() string {
+			if _, err := os.Stat(filepath.Join(userDir, "proc", "volume")); err != nil {
+				return "volume listing not written under -u: " + err.Error()
+			}
+			return ""
+		})
+	}
+	if strings.Contains(d.Stderr.String(), "state directory unavailable") {
+		t.Fatalf("state directory not usable under -u:\n%s", d.Stderr.String())
+	}
+}
+
+// TestJournalPriorities: when stderr is the journal (JOURNAL_STREAM names
+// it), every log line carries its syslog priority.
+func TestJournalPriorities(t *testing.T) {
+	ietd := dt.Bin(t, "ietd")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "ietd.conf")
+	// An unknown keyword (a warning) and a missing backing file (an error).
+	writeFile(t, conf, "Target "+iqnA+"\n\tNoSuchKeyword 1\n\tLun 0 Path="+filepath.Join(dir, "missing.img")+",Type=fileio\n")
+	stream, err := os.Create(filepath.Join(dir, "journal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	fi, _ := stream.Stat()
+	st := fi.Sys().(*syscall.Stat_t)
+	run := func(journalStream string) string {
+		stream.Truncate(0)
+		stream.Seek(0, 0)
+		cmd := exec.Command(ietd, append([]string{"-f"}, daemonArgs(dir, conf, dt.FreePort(t))...)...)
+		cmd.Env = append(os.Environ(), "JOURNAL_STREAM="+journalStream, "INVOCATION_ID=0123456789abcdef")
+		cmd.Stderr = stream
+		if err := cmd.Run(); err == nil {
+			t.Fatal("ietd started with a missing backing file")
+		}
+		b, _ := os.ReadFile(stream.Name())
+		return string(b)
+	}
+	out := run(fmt.Sprintf("%d:%d", st.Dev, st.Ino))
+	var warn, errLine bool
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		switch {
+		case strings.HasPrefix(line, "<4>level=warning"):
+			warn = true
+		case strings.HasPrefix(line, "<3>level=error"):
+			errLine = true
+		case strings.HasPrefix(line, "level="):
+			t.Errorf("log line without priority: %q", line)
+		}
+	}
+	if !warn || !errLine {
+		t.Fatalf("want <4> warning and <3> error lines:\n%s", out)
+	}
+	// stderr is not the journal (another file): no prefixes.
+	if out := run(fmt.Sprintf("%d:%d", st.Dev, st.Ino+1)); strings.Contains(out, "<3>") || !strings.Contains(out, "level=error") {
+		t.Fatalf("prefixes on a stream that is not the journal:\n%s", out)
+	}
 }

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/ietgo/ietd/cmd/internal/argv"
 	"github.com/ietgo/ietd/cmd/internal/service"
 	"github.com/ietgo/ietd/compat"
+	"github.com/ietgo/ietd/target/acl"
 	"github.com/ietgo/ietd/target/config"
 	"github.com/ietgo/ietd/target/daemon"
 	"github.com/urfave/cli/v2"
@@ -41,7 +43,7 @@ func main() {
 		HideHelpCommand: true,
 		Action:          run,
 	}
-	if err := app.Run(os.Args); err != nil {
+	if err := app.Run(argv.Normalize(os.Args, append(app.Flags, cli.VersionFlag, cli.HelpFlag))); err != nil {
 		fmt.Fprintf(os.Stderr, "ietd: %v\n", err)
 		os.Exit(1)
 	}
@@ -74,10 +76,15 @@ func run(c *cli.Context) error {
 			return fmt.Errorf("config file: %w", err)
 		}
 	}
+	aclDirs := []string{"/etc/iet", "/etc"}
+	if lo.ACLDir != "" {
+		aclDirs = []string{lo.ACLDir}
+	}
 	opts := daemon.Options{
 		Log:         log,
 		Load:        load,
 		LoadAtStart: start,
+		ACLFiles:    acl.NewFiles(aclDirs, parseACL, log),
 		Addresses:   c.StringSlice("address"),
 		Port:        c.Int("port"),
 		PIDFile:     c.String("pid-file"),
@@ -90,4 +97,11 @@ func run(c *cli.Context) error {
 	}
 	os.Exit(service.Start(c.Bool("foreground"), opts, os.Stderr, "ietd"))
 	return nil
+}
+
+// parseACL reads an access-control file with the rules of compat.
+func parseACL(path string, src []byte, initiators bool) (*config.ACLFile, config.Diagnostics) {
+	var ds config.Diagnostics
+	f := compat.ParseACL(path, src, initiators, &ds)
+	return f, ds
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -114,5 +116,91 @@ func TestBadLinesSkipped(t *testing.T) {
 	out, code = dt.Run(t, 20*time.Second, bin, args(dt.FreePort(t))...)
 	if code == 0 || !strings.Contains(out, "no target left to serve") {
 		t.Fatalf("start without a valid target: exit %d\n%s", code, out)
+	}
+}
+
+// TestClusteredOptions: NetBSD's getopt accepts "-DV", "-4D" and attached
+// values ("-b4096", "-f/etc/iscsi/targets").
+func TestClusteredOptions(t *testing.T) {
+	bin := dt.Bin(t, "iscsi-target")
+	out, code := dt.Run(t, 10*time.Second, bin, "-DV")
+	if code != 0 || !strings.Contains(out, "netbsd-iscsi") {
+		t.Fatalf("-DV: exit %d %q", code, out)
+	}
+	out, code = dt.Run(t, 10*time.Second, bin, "-Db3000", "-f/nonexistent")
+	if code != 1 || !strings.Contains(out, "Invalid block len 3000") {
+		t.Fatalf("-Db3000: exit %d %q", code, out)
+	}
+	dir := t.TempDir()
+	targets := filepath.Join(dir, "targets")
+	if err := os.WriteFile(targets, []byte("extent0 "+filepath.Join(dir, "e0")+" 0 1MB\ntarget0 rw extent0 0/0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "auths"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := dt.FreePort(t)
+	// -4D: IPv4 only, foreground (it must not detach: Start watches it).
+	d := dt.Start(t, port, bin, "-4D", "-f"+targets, "-p"+strconv.Itoa(port), "--address", "127.0.0.1",
+		"--auths", filepath.Join(dir, "auths"), "--pid-file", filepath.Join(dir, "pid"),
+		"--admin-socket", filepath.Join(dir, "admin.sock"), "--state-dir", filepath.Join(dir, "state"))
+	b, err := os.ReadFile(filepath.Join(dir, "pid"))
+	if err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(d.Cmd.Process.Pid) {
+		t.Fatalf("pid file %q (%v): -D did not keep it in the foreground", b, err)
+	}
+}
+
+// TestNetmaskIPv6: an IPv4 netmask admits no native IPv6 initiator, in
+// discovery or at login; "any" admits everyone.
+func TestNetmaskIPv6(t *testing.T) {
+	bin := dt.Bin(t, "iscsi-target")
+	iscsiLs, iscsiInq := dt.Tool(t, "iscsi-ls"), dt.Tool(t, "iscsi-inq")
+	if l, err := net.Listen("tcp6", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	} else {
+		l.Close()
+	}
+	dir := t.TempDir()
+	targets := filepath.Join(dir, "targets")
+	if err := os.WriteFile(targets, []byte("extent0 "+filepath.Join(dir, "e0")+" 0 1MB\n"+
+		"extent1 "+filepath.Join(dir, "e1")+" 0 1MB\n"+
+		"target0 rw extent0 127.0.0.0/8\ntarget1 rw extent1 any\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "auths"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := dt.FreePort(t)
+	d := dt.Start(t, port, bin, "-D", "-f", targets, "-p", strconv.Itoa(port), "--address", "127.0.0.1", "--address", "::1",
+		"--auths", filepath.Join(dir, "auths"), "--pid-file", filepath.Join(dir, "pid"),
+		"--admin-socket", filepath.Join(dir, "admin.sock"), "--state-dir", filepath.Join(dir, "state"))
+	const base = "iqn.1994-04.org.netbsd.iscsi-target:"
+	v4, v6 := dt.Portal(port), fmt.Sprintf("iscsi://[::1]:%d", port)
+	out, code := dt.Run(t, 20*time.Second, iscsiLs, v4)
+	if code != 0 || dt.Contains(out, base+"target0", base+"target1") != "" {
+		t.Fatalf("IPv4 discovery: exit %d\n%s", code, out)
+	}
+	out, code = dt.Run(t, 20*time.Second, iscsiLs, v6)
+	if code != 0 || !strings.Contains(out, base+"target1") || strings.Contains(out, base+"target0") {
+		t.Fatalf("IPv6 discovery must list target1 only: exit %d\n%s", code, out)
+	}
+	for i := 0; i < 3; i++ {
+		if out, code := dt.Run(t, 20*time.Second, iscsiInq, v6+"/"+base+"target0/0"); code == 0 {
+			t.Fatalf("IPv6 login to a target with an IPv4 netmask succeeded:\n%s", out)
+		}
+	}
+	// One warning per initiator and target and minute, however often it
+	// retries (iscsi-target logs warnings by default).
+	logs := d.Stderr.String()
+	if n := strings.Count(logs, "level=warning msg=\"netmask: login refused"); n != 1 {
+		t.Fatalf("%d login refusal warnings for 3 refused logins, want 1:\n%s", n, logs)
+	}
+	if n := strings.Count(logs, "level=warning msg=\"netmask: target left out of a discovery answer"); n != 1 {
+		t.Fatalf("%d discovery warnings, want 1:\n%s", n, logs)
+	}
+	for _, url := range []string{v6 + "/" + base + "target1/0", v4 + "/" + base + "target0/0"} {
+		if out, code := dt.Run(t, 20*time.Second, iscsiInq, url); code != 0 {
+			t.Fatalf("%s: exit %d\n%s\n%s", url, code, out, d.Stderr.String())
+		}
 	}
 }

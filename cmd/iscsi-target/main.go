@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/ietgo/ietd/cmd/internal/argv"
 	"github.com/ietgo/ietd/cmd/internal/service"
 	"github.com/ietgo/ietd/compat"
 	"github.com/ietgo/ietd/target/config"
@@ -40,7 +41,7 @@ func main() {
 		HideHelpCommand: true,
 		Action:          run,
 	}
-	if err := app.Run(os.Args); err != nil {
+	if err := app.Run(argv.Normalize(os.Args, append(app.Flags, cli.HelpFlag))); err != nil {
 		fmt.Fprintf(os.Stderr, "iscsi-target: %v\n", err)
 		os.Exit(1)
 	}

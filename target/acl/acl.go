@@ -11,9 +11,11 @@
 // denied only when the deny file matches and the allow file does not.
 // Address items compare address families first; /32, /128 and /0 work.
 //
-// NetBSD netmasks (Target.AllowedNets) restrict IPv4 initiators; as in
-// NetBSD, IPv6 initiators are not restricted unless an IPv6 network is
-// listed.
+// NetBSD netmasks (Target.AllowedNets) are checked at login and in
+// discovery. "any", "all" and "0/0" admit everyone; any other IPv4 mask
+// admits only the IPv4 initiators (and IPv4-mapped IPv6 peers) it contains,
+// so native IPv6 initiators are refused (NetBSD did not check them); IPv6
+// prefixes, our extension, admit IPv6 initiators.
 package acl
 
 import (
@@ -148,30 +150,36 @@ func prefixContains(cidr string, a netip.Addr) bool {
 	return p.Contains(a.WithZone(""))
 }
 
-// netsAllow applies NetBSD netmasks.
+// netsAllow applies NetBSD netmasks. A mask of prefix length 0 ("any",
+// "all", "0/0") admits every peer, IPv4 or IPv6; an IPv4 mask admits the
+// IPv4 peers it contains (IPv4-mapped IPv6 peers are unmapped first); an
+// IPv6 prefix (our extension) admits the IPv6 peers it contains. So a
+// native IPv6 peer is refused by an IPv4-only mask: the NetBSD target did
+// not check IPv6 initiators at all (reference/netbsd.md 2.6, 8 item 7).
 func netsAllow(t *config.Target, peer netip.Addr) (bool, string) {
 	if len(t.AllowedNets) == 0 {
 		return true, ""
 	}
-	if !peer.Is4() {
-		has6 := false
-		for _, n := range t.AllowedNets {
-			if p, err := netip.ParsePrefix(n.CIDR); err == nil && p.Addr().Is6() {
-				has6 = true
-			}
-		}
-		if !has6 {
+	texts := make([]string, 0, len(t.AllowedNets))
+	only4 := true
+	for _, n := range t.AllowedNets {
+		p, err := netip.ParsePrefix(n.CIDR)
+		if err == nil && p.Bits() == 0 {
 			return true, ""
 		}
-	}
-	texts := make([]string, 0, len(t.AllowedNets))
-	for _, n := range t.AllowedNets {
 		if prefixContains(n.CIDR, peer) {
 			return true, ""
 		}
+		if err == nil && p.Addr().Is6() {
+			only4 = false
+		}
 		texts = append(texts, n.Text)
 	}
-	return false, fmt.Sprintf("%s not in the netmask %s of %s", peer, strings.Join(texts, ", "), t.Name)
+	why := fmt.Sprintf("%s not in the netmask %s of %s", peer, strings.Join(texts, ", "), t.Name)
+	if peer.Is6() && only4 {
+		why += " (an IPv4 netmask admits no IPv6 initiator; the NetBSD target did not check them)"
+	}
+	return false, why
 }
 
 // CompileInitiatorRegex compiles an IET initiator-name item: a POSIX basic

@@ -103,9 +103,21 @@ func TestNetBSDNetmasks(t *testing.T) {
 		{"none", "0.0.0.0", true},
 		{"none", "10.0.0.1", false},
 		{"any", "192.0.2.1", true},
-		{"10.4/16", "2001:db8::1", true}, // NetBSD does not filter IPv6 peers
+		// NetBSD let every IPv6 peer through; an IPv4 mask admits none
+		// (except IPv4-mapped ones), "any" and /0 admit all.
+		{"10.4/16", "2001:db8::1", false},
+		{"10.4/16", "::ffff:10.4.0.29", true},
+		{"10.4/16", "::ffff:10.5.0.29", false},
+		{"none", "::", false},
+		{"any", "2001:db8::1", true},
+		{"all", "::1", true},
+		{"0/0", "fe80::1", true},
+		{"0.0.0.0/0", "2001:db8::1", true},
+		{"garbage/0", "2001:db8::1", true},
+		{"127.0.0.1", "::1", false},
 		{"2001:db8::/32", "2001:db8::1", true},
 		{"2001:db8::/32", "2001:db9::1", false},
+		{"2001:db8::/32", "10.0.0.1", false},
 	}
 	for _, c := range cases {
 		nm, err := compat.ParseNetmask(c.mask)

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -38,8 +39,20 @@ type Ops struct {
 	Created func(name string)
 	// Deleted is called with the name of a target deleted at run time.
 	Deleted func(name string)
+	// TIDs, when set, allocates the id of `--op new --tid=0`: the daemon
+	// never reuses an id while it runs (IET's kernel counter). nil takes
+	// one above the highest id in use.
+	TIDs TIDAllocator
 
 	mu sync.Mutex
+}
+
+// TIDAllocator hands out target ids.
+type TIDAllocator interface {
+	// Next is the id a new target gets when none is asked for.
+	Next() int
+	// Taken records that tid is now in use.
+	Taken(tid int)
 }
 
 // Handle implements Handler.
@@ -104,9 +117,17 @@ func params(s string) [][2]string {
 	return out
 }
 
+// apply makes cfg the model in force. A failure keeps the errno of its
+// cause (IET returned the kernel's errno: ENOENT for a LUN path that does
+// not exist), EINVAL when it has none; nothing is changed.
 func (o *Ops) apply(cfg *config.Config) error {
 	if err := o.Engine.Apply(cfg); err != nil {
-		return errf(syscall.EINVAL, "%v", err)
+		no := syscall.EINVAL
+		var cause syscall.Errno
+		if errors.As(err, &cause) && cause != 0 {
+			no = cause
+		}
+		return errf(no, "%v", err)
 	}
 	return nil
 }
@@ -140,6 +161,9 @@ func (o *Ops) target(req *Request) (string, error) {
 		tid := *req.TID
 		if tid == 0 {
 			tid = cfg.NextTID()
+			if o.TIDs != nil {
+				tid = max(tid, o.TIDs.Next())
+			}
 		} else if cfg.TargetByTID(tid) != nil {
 			return "", errf(syscall.EEXIST, "tid %d is in use", tid)
 		}
@@ -147,6 +171,9 @@ func (o *Ops) target(req *Request) (string, error) {
 		cfg.Targets = append(cfg.Targets, t)
 		if err := o.apply(cfg); err != nil {
 			return "", err
+		}
+		if o.TIDs != nil {
+			o.TIDs.Taken(tid)
 		}
 		if o.Created != nil {
 			o.Created(name)

@@ -2,6 +2,8 @@ package admin
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -168,5 +170,50 @@ func TestErrnoText(t *testing.T) {
 	}
 	if ExitStatus(syscall.ENOENT) != 254 || ExitStatus(syscall.EBUSY) != 240 || ExitStatus(syscall.EPERM) != 255 || ExitStatus(syscall.ECONNREFUSED) != 145 {
 		t.Fatal("exit statuses differ from IET")
+	}
+}
+
+// refusingEngine fails every Apply the way the daemon does when a new
+// LUN's backing file cannot be opened.
+type refusingEngine struct{ fakeEngine }
+
+func (f *refusingEngine) Apply(c *config.Config) error {
+	return fmt.Errorf("target x LUN 1: backing: %w", &os.PathError{Op: "open", Path: "/nonexistent", Err: syscall.ENOENT})
+}
+
+func TestApplyFailureKeepsErrnoAndChangesNothing(t *testing.T) {
+	tg := config.NewTarget(1, "iqn.2001-04.com.example:a")
+	fe := &refusingEngine{fakeEngine{cfg: &config.Config{Dialect: config.DialectIET, Targets: []*config.Target{tg}}}}
+	o := &Ops{Engine: fe, ParseLUN: func(n uint64, p string) (*config.LUN, error) {
+		return &config.LUN{Number: n, Type: "fileio", Store: &config.Store{Path: "/nonexistent"}}, nil
+	}}
+	r := do(o, Request{Op: OpNew, TID: ip(1), LUN: u64(1), Params: "Path=/nonexistent,Type=fileio"})
+	if ExitStatus(syscall.Errno(r.Errno)) != 254 || !strings.Contains(r.Message, "/nonexistent") {
+		t.Fatalf("got %+v, want ENOENT (exit 254) naming the path", r)
+	}
+	if len(fe.cfg.Targets[0].LUNs) != 0 {
+		t.Fatal("the refused LUN is in the model")
+	}
+}
+
+type counter struct{ next int }
+
+func (c *counter) Next() int { return max(c.next, 1) }
+func (c *counter) Taken(tid int) {
+	c.next = max(c.next, tid+1)
+}
+
+func TestNewTargetTIDFromAllocator(t *testing.T) {
+	o, fe := newOps()
+	o.TIDs = &counter{}
+	do(o, Request{Op: OpNew, TID: ip(4), Params: "Name=iqn.x:four"})
+	if r := do(o, Request{Op: OpDelete, TID: ip(4)}); r.Errno != 0 {
+		t.Fatalf("delete: %+v", r)
+	}
+	if r := do(o, Request{Op: OpNew, TID: ip(0), Params: "Name=iqn.x:next"}); r.Errno != 0 {
+		t.Fatalf("new: %+v", r)
+	}
+	if fe.cfg.TargetByTID(5) == nil {
+		t.Fatalf("tid 0 after deleting tid 4: got %+v, want tid 5 (no reuse)", fe.cfg.Targets[0])
 	}
 }

@@ -54,6 +54,9 @@ func (e *Error) Error() string {
 	if e.Msg == "" {
 		return e.Errno.Error()
 	}
+	if strings.HasSuffix(e.Msg, e.Errno.Error()) {
+		return e.Msg // the cause already says it
+	}
 	return e.Msg + ": " + e.Errno.Error()
 }
 

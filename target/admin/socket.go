@@ -117,12 +117,21 @@ func (s *Server) serveConn(c net.Conn) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(30 * time.Second))
 	enc := json.NewEncoder(c)
-	if !s.peerAllowed(c) {
+	var req Request
+	dec := json.NewDecoder(bufio.NewReader(ioLimit(c, maxRequest)))
+	if uid, ok := s.peerAllowed(c); !ok {
+		if s.Log != nil {
+			s.Log.WithField("uid", uid).Warn("ietadm connection refused: only root and the daemon's user may manage it")
+		}
+		// Take the request off the socket first (unparsed content is
+		// ignored): closing with it unread would reset the connection
+		// and the client would see a broken pipe instead of EPERM.
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		var ignored json.RawMessage
+		dec.Decode(&ignored)
 		enc.Encode(&Response{Errno: int(syscall.EPERM), Message: "permission denied"})
 		return
 	}
-	var req Request
-	dec := json.NewDecoder(bufio.NewReader(ioLimit(c, maxRequest)))
 	if err := dec.Decode(&req); err != nil {
 		enc.Encode(&Response{Errno: int(syscall.EINVAL), Message: "bad request: " + err.Error()})
 		return
@@ -136,14 +145,16 @@ func (s *Server) serveConn(c net.Conn) {
 	enc.Encode(resp)
 }
 
-func (s *Server) peerAllowed(c net.Conn) bool {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return false
+// peerAllowed checks the peer's credentials (SO_PEERCRED): root and
+// AllowUID may talk to the daemon. uid is -1 when unknown.
+func (s *Server) peerAllowed(c net.Conn) (uid int, ok bool) {
+	uc, isUnix := c.(*net.UnixConn)
+	if !isUnix {
+		return -1, false
 	}
 	raw, err := uc.SyscallConn()
 	if err != nil {
-		return false
+		return -1, false
 	}
 	var cred *unix.Ucred
 	var cerr error
@@ -151,12 +162,10 @@ func (s *Server) peerAllowed(c net.Conn) bool {
 		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
 	})
 	if cerr != nil || cred == nil {
-		return false
+		return -1, false
 	}
-	if cred.Uid == 0 {
-		return true
-	}
-	return s.AllowUID >= 0 && int(cred.Uid) == s.AllowUID
+	uid = int(cred.Uid)
+	return uid, uid == 0 || s.AllowUID >= 0 && uid == s.AllowUID
 }
 
 type limitedReader struct {

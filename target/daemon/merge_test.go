@@ -14,7 +14,7 @@ func TestMergeReloadKeepsTIDsAndRuntimeTargets(t *testing.T) {
 	loaded := &config.Config{Targets: []*config.Target{
 		config.NewTarget(1, "iqn.x:new"), config.NewTarget(2, "iqn.x:a"), config.NewTarget(3, "iqn.x:b"),
 	}}
-	next := MergeReload(cur, loaded, map[string]bool{"iqn.x:made-by-ietadm": true})
+	next, nextTID := MergeReload(cur, loaded, map[string]bool{"iqn.x:made-by-ietadm": true}, 8)
 	want := map[string]int{"iqn.x:a": 1, "iqn.x:b": 2, "iqn.x:made-by-ietadm": 7, "iqn.x:new": 8}
 	if len(next.Targets) != len(want) {
 		t.Fatalf("got %d targets", len(next.Targets))
@@ -32,9 +32,29 @@ func TestMergeReloadKeepsTIDsAndRuntimeTargets(t *testing.T) {
 	if loaded.Targets[0].TID != 1 {
 		t.Error("MergeReload modified its input")
 	}
+	if nextTID != 9 {
+		t.Errorf("next tid %d, want 9", nextTID)
+	}
 	// A runtime target the file now defines itself is taken from the file.
-	next = MergeReload(cur, &config.Config{Targets: []*config.Target{config.NewTarget(1, "iqn.x:made-by-ietadm")}}, map[string]bool{"iqn.x:made-by-ietadm": true})
+	next, _ = MergeReload(cur, &config.Config{Targets: []*config.Target{config.NewTarget(1, "iqn.x:made-by-ietadm")}}, map[string]bool{"iqn.x:made-by-ietadm": true}, 8)
 	if len(next.Targets) != 1 || next.Targets[0].TID != 7 {
 		t.Fatalf("got %+v", next.Targets)
+	}
+}
+
+// TestMergeReloadNeverReusesTIDs: IET never gives a running daemon's old
+// tid to another target.
+func TestMergeReloadNeverReusesTIDs(t *testing.T) {
+	cur := &config.Config{Targets: []*config.Target{config.NewTarget(1, "iqn.x:a"), config.NewTarget(2, "iqn.x:b")}}
+	// The file drops b and adds c: compat numbers c 2.
+	loaded := &config.Config{Targets: []*config.Target{config.NewTarget(1, "iqn.x:a"), config.NewTarget(2, "iqn.x:c")}}
+	next, n := MergeReload(cur, loaded, nil, 3)
+	if c := next.TargetByName("iqn.x:c"); c == nil || c.TID != 3 || n != 4 {
+		t.Fatalf("c got tid %v (next %d), want 3: tid 2 belonged to b", c, n)
+	}
+	// The daemon's counter is past every running tid (tid 9 was deleted).
+	next, n = MergeReload(next, &config.Config{Targets: []*config.Target{config.NewTarget(1, "iqn.x:d")}}, nil, 10)
+	if next.Targets[0].TID != 10 || n != 11 {
+		t.Fatalf("d got tid %d (next %d), want 10", next.Targets[0].TID, n)
 	}
 }

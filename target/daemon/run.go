@@ -15,6 +15,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/activation"
 	sd "github.com/coreos/go-systemd/v22/daemon"
+	"github.com/ietgo/ietd/target/acl"
 	"github.com/ietgo/ietd/target/admin"
 	"github.com/ietgo/ietd/target/config"
 	"github.com/ietgo/ietd/target/iscsi"
@@ -47,6 +48,10 @@ type Options struct {
 	ProcDir string
 	// UID/GID to switch to after binding (-1 = keep).
 	UID, GID int
+	// ACLFiles, when set, keeps IET's access-control files current: they
+	// are checked on every login and SendTargets request (as IET re-read
+	// them) instead of only at start and on SIGHUP.
+	ACLFiles *acl.Files
 	// ParseLUN is used by ietadm --op new --lun.
 	ParseLUN func(number uint64, params string) (*config.LUN, error)
 	// Ready is called once the daemon listens (or with the start-up error).
@@ -68,6 +73,28 @@ type Daemon struct {
 	// runtime holds the names of targets created with ietadm; they are
 	// kept across config reloads.
 	runtime map[string]bool
+	tids    tidCounter
+}
+
+// tidCounter is the daemon's next target id: it only grows, so an id is
+// never given to another target while the daemon runs (IET's kernel
+// counter; tools that remember a tid must not find another target
+// there).
+type tidCounter struct {
+	mu   sync.Mutex
+	next int
+}
+
+func (c *tidCounter) Next() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return max(c.next, 1)
+}
+
+func (c *tidCounter) Taken(tid int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.next = max(c.next, tid+1)
 }
 
 // Run starts the service and blocks until ctx is cancelled or SIGTERM/
@@ -89,6 +116,16 @@ func Run(ctx context.Context, opts Options) (err error) {
 		opts.ShutdownTimeout = 10 * time.Second
 	}
 	log := opts.Log
+	// Catch signals before anything else: a SIGTERM that arrives right
+	// after readiness is reported (an init script stopping at once) must
+	// shut down in order, not kill the process with its pid file left.
+	sigs := opts.Signals
+	if sigs == nil {
+		ch := make(chan os.Signal, 4)
+		signal.Notify(ch, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+		defer signal.Stop(ch)
+		sigs = ch
+	}
 	load := opts.Load
 	if opts.LoadAtStart != nil {
 		load = opts.LoadAtStart
@@ -121,6 +158,12 @@ func Run(ctx context.Context, opts Options) (err error) {
 		}
 		adminL = ul
 		defer os.Remove(opts.AdminSocket)
+		// The daemon's own user may use ietadm after -u/-g: the socket is
+		// 0600, so it must own it.
+		if err := os.Chown(opts.AdminSocket, owner(opts.UID), owner(opts.GID)); err != nil {
+			ul.Close()
+			return fmt.Errorf("admin socket: %w", err)
+		}
 	}
 	listeners, err := opts.listeners()
 	if err != nil {
@@ -129,23 +172,37 @@ func Run(ctx context.Context, opts Options) (err error) {
 		}
 		return err
 	}
-	if err := dropPrivileges(opts.UID, opts.GID); err != nil {
-		closeAll(listeners)
-		return err
-	}
+	// Directories the daemon writes are made while it is still root.
 	if opts.StateDir != "" {
-		if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
+		if err := ownedDir(opts.StateDir, 0o700, opts.UID, opts.GID); err != nil {
 			log.WithError(err).Warn("state directory unavailable: persistent reservations will not survive a restart")
 			opts.StateDir = ""
 		}
 	}
-	srv, err := iscsi.NewServer(iscsi.Options{Config: cfg, Log: log, StateDir: opts.StateDir, Port: opts.Port})
+	if opts.ProcDir != "" {
+		if err := ownedDir(opts.ProcDir, 0o755, opts.UID, opts.GID); err != nil {
+			log.WithError(err).Warn("listing directory unavailable: the volume and session files are not written")
+		}
+	}
+	if err := dropPrivileges(opts.UID, opts.GID); err != nil {
+		closeAll(listeners)
+		if adminL != nil {
+			adminL.Close()
+		}
+		return err
+	}
+	if opts.ACLFiles != nil && cfg.Dialect == config.DialectIET {
+		opts.ACLFiles.Seed(cfg)
+	}
+	access := &acl.Live{Files: opts.ACLFiles, Log: log}
+	srv, err := iscsi.NewServer(iscsi.Options{Config: cfg, Log: log, StateDir: opts.StateDir, Port: opts.Port, ACL: access})
 	if err != nil {
 		closeAll(listeners)
 		return err
 	}
 	d := &Daemon{opts: opts, log: log, srv: srv, runtime: map[string]bool{}}
-	d.ops = &admin.Ops{Engine: (*engine)(d), ParseLUN: opts.ParseLUN,
+	d.tids.Taken(cfg.NextTID() - 1)
+	d.ops = &admin.Ops{Engine: (*engine)(d), ParseLUN: opts.ParseLUN, TIDs: &d.tids,
 		Created: func(n string) { d.runtime[n] = true },
 		Deleted: func(n string) { delete(d.runtime, n) }}
 	uid := os.Getuid()
@@ -170,13 +227,6 @@ func Run(ctx context.Context, opts Options) (err error) {
 	ready(nil)
 	sd.SdNotify(false, sd.SdNotifyReady)
 
-	sigs := opts.Signals
-	if sigs == nil {
-		ch := make(chan os.Signal, 4)
-		signal.Notify(ch, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-		defer signal.Stop(ch)
-		sigs = ch
-	}
 	var watchdog <-chan time.Time
 	if iv, err := sd.SdWatchdogEnabled(false); err == nil && iv > 0 {
 		t := time.NewTicker(iv / 2)
@@ -203,7 +253,14 @@ func Run(ctx context.Context, opts Options) (err error) {
 			case syscall.SIGHUP:
 				sd.SdNotify(false, sd.SdNotifyReloading)
 				if err := d.Reload(); err != nil {
-					log.WithError(err).Error("reload failed; keeping the running configuration")
+					if j, ok := err.(interface{ Unwrap() []error }); ok {
+						for _, e := range j.Unwrap() {
+							log.Error(e.Error())
+						}
+						log.Error("reload failed; keeping the running configuration")
+					} else {
+						log.WithError(err).Error("reload failed; keeping the running configuration")
+					}
 				}
 				sd.SdNotify(false, sd.SdNotifyReady)
 			default:
@@ -250,10 +307,14 @@ func (d *Daemon) Reload() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	cur := d.srv.Config()
-	next := MergeReload(cur, cfg, d.runtime)
+	next, nextTID := MergeReload(cur, cfg, d.runtime, d.tids.Next())
+	if err := CheckStores(cur, next); err != nil {
+		return err
+	}
 	if err := d.srv.Reload(next); err != nil {
 		return err
 	}
+	d.tids.Taken(nextTID - 1)
 	d.log.WithField("targets", len(next.Targets)).Info("configuration reloaded")
 	d.writeProcLocked(next)
 	return nil
@@ -261,45 +322,35 @@ func (d *Daemon) Reload() error {
 
 // MergeReload prepares a freshly loaded config for Server.Reload: a target
 // whose name is unchanged keeps its running TID (so its sessions stay up),
-// new targets get unused TIDs, and running targets named in runtime that the
-// file does not define are carried over.
-func MergeReload(cur, loaded *config.Config, runtime map[string]bool) *config.Config {
+// running targets named in runtime that the file does not define are
+// carried over, and every other target gets a new TID from nextTID on
+// (TIDs are never reused while the daemon runs, as in IET). It returns the
+// next unused TID.
+func MergeReload(cur, loaded *config.Config, runtime map[string]bool, nextTID int) (*config.Config, int) {
 	next := loaded.Clone()
-	used := map[int]bool{}
 	byName := map[string]int{}
 	for _, t := range cur.Targets {
 		byName[t.Name] = t.TID
+		nextTID = max(nextTID, t.TID+1)
 	}
 	for _, t := range next.Targets {
 		if tid, ok := byName[t.Name]; ok {
 			t.TID = tid
-			used[tid] = true
 		}
 	}
 	for _, t := range cur.Targets {
 		if runtime[t.Name] && next.TargetByName(t.Name) == nil {
 			c := (&config.Config{Targets: []*config.Target{t}}).Clone().Targets[0]
 			next.Targets = append(next.Targets, c)
-			used[c.TID] = true
 		}
-	}
-	nextFree := 1
-	for _, t := range cur.Targets {
-		nextFree = max(nextFree, t.TID+1)
 	}
 	for _, t := range next.Targets {
-		if _, ok := byName[t.Name]; ok {
-			continue
+		if _, ok := byName[t.Name]; !ok {
+			t.TID = nextTID
+			nextTID++
 		}
-		if used[t.TID] || t.TID <= 0 {
-			for used[nextFree] {
-				nextFree++
-			}
-			t.TID = nextFree
-		}
-		used[t.TID] = true
 	}
-	return next
+	return next, nextTID
 }
 
 // engine adapts the daemon to admin.Engine.
@@ -310,6 +361,9 @@ func (e *engine) Apply(cfg *config.Config) error {
 	d := (*Daemon)(e)
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err := CheckStores(d.srv.Config(), cfg); err != nil {
+		return err
+	}
 	if err := d.srv.Reload(cfg); err != nil {
 		return err
 	}
@@ -403,6 +457,26 @@ func closeAll(ls []net.Listener) {
 	for _, l := range ls {
 		l.Close()
 	}
+}
+
+// owner is the uid or gid argument of chown for -u/-g (0 or negative:
+// unchanged, as in IET).
+func owner(id int) int {
+	if id > 0 {
+		return id
+	}
+	return -1
+}
+
+// ownedDir creates dir and gives it to the daemon's user and group.
+func ownedDir(dir string, mode os.FileMode, uid, gid int) error {
+	if err := os.MkdirAll(dir, mode); err != nil {
+		return err
+	}
+	if uid > 0 || gid > 0 {
+		return os.Chown(dir, owner(uid), owner(gid))
+	}
+	return nil
 }
 
 func dropPrivileges(uid, gid int) error {

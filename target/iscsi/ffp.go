@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ietgo/ietd/target/acl"
 	"github.com/ietgo/ietd/target/login"
 	"github.com/ietgo/ietd/target/pdu"
 	"github.com/ietgo/ietd/target/scsi"
@@ -514,6 +513,7 @@ func (c *conn) sendTargets(value string) []byte {
 	s := c.srv
 	cfg := s.Config()
 	portals := s.portals(c.local, c.port)
+	access := s.opts.ACL.For(cfg)
 	var out []byte
 	allowed := make([]netip.AddrPort, 0, len(portals))
 	for _, t := range cfg.Targets {
@@ -526,12 +526,12 @@ func (c *conn) sendTargets(value string) []byte {
 		case !sameName(t.Name, value):
 			continue
 		}
-		if ok, _ := acl.InitiatorAllowed(cfg, t, c.sess.initiator, c.peer); !ok {
+		if ok, _ := access.InitiatorAllowed(t, c.sess.initiator, c.peer, c.sess.discovery); !ok {
 			continue
 		}
 		allowed = allowed[:0]
 		for _, p := range portals {
-			if acl.PortalAllowed(cfg, t, p.Addr()) {
+			if access.PortalAllowed(t, p.Addr()) {
 				allowed = append(allowed, p)
 			}
 		}

@@ -49,6 +49,10 @@ type Options struct {
 	// MaxBufferMemory bounds the memory retained by the data buffer pool
 	// for reuse, over all size classes (default 8 MiB).
 	MaxBufferMemory int
+	// ACL is the access control consulted for every login and SendTargets
+	// answer (current access-control files, netmask warnings); nil
+	// evaluates the config's own access-control data.
+	ACL *acl.Live
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -415,12 +419,13 @@ func (s *Server) lookupTarget(name, initiator string, local, peer netip.Addr) (*
 	if ts == nil {
 		return nil, login.StatusNotFound
 	}
-	if ok, reason := acl.InitiatorAllowed(cfg, ts.cfg, initiator, peer); !ok {
+	access := s.opts.ACL.For(cfg)
+	if ok, reason := access.InitiatorAllowed(ts.cfg, initiator, peer, false); !ok {
 		s.log.WithFields(logrus.Fields{"target": name, "initiator": initiator, "peer": peer.String()}).
 			Infof("login denied: %s", reason)
 		return nil, login.StatusNotFound
 	}
-	if !acl.PortalAllowed(cfg, ts.cfg, local) {
+	if !access.PortalAllowed(ts.cfg, local) {
 		s.log.WithFields(logrus.Fields{"target": name, "portal": local.String()}).Info("login denied by targets.allow")
 		return nil, login.StatusNotFound
 	}

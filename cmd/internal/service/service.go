@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ietgo/ietd/cmd/internal/journal"
 	"github.com/ietgo/ietd/compat"
 	"github.com/ietgo/ietd/target/config"
 	"github.com/ietgo/ietd/target/daemon"
@@ -38,8 +39,13 @@ func Logger(name string, foreground bool, level int) (*logrus.Entry, error) {
 	}
 	switch {
 	case os.Getenv("JOURNAL_STREAM") != "" || os.Getenv("INVOCATION_ID") != "":
-		// systemd adds time stamps and the unit name.
-		l.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true, DisableColors: true})
+		// systemd adds time stamps and the unit name; the journal takes
+		// each line's priority from its "<N>" prefix.
+		var f logrus.Formatter = &logrus.TextFormatter{DisableTimestamp: true, DisableColors: true}
+		if journal.StderrIsJournal(os.Getenv("JOURNAL_STREAM"), os.Stderr) {
+			f = journal.Formatter{Inner: f}
+		}
+		l.SetFormatter(f)
 		l.SetOutput(os.Stderr)
 	case foreground:
 		l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, TimestampFormat: "2006-01-02T15:04:05.000000", DisableColors: true})
@@ -84,16 +90,21 @@ func Loaders(path string, candidates []string, opts compat.LoadOptions, log *log
 		}
 		return ""
 	}
-	with := func(read func(string, compat.LoadOptions) (*config.Config, config.Diagnostics, error)) LoadFunc {
+	type reader = func(string, compat.LoadOptions) (*config.Config, config.Diagnostics, error)
+	type bytesReader = func(string, []byte, compat.LoadOptions) (*config.Config, config.Diagnostics, error)
+	with := func(read reader, readBytes bytesReader) LoadFunc {
 		return func() (*config.Config, config.Diagnostics, error) {
 			p := find()
 			if p == "" {
-				return &config.Config{Dialect: config.DialectIET}, nil, nil
+				// No targets yet, but IET's access-control files apply.
+				o := opts
+				o.Dialect = config.DialectIET
+				return readBytes("", nil, o)
 			}
 			return read(p, opts)
 		}
 	}
-	return with(compat.Load), with(compat.LoadForStart)
+	return with(compat.Load, compat.LoadBytes), with(compat.LoadForStart, compat.LoadBytesForStart)
 }
 
 // ParseLUN parses ietadm LUN parameters with exactly the rules of a Lun
