@@ -65,6 +65,14 @@ func (b *memBudget) force(n int64) {
 
 // acquire waits until n bytes fit or ctx is done.
 func (b *memBudget) acquire(ctx context.Context, n int64) bool {
+	b.mu.Lock()
+	if b.fits(n) {
+		// The common case: no waiting, so no cancellation hook either.
+		b.used += n
+		b.mu.Unlock()
+		return true
+	}
+	b.mu.Unlock()
 	stop := context.AfterFunc(ctx, func() {
 		b.mu.Lock()
 		b.cond.Broadcast()
