@@ -532,7 +532,7 @@ func (c *conn) reject(h *pdu.BHS, reason byte) {
 func waitTasks(ctx context.Context, ts []*task) {
 	for _, t := range ts {
 		select {
-		case <-t.done:
+		case <-t.sig.endedCh():
 		case <-ctx.Done():
 			return
 		}

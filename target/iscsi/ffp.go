@@ -155,13 +155,12 @@ func (c *conn) handleCommand(h *pdu.BHS) error {
 	t := &task{
 		ss: ss, itt: h.ITT(), cmdSN: h.CmdSN(), immediate: h.Immediate(),
 		lunRaw: h.LUNField(), read: fl&pdu.FlagRead != 0, write: fl&pdu.FlagWrite != 0,
-		edtl: h.TTT(), done: make(chan struct{}),
+		edtl: h.TTT(),
 	}
 	if t.immediate {
 		ss.immediate.Add(1) // given back by finish
 	}
 	t.lun = pdu.DecodeLUN(t.lunRaw)
-	t.ctx, t.cancel = context.WithCancel(context.Background())
 	copy(t.cdb[:], h.CDB())
 	cdb := t.cdb[:]
 	if ahs := c.hdr.AHSBytes(); len(ahs) >= 4 && ahs[2] == 1 { // extended CDB AHS

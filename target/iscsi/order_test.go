@@ -2,7 +2,6 @@ package iscsi
 
 import (
 	"bytes"
-	"context"
 	"testing"
 	"time"
 
@@ -170,8 +169,7 @@ func TestReleaseInCmdSNOrder(t *testing.T) {
 	ss.expCmdSN.Store(1)
 	ss.maxCmdSN.Store(8)
 	mk := func(sn uint32) *task {
-		t := &task{ss: ss, itt: sn, cmdSN: sn, done: make(chan struct{})}
-		t.ctx, t.cancel = context.WithCancel(context.Background())
+		t := &task{ss: ss, itt: sn, cmdSN: sn}
 		t.dispatched.Store(true)
 		return t
 	}
@@ -536,7 +534,7 @@ func TestResetDuringDataOutRead(t *testing.T) {
 		t.Fatalf("LU reset: %s response %d", pdu.Describe(&p.BHS), p.BHS[2])
 	}
 	select {
-	case <-tk.done:
+	case <-tk.sig.endedCh():
 	case <-time.After(5 * time.Second):
 		t.Fatal("the reset did not end the write")
 	}

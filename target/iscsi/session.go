@@ -1,7 +1,6 @@
 package iscsi
 
 import (
-	"context"
 	"encoding/binary"
 	"slices"
 	"sync"
@@ -499,7 +498,7 @@ func (ss *session) run(t *task) {
 	if n := dataInSize(t.cmd.CDB, t.edtl); t.read && n > 0 {
 		// Wait for room in the server's data budget (bounded memory
 		// under many sessions of large reads).
-		if !ss.srv.mem.acquire(t.ctx, int64(n)) {
+		if !ss.srv.mem.acquire(&t.sig, int64(n)) {
 			t.finish()
 			return
 		}
@@ -507,7 +506,7 @@ func (ss *session) run(t *task) {
 		t.inBuf = ss.srv.pool.Get(int(n))
 		t.cmd.DataIn = t.inBuf
 	}
-	t.res = ss.tgt.dev.Execute(t.ctx, &t.cmd)
+	t.res = ss.tgt.dev.Execute(&t.sig, &t.cmd)
 	if t.isAborted() {
 		t.finish()
 		return
@@ -573,12 +572,10 @@ type task struct {
 	digests   []uint32
 	digestBuf [8]uint32
 
-	ctx       context.Context
-	cancel    context.CancelFunc
+	sig       taskSignals // the task's context: cancelled on abort or end
 	aborted   atomic.Bool
 	slotFreed atomic.Bool
 	responded bool
-	done      chan struct{}
 	once      sync.Once
 }
 
@@ -592,7 +589,7 @@ type r2tState struct {
 
 func (t *task) abort() {
 	t.aborted.Store(true)
-	t.cancel()
+	t.sig.cancel()
 }
 
 func (t *task) isAborted() bool { return t.aborted.Load() }
@@ -629,8 +626,7 @@ func (t *task) finish() {
 			ss.srv.pool.Put(t.inBuf)
 			t.inBuf = nil
 		}
-		t.cancel()
-		close(t.done)
+		t.sig.end()
 	})
 }
 
