@@ -261,8 +261,10 @@ func TestBackingENOSPC(t *testing.T) {
 	if failed == nil {
 		t.Fatal("4 MiB written to a 1 MiB tmpfs without an error")
 	}
-	if failed.status != 0x02 || !failed.hasSense {
-		t.Fatalf("ENOSPC answered with %v; want CHECK CONDITION with sense", failed)
+	// The mapping documented in target/scsi (ioError): out of space is
+	// DATA PROTECT, SPACE ALLOCATION FAILED WRITE PROTECT (07/27/07).
+	if failed.status != 0x02 || !failed.hasSense || failed.sense != (senseInfo{key: 0x07, asc: 0x27, ascq: 0x07}) {
+		t.Fatalf("ENOSPC answered with %v; want CHECK CONDITION, DATA PROTECT 07/27/07 (SPACE ALLOCATION FAILED WRITE PROTECT)", failed)
 	}
 	t.Logf("ENOSPC answered with %v", failed)
 	// Reads of what fit still work.

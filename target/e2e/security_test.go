@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -212,18 +214,56 @@ func TestReadOnlyLUN(t *testing.T) {
 	if err != nil || !r.ok() || string(r.data) != string(content[10*512:14*512]) {
 		t.Fatalf("read from ro LUN: %v %v", r, err)
 	}
-	for _, fua := range []bool{false, true} {
-		r, err = c.write(0, 10, make([]byte, 4096), 512, fua)
+	// Every command that would change the medium: WRITE(16) with and
+	// without FUA, WRITE(10), WRITE SAME(16), UNMAP.
+	wantProtect := func(what string, r *scsiResult, err error) {
+		t.Helper()
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s to the ro LUN: %v", what, err)
 		}
-		if r.status != 0x02 || !r.hasSense || r.sense.key != 0x07 {
-			t.Fatalf("write to ro LUN (fua=%v): %v; want CHECK CONDITION / DATA PROTECT", fua, r)
-		}
-		if r.sense.asc != 0x27 {
-			t.Errorf("DATA PROTECT asc %#x, want 0x27 (write protected)", r.sense.asc)
+		if r.status != 0x02 || !r.hasSense || r.sense.key != 0x07 || r.sense.asc != 0x27 || r.sense.ascq != 0x00 {
+			t.Errorf("%s to the ro LUN: %v; want CHECK CONDITION, DATA PROTECT 07/27/00 (WRITE PROTECTED)", what, r)
 		}
 	}
+	for _, fua := range []bool{false, true} {
+		r, err = c.write(0, 10, make([]byte, 4096), 512, fua)
+		wantProtect(fmt.Sprintf("WRITE(16) fua=%v", fua), r, err)
+	}
+	w10 := make([]byte, 10)
+	w10[0] = 0x2a
+	binary.BigEndian.PutUint32(w10[2:], 10)
+	binary.BigEndian.PutUint16(w10[7:], 8)
+	r, err = c.command(0, w10, make([]byte, 4096), 0)
+	wantProtect("WRITE(10)", r, err)
+	ws := make([]byte, 16)
+	ws[0] = 0x93
+	binary.BigEndian.PutUint64(ws[2:], 20)
+	binary.BigEndian.PutUint32(ws[10:], 16)
+	r, err = c.command(0, ws, make([]byte, 512), 0)
+	wantProtect("WRITE SAME(16)", r, err)
+	// UNMAP: DATA PROTECT when the LUN offers UNMAP (VPD B2 LBPU), else
+	// the opcode is unsupported on it.
+	vpd := make([]byte, 6)
+	vpd[0], vpd[1], vpd[2], vpd[4] = 0x12, 0x01, 0xb2, 64
+	lbpu := false
+	if v, err := c.command(0, vpd, nil, 64); err == nil && v.ok() && len(v.data) >= 6 {
+		lbpu = v.data[5]&0x80 != 0
+	}
+	um := make([]byte, 10)
+	um[0] = 0x42
+	binary.BigEndian.PutUint16(um[7:], 24)
+	param := make([]byte, 24)
+	binary.BigEndian.PutUint16(param[0:], 22)
+	binary.BigEndian.PutUint16(param[2:], 16)
+	binary.BigEndian.PutUint64(param[8:], 30)
+	binary.BigEndian.PutUint32(param[16:], 8)
+	r, err = c.command(0, um, param, 0)
+	if lbpu {
+		wantProtect("UNMAP", r, err)
+	} else if err != nil || r.status != 0x02 || !r.hasSense || (r.sense.key != 0x07 && !(r.sense.key == 0x05 && r.sense.asc == 0x20)) {
+		t.Errorf("UNMAP to the ro LUN (LBPU=0): %v %v; want DATA PROTECT or ILLEGAL REQUEST/invalid opcode", r, err)
+	}
+	t.Logf("UNMAP on the ro LUN (LBPU=%v): %v", lbpu, r)
 	got, _ := os.ReadFile(img)
 	if string(got) != string(content) {
 		t.Fatal("the read-only backing file changed")
