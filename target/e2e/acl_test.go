@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -196,19 +197,25 @@ func loginOutcome(err error) string {
 	return "error: " + err.Error()
 }
 
-// TestAdminSocketMode: the admin socket is not usable by other users.
+// TestAdminSocketMode: the admin socket is created owner-only (0600, in a
+// directory the daemon creates without world write), root's ietadm is
+// served, and a non-root peer is refused twice over: by the file mode, and
+// (when it gets past the mode with CAP_DAC_OVERRIDE) by the daemon's
+// SO_PEERCRED check.
 func TestAdminSocketMode(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	d := startDaemon(t, dir, renderConf(t, nil, simpleTarget(dir, aclOpenIQN, 1<<20)))
+	d := newDaemon(t, dir, renderConf(t, nil, simpleTarget(dir, aclOpenIQN, 1<<20)), "-d", "2")
 	if d.bin == standinBinary {
 		t.Skip("the stand-in daemon has no admin socket")
 	}
-	sock := filepath.Join(dir, "ietadm.sock")
+	// A socket directory that does not exist yet: the daemon makes it.
+	d.sock = filepath.Join(dir, "run", "ietd", "ietadm.sock")
+	d.start()
 	var st os.FileInfo
 	var err error
 	for range 50 {
-		if st, err = os.Stat(sock); err == nil {
+		if st, err = os.Lstat(d.sock); err == nil {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -217,9 +224,91 @@ func TestAdminSocketMode(t *testing.T) {
 		t.Fatalf("admin socket not created: %v", err)
 	}
 	if st.Mode()&os.ModeSocket == 0 {
-		t.Fatalf("%s is not a socket: %v", sock, st.Mode())
+		t.Fatalf("%s is not a socket: %v", d.sock, st.Mode())
 	}
-	if perm := st.Mode().Perm(); perm&0o007 != 0 {
-		t.Errorf("admin socket mode %v: other users may connect", perm)
+	if perm := st.Mode().Perm(); perm != 0o600 {
+		t.Errorf("admin socket mode %v; want 0600 (owner only)", perm)
 	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != os.Geteuid() {
+		t.Errorf("admin socket owned by uid %d; want %d (the daemon's user)", sys.Uid, os.Geteuid())
+	}
+	for p := filepath.Dir(d.sock); p != dir; p = filepath.Dir(p) {
+		pst, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := pst.Mode().Perm(); perm&0o002 != 0 {
+			t.Errorf("directory %s made for the admin socket is world-writable (%v): anyone could replace the socket", p, perm)
+		}
+	}
+	tl := reportTally("admin socket (SO_PEERCRED and modes)")
+
+	// Root (the daemon's own user) is served.
+	r := d.adm("--op", "show", "--volumes")
+	tl.add("ietadm --op show --volumes as root", fmt.Sprintf("exit %d", r.code))
+	if r.code != 0 || !strings.Contains(r.stdout, aclOpenIQN) {
+		t.Fatalf("ietadm as root: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the refusal of other users needs root (to run ietadm as uid 65534)")
+	}
+	nobody := func(caps ...uintptr) *syscall.SysProcAttr {
+		return &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}, AmbientCaps: caps}
+	}
+	const capDACOverride = 1
+	// uid 65534 with CAP_DAC_OVERRIDE passes the file mode, so only the
+	// daemon's peer-credential check stands in its way.
+	// (Whether ietadm then says "Operation not permitted" or, having lost
+	// the race with the daemon's close, "Connection refused" is checked in
+	// TestAdminSocketRefusalMessage.)
+	for _, args := range [][]string{
+		{"--op", "show", "--volumes"},
+		{"--op", "show", "--tid=1", "--user"},
+		{"--op", "new", "--tid=0", "--params", "Name=iqn.2026-01.org.ietgo.e2e:by-nobody"},
+	} {
+		r := runIetadm(t, nobody(capDACOverride), append([]string{"--socket", d.sock}, args...)...)
+		tl.add("ietadm "+strings.Join(args, " ")+" as uid 65534 + CAP_DAC_OVERRIDE", fmt.Sprintf("refused=%v", r.code != 0 && r.stdout == ""))
+		if r.code == 0 || r.stdout != "" {
+			t.Errorf("ietadm %v as uid 65534 past the file mode: exit %d\nstdout: %q\nstderr: %s\nwant refused by SO_PEERCRED, nothing printed", args, r.code, r.stdout, r.stderr)
+		}
+		if !strings.Contains(r.stderr, "Operation not permitted") && !strings.Contains(r.stderr, "broken pipe") && !strings.Contains(r.stderr, "connection reset") {
+			t.Errorf("ietadm %v as uid 65534: %s; want EPERM from the daemon (or the known lost-reply race)", args, r.stderr)
+		}
+	}
+	// Plain uid 65534: the socket's mode refuses the connect itself.
+	r = runIetadm(t, nobody(), "--socket", d.sock, "--op", "show", "--volumes")
+	tl.add("ietadm --op show as uid 65534", fmt.Sprintf("exit %d %s", r.code, firstLine(r.stderr)))
+	if r.code == 0 || r.stdout != "" || !strings.Contains(r.stderr, "Permission denied") {
+		t.Errorf("ietadm as uid 65534: exit %d\nstdout: %q\nstderr: %s\nwant the connect refused (EACCES)", r.code, r.stdout, r.stderr)
+	}
+	// Nothing the refused peers asked for happened.
+	r = d.adm("--op", "show", "--volumes")
+	if r.code != 0 || strings.Contains(r.stdout, "by-nobody") {
+		t.Errorf("after the refused requests: exit %d, listing:\n%s", r.code, r.stdout)
+	}
+	d.requireAlive(t, "refused admin peers")
+}
+
+// TestAdminSocketRefusalMessage: a peer refused by SO_PEERCRED is told
+// EPERM every time ("Operation not permitted"), not "Connection refused".
+func TestAdminSocketRefusalMessage(t *testing.T) {
+	knownDefect(t, "the admin server answers EPERM and closes without reading the request, so ietadm's write often fails with EPIPE first and it reports \"Connection refused.\" (exit 145) instead of \"Operation not permitted.\" (target/admin serveConn / admin.Do)")
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (to run ietadm as uid 65534)")
+	}
+	dir := t.TempDir()
+	d := startDaemon(t, dir, renderConf(t, nil, simpleTarget(dir, aclOpenIQN, 1<<20)))
+	attr := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}, AmbientCaps: []uintptr{1}}
+	for i := range 10 {
+		r := runIetadm(t, attr, "--socket", d.sock, "--op", "show", "--volumes")
+		if r.code != 255 || !strings.Contains(r.stderr, "Operation not permitted") {
+			t.Fatalf("try %d: exit %d, %s; want exit 255 (EPERM) \"Operation not permitted.\"", i+1, r.code, r.stderr)
+		}
+	}
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
 }

@@ -189,7 +189,9 @@ func reportTally(title string) *tally {
 func knownDefect(t *testing.T, msg string) {
 	t.Helper()
 	runReport.mu.Lock()
-	runReport.skips = append(runReport.skips, t.Name()+": "+msg)
+	if line := t.Name() + ": " + msg; !slices.Contains(runReport.skips, line) {
+		runReport.skips = append(runReport.skips, line)
+	}
 	runReport.mu.Unlock()
 	if os.Getenv("IETD_E2E_KNOWN_DEFECTS") == "1" {
 		t.Logf("known defect (running anyway, IETD_E2E_KNOWN_DEFECTS=1): %s", msg)
