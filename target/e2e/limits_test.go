@@ -226,7 +226,7 @@ func TestFloodDoesNotStarveOthers(t *testing.T) {
 		t.Errorf("greedy reader: %v", err)
 	}
 	e.d.requireAlive(t, "flood")
-	honestLat := window / time.Duration(max(h1-h0, 1))                  // one command at a time
+	honestLat := window / time.Duration(max(h1-h0, 1))                 // one command at a time
 	floodLat := window * depth * greedy / time.Duration(max(g1-g0, 1)) // Little's law
 	tl := reportTally("flood vs an honest session (relative latency, RSS)")
 	tl.add("honest command latency vs a flooder's (1 MiB reads, 8 in flight)", fmt.Sprintf("pass=%v", honestLat <= floodLat))
