@@ -406,6 +406,7 @@ type lunSpec struct {
 	size   int64
 	iomode string // "" = default
 	params string // extra ",k=v"
+	typ    string // "" = fileio
 }
 
 type targetSpec struct {
@@ -435,7 +436,7 @@ func renderConf(t testing.TB, global []string, targets ...targetSpec) string {
 				}
 				f.Close()
 			}
-			fmt.Fprintf(&b, "\tLun %d Path=%s,Type=fileio", l.n, l.path)
+			fmt.Fprintf(&b, "\tLun %d Path=%s,Type=%s", l.n, l.path, orDefault(l.typ, "fileio"))
 			if l.iomode != "" {
 				fmt.Fprintf(&b, ",IOMode=%s", l.iomode)
 			}
