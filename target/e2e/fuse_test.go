@@ -131,12 +131,13 @@ func mountFUSE(t *testing.T, directIO, writeback bool, files map[string]int64) *
 	if err := os.Mkdir(fs.dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	go fs.serve()
 	opts := fmt.Sprintf("fd=%d,rootmode=40000,user_id=0,group_id=0,allow_other,max_read=%d", fd, fuseMaxWrite)
 	if err := syscall.Mount("e2e-store", fs.dir, "fuse", syscall.MS_NOSUID|syscall.MS_NODEV, opts); err != nil {
 		syscall.Close(fd)
 		t.Skipf("cannot mount FUSE here: %v", err)
 	}
+	// Served only once mounted: before, reads of the device fail (EPERM).
+	go fs.serve()
 	t.Cleanup(func() {
 		// Lazy unmount, then close the device: requests still pending
 		// (a process stuck in the file system) are aborted.
