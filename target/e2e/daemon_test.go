@@ -103,6 +103,16 @@ func commandBinary(t testing.TB, name string) string {
 	return b.path
 }
 
+// realDaemonOnly skips a test that needs what only cmd/ietd has (ietadm,
+// --check, the NetBSD dialect, the full SCSI layer, sd_notify) when the
+// suite runs against the stand-in daemon.
+func realDaemonOnly(t *testing.T) {
+	t.Helper()
+	if os.Getenv("IETD_E2E_STANDIN") == "1" {
+		t.Skip("needs cmd/ietd (ietadm, --check, NetBSD configs, the SCSI layer), not the stand-in daemon")
+	}
+}
+
 // standinBinary names the stand-in daemon (standin_test.go).
 const standinBinary = "<standin>"
 

@@ -36,6 +36,7 @@ func patternBlocks(writer uint32, lba uint64, n int, gen uint32) []byte {
 // the daemon logs the error and stays up; once the store heals the data
 // written before is intact.
 func TestBackingEIO(t *testing.T) {
+	realDaemonOnly(t)
 	t.Parallel()
 	fs := mountFUSE(t, true, false, map[string]int64{"disk.img": 16 << 20})
 	store, typ := fs.path("disk.img"), "fileio"
@@ -111,6 +112,7 @@ func TestBackingEIO(t *testing.T) {
 // the daemon logs the failed member. With both members failed, I/O gets
 // MEDIUM ERROR and the daemon stays up.
 func TestRAID1MemberFailure(t *testing.T) {
+	realDaemonOnly(t)
 	t.Parallel()
 	const legSize = 8 << 20
 	fs := mountFUSE(t, true, false, map[string]int64{"legA": legSize, "legB": legSize})

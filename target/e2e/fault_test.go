@@ -164,6 +164,7 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 // config stays exactly as it was (ietadm --op show --volumes). No I/O error,
 // no mismatch; unit attentions are retried as an initiator does.
 func TestReloadUnderIO(t *testing.T) {
+	realDaemonOnly(t)
 	t.Parallel()
 	dir := t.TempDir()
 	base := simpleTarget(dir, hostileIQN, 32<<20)

@@ -41,6 +41,7 @@ func wantLoginRefused(t *testing.T, what string, err error) *loginStatusError {
 // responses, mutual CHAP, discovery CHAP, and no secret in the log even at
 // the highest debug level.
 func TestCHAPSecurity(t *testing.T) {
+	realDaemonOnly(t)
 	t.Parallel()
 	dir := t.TempDir()
 	conf := renderConf(t, []string{"IncomingUser " + discUser + " " + discSecret},
@@ -253,6 +254,7 @@ func chapChallenge(c *clientConn, target string) (string, int, error) {
 // TestReadOnlyLUN: writes to an IOMode=ro LUN fail with DATA PROTECT and
 // change nothing; reads work.
 func TestReadOnlyLUN(t *testing.T) {
+	realDaemonOnly(t)
 	t.Parallel()
 	dir := t.TempDir()
 	img := filepath.Join(dir, "ro.img")
@@ -345,6 +347,7 @@ func TestReadOnlyLUN(t *testing.T) {
 // IncomingUser lines are broken, a login whose CHAP_R is the secret in
 // clear. An empty log fails the test (there would be nothing to check).
 func TestSecretsNeverInLogs(t *testing.T) {
+	realDaemonOnly(t)
 	t.Parallel()
 	dir := t.TempDir()
 	const (
