@@ -128,6 +128,7 @@ func TestKill9QemuIOKeepsAcknowledgedWrites(t *testing.T) {
 					}
 				}
 			}
+			reportTally("kill -9 under writes, read back after a restart").add(fmt.Sprintf("qemu-io, IOMode %s FUA %v", mode.iomode, mode.fua), fmt.Sprintf("lost %d", bad))
 			if bad > 0 {
 				t.Fatalf("%d of %d acknowledged writes lost", bad, total)
 			}

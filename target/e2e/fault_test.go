@@ -149,9 +149,11 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 			}
 			for _, w := range ws {
 				if err := w.verify(c); err != nil {
+					reportTally("kill -9 under writes, read back after a restart").add(fmt.Sprintf("e2e client, IOMode %s FUA %v", mode.iomode, mode.fua), "LOST WRITE")
 					t.Fatal(err)
 				}
 			}
+			reportTally("kill -9 under writes, read back after a restart").add(fmt.Sprintf("e2e client, IOMode %s FUA %v", mode.iomode, mode.fua), "all acknowledged blocks intact")
 			t.Logf("%d acknowledged writes by 4 sessions survived kill -9", total)
 		})
 	}

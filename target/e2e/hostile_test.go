@@ -567,7 +567,7 @@ func TestResourceLimits(t *testing.T) {
 	e.honest.checkpoint(t, "command floods", 10*time.Second)
 	e.d.requireAlive(t, "command floods")
 	t.Logf("RSS %d kB before, %d kB with 4000 queued 1 MiB commands", rss0, rss1)
-	reportTally("flood vs an honest session (relative rate, RSS)").add("4000 queued 1 MiB commands (data never sent / answers never read): RSS growth", fmt.Sprintf("%d MiB (bound %d MiB)", (rss1-rss0)>>10, memBoundKB>>10))
+	reportTally("flood vs an honest session (relative latency, RSS)").add("4000 queued 1 MiB commands (data never sent / answers never read): RSS growth", fmt.Sprintf("%d MiB (bound %d MiB)", (rss1-rss0)>>10, memBoundKB>>10))
 	if grow := rss1 - rss0; grow > memBoundKB {
 		t.Errorf("RSS grew by %d kB (bound %d kB): one initiator can make the daemon hold its queued commands' buffers beyond its window", grow, memBoundKB)
 	}
