@@ -113,6 +113,11 @@ func TestKill9QemuIOKeepsAcknowledgedWrites(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				// A failed or short read must not pass as "no byte
+				// differed": every acknowledged block is read in full.
+				if !r.ok() || len(r.data) != 4096 {
+					t.Fatalf("read back of acknowledged offset %d: %v, %d bytes; want GOOD and 4096 bytes", off, r, len(r.data))
+				}
 				want := pattern(off / 4096)
 				for j, b := range r.data {
 					if b != want {
@@ -123,6 +128,7 @@ func TestKill9QemuIOKeepsAcknowledgedWrites(t *testing.T) {
 					}
 				}
 			}
+			reportTally("kill -9 under writes, read back after a restart").add(fmt.Sprintf("qemu-io, IOMode %s FUA %v", mode.iomode, mode.fua), fmt.Sprintf("lost %d", bad))
 			if bad > 0 {
 				t.Fatalf("%d of %d acknowledged writes lost", bad, total)
 			}

@@ -23,13 +23,13 @@ import (
 
 var (
 	buildOnce sync.Once
-	buildPath string
 	buildErr  error
 	buildDir  string
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	writeRunReport(code)
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
 	}
@@ -43,36 +43,74 @@ func repoRoot() string {
 }
 
 // ietdBinary returns $IETD_BIN_DIR/ietd, or builds cmd/ietd once.
+// With IETD_BIN_DIR set (make test, CI) a missing binary is a failure,
+// not a skip: CI must never pass by testing nothing.
 func ietdBinary(t testing.TB) string {
 	t.Helper()
 	if os.Getenv("IETD_E2E_STANDIN") == "1" {
 		return standinBinary
 	}
+	return commandBinary(t, "ietd")
+}
+
+// ietadmBinary returns $IETD_BIN_DIR/ietadm, or builds cmd/ietadm once.
+func ietadmBinary(t testing.TB) string {
+	t.Helper()
+	return commandBinary(t, "ietadm")
+}
+
+var builds sync.Map // command name -> *builtCommand
+
+type builtCommand struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+func commandBinary(t testing.TB, name string) string {
+	t.Helper()
 	if d := os.Getenv("IETD_BIN_DIR"); d != "" {
-		p := filepath.Join(d, "ietd")
-		if _, err := os.Stat(p); err == nil {
-			return p
+		p := filepath.Join(d, name)
+		st, err := os.Stat(p)
+		if err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+			t.Fatalf("IETD_BIN_DIR=%s is set but %s is not an executable (%v): run `make build`", d, p, err)
 		}
+		return p
 	}
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "ietd-e2e-bin")
+	v, _ := builds.LoadOrStore(name, &builtCommand{})
+	b := v.(*builtCommand)
+	b.once.Do(func() {
+		buildOnce.Do(func() { buildDir, buildErr = os.MkdirTemp("", "ietd-e2e-bin") })
 		if buildErr != nil {
+			b.err = buildErr
 			return
 		}
-		buildPath = filepath.Join(buildDir, "ietd")
+		// 0755 so that commands run as another user (uid 65534) can be
+		// executed from it.
+		os.Chmod(buildDir, 0o755)
+		b.path = filepath.Join(buildDir, name)
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", buildPath, "./cmd/ietd")
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", b.path, "./cmd/"+name)
 		cmd.Dir = repoRoot()
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/ietd: %w\n%s", err, out)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build ./cmd/%s: %w\n%s", name, err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Skipf("ietd not available: %v", buildErr)
+	if b.err != nil {
+		t.Skipf("%s not available (IETD_BIN_DIR unset and the build failed): %v", name, b.err)
 	}
-	return buildPath
+	return b.path
+}
+
+// realDaemonOnly skips a test that needs what only cmd/ietd has (ietadm,
+// --check, the NetBSD dialect, the full SCSI layer, sd_notify) when the
+// suite runs against the stand-in daemon.
+func realDaemonOnly(t *testing.T) {
+	t.Helper()
+	if os.Getenv("IETD_E2E_STANDIN") == "1" {
+		t.Skip("needs cmd/ietd (ietadm, --check, NetBSD configs, the SCSI layer), not the stand-in daemon")
+	}
 }
 
 // standinBinary names the stand-in daemon (standin_test.go).
@@ -108,6 +146,7 @@ type daemon struct {
 	port   int
 	addr   string
 	extra  []string
+	sock   string // admin socket path
 	cmd    *exec.Cmd
 	done   chan struct{}
 	stderr *lockedBuffer
@@ -128,14 +167,22 @@ func freePort(t testing.TB) int {
 // extraArgs are appended to the command line.
 func startDaemon(t testing.TB, dir, conf string, extraArgs ...string) *daemon {
 	t.Helper()
-	d := &daemon{t: t, bin: ietdBinary(t), dir: dir, extra: extraArgs}
+	d := newDaemon(t, dir, conf, extraArgs...)
+	d.start()
+	return d
+}
+
+// newDaemon prepares a daemon (config written, port chosen, stopped in
+// t.Cleanup) without starting it, so that fields (sock) can be changed.
+func newDaemon(t testing.TB, dir, conf string, extraArgs ...string) *daemon {
+	t.Helper()
+	d := &daemon{t: t, bin: ietdBinary(t), dir: dir, extra: extraArgs, sock: filepath.Join(dir, "ietadm.sock")}
 	d.conf = filepath.Join(dir, "ietd.conf")
 	if err := os.WriteFile(d.conf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	d.port = freePort(t)
 	d.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(d.port))
-	d.start()
 	t.Cleanup(func() {
 		d.stop()
 		if t.Failed() {
@@ -143,6 +190,68 @@ func startDaemon(t testing.TB, dir, conf string, extraArgs ...string) *daemon {
 		}
 	})
 	return d
+}
+
+// allLogs is the daemon's output over every incarnation so far.
+func (d *daemon) allLogs() string {
+	if d.stderr == nil {
+		return strings.Join(d.logs, "\n")
+	}
+	return strings.Join(append(slices.Clone(d.logs), d.stderr.String()), "\n")
+}
+
+// waitLog waits up to within for a log line containing want.
+func (d *daemon) waitLog(want string, within time.Duration) bool {
+	deadline := time.Now().Add(within)
+	for {
+		if strings.Contains(d.allLogs(), want) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// admResult is one ietadm run.
+type admResult struct {
+	stdout, stderr string
+	code           int
+}
+
+// adm runs ietadm against the daemon's admin socket (as the test's user)
+// with a 20s bound.
+func (d *daemon) adm(args ...string) admResult {
+	d.t.Helper()
+	return runIetadm(d.t, nil, append([]string{"--socket", d.sock}, args...)...)
+}
+
+// runIetadm runs bin/ietadm with args; cred, when set, runs it as another
+// user (SysProcAttr).
+func runIetadm(t testing.TB, attr *syscall.SysProcAttr, args ...string) admResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, ietadmBinary(t), args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.SysProcAttr = attr
+	cmd.Dir = "/"
+	err := cmd.Run()
+	r := admResult{stdout: out.String(), stderr: errb.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	default:
+		t.Fatalf("ietadm %v: %v", args, err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("ietadm %v did not finish within 20s", args)
+	}
+	return r
 }
 
 func (d *daemon) dumpLog() {
@@ -158,7 +267,7 @@ func (d *daemon) start() {
 	d.t.Helper()
 	args := []string{"-f", "-c", d.conf, "-a", "127.0.0.1", "-p", strconv.Itoa(d.port),
 		"--pid-file", filepath.Join(d.dir, "ietd.pid"),
-		"--admin-socket", filepath.Join(d.dir, "ietadm.sock")}
+		"--admin-socket", d.sock}
 	if d.bin != standinBinary {
 		// Keep the real daemon away from system paths (/etc/iet,
 		// /var/lib/ietd, /run/iet).
@@ -307,6 +416,7 @@ type lunSpec struct {
 	size   int64
 	iomode string // "" = default
 	params string // extra ",k=v"
+	typ    string // "" = fileio
 }
 
 type targetSpec struct {
@@ -336,7 +446,7 @@ func renderConf(t testing.TB, global []string, targets ...targetSpec) string {
 				}
 				f.Close()
 			}
-			fmt.Fprintf(&b, "\tLun %d Path=%s,Type=fileio", l.n, l.path)
+			fmt.Fprintf(&b, "\tLun %d Path=%s,Type=%s", l.n, l.path, orDefault(l.typ, "fileio"))
 			if l.iomode != "" {
 				fmt.Fprintf(&b, ",IOMode=%s", l.iomode)
 			}

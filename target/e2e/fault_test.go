@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -147,32 +149,67 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 			}
 			for _, w := range ws {
 				if err := w.verify(c); err != nil {
+					reportTally("kill -9 under writes, read back after a restart").add(fmt.Sprintf("e2e client, IOMode %s FUA %v", mode.iomode, mode.fua), "LOST WRITE")
 					t.Fatal(err)
 				}
 			}
+			reportTally("kill -9 under writes, read back after a restart").add(fmt.Sprintf("e2e client, IOMode %s FUA %v", mode.iomode, mode.fua), "all acknowledged blocks intact")
 			t.Logf("%d acknowledged writes by 4 sessions survived kill -9", total)
 		})
 	}
 }
 
-// TestReloadUnderIO sends SIGHUP repeatedly (adding a target each time,
-// once with a broken config) while sessions do verified I/O: nothing is
-// dropped, new targets appear, the broken config is refused.
+// TestReloadUnderIO sends SIGHUP repeatedly while sessions do verified
+// I/O on the target being reloaded: targets come and go, LUNs are added to
+// the busy target (a new session then does verified I/O on one), and once
+// the config is broken: that reload is refused (logged) and the running
+// config stays exactly as it was (ietadm --op show --volumes). No I/O error,
+// no mismatch; unit attentions are retried as an initiator does.
 func TestReloadUnderIO(t *testing.T) {
+	realDaemonOnly(t)
 	t.Parallel()
 	dir := t.TempDir()
 	base := simpleTarget(dir, hostileIQN, 32<<20)
 	d := startDaemon(t, dir, renderConf(t, nil, base))
 	var hs []*honest
 	for i := range 4 {
-		hs = append(hs, startHonest(t, d.addr, hostileIQN, 0, uint64(i)*4096, 4096, uint32(i+1)))
+		hs = append(hs, startHonestOpts(t, &honest{addr: d.addr, target: hostileIQN, start: uint64(i) * 4096, blocks: 4096, writer: uint32(i + 1), retryUA: true}))
 	}
 	for _, h := range hs {
 		h.checkpoint(t, "start", 10*time.Second)
 	}
+	tl := reportTally("SIGHUP reloads under verified I/O (4 sessions)")
+	volumes := func() string {
+		t.Helper()
+		r := d.adm("--op", "show", "--volumes")
+		if r.code != 0 {
+			t.Fatalf("ietadm --op show --volumes: exit %d %s", r.code, r.stderr)
+		}
+		return r.stdout
+	}
+	lun := func(n int) lunSpec {
+		return lunSpec{n: n, path: filepath.Join(dir, fmt.Sprintf("extra-lun%d.img", n)), size: 4 << 20}
+	}
 	var last string
-	for round := range 5 {
-		targets := []targetSpec{base}
+	for round := range 6 {
+		busy := base
+		what := ""
+		switch round {
+		case 0:
+			what = "add a target"
+		case 1, 2:
+			what = fmt.Sprintf("add LUN %d to the busy target and a target", round)
+		case 3:
+			what = "broken config"
+		case 4, 5:
+			what = "another target, the busy target unchanged"
+		}
+		for n := 1; n <= min(round, 2); n++ {
+			busy.luns = append(slices.Clone(busy.luns), lun(n))
+		}
+		targets := []targetSpec{busy}
+		before := volumes()
+		failedBefore := strings.Count(d.allLogs(), "reload failed")
 		if round == 3 {
 			// A broken config: the old one must stay in force.
 			os.WriteFile(d.conf, []byte("Target iqn.2026-01.org.ietgo.e2e:broken\n\tLun 0 Path=/nonexistent/e2e/x.img,Type=fileio\n\tLun zero Path=,Type=nosuchtype\n"), 0o600)
@@ -187,9 +224,22 @@ func TestReloadUnderIO(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 		d.requireAlive(t, fmt.Sprintf("SIGHUP #%d", round+1))
 		for _, h := range hs {
-			h.checkpoint(t, fmt.Sprintf("SIGHUP #%d", round+1), 10*time.Second)
+			h.checkpoint(t, fmt.Sprintf("SIGHUP #%d (%s)", round+1, what), 10*time.Second)
 		}
 		if round == 3 {
+			deadline := time.Now().Add(10 * time.Second)
+			for strings.Count(d.allLogs(), "reload failed") == failedBefore && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			refusedLogged := strings.Count(d.allLogs(), "reload failed") > failedBefore
+			after := volumes()
+			tl.add("SIGHUP with a broken config", fmt.Sprintf("refused-logged=%v config-unchanged=%v", refusedLogged, after == before))
+			if !refusedLogged {
+				t.Errorf("SIGHUP #%d with a broken config: no \"reload failed\" log line", round+1)
+			}
+			if after != before {
+				t.Errorf("SIGHUP #%d with a broken config changed the running config:\nbefore:\n%s\nafter:\n%s", round+1, before, after)
+			}
 			continue
 		}
 		c := mustSession(t, d.addr, "")
@@ -197,19 +247,48 @@ func TestReloadUnderIO(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !contains(names, hostileIQN) || !contains(names, last) || len(names) != 2 {
+		ok := contains(names, hostileIQN) && contains(names, last) && len(names) == 2
+		if !ok {
 			t.Errorf("after SIGHUP #%d SendTargets lists %v; want %s and %s", round+1, names, hostileIQN, last)
 		}
 		if round > 0 && contains(names, fmt.Sprintf("iqn.2026-01.org.ietgo.e2e:added%d", round-1)) {
+			ok = false
 			t.Errorf("a removed target is still listed after SIGHUP #%d", round+1)
 		}
 		c.logout()
+		// The busy target has exactly the LUNs of the file.
+		if vol := volumes(); listedLUNs(vol, hostileIQN) != len(busy.luns) {
+			ok = false
+			t.Errorf("after SIGHUP #%d the busy target does not list its %d LUNs:\n%s", round+1, len(busy.luns), vol)
+		}
+		if round == 1 {
+			// A new session does verified I/O on the LUN just added.
+			hs = append(hs, startHonestOpts(t, &honest{addr: d.addr, target: hostileIQN, lun: 1, blocks: 4096, writer: 9, retryUA: true}))
+			hs[len(hs)-1].checkpoint(t, "I/O on the added LUN", 10*time.Second)
+		}
+		tl.add("SIGHUP: "+what, fmt.Sprintf("applied=%v", ok))
 	}
+	var uas int64
 	for _, h := range hs {
 		if err := h.stop(); err != nil {
 			t.Fatal(err)
 		}
+		uas += h.uas.Load()
 	}
+	tl.add("I/O of the sessions on the busy target", fmt.Sprintf("no error; %d unit attentions retried", uas))
+}
+
+// listedLUNs counts the lun: lines of target name in a volume listing.
+func listedLUNs(listing, name string) int {
+	n, in := 0, false
+	for _, line := range strings.Split(listing, "\n") {
+		if strings.HasPrefix(line, "tid:") {
+			in = strings.HasSuffix(line, " name:"+name)
+		} else if in && strings.HasPrefix(strings.TrimSpace(line), "lun:") {
+			n++
+		}
+	}
+	return n
 }
 
 func contains(list []string, s string) bool {
@@ -261,8 +340,10 @@ func TestBackingENOSPC(t *testing.T) {
 	if failed == nil {
 		t.Fatal("4 MiB written to a 1 MiB tmpfs without an error")
 	}
-	if failed.status != 0x02 || !failed.hasSense {
-		t.Fatalf("ENOSPC answered with %v; want CHECK CONDITION with sense", failed)
+	// The mapping documented in target/scsi (ioError): out of space is
+	// DATA PROTECT, SPACE ALLOCATION FAILED WRITE PROTECT (07/27/07).
+	if failed.status != 0x02 || !failed.hasSense || failed.sense != (senseInfo{key: 0x07, asc: 0x27, ascq: 0x07}) {
+		t.Fatalf("ENOSPC answered with %v; want CHECK CONDITION, DATA PROTECT 07/27/07 (SPACE ALLOCATION FAILED WRITE PROTECT)", failed)
 	}
 	t.Logf("ENOSPC answered with %v", failed)
 	// Reads of what fit still work.

@@ -18,6 +18,7 @@ import (
 // without dropping its session; SIGTERM asks it to log out (async
 // message) and the daemon exits once it did.
 func TestReloadAndStopTellInitiators(t *testing.T) {
+	realDaemonOnly(t)
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "notify.sock")
 	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})

@@ -67,6 +67,7 @@ func TestConcurrentConnections(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	peak := d.fdCount()
+	heldAtOnce := len(held)
 	close(release)
 	wg.Wait()
 	close(errs)
@@ -84,8 +85,13 @@ func TestConcurrentConnections(t *testing.T) {
 	if nerr > 0 {
 		t.Fatalf("%d of %d connections failed", nerr, n)
 	}
-	if peak < base+n {
-		t.Logf("note: peak descriptors %d (base %d)", peak, base)
+	// All n were logged in at the same time: the daemon held a
+	// descriptor for each (2 spare for ones that come and go).
+	if heldAtOnce != n {
+		t.Errorf("only %d of %d connections were logged in at once", heldAtOnce, n)
+	}
+	if peak < base+n-2 {
+		t.Errorf("peak descriptors %d with %d connections held open (base %d): they were not all open at once", peak, n, base)
 	}
 	if got, ok := d.waitFDs(base, 20*time.Second); !ok {
 		t.Errorf("descriptors: %d before, %d at peak, %d after all logged out", base, peak, got)
@@ -148,6 +154,9 @@ func runLoad(t *testing.T, dur time.Duration) {
 	}
 	var ops []int64
 	var totalBytes int64
+	if rss := d.procStatus("VmRSS"); rss > 0 {
+		rssMax = max(rssMax, rss)
+	}
 	for _, h := range hs {
 		if err := h.stop(); err != nil {
 			t.Fatal(err)
@@ -163,16 +172,25 @@ func runLoad(t *testing.T, dur time.Duration) {
 	mean := sum / int64(len(ops))
 	t.Logf("%d sessions, %v: %d verified ops (%.1f MiB), per session min %d / median %d / max %d; RSS %d kB at start, %d kB max (first half %d, second half %d); threads %d",
 		sessions, dur, sum, float64(totalBytes)/(1<<20), ops[0], ops[len(ops)/2], ops[len(ops)-1], rssStart, rssMax, rssHalf[0], rssHalf[1], d.procStatus("Threads"))
-	// No unbounded growth: the second half of a long run may not climb
-	// well past the first (the first holds the warm-up).
-	if dur >= time.Minute && rssHalf[1] > rssHalf[0]+max(rssHalf[0]/4, 16<<10) {
+	// No unbounded growth: the second half of the run may not climb well
+	// past the first (the first holds the warm-up). Checked in make test's
+	// 20 s run too: a leak of a few kB per command shows within seconds at
+	// these rates.
+	tl := reportTally("load: 32 sessions of verified mixed I/O")
+	if dur >= 10*time.Second && rssHalf[1] > rssHalf[0]+max(rssHalf[0]/4, 16<<10) {
 		t.Errorf("RSS kept growing: max %d kB in the first half, %d kB in the second", rssHalf[0], rssHalf[1])
 	}
-	if ops[0] == 0 || ops[0] < mean/10 {
-		t.Errorf("a session was starved: min %d ops, mean %d", ops[0], mean)
+	// Fairness: every session got at least a third of the mean (a
+	// session starved by the others would be far below).
+	tl.add(fmt.Sprintf("%v run: slowest session vs mean ops", dur.Round(time.Second)), fmt.Sprintf("min >= mean/3=%v", ops[0]*3 >= mean && ops[0] > 0))
+	if ops[0] == 0 || ops[0]*3 < mean {
+		t.Errorf("a session was starved: min %d ops, mean %d (want at least a third)", ops[0], mean)
 	}
-	const rssLimitKB = 512 << 10
+	// Memory: sampled every second across the run, bounded by a small
+	// multiple of the data budget (16 MiB) for 32 sessions.
+	const rssLimitKB = 96 << 10
+	tl.add(fmt.Sprintf("%v run: daemon RSS sampled every second", dur.Round(time.Second)), fmt.Sprintf("max <= %d MiB=%v", rssLimitKB>>10, rssMax <= rssLimitKB))
 	if rssMax > rssLimitKB {
-		t.Errorf("RSS reached %d kB (limit %d kB)", rssMax, rssLimitKB)
+		t.Errorf("RSS reached %d kB (limit %d kB for %d sessions)", rssMax, rssLimitKB, sessions)
 	}
 }

@@ -3,10 +3,15 @@ package e2e
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"os"
+	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -19,6 +24,7 @@ type verdict struct {
 	loginStatus uint16 // non-zero: a login response with this status
 	answered    bool   // the probe ping came back: the connection is usable
 	loginGoesOn bool   // a login response with success status (negotiation continues)
+	timedOut    bool   // a read the verdict depended on timed out: neither an answer nor a close
 	other       string // anything unexpected
 }
 
@@ -38,6 +44,9 @@ func (v verdict) String() string {
 	}
 	if v.loginGoesOn {
 		parts = append(parts, "login-continues")
+	}
+	if v.timedOut {
+		parts = append(parts, "TIMEOUT")
 	}
 	if v.other != "" {
 		parts = append(parts, "other: "+v.other)
@@ -76,11 +85,16 @@ func judge(c *clientConn, d time.Duration, probe bool) verdict {
 		c.nc.SetReadDeadline(deadline)
 		p, err := readPDU(c.nc, c.hd, c.dd)
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				return v
+			switch {
+			case isTimeout(err):
+				if !v.rejected && v.loginStatus == 0 && !v.answered && !v.loginGoesOn {
+					v.timedOut = true
+				}
+			case isClosed(err):
+				v.closed = true
+			default:
+				v.other = "reading the answer: " + err.Error()
 			}
-			v.closed = true
 			return v
 		}
 		c.trackSN(p)
@@ -114,13 +128,77 @@ func judge(c *clientConn, d time.Duration, probe bool) verdict {
 	return v
 }
 
-// tally records outcomes per case for the report table.
-type tally struct {
-	mu   sync.Mutex
-	rows map[string]map[string]int
+// isTimeout reports a deadline that passed.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
-func newTally() *tally { return &tally{rows: map[string]map[string]int{}} }
+// isClosed reports an error that means the peer closed or reset the
+// connection.
+func isClosed(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed)
+}
+
+// errVerdict classifies an error from the test client: a timeout is
+// never mistaken for a refusal.
+func errVerdict(err error) verdict {
+	switch {
+	case isTimeout(err):
+		return verdict{timedOut: true}
+	case isClosed(err):
+		return verdict{closed: true}
+	}
+	return verdict{other: err.Error()}
+}
+
+// tally records outcomes per case for the report table.
+type tally struct {
+	title string
+	mu    sync.Mutex
+	rows  map[string]map[string]int
+}
+
+// runReport gathers every tally of the run and the tests skipped for a
+// known defect; TestMain prints it (and writes testdata/e2e/last-run.txt)
+// after m.Run, verbose or not.
+var runReport struct {
+	mu       sync.Mutex
+	sections []*tally
+	skips    []string
+}
+
+// reportTally returns the run-wide tally titled title (created on first
+// use, so that -count=N and several tests add to one table).
+func reportTally(title string) *tally {
+	runReport.mu.Lock()
+	defer runReport.mu.Unlock()
+	for _, t := range runReport.sections {
+		if t.title == title {
+			return t
+		}
+	}
+	t := &tally{title: title, rows: map[string]map[string]int{}}
+	runReport.sections = append(runReport.sections, t)
+	return t
+}
+
+// knownDefect skips a test that exposes a defect being fixed outside
+// target/e2e; IETD_E2E_KNOWN_DEFECTS=1 runs it anyway (to check a fix).
+func knownDefect(t *testing.T, msg string) {
+	t.Helper()
+	runReport.mu.Lock()
+	if line := t.Name() + ": " + msg; !slices.Contains(runReport.skips, line) {
+		runReport.skips = append(runReport.skips, line)
+	}
+	runReport.mu.Unlock()
+	if os.Getenv("IETD_E2E_KNOWN_DEFECTS") == "1" {
+		t.Logf("known defect (running anyway, IETD_E2E_KNOWN_DEFECTS=1): %s", msg)
+		return
+	}
+	t.Skip("known defect: " + msg + " (issue 7)")
+}
 
 func (t *tally) add(name, outcome string) {
 	t.mu.Lock()
@@ -131,7 +209,7 @@ func (t *tally) add(name, outcome string) {
 	t.rows[name][outcome]++
 }
 
-func (t *tally) log(tb testing.TB, title string) {
+func (t *tally) render() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	names := make([]string, 0, len(t.rows))
@@ -140,7 +218,7 @@ func (t *tally) log(tb testing.TB, title string) {
 	}
 	sort.Strings(names)
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s\n| case | tries | outcomes |\n|---|---|---|\n", title)
+	fmt.Fprintf(&b, "%s\n| case | tries | outcomes |\n|---|---|---|\n", t.title)
 	for _, n := range names {
 		total := 0
 		var outs []string
@@ -149,7 +227,40 @@ func (t *tally) log(tb testing.TB, title string) {
 			outs = append(outs, fmt.Sprintf("%s x%d", o, k))
 		}
 		sort.Strings(outs)
-		fmt.Fprintf(&b, "| %s | %d | %s |\n", n, total, strings.Join(outs, ", "))
+		fmt.Fprintf(&b, "| %s | %d | %s |\n", strings.ReplaceAll(n, "|", "/"), total, strings.ReplaceAll(strings.Join(outs, ", "), "|", "/"))
 	}
-	tb.Log(b.String())
+	return b.String()
+}
+
+func (t *tally) log(tb testing.TB) { tb.Log(t.render()) }
+
+// writeRunReport prints the run's tables to stdout and writes them to
+// testdata/e2e/last-run.txt (git-ignored).
+func writeRunReport(code int) {
+	runReport.mu.Lock()
+	sections := slices.Clone(runReport.sections)
+	skips := slices.Clone(runReport.skips)
+	runReport.mu.Unlock()
+	if len(sections) == 0 && len(skips) == 0 {
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# target/e2e run report (%s, exit %d)\n\n", time.Now().UTC().Format(time.RFC3339), code)
+	for _, s := range sections {
+		b.WriteString(s.render())
+		b.WriteString("\n")
+	}
+	if len(skips) > 0 {
+		b.WriteString("skipped for a known defect (IETD_E2E_KNOWN_DEFECTS=1 runs them):\n")
+		for _, s := range skips {
+			b.WriteString("- " + s + "\n")
+		}
+	}
+	fmt.Print(b.String())
+	p := filepath.Join(repoRoot(), "testdata", "e2e", "last-run.txt")
+	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: cannot write %s: %v\n", p, err)
+	} else {
+		fmt.Printf("(report written to %s)\n", p)
+	}
 }

@@ -51,6 +51,12 @@ type honest struct {
 	writer    uint32
 	maxXfer   int // blocks per command
 
+	// retryUA makes the session behave like a real initiator on a UNIT
+	// ATTENTION (reload, reset): count it and retry the command (up to 3
+	// times). Off, any CHECK CONDITION is an error.
+	retryUA bool
+	uas     atomic.Int64
+
 	ops     atomic.Int64
 	bytes   atomic.Int64
 	lastOps int64
@@ -64,8 +70,16 @@ type honest struct {
 // latest.
 func startHonest(t testing.TB, addr, target string, lun, start, blocks uint64, writer uint32) *honest {
 	t.Helper()
-	h := &honest{name: fmt.Sprintf("honest#%d", writer), addr: addr, target: target, lun: lun, start: start,
-		blocks: blocks, writer: writer, maxXfer: 64, stopCh: make(chan struct{}), done: make(chan struct{})}
+	return startHonestOpts(t, &honest{addr: addr, target: target, lun: lun, start: start, blocks: blocks, writer: writer})
+}
+
+// startHonestOpts starts h (addr, target, lun, start, blocks, writer and
+// options set by the caller).
+func startHonestOpts(t testing.TB, h *honest) *honest {
+	t.Helper()
+	h.name = fmt.Sprintf("honest#%d", h.writer)
+	h.maxXfer, h.stopCh, h.done = 64, make(chan struct{}), make(chan struct{})
+	addr, target, lun := h.addr, h.target, h.lun
 	c, err := session(addr, target)
 	if err != nil {
 		t.Fatalf("%s: %v", h.name, err)
@@ -117,7 +131,8 @@ func (h *honest) loop(c *clientConn) {
 			gens[off+uint64(i)]++
 			fillBlock(data[i*h.blockSize:(i+1)*h.blockSize], h.writer, h.start+off+uint64(i), gens[off+uint64(i)])
 		}
-		r, err := c.write(h.lun, h.start+off, data, h.blockSize, rng.IntN(4) == 0)
+		fua := rng.IntN(4) == 0
+		r, err := h.retry(func() (*scsiResult, error) { return c.write(h.lun, h.start+off, data, h.blockSize, fua) })
 		if err != nil {
 			h.fail(fmt.Errorf("%s: write lba %d+%d: %w", h.name, h.start+off, n, err))
 			return
@@ -129,7 +144,7 @@ func (h *honest) loop(c *clientConn) {
 		// Read back a random range overlapping what we own.
 		m := 1 + rng.IntN(min(h.maxXfer, int(h.blocks)))
 		roff := uint64(rng.IntN(int(h.blocks) - m + 1))
-		r, err = c.read(h.lun, h.start+roff, m, h.blockSize)
+		r, err = h.retry(func() (*scsiResult, error) { return c.read(h.lun, h.start+roff, m, h.blockSize) })
 		if err != nil {
 			h.fail(fmt.Errorf("%s: read lba %d+%d: %w", h.name, h.start+roff, m, err))
 			return
@@ -153,6 +168,17 @@ func (h *honest) loop(c *clientConn) {
 		}
 		h.ops.Add(2)
 		h.bytes.Add(int64((n + m) * h.blockSize))
+	}
+}
+
+// retry runs cmd, retrying after unit attentions when retryUA is set.
+func (h *honest) retry(cmd func() (*scsiResult, error)) (*scsiResult, error) {
+	for try := 0; ; try++ {
+		r, err := cmd()
+		if err != nil || !h.retryUA || try == 3 || !(r.status == 0x02 && r.hasSense && r.sense.key == 0x6) {
+			return r, err
+		}
+		h.uas.Add(1)
 	}
 }
 
