@@ -317,7 +317,6 @@ func TestStuckSessionsDoNotStallReads(t *testing.T) {
 // never read. Immediate commands must not be a way around the memory
 // bound.
 func TestImmediateCommandsBounded(t *testing.T) {
-	knownDefect(t, "immediate commands bypass the memory bound: 3000 immediate 64 KiB writes grew the daemon's RSS to ~207 MB in the transport helper's run (transport fix pending)")
 	t.Parallel()
 	for _, v := range []struct {
 		name string
@@ -382,7 +381,6 @@ func TestImmediateCommandsBounded(t *testing.T) {
 // what the CDB asks for and EDTL; sizing it from EDTL alone lets one PDU
 // reserve a gigabyte.
 func TestReadBufferFromEDTLBounded(t *testing.T) {
-	knownDefect(t, "READ buffers are sized from EDTL uncapped: a READ of 8 blocks with EDTL 1 GiB grows VmPeak by ~2 GB (transport fix pending)")
 	t.Parallel()
 	e := newHostileEnv(t)
 	peak0, hwm0 := e.d.procStatus("VmPeak"), e.d.procStatus("VmHWM")
