@@ -70,7 +70,7 @@ func (c *cmdCtx) startStopUnit() Result {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if loej {
-		if !l.cfg.Removable {
+		if !l.ident().removable {
 			return c.fail(invalidCDB(4, 1))
 		}
 		for _, p := range l.prevent {
@@ -98,7 +98,7 @@ func (c *cmdCtx) startStopUnit() Result {
 func (c *cmdCtx) preventAllow() Result {
 	prevent := c.cdb[4] & 0x03
 	l := c.l
-	if !l.cfg.Removable {
+	if !l.ident().removable {
 		if prevent != 0 {
 			return c.fail(invalidCDB(4, 0))
 		}

@@ -28,8 +28,8 @@ const (
 // lower-case hex of ScsiId. NetBSD LUNs get NetBSD's strings and an
 // identifier derived the same stable way (the original changed it on
 // every start).
-func newIdentity(t *Target, lc *config.LUN) identity {
-	id := identity{vendor: "IET", product: "VIRTUAL-DISK", revision: "0", version: 0x05}
+func newIdentity(t *Target, lc *config.LUN) *identity {
+	id := &identity{removable: lc.Removable, vendor: "IET", product: "VIRTUAL-DISK", revision: "0", version: 0x05}
 	if t.opts.Dialect == config.DialectNetBSD {
 		id.vendor, id.product, id.revision = "NetBSD", "NetBSD iSCSI", "0"
 	}
@@ -51,7 +51,7 @@ func newIdentity(t *Target, lc *config.LUN) identity {
 		id.scsiID = lc.ScsiID
 	} else {
 		h := md5.New()
-		h.Write([]byte(t.cfg.Name))
+		h.Write([]byte(t.name))
 		var le [4]byte
 		binary.LittleEndian.PutUint32(le[:], uint32(lc.Number))
 		h.Write(le[:])
@@ -97,17 +97,18 @@ func (c *cmdCtx) inquiry() Result {
 func (l *lun) standardInquiry() []byte {
 	d := make([]byte, 96)
 	d[0] = 0x00 // connected, direct access block device
-	if l.cfg.Removable {
+	id := l.ident()
+	if id.removable {
 		d[1] = 0x80
 	}
-	d[2] = l.id.version
+	d[2] = id.version
 	d[3] = 0x12 // HiSup, response data format 2
 	d[4] = byte(len(d) - 5)
 	d[5] = 0x08 // 3PC: EXTENDED COPY between LUNs of the target
 	d[7] = 0x02 // CmdQue
-	copy(d[8:16], padASCII(l.id.vendor, 8))
-	copy(d[16:32], padASCII(l.id.product, 16))
-	copy(d[32:36], padASCII(l.id.revision, 4))
+	copy(d[8:16], padASCII(id.vendor, 8))
+	copy(d[16:32], padASCII(id.product, 16))
+	copy(d[32:36], padASCII(id.revision, 4))
 	for i, v := range []uint16{vdSAM5, vdISCSI, vdSPC4, vdSBC3} {
 		putBE16(d[58+2*i:], v)
 	}
@@ -148,11 +149,12 @@ func scsiNameString(s string) []byte {
 }
 
 func (l *lun) vpd(page byte) ([]byte, bool) {
+	id := l.ident()
 	switch page {
 	case 0x00:
 		return vpdPage(0x00, supportedVPD), true
 	case 0x80:
-		sn := l.id.serial
+		sn := id.serial
 		n := 16
 		if len(sn) > 16 {
 			n = 32
@@ -166,20 +168,20 @@ func (l *lun) vpd(page byte) ([]byte, bool) {
 		var body []byte
 		// T10 vendor ID, exactly IET's: "IET" NUL-padded to 8 + 16 id bytes.
 		t10 := make([]byte, 24)
-		copy(t10, l.id.vendor)
-		for i := len(l.id.vendor); i < 8; i++ {
+		copy(t10, id.vendor)
+		for i := len(id.vendor); i < 8; i++ {
 			t10[i] = 0
 		}
-		copy(t10[8:], l.id.scsiID)
+		copy(t10[8:], id.scsiID)
 		body = append(body, designator(0, 1, 0, 1, t10)...)
 		// NAA, for multipath stacks that key on it.
-		body = append(body, designator(0, 1, 0, 3, l.id.naaDesignator())...)
+		body = append(body, designator(0, 1, 0, 3, id.naaDesignator())...)
 		// Relative target port and target port group.
 		rel := []byte{0, 0, 0, 1}
 		body = append(body, designator(5, 1, 1, 4, rel)...)
 		body = append(body, designator(5, 1, 1, 5, []byte{0, 0, 0, 1})...)
 		// SCSI name strings: target port and target device.
-		tn := l.t.cfg.Name
+		tn := l.t.name
 		body = append(body, designator(5, 3, 1, 8, scsiNameString(tn+",t,0x0001"))...)
 		body = append(body, designator(5, 3, 2, 8, scsiNameString(tn))...)
 		return vpdPage(0x83, body), true

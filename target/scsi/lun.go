@@ -6,17 +6,23 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ietgo/ietd/target/backing"
 	"github.com/ietgo/ietd/target/config"
 )
 
-// lun is one logical unit: a backing store plus the SCSI state of the
-// device (unit attentions, mode parameters, reservations, medium state).
+// lun is one logical unit as opened from one config: a backing store plus
+// a pointer to the SCSI state of the device (unit attentions, mode
+// parameters, reservations, medium state). A reload that reopens the
+// store on the same medium builds a new lun around the same luState, so
+// registrations, reservations and pending unit attentions carry over.
 type lun struct {
 	t     *Target
-	cfg   *config.LUN
+	cfg   *config.LUN // the config the store was opened from (identity fields: see id)
+	num   uint64
 	store backing.Store
+	*luState
 
 	bs      int    // logical block size
 	shift   uint   // log2(bs)
@@ -24,29 +30,55 @@ type lun struct {
 	ro      bool   // configured read-only
 	thin    bool   // UNMAP works
 	wc      bool   // write cache enabled (IOMode wb)
+	direct  bool   // no read cache in the target (O_DIRECT)
 
-	id identity
+	// id is what INQUIRY reports; a reload that changes only identity
+	// fields swaps it in place.
+	id atomic.Pointer[identity]
 
-	// atomicMu serialises read-modify-write commands (COMPARE AND WRITE,
-	// ORWRITE, WRITE ATOMIC) against each other and plain writes that
-	// overlap them are ordered by the initiator (SAM).
-	atomicMu sync.Mutex
+	// refs counts the commands executing on this lun (taken under t.mu
+	// when the lun is looked up); a retired lun's store is closed only
+	// when they are done.
+	refs      atomic.Int64
+	retired   atomic.Bool
+	drained   chan struct{}
+	drainOnce sync.Once
 
-	mu        sync.Mutex
-	ua        map[string][]asc // pending unit attentions per I_T nexus
-	dsense    bool             // control page D_SENSE
-	swp       bool             // control page SWP (software write protect)
-	stopped   bool             // START STOP UNIT stopped the unit
-	ejected   bool             // removable medium ejected
-	prevent   map[string]bool  // PREVENT ALLOW per I_T nexus
-	reserver  string           // RESERVE(6/10) holder (itKey), "" = none
-	pr        prState
-	sanitized bool                  // a sanitize failed (exit failure mode needed)
-	copies    map[string]copyStatus // held EXTENDED COPY results
+	// syncErr is the first failed sync of the store: every later FUA
+	// write and SYNCHRONIZE CACHE reports it (see stickySync).
+	syncErr atomic.Pointer[error]
 }
 
-func newLUN(t *Target, lc *config.LUN, st backing.Store) (*lun, error) {
-	l := &lun{t: t, cfg: lc, store: st, ua: map[string][]asc{}, prevent: map[string]bool{}}
+// luState is the SCSI state of a logical unit that outlives a reopen of
+// its backing store on the same medium.
+type luState struct {
+	mu      sync.Mutex
+	ua      map[string][]asc // pending unit attentions per I_T nexus
+	dsense  bool             // control page D_SENSE
+	swp     bool             // control page SWP (software write protect)
+	stopped bool             // START STOP UNIT stopped the unit
+	ejected bool             // removable medium ejected
+	prevent map[string]bool  // PREVENT ALLOW per I_T nexus
+	// reserver is the RESERVE(6/10) holder (itKey), "" = none.
+	reserver string
+	pr       prState
+	sanitize sanitizeState
+	copies   map[string]copyStatus // held EXTENDED COPY results
+
+	// locks orders overlapping commands (see rangeLocks).
+	locks rangeLocks
+}
+
+func newLUState() *luState {
+	s := &luState{ua: map[string][]asc{}, prevent: map[string]bool{}}
+	s.locks.init()
+	return s
+}
+
+// newLUN builds a logical unit over st. state is the SCSI state to keep
+// (a reopen on the same medium) or nil for a new one.
+func newLUN(t *Target, lc *config.LUN, st backing.Store, state *luState) (*lun, error) {
+	l := &lun{t: t, cfg: lc, num: lc.Number, store: st, drained: make(chan struct{})}
 	l.bs = lc.BlockSize
 	if l.bs == 0 {
 		l.bs = 512
@@ -69,9 +101,16 @@ func newLUN(t *Target, lc *config.LUN, st backing.Store) (*lun, error) {
 	if w, ok := st.(backing.WriteCacher); ok {
 		l.wc = w.WriteCacheEnabled()
 	}
+	if d, ok := st.(interface{ Direct() bool }); ok {
+		l.direct = d.Direct()
+	}
 	l.thin = !l.ro && probeUnmap(st)
-	l.id = newIdentity(t, lc)
-	l.pr.init(l)
+	l.id.Store(newIdentity(t, lc))
+	if state == nil {
+		state = newLUState()
+		state.pr.init(t, lc.Number)
+	}
+	l.luState = state
 	return l, nil
 }
 
@@ -83,13 +122,42 @@ func probeUnmap(st backing.Store) bool {
 	return !errors.Is(err, backing.ErrNotSupported)
 }
 
-func (l *lun) close() error { return l.store.Close() }
+// sanitizeState: a failed SANITIZE leaves the unit in failure mode.
+type sanitizeState struct {
+	failed bool
+}
+
+// ident returns the identity INQUIRY reports.
+func (l *lun) ident() *identity { return l.id.Load() }
+
+// release ends a command's reference (see refs).
+func (l *lun) release() {
+	if l.refs.Add(-1) == 0 && l.retired.Load() {
+		l.drainOnce.Do(func() { close(l.drained) })
+	}
+}
+
+// retire waits until the commands executing on l are done; the caller
+// has already made l unreachable for new commands.
+func (l *lun) retire() {
+	l.retired.Store(true)
+	if l.refs.Load() == 0 {
+		l.drainOnce.Do(func() { close(l.drained) })
+	}
+	<-l.drained
+}
+
+// close waits for the commands in flight, then closes the store.
+func (l *lun) close() error {
+	l.retire()
+	return l.store.Close()
+}
 
 // refreshCapacity re-reads the store size; it reports a change.
 func (l *lun) refreshCapacity() bool {
 	if r, ok := l.store.(interface{ Refresh() (int64, error) }); ok {
 		if _, err := r.Refresh(); err != nil {
-			l.t.log.WithError(err).WithField("lun", l.cfg.Number).Warn("cannot re-read the backing store size")
+			l.t.log.WithError(err).WithField("lun", l.num).Warn("cannot re-read the backing store size")
 		}
 	}
 	n := uint64(l.store.Size()) >> l.shift
@@ -110,7 +178,7 @@ func (l *lun) capacity() uint64 {
 
 // attach gives a new nexus a power-on/reset unit attention.
 func (l *lun) attach(key string) {
-	l.t.log.Debugf("LUN %d: nexus %s attached", l.cfg.Number, key)
+	l.t.log.Debugf("LUN %d: nexus %s attached", l.num, key)
 	l.mu.Lock()
 	l.ua[key] = []asc{ascPowerOnReset}
 	l.mu.Unlock()
@@ -127,7 +195,7 @@ func (l *lun) attachQuiet(key string) {
 
 // detach forgets a nexus: its RESERVE reservation and PREVENT state go.
 func (l *lun) detach(key string) {
-	l.t.log.Debugf("LUN %d: nexus %s detached", l.cfg.Number, key)
+	l.t.log.Debugf("LUN %d: nexus %s detached", l.num, key)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.ua, key)
@@ -190,7 +258,7 @@ func (l *lun) reset(a asc, issuer *Nexus) {
 	for _, k := range l.t.nexusKeys() {
 		l.ua[k] = []asc{a}
 	}
-	l.t.log.Debugf("LUN %d reset by %v: unit attention %04x for every nexus", l.cfg.Number, issuer, uint16(a))
+	l.t.log.Debugf("LUN %d reset by %v: unit attention %04x for every nexus", l.num, issuer, uint16(a))
 }
 
 func (l *lun) descSense() bool {
@@ -285,7 +353,7 @@ func (c *cmdCtx) ioError(err error, write bool) Result {
 	case errors.Is(err, context.Canceled):
 		return Result{Status: StatusTaskAborted, XferLen: -1}
 	}
-	c.l.t.log.WithError(err).WithField("lun", c.l.cfg.Number).Warn("backing store I/O error")
+	c.l.t.log.WithError(err).WithField("lun", c.l.num).Warn("backing store I/O error")
 	if write {
 		return c.fail(sense(keyMediumError, ascWriteError))
 	}
@@ -299,6 +367,7 @@ type identity struct {
 	serial                    string
 	scsiID                    string
 	naa                       [16]byte
+	removable                 bool
 }
 
 func padASCII(s string, n int) string {

@@ -263,7 +263,7 @@ func (c *cmdCtx) sanitize() Result {
 			return c.fail(invalidCDB(7, -1))
 		}
 		l.mu.Lock()
-		l.sanitized = false
+		l.sanitize.failed = false
 		l.mu.Unlock()
 		return good()
 	case 0x02:

@@ -35,20 +35,20 @@ type prState struct {
 	path string // state file ("" = not persisted)
 }
 
-func (p *prState) init(l *lun) {
+func (p *prState) init(t *Target, lunNum uint64) {
 	p.Regs = map[string]uint64{}
-	if l.t.opts.StateDir == "" {
+	if t.opts.StateDir == "" {
 		return
 	}
-	name := regexp.MustCompile(`[^A-Za-z0-9._-]`).ReplaceAllString(l.t.cfg.Name, "_")
-	p.path = filepath.Join(l.t.opts.StateDir, fmt.Sprintf("%s.lun%d.pr.json", name, l.cfg.Number))
+	name := regexp.MustCompile(`[^A-Za-z0-9._-]`).ReplaceAllString(t.name, "_")
+	p.path = filepath.Join(t.opts.StateDir, fmt.Sprintf("%s.lun%d.pr.json", name, lunNum))
 	b, err := os.ReadFile(p.path)
 	if err != nil {
 		return
 	}
 	var saved prState
 	if err := json.Unmarshal(b, &saved); err != nil {
-		l.t.log.WithError(err).Warnf("ignoring unreadable persistent reservation state %s", p.path)
+		t.log.WithError(err).Warnf("ignoring unreadable persistent reservation state %s", p.path)
 		return
 	}
 	if saved.Regs != nil {

@@ -99,7 +99,10 @@ func (c *cmdCtx) read() Result {
 		buf = make([]byte, size)
 	}
 	buf = buf[:size]
-	if _, err := c.l.store.ReadAt(buf, int64(a.lba<<c.l.shift)); err != nil {
+	tok := c.l.locks.shared(a.lba, a.n)
+	_, err := c.l.store.ReadAt(buf, int64(a.lba<<c.l.shift))
+	c.l.locks.release(tok)
+	if err != nil {
 		return c.ioError(err, false)
 	}
 	return Result{Status: StatusGood, Data: buf, XferLen: size}
@@ -156,7 +159,10 @@ func (c *cmdCtx) write() Result {
 		return r
 	}
 	if len(buf) > 0 {
-		if r, ok := c.writeData(buf, a.lba, a.b1&0x08 != 0); !ok {
+		tok := c.l.locks.shared(a.lba, uint64(len(buf))>>c.l.shift)
+		r, ok := c.writeData(buf, a.lba, a.b1&0x08 != 0)
+		c.l.locks.release(tok)
+		if !ok {
 			return r
 		}
 	}
@@ -212,7 +218,10 @@ func (c *cmdCtx) verify() Result {
 		return c.fail(invalidCDB(xferField(cl), -1))
 	}
 	have := make([]byte, size)
-	if _, err := c.l.store.ReadAt(have, int64(a.lba<<c.l.shift)); err != nil {
+	tok := c.l.locks.shared(a.lba, a.n)
+	_, err := c.l.store.ReadAt(have, int64(a.lba<<c.l.shift))
+	c.l.locks.release(tok)
+	if err != nil {
 		return c.ioError(err, false)
 	}
 	if i := firstDiff(have, want[:size]); i >= 0 {
@@ -244,6 +253,8 @@ func (c *cmdCtx) writeVerify() Result {
 	if len(buf) == 0 {
 		return Result{Status: StatusGood, XferLen: size}
 	}
+	tok := c.l.locks.shared(a.lba, uint64(len(buf))>>c.l.shift)
+	defer c.l.locks.release(tok)
 	if r, ok := c.writeData(buf, a.lba, true); !ok {
 		return r
 	}
@@ -302,6 +313,8 @@ func (c *cmdCtx) writeSame() Result {
 		pattern = make([]byte, c.l.bs)
 	}
 	off, length := int64(lba<<c.l.shift), int64(n<<c.l.shift)
+	tok := c.l.locks.shared(lba, n)
+	defer c.l.locks.release(tok)
 	if unmap && c.l.thin {
 		// UNMAP: deallocate; the range then reads as zeros (LBPRZ).
 		err := c.l.store.Unmap(off, length)
@@ -381,7 +394,10 @@ func (c *cmdCtx) unmapCmd() Result {
 		}
 	}
 	for _, e := range exts {
-		if err := c.l.store.Unmap(int64(e.lba<<c.l.shift), int64(e.n<<c.l.shift)); err != nil {
+		tok := c.l.locks.shared(e.lba, e.n)
+		err := c.l.store.Unmap(int64(e.lba<<c.l.shift), int64(e.n<<c.l.shift))
+		c.l.locks.release(tok)
+		if err != nil {
 			if errors.Is(err, backing.ErrNotSupported) {
 				continue
 			}
@@ -418,8 +434,10 @@ func (c *cmdCtx) compareAndWrite() Result {
 		return c.fail(invalidCDB(13, -1))
 	}
 	verify, data := c.cmd.DataOut[:size], c.cmd.DataOut[size:2*size]
-	c.l.atomicMu.Lock()
-	defer c.l.atomicMu.Unlock()
+	// Exclusive over the range: no other command, from any nexus, reads
+	// or writes these blocks between the compare and the write.
+	tok := c.l.locks.exclusive(lba, n)
+	defer c.l.locks.release(tok)
 	have := make([]byte, size)
 	off := int64(lba << c.l.shift)
 	if _, err := c.l.store.ReadAt(have, off); err != nil {
@@ -457,8 +475,8 @@ func (c *cmdCtx) orWrite() Result {
 	if len(buf) == 0 {
 		return Result{Status: StatusGood, XferLen: size}
 	}
-	c.l.atomicMu.Lock()
-	defer c.l.atomicMu.Unlock()
+	tok := c.l.locks.exclusive(a.lba, uint64(len(buf))>>c.l.shift)
+	defer c.l.locks.release(tok)
 	have := make([]byte, len(buf))
 	off := int64(a.lba << c.l.shift)
 	if _, err := c.l.store.ReadAt(have, off); err != nil {
@@ -474,7 +492,8 @@ func (c *cmdCtx) orWrite() Result {
 }
 
 // writeAtomic implements WRITE ATOMIC(16): the whole transfer is written
-// under the atomic lock (never torn against other atomic commands).
+// under an exclusive range lock, so no other command (read or write, any
+// nexus) sees or makes a torn result.
 func (c *cmdCtx) writeAtomic() Result {
 	cdb := c.cdb
 	if cdb[1]&0xe0 != 0 {
@@ -495,8 +514,12 @@ func (c *cmdCtx) writeAtomic() Result {
 	if !ok {
 		return r
 	}
-	c.l.atomicMu.Lock()
-	defer c.l.atomicMu.Unlock()
+	if len(buf) == 0 {
+		return Result{Status: StatusGood, XferLen: size}
+	}
+	// Exclusive: reads and writes of these blocks see all or nothing.
+	tok := c.l.locks.exclusive(lba, uint64(len(buf))>>c.l.shift)
+	defer c.l.locks.release(tok)
 	if r, ok := c.writeData(buf, lba, cdb[1]&0x08 != 0); !ok {
 		return r
 	}

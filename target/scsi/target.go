@@ -31,6 +31,7 @@ type Options struct {
 type Target struct {
 	opts Options
 	log  *logrus.Entry
+	name string // the target's iSCSI name (a reload never changes it)
 
 	mu    sync.RWMutex
 	cfg   *config.Target
@@ -53,10 +54,10 @@ func NewTarget(cfg *config.Target, opts Options) (*Target, error) {
 			return backing.Open(l, backing.OpenOptions{Log: log})
 		}
 	}
-	t := &Target{opts: opts, log: opts.Log, cfg: cfg, luns: map[uint64]*lun{}, nexus: map[string]*Nexus{}}
+	t := &Target{opts: opts, log: opts.Log, name: cfg.Name, cfg: cfg, luns: map[uint64]*lun{}, nexus: map[string]*Nexus{}}
 	t.ctxPool.New = func() any { return new(cmdCtx) }
 	for _, lc := range cfg.LUNs {
-		l, err := t.openLUN(lc)
+		l, err := t.openLUN(lc, nil)
 		if err != nil {
 			t.Close()
 			return nil, err
@@ -66,12 +67,13 @@ func NewTarget(cfg *config.Target, opts Options) (*Target, error) {
 	return t, nil
 }
 
-func (t *Target) openLUN(lc *config.LUN) (*lun, error) {
+// openLUN opens a LUN's store; state is the SCSI state to keep (nil: new).
+func (t *Target) openLUN(lc *config.LUN, state *luState) (*lun, error) {
 	st, err := t.opts.OpenStore(lc)
 	if err != nil {
 		return nil, fmt.Errorf("LUN %d: %w", lc.Number, err)
 	}
-	l, err := newLUN(t, lc, st)
+	l, err := newLUN(t, lc, st, state)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("LUN %d: %w", lc.Number, err)
@@ -99,17 +101,31 @@ func (t *Target) lun(n uint64) *lun {
 	return l
 }
 
+// acquire looks a LUN up and takes a command reference on it (release
+// it with lun.release); nil when there is no such LUN.
+func (t *Target) acquire(n uint64) *lun {
+	t.mu.RLock()
+	l := t.luns[n]
+	if l != nil {
+		l.refs.Add(1)
+	}
+	t.mu.RUnlock()
+	return l
+}
+
 // Execute runs one command to completion. ctx is cancelled when the task is
 // aborted.
 func (t *Target) Execute(ctx context.Context, cmd *Command) Result {
 	if len(cmd.CDB) == 0 {
 		return checkCondition(senseInvalidOpcode, false)
 	}
-	l := t.lun(cmd.LUN)
+	l := t.acquire(cmd.LUN)
 	if l == nil {
 		return t.noLUN(cmd)
 	}
-	return l.execute(ctx, cmd)
+	r := l.execute(ctx, cmd)
+	l.release()
+	return r
 }
 
 // noLUN answers commands addressed to a LUN that does not exist.
@@ -243,7 +259,7 @@ func (t *Target) Reconfigure(cfg *config.Target) error {
 			next[lc.Number] = l
 			continue
 		}
-		l, err := t.openLUN(lc)
+		l, err := t.openLUN(lc, nil)
 		if err != nil {
 			errs = append(errs, err)
 			if ol, ok := old[lc.Number]; ok {

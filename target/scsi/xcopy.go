@@ -31,10 +31,11 @@ func copyAborted(a asc) senseData { return senseData{key: keyCopyAborted, asc: a
 // luDesignators returns the logical-unit designators of the LUN (as in VPD
 // page 0x83) for matching EXTENDED COPY target descriptors.
 func (l *lun) luDesignators() [][]byte {
+	id := l.ident()
 	t10 := make([]byte, 24)
-	copy(t10, l.id.vendor)
-	copy(t10[8:], l.id.scsiID)
-	return [][]byte{t10, l.id.naaDesignator()}
+	copy(t10, id.vendor)
+	copy(t10[8:], id.scsiID)
+	return [][]byte{t10, id.naaDesignator()}
 }
 
 func (c *cmdCtx) extendedCopy() Result {
@@ -167,11 +168,20 @@ func (c *cmdCtx) extendedCopy() Result {
 				return c.ioError(err, true)
 			}
 			k := min(chunk, total-done)
-			if _, err := src.store.ReadAt(buf[:k], int64(srcLBA<<src.shift)+done); err != nil {
+			// One range at a time (a command never holds two ranges of
+			// one unit: that could deadlock against an exclusive one).
+			blk := uint64(done) >> src.shift
+			tok := src.locks.shared(srcLBA+blk, uint64(k)>>src.shift)
+			_, err := src.store.ReadAt(buf[:k], int64(srcLBA<<src.shift)+done)
+			src.locks.release(tok)
+			if err != nil {
 				st.failed = true
 				return c.fail(copyAborted(ascUnrecoveredReadError))
 			}
-			if _, err := dst.store.WriteAt(buf[:k], int64(dstLBA<<dst.shift)+done); err != nil {
+			tok = dst.locks.shared(dstLBA+blk, uint64(k)>>dst.shift)
+			_, err = dst.store.WriteAt(buf[:k], int64(dstLBA<<dst.shift)+done)
+			dst.locks.release(tok)
+			if err != nil {
 				st.failed = true
 				return c.fail(copyAborted(ascWriteError))
 			}
