@@ -315,8 +315,10 @@ func (c *cmdCtx) writeSame() Result {
 	off, length := int64(lba<<c.l.shift), int64(n<<c.l.shift)
 	tok := c.l.locks.shared(lba, n)
 	defer c.l.locks.release(tok)
-	if unmap && c.l.thin {
-		// UNMAP: deallocate; the range then reads as zeros (LBPRZ).
+	if unmap && c.l.thin && allZero(pattern) {
+		// UNMAP: deallocate, which SBC-3 allows only when a read of the
+		// deallocated blocks returns the data pattern: ours read as zeros
+		// (LBPRZ=1), so any other pattern is written.
 		err := c.l.store.Unmap(off, length)
 		if err == nil {
 			return good()
@@ -350,6 +352,15 @@ func (c *cmdCtx) writeSame() Result {
 		}
 	}
 	return good()
+}
+
+func allZero(p []byte) bool {
+	for _, b := range p {
+		if b != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // unmapCmd implements UNMAP.
