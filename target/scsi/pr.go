@@ -392,7 +392,18 @@ func (c *cmdCtx) preemptKey(k uint64) int {
 	}
 	for _, key := range gone {
 		p.unregister(key)
-		if p.Holder == key {
+	}
+	if p.Holder != "" {
+		if allRegistrants(p.Type) {
+			// Every registrant holds an all-registrants reservation: it
+			// goes only with the last registration (SPC-4 5.13.10,
+			// 5.13.11.2.5); Holder just names one that is left.
+			if len(p.Regs) == 0 {
+				p.Holder, p.Type = "", 0
+			} else if _, ok := p.Regs[p.Holder]; !ok {
+				p.Holder = p.Order[0]
+			}
+		} else if _, ok := p.Regs[p.Holder]; !ok {
 			p.Holder, p.Type = "", 0
 		}
 	}
