@@ -124,7 +124,8 @@ func probeUnmap(st backing.Store) bool {
 
 // sanitizeState: a failed SANITIZE leaves the unit in failure mode.
 type sanitizeState struct {
-	failed bool
+	running bool // a SANITIZE is in progress
+	failed  bool
 }
 
 // ident returns the identity INQUIRY reports.

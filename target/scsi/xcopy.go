@@ -71,6 +71,7 @@ func (c *cmdCtx) extendedCopy() Result {
 	}
 	// Count segment descriptors first (their lengths are self-described).
 	var segs [][]byte
+	var segOff []int // offset of each in the parameter list
 	for i := 16 + tlen; i < 16+tlen+slen; {
 		if i+4 > len(p) {
 			return c.fail(senseParamLen)
@@ -80,6 +81,7 @@ func (c *cmdCtx) extendedCopy() Result {
 			return c.fail(senseParamLen)
 		}
 		segs = append(segs, p[i:i+n])
+		segOff = append(segOff, i)
 		i += n
 	}
 	if len(segs) > xcopyMaxSegmentDescs {
@@ -114,6 +116,12 @@ func (c *cmdCtx) extendedCopy() Result {
 				}
 			}
 		}
+		if found != nil {
+			// The copy uses the unit: a reload must not close its store
+			// under it.
+			found.refs.Add(1)
+			defer found.release()
+		}
 		c.l.t.mu.RUnlock()
 		tgts = append(tgts, tgt{l: found, nul: nul})
 	}
@@ -128,7 +136,7 @@ func (c *cmdCtx) extendedCopy() Result {
 			c.l.mu.Unlock()
 		}
 	}()
-	for _, s := range segs {
+	for k, s := range segs {
 		if s[0] != 0x02 { // only block device to block device
 			st.failed = true
 			return c.fail(sense(keyIllegalRequest, ascUnsuppSegDescType))
@@ -155,9 +163,21 @@ func (c *cmdCtx) extendedCopy() Result {
 			st.failed = true
 			return c.fail(copyAborted(ascInvalidFieldParam))
 		}
-		if dst.writeProtected() {
+		if n<<src.shift > xcopyMaxSegmentBytes {
+			// Beyond the MAXIMUM SEGMENT LENGTH we report.
 			st.failed = true
-			return c.fail(senseWriteProt)
+			return c.fail(invalidParam(segOff[k]+10, -1))
+		}
+		// The copy manager reads the source and writes the destination
+		// for this I_T nexus: each unit's reservations, medium state and
+		// write protection apply as if the nexus sent READ and WRITE.
+		if r, ok := c.copyTargetUsable(src, false); !ok {
+			st.failed = true
+			return r
+		}
+		if r, ok := c.copyTargetUsable(dst, true); !ok {
+			st.failed = true
+			return r
 		}
 		total := int64(n << src.shift)
 		chunk := int64(1 << 20)
@@ -197,6 +217,44 @@ func (c *cmdCtx) extendedCopy() Result {
 		st.blocks += uint32(n)
 	}
 	return good()
+}
+
+// Conflict classes of the copy manager's reads and writes.
+var (
+	copyReadDesc  = &opDesc{name: "EXTENDED COPY source", flags: fMedium | fRead}
+	copyWriteDesc = &opDesc{name: "EXTENDED COPY destination", flags: fMedium | fWrite | fData}
+)
+
+// copyTargetUsable checks a copy target unit (source or destination) for
+// the I_T nexus of the EXTENDED COPY. The unit the command was sent to
+// passed these checks on dispatch. A persistent or SPC-2 reservation that
+// would refuse the nexus a READ (source) or WRITE (destination) ends the
+// command with RESERVATION CONFLICT; a unit that is not ready, is being
+// sanitized, or has a unit attention pending for the nexus (left for the
+// nexus's own commands to that unit to report) is an unreachable copy
+// target (COPY ABORTED, 0D/02); a write-protected destination is DATA
+// PROTECT.
+func (c *cmdCtx) copyTargetUsable(l *lun, write bool) (Result, bool) {
+	if l == c.l {
+		return Result{}, true
+	}
+	d := copyReadDesc
+	if write {
+		d = copyWriteDesc
+	}
+	if l.conflicts(c, d) {
+		return c.conflict(), false
+	}
+	l.mu.Lock()
+	unready := l.stopped || l.ejected || l.sanitize.running || l.sanitize.failed || len(l.ua[c.key]) > 0
+	l.mu.Unlock()
+	if unready {
+		return c.fail(copyAborted(ascCopyTargetUnreach)), false
+	}
+	if write && l.writeProtected() {
+		return c.fail(senseWriteProt), false
+	}
+	return Result{}, true
 }
 
 func copyKey(nexus string, id byte) string { return nexus + "#" + string(rune(id)) }
