@@ -361,16 +361,6 @@ func (c *cmdCtx) ioError(err error, write bool) Result {
 	return c.fail(sense(keyMediumError, ascUnrecoveredReadError))
 }
 
-// identity is what INQUIRY reports.
-type identity struct {
-	vendor, product, revision string
-	version                   byte
-	serial                    string
-	scsiID                    string
-	naa                       [16]byte
-	removable                 bool
-}
-
 func padASCII(s string, n int) string {
 	b := []byte(s)
 	for i := range b {

@@ -2,7 +2,6 @@ package scsi
 
 import (
 	"context"
-	"crypto/md5"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -383,11 +382,4 @@ func encodeLUN(b []byte, n uint64) {
 	}
 	b[0] = 0x40 | byte(n>>8)&0x3f
 	b[1] = byte(n)
-}
-
-// defaultScsiID derives IET's default ScsiId: an MD5 over the target name
-// and LUN number, so identifiers stay stable across restarts.
-func defaultScsiID(targetName string, lun uint64) string {
-	h := md5.Sum([]byte(fmt.Sprintf("%s/%d", targetName, lun)))
-	return hex.EncodeToString(h[:8])
 }

@@ -28,14 +28,37 @@ type copyStatus struct {
 
 func copyAborted(a asc) senseData { return senseData{key: keyCopyAborted, asc: a} }
 
+// luDesig is one logical-unit designator of VPD page 0x83.
+type luDesig struct {
+	typ byte // DESIGNATOR TYPE
+	val []byte
+}
+
 // luDesignators returns the logical-unit designators of the LUN (as in VPD
 // page 0x83) for matching EXTENDED COPY target descriptors.
-func (l *lun) luDesignators() [][]byte {
+func (l *lun) luDesignators() []luDesig {
 	id := l.ident()
-	t10 := make([]byte, 24)
-	copy(t10, id.vendor)
-	copy(t10[8:], id.scsiID)
-	return [][]byte{t10, id.naaDesignator()}
+	ds := []luDesig{{typ: 1, val: id.t10()}}
+	if id.naa != nil {
+		ds = append(ds, luDesig{typ: 3, val: id.naa})
+	}
+	return ds
+}
+
+// matches reports whether an identification descriptor CSCD descriptor
+// names d: typ and dl are its DESIGNATOR TYPE and LENGTH, field its 20
+// designator bytes. A T10 vendor ID designator (24 bytes, the only one of
+// an IET LUN) does not fit in those 20 bytes; copy managers that use it
+// anyway (libiscsi's) send its first 20 bytes with length 24, and those
+// are compared (the caller requires a single unit to match).
+func (d luDesig) matches(typ byte, dl int, field []byte) bool {
+	if d.typ != typ || len(d.val) != dl {
+		return false
+	}
+	if dl <= len(field) {
+		return bytes.Equal(d.val, field[:dl])
+	}
+	return bytes.Equal(d.val[:len(field)], field)
 }
 
 func (c *cmdCtx) extendedCopy() Result {
@@ -102,19 +125,25 @@ func (c *cmdCtx) extendedCopy() Result {
 			return c.fail(invalidCDB(1, -1))
 		}
 		nul := d[1]&0x20 != 0
-		dl := int(d[7])
-		if dl > 20 {
+		dtyp, dl := d[5]&0x0f, int(d[7])
+		if dl > 24 {
 			return c.fail(invalidParam(i+7, -1))
 		}
-		want := d[8 : 8+dl]
 		var found *lun
+		ambiguous := false
 		c.l.t.mu.RLock()
 		for _, cand := range c.l.t.luns {
 			for _, des := range cand.luDesignators() {
-				if bytes.Equal(des, want) {
+				if des.matches(dtyp, dl, d[8:28]) {
+					if found != nil && found != cand {
+						ambiguous = true
+					}
 					found = cand
 				}
 			}
+		}
+		if ambiguous {
+			found = nil // names no single unit: unreachable
 		}
 		if found != nil {
 			// The copy uses the unit: a reload must not close its store

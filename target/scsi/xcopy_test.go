@@ -47,12 +47,12 @@ func (x *xcopyRig) list(src, dst uint64, n uint16) ([]byte, []byte) {
 	desc := func(l *lun) []byte {
 		d := make([]byte, 32)
 		d[0] = 0xe4
-		des := l.luDesignators()[0]
-		if len(des) > 20 {
-			des = l.luDesignators()[1]
-		}
-		d[4], d[5], d[7] = 0x01, 0x03, byte(len(des))
-		copy(d[8:], des)
+		// As libiscsi does: the highest designator type; a 24-byte T10
+		// vendor ID is cut to the 20 bytes the descriptor holds.
+		ds := l.luDesignators()
+		des := ds[len(ds)-1]
+		d[4], d[5], d[7] = 0x01, des.typ, byte(len(des.val))
+		copy(d[8:28], des.val)
 		binary.BigEndian.PutUint32(d[28:], uint32(l.bs))
 		return d
 	}
