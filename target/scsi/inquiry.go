@@ -1,6 +1,7 @@
 package scsi
 
 import (
+	"bytes"
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/binary"
@@ -110,6 +111,12 @@ func newIdentity(t *Target, lc *config.LUN) *identity {
 		id.naa = naaLocal(id.t10())
 	}
 	return id
+}
+
+func (id *identity) equal(o *identity) bool {
+	return id.vendor == o.vendor && id.product == o.product && id.revision == o.revision &&
+		id.version == o.version && id.serial == o.serial && id.scsiID == o.scsiID &&
+		id.removable == o.removable && bytes.Equal(id.naa, o.naa)
 }
 
 // t10 is the T10 vendor ID designator: the vendor NUL-padded to 8 bytes

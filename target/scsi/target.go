@@ -32,6 +32,8 @@ type Target struct {
 	log  *logrus.Entry
 	name string // the target's iSCSI name (a reload never changes it)
 
+	reconf sync.Mutex // serialises Reconfigure and Close
+
 	mu    sync.RWMutex
 	cfg   *config.Target
 	luns  map[uint64]*lun
@@ -244,34 +246,63 @@ func (t *Target) nexusKeys() []string {
 	return keys
 }
 
-// Reconfigure applies a changed target config (LUNs added/removed/resized,
-// identity changes) and queues the matching unit attentions.
+// Reconfigure applies a changed target config and queues the matching
+// unit attentions:
+//
+//   - a LUN whose store settings (Type, Path/Store, IOMode, BlockSize,
+//     Blocks) are unchanged keeps its open store; identity changes
+//     (ScsiId, ScsiSN, Vendor, Product, Revision, ScsiVersion, Removable)
+//     are applied in place with INQUIRY DATA HAS CHANGED, a grown or
+//     shrunk store with CAPACITY DATA HAS CHANGED;
+//   - a LUN whose store settings changed is reopened; on the same medium
+//     (the same file or device tree) it keeps its SCSI state
+//     (registrations, reservations, pending unit attentions, mode
+//     parameters) and a capacity change raises CAPACITY DATA HAS CHANGED;
+//   - added, removed or replaced LUNs raise REPORTED LUNS DATA HAS
+//     CHANGED.
+//
+// An old store is closed only after the commands executing on it are
+// done.
 func (t *Target) Reconfigure(cfg *config.Target) error {
+	t.reconf.Lock()
+	defer t.reconf.Unlock()
 	t.mu.RLock()
 	old := t.luns
 	t.mu.RUnlock()
 	next := map[uint64]*lun{}
-	var opened []*lun
+	var opened, newIdentity []*lun
+	sameMediumCap := map[*lun]uint64{} // reopened on the same medium: old capacity
 	var errs []error
 	for _, lc := range cfg.LUNs {
-		if l, ok := old[lc.Number]; ok && sameStore(l.cfg, lc) {
-			next[lc.Number] = l
+		ol, had := old[lc.Number]
+		if had && sameStore(ol.cfg, lc) {
+			next[lc.Number] = ol
+			if ol.updateIdentity(lc) {
+				newIdentity = append(newIdentity, ol)
+			}
 			continue
 		}
-		l, err := t.openLUN(lc, nil)
+		var state *luState
+		if had && sameMedium(ol.cfg, lc) {
+			state = ol.luState
+		}
+		l, err := t.openLUN(lc, state)
 		if err != nil {
 			errs = append(errs, err)
-			if ol, ok := old[lc.Number]; ok {
+			if had {
 				next[lc.Number] = ol // keep serving the old one
 			}
 			continue
 		}
 		next[lc.Number] = l
 		opened = append(opened, l)
+		if state != nil {
+			sameMediumCap[l] = ol.capacity()
+		}
 	}
 	changed := len(next) != len(old)
 	for n, l := range next {
-		if old[n] != l {
+		if o, ok := old[n]; !ok || (o != l && o.luState != l.luState) {
 			changed = true
 		}
 	}
@@ -287,16 +318,24 @@ func (t *Target) Reconfigure(cfg *config.Target) error {
 	t.mu.Unlock()
 	for n, l := range old {
 		if next[n] != l {
-			l.close()
-		}
-	}
-	// Capacity changes of kept LUNs (a grown file).
-	for n, l := range next {
-		if old[n] == l {
-			if l.refreshCapacity() {
-				l.establishUA("", ascCapacityChanged)
+			if err := l.close(); err != nil {
+				t.log.WithError(err).WithField("lun", n).Warn("closing the old backing store")
 			}
 		}
+	}
+	for n, l := range next {
+		grown := false
+		if old[n] == l {
+			grown = l.refreshCapacity() // a grown file
+		} else if c, ok := sameMediumCap[l]; ok {
+			grown = l.capacity() != c
+		}
+		if grown {
+			l.establishUA("", ascCapacityChanged)
+		}
+	}
+	for _, l := range newIdentity {
+		l.establishUA("", ascInquiryDataChanged)
 	}
 	if changed {
 		for _, l := range next {
@@ -306,30 +345,66 @@ func (t *Target) Reconfigure(cfg *config.Target) error {
 	return errors.Join(errs...)
 }
 
+// updateIdentity applies the identity fields of lc; it reports a change.
+func (l *lun) updateIdentity(lc *config.LUN) bool {
+	nid := newIdentity(l.t, lc)
+	if nid.equal(l.ident()) {
+		return false
+	}
+	l.id.Store(nid)
+	if !nid.removable {
+		l.mu.Lock()
+		l.ejected = false
+		clear(l.prevent)
+		l.mu.Unlock()
+	}
+	l.t.log.WithField("lun", l.num).Info("INQUIRY identity changed by reload")
+	return true
+}
+
+// sameStore reports whether two LUN configs open the same store the same
+// way (identity fields do not matter).
 func sameStore(a, b *config.LUN) bool {
 	return storeKey(a) == storeKey(b)
 }
 
-func storeKey(l *config.LUN) string {
-	var s string
-	var walk func(st *config.Store)
-	walk = func(st *config.Store) {
-		if st == nil {
-			return
-		}
-		s += fmt.Sprintf("[%d %s %d %d %v", st.Kind, st.Path, st.Offset, st.Size, st.Create)
-		for _, m := range st.Members {
-			walk(m)
-		}
-		s += "]"
-	}
-	walk(l.Store)
-	return fmt.Sprintf("%s|%d|%s|%d|%s|%s|%s|%s|%s|%d|%v", l.Type, l.Blocks, l.IOMode, l.BlockSize,
-		l.ScsiID, l.ScsiSN, l.Vendor, l.Product, l.Revision, l.ScsiVersion, l.Removable) + s
+// sameMedium reports whether two LUN configs address the same data: the
+// same store tree (kinds, paths, offsets), whatever the I/O mode, block
+// size or size limits.
+func sameMedium(a, b *config.LUN) bool {
+	return mediumKey(a) == mediumKey(b)
 }
 
-// Close closes every backing store.
+func storeTree(st *config.Store, withSize bool) string {
+	if st == nil {
+		return "-"
+	}
+	s := fmt.Sprintf("[%d %q %d", st.Kind, st.Path, st.Offset)
+	if withSize {
+		s += fmt.Sprintf(" %d %v", st.Size, st.Create)
+	}
+	for _, m := range st.Members {
+		s += storeTree(m, withSize)
+	}
+	return s + "]"
+}
+
+func storeKey(l *config.LUN) string {
+	return fmt.Sprintf("%s|%d|%s|%d|", l.Type, l.Blocks, l.IOMode, l.BlockSize) + storeTree(l.Store, true)
+}
+
+func mediumKey(l *config.LUN) string {
+	if l.Type == "nullio" {
+		return "nullio"
+	}
+	return storeTree(l.Store, false)
+}
+
+// Close closes every backing store, each once the commands executing on
+// it are done.
 func (t *Target) Close() error {
+	t.reconf.Lock()
+	defer t.reconf.Unlock()
 	t.mu.Lock()
 	luns := t.luns
 	t.luns = map[uint64]*lun{}
