@@ -198,6 +198,19 @@ func (t *Target) TaskManagement(fn TMF, lunNum uint64, nexus *Nexus) byte {
 	return 5
 }
 
+// StoreHealth reports the state of every RAID1 (NetBSD mirror) member in
+// the store of LUN lun, one slice per mirror, depth first (see
+// backing.MirrorHealth); nil when the store has no mirror or there is no
+// such LUN. It is meant for status listings (ietadm, /run/iet/volume).
+func (t *Target) StoreHealth(lun uint64) [][]backing.MemberHealth {
+	l := t.acquire(lun)
+	if l == nil {
+		return nil
+	}
+	defer l.release()
+	return backing.MirrorHealth(l.store)
+}
+
 // NexusAttach registers a new I_T nexus (a new session): it gets a
 // power-on/reset unit attention on every LUN.
 func (t *Target) NexusAttach(n *Nexus) {
