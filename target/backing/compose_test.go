@@ -316,8 +316,41 @@ func TestFlusherCoalescesAndReportsErrors(t *testing.T) {
 	if err := f.sync(func() error { return boom }); err != boom {
 		t.Fatalf("error not reported: %v", err)
 	}
-	if err := f.sync(func() error { return nil }); err != nil {
-		t.Fatalf("old error reported again: %v", err)
+	// Sticky: the kernel reports a writeback error once, so a later sync
+	// that "succeeds" proves nothing; every later caller gets the error
+	// and fdatasync is not run again.
+	ran := false
+	if err := f.sync(func() error { ran = true; return nil }); err != boom || ran {
+		t.Fatalf("sync after a failure: %v (fdatasync ran: %v), want the sticky error", err, ran)
+	}
+}
+
+// After one fdatasync of a FileStore fails (EIO, reported once by Linux),
+// every later Sync and SyncRange, on wb and wt stores, reports it.
+func TestFileStoreSyncErrorIsSticky(t *testing.T) {
+	for _, wt := range []bool{false, true} {
+		s := mustOpenFile(t, fileOptions{Path: newTempFile(t, 1<<20), WriteThrough: wt})
+		calls := 0
+		s.datasync = func() error {
+			calls++
+			if calls == 1 {
+				return syscall.EIO
+			}
+			return nil // what Linux does after reporting the error once
+		}
+		mustWrite(t, s, pattern(1, 4096), 0)
+		if wt {
+			// Write-through syncs only for Unmap: fail there.
+			expectErr(t, "unmap", s.Unmap(0, 4096), ErrIO)
+		} else {
+			expectErr(t, "first sync", s.Sync(), ErrIO)
+		}
+		mustWrite(t, s, pattern(2, 4096), 8192)
+		expectErr(t, "later Sync", s.Sync(), ErrIO)
+		expectErr(t, "later SyncRange", s.SyncRange(8192, 4096), ErrIO)
+		if calls != 1 {
+			t.Fatalf("wt=%v: fdatasync ran %d times; after the failure it must not run", wt, calls)
+		}
 	}
 }
 

@@ -58,6 +58,8 @@ type FileStore struct {
 	rmw sync.RWMutex
 
 	flush flusher
+	// datasync is fdatasync (a test replaces it to inject failures).
+	datasync func() error
 }
 
 // openFile opens a fileio/blockio store. With o.Direct it returns
@@ -103,6 +105,7 @@ func openFile(o fileOptions) (*FileStore, error) {
 		lbs:      512,
 		direct:   o.Direct,
 	}
+	s.datasync = s.fdatasync
 	if err := s.init(o); err != nil {
 		f.Close()
 		return nil, err
@@ -304,12 +307,13 @@ func (s *FileStore) WriteAt(p []byte, off int64) (int, error) {
 }
 
 // Sync makes every completed write durable (fdatasync, which also flushes
-// the device's volatile write cache).
+// the device's volatile write cache). After a sync of the file failed,
+// Sync returns that error until the store is reopened (see flusher).
 func (s *FileStore) Sync() error {
 	if s.readOnly {
 		return nil
 	}
-	if err := s.flush.sync(s.fdatasync); err != nil {
+	if err := s.flush.sync(s.datasync); err != nil {
 		return opError("sync", s.path, 0, s.size.Load(), err, s.readOnly)
 	}
 	return nil
@@ -323,21 +327,36 @@ func (s *FileStore) fdatasync() error {
 // back with sync_file_range, then fdatasync commits the metadata the data
 // needs (sparse allocations) and flushes the device cache. A store opened
 // write-through has nothing to do: its writes were durable on completion.
+// A failed sync is reported by every later one (see flusher).
 func (s *FileStore) SyncRange(off, n int64) error {
 	if !inBounds(off, n, s.size.Load()) {
 		return rangeError("sync", s.path, off, n, s.size.Load())
 	}
-	if s.readOnly || s.dsync || n == 0 {
+	if s.readOnly || n == 0 {
 		return nil
+	}
+	if s.dsync {
+		// Write-through: completed writes are durable, unless a sync of
+		// the file failed before (see flusher: sticky).
+		if err := s.flush.err(); err != nil {
+			return opError("sync", s.path, off, n, err, s.readOnly)
+		}
+		return nil
+	}
+	if err := s.flush.err(); err != nil {
+		return opError("sync", s.path, off, n, err, s.readOnly)
 	}
 	if !s.direct {
 		const flags = unix.SYNC_FILE_RANGE_WAIT_BEFORE | unix.SYNC_FILE_RANGE_WRITE | unix.SYNC_FILE_RANGE_WAIT_AFTER
 		err := s.control(func(fd int) error { return unix.SyncFileRange(fd, s.base+off, n, flags) })
 		if err != nil && !errors.Is(err, unix.ESPIPE) && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) {
-			return opError("sync", s.path, off, n, os.NewSyscallError("sync_file_range", err), s.readOnly)
+			// The writeback error is reported here, once: keep it.
+			err = os.NewSyscallError("sync_file_range", err)
+			s.flush.fail(err)
+			return opError("sync", s.path, off, n, err, s.readOnly)
 		}
 	}
-	if err := s.flush.sync(s.fdatasync); err != nil {
+	if err := s.flush.sync(s.datasync); err != nil {
 		return opError("sync", s.path, off, n, err, s.readOnly)
 	}
 	return nil
@@ -377,7 +396,7 @@ func (s *FileStore) Unmap(off, n int64) error {
 	}
 	if s.dsync {
 		// Write-through: the deallocation must be as durable as a write.
-		if err := s.flush.sync(s.fdatasync); err != nil {
+		if err := s.flush.sync(s.datasync); err != nil {
 			return opError("unmap", s.path, off, n, err, s.readOnly)
 		}
 	}

@@ -128,6 +128,42 @@ type sanitizeState struct {
 	failed  bool
 }
 
+// sync and syncRange make writes durable with the sticky rule: after a
+// sync of the store failed, every later one (FUA write, SYNCHRONIZE
+// CACHE, each write of a write-through LUN) reports that error until the
+// LUN is reopened. A failed sync means data acknowledged before it may be
+// lost, and a later sync that succeeds does not bring it back (Linux
+// reports a writeback error once; stores are not all that careful).
+func (l *lun) sync() error {
+	if p := l.syncErr.Load(); p != nil {
+		return *p
+	}
+	err := l.store.Sync()
+	l.noteSync(err)
+	return err
+}
+
+func (l *lun) syncRange(off, n int64) error {
+	if p := l.syncErr.Load(); p != nil {
+		return *p
+	}
+	err := l.store.SyncRange(off, n)
+	l.noteSync(err)
+	return err
+}
+
+// noteSync keeps the first real sync failure (not a refused request).
+func (l *lun) noteSync(err error) {
+	if err == nil || errors.Is(err, backing.ErrRange) || errors.Is(err, backing.ErrNotSupported) ||
+		errors.Is(err, context.Canceled) {
+		return
+	}
+	if l.syncErr.CompareAndSwap(nil, &err) {
+		l.t.log.WithError(err).WithField("lun", l.num).
+			Error("sync of the backing store failed: every later FUA write and SYNCHRONIZE CACHE fails until the LUN is reopened")
+	}
+}
+
 // ident returns the identity INQUIRY reports.
 func (l *lun) ident() *identity { return l.id.Load() }
 

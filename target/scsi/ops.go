@@ -321,7 +321,7 @@ func (c *cmdCtx) sanitize() Result {
 				off += k
 			}
 		}
-		if err := l.store.Sync(); err != nil {
+		if err := l.sync(); err != nil {
 			return c.ioError(err, true)
 		}
 		return good()

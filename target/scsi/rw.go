@@ -128,7 +128,7 @@ func (c *cmdCtx) writeData(buf []byte, lba uint64, fua bool) (Result, bool) {
 		return c.ioError(err, true), false
 	}
 	if fua || !c.l.wc {
-		if err := c.l.store.SyncRange(off, int64(len(buf))); err != nil {
+		if err := c.l.syncRange(off, int64(len(buf))); err != nil {
 			return c.ioError(err, true), false
 		}
 	}
@@ -347,7 +347,7 @@ func (c *cmdCtx) writeSame() Result {
 		done += k
 	}
 	if !c.l.wc {
-		if err := c.l.store.SyncRange(off, length); err != nil {
+		if err := c.l.syncRange(off, length); err != nil {
 			return c.ioError(err, true)
 		}
 	}
@@ -562,9 +562,9 @@ func (c *cmdCtx) syncCache() Result {
 	}
 	var err error
 	if n == 0 {
-		err = c.l.store.Sync()
+		err = c.l.sync()
 	} else {
-		err = c.l.store.SyncRange(int64(lba<<c.l.shift), int64(n<<c.l.shift))
+		err = c.l.syncRange(int64(lba<<c.l.shift), int64(n<<c.l.shift))
 	}
 	if err != nil {
 		return c.ioError(err, true)

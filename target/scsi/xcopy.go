@@ -237,7 +237,7 @@ func (c *cmdCtx) extendedCopy() Result {
 			done += k
 		}
 		if !dst.wc {
-			if err := dst.store.SyncRange(int64(dstLBA<<dst.shift), total); err != nil {
+			if err := dst.syncRange(int64(dstLBA<<dst.shift), total); err != nil {
 				st.failed = true
 				return c.fail(copyAborted(ascWriteError))
 			}
