@@ -300,7 +300,12 @@ func (ss *session) worker() {
 }
 
 func (ss *session) run(t *task) {
+	// executing before the abort check, cleared once Execute returns:
+	// abortNexusTasks sets aborted, then reads executing, so it either
+	// stops the task here or waits for its Execute (see abort.go).
+	t.executing.Store(true)
 	if t.isAborted() {
+		t.executing.Store(false)
 		t.finish()
 		return
 	}
@@ -308,6 +313,7 @@ func (ss *session) run(t *task) {
 		// Wait for room in the server's data budget (bounded memory
 		// under many sessions of large reads).
 		if !ss.srv.mem.acquire(t.ctx, int64(t.edtl)) {
+			t.executing.Store(false)
 			t.finish()
 			return
 		}
@@ -316,6 +322,7 @@ func (ss *session) run(t *task) {
 		t.cmd.DataIn = t.inBuf
 	}
 	t.res = ss.tgt.dev.Execute(t.ctx, &t.cmd)
+	t.executing.Store(false)
 	if t.isAborted() {
 		t.finish()
 		return
@@ -376,6 +383,7 @@ type task struct {
 	ctx       context.Context
 	cancel    context.CancelFunc
 	aborted   atomic.Bool
+	executing atomic.Bool // in run, between the abort check and Execute's return
 	slotFreed atomic.Bool
 	responded bool
 	done      chan struct{}

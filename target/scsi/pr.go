@@ -229,6 +229,21 @@ func transportID(key string) []byte {
 }
 
 func (c *cmdCtx) prOut() Result {
+	var abort []string
+	r := c.prOutApply(&abort)
+	if r.Status == StatusGood && len(abort) > 0 {
+		// PREEMPT AND ABORT: once the reservation is the preempting
+		// nexus's, the preempted nexuses' commands are aborted (SPC-4
+		// 5.13.11.2.6), the PERSISTENT RESERVE OUT itself excepted.
+		c.l.t.abortTasks(c, abort)
+	}
+	return r
+}
+
+// prOutApply performs a PERSISTENT RESERVE OUT under the LU lock; for
+// PREEMPT AND ABORT it lists in abort the I_T nexuses whose commands are
+// to be aborted.
+func (c *cmdCtx) prOutApply(abort *[]string) Result {
 	cdb := c.cdb
 	sa := cdb[1] & 0x1f
 	scope, typ := cdb[2]>>4, cdb[2]&0x0f
@@ -342,6 +357,18 @@ func (c *cmdCtx) prOut() Result {
 	case 4, 5: // PREEMPT, PREEMPT AND ABORT
 		if !registered || rk != cur {
 			return c.conflict()
+		}
+		if sa == 5 {
+			// The nexuses registered with the preempted key, or every
+			// registered nexus when an all-registrants reservation is
+			// preempted with key 0 (the issuer's other commands too);
+			// their PREVENT ALLOW MEDIUM REMOVAL state goes with them.
+			for _, k := range p.Order {
+				if p.Regs[k] == sak || (sak == 0 && p.Holder != "" && allRegistrants(p.Type)) {
+					*abort = append(*abort, k)
+					delete(l.prevent, k)
+				}
+			}
 		}
 		if p.Holder != "" && allRegistrants(p.Type) {
 			if sak == 0 {

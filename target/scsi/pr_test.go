@@ -59,3 +59,56 @@ func TestPreemptKeepsAllRegistrantsReservation(t *testing.T) {
 		}
 	}
 }
+
+type recordAborter struct {
+	calls []abortCall
+}
+
+type abortCall struct {
+	lun     uint64
+	nexuses []*Nexus
+	keep    *Command
+}
+
+func (r *recordAborter) AbortTasks(lun uint64, ns []*Nexus, keep *Command) {
+	r.calls = append(r.calls, abortCall{lun, ns, keep})
+}
+
+// PREEMPT AND ABORT asks the transport to abort the preempted nexuses'
+// commands (not the PERSISTENT RESERVE OUT itself); PREEMPT does not.
+func TestPreemptAndAbortAbortsPreemptedNexuses(t *testing.T) {
+	tg, a, b := newTestTarget(t, nil)
+	rec := &recordAborter{}
+	tg.SetTaskAborter(rec)
+	do := func(n *Nexus, sa, typ byte, key, sak uint64) (Result, *Command) {
+		c, p := prOut(sa, typ, key, sak)
+		cmd := &Command{Nexus: n, CDB: c, DataOut: p, ExpectedLen: 24}
+		return tg.Execute(t.Context(), cmd), cmd
+	}
+	do(a, 0, 0, 0, 0xa)
+	do(b, 0, 0, 0, 0xb)
+	do(a, 1, prWE, 0xa, 0)
+	if r, _ := do(b, 4, prWE, 0xb, 0xa); r.Status != StatusGood || len(rec.calls) != 0 {
+		t.Fatalf("PREEMPT: %+v, aborter called %d times", r, len(rec.calls))
+	}
+	run(tg, a, cdb(0, 6), nil) // REGISTRATIONS PREEMPTED
+	do(a, 0, 0, 0, 0xa)        // a registers again
+	r, cmd := do(b, 5, prEA, 0xb, 0xa)
+	if r.Status != StatusGood || len(rec.calls) != 1 {
+		t.Fatalf("PREEMPT AND ABORT: %+v, aborter called %d times", r, len(rec.calls))
+	}
+	if c := rec.calls[0]; c.lun != 0 || len(c.nexuses) != 1 || c.nexuses[0] != a || c.keep != cmd {
+		t.Fatalf("aborted %+v, want a's commands on LUN 0 except the PR OUT", c)
+	}
+	// All-registrants, key 0: every registered nexus, the issuer's other
+	// commands included.
+	do(b, 3, 0, 0xb, 0) // CLEAR
+	run(tg, a, cdb(0, 6), nil)
+	do(a, 0, 0, 0, 0xa)
+	do(b, 0, 0, 0, 0xb)
+	do(a, 1, prEAAR, 0xa, 0)
+	rec.calls = nil
+	if r, _ := do(b, 5, prEAAR, 0xb, 0); r.Status != StatusGood || len(rec.calls) != 1 || len(rec.calls[0].nexuses) != 2 {
+		t.Fatalf("PREEMPT AND ABORT of an all-registrants reservation: %+v %+v", r, rec.calls)
+	}
+}

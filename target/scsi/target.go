@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ietgo/ietd/target/backing"
 	"github.com/ietgo/ietd/target/config"
@@ -40,6 +41,36 @@ type Target struct {
 	nexus map[string]*Nexus // attached I_T nexuses by itKey
 
 	ctxPool sync.Pool // *cmdCtx, one per command in flight
+
+	aborter atomic.Pointer[TaskAborter] // set by the transport
+}
+
+// SetTaskAborter registers the transport's TaskAborter (see TaskAborter).
+func (t *Target) SetTaskAborter(a TaskAborter) {
+	if a == nil {
+		t.aborter.Store(nil)
+		return
+	}
+	t.aborter.Store(&a)
+}
+
+// abortTasks aborts the commands of the nexuses keys on c's LUN, except c.
+func (t *Target) abortTasks(c *cmdCtx, keys []string) {
+	a := t.aborter.Load()
+	if a == nil {
+		return
+	}
+	t.mu.RLock()
+	ns := make([]*Nexus, 0, len(keys))
+	for _, k := range keys {
+		if n := t.nexus[k]; n != nil {
+			ns = append(ns, n)
+		}
+	}
+	t.mu.RUnlock()
+	if len(ns) > 0 {
+		(*a).AbortTasks(c.l.num, ns, c.cmd)
+	}
 }
 
 // NewTarget opens every LUN's backing store and builds the device set.
