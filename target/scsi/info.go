@@ -309,8 +309,9 @@ func (c *cmdCtx) modeSelect() Result {
 		return c.fail(senseParamLen)
 	}
 	l := c.l
+	l.mu.Lock()
 	newD, newSWP := l.dsense, l.swp
-	changed := false
+	l.mu.Unlock()
 	for i < len(p) {
 		if i+2 > len(p) {
 			return c.fail(senseParamLen)
@@ -335,36 +336,17 @@ func (c *cmdCtx) modeSelect() Result {
 			}
 		}
 		if code == pageControl {
-			nd, ns := page[2]&0x04 != 0, page[4]&0x08 != 0
-			if nd != newD || ns != newSWP {
-				changed = true
-			}
-			newD, newSWP = nd, ns
+			newD, newSWP = page[2]&0x04 != 0, page[4]&0x08 != 0
 		}
 		i += n
 	}
-	if changed {
-		l.mu.Lock()
+	l.mu.Lock()
+	if newD != l.dsense || newSWP != l.swp {
 		l.dsense, l.swp = newD, newSWP
-		// Other initiators learn of the change; the changing initiator's
-		// own sessions (multipath) already know.
-		l.establishUAOtherInitiatorsLocked(c.cmd.Nexus, ascModeParamsChanged)
-		l.mu.Unlock()
+		// SPC-4 (MODE SELECT): every I_T nexus but the one the command
+		// came on is told, other sessions of the same initiator too.
+		l.establishUALocked(c.key, ascModeParamsChanged)
 	}
+	l.mu.Unlock()
 	return good()
-}
-
-// establishUAOtherInitiatorsLocked queues a unit attention for nexuses of
-// initiators other than n's (under l.mu).
-func (l *lun) establishUAOtherInitiatorsLocked(n *Nexus, a asc) {
-	prefix := ""
-	if n != nil {
-		prefix = n.InitiatorName + ",i,"
-	}
-	for _, k := range l.t.nexusKeys() {
-		if prefix != "" && len(k) >= len(prefix) && k[:len(prefix)] == prefix {
-			continue
-		}
-		l.ua[k] = append(l.ua[k], a)
-	}
 }
