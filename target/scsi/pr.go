@@ -121,8 +121,8 @@ func (l *lun) conflicts(c *cmdCtx, d *opDesc) bool {
 		return d.flags&fResvAllowed == 0
 	}
 	if d.flags&(fRead|fWrite) == 0 {
-		// RESERVE/RELEASE(6/10) conflict with a persistent reservation.
-		return d.flags&fLegacyResv != 0
+		// RESERVE/RELEASE(6/10) decide for themselves (reserve6).
+		return false
 	}
 	if p.isHolder(c.key) {
 		return false
@@ -467,13 +467,33 @@ func (c *cmdCtx) dropRegistration(key string) {
 	}
 }
 
+// legacyUnderPR decides RESERVE and RELEASE (6/10) while persistent
+// reservation registrations exist (SPC-4 5.7.3, we report CRH=1): from a
+// persistent reservation holder, or from a registered nexus when a
+// registrants-only or all-registrants reservation is present, they
+// complete with GOOD and change nothing; otherwise registrations make
+// them conflict (SPC-2 5.5.1). ok=false: no registrations, SPC-2 rules.
+// Under l.mu.
+func (c *cmdCtx) legacyUnderPR() (Result, bool) {
+	p := &c.l.pr
+	if len(p.Regs) == 0 {
+		return Result{}, false
+	}
+	_, registered := p.Regs[c.key]
+	roOrAR := p.Type == prWERO || p.Type == prEARO || allRegistrants(p.Type)
+	if p.isHolder(c.key) || (p.Holder != "" && registered && roOrAR) {
+		return good(), true
+	}
+	return c.conflict(), true
+}
+
 // reserve6 implements RESERVE(6)/RESERVE(10) (SPC-2).
 func (c *cmdCtx) reserve6() Result {
 	l := c.l
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.pr.Holder != "" {
-		return c.conflict()
+	if r, ok := c.legacyUnderPR(); ok {
+		return r
 	}
 	if l.reserver != "" && l.reserver != c.key {
 		return c.conflict()
@@ -482,12 +502,14 @@ func (c *cmdCtx) reserve6() Result {
 	return good()
 }
 
+// release6 implements RELEASE(6)/RELEASE(10): GOOD from any nexus (SPC-2),
+// releasing only the holder's reservation.
 func (c *cmdCtx) release6() Result {
 	l := c.l
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.pr.Holder != "" {
-		return c.conflict()
+	if r, ok := c.legacyUnderPR(); ok {
+		return r
 	}
 	if l.reserver == c.key {
 		l.reserver = ""

@@ -112,3 +112,65 @@ func TestPreemptAndAbortAbortsPreemptedNexuses(t *testing.T) {
 		t.Fatalf("PREEMPT AND ABORT of an all-registrants reservation: %+v %+v", r, rec.calls)
 	}
 }
+
+// RESERVE/RELEASE(6) while persistent reservation registrations exist
+// (SPC-4 5.7.3 with CRH=1): from a holder, or a registrant under a
+// registrants-only/all-registrants reservation, GOOD and nothing
+// changes; otherwise registrations make them conflict (SPC-2 5.5.1).
+func TestReserve6WithPersistentRegistrations(t *testing.T) {
+	tg, a, b := newTestTarget(t, nil)
+	do := func(n *Nexus, sa, typ byte, key, sak uint64) Result {
+		c, p := prOut(sa, typ, key, sak)
+		return run(tg, n, c, p)
+	}
+	reserve := func(n *Nexus) Result { return run(tg, n, cdb(0x16, 6), nil) }
+	release := func(n *Nexus) Result { return run(tg, n, cdb(0x17, 6), nil) }
+	do(a, 0, 0, 0, 0xa)
+	for _, n := range []*Nexus{a, b} {
+		if r := reserve(n); r.Status != StatusReservationConflict {
+			t.Fatalf("RESERVE(6) with registrations and no reservation from %d: %+v", n.ID, r)
+		}
+	}
+	if r := do(a, 1, prWE, 0xa, 0); r.Status != StatusGood {
+		t.Fatal(r)
+	}
+	if r := reserve(a); r.Status != StatusGood {
+		t.Fatalf("RESERVE(6) from the PR holder: %+v", r)
+	}
+	if r := run(tg, b, rw16(0x88, 0, 1, 0), nil); r.Status != StatusGood {
+		t.Fatalf("the holder's RESERVE(6) established an SPC-2 reservation: %+v", r)
+	}
+	if r := release(a); r.Status != StatusGood {
+		t.Fatalf("RELEASE(6) from the PR holder: %+v", r)
+	}
+	if typ, held := readReservation(t, tg, a); !held || typ != prWE {
+		t.Fatal("RELEASE(6) released the persistent reservation")
+	}
+	for _, r := range []Result{reserve(b), release(b)} {
+		if r.Status != StatusReservationConflict {
+			t.Fatalf("RESERVE/RELEASE(6) from an unregistered nexus under PR: %+v", r)
+		}
+	}
+	// Registrants only: a registered non-holder gets GOOD, no change.
+	do(a, 2, prWE, 0xa, 0) // RELEASE
+	do(b, 0, 0, 0, 0xb)
+	do(a, 1, prWERO, 0xa, 0)
+	if r := reserve(b); r.Status != StatusGood {
+		t.Fatalf("RESERVE(6) from a registrant under WERO: %+v", r)
+	}
+	// No registrations left: SPC-2 rules again.
+	do(a, 3, 0, 0xa, 0) // CLEAR
+	run(tg, b, cdb(0, 6), nil)
+	if r := reserve(b); r.Status != StatusGood {
+		t.Fatalf("RESERVE(6) without registrations: %+v", r)
+	}
+	if r := reserve(a); r.Status != StatusReservationConflict {
+		t.Fatalf("RESERVE(6) while another nexus holds it: %+v", r)
+	}
+	if r := release(a); r.Status != StatusGood {
+		t.Fatalf("RELEASE(6) from a non-holder must be GOOD (SPC-2): %+v", r)
+	}
+	if r := run(tg, a, rw16(0x88, 0, 1, 0), nil); r.Status != StatusReservationConflict {
+		t.Fatalf("a non-holder's RELEASE released b's reservation: %+v", r)
+	}
+}
