@@ -70,6 +70,7 @@ func init() {
 		{op: 0x5f, sa: 0x04, hasSA: true, name: "PERSISTENT RESERVE OUT PREEMPT", cdbLen: 10, fn: (*cmdCtx).prOut},
 		{op: 0x5f, sa: 0x05, hasSA: true, name: "PERSISTENT RESERVE OUT PREEMPT AND ABORT", cdbLen: 10, fn: (*cmdCtx).prOut},
 		{op: 0x5f, sa: 0x06, hasSA: true, name: "PERSISTENT RESERVE OUT REGISTER AND IGNORE EXISTING KEY", cdbLen: 10, fn: (*cmdCtx).prOut},
+		{op: 0x5f, sa: 0x07, hasSA: true, name: "PERSISTENT RESERVE OUT REGISTER AND MOVE", cdbLen: 10, fn: (*cmdCtx).prOut},
 		{op: 0x83, sa: 0x00, hasSA: true, name: "EXTENDED COPY(LID1)", cdbLen: 16, flags: fMedium | fWrite | fData, fn: (*cmdCtx).extendedCopy},
 		{op: 0x84, sa: 0x00, hasSA: true, name: "RECEIVE COPY RESULTS COPY STATUS", cdbLen: 16, flags: fResvAllowed, fn: (*cmdCtx).receiveCopyResults},
 		{op: 0x84, sa: 0x03, hasSA: true, name: "RECEIVE COPY RESULTS OPERATING PARAMETERS", cdbLen: 16, flags: fResvAllowed, fn: (*cmdCtx).receiveCopyResults},

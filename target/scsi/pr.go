@@ -1,6 +1,8 @@
 package scsi
 
 import (
+	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -252,8 +254,7 @@ func (c *cmdCtx) prOutApply(abort *[]string) Result {
 		return c.fail(invalidCDB(1, 4))
 	}
 	if sa == 7 {
-		// REGISTER AND MOVE needs a second target port; we have one.
-		return c.fail(invalidCDB(1, 4))
+		return c.registerAndMove(plen)
 	}
 	if plen != 24 {
 		return c.fail(senseParamLen)
@@ -515,4 +516,118 @@ func (c *cmdCtx) release6() Result {
 		l.reserver = ""
 	}
 	return good()
+}
+
+// registerAndMove implements PERSISTENT RESERVE OUT REGISTER AND MOVE
+// (SPC-4 5.13.8, 6.16.4): the reservation holder registers another I_T
+// nexus (named by a TransportID, on our single target port) with the
+// service action reservation key and moves the reservation to it, keeping
+// type and scope; with UNREG it unregisters itself.
+func (c *cmdCtx) registerAndMove(plen int) Result {
+	p := c.cmd.DataOut
+	if plen < 24 || len(p) < plen {
+		return c.fail(senseParamLen)
+	}
+	p = p[:plen]
+	rk, sak := be64(p[0:]), be64(p[8:])
+	unreg, aptpl := p[17]&0x02 != 0, p[17]&0x01 != 0
+	relPort := be16(p[18:])
+	tlen := int(be32(p[20:]))
+	if 24+tlen > plen {
+		return c.fail(senseParamLen)
+	}
+	l := c.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.reserver != "" && l.reserver != c.key {
+		return c.conflict()
+	}
+	pr := &l.pr
+	cur, registered := pr.Regs[c.key]
+	if !registered || rk != cur {
+		return c.conflict()
+	}
+	if pr.Holder == "" {
+		return c.fail(invalidCDB(1, 4)) // no reservation to move
+	}
+	if allRegistrants(pr.Type) || !pr.isHolder(c.key) {
+		return c.conflict()
+	}
+	if sak == 0 {
+		return c.fail(invalidParam(8, -1))
+	}
+	if relPort != 1 {
+		return c.fail(invalidParam(18, -1)) // our only target port
+	}
+	dest, ok := c.l.t.transportIDKey(p[24 : 24+tlen])
+	if !ok {
+		return c.fail(invalidParam(24, -1))
+	}
+	if dest == c.key {
+		return c.fail(invalidParam(24, -1))
+	}
+	pr.APTPL = aptpl
+	pr.register(dest, sak)
+	pr.Holder = dest // same type and scope
+	if unreg {
+		pr.unregister(c.key)
+	}
+	pr.Generation++
+	pr.persist(l)
+	return good()
+}
+
+// transportIDKey maps an iSCSI TransportID (SPC-4 7.6.4.6) to the itKey of
+// the I_T nexus it names on this target: format 01b names the initiator
+// port (iSCSI name ",i,0x" ISID); format 00b the initiator device, which is
+// accepted when exactly one session of that initiator is attached.
+func (t *Target) transportIDKey(tid []byte) (string, bool) {
+	if len(tid) < 4 || tid[0]&0x0f != 0x05 {
+		return "", false
+	}
+	n := int(be16(tid[2:]))
+	if n < 4 || 4+n > len(tid) {
+		return "", false
+	}
+	name := string(tid[4 : 4+n])
+	if i := strings.IndexByte(name, 0); i >= 0 {
+		name = name[:i]
+	}
+	switch tid[0] >> 6 {
+	case 0:
+		var only string
+		t.mu.RLock()
+		for k, nx := range t.nexus {
+			if strings.EqualFold(nx.InitiatorName, name) {
+				if only != "" {
+					t.mu.RUnlock()
+					return "", false
+				}
+				only = k
+			}
+		}
+		t.mu.RUnlock()
+		return only, only != ""
+	case 1:
+		i := strings.LastIndex(strings.ToLower(name), ",i,0x")
+		if i <= 0 {
+			return "", false
+		}
+		isid := strings.ToLower(name[i+5:])
+		b, err := hex.DecodeString(isid)
+		if err != nil || len(b) != 6 {
+			return "", false
+		}
+		// iSCSI names compare case-insensitively: use the attached
+		// session's spelling when there is one.
+		t.mu.RLock()
+		defer t.mu.RUnlock()
+		for k, nx := range t.nexus {
+			if strings.EqualFold(nx.InitiatorName, name[:i]) && bytes.Equal(nx.ISID[:], b) {
+				return k, true
+			}
+		}
+		return name[:i] + ",i,0x" + isid + "|" + t.name, true
+	}
+	return "", false
 }

@@ -2,6 +2,7 @@ package scsi
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"testing"
 )
 
@@ -172,5 +173,98 @@ func TestReserve6WithPersistentRegistrations(t *testing.T) {
 	}
 	if r := run(tg, a, rw16(0x88, 0, 1, 0), nil); r.Status != StatusReservationConflict {
 		t.Fatalf("a non-holder's RELEASE released b's reservation: %+v", r)
+	}
+}
+
+// registerAndMove builds PERSISTENT RESERVE OUT REGISTER AND MOVE to the
+// iSCSI initiator port tid ("name,i,0x<isid>" or, format 00b, a name).
+func registerAndMove(key, sak uint64, unreg bool, relPort uint16, format byte, tid string) ([]byte, []byte) {
+	name := append([]byte(tid), 0)
+	for len(name)%4 != 0 {
+		name = append(name, 0)
+	}
+	t := append([]byte{format<<6 | 0x05, 0, 0, byte(len(name))}, name...)
+	p := make([]byte, 24, 24+len(t))
+	binary.BigEndian.PutUint64(p, key)
+	binary.BigEndian.PutUint64(p[8:], sak)
+	if unreg {
+		p[17] |= 0x02
+	}
+	binary.BigEndian.PutUint16(p[18:], relPort)
+	binary.BigEndian.PutUint32(p[20:], uint32(len(t)))
+	p = append(p, t...)
+	c := cdb(0x5f, 10)
+	c[1] = 0x07
+	binary.BigEndian.PutUint32(c[5:], uint32(len(p)))
+	return c, p
+}
+
+func portName(n *Nexus) string {
+	return n.InitiatorName + ",i,0x" + hex.EncodeToString(n.ISID[:])
+}
+
+// REGISTER AND MOVE moves the reservation to another initiator on our
+// (single) target port (SPC-4 5.13.8).
+func TestRegisterAndMove(t *testing.T) {
+	tg, a, b := newTestTarget(t, nil)
+	do := func(n *Nexus, sa, typ byte, key, sak uint64) Result {
+		c, p := prOut(sa, typ, key, sak)
+		return run(tg, n, c, p)
+	}
+	ram := func(n *Nexus, key, sak uint64, unreg bool, relPort uint16, format byte, tid string) Result {
+		c, p := registerAndMove(key, sak, unreg, relPort, format, tid)
+		return run(tg, n, c, p)
+	}
+	if r := ram(a, 0, 0xbb, false, 1, 1, portName(b)); r.Status != StatusReservationConflict {
+		t.Fatalf("from an unregistered nexus: %+v", r)
+	}
+	do(a, 0, 0, 0, 0xa)
+	if r := ram(a, 0xa, 0xbb, false, 1, 1, portName(b)); senseASC(r) != ascInvalidFieldCDB {
+		t.Fatalf("without a reservation: %+v", r)
+	}
+	do(a, 1, prWE, 0xa, 0)
+	for name, r := range map[string]Result{
+		"service action key 0":     ram(a, 0xa, 0, false, 1, 1, portName(b)),
+		"to itself":                ram(a, 0xa, 0xbb, false, 1, 1, portName(a)),
+		"another target port":      ram(a, 0xa, 0xbb, false, 2, 1, portName(b)),
+		"not an iSCSI TransportID": ram(a, 0xa, 0xbb, false, 1, 1, "x"),
+	} {
+		if senseASC(r) != ascInvalidFieldParam {
+			t.Errorf("%s: %+v", name, r)
+		}
+	}
+	if r := ram(a, 0xa, 0xbb, false, 1, 1, portName(b)); r.Status != StatusGood {
+		t.Fatalf("REGISTER AND MOVE: %+v", r)
+	}
+	rr := cdb(0x5e, 10)
+	rr[1] = 1
+	binary.BigEndian.PutUint16(rr[7:], 64)
+	if r := run(tg, b, rr, nil); binary.BigEndian.Uint64(r.Data[8:]) != 0xbb || r.Data[8+13] != prWE {
+		t.Fatalf("reservation after the move: % x", r.Data)
+	}
+	if r := run(tg, b, rw16(0x8a, 0, 1, 0), make([]byte, 512)); r.Status != StatusGood {
+		t.Fatalf("the new holder cannot write: %+v", r)
+	}
+	if r := run(tg, a, rw16(0x8a, 0, 1, 0), make([]byte, 512)); r.Status != StatusReservationConflict {
+		t.Fatalf("the old holder (still registered) may write under WE: %+v", r)
+	}
+	if r := ram(a, 0xa, 0xaa, false, 1, 1, portName(b)); r.Status != StatusReservationConflict {
+		t.Fatalf("from a registered non-holder: %+v", r)
+	}
+	// Back to a, format 00b (device name: a has one session), UNREG.
+	if r := ram(b, 0xbb, 0xa2, true, 1, 0, a.InitiatorName); r.Status != StatusGood {
+		t.Fatalf("REGISTER AND MOVE with UNREG: %+v", r)
+	}
+	rk := cdb(0x5e, 10)
+	binary.BigEndian.PutUint16(rk[7:], 64)
+	r := run(tg, a, rk, nil)
+	if binary.BigEndian.Uint32(r.Data[4:]) != 8 || binary.BigEndian.Uint64(r.Data[8:]) != 0xa2 {
+		t.Fatalf("keys after the move back with UNREG: % x", r.Data)
+	}
+	// All-registrants reservations cannot be moved.
+	do(a, 2, prWE, 0xa2, 0)
+	do(a, 1, prWEAR, 0xa2, 0)
+	if r := ram(a, 0xa2, 0xbb, false, 1, 1, portName(b)); r.Status != StatusReservationConflict {
+		t.Fatalf("moving an all-registrants reservation: %+v", r)
 	}
 }
