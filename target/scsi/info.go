@@ -10,8 +10,11 @@ func (c *cmdCtx) requestSense() Result {
 	}
 	c.l.mu.Lock()
 	stopped, ejected := c.l.stopped, c.l.ejected
+	sanitizing, progress := c.l.sanitize.running, c.l.sanitizeProgress()
 	c.l.mu.Unlock()
 	switch {
+	case sanitizing:
+		return dataIn(sanitizeInProgress(progress).encode(desc), alloc)
 	case ejected:
 		return dataIn(sense(keyNotReady, ascMediumNotPresent).encode(desc), alloc)
 	case stopped:

@@ -15,6 +15,7 @@ const (
 	opInquiry      = 0x12
 	opReportLUNs   = 0xa0
 	opRequestSense = 0x03
+	opSanitize     = 0x48
 )
 
 // Version descriptors (SPC-4 table 29).

@@ -43,6 +43,10 @@ type lun struct {
 	retired   atomic.Bool
 	drained   chan struct{}
 	drainOnce sync.Once
+	// bg is the context of work that outlives its command (a SANITIZE);
+	// retire cancels it.
+	bg     context.Context
+	stopBG context.CancelFunc
 
 	// syncErr is the first failed sync of the store: every later FUA
 	// write and SYNCHRONIZE CACHE reports it (see stickySync).
@@ -67,6 +71,8 @@ type luState struct {
 
 	// locks orders overlapping commands (see rangeLocks).
 	locks rangeLocks
+	// sanitizing mirrors sanitize.running for a lock-free check.
+	sanitizing atomic.Bool
 }
 
 func newLUState() *luState {
@@ -79,6 +85,7 @@ func newLUState() *luState {
 // (a reopen on the same medium) or nil for a new one.
 func newLUN(t *Target, lc *config.LUN, st backing.Store, state *luState) (*lun, error) {
 	l := &lun{t: t, cfg: lc, num: lc.Number, store: st, drained: make(chan struct{})}
+	l.bg, l.stopBG = context.WithCancel(context.Background())
 	l.bs = lc.BlockSize
 	if l.bs == 0 {
 		l.bs = 512
@@ -124,8 +131,10 @@ func probeUnmap(st backing.Store) bool {
 
 // sanitizeState: a failed SANITIZE leaves the unit in failure mode.
 type sanitizeState struct {
-	running bool // a SANITIZE is in progress
-	failed  bool
+	running     bool  // a SANITIZE is in progress
+	done, total int64 // progress: bytes written of total
+	failed      bool  // sanitize failure mode
+	ause        bool  // the failed sanitize allows EXIT FAILURE MODE
 }
 
 // sync and syncRange make writes durable with the sticky rule: after a
@@ -177,6 +186,7 @@ func (l *lun) release() {
 // retire waits until the commands executing on l are done; the caller
 // has already made l unreachable for new commands.
 func (l *lun) retire() {
+	l.stopBG()
 	l.retired.Store(true)
 	if l.refs.Load() == 0 {
 		l.drainOnce.Do(func() { close(l.drained) })
@@ -357,19 +367,30 @@ func (c *cmdCtx) execute() Result {
 		if a, ok := l.popUA(c.key); ok {
 			return c.fail(sense(keyUnitAttention, a))
 		}
+		if l.sanitizing.Load() {
+			l.mu.Lock()
+			running, progress := l.sanitize.running, l.sanitizeProgress()
+			l.mu.Unlock()
+			if running {
+				return c.fail(sanitizeInProgress(progress))
+			}
+		}
 	}
 	if l.conflicts(c, d) {
 		return Result{Status: StatusReservationConflict, XferLen: -1}
 	}
 	if d.flags&fMedium != 0 {
 		l.mu.Lock()
-		stopped, ejected := l.stopped, l.ejected
+		stopped, ejected, failed := l.stopped, l.ejected, l.sanitize.failed
 		l.mu.Unlock()
 		if ejected {
 			return c.fail(sense(keyNotReady, ascMediumNotPresent))
 		}
 		if stopped {
 			return c.fail(sense(keyNotReady, ascNotReadyInitRequired))
+		}
+		if failed && op != opSanitize {
+			return c.fail(sense(keyMediumError, ascSanitizeFailed))
 		}
 	}
 	if d.flags&fData != 0 && l.writeProtected() {

@@ -1,5 +1,7 @@
 package scsi
 
+import "context"
+
 // opDesc describes one supported command (and service action).
 type opDesc struct {
 	op     byte
@@ -242,9 +244,18 @@ func (c *cmdCtx) reportTMFs() Result {
 	return dataIn(d, alloc)
 }
 
-// sanitize implements SANITIZE OVERWRITE, BLOCK ERASE and EXIT FAILURE MODE.
+// sanitize implements SANITIZE OVERWRITE, BLOCK ERASE and EXIT FAILURE
+// MODE (SBC-3 4.11, 5.30). While a sanitize runs, every command but
+// INQUIRY, REPORT LUNS and REQUEST SENSE (which reports the progress)
+// gets NOT READY / SANITIZE IN PROGRESS. A sanitize that does not
+// complete (I/O error, abort) leaves the unit in sanitize failure mode:
+// medium access gets MEDIUM ERROR / SANITIZE COMMAND FAILED until a
+// sanitize completes, or EXIT FAILURE MODE when the failed one had AUSE
+// set. With IMMED the command returns once the CDB and parameters are
+// checked; either way the operation runs on if the command is aborted.
 func (c *cmdCtx) sanitize() Result {
 	cdb := c.cdb
+	immed, ause := cdb[1]&0x80 != 0, cdb[1]&0x20 != 0
 	sa := cdb[1] & 0x1f
 	plen := int(be16(cdb[7:]))
 	l := c.l
@@ -258,23 +269,25 @@ func (c *cmdCtx) sanitize() Result {
 			return c.fail(invalidCDB(i, -1))
 		}
 	}
+	var op func(ctx context.Context, progress func(done int64)) error
 	switch sa {
 	case 0x1f:
 		if plen != 0 {
 			return c.fail(invalidCDB(7, -1))
 		}
 		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.sanitize.failed && !l.sanitize.ause {
+			// The failed sanitize did not allow leaving failure mode.
+			return c.fail(invalidCDB(1, 4))
+		}
 		l.sanitize.failed = false
-		l.mu.Unlock()
 		return good()
 	case 0x02:
 		if plen != 0 {
 			return c.fail(invalidCDB(7, -1))
 		}
-		if err := l.store.Unmap(0, total); err != nil {
-			return c.ioError(err, true)
-		}
-		return good()
+		op = func(context.Context, func(int64)) error { return l.store.Unmap(0, total) }
 	case 0x01:
 		if plen < 5 || plen > l.bs+4 {
 			return c.fail(invalidCDB(7, -1))
@@ -292,40 +305,128 @@ func (c *cmdCtx) sanitize() Result {
 		if patLen == 0 || patLen > l.bs || patLen != plen-4 {
 			return c.fail(invalidParam(2, -1))
 		}
-		pattern := p[4 : 4+patLen]
+		pattern := append([]byte(nil), p[4:4+patLen]...)
 		invert := p[0]&0x80 != 0
-		chunk := 1 << 20
-		if int64(chunk) > total {
-			chunk = int(total)
+		op = func(ctx context.Context, progress func(int64)) error {
+			return l.overwrite(ctx, total, pattern, int(owcount), invert, progress)
 		}
-		buf := make([]byte, chunk)
-		for pass := 0; pass < int(owcount); pass++ {
-			pat := pattern
-			if invert && pass%2 == 1 {
-				inv := make([]byte, len(pattern))
-				for i := range pattern {
-					inv[i] = ^pattern[i]
-				}
-				pat = inv
-			}
-			for i := 0; i < chunk; i += len(pat) {
-				copy(buf[i:], pat)
-			}
-			for off := int64(0); off < total; {
-				if err := c.ctx.Err(); err != nil {
-					return c.ioError(err, true)
-				}
-				k := min(int64(chunk), total-off)
-				if _, err := l.store.WriteAt(buf[:k], off); err != nil {
-					return c.ioError(err, true)
-				}
-				off += k
-			}
+	default:
+		return c.fail(invalidCDB(1, 4))
+	}
+	l.mu.Lock()
+	if l.sanitize.running {
+		l.mu.Unlock()
+		return c.fail(sanitizeInProgress(l.sanitizeProgress()))
+	}
+	l.sanitize.running, l.sanitize.done, l.sanitize.total = true, 0, max(total*int64(max(1, passes(c))), 1)
+	l.sanitizing.Store(true)
+	l.mu.Unlock()
+	run := func(ctx context.Context) error {
+		// Commands admitted before the sanitize began finish first.
+		tok := l.locks.exclusive(0, nb)
+		err := op(ctx, func(done int64) {
+			l.mu.Lock()
+			l.sanitize.done = done
+			l.mu.Unlock()
+		})
+		if err == nil {
+			err = l.sync()
 		}
-		if err := l.sync(); err != nil {
+		l.locks.release(tok)
+		l.mu.Lock()
+		l.sanitize.running = false
+		l.sanitize.failed = err != nil
+		l.sanitize.ause = ause
+		l.sanitizing.Store(false)
+		l.mu.Unlock()
+		if err != nil {
+			l.t.log.WithError(err).WithField("lun", l.num).Error("SANITIZE failed: the unit is in sanitize failure mode")
+		}
+		return err
+	}
+	// The operation runs on its own: it goes on when the command is
+	// aborted or the nexus resets (SBC-3), and ends only when done, on an
+	// error, or when the store is retired (a reload or shutdown). The
+	// unit's store stays open until then.
+	l.refs.Add(1)
+	done := make(chan error, 1)
+	go func() {
+		defer l.release()
+		done <- run(l.bg)
+	}()
+	if immed {
+		return good()
+	}
+	select {
+	case err := <-done:
+		if err != nil {
 			return c.ioError(err, true)
 		}
 		return good()
+	case <-c.ctx.Done():
+		return c.ioError(c.ctx.Err(), true)
 	}
-	return c.fail(invalidCDB(1, 4))
+}
+
+// passes is the number of overwrite passes of a SANITIZE OVERWRITE.
+func passes(c *cmdCtx) int {
+	if c.cdb[1]&0x1f != 0x01 || len(c.cmd.DataOut) == 0 {
+		return 1
+	}
+	return int(c.cmd.DataOut[0] & 0x1f)
+}
+
+// overwrite writes pattern over the first total bytes count times (the
+// pattern inverted every other pass with invert).
+func (l *lun) overwrite(ctx context.Context, total int64, pattern []byte, count int, invert bool, progress func(int64)) error {
+	chunk := 1 << 20
+	if int64(chunk) > total {
+		chunk = int(total)
+	}
+	buf := make([]byte, chunk)
+	var done int64
+	for pass := 0; pass < count; pass++ {
+		pat := pattern
+		if invert && pass%2 == 1 {
+			pat = make([]byte, len(pattern))
+			for i := range pattern {
+				pat[i] = ^pattern[i]
+			}
+		}
+		for i := 0; i < chunk; i += len(pat) {
+			copy(buf[i:], pat)
+		}
+		for off := int64(0); off < total; {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			k := min(int64(chunk), total-off)
+			if _, err := l.store.WriteAt(buf[:k], off); err != nil {
+				return err
+			}
+			off += k
+			done += k
+			progress(done)
+		}
+	}
+	return nil
+}
+
+// sanitizeProgress is the progress indication (0..65535) of the running
+// sanitize (under l.mu).
+func (l *lun) sanitizeProgress() uint16 {
+	s := &l.sanitize
+	if s.total <= 0 {
+		return 0
+	}
+	return uint16(min(s.done*65536/s.total, 65535))
+}
+
+// sanitizeInProgress is NOT READY / SANITIZE IN PROGRESS with a progress
+// indication in the sense-key specific field.
+func sanitizeInProgress(progress uint16) senseData {
+	s := senseData{key: keyNotReady, asc: ascNotReadySanitize, hasSKS: true}
+	s.sks[0] = 0x80
+	putBE16(s.sks[1:], progress)
+	return s
 }
