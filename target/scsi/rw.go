@@ -208,7 +208,9 @@ func (c *cmdCtx) verify() Result {
 	}
 	size := int(a.n << c.l.shift)
 	want := c.cmd.DataOut
+	xfer := size // the Data-Out the CDB asks for (residuals)
 	if bytchk == 3 {
+		xfer = c.l.bs
 		if len(want) < c.l.bs {
 			return c.fail(invalidCDB(xferField(cl), -1))
 		}
@@ -227,7 +229,7 @@ func (c *cmdCtx) verify() Result {
 	if i := firstDiff(have, want[:size]); i >= 0 {
 		return c.miscompare(i)
 	}
-	return Result{Status: StatusGood, XferLen: len(c.cmd.DataOut)}
+	return Result{Status: StatusGood, XferLen: xfer}
 }
 
 func (c *cmdCtx) writeVerify() Result {

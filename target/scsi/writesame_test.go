@@ -56,3 +56,20 @@ func TestWriteSameUnmapKeepsPattern(t *testing.T) {
 		t.Fatal("deallocated blocks do not read as zeros")
 	}
 }
+
+// VERIFY with BYTCHK reports the Data-Out length the CDB asks for (one
+// block per block for BYTCHK=01, one block for 11b), so the transport
+// computes residuals against it, not against what the initiator sent.
+func TestVerifyBytchkTransferLength(t *testing.T) {
+	tg, a, _ := newTestTarget(t, nil)
+	data := bytes.Repeat([]byte{7}, 8*512)
+	run(tg, a, rw16(0x8a, 0, 8, 0), data)
+	r := run(tg, a, rw16(0x8f, 0, 1, 0x02), data[:1024]) // 1 block asked, 2 sent
+	if r.Status != StatusGood || r.XferLen != 512 {
+		t.Fatalf("VERIFY BYTCHK=01 of 1 block with 2 blocks sent: %+v", r)
+	}
+	r = run(tg, a, rw16(0x8f, 0, 8, 0x06), data[:512]) // BYTCHK=11: one block for 8
+	if r.Status != StatusGood || r.XferLen != 512 {
+		t.Fatalf("VERIFY BYTCHK=11: %+v", r)
+	}
+}
