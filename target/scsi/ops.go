@@ -135,21 +135,95 @@ func (d *opDesc) supported(l *lun) bool { return d.enabled == nil || d.enabled(l
 
 func (c *cmdCtx) reportLUNsCmd() Result { return c.l.t.reportLUNs(c.cmd) }
 
-// usageData is the CDB usage bitmap of REPORT SUPPORTED OPERATION CODES:
-// the bits of each CDB byte the device server looks at.
+// ff is four bytes of 0xff (a 32-bit field the device server reads).
+var ff = []byte{0xff, 0xff, 0xff, 0xff}
+
+func cat(parts ...[]byte) []byte {
+	var b []byte
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	return b
+}
+
+// cdbUsage is the CDB USAGE DATA of REPORT SUPPORTED OPERATION CODES
+// (SPC-4 6.35): for each CDB byte, the bits the device server looks at.
+// Reserved bits, and bits we ignore (DPO, FUA on reads, GROUP NUMBER,
+// IMMED of PRE-FETCH and SYNCHRONIZE CACHE, PF, ...), are zero; so is
+// the CONTROL byte (NACA and LINK are not supported). Byte 1 of a
+// service-action command gets its service action in usageData.
+var cdbUsage = map[byte][]byte{
+	0x00: {0x00, 0, 0, 0, 0, 0},
+	0x03: {0x03, 0x01, 0, 0, 0xff, 0},
+	0x08: {0x08, 0x1f, 0xff, 0xff, 0xff, 0},
+	0x0a: {0x0a, 0x1f, 0xff, 0xff, 0xff, 0},
+	0x12: {0x12, 0x03, 0xff, 0xff, 0xff, 0},
+	0x15: {0x15, 0x01, 0, 0, 0xff, 0},
+	0x16: {0x16, 0, 0, 0, 0, 0},
+	0x17: {0x17, 0, 0, 0, 0, 0},
+	0x1a: {0x1a, 0x08, 0xff, 0xff, 0xff, 0},
+	0x1b: {0x1b, 0, 0, 0, 0xf3, 0},
+	0x1e: {0x1e, 0, 0, 0, 0x03, 0},
+	0x25: cat([]byte{0x25, 0}, ff, []byte{0, 0, 0x01, 0}),
+	0x28: cat([]byte{0x28, 0xe0}, ff, []byte{0, 0xff, 0xff, 0}),
+	0x2a: cat([]byte{0x2a, 0xe8}, ff, []byte{0, 0xff, 0xff, 0}),
+	0x2e: cat([]byte{0x2e, 0xe2}, ff, []byte{0, 0xff, 0xff, 0}),
+	0x2f: cat([]byte{0x2f, 0xe6}, ff, []byte{0, 0xff, 0xff, 0}),
+	0x34: cat([]byte{0x34, 0}, ff, []byte{0, 0xff, 0xff, 0}),
+	0x35: cat([]byte{0x35, 0}, ff, []byte{0, 0xff, 0xff, 0}),
+	0x37: {0x37, 0, 0x1f, 0, 0, 0, 0, 0xff, 0xff, 0},
+	0x41: cat([]byte{0x41, 0xf8}, ff, []byte{0, 0xff, 0xff, 0}),
+	0x42: {0x42, 0x01, 0, 0, 0, 0, 0, 0xff, 0xff, 0},
+	0x48: {0x48, 0xa0, 0, 0, 0, 0, 0, 0xff, 0xff, 0},
+	0x55: {0x55, 0x01, 0, 0, 0, 0, 0, 0xff, 0xff, 0},
+	0x56: {0x56, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+	0x57: {0x57, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+	0x5a: {0x5a, 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, 0},
+	0x5e: {0x5e, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0},
+	0x5f: cat([]byte{0x5f, 0, 0, 0, 0}, ff, []byte{0}),
+	0x83: cat([]byte{0x83, 0}, make([]byte, 8), ff, []byte{0, 0}),
+	0x84: cat([]byte{0x84, 0, 0xff}, make([]byte, 7), ff, []byte{0, 0}),
+	0x88: cat([]byte{0x88, 0xe0}, ff, ff, ff, []byte{0, 0}),
+	0x89: cat([]byte{0x89, 0xe8}, ff, ff, []byte{0, 0, 0, 0xff, 0, 0}),
+	0x8a: cat([]byte{0x8a, 0xe8}, ff, ff, ff, []byte{0, 0}),
+	0x8b: cat([]byte{0x8b, 0xe8}, ff, ff, ff, []byte{0, 0}),
+	0x8e: cat([]byte{0x8e, 0xe2}, ff, ff, ff, []byte{0, 0}),
+	0x8f: cat([]byte{0x8f, 0xe6}, ff, ff, ff, []byte{0, 0}),
+	0x90: cat([]byte{0x90, 0}, ff, ff, ff, []byte{0, 0}),
+	0x91: cat([]byte{0x91, 0}, ff, ff, ff, []byte{0, 0}),
+	0x93: cat([]byte{0x93, 0xf9}, ff, ff, ff, []byte{0, 0}),
+	0x9c: cat([]byte{0x9c, 0xe8}, ff, ff, ff, []byte{0, 0}),
+	0x9e: cat([]byte{0x9e, 0}, ff, ff, ff, []byte{0, 0}),
+	0xa0: cat([]byte{0xa0, 0, 0xff, 0, 0, 0}, ff, []byte{0, 0}),
+	0xa3: cat([]byte{0xa3, 0, 0x87, 0xff, 0xff, 0xff}, ff, []byte{0, 0}),
+	0xa8: cat([]byte{0xa8, 0xe0}, ff, ff, []byte{0, 0}),
+	0xaa: cat([]byte{0xaa, 0xe8}, ff, ff, []byte{0, 0}),
+	0xae: cat([]byte{0xae, 0xe2}, ff, ff, []byte{0, 0}),
+	0xaf: cat([]byte{0xaf, 0xe6}, ff, ff, []byte{0, 0}),
+	0xb7: cat([]byte{0xb7, 0x1f, 0, 0, 0, 0}, ff, []byte{0, 0}),
+}
+
+// usageData is the CDB usage bitmap of REPORT SUPPORTED OPERATION CODES
+// for one command (and service action).
 func usageData(d *opDesc) []byte {
-	u := make([]byte, d.cdbLen)
-	u[0] = d.op
-	for i := 1; i < d.cdbLen-1; i++ {
-		u[i] = 0xff
+	u := append([]byte(nil), cdbUsage[d.op]...)
+	if len(u) != d.cdbLen {
+		u = make([]byte, d.cdbLen) // (a test keeps the table complete)
+		u[0] = d.op
 	}
 	if d.hasSA {
-		u[1] = 0xe0 | byte(d.sa)
-		if d.op == 0x5e || d.op == 0x9e || d.op == 0xa3 || d.op == 0x83 || d.op == 0x84 {
-			u[1] = byte(d.sa)
-		}
+		u[1] |= byte(d.sa)
 	}
-	u[d.cdbLen-1] = 0x00 // CONTROL: NACA and link are not supported
+	switch {
+	case d.op == 0x5f && (d.sa == 1 || d.sa == 2 || d.sa == 4 || d.sa == 5):
+		u[2] = 0xff // SCOPE and TYPE
+	case d.op == 0x84 && d.sa != 0:
+		u[2] = 0 // LIST IDENTIFIER: COPY STATUS only
+	case d.op == 0x9e && d.sa == 0x10:
+		clear(u[2:10]) // READ CAPACITY(16): LOGICAL BLOCK ADDRESS and PMI ignored
+	case d.op == 0xa3 && d.sa == 0x0d:
+		u[2], u[3], u[4], u[5] = 0x80, 0, 0, 0 // REPD
+	}
 	return u
 }
 

@@ -513,6 +513,11 @@ func (c *cmdCtx) writeAtomic() Result {
 		return c.fail(invalidCDB(1, 7))
 	}
 	lba, n := be64(cdb[2:]), uint64(be16(cdb[12:]))
+	if be16(cdb[10:]) != 0 {
+		// ATOMIC BOUNDARY: we advertise no maximum atomic transfer
+		// length with boundary, so only single atomic writes.
+		return c.fail(invalidCDB(10, -1))
+	}
 	if r, ok := c.checkRange(lba, n); !ok {
 		return r
 	}
