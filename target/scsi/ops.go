@@ -148,9 +148,12 @@ func cat(parts ...[]byte) []byte {
 
 // cdbUsage is the CDB USAGE DATA of REPORT SUPPORTED OPERATION CODES
 // (SPC-4 6.35): for each CDB byte, the bits the device server looks at.
-// Reserved bits, and bits we ignore (DPO, FUA on reads, GROUP NUMBER,
-// IMMED of PRE-FETCH and SYNCHRONIZE CACHE, PF, ...), are zero; so is
-// the CONTROL byte (NACA and LINK are not supported). Byte 1 of a
+// Reserved bits, and bits we ignore (GROUP NUMBER, RARC, IMMED of
+// PRE-FETCH and SYNCHRONIZE CACHE, PF, ...), are zero; so is the CONTROL
+// byte (NACA and LINK are not supported). DPO and FUA are marked where
+// the CDB has them: MODE SENSE reports DPOFUA=1 (SBC-3: both supported;
+// DPO is a caching hint we may follow by doing nothing, FUA writes sync,
+// FUA reads come from the file's coherent page cache or the device). Byte 1 of a
 // service-action command gets its service action in usageData.
 var cdbUsage = map[byte][]byte{
 	0x00: {0x00, 0, 0, 0, 0, 0},
@@ -165,10 +168,10 @@ var cdbUsage = map[byte][]byte{
 	0x1b: {0x1b, 0, 0, 0, 0xf3, 0},
 	0x1e: {0x1e, 0, 0, 0, 0x03, 0},
 	0x25: cat([]byte{0x25, 0}, ff, []byte{0, 0, 0x01, 0}),
-	0x28: cat([]byte{0x28, 0xe0}, ff, []byte{0, 0xff, 0xff, 0}),
-	0x2a: cat([]byte{0x2a, 0xe8}, ff, []byte{0, 0xff, 0xff, 0}),
-	0x2e: cat([]byte{0x2e, 0xe2}, ff, []byte{0, 0xff, 0xff, 0}),
-	0x2f: cat([]byte{0x2f, 0xe6}, ff, []byte{0, 0xff, 0xff, 0}),
+	0x28: cat([]byte{0x28, 0xf8}, ff, []byte{0, 0xff, 0xff, 0}),
+	0x2a: cat([]byte{0x2a, 0xf8}, ff, []byte{0, 0xff, 0xff, 0}),
+	0x2e: cat([]byte{0x2e, 0xf2}, ff, []byte{0, 0xff, 0xff, 0}),
+	0x2f: cat([]byte{0x2f, 0xf6}, ff, []byte{0, 0xff, 0xff, 0}),
 	0x34: cat([]byte{0x34, 0}, ff, []byte{0, 0xff, 0xff, 0}),
 	0x35: cat([]byte{0x35, 0}, ff, []byte{0, 0xff, 0xff, 0}),
 	0x37: {0x37, 0, 0x1f, 0, 0, 0, 0, 0xff, 0xff, 0},
@@ -183,23 +186,23 @@ var cdbUsage = map[byte][]byte{
 	0x5f: cat([]byte{0x5f, 0, 0, 0, 0}, ff, []byte{0}),
 	0x83: cat([]byte{0x83, 0}, make([]byte, 8), ff, []byte{0, 0}),
 	0x84: cat([]byte{0x84, 0, 0xff}, make([]byte, 7), ff, []byte{0, 0}),
-	0x88: cat([]byte{0x88, 0xe0}, ff, ff, ff, []byte{0, 0}),
-	0x89: cat([]byte{0x89, 0xe8}, ff, ff, []byte{0, 0, 0, 0xff, 0, 0}),
-	0x8a: cat([]byte{0x8a, 0xe8}, ff, ff, ff, []byte{0, 0}),
-	0x8b: cat([]byte{0x8b, 0xe8}, ff, ff, ff, []byte{0, 0}),
-	0x8e: cat([]byte{0x8e, 0xe2}, ff, ff, ff, []byte{0, 0}),
-	0x8f: cat([]byte{0x8f, 0xe6}, ff, ff, ff, []byte{0, 0}),
+	0x88: cat([]byte{0x88, 0xf8}, ff, ff, ff, []byte{0, 0}),
+	0x89: cat([]byte{0x89, 0xf8}, ff, ff, []byte{0, 0, 0, 0xff, 0, 0}),
+	0x8a: cat([]byte{0x8a, 0xf8}, ff, ff, ff, []byte{0, 0}),
+	0x8b: cat([]byte{0x8b, 0xf8}, ff, ff, ff, []byte{0, 0}),
+	0x8e: cat([]byte{0x8e, 0xf2}, ff, ff, ff, []byte{0, 0}),
+	0x8f: cat([]byte{0x8f, 0xf6}, ff, ff, ff, []byte{0, 0}),
 	0x90: cat([]byte{0x90, 0}, ff, ff, ff, []byte{0, 0}),
 	0x91: cat([]byte{0x91, 0}, ff, ff, ff, []byte{0, 0}),
 	0x93: cat([]byte{0x93, 0xf9}, ff, ff, ff, []byte{0, 0}),
-	0x9c: cat([]byte{0x9c, 0xe8}, ff, ff, ff, []byte{0, 0}),
+	0x9c: cat([]byte{0x9c, 0xf8}, ff, ff, ff, []byte{0, 0}),
 	0x9e: cat([]byte{0x9e, 0}, ff, ff, ff, []byte{0, 0}),
 	0xa0: cat([]byte{0xa0, 0, 0xff, 0, 0, 0}, ff, []byte{0, 0}),
 	0xa3: cat([]byte{0xa3, 0, 0x87, 0xff, 0xff, 0xff}, ff, []byte{0, 0}),
-	0xa8: cat([]byte{0xa8, 0xe0}, ff, ff, []byte{0, 0}),
-	0xaa: cat([]byte{0xaa, 0xe8}, ff, ff, []byte{0, 0}),
-	0xae: cat([]byte{0xae, 0xe2}, ff, ff, []byte{0, 0}),
-	0xaf: cat([]byte{0xaf, 0xe6}, ff, ff, []byte{0, 0}),
+	0xa8: cat([]byte{0xa8, 0xf8}, ff, ff, []byte{0, 0}),
+	0xaa: cat([]byte{0xaa, 0xf8}, ff, ff, []byte{0, 0}),
+	0xae: cat([]byte{0xae, 0xf2}, ff, ff, []byte{0, 0}),
+	0xaf: cat([]byte{0xaf, 0xf6}, ff, ff, []byte{0, 0}),
 	0xb7: cat([]byte{0xb7, 0x1f, 0, 0, 0, 0}, ff, []byte{0, 0}),
 }
 

@@ -44,7 +44,7 @@ func rsocOne(t *testing.T, tg *Target, n *Nexus, op byte, sa uint16) []byte {
 
 // The usage data mark only bits the device server examines: TEST UNIT
 // READY has none, PERSISTENT RESERVE OUT looks at SCOPE/TYPE only for the
-// service actions that take them, READ ignores DPO/FUA and the group.
+// service actions that take them, READ ignores RARC and the group.
 func TestUsageDataMarksOnlyExaminedBits(t *testing.T) {
 	tg, a, _ := newTestTarget(t, nil)
 	for _, c := range []struct {
@@ -55,8 +55,8 @@ func TestUsageDataMarksOnlyExaminedBits(t *testing.T) {
 		{0x00, 0xffff, []byte{0x00, 0, 0, 0, 0, 0}},
 		{0x5f, 0x01, []byte{0x5f, 0x01, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0}},
 		{0x5f, 0x00, []byte{0x5f, 0x00, 0x00, 0, 0, 0xff, 0xff, 0xff, 0xff, 0}},
-		{0x28, 0xffff, []byte{0x28, 0xe0, 0xff, 0xff, 0xff, 0xff, 0, 0xff, 0xff, 0}},
-		{0x2a, 0xffff, []byte{0x2a, 0xe8, 0xff, 0xff, 0xff, 0xff, 0, 0xff, 0xff, 0}},
+		{0x28, 0xffff, []byte{0x28, 0xf8, 0xff, 0xff, 0xff, 0xff, 0, 0xff, 0xff, 0}},
+		{0x2f, 0xffff, []byte{0x2f, 0xf6, 0xff, 0xff, 0xff, 0xff, 0, 0xff, 0xff, 0}},
 	} {
 		if got := rsocOne(t, tg, a, c.op, c.sa); !bytes.Equal(got, c.want) {
 			t.Errorf("usage of %#x/%#x: % x, want % x", c.op, c.sa, got, c.want)
