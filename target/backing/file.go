@@ -60,6 +60,8 @@ type FileStore struct {
 	flush flusher
 	// datasync is fdatasync (a test replaces it to inject failures).
 	datasync func() error
+	// canUnmap is the result of the probe at open (probeUnmap).
+	canUnmap bool
 }
 
 // openFile opens a fileio/blockio store. With o.Direct it returns
@@ -110,6 +112,7 @@ func openFile(o fileOptions) (*FileStore, error) {
 		f.Close()
 		return nil, err
 	}
+	s.canUnmap = !s.readOnly && s.probeUnmap()
 	return s, nil
 }
 
@@ -401,6 +404,51 @@ func (s *FileStore) Unmap(off, n int64) error {
 		}
 	}
 	return nil
+}
+
+// CanUnmap reports whether Unmap deallocates on this file or device (the
+// probe at open, see probeUnmap).
+func (s *FileStore) CanUnmap() bool { return s.canUnmap }
+
+// probeUnmap finds out whether punching holes works without touching a
+// byte of data. A regular file is asked to punch a 4 KiB hole past its
+// end (KEEP_SIZE: the size does not change, and there is no data there
+// to lose); the file system answers EOPNOTSUPP if it cannot. For a block
+// device the kernel implements the punch with a write-zeroes request
+// that must not fall back to writing (BLKDEV_ZERO_NOFALLBACK), so the
+// device must support write zeroes: its queue's write_zeroes_max_bytes
+// in sysfs is non-zero.
+func (s *FileStore) probeUnmap() bool {
+	if s.blockDev {
+		return blockDevWriteZeroes(s.rdev)
+	}
+	var st unix.Stat_t
+	if err := s.control(func(fd int) error { return unix.Fstat(fd, &st) }); err != nil {
+		return false
+	}
+	const probe = 4096
+	off := roundUp(max(st.Size, 0), probe) + probe
+	err := s.control(func(fd int) error {
+		return unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, probe)
+	})
+	return err == nil
+}
+
+// blockDevWriteZeroes reads the device's write_zeroes_max_bytes (the
+// queue of a partition is its disk's, one directory up).
+func blockDevWriteZeroes(rdev uint64) bool {
+	dir := fmt.Sprintf("/sys/dev/block/%d:%d", unix.Major(rdev), unix.Minor(rdev))
+	for _, q := range []string{dir + "/queue", dir + "/../queue"} {
+		b, err := os.ReadFile(q + "/write_zeroes_max_bytes")
+		if err != nil {
+			continue
+		}
+		var n int64
+		if _, err := fmt.Sscan(string(b), &n); err == nil {
+			return n > 0
+		}
+	}
+	return false
 }
 
 // Close closes the file.

@@ -341,3 +341,9 @@ func MirrorHealth(s Store) [][]MemberHealth {
 	walk(s)
 	return out
 }
+
+// CanUnmap follows the first member, which decides (see Unmap: the
+// others get zeros written when they cannot punch holes).
+func (m *MirrorStore) CanUnmap() bool {
+	return len(m.members) > 0 && CanUnmap(m.members[0].Store)
+}

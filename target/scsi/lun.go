@@ -111,7 +111,7 @@ func newLUN(t *Target, lc *config.LUN, st backing.Store, state *luState) (*lun, 
 	if d, ok := st.(interface{ Direct() bool }); ok {
 		l.direct = d.Direct()
 	}
-	l.thin = !l.ro && probeUnmap(st)
+	l.thin = !l.ro && backing.CanUnmap(st)
 	l.id.Store(newIdentity(t, lc))
 	if state == nil {
 		state = newLUState()
@@ -119,14 +119,6 @@ func newLUN(t *Target, lc *config.LUN, st backing.Store, state *luState) (*lun, 
 	}
 	l.luState = state
 	return l, nil
-}
-
-// probeUnmap reports whether the store can deallocate (zero-length unmap
-// is a cheap capability probe; stores answer ErrNotSupported when they
-// cannot).
-func probeUnmap(st backing.Store) bool {
-	err := st.Unmap(0, 0)
-	return !errors.Is(err, backing.ErrNotSupported)
 }
 
 // sanitizeState: a failed SANITIZE leaves the unit in failure mode.
