@@ -156,10 +156,21 @@ func (l *lun) modePage(code byte, ctl byte) []byte {
 		}
 		return p
 	case pageCaching:
+		// WCE is the IOMode (wb: 1; wt, ro, nullio: 0) and RCD says the
+		// target keeps no read cache (blockio's O_DIRECT, nullio). Neither
+		// is changeable: a MODE SELECT that flips WCE (Linux: echo
+		// "write back" > .../cache_type) is refused with INVALID FIELD IN
+		// PARAMETER LIST; the cache mode is set with IOMode in the config,
+		// which a reload applies.
 		p := make([]byte, 20)
 		p[0], p[1] = pageCaching, 18
-		if ctl != 1 && l.wc {
-			p[2] = 0x04 // WCE
+		if ctl != 1 {
+			if l.wc {
+				p[2] |= 0x04 // WCE
+			}
+			if l.direct || l.cfg.Type == "nullio" {
+				p[2] |= 0x01 // RCD
+			}
 		}
 		return p
 	case pageControl:

@@ -3,6 +3,9 @@ package scsi
 import (
 	"sync"
 	"testing"
+
+	"github.com/ietgo/ietd/target/backing"
+	"github.com/ietgo/ietd/target/config"
 )
 
 func controlPage(t *testing.T, tg *Target, n *Nexus) []byte {
@@ -76,4 +79,58 @@ func TestModeSelectConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// directStore looks like a blockio (O_DIRECT) store.
+type directStore struct{ backing.Store }
+
+func (directStore) Direct() bool            { return true }
+func (directStore) WriteCacheEnabled() bool { return false }
+
+func cachingPage(t *testing.T, tg *Target, n *Nexus, ctl byte) []byte {
+	t.Helper()
+	ms := cdb(0x1a, 6)
+	ms[1] = 0x08
+	ms[2] = ctl<<6 | pageCaching
+	ms[4] = 255
+	r := run(tg, n, ms, nil)
+	if r.Status != StatusGood {
+		t.Fatalf("MODE SENSE caching: %+v", r)
+	}
+	return append([]byte{}, r.Data[4:]...)
+}
+
+// The caching page tells the IOMode (WCE for wb) and whether the target
+// caches reads (RCD for O_DIRECT); WCE is not changeable, so a MODE
+// SELECT flipping it is refused and the mode stays.
+func TestCachingPageFollowsIOMode(t *testing.T) {
+	wb, a, _ := newTestTarget(t, nil)
+	if p := cachingPage(t, wb, a, 0); p[2]&0x04 == 0 || p[2]&0x01 != 0 {
+		t.Fatalf("wb caching page byte 2 = %#x, want WCE, no RCD", p[2])
+	}
+	if p := cachingPage(t, wb, a, 1); p[2] != 0 {
+		t.Fatalf("changeable caching page byte 2 = %#x, want nothing changeable", p[2])
+	}
+	page := cachingPage(t, wb, a, 0)
+	page[2] &^= 0x04
+	if r := modeSelect(wb, a, page); senseASC(r) != ascInvalidFieldParam {
+		t.Fatalf("MODE SELECT clearing WCE: %+v", r)
+	}
+	if p := cachingPage(t, wb, a, 0); p[2]&0x04 == 0 {
+		t.Fatal("WCE changed")
+	}
+	tc := config.NewTarget(1, "iqn.2026-01.org.ietgo:cache")
+	tc.LUNs = []*config.LUN{{Number: 0, Type: "blockio", IOMode: "wt", Store: &config.Store{Path: "m"}}}
+	bt, err := NewTarget(tc, Options{OpenStore: func(*config.LUN) (backing.Store, error) {
+		return directStore{backing.NewMemory(1 << 20)}, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &Nexus{ID: 1, InitiatorName: "iqn.a", ISID: [6]byte{1}, TargetName: tc.Name}
+	bt.NexusAttach(n)
+	run(bt, n, cdb(0, 6), nil)
+	if p := cachingPage(t, bt, n, 0); p[2]&0x04 != 0 || p[2]&0x01 == 0 {
+		t.Fatalf("blockio wt caching page byte 2 = %#x, want RCD, no WCE", p[2])
+	}
 }
