@@ -20,7 +20,11 @@ func (s *FileStore) Allocated(off, n int64) (bool, int64, error) {
 		return true, n, nil
 	}
 	abs := s.base + off
-	data, err := unix.Seek(s.fd, abs, unix.SEEK_DATA)
+	var data, hole int64
+	err := s.control(func(fd int) (err error) {
+		data, err = unix.Seek(fd, abs, unix.SEEK_DATA)
+		return err
+	})
 	switch {
 	case errors.Is(err, unix.ENXIO):
 		// No data after abs: a hole up to the end.
@@ -31,7 +35,10 @@ func (s *FileStore) Allocated(off, n int64) (bool, int64, error) {
 	if data > abs {
 		return false, min(data-abs, n), nil
 	}
-	hole, err := unix.Seek(s.fd, abs, unix.SEEK_HOLE)
+	err = s.control(func(fd int) (err error) {
+		hole, err = unix.Seek(fd, abs, unix.SEEK_HOLE)
+		return err
+	})
 	if err != nil {
 		return true, n, nil
 	}

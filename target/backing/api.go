@@ -31,3 +31,19 @@ var (
 	ErrReadOnly     = errors.New("backing store is read-only")
 	ErrRange        = errors.New("access beyond end of backing store")
 )
+
+// UnmapProber is implemented by stores that know whether Unmap really
+// deallocates (and the range then reads as zeros).
+type UnmapProber interface {
+	CanUnmap() bool
+}
+
+// CanUnmap reports whether s can deallocate ranges: the SCSI layer
+// advertises thin provisioning (UNMAP, LBPU/LBPWS, LBPRZ) only then.
+// A store that does not implement UnmapProber cannot.
+func CanUnmap(s Store) bool {
+	if p, ok := s.(UnmapProber); ok {
+		return p.CanUnmap()
+	}
+	return false
+}

@@ -107,15 +107,70 @@ func TestMirrorMemberFailure(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("%d error log entries, want 1", n)
 	}
-	// Once the last member fails too, I/O fails with its error.
+	// The last healthy member is never failed: its errors are returned
+	// and what it can still do it does.
 	b.FailENOSPC(0, size)
 	_, err := m.WriteAt(newData, 0)
-	expectErr(t, "write with no member left", err, ErrNoSpace)
-	_, err = m.ReadAt(newData, 0)
-	expectErr(t, "read with no member left", err, ErrIO)
+	expectErr(t, "disk full on the last member", err, ErrNoSpace)
+	b.Clear()
+	b.FailEIO(0, 4096)
+	_, err = m.WriteAt(newData, 0)
+	expectErr(t, "EIO on the last member", err, ErrIO)
+	equalBytes(t, "read beside the fault", mustRead(t, m, 4096, 4096), data[4096:8192])
 	health := MirrorHealth(NewConcat(NewMemory(10), m))
-	if len(health) != 1 || !health[0][0].Failed || !health[0][1].Failed {
+	if len(health) != 1 || !health[0][0].Failed || health[0][1].Failed {
 		t.Fatalf("MirrorHealth: %+v", health)
+	}
+}
+
+// Disk full is the request's failure, not the member's: returned to the
+// caller (DATA PROTECT upstream), no member failed, even when every leg
+// is full; the mirror keeps working once there is space.
+func TestMirrorDiskFullFailsNoMember(t *testing.T) {
+	a, b := NewFaulty(NewMemory(1<<16)), NewFaulty(NewMemory(1<<16))
+	a.FailENOSPC(4096, 512)
+	b.FailENOSPC(4096, 512)
+	m := NewMirror(nil, MirrorMember{Name: "a", Store: a}, MirrorMember{Name: "b", Store: b})
+	_, err := m.WriteAt(make([]byte, 512), 4096)
+	expectErr(t, "write on full legs", err, ErrNoSpace)
+	b.Clear()
+	_, err = m.WriteAt(make([]byte, 512), 4096)
+	expectErr(t, "write with one full leg", err, ErrNoSpace)
+	if m.Degraded() {
+		t.Fatalf("disk full failed a member: %+v", m.Health())
+	}
+	mustRead(t, m, 512, 0)
+	a.Clear()
+	data := pattern(9, 512)
+	mustWrite(t, m, data, 4096)
+	equalBytes(t, "after space came back", mustRead(t, m, 512, 4096), data)
+	// Unmap and sync errors that are not I/O errors fail nobody either.
+	a.FailRange(OpSync|OpUnmap, 0, 1<<16, syscall.ENOSPC)
+	expectErr(t, "sync on a full leg", m.Sync(), ErrNoSpace)
+	expectErr(t, "unmap on a full leg", m.Unmap(0, 4096), ErrNoSpace)
+	if m.Degraded() {
+		t.Fatalf("sync/unmap disk full failed a member: %+v", m.Health())
+	}
+}
+
+// EIO on every leg at once: the error is returned and the mirror keeps
+// its last member (two concurrent failures cannot take both out).
+func TestMirrorNeverFailsLastMember(t *testing.T) {
+	a, b := NewFaulty(NewMemory(1<<16)), NewFaulty(NewMemory(1<<16))
+	m := NewMirror(nil, MirrorMember{Name: "a", Store: a}, MirrorMember{Name: "b", Store: b})
+	a.FailEIO(0, 512)
+	b.FailEIO(0, 512)
+	_, err := m.WriteAt(make([]byte, 512), 0)
+	expectErr(t, "EIO on both legs", err, ErrIO)
+	h := m.Health()
+	if h[0].Failed == h[1].Failed {
+		t.Fatalf("want exactly one member failed, the other kept: %+v", h)
+	}
+	_, err = m.ReadAt(make([]byte, 512), 0)
+	expectErr(t, "read of the bad range", err, ErrIO)
+	mustRead(t, m, 512, 4096)
+	if h := m.Health(); h[0].Failed && h[1].Failed {
+		t.Fatalf("last member failed: %+v", h)
 	}
 }
 
@@ -261,8 +316,41 @@ func TestFlusherCoalescesAndReportsErrors(t *testing.T) {
 	if err := f.sync(func() error { return boom }); err != boom {
 		t.Fatalf("error not reported: %v", err)
 	}
-	if err := f.sync(func() error { return nil }); err != nil {
-		t.Fatalf("old error reported again: %v", err)
+	// Sticky: the kernel reports a writeback error once, so a later sync
+	// that "succeeds" proves nothing; every later caller gets the error
+	// and fdatasync is not run again.
+	ran := false
+	if err := f.sync(func() error { ran = true; return nil }); err != boom || ran {
+		t.Fatalf("sync after a failure: %v (fdatasync ran: %v), want the sticky error", err, ran)
+	}
+}
+
+// After one fdatasync of a FileStore fails (EIO, reported once by Linux),
+// every later Sync and SyncRange, on wb and wt stores, reports it.
+func TestFileStoreSyncErrorIsSticky(t *testing.T) {
+	for _, wt := range []bool{false, true} {
+		s := mustOpenFile(t, fileOptions{Path: newTempFile(t, 1<<20), WriteThrough: wt})
+		calls := 0
+		s.datasync = func() error {
+			calls++
+			if calls == 1 {
+				return syscall.EIO
+			}
+			return nil // what Linux does after reporting the error once
+		}
+		mustWrite(t, s, pattern(1, 4096), 0)
+		if wt {
+			// Write-through syncs only for Unmap: fail there.
+			expectErr(t, "unmap", s.Unmap(0, 4096), ErrIO)
+		} else {
+			expectErr(t, "first sync", s.Sync(), ErrIO)
+		}
+		mustWrite(t, s, pattern(2, 4096), 8192)
+		expectErr(t, "later Sync", s.Sync(), ErrIO)
+		expectErr(t, "later SyncRange", s.SyncRange(8192, 4096), ErrIO)
+		if calls != 1 {
+			t.Fatalf("wt=%v: fdatasync ran %d times; after the failure it must not run", wt, calls)
+		}
 	}
 }
 

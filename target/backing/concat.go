@@ -150,3 +150,14 @@ func anyWriteCache(members []Store) bool {
 	}
 	return false
 }
+
+// CanUnmap is true when every member can unmap (otherwise Unmap reports
+// ErrNotSupported for the ranges on the others).
+func (c *ConcatStore) CanUnmap() bool {
+	for _, m := range c.members {
+		if !CanUnmap(m) {
+			return false
+		}
+	}
+	return len(c.members) > 0
+}

@@ -13,8 +13,11 @@
 //     Unmap punches holes (fallocate PUNCH_HOLE|KEEP_SIZE); on block devices
 //     the kernel accepts that only when it can guarantee zeros.
 //   - NullStore: nullio; reads zeros, discards writes.
-//   - ConcatStore (NetBSD RAID0) and MirrorStore (NetBSD RAID1, with member
-//     failure handling and health reports, see MirrorHealth).
+//   - ConcatStore (NetBSD RAID0) and MirrorStore (NetBSD RAID1): a member
+//     is failed only by I/O errors (never by disk full, which is returned
+//     to the initiator) and never the last healthy one; MirrorStore.Health
+//     and MirrorHealth (a walk of a composed store, also reached through
+//     scsi.Target.StoreHealth) report each member's state.
 //   - LimitStore: the first N bytes of another store (LUN Blocks=).
 //   - MemoryStore (NewMemory): sparse RAM store for tests and scratch LUNs.
 //   - Faulty: error injection wrapper for tests of the layers above.

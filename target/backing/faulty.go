@@ -156,3 +156,6 @@ func (f *Faulty) LogicalBlockSize() int { return maxBlockSize([]Store{f.inner}) 
 
 // WriteCacheEnabled forwards to the inner store.
 func (f *Faulty) WriteCacheEnabled() bool { return anyWriteCache([]Store{f.inner}) }
+
+// CanUnmap forwards to the inner store.
+func (f *Faulty) CanUnmap() bool { return CanUnmap(f.inner) }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -28,8 +29,14 @@ type fileOptions struct {
 // or a window [Offset, Offset+Size) of one, accessed with pread/pwrite at
 // explicit offsets.
 type FileStore struct {
-	f        *os.File
-	fd       int
+	f *os.File
+	// raw reaches the descriptor for the calls os.File has no method for
+	// (fstat, ioctl, fdatasync, sync_file_range, fallocate, lseek). It is
+	// used only through control: the descriptor stays open while the call
+	// runs and nothing runs after Close, so a closed store can never
+	// operate on a descriptor number the process has reused for another
+	// file.
+	raw      syscall.RawConn
 	path     string
 	base     int64        // window start in the file
 	size     atomic.Int64 // window length (Refresh may change it)
@@ -37,7 +44,8 @@ type FileStore struct {
 	readOnly bool
 	dsync    bool // opened O_DSYNC: completed writes are already durable
 	blockDev bool
-	lbs      int // logical block size (device) or 512
+	rdev     uint64 // device number of a block device
+	lbs      int    // logical block size (device) or 512
 
 	// O_DIRECT state: every request on the file must be aligned to align
 	// bytes (offset, length and memory); unaligned ones bounce through pool.
@@ -50,6 +58,10 @@ type FileStore struct {
 	rmw sync.RWMutex
 
 	flush flusher
+	// datasync is fdatasync (a test replaces it to inject failures).
+	datasync func() error
+	// canUnmap is the result of the probe at open (probeUnmap).
+	canUnmap bool
 }
 
 // openFile opens a fileio/blockio store. With o.Direct it returns
@@ -80,9 +92,14 @@ func openFile(o fileOptions) (*FileStore, error) {
 		}
 		return nil, opError("open", o.Path, 0, 0, err, o.ReadOnly)
 	}
+	raw, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, opError("open", o.Path, 0, 0, err, o.ReadOnly)
+	}
 	s := &FileStore{
 		f:        f,
-		fd:       int(f.Fd()),
+		raw:      raw,
 		path:     o.Path,
 		base:     o.Offset,
 		readOnly: o.ReadOnly,
@@ -90,11 +107,24 @@ func openFile(o fileOptions) (*FileStore, error) {
 		lbs:      512,
 		direct:   o.Direct,
 	}
+	s.datasync = s.fdatasync
 	if err := s.init(o); err != nil {
 		f.Close()
 		return nil, err
 	}
+	s.canUnmap = !s.readOnly && s.probeUnmap()
 	return s, nil
+}
+
+// control runs fn on the file's descriptor, which os.File keeps open
+// until fn returns; after Close it returns os.ErrClosed without running
+// fn.
+func (s *FileStore) control(fn func(fd int) error) error {
+	var ferr error
+	if err := s.raw.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
+		return err
+	}
+	return ferr
 }
 
 // errDirectRefused says O_DIRECT was refused at open (e.g. tmpfs).
@@ -102,19 +132,29 @@ var errDirectRefused = errors.New("O_DIRECT refused")
 
 func (s *FileStore) init(o fileOptions) error {
 	var st unix.Stat_t
-	if err := unix.Fstat(s.fd, &st); err != nil {
+	if err := s.control(func(fd int) error { return unix.Fstat(fd, &st) }); err != nil {
 		return opError("open", s.path, 0, 0, os.NewSyscallError("fstat", err), s.readOnly)
 	}
 	var end int64 // bytes available in the file/device
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFBLK:
 		s.blockDev = true
-		sz, err := unix.IoctlGetUint64(s.fd, unix.BLKGETSIZE64)
+		s.rdev = st.Rdev
+		var sz uint64
+		err := s.control(func(fd int) (err error) {
+			sz, err = unix.IoctlGetUint64(fd, unix.BLKGETSIZE64)
+			return err
+		})
 		if err != nil {
 			return opError("open", s.path, 0, 0, os.NewSyscallError("ioctl BLKGETSIZE64", err), s.readOnly)
 		}
 		end = int64(sz)
-		if lbs, err := unix.IoctlGetUint32(s.fd, unix.BLKSSZGET); err == nil && lbs >= 512 {
+		var lbs uint32
+		err = s.control(func(fd int) (err error) {
+			lbs, err = unix.IoctlGetUint32(fd, unix.BLKSSZGET)
+			return err
+		})
+		if err == nil && lbs >= 512 {
 			s.lbs = int(lbs)
 		}
 	case unix.S_IFREG:
@@ -177,14 +217,18 @@ func (s *FileStore) Refresh() (int64, error) {
 	}
 	var end int64
 	if s.blockDev {
-		sz, err := unix.IoctlGetUint64(s.fd, unix.BLKGETSIZE64)
+		var sz uint64
+		err := s.control(func(fd int) (err error) {
+			sz, err = unix.IoctlGetUint64(fd, unix.BLKGETSIZE64)
+			return err
+		})
 		if err != nil {
 			return s.size.Load(), opError("refresh", s.path, 0, 0, os.NewSyscallError("ioctl BLKGETSIZE64", err), s.readOnly)
 		}
 		end = int64(sz)
 	} else {
 		var st unix.Stat_t
-		if err := unix.Fstat(s.fd, &st); err != nil {
+		if err := s.control(func(fd int) error { return unix.Fstat(fd, &st) }); err != nil {
 			return s.size.Load(), opError("refresh", s.path, 0, 0, os.NewSyscallError("fstat", err), s.readOnly)
 		}
 		end = st.Size
@@ -266,40 +310,56 @@ func (s *FileStore) WriteAt(p []byte, off int64) (int, error) {
 }
 
 // Sync makes every completed write durable (fdatasync, which also flushes
-// the device's volatile write cache).
+// the device's volatile write cache). After a sync of the file failed,
+// Sync returns that error until the store is reopened (see flusher).
 func (s *FileStore) Sync() error {
 	if s.readOnly {
 		return nil
 	}
-	if err := s.flush.sync(s.fdatasync); err != nil {
+	if err := s.flush.sync(s.datasync); err != nil {
 		return opError("sync", s.path, 0, s.size.Load(), err, s.readOnly)
 	}
 	return nil
 }
 
 func (s *FileStore) fdatasync() error {
-	return os.NewSyscallError("fdatasync", unix.Fdatasync(s.fd))
+	return os.NewSyscallError("fdatasync", s.control(unix.Fdatasync))
 }
 
 // SyncRange makes the writes in [off, off+n) durable: the range is written
 // back with sync_file_range, then fdatasync commits the metadata the data
 // needs (sparse allocations) and flushes the device cache. A store opened
 // write-through has nothing to do: its writes were durable on completion.
+// A failed sync is reported by every later one (see flusher).
 func (s *FileStore) SyncRange(off, n int64) error {
 	if !inBounds(off, n, s.size.Load()) {
 		return rangeError("sync", s.path, off, n, s.size.Load())
 	}
-	if s.readOnly || s.dsync || n == 0 {
+	if s.readOnly || n == 0 {
 		return nil
+	}
+	if s.dsync {
+		// Write-through: completed writes are durable, unless a sync of
+		// the file failed before (see flusher: sticky).
+		if err := s.flush.err(); err != nil {
+			return opError("sync", s.path, off, n, err, s.readOnly)
+		}
+		return nil
+	}
+	if err := s.flush.err(); err != nil {
+		return opError("sync", s.path, off, n, err, s.readOnly)
 	}
 	if !s.direct {
 		const flags = unix.SYNC_FILE_RANGE_WAIT_BEFORE | unix.SYNC_FILE_RANGE_WRITE | unix.SYNC_FILE_RANGE_WAIT_AFTER
-		err := unix.SyncFileRange(s.fd, s.base+off, n, flags)
+		err := s.control(func(fd int) error { return unix.SyncFileRange(fd, s.base+off, n, flags) })
 		if err != nil && !errors.Is(err, unix.ESPIPE) && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) {
-			return opError("sync", s.path, off, n, os.NewSyscallError("sync_file_range", err), s.readOnly)
+			// The writeback error is reported here, once: keep it.
+			err = os.NewSyscallError("sync_file_range", err)
+			s.flush.fail(err)
+			return opError("sync", s.path, off, n, err, s.readOnly)
 		}
 	}
-	if err := s.flush.sync(s.fdatasync); err != nil {
+	if err := s.flush.sync(s.datasync); err != nil {
 		return opError("sync", s.path, off, n, err, s.readOnly)
 	}
 	return nil
@@ -323,7 +383,9 @@ func (s *FileStore) Unmap(off, n int64) error {
 		s.rmw.Lock()
 		defer s.rmw.Unlock()
 	}
-	err := unix.Fallocate(s.fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, s.base+off, n)
+	err := s.control(func(fd int) error {
+		return unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, s.base+off, n)
+	})
 	if err != nil {
 		e := &Error{Op: "unmap", Path: s.path, Off: off, Len: n, Err: os.NewSyscallError("fallocate", err)}
 		switch {
@@ -337,11 +399,56 @@ func (s *FileStore) Unmap(off, n int64) error {
 	}
 	if s.dsync {
 		// Write-through: the deallocation must be as durable as a write.
-		if err := s.flush.sync(s.fdatasync); err != nil {
+		if err := s.flush.sync(s.datasync); err != nil {
 			return opError("unmap", s.path, off, n, err, s.readOnly)
 		}
 	}
 	return nil
+}
+
+// CanUnmap reports whether Unmap deallocates on this file or device (the
+// probe at open, see probeUnmap).
+func (s *FileStore) CanUnmap() bool { return s.canUnmap }
+
+// probeUnmap finds out whether punching holes works without touching a
+// byte of data. A regular file is asked to punch a 4 KiB hole past its
+// end (KEEP_SIZE: the size does not change, and there is no data there
+// to lose); the file system answers EOPNOTSUPP if it cannot. For a block
+// device the kernel implements the punch with a write-zeroes request
+// that must not fall back to writing (BLKDEV_ZERO_NOFALLBACK), so the
+// device must support write zeroes: its queue's write_zeroes_max_bytes
+// in sysfs is non-zero.
+func (s *FileStore) probeUnmap() bool {
+	if s.blockDev {
+		return blockDevWriteZeroes(s.rdev)
+	}
+	var st unix.Stat_t
+	if err := s.control(func(fd int) error { return unix.Fstat(fd, &st) }); err != nil {
+		return false
+	}
+	const probe = 4096
+	off := roundUp(max(st.Size, 0), probe) + probe
+	err := s.control(func(fd int) error {
+		return unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, probe)
+	})
+	return err == nil
+}
+
+// blockDevWriteZeroes reads the device's write_zeroes_max_bytes (the
+// queue of a partition is its disk's, one directory up).
+func blockDevWriteZeroes(rdev uint64) bool {
+	dir := fmt.Sprintf("/sys/dev/block/%d:%d", unix.Major(rdev), unix.Minor(rdev))
+	for _, q := range []string{dir + "/queue", dir + "/../queue"} {
+		b, err := os.ReadFile(q + "/write_zeroes_max_bytes")
+		if err != nil {
+			continue
+		}
+		var n int64
+		if _, err := fmt.Sscan(string(b), &n); err == nil {
+			return n > 0
+		}
+	}
+	return false
 }
 
 // Close closes the file.

@@ -52,7 +52,7 @@ func TestIOModeOpenFlags(t *testing.T) {
 			if c.o.Direct && !s.Direct() {
 				t.Skip("O_DIRECT not available on this file system")
 			}
-			fl := openFlags(t, s.fd)
+			fl := openFlags(t, int(s.f.Fd()))
 			if fl&c.want != c.want || fl&c.deny != 0 || fl&unix.O_ACCMODE != c.acc {
 				t.Fatalf("flags %#o: want %#o set, %#o clear, access mode %d", fl, c.want, c.deny, c.acc)
 			}

@@ -5,6 +5,14 @@ import "sync"
 // flusher coalesces concurrent data syncs of one file (group commit): a
 // caller is satisfied by any sync that starts after it asked, so callers
 // that pile up while one fdatasync runs share the next one.
+//
+// A failed sync is sticky. Linux reports a writeback error once per open
+// file: after one fdatasync returned EIO, the next one succeeds although
+// the data written before it never reached the disk. So the first error
+// is kept and returned to every later sync of the file, without running
+// fdatasync again, until the store is reopened (a reload that reopens the
+// LUN, or a restart). Initiators see every later FUA write and
+// SYNCHRONIZE CACHE fail instead of a false success.
 type flusher struct {
 	mu        sync.Mutex
 	cond      *sync.Cond
@@ -12,6 +20,7 @@ type flusher struct {
 	requested uint64 // last generation asked for
 	completed uint64 // every generation <= completed is synced (or failed)
 	failures  []flushFailure
+	sticky    error // the first failure: every later sync returns it
 }
 
 // flushFailure records a failed sync covering generations (lo, hi].
@@ -31,6 +40,9 @@ func (f *flusher) sync(do func() error) error {
 	if f.cond == nil {
 		f.cond = sync.NewCond(&f.mu)
 	}
+	if f.sticky != nil {
+		return f.sticky
+	}
 	f.requested++
 	my := f.requested
 	for f.completed < my {
@@ -46,6 +58,9 @@ func (f *flusher) sync(do func() error) error {
 		f.running = false
 		f.completed = hi
 		if err != nil {
+			if f.sticky == nil {
+				f.sticky = err
+			}
 			f.failures = append(f.failures, flushFailure{lo: lo, hi: hi, err: err})
 			if len(f.failures) > maxFlushFailures {
 				f.failures = f.failures[len(f.failures)-maxFlushFailures:]
@@ -59,4 +74,20 @@ func (f *flusher) sync(do func() error) error {
 		}
 	}
 	return nil
+}
+
+// err returns the sticky sync error, if any.
+func (f *flusher) err() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.sticky
+}
+
+// fail records a writeback error seen outside sync (sync_file_range).
+func (f *flusher) fail(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.sticky == nil {
+		f.sticky = err
+	}
 }

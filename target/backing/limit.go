@@ -64,3 +64,6 @@ func (l *LimitStore) LogicalBlockSize() int { return maxBlockSize([]Store{l.inne
 func (l *LimitStore) WriteCacheEnabled() bool {
 	return !l.readOnly && anyWriteCache([]Store{l.inner})
 }
+
+// CanUnmap forwards to the inner store (false when read-only).
+func (l *LimitStore) CanUnmap() bool { return !l.readOnly && CanUnmap(l.inner) }

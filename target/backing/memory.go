@@ -111,3 +111,6 @@ func (s *MemoryStore) Close() error {
 	s.chunks = make(map[int64]*[memChunk]byte)
 	return nil
 }
+
+// CanUnmap is true: Unmap frees memory and the range reads as zeros.
+func (s *MemoryStore) CanUnmap() bool { return true }

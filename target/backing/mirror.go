@@ -22,9 +22,18 @@ type MemberHealth struct {
 }
 
 // MirrorStore is a RAID1: writes go to every healthy member, reads come
-// from the first healthy one. A member that returns an error is marked
-// failed (logged once) and I/O continues on the others; the request fails
-// only when no healthy member remains.
+// from the first healthy one. A member that fails a request with an I/O
+// error (ErrIO: EIO, ENXIO, ENODEV, ...) is marked failed (logged once)
+// and I/O continues on the others. Other errors are the request's, not
+// the member's: disk full (ErrNoSpace) is returned to the caller and fails
+// no member, nor do ErrRange, ErrReadOnly or ErrNotSupported. The last
+// healthy member is never failed: its error is returned instead, so a
+// mirror whose legs all see the same fault keeps serving what it can.
+//
+// A write that fails on one leg with a non-I/O error (disk full) while
+// another leg took it returns the error; the legs then differ in that
+// range until it is written again, as the failed write's data is
+// undefined anyway. Health and MirrorHealth report the members' state.
 type MirrorStore struct {
 	members []MirrorMember
 	size    int64
@@ -90,10 +99,18 @@ func (m *MirrorStore) healthy() []int {
 	return idx
 }
 
-// fail takes member i out of service (logged once).
-func (m *MirrorStore) fail(i int, err error) {
+// fail takes member i out of service (logged once) unless it is the
+// last healthy member; it reports whether the member is (now) failed.
+func (m *MirrorStore) fail(i int, err error) bool {
 	m.mu.Lock()
-	first := m.failed[i] == nil
+	already := m.failed[i] != nil
+	others := 0
+	for k, e := range m.failed {
+		if k != i && e == nil {
+			others++
+		}
+	}
+	first := !already && others > 0
 	if first {
 		m.failed[i] = err
 	}
@@ -101,13 +118,18 @@ func (m *MirrorStore) fail(i int, err error) {
 	if first {
 		m.log.WithFields(logrus.Fields{"member": m.members[i].Name, "index": i}).WithError(err).
 			Error("mirror member failed; continuing without it")
+	} else if !already {
+		m.log.WithFields(logrus.Fields{"member": m.members[i].Name, "index": i}).WithError(err).
+			Warn("I/O error on the last healthy mirror member; kept in service, error returned")
 	}
+	return already || first
 }
 
-// memberFault reports whether err means the member itself is bad (as
-// opposed to a request the caller should not have made).
+// memberFault reports whether err means the member itself is bad: an I/O
+// error. Disk full, range, read-only and unsupported requests, and
+// errors nobody classified, are the request's failure.
 func memberFault(err error) bool {
-	return err != nil && !errors.Is(err, ErrRange) && !errors.Is(err, ErrNotSupported) && !errors.Is(err, ErrReadOnly)
+	return err != nil && errors.Is(err, ErrIO)
 }
 
 func (m *MirrorStore) Size() int64 { return m.size }
@@ -119,29 +141,37 @@ func (m *MirrorStore) noneLeft(op string, off, n int64, last error) error {
 	return &Error{Op: op, Off: off, Len: n, Kind: ErrIO, Err: errors.New("no healthy mirror member")}
 }
 
-// ReadAt reads from the first healthy member, failing over on error.
+// ReadAt reads from the first healthy member, failing over on I/O
+// errors; a member that failed is taken out of service once another one
+// returned the data.
 func (m *MirrorStore) ReadAt(p []byte, off int64) (int, error) {
 	n := int64(len(p))
 	if !inBounds(off, n, m.size) {
 		return 0, rangeError("read", "", off, n, m.size)
 	}
 	var last error
+	var faulty []int
 	for _, i := range m.healthy() {
 		got, err := m.members[i].Store.ReadAt(p, off)
 		if err == nil {
+			for _, f := range faulty {
+				m.fail(f, last)
+			}
 			return got, nil
 		}
 		if !memberFault(err) {
 			return got, err
 		}
-		m.fail(i, err)
+		faulty = append(faulty, i)
 		last = err
 	}
 	return 0, m.noneLeft("read", off, n, last)
 }
 
-// each runs fn on every healthy member concurrently; it succeeds if at
-// least one member did, failing the members that returned faults.
+// each runs fn on every healthy member concurrently. It succeeds if at
+// least one member did and none returned a request error (disk full,
+// ...), which is returned otherwise; members that returned I/O errors
+// are failed (never the last healthy one).
 func (m *MirrorStore) each(op string, off, n int64, fn func(s Store) error) error {
 	idx := m.healthy()
 	errs := make([]error, len(idx))
@@ -159,22 +189,25 @@ func (m *MirrorStore) each(op string, off, n int64, fn func(s Store) error) erro
 		wg.Wait()
 	}
 	ok := false
-	var last error
+	var fault, reqErr error
 	for k, i := range idx {
 		switch err := errs[k]; {
 		case err == nil:
 			ok = true
 		case memberFault(err):
 			m.fail(i, err)
-			last = err
-		default:
-			return err
+			fault = err
+		case reqErr == nil:
+			reqErr = err
 		}
 	}
-	if ok {
+	switch {
+	case reqErr != nil:
+		return reqErr
+	case ok:
 		return nil
 	}
-	return m.noneLeft(op, off, n, last)
+	return m.noneLeft(op, off, n, fault)
 }
 
 // WriteAt writes to every healthy member.
@@ -211,8 +244,8 @@ func (m *MirrorStore) Unmap(off, n int64) error {
 	if !inBounds(off, n, m.size) {
 		return rangeError("unmap", "", off, n, m.size)
 	}
-	var last error
-	probed := false
+	var fault, reqErr error
+	probed, ok := false, false
 	for _, i := range m.healthy() {
 		s := m.members[i].Store
 		err := s.Unmap(off, n)
@@ -222,20 +255,24 @@ func (m *MirrorStore) Unmap(off, n int64) error {
 			}
 			err = writeZeros(s, off, n)
 		}
+		probed = true
 		switch {
 		case err == nil:
-			probed = true
+			ok = true
 		case memberFault(err):
 			m.fail(i, err)
-			last = err
-		default:
-			return err
+			fault = err
+		case reqErr == nil:
+			reqErr = err
 		}
 	}
-	if probed {
+	switch {
+	case reqErr != nil:
+		return reqErr
+	case ok:
 		return nil
 	}
-	return m.noneLeft("unmap", off, n, last)
+	return m.noneLeft("unmap", off, n, fault)
 }
 
 // writeZeros fills [off, off+n) of s with zeros.
@@ -303,4 +340,10 @@ func MirrorHealth(s Store) [][]MemberHealth {
 	}
 	walk(s)
 	return out
+}
+
+// CanUnmap follows the first member, which decides (see Unmap: the
+// others get zeros written when they cannot punch holes).
+func (m *MirrorStore) CanUnmap() bool {
+	return len(m.members) > 0 && CanUnmap(m.members[0].Store)
 }

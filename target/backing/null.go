@@ -55,3 +55,6 @@ func (s *NullStore) Close() error { return nil }
 
 // WriteCacheEnabled is false: nothing is ever cached.
 func (s *NullStore) WriteCacheEnabled() bool { return false }
+
+// CanUnmap is true unless read-only: a null store always reads zeros.
+func (s *NullStore) CanUnmap() bool { return !s.readOnly }

@@ -154,6 +154,9 @@ func (s *Server) openTarget(t *config.Target) (*targetState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("iscsi: target %s: %w", t.Name, err)
 	}
+	if ta, ok := dev.(interface{ SetTaskAborter(scsi.TaskAborter) }); ok {
+		ta.SetTaskAborter(taskAborter{srv: s})
+	}
 	return &targetState{cfg: t, dev: dev}, nil
 }
 

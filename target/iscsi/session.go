@@ -491,7 +491,12 @@ func (ss *session) run(t *task) {
 			ss.executing.Add(-1)
 		}
 	}()
+	// executing before the abort check, cleared once Execute returns:
+	// abortNexusTasks sets aborted, then reads executing, so it either
+	// stops the task here or waits for its Execute (see abort.go).
+	t.executing.Store(true)
 	if t.isAborted() {
+		t.executing.Store(false)
 		t.finish()
 		return
 	}
@@ -499,6 +504,7 @@ func (ss *session) run(t *task) {
 		// Wait for room in the server's data budget (bounded memory
 		// under many sessions of large reads).
 		if !ss.srv.mem.acquire(&t.sig, int64(n)) {
+			t.executing.Store(false)
 			t.finish()
 			return
 		}
@@ -507,6 +513,7 @@ func (ss *session) run(t *task) {
 		t.cmd.DataIn = t.inBuf
 	}
 	t.res = ss.tgt.dev.Execute(&t.sig, &t.cmd)
+	t.executing.Store(false)
 	if t.isAborted() {
 		t.finish()
 		return
@@ -574,6 +581,7 @@ type task struct {
 
 	sig       taskSignals // the task's context: cancelled on abort or end
 	aborted   atomic.Bool
+	executing atomic.Bool // in run, between the abort check and Execute's return
 	slotFreed atomic.Bool
 	responded bool
 	once      sync.Once

@@ -94,3 +94,15 @@ const (
 	TMFTargetColdReset  TMF = 7
 	TMFTaskReassign     TMF = 8
 )
+
+// TaskAborter is implemented by the transport so the device server can
+// abort commands of other I_T nexuses (PERSISTENT RESERVE OUT with
+// PREEMPT AND ABORT, SPC-4 5.13.11.2.6). AbortTasks aborts every command
+// the given nexuses have in flight on LUN lun, except keep (the command
+// asking), as SAM-5 aborts with TAS=0: no response is sent for them. It
+// returns once none of them can still execute (those executing have
+// finished). Without a TaskAborter (SetTaskAborter) PREEMPT AND ABORT
+// does what PREEMPT does.
+type TaskAborter interface {
+	AbortTasks(lun uint64, nexuses []*Nexus, keep *Command)
+}

@@ -77,3 +77,36 @@ func TestBackingErrorsMapToSense(t *testing.T) {
 		t.Error("no fault was injected: the test proved nothing")
 	}
 }
+
+// A RAID1 LUN that runs out of space on both legs answers DATA PROTECT /
+// SPACE ALLOCATION FAILED and stays a healthy mirror (StoreHealth), where
+// it used to fail both members and with them the LUN.
+func TestMirrorDiskFullIsDataProtect(t *testing.T) {
+	a, b := backing.NewFaulty(backing.NewMemory(1<<20)), backing.NewFaulty(backing.NewMemory(1<<20))
+	a.FailENOSPC(100*512, 512)
+	b.FailENOSPC(100*512, 512)
+	m := backing.NewMirror(nil, backing.MirrorMember{Name: "ext0", Store: a}, backing.MirrorMember{Name: "ext1", Store: b})
+	tc := config.NewTarget(1, "iqn.2026-01.org.ietgo:raid1")
+	tc.LUNs = []*config.LUN{{Number: 0, Type: "fileio", IOMode: "wb", Store: &config.Store{Path: "m"}}}
+	tg, err := NewTarget(tc, Options{OpenStore: func(*config.LUN) (backing.Store, error) { return m, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &Nexus{ID: 1, InitiatorName: "iqn.a", ISID: [6]byte{1}, TargetName: tc.Name}
+	tg.NexusAttach(n)
+	run(tg, n, cdb(0, 6), nil)
+	r := run(tg, n, rw16(0x8a, 100, 1, 0), make([]byte, 512))
+	if senseKey(r) != keyDataProtect || senseASC(r) != ascSpaceAllocFailedWP {
+		t.Fatalf("write on full legs: %+v", r)
+	}
+	if r := run(tg, n, rw16(0x88, 0, 8, 0), nil); r.Status != StatusGood {
+		t.Fatalf("read after disk full: %+v", r)
+	}
+	h := tg.StoreHealth(0)
+	if len(h) != 1 || len(h[0]) != 2 || h[0][0].Failed || h[0][1].Failed {
+		t.Fatalf("StoreHealth after disk full: %+v", h)
+	}
+	if tg.StoreHealth(7) != nil {
+		t.Fatal("StoreHealth of a missing LUN")
+	}
+}

@@ -344,6 +344,10 @@ func FuzzExecute(f *testing.F) {
 	f.Add([]byte{0x42, 0, 0, 0, 0, 0, 0, 0, 24, 0}, make([]byte, 24))
 	f.Add([]byte{0x83, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 76, 0, 0}, make([]byte, 76))
 	f.Add([]byte{0xa3, 0x0c, 0x82, 0x89, 0, 0, 0, 0, 1, 0, 0, 0}, []byte{})
+	f.Add([]byte{0x88, 0, 0, 0}, []byte{})          // short READ(16)
+	f.Add([]byte{0x5f, 0x07}, make([]byte, 24))     // short REGISTER AND MOVE
+	f.Add([]byte{0x9e, 0x10, 0, 0, 0, 0}, []byte{}) // short READ CAPACITY(16)
+	f.Add([]byte{0x12}, []byte{})
 	tg, a, _ := newTestTarget(f, nil)
 	f.Fuzz(func(t *testing.T, c []byte, out []byte) {
 		if len(c) == 0 || len(c) > 32 || len(out) > 1<<16 {
@@ -353,9 +357,9 @@ func FuzzExecute(f *testing.F) {
 		if c[0] == 0x48 {
 			return
 		}
-		full := make([]byte, 16)
-		copy(full, c)
-		cmd := &Command{Nexus: a, CDB: full, DataOut: out, ExpectedLen: uint32(len(out))}
+		// The CDB as sent, of any length: a short CDB must be refused,
+		// never read past.
+		cmd := &Command{Nexus: a, CDB: c, DataOut: out, ExpectedLen: uint32(len(out))}
 		r := tg.Execute(context.Background(), cmd)
 		if r.Status == StatusCheckCondition && len(r.Sense) < 8 {
 			t.Fatalf("CHECK CONDITION without sense for % x", c)

@@ -10,8 +10,11 @@ func (c *cmdCtx) requestSense() Result {
 	}
 	c.l.mu.Lock()
 	stopped, ejected := c.l.stopped, c.l.ejected
+	sanitizing, progress := c.l.sanitize.running, c.l.sanitizeProgress()
 	c.l.mu.Unlock()
 	switch {
+	case sanitizing:
+		return dataIn(sanitizeInProgress(progress).encode(desc), alloc)
 	case ejected:
 		return dataIn(sense(keyNotReady, ascMediumNotPresent).encode(desc), alloc)
 	case stopped:
@@ -70,7 +73,7 @@ func (c *cmdCtx) startStopUnit() Result {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if loej {
-		if !l.cfg.Removable {
+		if !l.ident().removable {
 			return c.fail(invalidCDB(4, 1))
 		}
 		for _, p := range l.prevent {
@@ -98,7 +101,7 @@ func (c *cmdCtx) startStopUnit() Result {
 func (c *cmdCtx) preventAllow() Result {
 	prevent := c.cdb[4] & 0x03
 	l := c.l
-	if !l.cfg.Removable {
+	if !l.ident().removable {
 		if prevent != 0 {
 			return c.fail(invalidCDB(4, 0))
 		}
@@ -153,10 +156,21 @@ func (l *lun) modePage(code byte, ctl byte) []byte {
 		}
 		return p
 	case pageCaching:
+		// WCE is the IOMode (wb: 1; wt, ro, nullio: 0) and RCD says the
+		// target keeps no read cache (blockio's O_DIRECT, nullio). Neither
+		// is changeable: a MODE SELECT that flips WCE (Linux: echo
+		// "write back" > .../cache_type) is refused with INVALID FIELD IN
+		// PARAMETER LIST; the cache mode is set with IOMode in the config,
+		// which a reload applies.
 		p := make([]byte, 20)
 		p[0], p[1] = pageCaching, 18
-		if ctl != 1 && l.wc {
-			p[2] = 0x04 // WCE
+		if ctl != 1 {
+			if l.wc {
+				p[2] |= 0x04 // WCE
+			}
+			if l.direct || l.cfg.Type == "nullio" {
+				p[2] |= 0x01 // RCD
+			}
 		}
 		return p
 	case pageControl:
@@ -309,8 +323,9 @@ func (c *cmdCtx) modeSelect() Result {
 		return c.fail(senseParamLen)
 	}
 	l := c.l
+	l.mu.Lock()
 	newD, newSWP := l.dsense, l.swp
-	changed := false
+	l.mu.Unlock()
 	for i < len(p) {
 		if i+2 > len(p) {
 			return c.fail(senseParamLen)
@@ -335,36 +350,17 @@ func (c *cmdCtx) modeSelect() Result {
 			}
 		}
 		if code == pageControl {
-			nd, ns := page[2]&0x04 != 0, page[4]&0x08 != 0
-			if nd != newD || ns != newSWP {
-				changed = true
-			}
-			newD, newSWP = nd, ns
+			newD, newSWP = page[2]&0x04 != 0, page[4]&0x08 != 0
 		}
 		i += n
 	}
-	if changed {
-		l.mu.Lock()
+	l.mu.Lock()
+	if newD != l.dsense || newSWP != l.swp {
 		l.dsense, l.swp = newD, newSWP
-		// Other initiators learn of the change; the changing initiator's
-		// own sessions (multipath) already know.
-		l.establishUAOtherInitiatorsLocked(c.cmd.Nexus, ascModeParamsChanged)
-		l.mu.Unlock()
+		// SPC-4 (MODE SELECT): every I_T nexus but the one the command
+		// came on is told, other sessions of the same initiator too.
+		l.establishUALocked(c.key, ascModeParamsChanged)
 	}
+	l.mu.Unlock()
 	return good()
-}
-
-// establishUAOtherInitiatorsLocked queues a unit attention for nexuses of
-// initiators other than n's (under l.mu).
-func (l *lun) establishUAOtherInitiatorsLocked(n *Nexus, a asc) {
-	prefix := ""
-	if n != nil {
-		prefix = n.InitiatorName + ",i,"
-	}
-	for _, k := range l.t.nexusKeys() {
-		if prefix != "" && len(k) >= len(prefix) && k[:len(prefix)] == prefix {
-			continue
-		}
-		l.ua[k] = append(l.ua[k], a)
-	}
 }

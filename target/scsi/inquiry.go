@@ -1,7 +1,9 @@
 package scsi
 
 import (
+	"bytes"
 	"crypto/md5"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"strings"
@@ -13,24 +15,68 @@ const (
 	opInquiry      = 0x12
 	opReportLUNs   = 0xa0
 	opRequestSense = 0x03
+	opSanitize     = 0x48
 )
 
 // Version descriptors (SPC-4 table 29).
 const (
+	vdSAM2  = 0x0040
+	vdSAM3  = 0x0060
 	vdSAM5  = 0x00a0
+	vdSAM6  = 0x00c0
 	vdISCSI = 0x0960
+	vdSPC2  = 0x0260
+	vdSPC3  = 0x0300
 	vdSPC4  = 0x0460
+	vdSPC5  = 0x05c0
+	vdSBC2  = 0x0320
 	vdSBC3  = 0x04c0
+	vdSBC4  = 0x0600
 )
+
+// versionDescriptors are the standards claimed in standard INQUIRY data;
+// they follow the VERSION byte (ScsiVersion): 4 SPC-2 (with SAM-2 and
+// SBC-2), 5 SPC-3 (SAM-3; the block commands we implement are SBC-3's),
+// 6 SPC-4 (SAM-5, SBC-3), 7 SPC-5 (SAM-6, SBC-4). Other values claim no
+// SPC version, only iSCSI and SBC-3.
+func versionDescriptors(version byte) []uint16 {
+	switch version {
+	case 0x04:
+		return []uint16{vdSAM2, vdISCSI, vdSPC2, vdSBC2}
+	case 0x05:
+		return []uint16{vdSAM3, vdISCSI, vdSPC3, vdSBC3}
+	case 0x06:
+		return []uint16{vdSAM5, vdISCSI, vdSPC4, vdSBC3}
+	case 0x07:
+		return []uint16{vdSAM6, vdISCSI, vdSPC5, vdSBC4}
+	}
+	return []uint16{vdISCSI, vdSBC3}
+}
+
+// identity is what INQUIRY reports about a LUN.
+type identity struct {
+	vendor, product, revision string
+	version                   byte
+	serial                    string
+	scsiID                    string // VPD 0x83 vendor-specific identifier (<= 16 bytes, NUL-padded on output)
+	removable                 bool
+	// naa is the NAA designator (NetBSD LUNs); nil for IET LUNs, whose
+	// VPD page 0x83 is IET's single T10 vendor ID designator.
+	naa []byte
+}
 
 // newIdentity computes the INQUIRY identity of a LUN. IET LUNs follow IET
 // 1.4.20 byte for byte: ScsiId = MD5(target name || le32(LUN)), ScsiSN =
-// lower-case hex of ScsiId. NetBSD LUNs get NetBSD's strings and an
-// identifier derived the same stable way (the original changed it on
-// every start).
-func newIdentity(t *Target, lc *config.LUN) identity {
-	id := identity{vendor: "IET", product: "VIRTUAL-DISK", revision: "0", version: 0x05}
-	if t.opts.Dialect == config.DialectNetBSD {
+// lower-case hex of ScsiId, and VPD page 0x83 holds only IET's T10
+// vendor ID designator, so the WWIDs initiators derive from it (Linux
+// multipath, udev, ESXi t10.* names) stay the same after a migration.
+// NetBSD LUNs get NetBSD's strings, an identifier derived the same stable
+// way (the original changed it on every start) and, in addition, an NAA
+// designator (naaLocal).
+func newIdentity(t *Target, lc *config.LUN) *identity {
+	id := &identity{removable: lc.Removable, vendor: "IET", product: "VIRTUAL-DISK", revision: "0", version: 0x05}
+	netbsd := t.opts.Dialect == config.DialectNetBSD
+	if netbsd {
 		id.vendor, id.product, id.revision = "NetBSD", "NetBSD iSCSI", "0"
 	}
 	if lc.Vendor != "" {
@@ -51,28 +97,50 @@ func newIdentity(t *Target, lc *config.LUN) identity {
 		id.scsiID = lc.ScsiID
 	} else {
 		h := md5.New()
-		h.Write([]byte(t.cfg.Name))
+		h.Write([]byte(t.name))
 		var le [4]byte
 		binary.LittleEndian.PutUint32(le[:], uint32(lc.Number))
 		h.Write(le[:])
 		copy(raw[:], h.Sum(nil))
 		id.scsiID = string(raw[:])
 	}
-	copy(id.naa[:], raw[:])
 	id.serial = lc.ScsiSN
 	if id.serial == "" {
 		id.serial = hex.EncodeToString(raw[:])
 	}
+	if netbsd {
+		id.naa = naaLocal(id.t10())
+	}
 	return id
 }
 
-// naaDesignator builds an NAA IEEE Registered Extended (type 6) designator
-// from the 16 identifier bytes (locally derived; OUI 0 marks it as such).
-func (id *identity) naaDesignator() []byte {
-	var d [16]byte
-	d[0] = 0x60 | (id.naa[0] & 0x0f) // NAA 6, no OUI (vendor-specific id follows)
-	copy(d[1:], id.naa[1:])
-	return d[:]
+func (id *identity) equal(o *identity) bool {
+	return id.vendor == o.vendor && id.product == o.product && id.revision == o.revision &&
+		id.version == o.version && id.serial == o.serial && id.scsiID == o.scsiID &&
+		id.removable == o.removable && bytes.Equal(id.naa, o.naa)
+}
+
+// t10 is the T10 vendor ID designator: the vendor NUL-padded to 8 bytes
+// (as IET did, not space-padded) and the identifier NUL-padded to 16.
+func (id *identity) t10() []byte {
+	d := make([]byte, 24)
+	copy(d[:8], id.vendor)
+	copy(d[8:], id.scsiID)
+	return d
+}
+
+// naaLocal derives an NAA Locally Assigned (NAA 3h) designator from the
+// whole T10 designator: the 60 bits after the NAA nibble are the first
+// bits of its SHA-256. Different identifiers (ScsiId=Disk01 and
+// ScsiId=disk01, or any two generated ones) give different NAA values
+// except with negligible probability; equal T10 designators (the same
+// LU exported through two targets for multipath) give the same NAA.
+func naaLocal(t10 []byte) []byte {
+	sum := sha256.Sum256(append([]byte("ietd NAA 3\x00"), t10...))
+	d := make([]byte, 8)
+	copy(d, sum[:8])
+	d[0] = 0x30 | d[0]&0x0f
+	return d
 }
 
 func (c *cmdCtx) inquiry() Result {
@@ -97,18 +165,19 @@ func (c *cmdCtx) inquiry() Result {
 func (l *lun) standardInquiry() []byte {
 	d := make([]byte, 96)
 	d[0] = 0x00 // connected, direct access block device
-	if l.cfg.Removable {
+	id := l.ident()
+	if id.removable {
 		d[1] = 0x80
 	}
-	d[2] = l.id.version
+	d[2] = id.version
 	d[3] = 0x12 // HiSup, response data format 2
 	d[4] = byte(len(d) - 5)
 	d[5] = 0x08 // 3PC: EXTENDED COPY between LUNs of the target
 	d[7] = 0x02 // CmdQue
-	copy(d[8:16], padASCII(l.id.vendor, 8))
-	copy(d[16:32], padASCII(l.id.product, 16))
-	copy(d[32:36], padASCII(l.id.revision, 4))
-	for i, v := range []uint16{vdSAM5, vdISCSI, vdSPC4, vdSBC3} {
+	copy(d[8:16], padASCII(id.vendor, 8))
+	copy(d[16:32], padASCII(id.product, 16))
+	copy(d[32:36], padASCII(id.revision, 4))
+	for i, v := range versionDescriptors(id.version) {
 		putBE16(d[58+2*i:], v)
 	}
 	return d
@@ -148,11 +217,12 @@ func scsiNameString(s string) []byte {
 }
 
 func (l *lun) vpd(page byte) ([]byte, bool) {
+	id := l.ident()
 	switch page {
 	case 0x00:
 		return vpdPage(0x00, supportedVPD), true
 	case 0x80:
-		sn := l.id.serial
+		sn := id.serial
 		n := 16
 		if len(sn) > 16 {
 			n = 32
@@ -163,23 +233,18 @@ func (l *lun) vpd(page byte) ([]byte, bool) {
 		// Right-justified as IET did (identity compatibility).
 		return vpdPage(0x80, []byte(strings.Repeat(" ", n-len(sn))+sn)), true
 	case 0x83:
-		var body []byte
-		// T10 vendor ID, exactly IET's: "IET" NUL-padded to 8 + 16 id bytes.
-		t10 := make([]byte, 24)
-		copy(t10, l.id.vendor)
-		for i := len(l.id.vendor); i < 8; i++ {
-			t10[i] = 0
+		// T10 vendor ID, exactly IET's: vendor NUL-padded to 8 + 16 id bytes.
+		body := designator(0, 1, 0, 1, id.t10())
+		if id.naa == nil {
+			return vpdPage(0x83, body), true
 		}
-		copy(t10[8:], l.id.scsiID)
-		body = append(body, designator(0, 1, 0, 1, t10)...)
-		// NAA, for multipath stacks that key on it.
-		body = append(body, designator(0, 1, 0, 3, l.id.naaDesignator())...)
+		body = append(body, designator(0, 1, 0, 3, id.naa)...)
 		// Relative target port and target port group.
 		rel := []byte{0, 0, 0, 1}
 		body = append(body, designator(5, 1, 1, 4, rel)...)
 		body = append(body, designator(5, 1, 1, 5, []byte{0, 0, 0, 1})...)
 		// SCSI name strings: target port and target device.
-		tn := l.t.cfg.Name
+		tn := l.t.name
 		body = append(body, designator(5, 3, 1, 8, scsiNameString(tn+",t,0x0001"))...)
 		body = append(body, designator(5, 3, 2, 8, scsiNameString(tn))...)
 		return vpdPage(0x83, body), true

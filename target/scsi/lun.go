@@ -6,17 +6,23 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ietgo/ietd/target/backing"
 	"github.com/ietgo/ietd/target/config"
 )
 
-// lun is one logical unit: a backing store plus the SCSI state of the
-// device (unit attentions, mode parameters, reservations, medium state).
+// lun is one logical unit as opened from one config: a backing store plus
+// a pointer to the SCSI state of the device (unit attentions, mode
+// parameters, reservations, medium state). A reload that reopens the
+// store on the same medium builds a new lun around the same luState, so
+// registrations, reservations and pending unit attentions carry over.
 type lun struct {
 	t     *Target
-	cfg   *config.LUN
+	cfg   *config.LUN // the config the store was opened from (identity fields: see id)
+	num   uint64
 	store backing.Store
+	*luState
 
 	bs      int    // logical block size
 	shift   uint   // log2(bs)
@@ -24,29 +30,62 @@ type lun struct {
 	ro      bool   // configured read-only
 	thin    bool   // UNMAP works
 	wc      bool   // write cache enabled (IOMode wb)
+	direct  bool   // no read cache in the target (O_DIRECT)
 
-	id identity
+	// id is what INQUIRY reports; a reload that changes only identity
+	// fields swaps it in place.
+	id atomic.Pointer[identity]
 
-	// atomicMu serialises read-modify-write commands (COMPARE AND WRITE,
-	// ORWRITE, WRITE ATOMIC) against each other and plain writes that
-	// overlap them are ordered by the initiator (SAM).
-	atomicMu sync.Mutex
+	// refs counts the commands executing on this lun (taken under t.mu
+	// when the lun is looked up); a retired lun's store is closed only
+	// when they are done.
+	refs      atomic.Int64
+	retired   atomic.Bool
+	drained   chan struct{}
+	drainOnce sync.Once
+	// bg is the context of work that outlives its command (a SANITIZE);
+	// retire cancels it.
+	bg     context.Context
+	stopBG context.CancelFunc
 
-	mu        sync.Mutex
-	ua        map[string][]asc // pending unit attentions per I_T nexus
-	dsense    bool             // control page D_SENSE
-	swp       bool             // control page SWP (software write protect)
-	stopped   bool             // START STOP UNIT stopped the unit
-	ejected   bool             // removable medium ejected
-	prevent   map[string]bool  // PREVENT ALLOW per I_T nexus
-	reserver  string           // RESERVE(6/10) holder (itKey), "" = none
-	pr        prState
-	sanitized bool                  // a sanitize failed (exit failure mode needed)
-	copies    map[string]copyStatus // held EXTENDED COPY results
+	// syncErr is the first failed sync of the store: every later FUA
+	// write and SYNCHRONIZE CACHE reports it (see stickySync).
+	syncErr atomic.Pointer[error]
 }
 
-func newLUN(t *Target, lc *config.LUN, st backing.Store) (*lun, error) {
-	l := &lun{t: t, cfg: lc, store: st, ua: map[string][]asc{}, prevent: map[string]bool{}}
+// luState is the SCSI state of a logical unit that outlives a reopen of
+// its backing store on the same medium.
+type luState struct {
+	mu      sync.Mutex
+	ua      map[string][]asc // pending unit attentions per I_T nexus
+	dsense  bool             // control page D_SENSE
+	swp     bool             // control page SWP (software write protect)
+	stopped bool             // START STOP UNIT stopped the unit
+	ejected bool             // removable medium ejected
+	prevent map[string]bool  // PREVENT ALLOW per I_T nexus
+	// reserver is the RESERVE(6/10) holder (itKey), "" = none.
+	reserver string
+	pr       prState
+	sanitize sanitizeState
+	copies   map[string]copyStatus // held EXTENDED COPY results
+
+	// locks orders overlapping commands (see rangeLocks).
+	locks rangeLocks
+	// sanitizing mirrors sanitize.running for a lock-free check.
+	sanitizing atomic.Bool
+}
+
+func newLUState() *luState {
+	s := &luState{ua: map[string][]asc{}, prevent: map[string]bool{}}
+	s.locks.init()
+	return s
+}
+
+// newLUN builds a logical unit over st. state is the SCSI state to keep
+// (a reopen on the same medium) or nil for a new one.
+func newLUN(t *Target, lc *config.LUN, st backing.Store, state *luState) (*lun, error) {
+	l := &lun{t: t, cfg: lc, num: lc.Number, store: st, drained: make(chan struct{})}
+	l.bg, l.stopBG = context.WithCancel(context.Background())
 	l.bs = lc.BlockSize
 	if l.bs == 0 {
 		l.bs = 512
@@ -69,27 +108,95 @@ func newLUN(t *Target, lc *config.LUN, st backing.Store) (*lun, error) {
 	if w, ok := st.(backing.WriteCacher); ok {
 		l.wc = w.WriteCacheEnabled()
 	}
-	l.thin = !l.ro && probeUnmap(st)
-	l.id = newIdentity(t, lc)
-	l.pr.init(l)
+	if d, ok := st.(interface{ Direct() bool }); ok {
+		l.direct = d.Direct()
+	}
+	l.thin = !l.ro && backing.CanUnmap(st)
+	l.id.Store(newIdentity(t, lc))
+	if state == nil {
+		state = newLUState()
+		state.pr.init(t, lc.Number)
+	}
+	l.luState = state
 	return l, nil
 }
 
-// probeUnmap reports whether the store can deallocate (zero-length unmap
-// is a cheap capability probe; stores answer ErrNotSupported when they
-// cannot).
-func probeUnmap(st backing.Store) bool {
-	err := st.Unmap(0, 0)
-	return !errors.Is(err, backing.ErrNotSupported)
+// sanitizeState: a failed SANITIZE leaves the unit in failure mode.
+type sanitizeState struct {
+	running     bool  // a SANITIZE is in progress
+	done, total int64 // progress: bytes written of total
+	failed      bool  // sanitize failure mode
+	ause        bool  // the failed sanitize allows EXIT FAILURE MODE
 }
 
-func (l *lun) close() error { return l.store.Close() }
+// sync and syncRange make writes durable with the sticky rule: after a
+// sync of the store failed, every later one (FUA write, SYNCHRONIZE
+// CACHE, each write of a write-through LUN) reports that error until the
+// LUN is reopened. A failed sync means data acknowledged before it may be
+// lost, and a later sync that succeeds does not bring it back (Linux
+// reports a writeback error once; stores are not all that careful).
+func (l *lun) sync() error {
+	if p := l.syncErr.Load(); p != nil {
+		return *p
+	}
+	err := l.store.Sync()
+	l.noteSync(err)
+	return err
+}
+
+func (l *lun) syncRange(off, n int64) error {
+	if p := l.syncErr.Load(); p != nil {
+		return *p
+	}
+	err := l.store.SyncRange(off, n)
+	l.noteSync(err)
+	return err
+}
+
+// noteSync keeps the first real sync failure (not a refused request).
+func (l *lun) noteSync(err error) {
+	if err == nil || errors.Is(err, backing.ErrRange) || errors.Is(err, backing.ErrNotSupported) ||
+		errors.Is(err, context.Canceled) {
+		return
+	}
+	if l.syncErr.CompareAndSwap(nil, &err) {
+		l.t.log.WithError(err).WithField("lun", l.num).
+			Error("sync of the backing store failed: every later FUA write and SYNCHRONIZE CACHE fails until the LUN is reopened")
+	}
+}
+
+// ident returns the identity INQUIRY reports.
+func (l *lun) ident() *identity { return l.id.Load() }
+
+// release ends a command's reference (see refs).
+func (l *lun) release() {
+	if l.refs.Add(-1) == 0 && l.retired.Load() {
+		l.drainOnce.Do(func() { close(l.drained) })
+	}
+}
+
+// retire waits until the commands executing on l are done; the caller
+// has already made l unreachable for new commands.
+func (l *lun) retire() {
+	l.stopBG()
+	l.retired.Store(true)
+	if l.refs.Load() == 0 {
+		l.drainOnce.Do(func() { close(l.drained) })
+	}
+	<-l.drained
+}
+
+// close waits for the commands in flight, then closes the store.
+func (l *lun) close() error {
+	l.retire()
+	return l.store.Close()
+}
 
 // refreshCapacity re-reads the store size; it reports a change.
 func (l *lun) refreshCapacity() bool {
 	if r, ok := l.store.(interface{ Refresh() (int64, error) }); ok {
 		if _, err := r.Refresh(); err != nil {
-			l.t.log.WithError(err).WithField("lun", l.cfg.Number).Warn("cannot re-read the backing store size")
+			l.t.log.WithError(err).WithField("lun", l.num).Warn("cannot re-read the backing store size")
 		}
 	}
 	n := uint64(l.store.Size()) >> l.shift
@@ -110,7 +217,7 @@ func (l *lun) capacity() uint64 {
 
 // attach gives a new nexus a power-on/reset unit attention.
 func (l *lun) attach(key string) {
-	l.t.log.Debugf("LUN %d: nexus %s attached", l.cfg.Number, key)
+	l.t.log.Debugf("LUN %d: nexus %s attached", l.num, key)
 	l.mu.Lock()
 	l.ua[key] = []asc{ascPowerOnReset}
 	l.mu.Unlock()
@@ -127,7 +234,7 @@ func (l *lun) attachQuiet(key string) {
 
 // detach forgets a nexus: its RESERVE reservation and PREVENT state go.
 func (l *lun) detach(key string) {
-	l.t.log.Debugf("LUN %d: nexus %s detached", l.cfg.Number, key)
+	l.t.log.Debugf("LUN %d: nexus %s detached", l.num, key)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.ua, key)
@@ -190,7 +297,7 @@ func (l *lun) reset(a asc, issuer *Nexus) {
 	for _, k := range l.t.nexusKeys() {
 		l.ua[k] = []asc{a}
 	}
-	l.t.log.Debugf("LUN %d reset by %v: unit attention %04x for every nexus", l.cfg.Number, issuer, uint16(a))
+	l.t.log.Debugf("LUN %d reset by %v: unit attention %04x for every nexus", l.num, issuer, uint16(a))
 }
 
 func (l *lun) descSense() bool {
@@ -252,19 +359,30 @@ func (c *cmdCtx) execute() Result {
 		if a, ok := l.popUA(c.key); ok {
 			return c.fail(sense(keyUnitAttention, a))
 		}
+		if l.sanitizing.Load() {
+			l.mu.Lock()
+			running, progress := l.sanitize.running, l.sanitizeProgress()
+			l.mu.Unlock()
+			if running {
+				return c.fail(sanitizeInProgress(progress))
+			}
+		}
 	}
 	if l.conflicts(c, d) {
 		return Result{Status: StatusReservationConflict, XferLen: -1}
 	}
 	if d.flags&fMedium != 0 {
 		l.mu.Lock()
-		stopped, ejected := l.stopped, l.ejected
+		stopped, ejected, failed := l.stopped, l.ejected, l.sanitize.failed
 		l.mu.Unlock()
 		if ejected {
 			return c.fail(sense(keyNotReady, ascMediumNotPresent))
 		}
 		if stopped {
 			return c.fail(sense(keyNotReady, ascNotReadyInitRequired))
+		}
+		if failed && op != opSanitize {
+			return c.fail(sense(keyMediumError, ascSanitizeFailed))
 		}
 	}
 	if d.flags&fData != 0 && l.writeProtected() {
@@ -285,20 +403,11 @@ func (c *cmdCtx) ioError(err error, write bool) Result {
 	case errors.Is(err, context.Canceled):
 		return Result{Status: StatusTaskAborted, XferLen: -1}
 	}
-	c.l.t.log.WithError(err).WithField("lun", c.l.cfg.Number).Warn("backing store I/O error")
+	c.l.t.log.WithError(err).WithField("lun", c.l.num).Warn("backing store I/O error")
 	if write {
 		return c.fail(sense(keyMediumError, ascWriteError))
 	}
 	return c.fail(sense(keyMediumError, ascUnrecoveredReadError))
-}
-
-// identity is what INQUIRY reports.
-type identity struct {
-	vendor, product, revision string
-	version                   byte
-	serial                    string
-	scsiID                    string
-	naa                       [16]byte
 }
 
 func padASCII(s string, n int) string {

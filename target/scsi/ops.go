@@ -1,5 +1,7 @@
 package scsi
 
+import "context"
+
 // opDesc describes one supported command (and service action).
 type opDesc struct {
 	op     byte
@@ -70,6 +72,7 @@ func init() {
 		{op: 0x5f, sa: 0x04, hasSA: true, name: "PERSISTENT RESERVE OUT PREEMPT", cdbLen: 10, fn: (*cmdCtx).prOut},
 		{op: 0x5f, sa: 0x05, hasSA: true, name: "PERSISTENT RESERVE OUT PREEMPT AND ABORT", cdbLen: 10, fn: (*cmdCtx).prOut},
 		{op: 0x5f, sa: 0x06, hasSA: true, name: "PERSISTENT RESERVE OUT REGISTER AND IGNORE EXISTING KEY", cdbLen: 10, fn: (*cmdCtx).prOut},
+		{op: 0x5f, sa: 0x07, hasSA: true, name: "PERSISTENT RESERVE OUT REGISTER AND MOVE", cdbLen: 10, fn: (*cmdCtx).prOut},
 		{op: 0x83, sa: 0x00, hasSA: true, name: "EXTENDED COPY(LID1)", cdbLen: 16, flags: fMedium | fWrite | fData, fn: (*cmdCtx).extendedCopy},
 		{op: 0x84, sa: 0x00, hasSA: true, name: "RECEIVE COPY RESULTS COPY STATUS", cdbLen: 16, flags: fResvAllowed, fn: (*cmdCtx).receiveCopyResults},
 		{op: 0x84, sa: 0x03, hasSA: true, name: "RECEIVE COPY RESULTS OPERATING PARAMETERS", cdbLen: 16, flags: fResvAllowed, fn: (*cmdCtx).receiveCopyResults},
@@ -132,21 +135,98 @@ func (d *opDesc) supported(l *lun) bool { return d.enabled == nil || d.enabled(l
 
 func (c *cmdCtx) reportLUNsCmd() Result { return c.l.t.reportLUNs(c.cmd) }
 
-// usageData is the CDB usage bitmap of REPORT SUPPORTED OPERATION CODES:
-// the bits of each CDB byte the device server looks at.
+// ff is four bytes of 0xff (a 32-bit field the device server reads).
+var ff = []byte{0xff, 0xff, 0xff, 0xff}
+
+func cat(parts ...[]byte) []byte {
+	var b []byte
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	return b
+}
+
+// cdbUsage is the CDB USAGE DATA of REPORT SUPPORTED OPERATION CODES
+// (SPC-4 6.35): for each CDB byte, the bits the device server looks at.
+// Reserved bits, and bits we ignore (GROUP NUMBER, RARC, IMMED of
+// PRE-FETCH and SYNCHRONIZE CACHE, PF, ...), are zero; so is the CONTROL
+// byte (NACA and LINK are not supported). DPO and FUA are marked where
+// the CDB has them: MODE SENSE reports DPOFUA=1 (SBC-3: both supported;
+// DPO is a caching hint we may follow by doing nothing, FUA writes sync,
+// FUA reads come from the file's coherent page cache or the device). Byte 1 of a
+// service-action command gets its service action in usageData.
+var cdbUsage = map[byte][]byte{
+	0x00: {0x00, 0, 0, 0, 0, 0},
+	0x03: {0x03, 0x01, 0, 0, 0xff, 0},
+	0x08: {0x08, 0x1f, 0xff, 0xff, 0xff, 0},
+	0x0a: {0x0a, 0x1f, 0xff, 0xff, 0xff, 0},
+	0x12: {0x12, 0x03, 0xff, 0xff, 0xff, 0},
+	0x15: {0x15, 0x01, 0, 0, 0xff, 0},
+	0x16: {0x16, 0, 0, 0, 0, 0},
+	0x17: {0x17, 0, 0, 0, 0, 0},
+	0x1a: {0x1a, 0x08, 0xff, 0xff, 0xff, 0},
+	0x1b: {0x1b, 0, 0, 0, 0xf3, 0},
+	0x1e: {0x1e, 0, 0, 0, 0x03, 0},
+	0x25: cat([]byte{0x25, 0}, ff, []byte{0, 0, 0x01, 0}),
+	0x28: cat([]byte{0x28, 0xf8}, ff, []byte{0, 0xff, 0xff, 0}),
+	0x2a: cat([]byte{0x2a, 0xf8}, ff, []byte{0, 0xff, 0xff, 0}),
+	0x2e: cat([]byte{0x2e, 0xf2}, ff, []byte{0, 0xff, 0xff, 0}),
+	0x2f: cat([]byte{0x2f, 0xf6}, ff, []byte{0, 0xff, 0xff, 0}),
+	0x34: cat([]byte{0x34, 0}, ff, []byte{0, 0xff, 0xff, 0}),
+	0x35: cat([]byte{0x35, 0}, ff, []byte{0, 0xff, 0xff, 0}),
+	0x37: {0x37, 0, 0x1f, 0, 0, 0, 0, 0xff, 0xff, 0},
+	0x41: cat([]byte{0x41, 0xf8}, ff, []byte{0, 0xff, 0xff, 0}),
+	0x42: {0x42, 0x01, 0, 0, 0, 0, 0, 0xff, 0xff, 0},
+	0x48: {0x48, 0xa0, 0, 0, 0, 0, 0, 0xff, 0xff, 0},
+	0x55: {0x55, 0x01, 0, 0, 0, 0, 0, 0xff, 0xff, 0},
+	0x56: {0x56, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+	0x57: {0x57, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+	0x5a: {0x5a, 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, 0},
+	0x5e: {0x5e, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0},
+	0x5f: cat([]byte{0x5f, 0, 0, 0, 0}, ff, []byte{0}),
+	0x83: cat([]byte{0x83, 0}, make([]byte, 8), ff, []byte{0, 0}),
+	0x84: cat([]byte{0x84, 0, 0xff}, make([]byte, 7), ff, []byte{0, 0}),
+	0x88: cat([]byte{0x88, 0xf8}, ff, ff, ff, []byte{0, 0}),
+	0x89: cat([]byte{0x89, 0xf8}, ff, ff, []byte{0, 0, 0, 0xff, 0, 0}),
+	0x8a: cat([]byte{0x8a, 0xf8}, ff, ff, ff, []byte{0, 0}),
+	0x8b: cat([]byte{0x8b, 0xf8}, ff, ff, ff, []byte{0, 0}),
+	0x8e: cat([]byte{0x8e, 0xf2}, ff, ff, ff, []byte{0, 0}),
+	0x8f: cat([]byte{0x8f, 0xf6}, ff, ff, ff, []byte{0, 0}),
+	0x90: cat([]byte{0x90, 0}, ff, ff, ff, []byte{0, 0}),
+	0x91: cat([]byte{0x91, 0}, ff, ff, ff, []byte{0, 0}),
+	0x93: cat([]byte{0x93, 0xf9}, ff, ff, ff, []byte{0, 0}),
+	0x9c: cat([]byte{0x9c, 0xf8}, ff, ff, ff, []byte{0, 0}),
+	0x9e: cat([]byte{0x9e, 0}, ff, ff, ff, []byte{0, 0}),
+	0xa0: cat([]byte{0xa0, 0, 0xff, 0, 0, 0}, ff, []byte{0, 0}),
+	0xa3: cat([]byte{0xa3, 0, 0x87, 0xff, 0xff, 0xff}, ff, []byte{0, 0}),
+	0xa8: cat([]byte{0xa8, 0xf8}, ff, ff, []byte{0, 0}),
+	0xaa: cat([]byte{0xaa, 0xf8}, ff, ff, []byte{0, 0}),
+	0xae: cat([]byte{0xae, 0xf2}, ff, ff, []byte{0, 0}),
+	0xaf: cat([]byte{0xaf, 0xf6}, ff, ff, []byte{0, 0}),
+	0xb7: cat([]byte{0xb7, 0x1f, 0, 0, 0, 0}, ff, []byte{0, 0}),
+}
+
+// usageData is the CDB usage bitmap of REPORT SUPPORTED OPERATION CODES
+// for one command (and service action).
 func usageData(d *opDesc) []byte {
-	u := make([]byte, d.cdbLen)
-	u[0] = d.op
-	for i := 1; i < d.cdbLen-1; i++ {
-		u[i] = 0xff
+	u := append([]byte(nil), cdbUsage[d.op]...)
+	if len(u) != d.cdbLen {
+		u = make([]byte, d.cdbLen) // (a test keeps the table complete)
+		u[0] = d.op
 	}
 	if d.hasSA {
-		u[1] = 0xe0 | byte(d.sa)
-		if d.op == 0x5e || d.op == 0x9e || d.op == 0xa3 || d.op == 0x83 || d.op == 0x84 {
-			u[1] = byte(d.sa)
-		}
+		u[1] |= byte(d.sa)
 	}
-	u[d.cdbLen-1] = 0x00 // CONTROL: NACA and link are not supported
+	switch {
+	case d.op == 0x5f && (d.sa == 1 || d.sa == 2 || d.sa == 4 || d.sa == 5):
+		u[2] = 0xff // SCOPE and TYPE
+	case d.op == 0x84 && d.sa != 0:
+		u[2] = 0 // LIST IDENTIFIER: COPY STATUS only
+	case d.op == 0x9e && d.sa == 0x10:
+		clear(u[2:10]) // READ CAPACITY(16): LOGICAL BLOCK ADDRESS and PMI ignored
+	case d.op == 0xa3 && d.sa == 0x0d:
+		u[2], u[3], u[4], u[5] = 0x80, 0, 0, 0 // REPD
+	}
 	return u
 }
 
@@ -241,9 +321,18 @@ func (c *cmdCtx) reportTMFs() Result {
 	return dataIn(d, alloc)
 }
 
-// sanitize implements SANITIZE OVERWRITE, BLOCK ERASE and EXIT FAILURE MODE.
+// sanitize implements SANITIZE OVERWRITE, BLOCK ERASE and EXIT FAILURE
+// MODE (SBC-3 4.11, 5.30). While a sanitize runs, every command but
+// INQUIRY, REPORT LUNS and REQUEST SENSE (which reports the progress)
+// gets NOT READY / SANITIZE IN PROGRESS. A sanitize that does not
+// complete (I/O error, abort) leaves the unit in sanitize failure mode:
+// medium access gets MEDIUM ERROR / SANITIZE COMMAND FAILED until a
+// sanitize completes, or EXIT FAILURE MODE when the failed one had AUSE
+// set. With IMMED the command returns once the CDB and parameters are
+// checked; either way the operation runs on if the command is aborted.
 func (c *cmdCtx) sanitize() Result {
 	cdb := c.cdb
+	immed, ause := cdb[1]&0x80 != 0, cdb[1]&0x20 != 0
 	sa := cdb[1] & 0x1f
 	plen := int(be16(cdb[7:]))
 	l := c.l
@@ -257,23 +346,25 @@ func (c *cmdCtx) sanitize() Result {
 			return c.fail(invalidCDB(i, -1))
 		}
 	}
+	var op func(ctx context.Context, progress func(done int64)) error
 	switch sa {
 	case 0x1f:
 		if plen != 0 {
 			return c.fail(invalidCDB(7, -1))
 		}
 		l.mu.Lock()
-		l.sanitized = false
-		l.mu.Unlock()
+		defer l.mu.Unlock()
+		if l.sanitize.failed && !l.sanitize.ause {
+			// The failed sanitize did not allow leaving failure mode.
+			return c.fail(invalidCDB(1, 4))
+		}
+		l.sanitize.failed = false
 		return good()
 	case 0x02:
 		if plen != 0 {
 			return c.fail(invalidCDB(7, -1))
 		}
-		if err := l.store.Unmap(0, total); err != nil {
-			return c.ioError(err, true)
-		}
-		return good()
+		op = func(context.Context, func(int64)) error { return l.store.Unmap(0, total) }
 	case 0x01:
 		if plen < 5 || plen > l.bs+4 {
 			return c.fail(invalidCDB(7, -1))
@@ -291,40 +382,128 @@ func (c *cmdCtx) sanitize() Result {
 		if patLen == 0 || patLen > l.bs || patLen != plen-4 {
 			return c.fail(invalidParam(2, -1))
 		}
-		pattern := p[4 : 4+patLen]
+		pattern := append([]byte(nil), p[4:4+patLen]...)
 		invert := p[0]&0x80 != 0
-		chunk := 1 << 20
-		if int64(chunk) > total {
-			chunk = int(total)
+		op = func(ctx context.Context, progress func(int64)) error {
+			return l.overwrite(ctx, total, pattern, int(owcount), invert, progress)
 		}
-		buf := make([]byte, chunk)
-		for pass := 0; pass < int(owcount); pass++ {
-			pat := pattern
-			if invert && pass%2 == 1 {
-				inv := make([]byte, len(pattern))
-				for i := range pattern {
-					inv[i] = ^pattern[i]
-				}
-				pat = inv
-			}
-			for i := 0; i < chunk; i += len(pat) {
-				copy(buf[i:], pat)
-			}
-			for off := int64(0); off < total; {
-				if err := c.ctx.Err(); err != nil {
-					return c.ioError(err, true)
-				}
-				k := min(int64(chunk), total-off)
-				if _, err := l.store.WriteAt(buf[:k], off); err != nil {
-					return c.ioError(err, true)
-				}
-				off += k
-			}
+	default:
+		return c.fail(invalidCDB(1, 4))
+	}
+	l.mu.Lock()
+	if l.sanitize.running {
+		l.mu.Unlock()
+		return c.fail(sanitizeInProgress(l.sanitizeProgress()))
+	}
+	l.sanitize.running, l.sanitize.done, l.sanitize.total = true, 0, max(total*int64(max(1, passes(c))), 1)
+	l.sanitizing.Store(true)
+	l.mu.Unlock()
+	run := func(ctx context.Context) error {
+		// Commands admitted before the sanitize began finish first.
+		tok := l.locks.exclusive(0, nb)
+		err := op(ctx, func(done int64) {
+			l.mu.Lock()
+			l.sanitize.done = done
+			l.mu.Unlock()
+		})
+		if err == nil {
+			err = l.sync()
 		}
-		if err := l.store.Sync(); err != nil {
+		l.locks.release(tok)
+		l.mu.Lock()
+		l.sanitize.running = false
+		l.sanitize.failed = err != nil
+		l.sanitize.ause = ause
+		l.sanitizing.Store(false)
+		l.mu.Unlock()
+		if err != nil {
+			l.t.log.WithError(err).WithField("lun", l.num).Error("SANITIZE failed: the unit is in sanitize failure mode")
+		}
+		return err
+	}
+	// The operation runs on its own: it goes on when the command is
+	// aborted or the nexus resets (SBC-3), and ends only when done, on an
+	// error, or when the store is retired (a reload or shutdown). The
+	// unit's store stays open until then.
+	l.refs.Add(1)
+	done := make(chan error, 1)
+	go func() {
+		defer l.release()
+		done <- run(l.bg)
+	}()
+	if immed {
+		return good()
+	}
+	select {
+	case err := <-done:
+		if err != nil {
 			return c.ioError(err, true)
 		}
 		return good()
+	case <-c.ctx.Done():
+		return c.ioError(c.ctx.Err(), true)
 	}
-	return c.fail(invalidCDB(1, 4))
+}
+
+// passes is the number of overwrite passes of a SANITIZE OVERWRITE.
+func passes(c *cmdCtx) int {
+	if c.cdb[1]&0x1f != 0x01 || len(c.cmd.DataOut) == 0 {
+		return 1
+	}
+	return int(c.cmd.DataOut[0] & 0x1f)
+}
+
+// overwrite writes pattern over the first total bytes count times (the
+// pattern inverted every other pass with invert).
+func (l *lun) overwrite(ctx context.Context, total int64, pattern []byte, count int, invert bool, progress func(int64)) error {
+	chunk := 1 << 20
+	if int64(chunk) > total {
+		chunk = int(total)
+	}
+	buf := make([]byte, chunk)
+	var done int64
+	for pass := 0; pass < count; pass++ {
+		pat := pattern
+		if invert && pass%2 == 1 {
+			pat = make([]byte, len(pattern))
+			for i := range pattern {
+				pat[i] = ^pattern[i]
+			}
+		}
+		for i := 0; i < chunk; i += len(pat) {
+			copy(buf[i:], pat)
+		}
+		for off := int64(0); off < total; {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			k := min(int64(chunk), total-off)
+			if _, err := l.store.WriteAt(buf[:k], off); err != nil {
+				return err
+			}
+			off += k
+			done += k
+			progress(done)
+		}
+	}
+	return nil
+}
+
+// sanitizeProgress is the progress indication (0..65535) of the running
+// sanitize (under l.mu).
+func (l *lun) sanitizeProgress() uint16 {
+	s := &l.sanitize
+	if s.total <= 0 {
+		return 0
+	}
+	return uint16(min(s.done*65536/s.total, 65535))
+}
+
+// sanitizeInProgress is NOT READY / SANITIZE IN PROGRESS with a progress
+// indication in the sense-key specific field.
+func sanitizeInProgress(progress uint16) senseData {
+	s := senseData{key: keyNotReady, asc: ascNotReadySanitize, hasSKS: true}
+	s.sks[0] = 0x80
+	putBE16(s.sks[1:], progress)
+	return s
 }

@@ -1,6 +1,8 @@
 package scsi
 
 import (
+	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -35,20 +37,20 @@ type prState struct {
 	path string // state file ("" = not persisted)
 }
 
-func (p *prState) init(l *lun) {
+func (p *prState) init(t *Target, lunNum uint64) {
 	p.Regs = map[string]uint64{}
-	if l.t.opts.StateDir == "" {
+	if t.opts.StateDir == "" {
 		return
 	}
-	name := regexp.MustCompile(`[^A-Za-z0-9._-]`).ReplaceAllString(l.t.cfg.Name, "_")
-	p.path = filepath.Join(l.t.opts.StateDir, fmt.Sprintf("%s.lun%d.pr.json", name, l.cfg.Number))
+	name := regexp.MustCompile(`[^A-Za-z0-9._-]`).ReplaceAllString(t.name, "_")
+	p.path = filepath.Join(t.opts.StateDir, fmt.Sprintf("%s.lun%d.pr.json", name, lunNum))
 	b, err := os.ReadFile(p.path)
 	if err != nil {
 		return
 	}
 	var saved prState
 	if err := json.Unmarshal(b, &saved); err != nil {
-		l.t.log.WithError(err).Warnf("ignoring unreadable persistent reservation state %s", p.path)
+		t.log.WithError(err).Warnf("ignoring unreadable persistent reservation state %s", p.path)
 		return
 	}
 	if saved.Regs != nil {
@@ -121,8 +123,8 @@ func (l *lun) conflicts(c *cmdCtx, d *opDesc) bool {
 		return d.flags&fResvAllowed == 0
 	}
 	if d.flags&(fRead|fWrite) == 0 {
-		// RESERVE/RELEASE(6/10) conflict with a persistent reservation.
-		return d.flags&fLegacyResv != 0
+		// RESERVE/RELEASE(6/10) decide for themselves (reserve6).
+		return false
 	}
 	if p.isHolder(c.key) {
 		return false
@@ -229,6 +231,21 @@ func transportID(key string) []byte {
 }
 
 func (c *cmdCtx) prOut() Result {
+	var abort []string
+	r := c.prOutApply(&abort)
+	if r.Status == StatusGood && len(abort) > 0 {
+		// PREEMPT AND ABORT: once the reservation is the preempting
+		// nexus's, the preempted nexuses' commands are aborted (SPC-4
+		// 5.13.11.2.6), the PERSISTENT RESERVE OUT itself excepted.
+		c.l.t.abortTasks(c, abort)
+	}
+	return r
+}
+
+// prOutApply performs a PERSISTENT RESERVE OUT under the LU lock; for
+// PREEMPT AND ABORT it lists in abort the I_T nexuses whose commands are
+// to be aborted.
+func (c *cmdCtx) prOutApply(abort *[]string) Result {
 	cdb := c.cdb
 	sa := cdb[1] & 0x1f
 	scope, typ := cdb[2]>>4, cdb[2]&0x0f
@@ -237,8 +254,7 @@ func (c *cmdCtx) prOut() Result {
 		return c.fail(invalidCDB(1, 4))
 	}
 	if sa == 7 {
-		// REGISTER AND MOVE needs a second target port; we have one.
-		return c.fail(invalidCDB(1, 4))
+		return c.registerAndMove(plen)
 	}
 	if plen != 24 {
 		return c.fail(senseParamLen)
@@ -343,6 +359,18 @@ func (c *cmdCtx) prOut() Result {
 		if !registered || rk != cur {
 			return c.conflict()
 		}
+		if sa == 5 {
+			// The nexuses registered with the preempted key, or every
+			// registered nexus when an all-registrants reservation is
+			// preempted with key 0 (the issuer's other commands too);
+			// their PREVENT ALLOW MEDIUM REMOVAL state goes with them.
+			for _, k := range p.Order {
+				if p.Regs[k] == sak || (sak == 0 && p.Holder != "" && allRegistrants(p.Type)) {
+					*abort = append(*abort, k)
+					delete(l.prevent, k)
+				}
+			}
+		}
 		if p.Holder != "" && allRegistrants(p.Type) {
 			if sak == 0 {
 				var gone []string
@@ -392,7 +420,18 @@ func (c *cmdCtx) preemptKey(k uint64) int {
 	}
 	for _, key := range gone {
 		p.unregister(key)
-		if p.Holder == key {
+	}
+	if p.Holder != "" {
+		if allRegistrants(p.Type) {
+			// Every registrant holds an all-registrants reservation: it
+			// goes only with the last registration (SPC-4 5.13.10,
+			// 5.13.11.2.5); Holder just names one that is left.
+			if len(p.Regs) == 0 {
+				p.Holder, p.Type = "", 0
+			} else if _, ok := p.Regs[p.Holder]; !ok {
+				p.Holder = p.Order[0]
+			}
+		} else if _, ok := p.Regs[p.Holder]; !ok {
 			p.Holder, p.Type = "", 0
 		}
 	}
@@ -429,13 +468,33 @@ func (c *cmdCtx) dropRegistration(key string) {
 	}
 }
 
+// legacyUnderPR decides RESERVE and RELEASE (6/10) while persistent
+// reservation registrations exist (SPC-4 5.7.3, we report CRH=1): from a
+// persistent reservation holder, or from a registered nexus when a
+// registrants-only or all-registrants reservation is present, they
+// complete with GOOD and change nothing; otherwise registrations make
+// them conflict (SPC-2 5.5.1). ok=false: no registrations, SPC-2 rules.
+// Under l.mu.
+func (c *cmdCtx) legacyUnderPR() (Result, bool) {
+	p := &c.l.pr
+	if len(p.Regs) == 0 {
+		return Result{}, false
+	}
+	_, registered := p.Regs[c.key]
+	roOrAR := p.Type == prWERO || p.Type == prEARO || allRegistrants(p.Type)
+	if p.isHolder(c.key) || (p.Holder != "" && registered && roOrAR) {
+		return good(), true
+	}
+	return c.conflict(), true
+}
+
 // reserve6 implements RESERVE(6)/RESERVE(10) (SPC-2).
 func (c *cmdCtx) reserve6() Result {
 	l := c.l
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.pr.Holder != "" {
-		return c.conflict()
+	if r, ok := c.legacyUnderPR(); ok {
+		return r
 	}
 	if l.reserver != "" && l.reserver != c.key {
 		return c.conflict()
@@ -444,15 +503,131 @@ func (c *cmdCtx) reserve6() Result {
 	return good()
 }
 
+// release6 implements RELEASE(6)/RELEASE(10): GOOD from any nexus (SPC-2),
+// releasing only the holder's reservation.
 func (c *cmdCtx) release6() Result {
 	l := c.l
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.pr.Holder != "" {
-		return c.conflict()
+	if r, ok := c.legacyUnderPR(); ok {
+		return r
 	}
 	if l.reserver == c.key {
 		l.reserver = ""
 	}
 	return good()
+}
+
+// registerAndMove implements PERSISTENT RESERVE OUT REGISTER AND MOVE
+// (SPC-4 5.13.8, 6.16.4): the reservation holder registers another I_T
+// nexus (named by a TransportID, on our single target port) with the
+// service action reservation key and moves the reservation to it, keeping
+// type and scope; with UNREG it unregisters itself.
+func (c *cmdCtx) registerAndMove(plen int) Result {
+	p := c.cmd.DataOut
+	if plen < 24 || len(p) < plen {
+		return c.fail(senseParamLen)
+	}
+	p = p[:plen]
+	rk, sak := be64(p[0:]), be64(p[8:])
+	unreg, aptpl := p[17]&0x02 != 0, p[17]&0x01 != 0
+	relPort := be16(p[18:])
+	tlen := int(be32(p[20:]))
+	if 24+tlen > plen {
+		return c.fail(senseParamLen)
+	}
+	l := c.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.reserver != "" && l.reserver != c.key {
+		return c.conflict()
+	}
+	pr := &l.pr
+	cur, registered := pr.Regs[c.key]
+	if !registered || rk != cur {
+		return c.conflict()
+	}
+	if pr.Holder == "" {
+		return c.fail(invalidCDB(1, 4)) // no reservation to move
+	}
+	if allRegistrants(pr.Type) || !pr.isHolder(c.key) {
+		return c.conflict()
+	}
+	if sak == 0 {
+		return c.fail(invalidParam(8, -1))
+	}
+	if relPort != 1 {
+		return c.fail(invalidParam(18, -1)) // our only target port
+	}
+	dest, ok := c.l.t.transportIDKey(p[24 : 24+tlen])
+	if !ok {
+		return c.fail(invalidParam(24, -1))
+	}
+	if dest == c.key {
+		return c.fail(invalidParam(24, -1))
+	}
+	pr.APTPL = aptpl
+	pr.register(dest, sak)
+	pr.Holder = dest // same type and scope
+	if unreg {
+		pr.unregister(c.key)
+	}
+	pr.Generation++
+	pr.persist(l)
+	return good()
+}
+
+// transportIDKey maps an iSCSI TransportID (SPC-4 7.6.4.6) to the itKey of
+// the I_T nexus it names on this target: format 01b names the initiator
+// port (iSCSI name ",i,0x" ISID); format 00b the initiator device, which is
+// accepted when exactly one session of that initiator is attached.
+func (t *Target) transportIDKey(tid []byte) (string, bool) {
+	if len(tid) < 4 || tid[0]&0x0f != 0x05 {
+		return "", false
+	}
+	n := int(be16(tid[2:]))
+	if n < 4 || 4+n > len(tid) {
+		return "", false
+	}
+	name := string(tid[4 : 4+n])
+	if i := strings.IndexByte(name, 0); i >= 0 {
+		name = name[:i]
+	}
+	switch tid[0] >> 6 {
+	case 0:
+		var only string
+		t.mu.RLock()
+		for k, nx := range t.nexus {
+			if strings.EqualFold(nx.InitiatorName, name) {
+				if only != "" {
+					t.mu.RUnlock()
+					return "", false
+				}
+				only = k
+			}
+		}
+		t.mu.RUnlock()
+		return only, only != ""
+	case 1:
+		i := strings.LastIndex(strings.ToLower(name), ",i,0x")
+		if i <= 0 {
+			return "", false
+		}
+		isid := strings.ToLower(name[i+5:])
+		b, err := hex.DecodeString(isid)
+		if err != nil || len(b) != 6 {
+			return "", false
+		}
+		// iSCSI names compare case-insensitively: use the attached
+		// session's spelling when there is one.
+		t.mu.RLock()
+		defer t.mu.RUnlock()
+		for k, nx := range t.nexus {
+			if strings.EqualFold(nx.InitiatorName, name[:i]) && bytes.Equal(nx.ISID[:], b) {
+				return k, true
+			}
+		}
+		return name[:i] + ",i,0x" + isid + "|" + t.name, true
+	}
+	return "", false
 }

@@ -99,7 +99,10 @@ func (c *cmdCtx) read() Result {
 		buf = make([]byte, size)
 	}
 	buf = buf[:size]
-	if _, err := c.l.store.ReadAt(buf, int64(a.lba<<c.l.shift)); err != nil {
+	tok := c.l.locks.shared(a.lba, a.n)
+	_, err := c.l.store.ReadAt(buf, int64(a.lba<<c.l.shift))
+	c.l.locks.release(tok)
+	if err != nil {
 		return c.ioError(err, false)
 	}
 	return Result{Status: StatusGood, Data: buf, XferLen: size}
@@ -125,7 +128,7 @@ func (c *cmdCtx) writeData(buf []byte, lba uint64, fua bool) (Result, bool) {
 		return c.ioError(err, true), false
 	}
 	if fua || !c.l.wc {
-		if err := c.l.store.SyncRange(off, int64(len(buf))); err != nil {
+		if err := c.l.syncRange(off, int64(len(buf))); err != nil {
 			return c.ioError(err, true), false
 		}
 	}
@@ -156,7 +159,10 @@ func (c *cmdCtx) write() Result {
 		return r
 	}
 	if len(buf) > 0 {
-		if r, ok := c.writeData(buf, a.lba, a.b1&0x08 != 0); !ok {
+		tok := c.l.locks.shared(a.lba, uint64(len(buf))>>c.l.shift)
+		r, ok := c.writeData(buf, a.lba, a.b1&0x08 != 0)
+		c.l.locks.release(tok)
+		if !ok {
 			return r
 		}
 	}
@@ -202,7 +208,9 @@ func (c *cmdCtx) verify() Result {
 	}
 	size := int(a.n << c.l.shift)
 	want := c.cmd.DataOut
+	xfer := size // the Data-Out the CDB asks for (residuals)
 	if bytchk == 3 {
+		xfer = c.l.bs
 		if len(want) < c.l.bs {
 			return c.fail(invalidCDB(xferField(cl), -1))
 		}
@@ -212,13 +220,16 @@ func (c *cmdCtx) verify() Result {
 		return c.fail(invalidCDB(xferField(cl), -1))
 	}
 	have := make([]byte, size)
-	if _, err := c.l.store.ReadAt(have, int64(a.lba<<c.l.shift)); err != nil {
+	tok := c.l.locks.shared(a.lba, a.n)
+	_, err := c.l.store.ReadAt(have, int64(a.lba<<c.l.shift))
+	c.l.locks.release(tok)
+	if err != nil {
 		return c.ioError(err, false)
 	}
 	if i := firstDiff(have, want[:size]); i >= 0 {
 		return c.miscompare(i)
 	}
-	return Result{Status: StatusGood, XferLen: len(c.cmd.DataOut)}
+	return Result{Status: StatusGood, XferLen: xfer}
 }
 
 func (c *cmdCtx) writeVerify() Result {
@@ -244,6 +255,8 @@ func (c *cmdCtx) writeVerify() Result {
 	if len(buf) == 0 {
 		return Result{Status: StatusGood, XferLen: size}
 	}
+	tok := c.l.locks.shared(a.lba, uint64(len(buf))>>c.l.shift)
+	defer c.l.locks.release(tok)
 	if r, ok := c.writeData(buf, a.lba, true); !ok {
 		return r
 	}
@@ -302,8 +315,12 @@ func (c *cmdCtx) writeSame() Result {
 		pattern = make([]byte, c.l.bs)
 	}
 	off, length := int64(lba<<c.l.shift), int64(n<<c.l.shift)
-	if unmap && c.l.thin {
-		// UNMAP: deallocate; the range then reads as zeros (LBPRZ).
+	tok := c.l.locks.shared(lba, n)
+	defer c.l.locks.release(tok)
+	if unmap && c.l.thin && allZero(pattern) {
+		// UNMAP: deallocate, which SBC-3 allows only when a read of the
+		// deallocated blocks returns the data pattern: ours read as zeros
+		// (LBPRZ=1), so any other pattern is written.
 		err := c.l.store.Unmap(off, length)
 		if err == nil {
 			return good()
@@ -332,11 +349,20 @@ func (c *cmdCtx) writeSame() Result {
 		done += k
 	}
 	if !c.l.wc {
-		if err := c.l.store.SyncRange(off, length); err != nil {
+		if err := c.l.syncRange(off, length); err != nil {
 			return c.ioError(err, true)
 		}
 	}
 	return good()
+}
+
+func allZero(p []byte) bool {
+	for _, b := range p {
+		if b != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // unmapCmd implements UNMAP.
@@ -381,7 +407,10 @@ func (c *cmdCtx) unmapCmd() Result {
 		}
 	}
 	for _, e := range exts {
-		if err := c.l.store.Unmap(int64(e.lba<<c.l.shift), int64(e.n<<c.l.shift)); err != nil {
+		tok := c.l.locks.shared(e.lba, e.n)
+		err := c.l.store.Unmap(int64(e.lba<<c.l.shift), int64(e.n<<c.l.shift))
+		c.l.locks.release(tok)
+		if err != nil {
 			if errors.Is(err, backing.ErrNotSupported) {
 				continue
 			}
@@ -418,8 +447,10 @@ func (c *cmdCtx) compareAndWrite() Result {
 		return c.fail(invalidCDB(13, -1))
 	}
 	verify, data := c.cmd.DataOut[:size], c.cmd.DataOut[size:2*size]
-	c.l.atomicMu.Lock()
-	defer c.l.atomicMu.Unlock()
+	// Exclusive over the range: no other command, from any nexus, reads
+	// or writes these blocks between the compare and the write.
+	tok := c.l.locks.exclusive(lba, n)
+	defer c.l.locks.release(tok)
 	have := make([]byte, size)
 	off := int64(lba << c.l.shift)
 	if _, err := c.l.store.ReadAt(have, off); err != nil {
@@ -457,8 +488,8 @@ func (c *cmdCtx) orWrite() Result {
 	if len(buf) == 0 {
 		return Result{Status: StatusGood, XferLen: size}
 	}
-	c.l.atomicMu.Lock()
-	defer c.l.atomicMu.Unlock()
+	tok := c.l.locks.exclusive(a.lba, uint64(len(buf))>>c.l.shift)
+	defer c.l.locks.release(tok)
 	have := make([]byte, len(buf))
 	off := int64(a.lba << c.l.shift)
 	if _, err := c.l.store.ReadAt(have, off); err != nil {
@@ -474,13 +505,19 @@ func (c *cmdCtx) orWrite() Result {
 }
 
 // writeAtomic implements WRITE ATOMIC(16): the whole transfer is written
-// under the atomic lock (never torn against other atomic commands).
+// under an exclusive range lock, so no other command (read or write, any
+// nexus) sees or makes a torn result.
 func (c *cmdCtx) writeAtomic() Result {
 	cdb := c.cdb
 	if cdb[1]&0xe0 != 0 {
 		return c.fail(invalidCDB(1, 7))
 	}
 	lba, n := be64(cdb[2:]), uint64(be16(cdb[12:]))
+	if be16(cdb[10:]) != 0 {
+		// ATOMIC BOUNDARY: we advertise no maximum atomic transfer
+		// length with boundary, so only single atomic writes.
+		return c.fail(invalidCDB(10, -1))
+	}
 	if r, ok := c.checkRange(lba, n); !ok {
 		return r
 	}
@@ -495,8 +532,12 @@ func (c *cmdCtx) writeAtomic() Result {
 	if !ok {
 		return r
 	}
-	c.l.atomicMu.Lock()
-	defer c.l.atomicMu.Unlock()
+	if len(buf) == 0 {
+		return Result{Status: StatusGood, XferLen: size}
+	}
+	// Exclusive: reads and writes of these blocks see all or nothing.
+	tok := c.l.locks.exclusive(lba, uint64(len(buf))>>c.l.shift)
+	defer c.l.locks.release(tok)
 	if r, ok := c.writeData(buf, lba, cdb[1]&0x08 != 0); !ok {
 		return r
 	}
@@ -528,9 +569,9 @@ func (c *cmdCtx) syncCache() Result {
 	}
 	var err error
 	if n == 0 {
-		err = c.l.store.Sync()
+		err = c.l.sync()
 	} else {
-		err = c.l.store.SyncRange(int64(lba<<c.l.shift), int64(n<<c.l.shift))
+		err = c.l.syncRange(int64(lba<<c.l.shift), int64(n<<c.l.shift))
 	}
 	if err != nil {
 		return c.ioError(err, true)

@@ -47,6 +47,7 @@ const (
 	ascCommandsClearedByAnother asc = 0x2f00
 	ascSavingNotSupported       asc = 0x3900
 	ascMediumNotPresent         asc = 0x3a00
+	ascInquiryDataChanged       asc = 0x3f03
 	ascReportedLUNsChanged      asc = 0x3f0e
 	ascInternalTargetFailure    asc = 0x4400
 	ascMediumRemovalPrevented   asc = 0x5302

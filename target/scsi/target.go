@@ -2,12 +2,12 @@ package scsi
 
 import (
 	"context"
-	"crypto/md5"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ietgo/ietd/target/backing"
 	"github.com/ietgo/ietd/target/config"
@@ -31,6 +31,9 @@ type Options struct {
 type Target struct {
 	opts Options
 	log  *logrus.Entry
+	name string // the target's iSCSI name (a reload never changes it)
+
+	reconf sync.Mutex // serialises Reconfigure and Close
 
 	mu    sync.RWMutex
 	cfg   *config.Target
@@ -38,6 +41,36 @@ type Target struct {
 	nexus map[string]*Nexus // attached I_T nexuses by itKey
 
 	ctxPool sync.Pool // *cmdCtx, one per command in flight
+
+	aborter atomic.Pointer[TaskAborter] // set by the transport
+}
+
+// SetTaskAborter registers the transport's TaskAborter (see TaskAborter).
+func (t *Target) SetTaskAborter(a TaskAborter) {
+	if a == nil {
+		t.aborter.Store(nil)
+		return
+	}
+	t.aborter.Store(&a)
+}
+
+// abortTasks aborts the commands of the nexuses keys on c's LUN, except c.
+func (t *Target) abortTasks(c *cmdCtx, keys []string) {
+	a := t.aborter.Load()
+	if a == nil {
+		return
+	}
+	t.mu.RLock()
+	ns := make([]*Nexus, 0, len(keys))
+	for _, k := range keys {
+		if n := t.nexus[k]; n != nil {
+			ns = append(ns, n)
+		}
+	}
+	t.mu.RUnlock()
+	if len(ns) > 0 {
+		(*a).AbortTasks(c.l.num, ns, c.cmd)
+	}
 }
 
 // NewTarget opens every LUN's backing store and builds the device set.
@@ -53,10 +86,10 @@ func NewTarget(cfg *config.Target, opts Options) (*Target, error) {
 			return backing.Open(l, backing.OpenOptions{Log: log})
 		}
 	}
-	t := &Target{opts: opts, log: opts.Log, cfg: cfg, luns: map[uint64]*lun{}, nexus: map[string]*Nexus{}}
+	t := &Target{opts: opts, log: opts.Log, name: cfg.Name, cfg: cfg, luns: map[uint64]*lun{}, nexus: map[string]*Nexus{}}
 	t.ctxPool.New = func() any { return new(cmdCtx) }
 	for _, lc := range cfg.LUNs {
-		l, err := t.openLUN(lc)
+		l, err := t.openLUN(lc, nil)
 		if err != nil {
 			t.Close()
 			return nil, err
@@ -66,12 +99,13 @@ func NewTarget(cfg *config.Target, opts Options) (*Target, error) {
 	return t, nil
 }
 
-func (t *Target) openLUN(lc *config.LUN) (*lun, error) {
+// openLUN opens a LUN's store; state is the SCSI state to keep (nil: new).
+func (t *Target) openLUN(lc *config.LUN, state *luState) (*lun, error) {
 	st, err := t.opts.OpenStore(lc)
 	if err != nil {
 		return nil, fmt.Errorf("LUN %d: %w", lc.Number, err)
 	}
-	l, err := newLUN(t, lc, st)
+	l, err := newLUN(t, lc, st, state)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("LUN %d: %w", lc.Number, err)
@@ -99,17 +133,31 @@ func (t *Target) lun(n uint64) *lun {
 	return l
 }
 
+// acquire looks a LUN up and takes a command reference on it (release
+// it with lun.release); nil when there is no such LUN.
+func (t *Target) acquire(n uint64) *lun {
+	t.mu.RLock()
+	l := t.luns[n]
+	if l != nil {
+		l.refs.Add(1)
+	}
+	t.mu.RUnlock()
+	return l
+}
+
 // Execute runs one command to completion. ctx is cancelled when the task is
 // aborted.
 func (t *Target) Execute(ctx context.Context, cmd *Command) Result {
 	if len(cmd.CDB) == 0 {
 		return checkCondition(senseInvalidOpcode, false)
 	}
-	l := t.lun(cmd.LUN)
+	l := t.acquire(cmd.LUN)
 	if l == nil {
 		return t.noLUN(cmd)
 	}
-	return l.execute(ctx, cmd)
+	r := l.execute(ctx, cmd)
+	l.release()
+	return r
 }
 
 // noLUN answers commands addressed to a LUN that does not exist.
@@ -181,6 +229,19 @@ func (t *Target) TaskManagement(fn TMF, lunNum uint64, nexus *Nexus) byte {
 	return 5
 }
 
+// StoreHealth reports the state of every RAID1 (NetBSD mirror) member in
+// the store of LUN lun, one slice per mirror, depth first (see
+// backing.MirrorHealth); nil when the store has no mirror or there is no
+// such LUN. It is meant for status listings (ietadm, /run/iet/volume).
+func (t *Target) StoreHealth(lun uint64) [][]backing.MemberHealth {
+	l := t.acquire(lun)
+	if l == nil {
+		return nil
+	}
+	defer l.release()
+	return backing.MirrorHealth(l.store)
+}
+
 // NexusAttach registers a new I_T nexus (a new session): it gets a
 // power-on/reset unit attention on every LUN.
 func (t *Target) NexusAttach(n *Nexus) {
@@ -229,34 +290,63 @@ func (t *Target) nexusKeys() []string {
 	return keys
 }
 
-// Reconfigure applies a changed target config (LUNs added/removed/resized,
-// identity changes) and queues the matching unit attentions.
+// Reconfigure applies a changed target config and queues the matching
+// unit attentions:
+//
+//   - a LUN whose store settings (Type, Path/Store, IOMode, BlockSize,
+//     Blocks) are unchanged keeps its open store; identity changes
+//     (ScsiId, ScsiSN, Vendor, Product, Revision, ScsiVersion, Removable)
+//     are applied in place with INQUIRY DATA HAS CHANGED, a grown or
+//     shrunk store with CAPACITY DATA HAS CHANGED;
+//   - a LUN whose store settings changed is reopened; on the same medium
+//     (the same file or device tree) it keeps its SCSI state
+//     (registrations, reservations, pending unit attentions, mode
+//     parameters) and a capacity change raises CAPACITY DATA HAS CHANGED;
+//   - added, removed or replaced LUNs raise REPORTED LUNS DATA HAS
+//     CHANGED.
+//
+// An old store is closed only after the commands executing on it are
+// done.
 func (t *Target) Reconfigure(cfg *config.Target) error {
+	t.reconf.Lock()
+	defer t.reconf.Unlock()
 	t.mu.RLock()
 	old := t.luns
 	t.mu.RUnlock()
 	next := map[uint64]*lun{}
-	var opened []*lun
+	var opened, newIdentity []*lun
+	sameMediumCap := map[*lun]uint64{} // reopened on the same medium: old capacity
 	var errs []error
 	for _, lc := range cfg.LUNs {
-		if l, ok := old[lc.Number]; ok && sameStore(l.cfg, lc) {
-			next[lc.Number] = l
+		ol, had := old[lc.Number]
+		if had && sameStore(ol.cfg, lc) {
+			next[lc.Number] = ol
+			if ol.updateIdentity(lc) {
+				newIdentity = append(newIdentity, ol)
+			}
 			continue
 		}
-		l, err := t.openLUN(lc)
+		var state *luState
+		if had && sameMedium(ol.cfg, lc) {
+			state = ol.luState
+		}
+		l, err := t.openLUN(lc, state)
 		if err != nil {
 			errs = append(errs, err)
-			if ol, ok := old[lc.Number]; ok {
+			if had {
 				next[lc.Number] = ol // keep serving the old one
 			}
 			continue
 		}
 		next[lc.Number] = l
 		opened = append(opened, l)
+		if state != nil {
+			sameMediumCap[l] = ol.capacity()
+		}
 	}
 	changed := len(next) != len(old)
 	for n, l := range next {
-		if old[n] != l {
+		if o, ok := old[n]; !ok || (o != l && o.luState != l.luState) {
 			changed = true
 		}
 	}
@@ -272,16 +362,24 @@ func (t *Target) Reconfigure(cfg *config.Target) error {
 	t.mu.Unlock()
 	for n, l := range old {
 		if next[n] != l {
-			l.close()
-		}
-	}
-	// Capacity changes of kept LUNs (a grown file).
-	for n, l := range next {
-		if old[n] == l {
-			if l.refreshCapacity() {
-				l.establishUA("", ascCapacityChanged)
+			if err := l.close(); err != nil {
+				t.log.WithError(err).WithField("lun", n).Warn("closing the old backing store")
 			}
 		}
+	}
+	for n, l := range next {
+		grown := false
+		if old[n] == l {
+			grown = l.refreshCapacity() // a grown file
+		} else if c, ok := sameMediumCap[l]; ok {
+			grown = l.capacity() != c
+		}
+		if grown {
+			l.establishUA("", ascCapacityChanged)
+		}
+	}
+	for _, l := range newIdentity {
+		l.establishUA("", ascInquiryDataChanged)
 	}
 	if changed {
 		for _, l := range next {
@@ -291,30 +389,66 @@ func (t *Target) Reconfigure(cfg *config.Target) error {
 	return errors.Join(errs...)
 }
 
+// updateIdentity applies the identity fields of lc; it reports a change.
+func (l *lun) updateIdentity(lc *config.LUN) bool {
+	nid := newIdentity(l.t, lc)
+	if nid.equal(l.ident()) {
+		return false
+	}
+	l.id.Store(nid)
+	if !nid.removable {
+		l.mu.Lock()
+		l.ejected = false
+		clear(l.prevent)
+		l.mu.Unlock()
+	}
+	l.t.log.WithField("lun", l.num).Info("INQUIRY identity changed by reload")
+	return true
+}
+
+// sameStore reports whether two LUN configs open the same store the same
+// way (identity fields do not matter).
 func sameStore(a, b *config.LUN) bool {
 	return storeKey(a) == storeKey(b)
 }
 
-func storeKey(l *config.LUN) string {
-	var s string
-	var walk func(st *config.Store)
-	walk = func(st *config.Store) {
-		if st == nil {
-			return
-		}
-		s += fmt.Sprintf("[%d %s %d %d %v", st.Kind, st.Path, st.Offset, st.Size, st.Create)
-		for _, m := range st.Members {
-			walk(m)
-		}
-		s += "]"
-	}
-	walk(l.Store)
-	return fmt.Sprintf("%s|%d|%s|%d|%s|%s|%s|%s|%s|%d|%v", l.Type, l.Blocks, l.IOMode, l.BlockSize,
-		l.ScsiID, l.ScsiSN, l.Vendor, l.Product, l.Revision, l.ScsiVersion, l.Removable) + s
+// sameMedium reports whether two LUN configs address the same data: the
+// same store tree (kinds, paths, offsets), whatever the I/O mode, block
+// size or size limits.
+func sameMedium(a, b *config.LUN) bool {
+	return mediumKey(a) == mediumKey(b)
 }
 
-// Close closes every backing store.
+func storeTree(st *config.Store, withSize bool) string {
+	if st == nil {
+		return "-"
+	}
+	s := fmt.Sprintf("[%d %q %d", st.Kind, st.Path, st.Offset)
+	if withSize {
+		s += fmt.Sprintf(" %d %v", st.Size, st.Create)
+	}
+	for _, m := range st.Members {
+		s += storeTree(m, withSize)
+	}
+	return s + "]"
+}
+
+func storeKey(l *config.LUN) string {
+	return fmt.Sprintf("%s|%d|%s|%d|", l.Type, l.Blocks, l.IOMode, l.BlockSize) + storeTree(l.Store, true)
+}
+
+func mediumKey(l *config.LUN) string {
+	if l.Type == "nullio" {
+		return "nullio"
+	}
+	return storeTree(l.Store, false)
+}
+
+// Close closes every backing store, each once the commands executing on
+// it are done.
 func (t *Target) Close() error {
+	t.reconf.Lock()
+	defer t.reconf.Unlock()
 	t.mu.Lock()
 	luns := t.luns
 	t.luns = map[uint64]*lun{}
@@ -367,11 +501,4 @@ func encodeLUN(b []byte, n uint64) {
 	}
 	b[0] = 0x40 | byte(n>>8)&0x3f
 	b[1] = byte(n)
-}
-
-// defaultScsiID derives IET's default ScsiId: an MD5 over the target name
-// and LUN number, so identifiers stay stable across restarts.
-func defaultScsiID(targetName string, lun uint64) string {
-	h := md5.Sum([]byte(fmt.Sprintf("%s/%d", targetName, lun)))
-	return hex.EncodeToString(h[:8])
 }

@@ -28,13 +28,37 @@ type copyStatus struct {
 
 func copyAborted(a asc) senseData { return senseData{key: keyCopyAborted, asc: a} }
 
+// luDesig is one logical-unit designator of VPD page 0x83.
+type luDesig struct {
+	typ byte // DESIGNATOR TYPE
+	val []byte
+}
+
 // luDesignators returns the logical-unit designators of the LUN (as in VPD
 // page 0x83) for matching EXTENDED COPY target descriptors.
-func (l *lun) luDesignators() [][]byte {
-	t10 := make([]byte, 24)
-	copy(t10, l.id.vendor)
-	copy(t10[8:], l.id.scsiID)
-	return [][]byte{t10, l.id.naaDesignator()}
+func (l *lun) luDesignators() []luDesig {
+	id := l.ident()
+	ds := []luDesig{{typ: 1, val: id.t10()}}
+	if id.naa != nil {
+		ds = append(ds, luDesig{typ: 3, val: id.naa})
+	}
+	return ds
+}
+
+// matches reports whether an identification descriptor CSCD descriptor
+// names d: typ and dl are its DESIGNATOR TYPE and LENGTH, field its 20
+// designator bytes. A T10 vendor ID designator (24 bytes, the only one of
+// an IET LUN) does not fit in those 20 bytes; copy managers that use it
+// anyway (libiscsi's) send its first 20 bytes with length 24, and those
+// are compared (the caller requires a single unit to match).
+func (d luDesig) matches(typ byte, dl int, field []byte) bool {
+	if d.typ != typ || len(d.val) != dl {
+		return false
+	}
+	if dl <= len(field) {
+		return bytes.Equal(d.val, field[:dl])
+	}
+	return bytes.Equal(d.val[:len(field)], field)
 }
 
 func (c *cmdCtx) extendedCopy() Result {
@@ -70,6 +94,7 @@ func (c *cmdCtx) extendedCopy() Result {
 	}
 	// Count segment descriptors first (their lengths are self-described).
 	var segs [][]byte
+	var segOff []int // offset of each in the parameter list
 	for i := 16 + tlen; i < 16+tlen+slen; {
 		if i+4 > len(p) {
 			return c.fail(senseParamLen)
@@ -79,6 +104,7 @@ func (c *cmdCtx) extendedCopy() Result {
 			return c.fail(senseParamLen)
 		}
 		segs = append(segs, p[i:i+n])
+		segOff = append(segOff, i)
 		i += n
 	}
 	if len(segs) > xcopyMaxSegmentDescs {
@@ -99,19 +125,31 @@ func (c *cmdCtx) extendedCopy() Result {
 			return c.fail(invalidCDB(1, -1))
 		}
 		nul := d[1]&0x20 != 0
-		dl := int(d[7])
-		if dl > 20 {
+		dtyp, dl := d[5]&0x0f, int(d[7])
+		if dl > 24 {
 			return c.fail(invalidParam(i+7, -1))
 		}
-		want := d[8 : 8+dl]
 		var found *lun
+		ambiguous := false
 		c.l.t.mu.RLock()
 		for _, cand := range c.l.t.luns {
 			for _, des := range cand.luDesignators() {
-				if bytes.Equal(des, want) {
+				if des.matches(dtyp, dl, d[8:28]) {
+					if found != nil && found != cand {
+						ambiguous = true
+					}
 					found = cand
 				}
 			}
+		}
+		if ambiguous {
+			found = nil // names no single unit: unreachable
+		}
+		if found != nil {
+			// The copy uses the unit: a reload must not close its store
+			// under it.
+			found.refs.Add(1)
+			defer found.release()
 		}
 		c.l.t.mu.RUnlock()
 		tgts = append(tgts, tgt{l: found, nul: nul})
@@ -127,7 +165,7 @@ func (c *cmdCtx) extendedCopy() Result {
 			c.l.mu.Unlock()
 		}
 	}()
-	for _, s := range segs {
+	for k, s := range segs {
 		if s[0] != 0x02 { // only block device to block device
 			st.failed = true
 			return c.fail(sense(keyIllegalRequest, ascUnsuppSegDescType))
@@ -154,9 +192,21 @@ func (c *cmdCtx) extendedCopy() Result {
 			st.failed = true
 			return c.fail(copyAborted(ascInvalidFieldParam))
 		}
-		if dst.writeProtected() {
+		if n<<src.shift > xcopyMaxSegmentBytes {
+			// Beyond the MAXIMUM SEGMENT LENGTH we report.
 			st.failed = true
-			return c.fail(senseWriteProt)
+			return c.fail(invalidParam(segOff[k]+10, -1))
+		}
+		// The copy manager reads the source and writes the destination
+		// for this I_T nexus: each unit's reservations, medium state and
+		// write protection apply as if the nexus sent READ and WRITE.
+		if r, ok := c.copyTargetUsable(src, false); !ok {
+			st.failed = true
+			return r
+		}
+		if r, ok := c.copyTargetUsable(dst, true); !ok {
+			st.failed = true
+			return r
 		}
 		total := int64(n << src.shift)
 		chunk := int64(1 << 20)
@@ -167,18 +217,27 @@ func (c *cmdCtx) extendedCopy() Result {
 				return c.ioError(err, true)
 			}
 			k := min(chunk, total-done)
-			if _, err := src.store.ReadAt(buf[:k], int64(srcLBA<<src.shift)+done); err != nil {
+			// One range at a time (a command never holds two ranges of
+			// one unit: that could deadlock against an exclusive one).
+			blk := uint64(done) >> src.shift
+			tok := src.locks.shared(srcLBA+blk, uint64(k)>>src.shift)
+			_, err := src.store.ReadAt(buf[:k], int64(srcLBA<<src.shift)+done)
+			src.locks.release(tok)
+			if err != nil {
 				st.failed = true
 				return c.fail(copyAborted(ascUnrecoveredReadError))
 			}
-			if _, err := dst.store.WriteAt(buf[:k], int64(dstLBA<<dst.shift)+done); err != nil {
+			tok = dst.locks.shared(dstLBA+blk, uint64(k)>>dst.shift)
+			_, err = dst.store.WriteAt(buf[:k], int64(dstLBA<<dst.shift)+done)
+			dst.locks.release(tok)
+			if err != nil {
 				st.failed = true
 				return c.fail(copyAborted(ascWriteError))
 			}
 			done += k
 		}
 		if !dst.wc {
-			if err := dst.store.SyncRange(int64(dstLBA<<dst.shift), total); err != nil {
+			if err := dst.syncRange(int64(dstLBA<<dst.shift), total); err != nil {
 				st.failed = true
 				return c.fail(copyAborted(ascWriteError))
 			}
@@ -187,6 +246,44 @@ func (c *cmdCtx) extendedCopy() Result {
 		st.blocks += uint32(n)
 	}
 	return good()
+}
+
+// Conflict classes of the copy manager's reads and writes.
+var (
+	copyReadDesc  = &opDesc{name: "EXTENDED COPY source", flags: fMedium | fRead}
+	copyWriteDesc = &opDesc{name: "EXTENDED COPY destination", flags: fMedium | fWrite | fData}
+)
+
+// copyTargetUsable checks a copy target unit (source or destination) for
+// the I_T nexus of the EXTENDED COPY. The unit the command was sent to
+// passed these checks on dispatch. A persistent or SPC-2 reservation that
+// would refuse the nexus a READ (source) or WRITE (destination) ends the
+// command with RESERVATION CONFLICT; a unit that is not ready, is being
+// sanitized, or has a unit attention pending for the nexus (left for the
+// nexus's own commands to that unit to report) is an unreachable copy
+// target (COPY ABORTED, 0D/02); a write-protected destination is DATA
+// PROTECT.
+func (c *cmdCtx) copyTargetUsable(l *lun, write bool) (Result, bool) {
+	if l == c.l {
+		return Result{}, true
+	}
+	d := copyReadDesc
+	if write {
+		d = copyWriteDesc
+	}
+	if l.conflicts(c, d) {
+		return c.conflict(), false
+	}
+	l.mu.Lock()
+	unready := l.stopped || l.ejected || l.sanitize.running || l.sanitize.failed || len(l.ua[c.key]) > 0
+	l.mu.Unlock()
+	if unready {
+		return c.fail(copyAborted(ascCopyTargetUnreach)), false
+	}
+	if write && l.writeProtected() {
+		return c.fail(senseWriteProt), false
+	}
+	return Result{}, true
 }
 
 func copyKey(nexus string, id byte) string { return nexus + "#" + string(rune(id)) }

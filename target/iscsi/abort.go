@@ -1,0 +1,51 @@
+package iscsi
+
+import (
+	"context"
+	"time"
+
+	"github.com/ietgo/ietd/target/scsi"
+)
+
+// taskAborter is the transport side of scsi.TaskAborter: it lets the SCSI
+// layer abort the commands other sessions have in flight (PERSISTENT
+// RESERVE OUT with PREEMPT AND ABORT).
+type taskAborter struct{ srv *Server }
+
+// abortWait bounds how long AbortTasks waits for executing commands.
+const abortWait = 30 * time.Second
+
+// AbortTasks aborts the tasks of the sessions of nexuses on LUN lun,
+// except keep, without a response (TAS=0), and waits until the ones that
+// were executing have returned from the device.
+func (a taskAborter) AbortTasks(lun uint64, nexuses []*scsi.Nexus, keep *scsi.Command) {
+	want := make(map[*scsi.Nexus]bool, len(nexuses))
+	for _, n := range nexuses {
+		want[n] = true
+	}
+	a.srv.mu.Lock()
+	var sessions []*session
+	for _, ss := range a.srv.sessions {
+		if ss.nexus != nil && want[ss.nexus] {
+			sessions = append(sessions, ss)
+		}
+	}
+	a.srv.mu.Unlock()
+	var wait []*task
+	for _, ss := range sessions {
+		ss.mu.Lock()
+		for _, t := range ss.tasks {
+			if t.lun != lun || &t.cmd == keep {
+				continue
+			}
+			t.abort()
+			if t.executing.Load() {
+				wait = append(wait, t)
+			}
+		}
+		ss.mu.Unlock()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), abortWait)
+	defer cancel()
+	waitTasks(ctx, wait)
+}

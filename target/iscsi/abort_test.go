@@ -1,0 +1,114 @@
+package iscsi
+
+import (
+	"context"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ietgo/ietd/target/config"
+	"github.com/ietgo/ietd/target/pdu"
+	"github.com/ietgo/ietd/target/scsi"
+	"github.com/sirupsen/logrus"
+)
+
+// abortDisk is a fakeDisk that takes the transport's TaskAborter and
+// records the nexuses it sees.
+type abortDisk struct {
+	*fakeDisk
+	mu      sync.Mutex
+	aborter scsi.TaskAborter
+	nexuses []*scsi.Nexus
+}
+
+func (d *abortDisk) SetTaskAborter(a scsi.TaskAborter) { d.aborter = a }
+
+func (d *abortDisk) NexusAttach(n *scsi.Nexus) {
+	d.mu.Lock()
+	d.nexuses = append(d.nexuses, n)
+	d.mu.Unlock()
+	d.fakeDisk.NexusAttach(n)
+}
+
+// The TaskAborter the server registers aborts an executing command of
+// the named session (its Execute sees the context cancelled, no response
+// is sent) and returns once that Execute is done; another session's
+// command is not touched.
+func TestTaskAborterAbortsOtherSessionsTasks(t *testing.T) {
+	cfg, _ := basicConfig()
+	disk := &abortDisk{fakeDisk: newFakeDisk(1 << 20)}
+	disk.block = make(chan struct{})
+	ts := startServerWithDevice(t, cfg, disk)
+	if disk.aborter == nil {
+		t.Fatal("the server did not register a TaskAborter")
+	}
+	ra := dialRaw(t, ts.addr, normalKeys())
+	kb := normalKeys()
+	kb[0].Value = "iqn.2026-01.test:raw-b"
+	rb := dialRaw(t, ts.addr, kb)
+	read := []byte{0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0}
+	ra.command(read, 512, true)
+	ittB := rb.command(read, 512, true)
+	time.Sleep(50 * time.Millisecond) // both READs are waiting in the disk
+	var nexusA *scsi.Nexus
+	disk.mu.Lock()
+	for _, n := range disk.nexuses {
+		if n.InitiatorName == "iqn.2026-01.test:raw" {
+			nexusA = n
+		}
+	}
+	disk.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		disk.aborter.AbortTasks(0, []*scsi.Nexus{nexusA}, nil)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("AbortTasks did not return")
+	}
+	// a: no answer for the aborted READ; its next command is answered.
+	itt := ra.command([]byte{0x00, 0, 0, 0, 0, 0}, 0, false)
+	if p := ra.recv(); p.Opcode() != pdu.OpSCSIResp || p.ITT() != itt {
+		t.Fatalf("session a after the abort: %s", pdu.Describe(&p.BHS))
+	}
+	// b: its READ still completes.
+	close(disk.block)
+	for {
+		p := rb.recv()
+		if p.ITT() == ittB && (p.Opcode() == pdu.OpSCSIResp || p.BHS.Flags()&pdu.FlagStatus != 0) {
+			if p.BHS[3] != 0 {
+				t.Fatalf("session b's READ: status %#x", p.BHS[3])
+			}
+			break
+		}
+	}
+}
+
+// startServerWithDevice is startServer for a Device that is not a plain
+// fakeDisk.
+func startServerWithDevice(t *testing.T, cfg *config.Config, dev *abortDisk) *testServer {
+	t.Helper()
+	lg := logrus.New()
+	lg.SetLevel(logrus.WarnLevel)
+	srv, err := NewServer(Options{Config: cfg, Log: logrus.NewEntry(lg),
+		NewDevice: func(*config.Target, scsi.Options) (Device, error) { return dev, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := &testServer{srv: srv, addr: l.Addr().String(), disk: dev.fakeDisk, done: make(chan error, 1)}
+	go func() { ts.done <- srv.Serve(l) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-ts.done
+	})
+	return ts
+}

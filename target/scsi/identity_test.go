@@ -1,0 +1,141 @@
+package scsi
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"testing"
+
+	"github.com/ietgo/ietd/target/backing"
+	"github.com/ietgo/ietd/target/config"
+)
+
+func identityTarget(t *testing.T, dialect config.Dialect, name string, luns ...*config.LUN) (*Target, *Nexus) {
+	t.Helper()
+	tc := config.NewTarget(1, name)
+	tc.LUNs = luns
+	tg, err := NewTarget(tc, Options{Dialect: dialect, OpenStore: func(*config.LUN) (backing.Store, error) {
+		return backing.NewMemory(1 << 20), nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &Nexus{ID: 1, InitiatorName: "iqn.a", ISID: [6]byte{1}, TargetName: name}
+	tg.NexusAttach(n)
+	for _, l := range luns {
+		tg.Execute(t.Context(), &Command{Nexus: n, LUN: l.Number, CDB: cdb(0, 6)})
+	}
+	return tg, n
+}
+
+func vpdOf(t *testing.T, tg *Target, n *Nexus, lun uint64, page byte) []byte {
+	t.Helper()
+	c := cdb(0x12, 6)
+	c[1], c[2], c[4] = 1, page, 255
+	r := tg.Execute(t.Context(), &Command{Nexus: n, LUN: lun, CDB: c, ExpectedLen: 255})
+	if r.Status != StatusGood {
+		t.Fatalf("VPD %#x: %+v", page, r)
+	}
+	return r.Data
+}
+
+func memLUN(n uint64, mutate func(*config.LUN)) *config.LUN {
+	l := &config.LUN{Number: n, Type: "fileio", IOMode: "wb", Store: &config.Store{Path: "m"}}
+	if mutate != nil {
+		mutate(l)
+	}
+	return l
+}
+
+// An IET LUN's device identification page is IET 1.4.20's, byte for byte
+// (iet.md 6.2/6.3): one T10 vendor ID designator, "IET" NUL-padded to 8,
+// then MD5(target name || le32(LUN)). Nothing else, so WWIDs derived from
+// it do not change after a migration.
+func TestIETDeviceIdentificationIsIETs(t *testing.T) {
+	const name = "iqn.2001-04.com.example:storage.disk2.sys1.xyz"
+	tg, n := identityTarget(t, config.DialectIET, name, memLUN(0, nil))
+	id, _ := hex.DecodeString("ec9c13110abbc543ab448c602bef9852") // iet.md 6.3
+	want := append([]byte{0x00, 0x83, 0x00, 0x1c, 0x01, 0x01, 0x00, 0x18, 'I', 'E', 'T', 0, 0, 0, 0, 0}, id...)
+	if got := vpdOf(t, tg, n, 0, 0x83); !bytes.Equal(got, want) {
+		t.Fatalf("VPD 0x83\n got % x\nwant % x", got, want)
+	}
+	if got := vpdOf(t, tg, n, 0, 0x80); string(got[4:]) != "ec9c13110abbc543ab448c602bef9852" {
+		t.Fatalf("VPD 0x80 %q", got[4:])
+	}
+	// A configured ScsiId is copied verbatim, NUL-padded.
+	tg, n = identityTarget(t, config.DialectIET, name, memLUN(0, func(l *config.LUN) { l.ScsiID = "Disk01" }))
+	got := vpdOf(t, tg, n, 0, 0x83)
+	if len(got) != 32 || !bytes.Equal(got[16:32], append([]byte("Disk01"), make([]byte, 10)...)) {
+		t.Fatalf("VPD 0x83 with ScsiId=Disk01: % x", got)
+	}
+}
+
+// NetBSD LUNs also carry an NAA designator derived from the whole
+// identifier: ScsiIds that differ only in case (or in any other way) get
+// different NAA values; the same identifier always the same.
+func TestNetBSDNAADesignatorIsCollisionFree(t *testing.T) {
+	tg, n := identityTarget(t, config.DialectNetBSD, "iqn.x:y",
+		memLUN(0, func(l *config.LUN) { l.ScsiID = "Disk01" }),
+		memLUN(1, func(l *config.LUN) { l.ScsiID = "disk01" }),
+		memLUN(2, nil), memLUN(3, nil))
+	naa := func(lun uint64) []byte {
+		p := vpdOf(t, tg, n, lun, 0x83)
+		for i := 4; i+4 <= len(p); i += 4 + int(p[i+3]) {
+			if p[i+1]&0x3f == 0x03 { // association LU, type NAA
+				d := p[i+4 : i+4+int(p[i+3])]
+				if len(d) != 8 || d[0]>>4 != 3 {
+					t.Fatalf("LUN %d: NAA designator % x is not NAA 3h (locally assigned)", lun, d)
+				}
+				return d
+			}
+		}
+		t.Fatalf("LUN %d: no NAA designator", lun)
+		return nil
+	}
+	seen := map[string]uint64{}
+	for lun := uint64(0); lun < 4; lun++ {
+		d := string(naa(lun))
+		if o, dup := seen[d]; dup {
+			t.Fatalf("LUNs %d and %d share NAA % x", o, lun, d)
+		}
+		seen[d] = lun
+	}
+	tg2, n2 := identityTarget(t, config.DialectNetBSD, "iqn.other:target", memLUN(0, func(l *config.LUN) { l.ScsiID = "Disk01" }))
+	p := vpdOf(t, tg2, n2, 0, 0x83)
+	if !bytes.Contains(p, []byte(naa(0))) {
+		t.Fatal("the same ScsiId on another target (multipath) gives another NAA")
+	}
+	// EXTENDED COPY finds the unit by its NAA designator.
+	des := tg.lun(1).luDesignators()[1]
+	field := make([]byte, 20)
+	copy(field, des.val)
+	if !des.matches(3, 8, field) || tg.lun(0).luDesignators()[1].matches(3, 8, field) {
+		t.Fatal("NAA designator matching")
+	}
+}
+
+// The version descriptors follow the VERSION byte (ScsiVersion).
+func TestVersionDescriptorsFollowVersion(t *testing.T) {
+	for v, want := range map[int][]uint16{
+		0: {vdSAM3, vdISCSI, vdSPC3, vdSBC3}, // default 5: SPC-3
+		4: {vdSAM2, vdISCSI, vdSPC2, vdSBC2},
+		6: {vdSAM5, vdISCSI, vdSPC4, vdSBC3},
+	} {
+		tg, n := identityTarget(t, config.DialectIET, "iqn.x:v", memLUN(0, func(l *config.LUN) { l.ScsiVersion = v }))
+		c := cdb(0x12, 6)
+		c[4] = 96
+		r := tg.Execute(t.Context(), &Command{Nexus: n, CDB: c, ExpectedLen: 96})
+		wantVer := byte(v)
+		if v == 0 {
+			wantVer = 5
+		}
+		if r.Data[2] != wantVer {
+			t.Fatalf("ScsiVersion=%d: version byte %d", v, r.Data[2])
+		}
+		for i, d := range want {
+			if got := binary.BigEndian.Uint16(r.Data[58+2*i:]); got != d {
+				t.Errorf("ScsiVersion=%d: descriptor %d = %#04x, want %#04x", v, i, got, d)
+			}
+		}
+	}
+}

@@ -1,0 +1,154 @@
+package scsi
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"github.com/ietgo/ietd/target/backing"
+	"github.com/ietgo/ietd/target/config"
+)
+
+func sanitizeOverwrite(immed, ause bool, pattern byte) ([]byte, []byte) {
+	c := cdb(0x48, 10)
+	c[1] = 0x01
+	if immed {
+		c[1] |= 0x80
+	}
+	if ause {
+		c[1] |= 0x20
+	}
+	p := make([]byte, 4+512)
+	p[0] = 1 // one pass
+	binary.BigEndian.PutUint16(p[2:], 512)
+	for i := 4; i < len(p); i++ {
+		p[i] = pattern
+	}
+	binary.BigEndian.PutUint16(c[7:], uint16(len(p)))
+	return c, p
+}
+
+// waitGood polls TEST UNIT READY (bounded) until the unit is ready.
+func waitGood(t *testing.T, tg *Target, n *Nexus) {
+	t.Helper()
+	for i := 0; i < 5000; i++ {
+		if r := run(tg, n, cdb(0, 6), nil); r.Status == StatusGood {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatal("the unit did not become ready")
+}
+
+// While a SANITIZE runs, commands other than INQUIRY, REPORT LUNS and
+// REQUEST SENSE get NOT READY / SANITIZE IN PROGRESS with a progress
+// indication, from every nexus; afterwards the medium holds the pattern.
+func TestSanitizeInProgress(t *testing.T) {
+	gs := newGateStore(backing.NewMemory(1 << 20))
+	tg, a, b := storeTarget(t, gs)
+	gs.armWrite.Store(true)
+	c, p := sanitizeOverwrite(true, false, 0x5c)
+	if r := run(tg, a, c, p); r.Status != StatusGood {
+		t.Fatalf("SANITIZE IMMED: %+v", r)
+	}
+	<-gs.stopped
+	gs.armWrite.Store(false)
+	for _, cmd := range [][]byte{cdb(0, 6), rw16(0x88, 0, 1, 0), cdb(0x1b, 6)} {
+		r := run(tg, b, cmd, nil)
+		if senseKey(r) != keyNotReady || senseASC(r) != ascNotReadySanitize || r.Sense[15]&0x80 == 0 {
+			t.Fatalf("%#x during SANITIZE: %+v", cmd[0], r)
+		}
+	}
+	inq := cdb(0x12, 6)
+	inq[4] = 96
+	if r := run(tg, b, inq, nil); r.Status != StatusGood {
+		t.Fatalf("INQUIRY during SANITIZE: %+v", r)
+	}
+	rs := cdb(0x03, 6)
+	rs[4] = 18
+	if r := run(tg, b, rs, nil); r.Status != StatusGood || r.Data[2]&0x0f != keyNotReady || r.Data[12] != 0x04 || r.Data[13] != 0x1b {
+		t.Fatalf("REQUEST SENSE during SANITIZE: %+v", r)
+	}
+	c2, p2 := sanitizeOverwrite(false, false, 0)
+	if r := run(tg, b, c2, p2); senseASC(r) != ascNotReadySanitize {
+		t.Fatalf("second SANITIZE while one runs: %+v", r)
+	}
+	close(gs.resume)
+	waitGood(t, tg, a)
+	if r := run(tg, b, rw16(0x88, 100, 1, 0), nil); !bytes.Equal(r.Data, bytes.Repeat([]byte{0x5c}, 512)) {
+		t.Fatal("the medium does not hold the sanitize pattern")
+	}
+}
+
+// A SANITIZE that fails leaves the unit in sanitize failure mode: medium
+// access gets MEDIUM ERROR / SANITIZE COMMAND FAILED until a sanitize
+// completes; EXIT FAILURE MODE is allowed only if the failed one set AUSE.
+func TestSanitizeFailureMode(t *testing.T) {
+	f := backing.NewFaulty(backing.NewMemory(1 << 20))
+	tg, a, _ := storeTarget(t, f)
+	f.FailEIO(512*1000, 512)
+	c, p := sanitizeOverwrite(false, false, 0x11)
+	if r := run(tg, a, c, p); senseKey(r) != keyMediumError {
+		t.Fatalf("failing SANITIZE: %+v", r)
+	}
+	f.Clear()
+	if r := run(tg, a, rw16(0x88, 0, 1, 0), nil); senseKey(r) != keyMediumError || senseASC(r) != ascSanitizeFailed {
+		t.Fatalf("READ in sanitize failure mode: %+v", r)
+	}
+	exit := cdb(0x48, 10)
+	exit[1] = 0x1f
+	if r := run(tg, a, exit, nil); senseASC(r) != ascInvalidFieldCDB {
+		t.Fatalf("EXIT FAILURE MODE after a failure without AUSE: %+v", r)
+	}
+	if r := run(tg, a, c, p); r.Status != StatusGood {
+		t.Fatalf("SANITIZE retried: %+v", r)
+	}
+	if r := run(tg, a, rw16(0x88, 0, 1, 0), nil); r.Status != StatusGood {
+		t.Fatalf("READ after a completed SANITIZE: %+v", r)
+	}
+	f.FailEIO(512*1000, 512)
+	ca, pa := sanitizeOverwrite(false, true, 0x22)
+	run(tg, a, ca, pa)
+	f.Clear()
+	if r := run(tg, a, exit, nil); r.Status != StatusGood {
+		t.Fatalf("EXIT FAILURE MODE after an AUSE failure: %+v", r)
+	}
+	if r := run(tg, a, rw16(0x88, 0, 1, 0), nil); r.Status != StatusGood {
+		t.Fatalf("READ after EXIT FAILURE MODE: %+v", r)
+	}
+}
+
+// Aborting a SANITIZE command does not stop the operation (SBC-3).
+func TestSanitizeContinuesAfterAbort(t *testing.T) {
+	gs := newGateStore(backing.NewMemory(1 << 20))
+	tc := config.NewTarget(1, "iqn.2026-01.org.ietgo:san")
+	tc.LUNs = []*config.LUN{memLUN(0, nil)}
+	tg, err := NewTarget(tc, Options{OpenStore: func(*config.LUN) (backing.Store, error) { return gs, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &Nexus{ID: 1, InitiatorName: "iqn.a", ISID: [6]byte{1}, TargetName: tc.Name}
+	tg.NexusAttach(a)
+	run(tg, a, cdb(0, 6), nil)
+	gs.armWrite.Store(true)
+	ctx, cancel := context.WithCancel(context.Background())
+	c, p := sanitizeOverwrite(false, false, 0x33)
+	res := make(chan Result, 1)
+	go func() { res <- tg.Execute(ctx, &Command{Nexus: a, CDB: c, DataOut: p, ExpectedLen: uint32(len(p))}) }()
+	<-gs.stopped
+	gs.armWrite.Store(false)
+	cancel()
+	if r := <-res; r.Status != StatusTaskAborted {
+		t.Fatalf("aborted SANITIZE: %+v", r)
+	}
+	if r := run(tg, a, cdb(0, 6), nil); senseASC(r) != ascNotReadySanitize {
+		t.Fatalf("the sanitize stopped with its command: %+v", r)
+	}
+	close(gs.resume)
+	waitGood(t, tg, a)
+	if r := run(tg, a, rw16(0x88, 2047, 1, 0), nil); !bytes.Equal(r.Data, bytes.Repeat([]byte{0x33}, 512)) {
+		t.Fatal("the sanitize did not complete")
+	}
+}

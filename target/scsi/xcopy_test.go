@@ -1,0 +1,165 @@
+package scsi
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"testing"
+
+	"github.com/ietgo/ietd/target/backing"
+	"github.com/ietgo/ietd/target/config"
+)
+
+type xcopyRig struct {
+	tg   *Target
+	a, b *Nexus
+}
+
+func newXcopyRig(t *testing.T, bs int, size int64) *xcopyRig {
+	t.Helper()
+	tc := config.NewTarget(1, "iqn.2026-01.org.ietgo:xcopy")
+	for i := uint64(0); i < 2; i++ {
+		tc.LUNs = append(tc.LUNs, &config.LUN{Number: i, Type: "fileio", IOMode: "wb", BlockSize: bs,
+			Store: &config.Store{Path: "m"}})
+	}
+	tg, err := NewTarget(tc, Options{OpenStore: func(*config.LUN) (backing.Store, error) { return backing.NewMemory(size), nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := &xcopyRig{tg: tg,
+		a: &Nexus{ID: 1, InitiatorName: "iqn.a", ISID: [6]byte{1}, TargetName: tc.Name},
+		b: &Nexus{ID: 2, InitiatorName: "iqn.b", ISID: [6]byte{2}, TargetName: tc.Name}}
+	for _, n := range []*Nexus{x.a, x.b} {
+		tg.NexusAttach(n)
+		x.exec(n, 0, cdb(0, 6), nil)
+		x.exec(n, 1, cdb(0, 6), nil)
+	}
+	return x
+}
+
+func (x *xcopyRig) exec(n *Nexus, lun uint64, c, out []byte) Result {
+	cmd := &Command{Nexus: n, LUN: lun, CDB: c, DataOut: out, ExpectedLen: uint32(max(len(out), 1<<16))}
+	return x.tg.Execute(context.Background(), cmd)
+}
+
+// list builds an EXTENDED COPY of n blocks from LUN src to LUN dst.
+func (x *xcopyRig) list(src, dst uint64, n uint16) ([]byte, []byte) {
+	desc := func(l *lun) []byte {
+		d := make([]byte, 32)
+		d[0] = 0xe4
+		// As libiscsi does: the highest designator type; a 24-byte T10
+		// vendor ID is cut to the 20 bytes the descriptor holds.
+		ds := l.luDesignators()
+		des := ds[len(ds)-1]
+		d[4], d[5], d[7] = 0x01, des.typ, byte(len(des.val))
+		copy(d[8:28], des.val)
+		binary.BigEndian.PutUint32(d[28:], uint32(l.bs))
+		return d
+	}
+	seg := make([]byte, 28)
+	seg[0] = 0x02
+	binary.BigEndian.PutUint16(seg[2:], 24)
+	binary.BigEndian.PutUint16(seg[6:], 1)
+	binary.BigEndian.PutUint16(seg[10:], n)
+	p := make([]byte, 16)
+	binary.BigEndian.PutUint16(p[2:], 64)
+	binary.BigEndian.PutUint32(p[8:], 28)
+	p = append(p, desc(x.tg.lun(src))...)
+	p = append(p, desc(x.tg.lun(dst))...)
+	p = append(p, seg...)
+	c := cdb(0x83, 16)
+	binary.BigEndian.PutUint32(c[10:], uint32(len(p)))
+	return c, p
+}
+
+func (x *xcopyRig) pr(n *Nexus, lun uint64, sa, typ byte, key, sak uint64) Result {
+	c, p := prOut(sa, typ, key, sak)
+	return x.exec(n, lun, c, p)
+}
+
+// EXTENDED COPY obeys the copy targets' reservations for the copy
+// manager's I_T nexus: a destination reserved Exclusive Access by another
+// nexus is not written, a Write Exclusive source may be read.
+func TestExtendedCopyHonoursOtherLUNsReservations(t *testing.T) {
+	x := newXcopyRig(t, 512, 1<<20)
+	marker := bytes.Repeat([]byte{0x11}, 512)
+	x.exec(x.a, 1, rw16(0x8a, 0, 1, 0), marker)
+	x.exec(x.b, 0, rw16(0x8a, 0, 1, 0), bytes.Repeat([]byte{0x22}, 512))
+	x.pr(x.a, 1, 0, 0, 0, 0xa)
+	if r := x.pr(x.a, 1, 1, prEA, 0xa, 0); r.Status != StatusGood {
+		t.Fatal(r)
+	}
+	c, p := x.list(0, 1, 1)
+	if r := x.exec(x.b, 0, c, p); r.Status != StatusReservationConflict {
+		t.Fatalf("copy into a LUN another nexus holds EA: %+v", r)
+	}
+	if r := x.exec(x.a, 1, rw16(0x88, 0, 1, 0), nil); !bytes.Equal(r.Data, marker) {
+		t.Fatal("the destination was written through the reservation")
+	}
+	// Source under EA of another nexus: reading it conflicts too.
+	c, p = x.list(1, 0, 1)
+	if r := x.exec(x.b, 0, c, p); r.Status != StatusReservationConflict {
+		t.Fatalf("copy out of a LUN another nexus holds EA: %+v", r)
+	}
+	// Write Exclusive allows others to read: copy from it works.
+	x.pr(x.a, 1, 3, 0, 0xa, 0) // CLEAR
+	x.exec(x.b, 1, cdb(0, 6), nil)
+	x.pr(x.a, 1, 0, 0, 0, 0xa)
+	x.pr(x.a, 1, 1, prWE, 0xa, 0)
+	if r := x.exec(x.b, 0, c, p); r.Status != StatusGood {
+		t.Fatalf("copy out of a Write Exclusive LUN: %+v", r)
+	}
+	if r := x.exec(x.b, 0, rw16(0x88, 0, 1, 0), nil); !bytes.Equal(r.Data, marker) {
+		t.Fatal("copy did not happen")
+	}
+	// SPC-2 RESERVE of the destination by another nexus.
+	x.pr(x.a, 1, 3, 0, 0xa, 0)
+	x.exec(x.b, 1, cdb(0, 6), nil)
+	if r := x.exec(x.a, 0, cdb(0x16, 6), nil); r.Status != StatusGood {
+		t.Fatalf("RESERVE(6): %+v", r)
+	}
+	c, p = x.list(1, 0, 1)
+	if r := x.exec(x.b, 1, c, p); r.Status != StatusReservationConflict {
+		t.Fatalf("copy into a LUN RESERVEd by another nexus: %+v", r)
+	}
+}
+
+// A copy target that is stopped/ejected or has a unit attention pending
+// for the nexus is unreachable (COPY ABORTED); the unit attention stays
+// for the nexus's next command to that unit.
+func TestExtendedCopyTargetState(t *testing.T) {
+	x := newXcopyRig(t, 512, 1<<20)
+	x.tg.lun(1).establishUA("", ascModeParamsChanged)
+	c, p := x.list(0, 1, 1)
+	if r := x.exec(x.a, 0, c, p); senseKey(r) != keyCopyAborted || senseASC(r) != ascCopyTargetUnreach {
+		t.Fatalf("copy with a pending UA on the destination: %+v", r)
+	}
+	if r := x.exec(x.a, 1, cdb(0, 6), nil); senseASC(r) != ascModeParamsChanged {
+		t.Fatalf("the UA was consumed by the copy: %+v", r)
+	}
+	if r := x.exec(x.a, 0, c, p); r.Status != StatusGood {
+		t.Fatalf("copy after the UA was reported: %+v", r)
+	}
+	l1 := x.tg.lun(1)
+	l1.mu.Lock()
+	l1.ejected = true
+	l1.mu.Unlock()
+	if r := x.exec(x.a, 0, c, p); senseKey(r) != keyCopyAborted {
+		t.Fatalf("copy into an ejected unit: %+v", r)
+	}
+}
+
+// A segment longer than the MAXIMUM SEGMENT LENGTH we advertise (32 MiB)
+// is refused.
+func TestExtendedCopySegmentLimit(t *testing.T) {
+	x := newXcopyRig(t, 4096, 64<<20)
+	c, p := x.list(0, 1, uint16(xcopyMaxSegmentBytes/4096+1))
+	r := x.exec(x.a, 0, c, p)
+	if senseKey(r) != keyIllegalRequest || senseASC(r) != ascInvalidFieldParam {
+		t.Fatalf("segment over the limit: %+v", r)
+	}
+	c, p = x.list(0, 1, uint16(xcopyMaxSegmentBytes/4096))
+	if r := x.exec(x.a, 0, c, p); r.Status != StatusGood {
+		t.Fatalf("segment at the limit: %+v", r)
+	}
+}
