@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -155,9 +156,9 @@ func greedyReader(addr, target string, depth int, stop <-chan struct{}, done *at
 // TestFloodDoesNotStarveOthers: an honest session (one command at a
 // time, verified I/O) while one initiator floods the daemon from several
 // sessions: 2 keeping 8 reads of 1 MiB in flight each and one spraying
-// commands outside its window (the queueing flooders, whose effect on
-// large reads is a known defect, are in TestStuckSessionsDoNotStallReads
-// and, against this honest session, TestResourceLimits). Measured relative to the flood
+// commands outside its window (the queueing flooders, and their effect
+// on large reads, are in TestStuckSessionsDoNotStallReads and, against
+// this honest session, TestResourceLimits). Measured relative to the flood
 // itself, not in absolute time: the honest session's commands (a few KiB)
 // must complete at least as fast as the flooders' (Little's law: 8 in
 // flight / their completion rate), it must never stall for a second, and
@@ -256,24 +257,35 @@ func TestFloodDoesNotStarveOthers(t *testing.T) {
 // TestResourceLimits) while two other sessions keep 8 reads of 1 MiB in
 // flight each. The stuck sessions' buffers must not hold the data budget
 // so that the others' large reads stop: each 6 s round (3 rounds, fresh
-// daemon each) the readers must complete reads and never wait 3 s.
+// daemon each) the readers must complete reads and never wait 3 s. In
+// rounds 1 and 3 the readers start first (the fair share keeps the stuck
+// sessions from taking more than their share of the memory); in round 2
+// the stuck sessions take what they can before the readers come (where
+// the readers then wait for a second, the daemon drops the stuck
+// connections: they hold more than their share and their initiator has
+// stalled them; ERL 0 session recovery).
 func TestStuckSessionsDoNotStallReads(t *testing.T) {
-	knownDefect(t, "sessions stuck with queued 1 MiB writes (no Data-Out) and unread 1 MiB reads hold the data budget: other sessions' 1 MiB reads get no Data-In for 10 s and more (about 1 run in 5; small commands are unaffected) (transport)")
 	t.Parallel()
 	for round := range 3 {
+		stuckFirst := round == 1
 		e := newHostileEnv(t)
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
 		var done atomic.Int64
 		errs := make(chan error, 4)
-		for range 2 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := greedyReader(e.d.addr, hostileIQN, 8, stop, &done); err != nil {
-					errs <- err
-				}
-			}()
+		readers := func() {
+			for range 2 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := greedyReader(e.d.addr, hostileIQN, 8, stop, &done); err != nil {
+						errs <- err
+					}
+				}()
+			}
+		}
+		if !stuckFirst {
+			readers()
 		}
 		w := ffpDial(t, e.d.addr, loginOpts{initialR2T: "Yes", immediateData: "No"})
 		r := ffpDial(t, e.d.addr, loginOpts{})
@@ -283,6 +295,10 @@ func TestStuckSessionsDoNotStallReads(t *testing.T) {
 				r.send(r.cmdPDU(0, cdbRead16(0, 2048), 1<<20, false, true)) != nil {
 				break
 			}
+		}
+		if stuckFirst {
+			time.Sleep(time.Second) // their commands take the whole budget
+			readers()
 		}
 		start, last, lastN := time.Now(), time.Now(), done.Load()
 		var stall time.Duration
@@ -297,7 +313,10 @@ func TestStuckSessionsDoNotStallReads(t *testing.T) {
 		close(stop)
 		wg.Wait()
 		close(errs)
-		reportTally("stuck sessions vs large reads (known defect while skipped)").add("2 sessions of 1 MiB reads beside stuck queued commands", fmt.Sprintf("longest stall under 3s=%v", stall < 3*time.Second))
+		drops := grepLines(e.d.allLogs(), "dropping the connection")
+		t.Logf("round %d (stuck sessions first: %v): longest stall %v, %d reads of 1 MiB; %d stuck connections dropped",
+			round+1, stuckFirst, stall.Round(time.Millisecond), done.Load(), len(drops))
+		reportTally("stuck sessions vs large reads").add("2 sessions of 1 MiB reads beside stuck queued commands", fmt.Sprintf("longest stall under 3s=%v", stall < 3*time.Second))
 		for err := range errs {
 			t.Errorf("round %d: reader: %v", round+1, err)
 		}
@@ -309,6 +328,16 @@ func TestStuckSessionsDoNotStallReads(t *testing.T) {
 		e.honest.stop()
 		e.d.stop()
 	}
+}
+
+func grepLines(s, sub string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // TestImmediateCommandsBounded: 3000 immediate WRITEs of 64 KiB (the

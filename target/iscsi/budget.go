@@ -1,14 +1,38 @@
 package iscsi
 
 import (
-	"context"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // memBudget bounds the data-buffer memory held by commands in flight
 // across every session of a server (Options.MaxDataInFlight). Commands
 // wait for room instead of allocating; a command larger than the whole
 // budget waits until it is alone.
+//
+// Fair share. Every charge and release is booked to the session of the
+// command (session.budget). While no other session waits, a session may
+// use the whole budget. While a command of another session waits, a
+// session holding its share gets no more until it drops below; its share
+// is what the sessions that want no more leave, split evenly among those
+// that do (the waiting ones and itself: max-min fairness, shareLocked),
+// and a session holding nothing always gets one command. The waiting
+// commands are served neediest session first: the one holding least (the
+// shares being equal, the one furthest below its share), in arrival order
+// within a session. When the neediest waiter does not fit yet but would
+// within its share, nobody else is served before it (smaller requests
+// cannot starve it); a request beyond its share does not hold up others.
+// Waiters are handed their bytes by whoever releases (no thundering
+// herd). All of it is under the one lock round-trip a command takes
+// anyway, and allocation-free: the waiter is part of its task.
+//
+// The share rule cannot take back what a session already holds, and a
+// session that stops reading its responses or sending its Data-Out keeps
+// its commands (and their budget) indefinitely. Server.watchBudget drops
+// such a session's connection when it holds more than its share while
+// another session's command has waited for initiatorStallLimit
+// (stall.go).
 //
 // Under pressure (3/4 of the limit in use) sessions also stop widening
 // their CmdSN window as commands end (see session.openSlot): the
@@ -20,19 +44,58 @@ import (
 // window that grows the same way (session.start).
 type memBudget struct {
 	mu    sync.Mutex
-	cond  *sync.Cond
 	limit int64
 	used  int64
 	held  map[*session]struct{} // sessions with slots held back
 
-	deferred     []deferredWrite // writes waiting to send their R2Ts
-	deferredHeld int64           // immediate data they hold (in used)
+	active          int64 // sessions holding budget or waiting for it
+	waitingSessions int   // sessions with a command in waiters
+	waitingHeld     int64 // bytes held by those sessions
+	waiters         waitList
+	deferredHeld    int64 // immediate data held by deferred writes (in used)
+
+	// watch is started (once at a time) when a command waits while
+	// several sessions use the budget; it runs until nobody waits and
+	// then calls stopWatching. nil in unit tests of the budget alone.
+	watch    func()
+	watching bool
 }
 
+// budgetAccount is a session's part of the data budget (memBudget.mu).
+type budgetAccount struct {
+	held    int64         // bytes charged to its commands
+	waiting int           // its commands in memBudget.waiters
+	reader  *budgetWaiter // its connection reader, while it waits
+}
+
+// Kinds of waiter.
+const (
+	waitWorker   = iota // a worker before a read (acquire)
+	waitReader          // the connection reader (acquireReader)
+	waitDeferred        // a write's R2Ts (deferGrant): task.grant runs when granted
+)
+
+// budgetWaiter is a command queued for budget; it is part of its task (no
+// allocation per wait). Fields other than queued are guarded by
+// memBudget.mu.
+type budgetWaiter struct {
+	ss         *session
+	t          *task
+	n          int64 // bytes wanted
+	u          int64 // waitDeferred: immediate data it holds already
+	kind       uint8
+	granted    bool
+	since      int64 // unix ns when it was queued
+	cond       sync.Cond
+	prev, next *budgetWaiter
+	queued     atomic.Bool // in waiters (read without the lock by task.abort)
+}
+
+// waitList is the FIFO of waiters, linked through them.
+type waitList struct{ head, tail *budgetWaiter }
+
 func newMemBudget(limit int64) *memBudget {
-	b := &memBudget{limit: limit, held: map[*session]struct{}{}}
-	b.cond = sync.NewCond(&b.mu)
-	return b
+	return &memBudget{limit: limit, held: map[*session]struct{}{}}
 }
 
 // smallCommand is the size up to which a command never waits for the
@@ -45,121 +108,365 @@ func (b *memBudget) fits(n int64) bool {
 	return b.used+n <= b.limit || b.used == 0 || n <= smallCommand
 }
 
-// tryAcquire takes n bytes if they fit now.
-func (b *memBudget) tryAcquire(n int64) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !b.fits(n) {
-		return false
-	}
-	b.used += n
-	return true
-}
-
-// force takes n bytes even beyond the limit (callers that must not wait).
-func (b *memBudget) force(n int64) {
-	b.mu.Lock()
-	b.used += n
-	b.mu.Unlock()
-}
-
-// acquire waits until n bytes fit or ctx is done.
-func (b *memBudget) acquire(ctx context.Context, n int64) bool {
-	b.mu.Lock()
-	if b.fits(n) {
-		// The common case: no waiting, so no cancellation hook either.
-		b.used += n
-		b.mu.Unlock()
-		return true
-	}
-	b.mu.Unlock()
-	stop := context.AfterFunc(ctx, func() {
-		b.mu.Lock()
-		b.cond.Broadcast()
-		b.mu.Unlock()
-	})
-	defer stop()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for !b.fits(n) {
-		if ctx.Err() != nil {
-			return false
-		}
-		b.cond.Wait()
-	}
-	b.used += n
-	return true
-}
-
-// acquireReader is acquire for a connection reader. It must not wait
-// while writes of its session wait for the Data-Out behind it (their
-// budget would never come back: a deadlock once every reader waits), so
-// then it overdraws; awaiting is re-checked on every wake-up, as a
-// deferred write of the session may be granted meanwhile.
-func (b *memBudget) acquireReader(n int64, awaiting func() bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for !b.fits(n) && !awaiting() {
-		b.cond.Wait()
-	}
-	b.used += n
-}
-
-// deferGrant queues write t, which holds u bytes (its immediate data), for
-// n more bytes: t.grant runs when they fit, or at once when nothing but
-// deferred writes holds memory (nobody else would free any).
-func (b *memBudget) deferGrant(t *task, n, u int64) {
-	b.mu.Lock()
-	b.deferred = append(b.deferred, deferredWrite{t: t, n: n, u: u})
-	b.deferredHeld += u
-	g := b.grantableLocked()
-	b.mu.Unlock()
-	for _, d := range g {
-		d.t.grant(d.n)
-	}
-}
-
-type deferredWrite struct {
-	t    *task
-	n, u int64
-}
-
-// grantableLocked takes the deferred writes that may go now, in order,
-// and charges them.
-func (b *memBudget) grantableLocked() []deferredWrite {
-	var out []deferredWrite
-	for len(b.deferred) > 0 {
-		d := b.deferred[0]
-		if d.t.ended.Load() {
-			// Ended while waiting: finish gave back its bytes.
-		} else if b.used+d.n <= b.limit || b.used <= b.deferredHeld {
-			b.used += d.n
-			out = append(out, d)
-		} else {
-			break
-		}
-		b.deferred[0] = deferredWrite{}
-		b.deferred = b.deferred[1:]
-		b.deferredHeld -= d.u
-	}
-	return out
-}
-
-// wake lets waiting readers re-check their condition.
-func (b *memBudget) wake() {
-	b.mu.Lock()
-	b.cond.Broadcast()
-	b.mu.Unlock()
-}
-
-func (b *memBudget) release(n int64) {
+func (b *memBudget) chargeLocked(ss *session, n int64) {
 	if n == 0 {
 		return
 	}
-	b.mu.Lock()
+	a := &ss.budget
+	if a.held == 0 && a.waiting == 0 {
+		b.active++
+	}
+	a.held += n
+	b.used += n
+	if a.waiting > 0 {
+		b.waitingHeld += n
+	}
+}
+
+func (b *memBudget) unchargeLocked(ss *session, n int64) {
+	if n == 0 {
+		return
+	}
+	a := &ss.budget
+	a.held -= n
 	b.used -= n
-	b.cond.Broadcast()
-	grants := b.grantableLocked()
+	if a.waiting > 0 {
+		b.waitingHeld -= n
+	}
+	if a.held == 0 && a.waiting == 0 {
+		b.active--
+	}
+}
+
+// contendedLocked reports whether a session other than ss wants memory:
+// one that waits, or xs (a request not queued; nil: none).
+func (b *memBudget) contendedLocked(ss, xs *session) bool {
+	w := b.waitingSessions
+	if xs != nil && xs.budget.waiting == 0 {
+		w++
+	}
+	if ss.budget.waiting > 0 || ss == xs {
+		w--
+	}
+	return w > 0
+}
+
+// shareLocked is the fair share of ss, counted among the sessions that
+// want memory (those waiting, xs, and ss itself): what the sessions that
+// want nothing more hold is theirs, the rest is split evenly among those
+// that want more (max-min fairness: memory one session does not want is
+// left to the others, not kept idle).
+func (b *memBudget) shareLocked(ss, xs *session) int64 {
+	k, wh := int64(b.waitingSessions), b.waitingHeld
+	if xs != nil && xs.budget.waiting == 0 {
+		k, wh = k+1, wh+xs.budget.held
+	}
+	if ss != xs && ss.budget.waiting == 0 {
+		k, wh = k+1, wh+ss.budget.held
+	}
+	return (b.limit - (b.used - wh)) / k
+}
+
+// eligibleLocked reports whether the share rule lets ss take more: it
+// holds nothing (one command always), or less than its share, or no other
+// session wants memory (xs as for contendedLocked).
+func (b *memBudget) eligibleLocked(ss, xs *session) bool {
+	a := &ss.budget
+	return a.held == 0 || a.held < b.shareLocked(ss, xs) || !b.contendedLocked(ss, xs)
+}
+
+// pickLocked chooses the waiter to serve next (see memBudget), or reports
+// extra: a request of xn bytes for session xs that is not queued (xs nil:
+// none), considered as if queued last. Nothing when none may go now.
+//
+// The neediest request the share rule allows goes if it fits; if it does
+// not but would within its share, nothing goes (room is kept for it);
+// else the neediest allowed request that fits goes.
+func (b *memBudget) pickLocked(xs *session, xn int64) (w *budgetWaiter, extra bool) {
+	best, bestX, ok := b.neediestLocked(xs, xn, false)
+	if !ok {
+		return nil, false
+	}
+	bs, bn := xs, xn
+	if !bestX {
+		bs, bn = best.ss, best.n
+	}
+	if b.fits(bn) {
+		return best, bestX
+	}
+	if b.contendedLocked(bs, xs) && bs.budget.held+bn <= b.shareLocked(bs, xs) {
+		return nil, false // room is kept for it
+	}
+	best, bestX, _ = b.neediestLocked(xs, xn, true)
+	return best, bestX
+}
+
+// neediestLocked finds, among the requests (queued, and the extra one)
+// that the share rule allows and that fit (if fit), one of the session
+// holding least, the first one on ties.
+func (b *memBudget) neediestLocked(xs *session, xn int64, fit bool) (w *budgetWaiter, extra, ok bool) {
+	var held int64
+	for c := b.waiters.head; c != nil; c = c.next {
+		if (!ok || c.ss.budget.held < held) && (!fit || b.fits(c.n)) && b.eligibleLocked(c.ss, xs) {
+			w, held, ok = c, c.ss.budget.held, true
+		}
+	}
+	if xs != nil && (!ok || xs.budget.held < held) && (!fit || b.fits(xn)) && b.eligibleLocked(xs, xs) {
+		return nil, true, true
+	}
+	return w, false, ok
+}
+
+// enqueueLocked queues w (set up by the caller).
+func (b *memBudget) enqueueLocked(w *budgetWaiter, now int64) {
+	a := &w.ss.budget
+	if a.waiting == 0 {
+		if a.held == 0 {
+			b.active++
+		}
+		b.waitingSessions++
+		b.waitingHeld += a.held
+	}
+	a.waiting++
+	w.since, w.granted = now, false
+	w.prev, w.next = b.waiters.tail, nil
+	if b.waiters.tail != nil {
+		b.waiters.tail.next = w
+	} else {
+		b.waiters.head = w
+	}
+	b.waiters.tail = w
+	w.queued.Store(true)
+	if w.kind == waitDeferred {
+		b.deferredHeld += w.u
+	}
+	if b.watch != nil && !b.watching && b.active > 1 {
+		b.watching = true
+		go b.watch()
+	}
+}
+
+// unlinkLocked takes w out of the queue.
+func (b *memBudget) unlinkLocked(w *budgetWaiter) {
+	if w.prev != nil {
+		w.prev.next = w.next
+	} else {
+		b.waiters.head = w.next
+	}
+	if w.next != nil {
+		w.next.prev = w.prev
+	} else {
+		b.waiters.tail = w.prev
+	}
+	w.prev, w.next = nil, nil
+	w.queued.Store(false)
+	if w.kind == waitDeferred {
+		b.deferredHeld -= w.u
+	}
+	a := &w.ss.budget
+	a.waiting--
+	if a.waiting == 0 {
+		b.waitingSessions--
+		b.waitingHeld -= a.held
+		if a.held == 0 {
+			b.active--
+		}
+	}
+}
+
+// grantLocked serves the waiters that may go now: it charges them and
+// wakes those that sleep. The deferred writes granted are returned as a
+// chain (through next) for runGrants, after the lock is dropped.
+func (b *memBudget) grantLocked() *budgetWaiter {
+	var chain, last *budgetWaiter
+	for b.waiters.head != nil {
+		w, _ := b.pickLocked(nil, 0)
+		if w == nil && b.used <= b.deferredHeld {
+			// Nothing but deferred writes holds memory: nobody else
+			// would free any (their Data-Out comes only after their
+			// R2Ts), so the oldest goes whatever its size.
+			for c := b.waiters.head; c != nil; c = c.next {
+				if c.kind == waitDeferred {
+					w = c
+					break
+				}
+			}
+		}
+		if w == nil {
+			break
+		}
+		b.unlinkLocked(w)
+		b.chargeLocked(w.ss, w.n)
+		w.granted = true
+		if w.kind != waitDeferred {
+			w.cond.Signal()
+			continue
+		}
+		if last == nil {
+			chain = w
+		} else {
+			last.next = w
+		}
+		last = w
+	}
+	return chain
+}
+
+// runGrants sends the R2Ts of the deferred writes granted (not under
+// memBudget.mu: task.grant takes task.mu).
+func runGrants(chain *budgetWaiter) {
+	for chain != nil {
+		w := chain
+		chain, w.next = w.next, nil
+		w.t.grant(w.n)
+	}
+}
+
+// tryAcquire takes n bytes for session ss if it may now.
+func (b *memBudget) tryAcquire(ss *session, n int64) bool {
+	b.mu.Lock()
+	ok := b.fits(n)
+	if ok && n > smallCommand && b.waiters.head != nil {
+		_, ok = b.pickLocked(ss, n)
+	}
+	if ok {
+		b.chargeLocked(ss, n)
+	}
+	b.mu.Unlock()
+	return ok
+}
+
+// force takes n bytes for ss even beyond the limit (callers that must
+// not wait).
+func (b *memBudget) force(ss *session, n int64) {
+	b.mu.Lock()
+	b.chargeLocked(ss, n)
+	b.mu.Unlock()
+}
+
+// acquire waits until t (a worker's command) may take n bytes, or t is
+// aborted (task.abort wakes it).
+func (b *memBudget) acquire(t *task, n int64) bool {
+	ss := t.ss
+	b.mu.Lock()
+	if b.fits(n) && (n <= smallCommand || b.waiters.head == nil) {
+		// The common case: no waiting.
+		b.chargeLocked(ss, n)
+		b.mu.Unlock()
+		return true
+	}
+	w := &t.bw
+	w.ss, w.t, w.n, w.u, w.kind = ss, t, n, 0, waitWorker
+	w.cond.L = &b.mu
+	b.enqueueLocked(w, time.Now().UnixNano())
+	if g := b.grantLocked(); g != nil {
+		b.mu.Unlock()
+		runGrants(g)
+		b.mu.Lock()
+	}
+	for !w.granted {
+		if t.sig.Err() != nil {
+			b.unlinkLocked(w)
+			// Its leaving may let others go (one session fewer waits).
+			g := b.grantLocked()
+			b.mu.Unlock()
+			runGrants(g)
+			return false
+		}
+		w.cond.Wait()
+	}
+	b.mu.Unlock()
+	return true
+}
+
+// wakeAborted wakes t if it waits in acquire (task.abort).
+func (b *memBudget) wakeAborted(t *task) {
+	b.mu.Lock()
+	if t.bw.queued.Load() && t.bw.kind == waitWorker {
+		t.bw.cond.Signal()
+	}
+	b.mu.Unlock()
+}
+
+// acquireReader is acquire for a connection reader, t being the write it
+// reads. It must not wait while writes of its session wait for the
+// Data-Out behind it (their budget would never come back: a deadlock once
+// every reader waits), so then it overdraws; awaiting is re-checked
+// whenever a deferred write of the session is granted (wakeReader). It
+// gives up (false) once closing reports the connection closing (checked
+// on wakeReader too).
+func (b *memBudget) acquireReader(t *task, n int64, awaiting, closing func() bool) bool {
+	ss := t.ss
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.fits(n) && (n <= smallCommand || b.waiters.head == nil) {
+		b.chargeLocked(ss, n)
+		return true
+	}
+	w := &t.bw
+	w.ss, w.t, w.n, w.u, w.kind = ss, t, n, 0, waitReader
+	w.cond.L = &b.mu
+	b.enqueueLocked(w, time.Now().UnixNano())
+	ss.budget.reader = w
+	defer func() { ss.budget.reader = nil }()
+	for {
+		if g := b.grantLocked(); g != nil {
+			b.mu.Unlock()
+			runGrants(g)
+			b.mu.Lock()
+		}
+		if w.granted {
+			return true
+		}
+		if awaiting() || closing() {
+			b.unlinkLocked(w)
+			if closing() {
+				return false
+			}
+			b.chargeLocked(ss, n)
+			return true
+		}
+		w.cond.Wait()
+	}
+}
+
+// wakeReader lets the reader of ss re-check its condition if it waits
+// in acquireReader.
+func (b *memBudget) wakeReader(ss *session) {
+	b.mu.Lock()
+	if w := ss.budget.reader; w != nil {
+		w.cond.Signal()
+	}
+	b.mu.Unlock()
+}
+
+// deferGrant queues write t, which holds u bytes (its immediate data), for
+// n more bytes: t.grant runs when they may go, or at once when nothing but
+// deferred writes holds memory (nobody else would free any).
+func (b *memBudget) deferGrant(t *task, n, u int64) {
+	b.mu.Lock()
+	w := &t.bw
+	w.ss, w.t, w.n, w.u, w.kind = t.ss, t, n, u, waitDeferred
+	b.enqueueLocked(w, time.Now().UnixNano())
+	g := b.grantLocked()
+	b.mu.Unlock()
+	runGrants(g)
+}
+
+// release gives back n bytes of session ss and serves waiters.
+func (b *memBudget) release(ss *session, n int64) {
+	b.releaseTask(ss, nil, n)
+}
+
+// releaseTask is release for a task that has ended: t leaves the queue
+// if it waited there (a deferred write).
+func (b *memBudget) releaseTask(ss *session, t *task, n int64) {
+	b.mu.Lock()
+	if t != nil && t.bw.queued.Load() {
+		b.unlinkLocked(&t.bw)
+	}
+	b.unchargeLocked(ss, n)
+	grants := b.grantLocked()
 	var reopen []*session
 	if len(b.held) > 0 && !b.pressedLocked() {
 		for ss := range b.held {
@@ -168,9 +475,7 @@ func (b *memBudget) release(n int64) {
 		clear(b.held)
 	}
 	b.mu.Unlock()
-	for _, d := range grants {
-		d.t.grant(d.n)
-	}
+	runGrants(grants)
 	for _, ss := range reopen {
 		ss.reopenSlots()
 	}
@@ -198,4 +503,45 @@ func (b *memBudget) inUse() int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.used
+}
+
+// heldBy reports the bytes held by the commands of ss.
+func (b *memBudget) heldBy(ss *session) int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return ss.budget.held
+}
+
+// hogging reports whether ss holds more than its fair share while a
+// command of another session has waited since before cutoff (unix ns).
+func (b *memBudget) hogging(ss *session, cutoff int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if ss.budget.held <= b.shareLocked(ss, nil) {
+		return false
+	}
+	for w := b.waiters.head; w != nil; w = w.next {
+		if w.ss != ss && w.since <= cutoff {
+			return true
+		}
+	}
+	return false
+}
+
+// stopWatching ends the watcher's run if nobody waits (else it goes on).
+func (b *memBudget) stopWatching() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.waiters.head != nil {
+		return false
+	}
+	b.watching = false
+	return true
+}
+
+// waitingNow reports whether a command waits for budget.
+func (b *memBudget) waitingNow() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.waiters.head != nil
 }

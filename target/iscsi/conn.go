@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -47,6 +48,7 @@ type outPDU struct {
 	data       []byte
 	stat       uint8
 	task       *task
+	r2t        *task // an R2T of this write: stamped when on the wire
 	closeAfter bool
 	// flush marks no PDU: the writer closes the connection once
 	// everything queued before it is on the wire.
@@ -86,6 +88,11 @@ type conn struct {
 	lastRecv   atomic.Int64
 	pingTTT    atomic.Uint32 // outstanding ping TTT (0 = none)
 	pingSentAt atomic.Int64
+	// lastDataOut is when the last Data-Out for a known task came (unix
+	// ns); wbusy is when the writer last made progress on the batch it
+	// is writing (0 while it writes nothing). For Server.watchBudget.
+	lastDataOut atomic.Int64
+	wbusy       atomic.Int64
 
 	textRest []byte // SendTargets answer still to send
 	textTTT  uint32
@@ -326,17 +333,53 @@ func (c *conn) writer() {
 			}
 			closeAfter = closeAfter || batch[i].closeAfter
 		}
-		c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-		wb := bufs
-		_, err := wb.WriteTo(c.nc)
+		err := c.writeBatch(bufs)
+		var sent int64
 		for i := range batch {
 			if batch[i].task != nil {
 				batch[i].task.finish()
+			} else if t := batch[i].r2t; t != nil && err == nil {
+				if sent == 0 {
+					sent = time.Now().UnixNano()
+				}
+				t.dataOutWait.Store(sent)
 			}
 			batch[i] = outPDU{}
 		}
 		if err != nil || closeAfter {
 			c.close()
+		}
+	}
+}
+
+// writeProgress is how often a writer blocked on a full socket checks
+// whether any of its batch went out (c.wbusy); a batch gets writeTimeout
+// in all.
+const writeProgress = initiatorStallLimit / 4
+
+// writeBatch writes one batch (one writev, repeated only when the socket
+// is full), within writeTimeout.
+func (c *conn) writeBatch(bufs net.Buffers) error {
+	now := time.Now()
+	end := now.Add(writeTimeout)
+	c.wbusy.Store(now.UnixNano())
+	defer c.wbusy.Store(0)
+	for {
+		d := now.Add(writeProgress)
+		if d.After(end) {
+			d = end
+		}
+		c.nc.SetWriteDeadline(d)
+		n, err := bufs.WriteTo(c.nc)
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		now = time.Now()
+		if !now.Before(end) {
+			return err
+		}
+		if n > 0 {
+			c.wbusy.Store(now.UnixNano())
 		}
 	}
 }

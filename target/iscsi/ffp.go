@@ -13,7 +13,10 @@ import (
 	"github.com/ietgo/ietd/target/scsi"
 )
 
-var errProtocol = errors.New("iscsi: protocol error")
+var (
+	errProtocol    = errors.New("iscsi: protocol error")
+	errConnClosing = errors.New("iscsi: connection closing")
+)
 
 // ffpLoop is the reader of the full feature phase.
 func (c *conn) ffpLoop() error {
@@ -209,12 +212,13 @@ func (c *conn) handleCommand(h *pdu.BHS) error {
 	}
 	imm := uint32(min(n, int(t.edtl)))
 	need, deferred := int64(t.edtl), false
-	if !ss.srv.mem.tryAcquire(need) {
+	if !ss.srv.mem.tryAcquire(ss, need) {
 		if first == 0 && imm < t.edtl && ss.awaitingAny() {
 			need, deferred = int64(imm), true
-			ss.srv.mem.force(need)
-		} else {
-			ss.srv.mem.acquireReader(need, ss.awaitingAny)
+			ss.srv.mem.force(ss, need)
+		} else if !ss.srv.mem.acquireReader(t, need, ss.awaitingAny, c.isClosing) {
+			t.finish()
+			return errConnClosing
 		}
 	}
 	t.charged = need
@@ -264,6 +268,11 @@ func (c *conn) handleCommand(h *pdu.BHS) error {
 	}
 	t.mu.Lock()
 	if !t.ended.Load() { // not aborted by another session meanwhile
+		if t.unsolEnd > t.received {
+			// Unsolicited Data-Out is due now (R2Ts are stamped when
+			// the writer has sent them).
+			t.dataOutWait.Store(c.lastRecv.Load())
+		}
 		t.awaiting.Store(true)
 		c.sendR2Ts(t)
 	}
@@ -279,7 +288,7 @@ func (t *task) grant(n int64) {
 	t.mu.Lock()
 	if t.ended.Load() {
 		t.mu.Unlock()
-		ss.srv.mem.release(n) // not under t.mu: it may grant others
+		ss.srv.mem.release(ss, n) // not under t.mu: it may grant others
 		return
 	}
 	defer t.mu.Unlock()
@@ -295,7 +304,7 @@ func (t *task) grant(n int64) {
 	if c := ss.connection(); c != nil {
 		c.sendR2Ts(t)
 	}
-	ss.srv.mem.wake()
+	ss.srv.mem.wakeReader(ss) // its reader may wait while none of its writes awaited Data-Out
 }
 
 // failTask ends a write command without executing it: CHECK CONDITION
@@ -337,6 +346,7 @@ func (c *conn) sendR2Ts(t *task) {
 		o.bhs.SetU32(pdu.OffBufOffset, r.offset)
 		o.bhs.SetU32(pdu.OffResidual, r.length)
 		o.stat = statCarry
+		o.r2t = t
 		t.r2tSN++
 		c.enqueue(o)
 	}
@@ -350,6 +360,7 @@ func (c *conn) handleDataOut(h *pdu.BHS) error {
 		// Unknown or aborted task: drop the data.
 		return c.discard(n)
 	}
+	c.lastDataOut.Store(c.lastRecv.Load())
 	off, ttt, dsn := h.BufferOffset(), h.TTT(), h.DataSN()
 	if uint64(off)+uint64(n) > uint64(t.edtl) {
 		c.reject(h, rejectInvalidPDU)

@@ -30,6 +30,16 @@ func startServer(t *testing.T, cfg *config.Config, disk *fakeDisk) *testServer {
 // filled in).
 func startServerWith(t *testing.T, cfg *config.Config, disk *fakeDisk, opts Options) *testServer {
 	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startServerOn(t, cfg, disk, opts, l)
+}
+
+// startServerOn is startServerWith serving listener l.
+func startServerOn(t *testing.T, cfg *config.Config, disk *fakeDisk, opts Options, l net.Listener) *testServer {
+	t.Helper()
 	lg := logrus.New()
 	lg.SetLevel(logrus.WarnLevel)
 	if testing.Verbose() {
@@ -38,10 +48,6 @@ func startServerWith(t *testing.T, cfg *config.Config, disk *fakeDisk, opts Opti
 	opts.Config, opts.Log = cfg, logrus.NewEntry(lg)
 	opts.NewDevice = func(*config.Target, scsi.Options) (Device, error) { return disk, nil }
 	srv, err := NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -128,6 +128,7 @@ func NewServer(opts Options) (*Server, error) {
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*conn]struct{}{},
 	}
+	s.mem.watch = s.watchBudget
 	for _, t := range opts.Config.Targets {
 		ts, err := s.openTarget(t)
 		if err != nil {

@@ -31,6 +31,8 @@ type session struct {
 	maxCmdSN atomic.Uint32
 	withheld atomic.Uint32 // window slots held back under memory pressure
 
+	budget budgetAccount // its part of the data budget (memBudget.mu)
+
 	mu    sync.Mutex
 	conn  *conn
 	tasks map[uint32]*task // by ITT
@@ -39,6 +41,9 @@ type session struct {
 	// go to the workers in CmdSN order once the gap fills (RFC 7143
 	// 4.2.2.1). Bounded by the window.
 	held []*task
+	// heldSince is when commands were last held or let go (unix ns; 0
+	// while none is held): the initiator leaving a CmdSN gap open.
+	heldSince int64
 	// parked are task-set TMFs waiting for the commands below their
 	// CmdSN (RFC 7143 11.6.2: the affected tasks must be received).
 	parked []parkedTMF
@@ -169,9 +174,9 @@ func (ss *session) end() {
 		return
 	}
 	ss.ended = true
-	var idle []*task
+	var all, idle []*task
 	for _, t := range ss.tasks {
-		t.abort()
+		all = append(all, t)
 		if !t.dispatched.Load() {
 			idle = append(idle, t)
 		}
@@ -180,6 +185,11 @@ func (ss *session) end() {
 	clear(ss.held)
 	ss.held, ss.parked = nil, nil
 	ss.mu.Unlock()
+	// Not under ss.mu: abort may wake a worker waiting for budget
+	// (memBudget.mu comes before session.mu).
+	for _, t := range all {
+		t.abort()
+	}
 	for _, t := range idle {
 		t.finish()
 	}
@@ -287,6 +297,11 @@ func (ss *session) release() {
 	}
 	clear(ss.held[len(held):])
 	ss.held = held
+	if len(held) == 0 {
+		ss.heldSince = 0
+	} else if len(ready) > 0 {
+		ss.heldSince = time.Now().UnixNano()
+	}
 	ss.mu.Unlock()
 	slices.SortFunc(ready, func(a, b *task) int { return int(int32(a.cmdSN - b.cmdSN)) })
 	for _, t := range ready {
@@ -461,6 +476,9 @@ func (ss *session) dispatch(t *task) {
 				t.finish()
 				return
 			}
+			if len(ss.held) == 0 {
+				ss.heldSince = time.Now().UnixNano()
+			}
 			ss.held = append(ss.held, t)
 			ss.mu.Unlock()
 			return
@@ -503,7 +521,7 @@ func (ss *session) run(t *task) {
 	if n := dataInSize(t.cmd.CDB, t.edtl); t.read && n > 0 {
 		// Wait for room in the server's data budget (bounded memory
 		// under many sessions of large reads).
-		if !ss.srv.mem.acquire(&t.sig, int64(n)) {
+		if !ss.srv.mem.acquire(t, int64(n)) {
 			t.executing.Store(false)
 			t.finish()
 			return
@@ -555,7 +573,12 @@ type task struct {
 	deferred atomic.Bool // R2Ts wait for data budget (memBudget.deferGrant)
 	awaiting atomic.Bool // R2Ts or unsolicited data outstanding
 	inBuf    []byte      // Data-In buffer (pooled)
-	res      scsi.Result
+	bw       budgetWaiter
+	// dataOutWait is when the task began to wait for the initiator's
+	// Data-Out (unix ns): its R2T on the wire (stamped by the writer) or,
+	// for unsolicited data, the command's arrival; 0 until then.
+	dataOutWait atomic.Int64
+	res         scsi.Result
 
 	// reading: the reader is reading Data-Out into outBuf without t.mu
 	// (under t.mu); a finish meanwhile leaves the buffer to it.
@@ -598,6 +621,9 @@ type r2tState struct {
 func (t *task) abort() {
 	t.aborted.Store(true)
 	t.sig.cancel()
+	if t.bw.queued.Load() {
+		t.ss.srv.mem.wakeAborted(t)
+	}
 }
 
 func (t *task) isAborted() bool { return t.aborted.Load() }
@@ -628,7 +654,9 @@ func (t *task) finish() {
 			ss.immediate.Add(-1)
 		}
 		// Not under t.mu: a release may grant other deferred writes.
-		ss.srv.mem.release(charged)
+		if charged > 0 || t.bw.queued.Load() {
+			ss.srv.mem.releaseTask(ss, t, charged)
+		}
 		t.releaseSlot()
 		if t.inBuf != nil {
 			ss.srv.pool.Put(t.inBuf)
