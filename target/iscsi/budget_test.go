@@ -3,6 +3,8 @@ package iscsi
 import (
 	"testing"
 	"time"
+
+	"github.com/ietgo/ietd/target/pdu"
 )
 
 const mib = 1 << 20
@@ -343,6 +345,82 @@ func (a *atomicBool) get() bool {
 	default:
 		return false
 	}
+}
+
+// deferWrite has session ss (with a pool: budgetSession plus one) defer a
+// write of total bytes whose u bytes of immediate data are in, as the
+// reader does (handleCommand).
+func deferWrite(ss *session, u, total int64) *task {
+	if ss.srv.pool == nil {
+		ss.srv.pool = pdu.NewBufPool(nil, 0)
+	}
+	t := &task{ss: ss, write: true, edtl: uint32(total)}
+	ss.srv.mem.force(ss, u)
+	t.charged = u
+	t.outBuf = ss.srv.pool.Get(int(u))
+	t.deferred.Store(true)
+	ss.srv.mem.deferGrant(t, total-u, u)
+	return t
+}
+
+func grantedWrites(ws []*task) (n int) {
+	for _, w := range ws {
+		if !w.deferred.Load() {
+			n++
+		}
+	}
+	return n
+}
+
+// endWrite gives back what write w holds, queued or granted.
+func endWrite(w *task) {
+	w.mu.Lock()
+	n := w.charged
+	w.charged = 0
+	w.ended.Store(true)
+	w.mu.Unlock()
+	w.ss.srv.mem.releaseTask(w.ss, w, n)
+}
+
+// The immediate data of deferred writes does not count against their
+// session's share, and they go once their whole buffer fits beside the
+// memory of the commands not deferred: a session whose window filled with
+// deferred writes is not kept above its share with nothing moving while
+// their immediate data fills the budget.
+func TestBudgetDeferredWritesNotPinned(t *testing.T) {
+	b := newMemBudget(4 * mib)
+	a, o := budgetSession(b), budgetSession(b)
+	b.force(o, 4*mib)
+	var ws []*task
+	for range 8 { // 2 MiB of immediate data: 6 MiB in use
+		ws = append(ws, deferWrite(a, 256<<10, mib))
+	}
+	if n := grantedWrites(ws); n != 0 {
+		t.Fatalf("%d deferred writes granted while the budget is full", n)
+	}
+	_, got := waitAcquire(o, mib) // contended: shares of 2 MiB
+	queued(t, b, 9)
+	b.release(o, 2*mib)
+	// Room for two whole writes beside o's 2 MiB, and a holds nothing
+	// that moves (its 2 MiB of immediate data counted, it would be at its
+	// share, and nothing would fit: 4 MiB in use).
+	if n := grantedWrites(ws); n != 2 {
+		t.Fatalf("%d deferred writes granted, want 2", n)
+	}
+	mustWait(t, got, "o, at its share")
+	if b.heldBy(a) != 2*mib+6*256<<10 {
+		t.Fatalf("a holds %d", b.heldBy(a))
+	}
+	endWrite(ws[0]) // a below its share again: its next write goes
+	if n := grantedWrites(ws); n != 3 {
+		t.Fatalf("after a write ended: %d deferred writes granted, want 3", n)
+	}
+	for _, w := range ws[1:] {
+		endWrite(w)
+	}
+	mustGet(t, got, "o, once a's writes ended")
+	b.release(o, 3*mib)
+	checkIdle(t, b, a, o)
 }
 
 // hogging: a session above its share while a command of another session
