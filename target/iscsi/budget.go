@@ -58,7 +58,8 @@ import (
 // unsolicited data an initiator can push. The slots held back are given
 // back one at a time once the pressure is gone (additive increase; a
 // whole window at once overshot), and a new session starts with a small
-// window that grows the same way (session.start).
+// window that grows the same way, while its initiator fills it
+// (session.start, session.openSlot).
 type memBudget struct {
 	mu    sync.Mutex
 	limit int64

@@ -464,8 +464,9 @@ func TestBudgetHogging(t *testing.T) {
 // the last command in flight always reopens its slot (and one held back).
 func TestWindowHeldBackUnderPressure(t *testing.T) {
 	srv := &Server{mem: newMemBudget(100)}
-	ss := &session{srv: srv, tasks: map[uint32]*task{}}
+	ss := &session{srv: srv, tasks: map[uint32]*task{}, queued: 11}
 	ss.maxCmdSN.Store(10)
+	ss.expCmdSN.Store(11) // the initiator used its whole window
 	a := &task{ss: ss, itt: 1}
 	b := &task{ss: ss, itt: 2}
 	ss.tasks[1], ss.tasks[2] = a, b
@@ -506,8 +507,9 @@ func TestWindowHeldBackUnderPressure(t *testing.T) {
 }
 
 // A session starts with a small window that grows by one slot per ended
-// command while memory is not pressed; slots held back come back one per
-// ended command or per release, never a whole window at once.
+// command while its initiator fills at least half of it and memory is not
+// pressed; slots held back come back one per ended command or per
+// release, never a whole window at once.
 func TestWindowSlowStartAndGradualReopen(t *testing.T) {
 	srv := &Server{mem: newMemBudget(100)}
 	ss := &session{srv: srv, tasks: map[uint32]*task{}, queued: 32}
@@ -522,23 +524,38 @@ func TestWindowSlowStartAndGradualReopen(t *testing.T) {
 		k.releaseSlot()
 		delete(ss.tasks, itt)
 	}
-	for i := 1; i <= 32-initialWindow; i++ {
+	// One command at a time (what an initiator sends after login): the
+	// window stays as it is.
+	for i := 0; i < 20; i++ {
+		ss.expCmdSN.Add(1) // it came
 		end()
-		if got := ss.maxCmdSN.Load(); got != uint32(initialWindow-1+2*i) {
-			t.Fatalf("after %d commands MaxCmdSN %d, want %d", i, got, initialWindow-1+2*i)
+		if free := ss.maxCmdSN.Load() - ss.expCmdSN.Load() + 1; free != initialWindow || ss.withheld.Load() != 32-initialWindow {
+			t.Fatalf("one command at a time, after %d: %d slots free, %d withheld; want %d and %d",
+				i+1, free, ss.withheld.Load(), initialWindow, 32-initialWindow)
+		}
+	}
+	// The initiator fills the window: each command that ends opens two.
+	full := func() { ss.expCmdSN.Store(ss.maxCmdSN.Load() + 1) }
+	base := ss.maxCmdSN.Load()
+	for i := 1; i <= 32-initialWindow; i++ {
+		full()
+		end()
+		if got := ss.maxCmdSN.Load(); got != base+uint32(2*i) {
+			t.Fatalf("after %d commands MaxCmdSN +%d, want +%d", i, got-base, 2*i)
 		}
 	}
 	if ss.withheld.Load() != 0 {
 		t.Fatalf("window not full after %d commands", 32-initialWindow)
 	}
+	full()
 	end() // full window: one slot per command from now on
-	if got, want := ss.maxCmdSN.Load(), uint32(initialWindow-1+2*(32-initialWindow)+1); got != want {
+	if got, want := ss.maxCmdSN.Load(), base+uint32(2*(32-initialWindow)+1); got != want {
 		t.Fatalf("full window: MaxCmdSN %d, want %d", got, want)
 	}
 
 	// Under pressure with 10 commands in flight, 5 of them end: 5 slots
 	// held back. A release gives back one, not five.
-	base := ss.maxCmdSN.Load()
+	base = ss.maxCmdSN.Load()
 	var busy []*task
 	for i := 0; i < 10; i++ {
 		itt++
@@ -557,6 +574,7 @@ func TestWindowSlowStartAndGradualReopen(t *testing.T) {
 	if ss.maxCmdSN.Load() != base+1 || ss.withheld.Load() != 4 {
 		t.Fatalf("release: MaxCmdSN +%d withheld %d, want +1 and 4", ss.maxCmdSN.Load()-base, ss.withheld.Load())
 	}
+	full()
 	busy[5].releaseSlot()
 	if ss.maxCmdSN.Load() != base+3 || ss.withheld.Load() != 3 {
 		t.Fatalf("no pressure: MaxCmdSN +%d withheld %d, want +3 and 3", ss.maxCmdSN.Load()-base, ss.withheld.Load())
