@@ -23,6 +23,22 @@ import (
 // within a session. When the neediest waiter does not fit yet but would
 // within its share, nobody else is served before it (smaller requests
 // cannot starve it); a request beyond its share does not hold up others.
+//
+// Deferred writes come first. A write its reader deferred (deferGrant)
+// holds its immediate data already, and that memory does nothing until
+// the write is granted the rest of its buffer, which is the only way to
+// get it back. So the immediate data of queued deferred writes counts
+// neither against its session's share nor in "holding least" (counted, a
+// session whose window filled with deferred writes stayed above its share
+// with nothing moving: its writes were never granted while others ran,
+// and their immediate data kept most of the budget idle), and the oldest
+// deferred write that the share rule allows goes as soon as its whole
+// buffer fits beside the memory of the commands not deferred (measured
+// against used, which their immediate data fills, one write at a time
+// went whenever they held much). Memory in use is then bounded by the
+// limit plus the immediate data of queued deferred writes, which the CmdSN
+// windows bound (below).
+//
 // Waiters are handed their bytes by whoever releases (no thundering
 // herd). All of it is under the one lock round-trip a command takes
 // anyway, and allocation-free: the waiter is part of its task.
@@ -30,9 +46,10 @@ import (
 // The share rule cannot take back what a session already holds, and a
 // session that stops reading its responses or sending its Data-Out keeps
 // its commands (and their budget) indefinitely. Server.watchBudget drops
-// such a session's connection when it holds more than its share while
-// another session's command has waited for initiatorStallLimit
-// (stall.go).
+// such a session's connection when it holds more than its share (its
+// deferred writes' immediate data included: only its stall made them
+// wait) while another session's command has waited for
+// initiatorStallLimit (stall.go).
 //
 // Under pressure (3/4 of the limit in use) sessions also stop widening
 // their CmdSN window as commands end (see session.openSlot): the
@@ -41,7 +58,8 @@ import (
 // unsolicited data an initiator can push. The slots held back are given
 // back one at a time once the pressure is gone (additive increase; a
 // whole window at once overshot), and a new session starts with a small
-// window that grows the same way (session.start).
+// window that grows the same way, while its initiator fills it
+// (session.start, session.openSlot).
 type memBudget struct {
 	mu    sync.Mutex
 	limit int64
@@ -64,6 +82,7 @@ type memBudget struct {
 // budgetAccount is a session's part of the data budget (memBudget.mu).
 type budgetAccount struct {
 	held    int64         // bytes charged to its commands
+	dead    int64         // of held: immediate data of its queued deferred writes
 	waiting int           // its commands in memBudget.waiters
 	reader  *budgetWaiter // its connection reader, while it waits
 }
@@ -167,12 +186,16 @@ func (b *memBudget) shareLocked(ss, xs *session) int64 {
 	return (b.limit - (b.used - wh)) / k
 }
 
+// live is what a session holds that its commands can use: held but for
+// the immediate data of its queued deferred writes (memBudget).
+func (a *budgetAccount) live() int64 { return a.held - a.dead }
+
 // eligibleLocked reports whether the share rule lets ss take more: it
-// holds nothing (one command always), or less than its share, or no other
-// session wants memory (xs as for contendedLocked).
+// holds nothing live (one command always), or less than its share, or no
+// other session wants memory (xs as for contendedLocked).
 func (b *memBudget) eligibleLocked(ss, xs *session) bool {
-	a := &ss.budget
-	return a.held == 0 || a.held < b.shareLocked(ss, xs) || !b.contendedLocked(ss, xs)
+	l := ss.budget.live()
+	return l == 0 || l < b.shareLocked(ss, xs) || !b.contendedLocked(ss, xs)
 }
 
 // pickLocked chooses the waiter to serve next (see memBudget), or reports
@@ -194,7 +217,7 @@ func (b *memBudget) pickLocked(xs *session, xn int64) (w *budgetWaiter, extra bo
 	if b.fits(bn) {
 		return best, bestX
 	}
-	if b.contendedLocked(bs, xs) && bs.budget.held+bn <= b.shareLocked(bs, xs) {
+	if b.contendedLocked(bs, xs) && bs.budget.live()+bn <= b.shareLocked(bs, xs) {
 		return nil, false // room is kept for it
 	}
 	best, bestX, _ = b.neediestLocked(xs, xn, true)
@@ -203,15 +226,15 @@ func (b *memBudget) pickLocked(xs *session, xn int64) (w *budgetWaiter, extra bo
 
 // neediestLocked finds, among the requests (queued, and the extra one)
 // that the share rule allows and that fit (if fit), one of the session
-// holding least, the first one on ties.
+// holding least (live), the first one on ties.
 func (b *memBudget) neediestLocked(xs *session, xn int64, fit bool) (w *budgetWaiter, extra, ok bool) {
 	var held int64
 	for c := b.waiters.head; c != nil; c = c.next {
-		if (!ok || c.ss.budget.held < held) && (!fit || b.fits(c.n)) && b.eligibleLocked(c.ss, xs) {
-			w, held, ok = c, c.ss.budget.held, true
+		if l := c.ss.budget.live(); (!ok || l < held) && (!fit || b.fits(c.n)) && b.eligibleLocked(c.ss, xs) {
+			w, held, ok = c, l, true
 		}
 	}
-	if xs != nil && (!ok || xs.budget.held < held) && (!fit || b.fits(xn)) && b.eligibleLocked(xs, xs) {
+	if xs != nil && (!ok || xs.budget.live() < held) && (!fit || b.fits(xn)) && b.eligibleLocked(xs, xs) {
 		return nil, true, true
 	}
 	return w, false, ok
@@ -239,6 +262,7 @@ func (b *memBudget) enqueueLocked(w *budgetWaiter, now int64) {
 	w.queued.Store(true)
 	if w.kind == waitDeferred {
 		b.deferredHeld += w.u
+		a.dead += w.u
 	}
 	if b.watch != nil && !b.watching && b.active > 1 {
 		b.watching = true
@@ -260,10 +284,11 @@ func (b *memBudget) unlinkLocked(w *budgetWaiter) {
 	}
 	w.prev, w.next = nil, nil
 	w.queued.Store(false)
+	a := &w.ss.budget
 	if w.kind == waitDeferred {
 		b.deferredHeld -= w.u
+		a.dead -= w.u
 	}
-	a := &w.ss.budget
 	a.waiting--
 	if a.waiting == 0 {
 		b.waitingSessions--
@@ -274,13 +299,32 @@ func (b *memBudget) unlinkLocked(w *budgetWaiter) {
 	}
 }
 
+// deferredFirstLocked finds the oldest deferred write holding immediate
+// data that the share rule allows and whose whole buffer fits beside the
+// memory of the commands that are not deferred (see memBudget).
+func (b *memBudget) deferredFirstLocked() *budgetWaiter {
+	if b.deferredHeld == 0 {
+		return nil
+	}
+	live := b.used - b.deferredHeld
+	for c := b.waiters.head; c != nil; c = c.next {
+		if c.kind == waitDeferred && c.u > 0 && (live == 0 || live+c.u+c.n <= b.limit) && b.eligibleLocked(c.ss, nil) {
+			return c
+		}
+	}
+	return nil
+}
+
 // grantLocked serves the waiters that may go now: it charges them and
 // wakes those that sleep. The deferred writes granted are returned as a
 // chain (through next) for runGrants, after the lock is dropped.
 func (b *memBudget) grantLocked() *budgetWaiter {
 	var chain, last *budgetWaiter
 	for b.waiters.head != nil {
-		w, _ := b.pickLocked(nil, 0)
+		w := b.deferredFirstLocked()
+		if w == nil {
+			w, _ = b.pickLocked(nil, 0)
+		}
 		if w == nil && b.used <= b.deferredHeld {
 			// Nothing but deferred writes holds memory: nobody else
 			// would free any (their Data-Out comes only after their

@@ -3,6 +3,8 @@ package iscsi
 import (
 	"testing"
 	"time"
+
+	"github.com/ietgo/ietd/target/pdu"
 )
 
 const mib = 1 << 20
@@ -345,6 +347,82 @@ func (a *atomicBool) get() bool {
 	}
 }
 
+// deferWrite has session ss (with a pool: budgetSession plus one) defer a
+// write of total bytes whose u bytes of immediate data are in, as the
+// reader does (handleCommand).
+func deferWrite(ss *session, u, total int64) *task {
+	if ss.srv.pool == nil {
+		ss.srv.pool = pdu.NewBufPool(nil, 0)
+	}
+	t := &task{ss: ss, write: true, edtl: uint32(total)}
+	ss.srv.mem.force(ss, u)
+	t.charged = u
+	t.outBuf = ss.srv.pool.Get(int(u))
+	t.deferred.Store(true)
+	ss.srv.mem.deferGrant(t, total-u, u)
+	return t
+}
+
+func grantedWrites(ws []*task) (n int) {
+	for _, w := range ws {
+		if !w.deferred.Load() {
+			n++
+		}
+	}
+	return n
+}
+
+// endWrite gives back what write w holds, queued or granted.
+func endWrite(w *task) {
+	w.mu.Lock()
+	n := w.charged
+	w.charged = 0
+	w.ended.Store(true)
+	w.mu.Unlock()
+	w.ss.srv.mem.releaseTask(w.ss, w, n)
+}
+
+// The immediate data of deferred writes does not count against their
+// session's share, and they go once their whole buffer fits beside the
+// memory of the commands not deferred: a session whose window filled with
+// deferred writes is not kept above its share with nothing moving while
+// their immediate data fills the budget.
+func TestBudgetDeferredWritesNotPinned(t *testing.T) {
+	b := newMemBudget(4 * mib)
+	a, o := budgetSession(b), budgetSession(b)
+	b.force(o, 4*mib)
+	var ws []*task
+	for range 8 { // 2 MiB of immediate data: 6 MiB in use
+		ws = append(ws, deferWrite(a, 256<<10, mib))
+	}
+	if n := grantedWrites(ws); n != 0 {
+		t.Fatalf("%d deferred writes granted while the budget is full", n)
+	}
+	_, got := waitAcquire(o, mib) // contended: shares of 2 MiB
+	queued(t, b, 9)
+	b.release(o, 2*mib)
+	// Room for two whole writes beside o's 2 MiB, and a holds nothing
+	// that moves (its 2 MiB of immediate data counted, it would be at its
+	// share, and nothing would fit: 4 MiB in use).
+	if n := grantedWrites(ws); n != 2 {
+		t.Fatalf("%d deferred writes granted, want 2", n)
+	}
+	mustWait(t, got, "o, at its share")
+	if b.heldBy(a) != 2*mib+6*256<<10 {
+		t.Fatalf("a holds %d", b.heldBy(a))
+	}
+	endWrite(ws[0]) // a below its share again: its next write goes
+	if n := grantedWrites(ws); n != 3 {
+		t.Fatalf("after a write ended: %d deferred writes granted, want 3", n)
+	}
+	for _, w := range ws[1:] {
+		endWrite(w)
+	}
+	mustGet(t, got, "o, once a's writes ended")
+	b.release(o, 3*mib)
+	checkIdle(t, b, a, o)
+}
+
 // hogging: a session above its share while a command of another session
 // has waited since the cutoff.
 func TestBudgetHogging(t *testing.T) {
@@ -386,8 +464,9 @@ func TestBudgetHogging(t *testing.T) {
 // the last command in flight always reopens its slot (and one held back).
 func TestWindowHeldBackUnderPressure(t *testing.T) {
 	srv := &Server{mem: newMemBudget(100)}
-	ss := &session{srv: srv, tasks: map[uint32]*task{}}
+	ss := &session{srv: srv, tasks: map[uint32]*task{}, queued: 11}
 	ss.maxCmdSN.Store(10)
+	ss.expCmdSN.Store(11) // the initiator used its whole window
 	a := &task{ss: ss, itt: 1}
 	b := &task{ss: ss, itt: 2}
 	ss.tasks[1], ss.tasks[2] = a, b
@@ -428,8 +507,9 @@ func TestWindowHeldBackUnderPressure(t *testing.T) {
 }
 
 // A session starts with a small window that grows by one slot per ended
-// command while memory is not pressed; slots held back come back one per
-// ended command or per release, never a whole window at once.
+// command while its initiator fills at least half of it and memory is not
+// pressed; slots held back come back one per ended command or per
+// release, never a whole window at once.
 func TestWindowSlowStartAndGradualReopen(t *testing.T) {
 	srv := &Server{mem: newMemBudget(100)}
 	ss := &session{srv: srv, tasks: map[uint32]*task{}, queued: 32}
@@ -444,23 +524,38 @@ func TestWindowSlowStartAndGradualReopen(t *testing.T) {
 		k.releaseSlot()
 		delete(ss.tasks, itt)
 	}
-	for i := 1; i <= 32-initialWindow; i++ {
+	// One command at a time (what an initiator sends after login): the
+	// window stays as it is.
+	for i := 0; i < 20; i++ {
+		ss.expCmdSN.Add(1) // it came
 		end()
-		if got := ss.maxCmdSN.Load(); got != uint32(initialWindow-1+2*i) {
-			t.Fatalf("after %d commands MaxCmdSN %d, want %d", i, got, initialWindow-1+2*i)
+		if free := ss.maxCmdSN.Load() - ss.expCmdSN.Load() + 1; free != initialWindow || ss.withheld.Load() != 32-initialWindow {
+			t.Fatalf("one command at a time, after %d: %d slots free, %d withheld; want %d and %d",
+				i+1, free, ss.withheld.Load(), initialWindow, 32-initialWindow)
+		}
+	}
+	// The initiator fills the window: each command that ends opens two.
+	full := func() { ss.expCmdSN.Store(ss.maxCmdSN.Load() + 1) }
+	base := ss.maxCmdSN.Load()
+	for i := 1; i <= 32-initialWindow; i++ {
+		full()
+		end()
+		if got := ss.maxCmdSN.Load(); got != base+uint32(2*i) {
+			t.Fatalf("after %d commands MaxCmdSN +%d, want +%d", i, got-base, 2*i)
 		}
 	}
 	if ss.withheld.Load() != 0 {
 		t.Fatalf("window not full after %d commands", 32-initialWindow)
 	}
+	full()
 	end() // full window: one slot per command from now on
-	if got, want := ss.maxCmdSN.Load(), uint32(initialWindow-1+2*(32-initialWindow)+1); got != want {
+	if got, want := ss.maxCmdSN.Load(), base+uint32(2*(32-initialWindow)+1); got != want {
 		t.Fatalf("full window: MaxCmdSN %d, want %d", got, want)
 	}
 
 	// Under pressure with 10 commands in flight, 5 of them end: 5 slots
 	// held back. A release gives back one, not five.
-	base := ss.maxCmdSN.Load()
+	base = ss.maxCmdSN.Load()
 	var busy []*task
 	for i := 0; i < 10; i++ {
 		itt++
@@ -479,6 +574,7 @@ func TestWindowSlowStartAndGradualReopen(t *testing.T) {
 	if ss.maxCmdSN.Load() != base+1 || ss.withheld.Load() != 4 {
 		t.Fatalf("release: MaxCmdSN +%d withheld %d, want +1 and 4", ss.maxCmdSN.Load()-base, ss.withheld.Load())
 	}
+	full()
 	busy[5].releaseSlot()
 	if ss.maxCmdSN.Load() != base+3 || ss.withheld.Load() != 3 {
 		t.Fatalf("no pressure: MaxCmdSN +%d withheld %d, want +3 and 3", ss.maxCmdSN.Load()-base, ss.withheld.Load())

@@ -24,14 +24,15 @@
 // small ones (64 KiB) and a reader whose own writes await Data-Out. Each
 // session is charged for its commands; while another session waits, a
 // session at its fair share gets no more, and waiters are served neediest
-// session first. A session whose initiator stalls its connection (reads
-// no responses, sends no Data-Out its R2Ts asked for, or leaves a CmdSN
-// gap open) for a second while it holds more than its share and another
-// session's command has waited as long has its connection dropped
-// (stall.go): under ErrorRecoveryLevel 0 that is session recovery, its
-// commands end and the initiator retries them; no response goes out with
-// part of its data. A batch the writer cannot get onto the wire within
-// 30 s ends the connection in any case.
+// session first, writes deferred with their immediate data in before all
+// (that memory comes back only through them). A session whose initiator
+// stalls its connection (reads no responses, sends no Data-Out its R2Ts
+// asked for, or leaves a CmdSN gap open) for a second while it holds more
+// than its share and another session's command has waited as long has
+// its connection dropped (stall.go): under ErrorRecoveryLevel 0 that is
+// session recovery, its commands end and the initiator retries them; no
+// response goes out with part of its data. A batch the writer cannot get
+// onto the wire within 30 s ends the connection in any case.
 //
 // Only ErrorRecoveryLevel 0 and one connection per session are
 // implemented. Lock order: LOCKS.md.

@@ -98,9 +98,10 @@ func (ss *session) start(c *conn, cmdSN uint32) {
 	ss.mu.Unlock()
 	ss.expCmdSN.Store(cmdSN)
 	// Slow start: the window opens at initialWindow and grows by one
-	// more slot per command that ends while memory is not pressed (the
-	// rest start out withheld), so sessions that log in together cannot
-	// push their full windows of immediate data at once.
+	// more slot per command that ends while the initiator fills at least
+	// half of it and memory is not pressed (the rest start out withheld),
+	// so sessions that log in together cannot push their full windows of
+	// immediate data at once.
 	first := min(ss.queued, initialWindow)
 	ss.maxCmdSN.Store(cmdSN + uint32(first) - 1)
 	ss.withheld.Store(uint32(ss.queued - first))
@@ -368,18 +369,36 @@ func (ss *session) matchTasks(pred func(*task) bool) []*task {
 // so the initiator always learns of slots given back, and a session is
 // never left without a slot).
 //
-// Slots held back come back one at a time (one more with each command
-// that ends, and one per session on each release of memory), never all
-// at once: giving a whole window back the moment pressure eases let
-// every session push a window of immediate data together, and memory
-// overshot the budget severalfold.
+// Slots held back (and those slow start has not opened yet) come back one
+// at a time, never all at once: one more with each command that ends
+// while the initiator fills at least half of the window, and one per
+// session on each release of memory. Giving a whole window back the
+// moment pressure eases let every session push a window of immediate
+// data together, and memory overshot the budget severalfold; growing the
+// window with every command that ended, used or not, let the handful of
+// one-at-a-time commands an initiator sends after login (INQUIRY, READ
+// CAPACITY, ...) open it wide before its first burst of writes.
 func (ss *session) openSlot(ending *task) {
 	if ss.srv.mem.pressed() && ss.busyBesides(ending) {
 		ss.withheld.Add(1)
 		ss.srv.mem.hold(ss)
 		return
 	}
-	ss.maxCmdSN.Add(1 + ss.takeWithheld())
+	grow := uint32(0)
+	if ss.windowFilled() {
+		grow = ss.takeWithheld()
+	}
+	ss.maxCmdSN.Add(1 + grow)
+}
+
+// windowFilled reports whether the commands in flight (the one ending
+// included, its slot not reopened yet) take at least half of the window
+// the session has open (QueuedCommands less the slots withheld). Read
+// without the lock: an estimate.
+func (ss *session) windowFilled() bool {
+	w := int64(ss.queued) - int64(ss.withheld.Load())
+	free := int64(int32(ss.maxCmdSN.Load() - ss.expCmdSN.Load() + 1))
+	return 2*(w-free) >= w
 }
 
 // initialWindow is the CmdSN window a session starts with (QueuedCommands
