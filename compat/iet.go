@@ -632,7 +632,11 @@ func setCreate(s *config.Store, b bool) {
 
 func lowerStoreExpr(e *ietconf.StoreExpr, ds *config.Diagnostics) (*config.Store, bool) {
 	if f := e.File; f != nil {
-		s := &config.Store{Kind: config.StoreFile, Path: f.Path, Pos: pos(f.Pos)}
+		s := &config.Store{Kind: config.StoreFile, Path: strings.TrimSpace(f.Path), Pos: pos(f.Pos)}
+		if s.Path == "" {
+			ds.Errorf(pos(f.Pos), "Store member: empty path")
+			return nil, false
+		}
 		var err error
 		if f.Offset != "" {
 			if s.Offset, err = parseBytes(f.Offset); err != nil {
