@@ -52,12 +52,7 @@ unit: build
 
 # A short run of every fuzz target (FUZZTIME each).
 fuzz-short:
-	@for pkg in $$($(GO) list ./...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
-	    echo "fuzz $$pkg $$f"; \
-	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >/tmp/ietd-fuzz.log 2>&1 || { cat /tmp/ietd-fuzz.log; exit 1; }; \
-	  done; \
-	done
+	GO=$(GO) FUZZTIME=$(FUZZTIME) ./testdata/scripts/fuzz-short.sh
 
 test: deps vet unit fuzz-short
 
