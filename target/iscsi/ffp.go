@@ -1,13 +1,16 @@
 package iscsi
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/ietgo/ietd/target/config"
 	"github.com/ietgo/ietd/target/login"
 	"github.com/ietgo/ietd/target/pdu"
 	"github.com/ietgo/ietd/target/scsi"
@@ -526,7 +529,10 @@ func (c *conn) sendTargets(value string) []byte {
 	access := s.opts.ACL.For(cfg)
 	var out []byte
 	allowed := make([]netip.AddrPort, 0, len(portals))
-	for _, t := range cfg.Targets {
+	// Newest target (highest TID) first, as IET lists them.
+	targets := slices.Clone(cfg.Targets)
+	slices.SortStableFunc(targets, func(a, b *config.Target) int { return cmp.Compare(b.TID, a.TID) })
+	for _, t := range targets {
 		switch {
 		case value == "All":
 		case value == "" && !c.sess.discovery:
@@ -584,6 +590,8 @@ func (s *Server) portals(local netip.Addr, port int) []netip.AddrPort {
 		}
 	}
 	s.mu.Unlock()
+	// The listeners are a map: a fixed order keeps the answer stable.
+	slices.SortFunc(addrs, func(a, b netip.AddrPort) int { return a.Compare(b) })
 	for _, ap := range addrs {
 		if !ap.Addr().IsUnspecified() {
 			add(ap.Addr(), ap.Port())

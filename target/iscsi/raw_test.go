@@ -3,7 +3,9 @@ package iscsi
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -569,6 +571,51 @@ func TestImmediateDataProtocolErrors(t *testing.T) {
 	}
 }
 
+// sendTargets sends a Text request SendTargets=value and returns the keys
+// of the answer.
+func (r *rawInit) sendTargets(t *testing.T, value string) []login.KV {
+	t.Helper()
+	var h pdu.BHS
+	h.SetOpcode(pdu.OpTextReq)
+	h[0] |= 0x40
+	h.SetFlags(pdu.FlagFinal)
+	h.SetU32(pdu.OffITT, 500)
+	h.SetU32(pdu.OffTTT, pdu.ReservedTag)
+	h.SetU32(pdu.OffCmdSN, r.cmdSN)
+	r.send(&h, login.EncodeKeys([]login.KV{{Key: "SendTargets", Value: value}}))
+	p := r.recv()
+	if p.Opcode() != pdu.OpTextResp {
+		t.Fatalf("SendTargets: %s", pdu.Describe(&p.BHS))
+	}
+	kvs, err := login.ParseKeys(p.data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kvs
+}
+
+// SendTargets lists targets newest (highest TID) first, as IET does.
+func TestSendTargetsNewestFirst(t *testing.T) {
+	cfg, _ := basicConfig()
+	for _, tid := range []int{3, 2} {
+		tg := config.NewTarget(tid, fmt.Sprintf("iqn.2026-01.org.ietgo:t%d", tid))
+		tg.LUNs = []*config.LUN{{Number: 0, Type: "nullio"}}
+		cfg.Targets = append(cfg.Targets, tg)
+	}
+	ts := startServer(t, cfg, newFakeDisk(1<<20))
+	d := dialRaw(t, ts.addr, []login.KV{{Key: "InitiatorName", Value: "iqn.2026-01.test:raw"}, {Key: "SessionType", Value: "Discovery"}})
+	var names []string
+	for _, kv := range d.sendTargets(t, "All") {
+		if kv.Key == "TargetName" {
+			names = append(names, kv.Value)
+		}
+	}
+	want := []string{"iqn.2026-01.org.ietgo:t3", "iqn.2026-01.org.ietgo:t2", testIQN}
+	if !slices.Equal(names, want) {
+		t.Fatalf("SendTargets=All lists %v, want %v", names, want)
+	}
+}
+
 // SendTargets leaves out a target that targets.allow makes unreachable
 // through every portal (it listed TargetName with no TargetAddress), and
 // target names match without case at login and in SendTargets.
@@ -581,25 +628,7 @@ func TestSendTargetsPortalsAndNameCase(t *testing.T) {
 		Items: []config.ACLItem{{Kind: config.ACLAddress, Text: "10.0.0.0/8", CIDR: "10.0.0.0/8"}}},
 		{Target: "ALL", Items: []config.ACLItem{{Kind: config.ACLAll, Text: "ALL"}}}}}
 	ts := startServer(t, cfg, newFakeDisk(1<<20))
-	sendTargets := func(r *rawInit, value string) []login.KV {
-		var h pdu.BHS
-		h.SetOpcode(pdu.OpTextReq)
-		h[0] |= 0x40
-		h.SetFlags(pdu.FlagFinal)
-		h.SetU32(pdu.OffITT, 500)
-		h.SetU32(pdu.OffTTT, pdu.ReservedTag)
-		h.SetU32(pdu.OffCmdSN, r.cmdSN)
-		r.send(&h, login.EncodeKeys([]login.KV{{Key: "SendTargets", Value: value}}))
-		p := r.recv()
-		if p.Opcode() != pdu.OpTextResp {
-			t.Fatalf("SendTargets: %s", pdu.Describe(&p.BHS))
-		}
-		kvs, err := login.ParseKeys(p.data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return kvs
-	}
+	sendTargets := func(r *rawInit, value string) []login.KV { return r.sendTargets(t, value) }
 	d := dialRaw(t, ts.addr, []login.KV{{Key: "InitiatorName", Value: "iqn.2026-01.test:raw"}, {Key: "SessionType", Value: "Discovery"}})
 	kvs := sendTargets(d, "All")
 	want := []login.KV{{Key: "TargetName", Value: testIQN}, {Key: "TargetAddress", Value: ts.addr + ",1"}}
