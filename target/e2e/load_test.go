@@ -82,6 +82,9 @@ func TestConcurrentConnections(t *testing.T) {
 		}
 		nerr++
 	}
+	tl := reportTally("200 concurrent connections (100 discovery, 100 normal)")
+	tl.add("connections logged in and served", fmt.Sprintf("%d ok, %d failed", n-nerr, nerr))
+	tl.add("held open at the same time", fmt.Sprintf("%d of %d", heldAtOnce, n))
 	if nerr > 0 {
 		t.Fatalf("%d of %d connections failed", nerr, n)
 	}
@@ -93,9 +96,11 @@ func TestConcurrentConnections(t *testing.T) {
 	if peak < base+n-2 {
 		t.Errorf("peak descriptors %d with %d connections held open (base %d): they were not all open at once", peak, n, base)
 	}
-	if got, ok := d.waitFDs(base, 20*time.Second); !ok {
+	got, ok := d.waitFDs(base, 20*time.Second)
+	if !ok {
 		t.Errorf("descriptors: %d before, %d at peak, %d after all logged out", base, peak, got)
 	}
+	tl.add("daemon descriptors", fmt.Sprintf("base %d, peak %d, after logout %d (back to base=%v)", base, peak, got, ok))
 	d.requireAlive(t, "200 connections")
 }
 
