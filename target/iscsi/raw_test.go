@@ -571,17 +571,24 @@ func TestImmediateDataProtocolErrors(t *testing.T) {
 	}
 }
 
+// immediate is the header of an immediate, final request op with ITT itt,
+// no target transfer tag, at the current CmdSN.
+func (r *rawInit) immediate(op pdu.Opcode, itt uint32) pdu.BHS {
+	var h pdu.BHS
+	h.SetOpcode(op)
+	h[0] |= 0x40
+	h.SetFlags(pdu.FlagFinal)
+	h.SetU32(pdu.OffITT, itt)
+	h.SetU32(pdu.OffTTT, pdu.ReservedTag)
+	h.SetU32(pdu.OffCmdSN, r.cmdSN)
+	return h
+}
+
 // sendTargets sends a Text request SendTargets=value and returns the keys
 // of the answer.
 func (r *rawInit) sendTargets(t *testing.T, value string) []login.KV {
 	t.Helper()
-	var h pdu.BHS
-	h.SetOpcode(pdu.OpTextReq)
-	h[0] |= 0x40
-	h.SetFlags(pdu.FlagFinal)
-	h.SetU32(pdu.OffITT, 500)
-	h.SetU32(pdu.OffTTT, pdu.ReservedTag)
-	h.SetU32(pdu.OffCmdSN, r.cmdSN)
+	h := r.immediate(pdu.OpTextReq, 500)
 	r.send(&h, login.EncodeKeys([]login.KV{{Key: "SendTargets", Value: value}}))
 	p := r.recv()
 	if p.Opcode() != pdu.OpTextResp {
@@ -664,13 +671,7 @@ func TestRejectReachesWireBeforeClose(t *testing.T) {
 	ts := startServer(t, cfg, newFakeDisk(1<<20))
 	for i := 0; i < 20; i++ { // the lost Reject was a race: try it often
 		r := dialRaw(t, ts.addr, normalKeys())
-		var h pdu.BHS
-		h.SetOpcode(pdu.OpNOPOut)
-		h[0] |= 0x40
-		h.SetFlags(pdu.FlagFinal)
-		h.SetU32(pdu.OffITT, 9)
-		h.SetU32(pdu.OffTTT, pdu.ReservedTag)
-		h.SetU32(pdu.OffCmdSN, r.cmdSN)
+		h := r.immediate(pdu.OpNOPOut, 9)
 		h.SetDataLen(1 << 20) // beyond MaxRecvDataSegmentLength; no data follows
 		bufs, _ := pdu.AppendPDU(nil, nil, &h, nil, false, false)
 		if _, err := bufs.WriteTo(r.nc); err != nil {

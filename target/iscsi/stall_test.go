@@ -87,13 +87,7 @@ func TestStalledDataOutDroppedUnderContention(t *testing.T) {
 	}
 	// Alone, it may keep the budget: still served after the stall limit.
 	time.Sleep(initiatorStallLimit + 3*watchTick)
-	var nop pdu.BHS
-	nop.SetOpcode(pdu.OpNOPOut)
-	nop[0] |= 0x40
-	nop.SetFlags(pdu.FlagFinal)
-	nop.SetU32(pdu.OffITT, 7)
-	nop.SetU32(pdu.OffTTT, pdu.ReservedTag)
-	nop.SetU32(pdu.OffCmdSN, w.cmdSN)
+	nop := w.immediate(pdu.OpNOPOut, 7)
 	w.send(&nop, nil)
 	if p := w.recv(); p.Opcode() != pdu.OpNOPIn || p.ITT() != 7 {
 		t.Fatalf("the session alone: NOP-Out answered by %s", pdu.Describe(&p.BHS))
