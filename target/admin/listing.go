@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"sort"
 	"strings"
 
 	"github.com/ietgo/ietd/target/config"
@@ -14,10 +13,8 @@ import (
 // VolumeListing renders the model like IET's /proc/net/iet/volume:
 // targets newest (highest tid) first, LUNs in order, path last.
 func VolumeListing(cfg *config.Config) string {
-	ts := append([]*config.Target(nil), cfg.Targets...)
-	sort.SliceStable(ts, func(i, j int) bool { return ts[i].TID > ts[j].TID })
 	var b strings.Builder
-	for _, t := range ts {
+	for _, t := range cfg.TargetsNewestFirst() {
 		fmt.Fprintf(&b, "tid:%d name:%s\n", t.TID, t.Name)
 		for _, l := range t.LUNs {
 			bs := l.BlockSize
@@ -106,10 +103,8 @@ func storeSize(s *config.Store) int64 {
 // SessionListing renders sessions like IET's /proc/net/iet/session: every
 // target (newest first), its sessions, their connections.
 func SessionListing(cfg *config.Config, sessions []iscsi.SessionInfo) string {
-	ts := append([]*config.Target(nil), cfg.Targets...)
-	sort.SliceStable(ts, func(i, j int) bool { return ts[i].TID > ts[j].TID })
 	var b strings.Builder
-	for _, t := range ts {
+	for _, t := range cfg.TargetsNewestFirst() {
 		fmt.Fprintf(&b, "tid:%d name:%s\n", t.TID, t.Name)
 		for i := len(sessions) - 1; i >= 0; i-- {
 			s := sessions[i]

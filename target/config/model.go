@@ -1,5 +1,10 @@
 package config
 
+import (
+	"cmp"
+	"slices"
+)
+
 // Dialect names the file format a Config was read from.
 type Dialect string
 
@@ -276,6 +281,15 @@ func (c *Config) TargetByName(name string) *Target {
 		}
 	}
 	return nil
+}
+
+// TargetsNewestFirst returns the targets by descending TID, the order in
+// which IET lists them (SendTargets, /proc/net/iet). The model is not
+// changed.
+func (c *Config) TargetsNewestFirst() []*Target {
+	ts := slices.Clone(c.Targets)
+	slices.SortStableFunc(ts, func(a, b *Target) int { return cmp.Compare(b.TID, a.TID) })
+	return ts
 }
 
 // TargetByTID returns the target with this TID, or nil.

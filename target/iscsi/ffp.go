@@ -1,7 +1,6 @@
 package iscsi
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ietgo/ietd/target/config"
 	"github.com/ietgo/ietd/target/login"
 	"github.com/ietgo/ietd/target/pdu"
 	"github.com/ietgo/ietd/target/scsi"
@@ -529,10 +527,7 @@ func (c *conn) sendTargets(value string) []byte {
 	access := s.opts.ACL.For(cfg)
 	var out []byte
 	allowed := make([]netip.AddrPort, 0, len(portals))
-	// Newest target (highest TID) first, as IET lists them.
-	targets := slices.Clone(cfg.Targets)
-	slices.SortStableFunc(targets, func(a, b *config.Target) int { return cmp.Compare(b.TID, a.TID) })
-	for _, t := range targets {
+	for _, t := range cfg.TargetsNewestFirst() {
 		switch {
 		case value == "All":
 		case value == "" && !c.sess.discovery:

@@ -635,18 +635,17 @@ func TestSendTargetsPortalsAndNameCase(t *testing.T) {
 		Items: []config.ACLItem{{Kind: config.ACLAddress, Text: "10.0.0.0/8", CIDR: "10.0.0.0/8"}}},
 		{Target: "ALL", Items: []config.ACLItem{{Kind: config.ACLAll, Text: "ALL"}}}}}
 	ts := startServer(t, cfg, newFakeDisk(1<<20))
-	sendTargets := func(r *rawInit, value string) []login.KV { return r.sendTargets(t, value) }
 	d := dialRaw(t, ts.addr, []login.KV{{Key: "InitiatorName", Value: "iqn.2026-01.test:raw"}, {Key: "SessionType", Value: "Discovery"}})
-	kvs := sendTargets(d, "All")
+	kvs := d.sendTargets(t, "All")
 	want := []login.KV{{Key: "TargetName", Value: testIQN}, {Key: "TargetAddress", Value: ts.addr + ",1"}}
 	if len(kvs) != len(want) || kvs[0] != want[0] || kvs[1] != want[1] {
 		t.Fatalf("SendTargets=All: %v, want %v", kvs, want)
 	}
-	if kvs := sendTargets(d, hidden.Name); len(kvs) != 0 {
+	if kvs := d.sendTargets(t, hidden.Name); len(kvs) != 0 {
 		t.Fatalf("SendTargets=%s (refused on every portal): %v", hidden.Name, kvs)
 	}
 	upper := strings.ToUpper(testIQN)
-	if kvs := sendTargets(d, upper); len(kvs) != 2 || kvs[0] != want[0] {
+	if kvs := d.sendTargets(t, upper); len(kvs) != 2 || kvs[0] != want[0] {
 		t.Fatalf("SendTargets=%s: %v", upper, kvs)
 	}
 	// Login with the name in another case.

@@ -10,7 +10,8 @@ set -u
 GO=${GO:-go}
 FUZZTIME=${FUZZTIME:-5s}
 log=$(mktemp "${TMPDIR:-/tmp}/ietd-fuzz.XXXXXX")
-trap 'rm -f "$log"' EXIT INT TERM
+trap 'rm -f "$log"' EXIT
+trap 'exit 130' INT TERM
 
 for pkg in $($GO list ./...); do
 	for f in $($GO test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz'); do
