@@ -188,6 +188,14 @@ func (m *MirrorStore) each(op string, off, n int64, fn func(s Store) error) erro
 		}
 		wg.Wait()
 	}
+	return m.settle(op, off, n, idx, errs)
+}
+
+// settle turns the results of an operation on the members idx (errs[k]
+// from member idx[k]) into its result: the first request error if there
+// was one, else success if any member succeeded; members that returned
+// I/O errors are failed.
+func (m *MirrorStore) settle(op string, off, n int64, idx []int, errs []error) error {
 	ok := false
 	var fault, reqErr error
 	for k, i := range idx {
@@ -244,35 +252,20 @@ func (m *MirrorStore) Unmap(off, n int64) error {
 	if !inBounds(off, n, m.size) {
 		return rangeError("unmap", "", off, n, m.size)
 	}
-	var fault, reqErr error
-	probed, ok := false, false
-	for _, i := range m.healthy() {
+	idx := m.healthy()
+	errs := make([]error, len(idx))
+	for k, i := range idx {
 		s := m.members[i].Store
 		err := s.Unmap(off, n)
 		if errors.Is(err, ErrNotSupported) {
-			if !probed {
+			if k == 0 {
 				return err
 			}
 			err = writeZeros(s, off, n)
 		}
-		probed = true
-		switch {
-		case err == nil:
-			ok = true
-		case memberFault(err):
-			m.fail(i, err)
-			fault = err
-		case reqErr == nil:
-			reqErr = err
-		}
+		errs[k] = err
 	}
-	switch {
-	case reqErr != nil:
-		return reqErr
-	case ok:
-		return nil
-	}
-	return m.noneLeft("unmap", off, n, fault)
+	return m.settle("unmap", off, n, idx, errs)
 }
 
 // writeZeros fills [off, off+n) of s with zeros.

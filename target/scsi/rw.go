@@ -46,6 +46,18 @@ func cdbLenOf(op byte) int {
 // 16-byte buffer for a 10-byte CDB).
 func (c *cmdCtx) rwCDB() rw { return decodeRW(c.cdb[:cdbLenOf(c.cdb[0])]) }
 
+// checkBlocks validates the range and transfer length of a READ, WRITE
+// or VERIFY CDB (of length cl) and returns the transfer size in bytes.
+func (c *cmdCtx) checkBlocks(a rw, cl int) (int, Result, bool) {
+	if r, ok := c.checkRange(a.lba, a.n); !ok {
+		return 0, r, false
+	}
+	if r, ok := c.checkXfer(a.n, xferField(cl)); !ok {
+		return 0, r, false
+	}
+	return int(a.n << c.l.shift), Result{}, true
+}
+
 // checkRange validates lba/n against the capacity.
 func (c *cmdCtx) checkRange(lba, n uint64) (Result, bool) {
 	nb := c.l.capacity()
@@ -84,13 +96,10 @@ func (c *cmdCtx) read() Result {
 	if cl > 6 && a.b1&0xe0 != 0 { // RDPROTECT: no protection information
 		return c.fail(invalidCDB(1, 7))
 	}
-	if r, ok := c.checkRange(a.lba, a.n); !ok {
+	size, r, ok := c.checkBlocks(a, cl)
+	if !ok {
 		return r
 	}
-	if r, ok := c.checkXfer(a.n, xferField(cl)); !ok {
-		return r
-	}
-	size := int(a.n << c.l.shift)
 	if size == 0 {
 		return Result{Status: StatusGood, XferLen: 0}
 	}
@@ -144,13 +153,10 @@ func (c *cmdCtx) write() Result {
 	if cl > 6 && a.b1&0xe0 != 0 { // WRPROTECT
 		return c.fail(invalidCDB(1, 7))
 	}
-	if r, ok := c.checkRange(a.lba, a.n); !ok {
+	size, r, ok := c.checkBlocks(a, cl)
+	if !ok {
 		return r
 	}
-	if r, ok := c.checkXfer(a.n, xferField(cl)); !ok {
-		return r
-	}
-	size := int(a.n << c.l.shift)
 	if size == 0 {
 		return Result{Status: StatusGood, XferLen: 0}
 	}
@@ -197,16 +203,13 @@ func (c *cmdCtx) verify() Result {
 	if bytchk == 2 {
 		return c.fail(invalidCDB(1, 2))
 	}
-	if r, ok := c.checkRange(a.lba, a.n); !ok {
-		return r
-	}
-	if r, ok := c.checkXfer(a.n, xferField(cl)); !ok {
+	size, r, ok := c.checkBlocks(a, cl)
+	if !ok {
 		return r
 	}
 	if bytchk == 0 || a.n == 0 {
 		return good()
 	}
-	size := int(a.n << c.l.shift)
 	want := c.cmd.DataOut
 	xfer := size // the Data-Out the CDB asks for (residuals)
 	if bytchk == 3 {
@@ -238,13 +241,10 @@ func (c *cmdCtx) writeVerify() Result {
 	if a.b1&0xe0 != 0 {
 		return c.fail(invalidCDB(1, 7))
 	}
-	if r, ok := c.checkRange(a.lba, a.n); !ok {
+	size, r, ok := c.checkBlocks(a, cl)
+	if !ok {
 		return r
 	}
-	if r, ok := c.checkXfer(a.n, xferField(cl)); !ok {
-		return r
-	}
-	size := int(a.n << c.l.shift)
 	if size == 0 {
 		return Result{Status: StatusGood, XferLen: 0}
 	}
