@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ietgo/ietd/target/login"
 	"github.com/ietgo/ietd/target/pdu"
 )
 
@@ -598,5 +599,52 @@ func BenchmarkBudgetAcquireRelease(b *testing.B) {
 			b.Fatal("acquire failed")
 		}
 		m.releaseTask(ss, t, n)
+	}
+}
+
+// TestPoolKeepsAFullWindow: a session keeping a window of 1 MiB reads in
+// flight reuses its buffers. The pool retains as much as may be in flight
+// (MaxBufferMemory defaults to MaxDataInFlight), so however many rounds of
+// commands go by, Get allocates at most the budget's worth of buffers.
+// With a fixed 8 MiB retention (the old default) every round allocated
+// and cleared the buffers that did not fit when they came back.
+func TestPoolKeepsAFullWindow(t *testing.T) {
+	cfg, _ := basicConfig()
+	ts := startServerWith(t, cfg, newFakeDisk(8<<20), Options{MaxDataInFlight: 12 << 20})
+	keys := normalKeys(login.KV{Key: "MaxBurstLength", Value: "1048576"})
+	keys[3].Value = "262144" // MaxRecvDataSegmentLength
+	r := dialRaw(t, ts.addr, keys)
+	const mib, depth, total = 1 << 20, 8, 480
+	read := func(i int) {
+		lba := uint32(i%8) * (mib / 512)
+		cdb := []byte{0x28, 0, byte(lba >> 24), byte(lba >> 16), byte(lba >> 8), byte(lba), 0, mib / 512 >> 8, mib / 512 & 0xff, 0}
+		r.command(cdb, mib, true)
+	}
+	sent, done := 0, 0
+	for ; sent < depth; sent++ {
+		read(sent)
+	}
+	for done < total {
+		p := r.recv()
+		switch {
+		case p.Opcode() == pdu.OpDataIn && p.Flags()&pdu.FlagStatus == 0:
+			continue
+		case p.Opcode() == pdu.OpDataIn || p.Opcode() == pdu.OpSCSIResp:
+			if p.BHS[3] != 0 {
+				t.Fatalf("read %d: status %#x", done, p.BHS[3])
+			}
+		default:
+			t.Fatalf("unexpected %s", pdu.Describe(&p.BHS))
+		}
+		done++
+		if sent < total {
+			read(sent)
+			sent++
+		}
+	}
+	// 12 MiB may be in flight: at most twelve 1 MiB buffers exist at
+	// once, and all of them fit in the pool when they come back.
+	if got := ts.srv.pool.Allocated(); got > 12 {
+		t.Errorf("%d buffers allocated for %d reads at depth %d; want at most 12 (the budget's worth)", got, total, depth)
 	}
 }

@@ -47,7 +47,10 @@ type Options struct {
 	// across all sessions (default 16 MiB); commands beyond it wait.
 	MaxDataInFlight int
 	// MaxBufferMemory bounds the memory retained by the data buffer pool
-	// for reuse, over all size classes (default 8 MiB).
+	// for reuse, over all size classes (default MaxDataInFlight, as much
+	// as may be in flight: with less, the buffers of a full window of
+	// large I/Os do not all fit when they come back, and every round of
+	// commands allocates and clears new ones).
 	MaxBufferMemory int
 	// ACL is the access control consulted for every login and SendTargets
 	// answer (current access-control files, netmask warnings); nil
@@ -110,7 +113,7 @@ func NewServer(opts Options) (*Server, error) {
 		opts.MaxDataInFlight = 16 << 20
 	}
 	if opts.MaxBufferMemory == 0 {
-		opts.MaxBufferMemory = 8 << 20
+		opts.MaxBufferMemory = opts.MaxDataInFlight
 	}
 	if opts.NewDevice == nil {
 		opts.NewDevice = func(t *config.Target, o scsi.Options) (Device, error) {

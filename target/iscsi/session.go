@@ -669,6 +669,12 @@ func (t *task) finish() {
 			t.outBuf = nil
 		}
 		t.mu.Unlock()
+		if t.inBuf != nil {
+			// Back in the pool before its budget is: whoever the
+			// release lets in finds it there.
+			ss.srv.pool.Put(t.inBuf)
+			t.inBuf = nil
+		}
 		if t.immediate {
 			ss.immediate.Add(-1)
 		}
@@ -677,10 +683,6 @@ func (t *task) finish() {
 			ss.srv.mem.releaseTask(ss, t, charged)
 		}
 		t.releaseSlot()
-		if t.inBuf != nil {
-			ss.srv.pool.Put(t.inBuf)
-			t.inBuf = nil
-		}
 		t.sig.end()
 	})
 }

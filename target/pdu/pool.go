@@ -19,6 +19,7 @@ type BufPool struct {
 	free        []chan []byte
 	maxRetained int64
 	retained    atomic.Int64 // bytes of capacity sitting in free
+	allocated   atomic.Int64 // buffers Get had to make
 }
 
 // DefaultClasses are the size classes of NewBufPool(nil, ...).
@@ -56,6 +57,7 @@ func (p *BufPool) class(n int) int {
 func (p *BufPool) Get(n int) []byte {
 	i := p.class(n)
 	if i < 0 {
+		p.allocated.Add(1)
 		return make([]byte, n)
 	}
 	select {
@@ -63,6 +65,7 @@ func (p *BufPool) Get(n int) []byte {
 		p.retained.Add(-int64(cap(b)))
 		return b[:n]
 	default:
+		p.allocated.Add(1)
 		return make([]byte, n, p.classes[i])
 	}
 }
@@ -111,6 +114,10 @@ func (p *BufPool) evictFor(keep int, need int64) {
 		}
 	}
 }
+
+// Allocated returns how many buffers Get has had to allocate (no free
+// one of the class, or larger than every class).
+func (p *BufPool) Allocated() int64 { return p.allocated.Load() }
 
 // Retained returns the bytes of free buffers the pool holds.
 func (p *BufPool) Retained() int64 { return p.retained.Load() }
