@@ -616,9 +616,7 @@ func TestPoolKeepsAFullWindow(t *testing.T) {
 	r := dialRaw(t, ts.addr, keys)
 	const mib, depth, total = 1 << 20, 8, 480
 	read := func(i int) {
-		lba := uint32(i%8) * (mib / 512)
-		cdb := []byte{0x28, 0, byte(lba >> 24), byte(lba >> 16), byte(lba >> 8), byte(lba), 0, mib / 512 >> 8, mib / 512 & 0xff, 0}
-		r.command(cdb, mib, true)
+		r.command(cdbRW10(0x28, uint32(i%8)*(mib/512), mib), mib, true)
 	}
 	sent, done := 0, 0
 	for ; sent < depth; sent++ {
