@@ -65,6 +65,9 @@ func TestLoopDeviceFileio(t *testing.T) {
 	if s.Size() != 4<<20 || !fs.blockDev {
 		t.Fatalf("size %d blockDev %v", s.Size(), fs.blockDev)
 	}
+	if fs.serialise {
+		t.Error("writes to a block device are serialised")
+	}
 	if fs.LogicalBlockSize() != 512 {
 		t.Fatalf("logical block size %d", fs.LogicalBlockSize())
 	}

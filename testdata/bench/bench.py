@@ -27,6 +27,11 @@ Environment:
   BENCH_KEEP=1   keep the work directory (logs, configs)
   BENCH_DIGEST_ROUNDS  rounds of the paired digest-cost measurement
                  (default 5, quick 0; digests off and on back to back)
+  The loopback ceiling (testdata/bench/tcpceiling: one TCP stream with no
+  iSCSI, also with a pread before each send or a pwrite after each
+  receive) is measured after the workloads (BENCH_ONLY must match
+  "ceiling" when set) and each daemon's 1M QD8 read/write is shown as a
+  share of it.
   BENCH_SOAK=S   after the workloads, a soak of S seconds per daemon in
                  BENCH_SOAK_DAEMONS (default ietd): 8 sessions reading and 8
                  writing, each QD32 1M (iscsiload), VmRSS sampled every second;
@@ -534,6 +539,42 @@ def go_build(work, name):
     return out
 
 
+def measure_ceiling(work, size, rounds, secs):
+    """What one loopback TCP stream moves without iSCSI, per tcpceiling mode
+    (stream; read = pread then send, write = receive then pwrite, on a file
+    of the LUN's size in the work directory): median MB/s and CPU s/GB of
+    both ends over rounds. -> {mode: {...}} or None when it cannot build."""
+    tool = go_build(work, "tcpceiling")
+    if not tool:
+        return None
+    path = os.path.join(work, "ceiling.img")
+    out = {}
+    for mode in ("stream", "read", "write"):
+        runs = []
+        for _ in range(rounds):
+            try:
+                p = subprocess.run([tool, "-mode", mode, "-file", path, "-size", str(size // (1 << 20) * (1 << 20)),
+                                    "-duration", "%ds" % secs], capture_output=True, text=True,
+                                   timeout=CLIENT_TIMEOUT)
+                r = json.loads(p.stdout) if p.returncode == 0 else None
+            except (OSError, subprocess.TimeoutExpired, ValueError):
+                r = None
+            if r:
+                runs.append(r)
+            else:
+                log("  tcpceiling %s failed" % mode)
+        if runs:
+            out[mode] = {"mbps": med([r["mbps"] for r in runs]),
+                         "cpu_s_per_gb": med([r["cpu_s_per_gb"] for r in runs]),
+                         "runs": [round(r["mbps"]) for r in runs]}
+            log("  ceiling %-6s %s MB/s" % (mode, out[mode]["runs"]))
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+    return out or None
+
+
 def build_loadgen(work):
     global LOADGEN
     LOADGEN = go_build(work, "iscsiload")
@@ -650,6 +691,21 @@ def main():
             print(line, flush=True)
             result["workloads"].append(entry)
 
+        if not only or re.search(only, "ceiling"):
+            ceiling = measure_ceiling(work, size, 1 if quick else rounds, 2 if quick else 3)
+            if ceiling:
+                result["ceiling"] = ceiling
+                print("\nloopback ceiling without iSCSI (testdata/bench/tcpceiling, one TCP stream, "
+                      "median MB/s): " + ", ".join("%s %s" % (m, fmt(c["mbps"], "%.0f")) for m, c in ceiling.items()))
+                for d in daemons:
+                    share = []
+                    for rw, wname in (("read", "1M-read-qd8 (qemu-img)"), ("write", "1M-write-qd8 (qemu-img)")):
+                        for e in result["workloads"]:
+                            v = e["results"][d.name]["median"] if e["name"] == wname else None
+                            if v and ceiling.get(rw, {}).get("mbps"):
+                                share.append("%s %.0f%%" % (wname, 100 * v / ceiling[rw]["mbps"]))
+                    if share:
+                        print("%s as a share of that ceiling: %s" % (d.name, ", ".join(share)), flush=True)
         # Digest cost at 1M, from the same client with digests off and on.
         costs = {}
         for d in daemons:
