@@ -14,11 +14,11 @@ import (
 // do not.
 func TestLargeFileWritesSerialise(t *testing.T) {
 	const size = 4 * serialiseMin
-	if s := mustOpenFile(t, fileOptions{Path: newTempFile(t, size), Direct: true}); s.serialise {
+	if s := mustOpenFile(t, fileOptions{Path: newTempFile(t, size), Direct: true}); s.serialisesWrites() {
 		t.Error("an O_DIRECT store serialises its writes")
 	}
 	s := mustOpenFile(t, fileOptions{Path: newTempFile(t, size)})
-	if !s.serialise {
+	if !s.serialisesWrites() {
 		t.Fatal("a buffered regular file does not serialise large writes")
 	}
 	s.wmu.Lock() // a large write in progress

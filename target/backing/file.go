@@ -57,14 +57,9 @@ type FileStore struct {
 	// concurrent write to the same device block.
 	rmw sync.RWMutex
 
-	// wmu serialises large buffered writes to a regular file: the file
-	// system takes the inode lock exclusively for each of them anyway
-	// (ext4, XFS, btrfs, tmpfs), and writers queued on wmu sleep in Go
-	// instead of spinning on the kernel's lock while holding a thread in
-	// the system call each. Block devices and O_DIRECT writes run in
-	// parallel.
-	wmu       sync.Mutex
-	serialise bool // a regular file opened without O_DIRECT
+	// wmu serialises large buffered writes to a regular file (see
+	// serialisesWrites).
+	wmu sync.Mutex
 
 	flush flusher
 	// datasync is fdatasync (a test replaces it to inject failures).
@@ -167,7 +162,6 @@ func (s *FileStore) init(o fileOptions) error {
 			s.lbs = int(lbs)
 		}
 	case unix.S_IFREG:
-		s.serialise = !o.Direct
 		end = st.Size
 		if o.Create && !o.ReadOnly && o.Size > 0 && end < o.Offset+o.Size {
 			// Extend sparse; never write a byte, never shrink.
@@ -308,13 +302,14 @@ func (s *FileStore) WriteAt(p []byte, off int64) (int, error) {
 		n   int
 		err error
 	)
-	if s.direct {
+	switch {
+	case s.direct:
 		n, err = s.directWrite(p, s.base+off)
-	} else if s.serialise && len(p) >= serialiseMin {
+	case len(p) >= serialiseMin && s.serialisesWrites():
 		s.wmu.Lock()
 		n, err = s.f.WriteAt(p, s.base+off)
 		s.wmu.Unlock()
-	} else {
+	default:
 		n, err = s.f.WriteAt(p, s.base+off)
 	}
 	if err != nil {
@@ -567,3 +562,11 @@ func roundUp(n, a int64) int64 { return (n + a - 1) / a * a }
 // file take wmu. Smaller ones hold the inode lock too briefly for its
 // spinning to cost more than the mutex.
 const serialiseMin = 64 << 10
+
+// serialisesWrites says whether large writes take wmu: on a regular file
+// opened without O_DIRECT, where the file system takes the inode lock
+// exclusively for each buffered write anyway (ext4, XFS, btrfs, tmpfs), so
+// writers queued on wmu sleep in Go instead of spinning on the kernel's
+// lock while holding a thread in the system call each. Block devices and
+// O_DIRECT writes run in parallel.
+func (s *FileStore) serialisesWrites() bool { return !s.direct && !s.blockDev }

@@ -65,7 +65,7 @@ func TestLoopDeviceFileio(t *testing.T) {
 	if s.Size() != 4<<20 || !fs.blockDev {
 		t.Fatalf("size %d blockDev %v", s.Size(), fs.blockDev)
 	}
-	if fs.serialise {
+	if fs.serialisesWrites() {
 		t.Error("writes to a block device are serialised")
 	}
 	if fs.LogicalBlockSize() != 512 {

@@ -106,8 +106,12 @@ func run(mode, path string, size int64, dur time.Duration) (*result, error) {
 		return nil, fmt.Errorf("receiver: %w", err)
 	}
 	cpu := float64(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) / 1e9
-	return &result{Mode: mode, Bytes: n, Seconds: secs, MBps: float64(n) / secs / 1e6,
-		CPUSPerGB: cpu / (float64(n) / 1e9), FileChunks: chunks * min(len(path), 1)}, nil
+	r := &result{Mode: mode, Bytes: n, Seconds: secs, MBps: float64(n) / secs / 1e6,
+		CPUSPerGB: cpu / (float64(n) / 1e9)}
+	if f != nil {
+		r.FileChunks = chunks
+	}
+	return r, nil
 }
 
 // openFilled opens path and makes it size bytes of non-zero data, so that
