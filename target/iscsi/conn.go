@@ -58,11 +58,15 @@ type outPDU struct {
 // conn is one TCP connection: a reader (the serve goroutine) and a writer
 // goroutine. The writer alone owns StatSN.
 type conn struct {
-	srv   *Server
-	nc    net.Conn
-	log   *logrus.Entry
-	rd    *pdu.Reader
-	hdr   pdu.Header
+	srv *Server
+	nc  net.Conn
+	log *logrus.Entry
+	rd  *pdu.Reader
+	hdr pdu.Header
+	// wbufs is what writeBatch hands to WriteTo (writer goroutine only):
+	// a local net.Buffers would escape through the io.Writer and cost
+	// one allocation per batch.
+	wbufs net.Buffers
 	local netip.Addr
 	peer  netip.Addr
 	port  int
@@ -370,7 +374,9 @@ func (c *conn) writeBatch(bufs net.Buffers) error {
 			d = end
 		}
 		c.nc.SetWriteDeadline(d)
-		n, err := bufs.WriteTo(c.nc)
+		c.wbufs = bufs
+		n, err := c.wbufs.WriteTo(c.nc)
+		bufs, c.wbufs = c.wbufs, nil
 		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return err
 		}

@@ -394,3 +394,26 @@ func TestAppendPDUDigested(t *testing.T) {
 		t.Fatalf("differ:\n%x\n%x", wa.Bytes(), wb.Bytes())
 	}
 }
+
+// A BHS built on the caller's stack must stay there when the header
+// digest is on: the connection writer builds one per response, and an
+// escape is one heap allocation per command.
+func TestAppendPDUKeepsHeaderOnStack(t *testing.T) {
+	data := make([]byte, 512)
+	bufs := make(net.Buffers, 0, 8)
+	arena := make([]byte, 0, 256)
+	for _, dd := range []bool{false, true} {
+		allocs := testing.AllocsPerRun(100, func() {
+			var h BHS
+			h.SetOpcode(OpSCSIResp)
+			h.SetDataLen(len(data))
+			bufs, arena = AppendPDU(bufs[:0], arena[:0], &h, data, true, dd)
+		})
+		if allocs != 0 {
+			t.Errorf("DataDigest %v: %.1f allocations per PDU, want 0", dd, allocs)
+		}
+		if want := WireLen(len(data), true, dd); len(arena)+len(data) != want {
+			t.Errorf("DataDigest %v: %d bytes on the wire, want %d", dd, len(arena)+len(data), want)
+		}
+	}
+}
