@@ -3,6 +3,7 @@ package backing
 import (
 	"errors"
 	"io"
+	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -322,6 +323,67 @@ func TestFlusherCoalescesAndReportsErrors(t *testing.T) {
 	ran := false
 	if err := f.sync(func() error { ran = true; return nil }); err != boom || ran {
 		t.Fatalf("sync after a failure: %v (fdatasync ran: %v), want the sticky error", err, ran)
+	}
+}
+
+// A caller that asked while a failing fdatasync ran, and so was not covered
+// by it, must not start a second one: Linux reported the error once, the
+// second fdatasync would return 0 for the same lost pages (a FUA write
+// acknowledged whose data never reached the disk).
+func TestFlusherWaiterOfAFailedRunGetsTheError(t *testing.T) {
+	var f flusher
+	boom := errors.New("boom")
+	gate := make(chan struct{})
+	var mu sync.Mutex
+	calls := 0
+	do := func() error {
+		mu.Lock()
+		calls++
+		first := calls == 1
+		mu.Unlock()
+		if first {
+			<-gate
+			return boom
+		}
+		return nil // what the kernel says after reporting the error once
+	}
+	errA := make(chan error, 1)
+	go func() { errA <- f.sync(do) }()
+	for i := 0; ; i++ {
+		f.mu.Lock()
+		r := f.running
+		f.mu.Unlock()
+		if r {
+			break
+		}
+		if i > 1e7 {
+			t.Fatal("first sync never started")
+		}
+		runtime.Gosched()
+	}
+	errB := make(chan error, 1)
+	go func() { errB <- f.sync(do) }()
+	for i := 0; ; i++ {
+		f.mu.Lock()
+		r := f.requested
+		f.mu.Unlock()
+		if r == 2 {
+			break
+		}
+		if i > 1e7 {
+			t.Fatal("second caller never asked")
+		}
+		runtime.Gosched()
+	}
+	close(gate)
+	if err := <-errA; err != boom {
+		t.Fatalf("failing run: %v, want boom", err)
+	}
+	if err := <-errB; err != boom {
+		t.Fatalf("caller waiting on the failing run: %v, want boom", err)
+	}
+	if calls != 1 {
+		t.Fatalf("fdatasync ran %d times; after the failure it must not run again", calls)
 	}
 }
 

@@ -8,8 +8,8 @@
 //     how NetBSD extents are opened; missing NetBSD files are created and
 //     extended sparse with ftruncate, never written at start-up. IOMode wt
 //     opens O_DSYNC, so every write is durable when it returns; wb leaves
-//     durability to Sync (fdatasync) and SyncRange (sync_file_range, then
-//     fdatasync, coalesced across concurrent callers); ro opens O_RDONLY.
+//     durability to Sync and SyncRange (fdatasync, coalesced across
+//     concurrent callers, a failure sticky); ro opens O_RDONLY.
 //     Unmap punches holes (fallocate PUNCH_HOLE|KEEP_SIZE); on block devices
 //     the kernel accepts that only when it can guarantee zeros.
 //   - NullStore: nullio; reads zeros, discards writes.

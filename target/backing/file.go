@@ -335,11 +335,16 @@ func (s *FileStore) fdatasync() error {
 	return os.NewSyscallError("fdatasync", s.control(unix.Fdatasync))
 }
 
-// SyncRange makes the writes in [off, off+n) durable: the range is written
-// back with sync_file_range, then fdatasync commits the metadata the data
-// needs (sparse allocations) and flushes the device cache. A store opened
-// write-through has nothing to do: its writes were durable on completion.
-// A failed sync is reported by every later one (see flusher).
+// SyncRange makes the writes in [off, off+n) durable. It is Sync: one
+// fdatasync, shared with concurrent callers (flusher), commits the data,
+// the metadata it needs (sparse allocations) and flushes the device cache.
+// There is no sync_file_range of the range first: fdatasync writes back
+// every dirty page of the file anyway, and a writeback error reported to
+// one caller's sync_file_range would let a concurrent caller's fdatasync
+// succeed for the same lost pages (Linux reports the error once per open
+// file); in the flusher every caller sees it. A store opened write-through
+// has nothing to do: its writes were durable on completion. A failed sync
+// is reported by every later one (see flusher).
 func (s *FileStore) SyncRange(off, n int64) error {
 	if !inBounds(off, n, s.size.Load()) {
 		return rangeError("sync", s.path, off, n, s.size.Load())
@@ -354,19 +359,6 @@ func (s *FileStore) SyncRange(off, n int64) error {
 			return opError("sync", s.path, off, n, err, s.readOnly)
 		}
 		return nil
-	}
-	if err := s.flush.err(); err != nil {
-		return opError("sync", s.path, off, n, err, s.readOnly)
-	}
-	if !s.direct {
-		const flags = unix.SYNC_FILE_RANGE_WAIT_BEFORE | unix.SYNC_FILE_RANGE_WRITE | unix.SYNC_FILE_RANGE_WAIT_AFTER
-		err := s.control(func(fd int) error { return unix.SyncFileRange(fd, s.base+off, n, flags) })
-		if err != nil && !errors.Is(err, unix.ESPIPE) && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) {
-			// The writeback error is reported here, once: keep it.
-			err = os.NewSyscallError("sync_file_range", err)
-			s.flush.fail(err)
-			return opError("sync", s.path, off, n, err, s.readOnly)
-		}
 	}
 	if err := s.flush.sync(s.datasync); err != nil {
 		return opError("sync", s.path, off, n, err, s.readOnly)

@@ -50,6 +50,13 @@ func (f *flusher) sync(do func() error) error {
 			f.cond.Wait()
 			continue
 		}
+		if f.sticky != nil {
+			// A run failed while this caller waited, and did not cover
+			// it. A new fdatasync would succeed although the data this
+			// caller wants durable may be what failed (the error is
+			// reported once): the failure stands for it too.
+			return f.sticky
+		}
 		f.running = true
 		lo, hi := f.completed, f.requested
 		f.mu.Unlock()
@@ -83,11 +90,3 @@ func (f *flusher) err() error {
 	return f.sticky
 }
 
-// fail records a writeback error seen outside sync (sync_file_range).
-func (f *flusher) fail(err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.sticky == nil {
-		f.sticky = err
-	}
-}
