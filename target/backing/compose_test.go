@@ -426,3 +426,53 @@ func TestErrorMessage(t *testing.T) {
 		t.Fatal("unrelated error matched")
 	}
 }
+
+// gatedWrites holds its first WriteAt until release is closed.
+type gatedWrites struct {
+	Store
+	once    sync.Once
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gatedWrites) WriteAt(p []byte, off int64) (int, error) {
+	g.once.Do(func() {
+		close(g.entered)
+		<-g.release
+	})
+	return g.Store.WriteAt(p, off)
+}
+
+// A write is acknowledged only if a member still in service holds it: when
+// the member that took it is failed meanwhile (a concurrent read's I/O
+// error) and the last healthy one then fails the write, the write fails.
+// Acknowledging it would lose it: every later read comes from the member
+// without the data.
+func TestMirrorWriteNeedsAHealthyMemberThatHasIt(t *testing.T) {
+	const size = 1 << 16
+	a, bf := NewFaulty(NewMemory(size)), NewFaulty(NewMemory(size))
+	b := &gatedWrites{Store: bf, entered: make(chan struct{}), release: make(chan struct{})}
+	m := NewMirror(nil, MirrorMember{Name: "a", Store: a}, MirrorMember{Name: "b", Store: b})
+	werr := make(chan error, 1)
+	go func() {
+		_, err := m.WriteAt(pattern(7, 4096), 0)
+		werr <- err
+	}()
+	<-b.entered // a has the data (or will); b's write waits
+	a.FailEIO(8192, 4096)
+	if _, err := m.ReadAt(make([]byte, 4096), 8192); err != nil {
+		t.Fatalf("read failing over to b: %v", err)
+	}
+	if h := m.Health(); !h[0].Failed || h[1].Failed {
+		t.Fatalf("after a's read error: health %+v, want a failed, b in service", h)
+	}
+	bf.FailEIO(0, 4096)
+	close(b.release)
+	err := <-werr
+	if err == nil {
+		t.Fatal("write acknowledged although the only member in service failed it")
+	}
+	if !errors.Is(err, ErrIO) {
+		t.Fatalf("write error %v, want an I/O error", err)
+	}
+}

@@ -193,15 +193,16 @@ func (m *MirrorStore) each(op string, off, n int64, fn func(s Store) error) erro
 
 // settle turns the results of an operation on the members idx (errs[k]
 // from member idx[k]) into its result: the first request error if there
-// was one, else success if any member succeeded; members that returned
-// I/O errors are failed.
+// was one, else success if a member that is still in service succeeded;
+// members that returned I/O errors are failed first. A member that
+// succeeded but was taken out of service meanwhile (by a concurrent
+// request's I/O error) does not count: reads no longer come from it, so
+// a write it alone holds would be acknowledged and then lost.
 func (m *MirrorStore) settle(op string, off, n int64, idx []int, errs []error) error {
-	ok := false
 	var fault, reqErr error
 	for k, i := range idx {
 		switch err := errs[k]; {
 		case err == nil:
-			ok = true
 		case memberFault(err):
 			m.fail(i, err)
 			fault = err
@@ -209,10 +210,18 @@ func (m *MirrorStore) settle(op string, off, n int64, idx []int, errs []error) e
 			reqErr = err
 		}
 	}
-	switch {
-	case reqErr != nil:
+	if reqErr != nil {
 		return reqErr
-	case ok:
+	}
+	m.mu.RLock()
+	ok := false
+	for k, i := range idx {
+		if errs[k] == nil && m.failed[i] == nil {
+			ok = true
+		}
+	}
+	m.mu.RUnlock()
+	if ok {
 		return nil
 	}
 	return m.noneLeft(op, off, n, fault)
