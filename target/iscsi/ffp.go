@@ -12,6 +12,7 @@ import (
 	"github.com/ietgo/ietd/target/login"
 	"github.com/ietgo/ietd/target/pdu"
 	"github.com/ietgo/ietd/target/scsi"
+	"github.com/sirupsen/logrus"
 )
 
 var (
@@ -245,6 +246,7 @@ func (c *conn) handleCommand(h *pdu.BHS) error {
 			return err
 		}
 		t.received = uint32(m)
+		t.cov.add(0, uint32(m))
 	}
 	t.unsolEnd = max(first, t.received)
 	t.nextR2T = t.unsolEnd
@@ -401,6 +403,13 @@ func (c *conn) handleDataOut(h *pdu.BHS) error {
 		}
 		seq.dataSN++
 	}
+	if !t.cov.add(off, uint32(n)) {
+		// The same bytes twice: the count of received bytes would reach
+		// the expected length with a gap left, and the gap (pooled
+		// memory, an earlier command's data) would be written. At
+		// ErrorRecoveryLevel 0 nothing resends data; fail the command.
+		t.dataOverlap = true
+	}
 	dst := t.outBuf[off : off+uint32(n)]
 	t.reading = true
 	t.mu.Unlock()
@@ -438,7 +447,7 @@ func (c *conn) handleDataOut(h *pdu.BHS) error {
 	}
 	if t.received >= t.edtl {
 		t.awaiting.Store(false)
-		if !t.dataErr {
+		if !t.dataErr && !t.dataOverlap {
 			t.cmd.DataOut = t.outBuf[:t.edtl]
 		}
 		t.dispatched.Store(true)
@@ -446,6 +455,13 @@ func (c *conn) handleDataOut(h *pdu.BHS) error {
 		if t.dataErr {
 			// Lost or damaged Data-Out: never write it.
 			c.failTask(t, 0x0b, 0x47, 0x05) // ABORTED COMMAND, PROTOCOL SERVICE CRC ERROR
+			return nil
+		}
+		if t.dataOverlap {
+			if c.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
+				c.log.WithField("itt", t.itt).Debug("Data-Out overlapped data already received; command failed, nothing written")
+			}
+			c.failTask(t, 0x0b, 0x4b, 0x00) // ABORTED COMMAND, DATA PHASE ERROR
 			return nil
 		}
 		ss.dispatch(t)

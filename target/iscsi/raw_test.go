@@ -365,6 +365,88 @@ func TestDataSNErrorFailsTask(t *testing.T) {
 	}
 }
 
+// A Data-Out on bytes already received (the same range twice, or over the
+// immediate data) brings the count of received bytes to the expected
+// length with a gap left. The command fails with ABORTED COMMAND / DATA
+// PHASE ERROR and nothing is written: the gap would be pooled memory, the
+// data of an earlier command. The connection stays usable.
+func TestOverlappingDataOutFailsTask(t *testing.T) {
+	cfg, tg := basicConfig()
+	tg.Params.InitialR2T = false
+	disk := newFakeDisk(1 << 20)
+	ts := startServer(t, cfg, disk)
+	r := dialRaw(t, ts.addr, normalKeys(login.KV{Key: "InitialR2T", Value: "No"}))
+	write := func(lba byte, imm []byte) uint32 {
+		r.itt++
+		var h pdu.BHS
+		h.SetOpcode(pdu.OpSCSICmd)
+		h.SetFlags(pdu.FlagFinal | pdu.FlagWrite | 1)
+		h.SetU32(pdu.OffITT, r.itt)
+		h.SetU32(pdu.OffTTT, 1024)
+		h.SetU32(pdu.OffCmdSN, r.cmdSN)
+		r.cmdSN++
+		copy(h.CDB(), []byte{0x2a, 0, 0, 0, 0, lba, 0, 0, 2, 0}) // WRITE(10), 2 blocks
+		r.send(&h, imm)
+		return r.itt
+	}
+	dataOut := func(itt, ttt, sn, off uint32, final bool, data []byte) {
+		var d pdu.BHS
+		d.SetOpcode(pdu.OpDataOut)
+		if final {
+			d.SetFlags(pdu.FlagFinal)
+		}
+		d.SetU32(pdu.OffITT, itt)
+		d.SetU32(pdu.OffTTT, ttt)
+		d.SetU32(pdu.OffDataSN, sn)
+		d.SetU32(pdu.OffBufOffset, off)
+		r.send(&d, data)
+	}
+	fill := func(b byte, n int) []byte {
+		p := make([]byte, n)
+		for i := range p {
+			p[i] = b
+		}
+		return p
+	}
+	status := func(itt uint32) (byte, []byte) {
+		p := r.recv()
+		if p.Opcode() != pdu.OpSCSIResp || p.ITT() != itt {
+			t.Fatalf("want the response of %#x, got %s", itt, pdu.Describe(&p.BHS))
+		}
+		return p.BHS[3], p.data
+	}
+	// Leave 0xee in the pooled buffers: a good 1 KiB write at LBA 10.
+	itt := write(10, fill(0xee, 1024))
+	if st, _ := status(itt); st != 0 {
+		t.Fatalf("good write: status %#x", st)
+	}
+	wantPhaseError := func(what string, itt uint32) {
+		t.Helper()
+		st, sense := status(itt)
+		if st != 0x02 || len(sense) < 16 || sense[2+2]&0x0f != 0x0b || sense[2+12] != 0x4b || sense[2+13] != 0 {
+			t.Fatalf("%s: want CHECK CONDITION 0B/4B/00, got status %#x sense % x", what, st, sense)
+		}
+	}
+	// Unsolicited data over the immediate data: [0,512) twice.
+	itt = write(100, fill(0x11, 512))
+	dataOut(itt, pdu.ReservedTag, 0, 0, true, fill(0x22, 512))
+	wantPhaseError("unsolicited over immediate", itt)
+	// The same unsolicited range twice.
+	itt = write(102, nil)
+	dataOut(itt, pdu.ReservedTag, 0, 0, false, fill(0x33, 512))
+	dataOut(itt, pdu.ReservedTag, 1, 0, true, fill(0x33, 512))
+	wantPhaseError("unsolicited range twice", itt)
+	for i, b := range disk.data[100*512 : 104*512] {
+		if b != 0 {
+			t.Fatalf("byte %d of LBA 100-103 written (%#x) despite the overlap", i, b)
+		}
+	}
+	itt = r.command([]byte{0x00, 0, 0, 0, 0, 0}, 0, false)
+	if p := r.recv(); p.Opcode() != pdu.OpSCSIResp || p.ITT() != itt || p.BHS[3] != 0 {
+		t.Fatalf("after the failed writes: %s", pdu.Describe(&p.BHS))
+	}
+}
+
 // With the data budget taken by a write waiting for its Data-Out, the
 // next write takes in only its immediate data and gets its R2T once the
 // first one finished; the data written is whole (immediate part kept).
