@@ -165,6 +165,23 @@ func TestCompareAndWriteAndVerify(t *testing.T) {
 	if r := run(tg, a, v, old); senseKey(r) != keyMiscompare {
 		t.Fatalf("VERIFY different: %+v", r)
 	}
+	// WRITE AND VERIFY(16): BYTCHK 01b compares what it wrote; 10b and 11b
+	// are reserved and write nothing.
+	if r := run(tg, a, rw16(0x8e, 6, 1, 0x02), old); r.Status != StatusGood {
+		t.Fatalf("WRITE AND VERIFY BYTCHK=01: %+v", r)
+	}
+	for _, flags := range []byte{0x04, 0x06} {
+		r := run(tg, a, rw16(0x8e, 7, 1, flags), newData)
+		if senseKey(r) != keyIllegalRequest || senseASC(r) != ascInvalidFieldCDB {
+			t.Fatalf("WRITE AND VERIFY byte 1 %#x: %+v, want INVALID FIELD IN CDB", flags, r)
+		}
+	}
+	got := make([]byte, 512)
+	if r := run(tg, a, rw16(0x88, 7, 1, 0), nil); r.Status != StatusGood || len(r.Data) < 512 {
+		t.Fatalf("READ(16) LBA 7: %+v", r)
+	} else if copy(got, r.Data); bytes.Equal(got, newData) {
+		t.Fatal("WRITE AND VERIFY with a reserved BYTCHK wrote its data")
+	}
 }
 
 func TestUnitAttentionsAndReservations(t *testing.T) {

@@ -241,6 +241,11 @@ func (c *cmdCtx) writeVerify() Result {
 	if a.b1&0xe0 != 0 {
 		return c.fail(invalidCDB(1, 7))
 	}
+	if a.b1&0x04 != 0 {
+		// BYTCHK 10b and 11b are reserved for WRITE AND VERIFY (SBC-4;
+		// one compare block makes no sense for data just written).
+		return c.fail(invalidCDB(1, 2))
+	}
 	size, r, ok := c.checkBlocks(a, cl)
 	if !ok {
 		return r
