@@ -169,8 +169,10 @@ func (c *conn) handleCommand(h *pdu.BHS) error {
 	copy(t.cdb[:], h.CDB())
 	cdb := t.cdb[:]
 	if ahs := c.hdr.AHSBytes(); len(ahs) >= 4 && ahs[2] == 1 { // extended CDB AHS
+		// AHSLength l counts the reserved byte and the l-1 CDB bytes
+		// after it (RFC 7143 11.2.2.3): they are ahs[4:3+l].
 		l := int(ahs[0])<<8 | int(ahs[1])
-		if l > 1 && 3+l-1 <= len(ahs) {
+		if l > 1 && 3+l <= len(ahs) {
 			cdb = append(append([]byte(nil), t.cdb[:]...), ahs[4:3+l]...)
 		}
 	}

@@ -828,3 +828,37 @@ func TestDataInSequencesMaxBurstLength(t *testing.T) {
 		}
 	}
 }
+
+// An extended CDB AHS whose AHSLength claims every byte of a full-size
+// AHS (255 words) must not read past it: the command is answered and the
+// connection goes on.
+func TestExtendedCDBAHSAtTheLimit(t *testing.T) {
+	cfg, _ := basicConfig()
+	ts := startServer(t, cfg, newFakeDisk(1<<20))
+	r := dialRaw(t, ts.addr, normalKeys())
+	for _, l := range []int{1018, 1019, 2000} {
+		r.itt++
+		var h pdu.BHS
+		h.SetOpcode(pdu.OpSCSICmd)
+		h.SetFlags(pdu.FlagFinal | 1)
+		h.SetU32(pdu.OffITT, r.itt)
+		h.SetU32(pdu.OffCmdSN, r.cmdSN)
+		r.cmdSN++
+		h[4] = 255 // TotalAHSLength in words
+		copy(h.CDB(), []byte{0x7f, 0, 0, 0, 0, 0, 0, 0, 0, 0}) // variable-length CDB
+		ahs := make([]byte, 255*4)
+		ahs[0], ahs[1], ahs[2] = byte(l>>8), byte(l), 1 // extended CDB
+		wire := append(append([]byte{}, h[:]...), ahs...)
+		if _, err := r.nc.Write(wire); err != nil {
+			t.Fatal(err)
+		}
+		p := r.recv()
+		if p.Opcode() != pdu.OpSCSIResp || p.ITT() != r.itt {
+			t.Fatalf("AHSLength %d: got %s", l, pdu.Describe(&p.BHS))
+		}
+	}
+	itt := r.command([]byte{0x00, 0, 0, 0, 0, 0}, 0, false)
+	if p := r.recv(); p.Opcode() != pdu.OpSCSIResp || p.ITT() != itt || p.BHS[3] != 0 {
+		t.Fatalf("after the AHS commands: %s", pdu.Describe(&p.BHS))
+	}
+}
