@@ -13,14 +13,24 @@ package iscsi
 type coverage struct {
 	spans []span
 	inl   [4]span
+	limit int // most spans kept; 0 means maxCoverageSpans
 }
 
 type span struct{ start, end uint32 }
 
+// maxCoverageSpans bounds the holes a write's data may leave while it
+// arrives, unless limit asks for more. In order (DataPDUInOrder=Yes, what
+// initiators do) there is at most one span per outstanding R2T sequence
+// plus the unsolicited one, so a connection sets limit from
+// MaxOutstandingR2T; a write scattered wider fails like an overlap,
+// instead of costing memory and time per PDU without bound (1-byte PDUs
+// with gaps between them).
+const maxCoverageSpans = 64
+
 func (cv *coverage) reset() { cv.spans = cv.inl[:0] }
 
 // add records [off, off+n) and reports false, recording nothing, when it
-// overlaps a range already filled.
+// overlaps a range already filled or would be one span too many.
 func (cv *coverage) add(off, n uint32) bool {
 	if n == 0 {
 		return true
@@ -55,6 +65,9 @@ func (cv *coverage) add(off, n uint32) bool {
 	case i < len(s) && s[i].start == end:
 		s[i].start = off
 	default:
+		if len(s) >= max(cv.limit, maxCoverageSpans) {
+			return false
+		}
 		s = append(s, span{})
 		copy(s[i+1:], s[i:])
 		s[i] = span{off, end}

@@ -98,3 +98,22 @@ func TestCoverageInOrderDoesNotAllocate(t *testing.T) {
 		t.Fatalf("%.1f allocations for a write in order, want 0", allocs)
 	}
 }
+
+func TestCoverageBoundsItsSpans(t *testing.T) {
+	var cv coverage
+	cv.reset()
+	for i := uint32(0); i < maxCoverageSpans; i++ {
+		if !cv.add(i*2, 1) {
+			t.Fatalf("span %d refused", i)
+		}
+	}
+	if cv.add(maxCoverageSpans*2, 1) {
+		t.Fatal("one span more than maxCoverageSpans accepted")
+	}
+	if !cv.add(1, 1) { // fills a hole: fewer spans, still fine
+		t.Fatal("filling a hole refused at the limit")
+	}
+	if len(cv.spans) != maxCoverageSpans-1 {
+		t.Fatalf("%d spans after filling a hole, want %d", len(cv.spans), maxCoverageSpans-1)
+	}
+}

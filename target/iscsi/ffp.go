@@ -226,6 +226,7 @@ func (c *conn) handleCommand(h *pdu.BHS) error {
 		}
 	}
 	t.charged = need
+	t.cov.limit = p.MaxOutstandingR2T + 2
 	if need > 0 {
 		t.outBuf = ss.srv.pool.Get(int(need))
 	}
@@ -300,7 +301,17 @@ func (t *task) grant(n int64) {
 	buf := ss.srv.pool.Get(int(t.edtl))
 	if t.outBuf != nil {
 		copy(buf, t.outBuf[:t.received])
-		ss.srv.pool.Put(t.outBuf)
+		if t.reading {
+			// The reader is in a Data-Out of this task (one it skips:
+			// a deferred write has no R2T out and no unsolicited
+			// window). Should it ever read into the old buffer, that
+			// buffer must not go back to the pool under it, and the
+			// command must not run on the copy: let the GC have it
+			// and fail the command.
+			t.dataErr = true
+		} else {
+			ss.srv.pool.Put(t.outBuf)
+		}
 	}
 	t.outBuf = buf
 	t.charged += n
@@ -331,8 +342,12 @@ func (c *conn) discardExtra(_ []byte, extra int) error {
 	return c.rd.Discard(extra)
 }
 
-// sendR2Ts issues R2Ts up to MaxOutstandingR2T (under t.mu).
+// sendR2Ts issues R2Ts up to MaxOutstandingR2T (under t.mu). A deferred
+// write has no buffer for them yet: grant sends them.
 func (c *conn) sendR2Ts(t *task) {
+	if t.deferred.Load() {
+		return
+	}
 	p := &c.params
 	maxOut := max(p.MaxOutstandingR2T, 1)
 	burst := uint32(max(p.MaxBurstLength, 512))
@@ -405,17 +420,31 @@ func (c *conn) handleDataOut(h *pdu.BHS) error {
 		}
 		seq.dataSN++
 	}
-	if !t.cov.add(off, uint32(n)) {
+	if uint64(off)+uint64(n) > uint64(len(t.outBuf)) {
+		// Only a deferred write's buffer is shorter than EDTL, and it
+		// has no R2T out and no unsolicited window left.
+		t.mu.Unlock()
+		c.reject(h, rejectProtocolError)
+		return fmt.Errorf("%w: Data-Out for a write not yet given its buffer (offset %d)", errProtocol, off)
+	}
+	overlap := !t.cov.add(off, uint32(n))
+	if overlap {
 		// The same bytes twice: the count of received bytes would reach
 		// the expected length with a gap left, and the gap (pooled
 		// memory, an earlier command's data) would be written. At
-		// ErrorRecoveryLevel 0 nothing resends data; fail the command.
+		// ErrorRecoveryLevel 0 nothing resends data: the command fails,
+		// and the stray bytes are skipped, not read into its buffer.
 		t.dataOverlap = true
 	}
 	dst := t.outBuf[off : off+uint32(n)]
 	t.reading = true
 	t.mu.Unlock()
-	err := c.rd.ReadData(dst)
+	var err error
+	if overlap {
+		err = c.discard(n)
+	} else {
+		err = c.rd.ReadData(dst)
+	}
 	t.mu.Lock()
 	if t.endRead() {
 		// Finished meanwhile (aborted by a TMF of another session).

@@ -500,6 +500,19 @@ func TestDeferredR2TUnderMemoryPressure(t *testing.T) {
 	if err := r.rd.ReadHeader(&early); err == nil {
 		t.Fatalf("second write got %s while the budget is full; want nothing until the first ends", pdu.Describe(&early.BHS))
 	}
+	// An empty unsolicited Data-Out with F for the deferred write must not
+	// make it solicit data: it has no buffer for it yet (a Data-Out
+	// answering such an R2T crashed the daemon).
+	var d pdu.BHS
+	d.SetOpcode(pdu.OpDataOut)
+	d.SetFlags(pdu.FlagFinal)
+	d.SetU32(pdu.OffITT, ittB)
+	d.SetU32(pdu.OffTTT, pdu.ReservedTag)
+	r.send(&d, nil)
+	r.nc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if err := r.rd.ReadHeader(&early); err == nil {
+		t.Fatalf("deferred write after an empty Data-Out: got %s, want nothing until the first ends", pdu.Describe(&early.BHS))
+	}
 	dataOut(ittA, r2tA, a)
 	var r2tB *rawPDU
 	for range 2 {
@@ -844,7 +857,7 @@ func TestExtendedCDBAHSAtTheLimit(t *testing.T) {
 		h.SetU32(pdu.OffITT, r.itt)
 		h.SetU32(pdu.OffCmdSN, r.cmdSN)
 		r.cmdSN++
-		h[4] = 255 // TotalAHSLength in words
+		h[4] = 255                                             // TotalAHSLength in words
 		copy(h.CDB(), []byte{0x7f, 0, 0, 0, 0, 0, 0, 0, 0, 0}) // variable-length CDB
 		ahs := make([]byte, 255*4)
 		ahs[0], ahs[1], ahs[2] = byte(l>>8), byte(l), 1 // extended CDB
