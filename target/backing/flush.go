@@ -89,4 +89,3 @@ func (f *flusher) err() error {
 	defer f.mu.Unlock()
 	return f.sticky
 }
-
