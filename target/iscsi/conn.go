@@ -79,12 +79,17 @@ type conn struct {
 	burst     int // MaxBurstLength: the longest Data-In sequence
 	recvLimit int
 
-	wmu     sync.Mutex
-	wcond   *sync.Cond
-	queue   []outPDU
-	wclosed bool
-	statSN  uint32 // writer-owned after login
-	wdone   chan struct{}
+	wmu   sync.Mutex
+	wcond *sync.Cond
+	// wroom wakes a reader waiting for the queue to drain (waitRoom);
+	// roomWait says one waits, qbytes counts the data queued.
+	wroom    *sync.Cond
+	roomWait bool
+	qbytes   int
+	queue    []outPDU
+	wclosed  bool
+	statSN   uint32 // writer-owned after login
+	wdone    chan struct{}
 
 	closing   atomic.Bool
 	closeOnce sync.Once
@@ -105,6 +110,7 @@ type conn struct {
 func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{srv: s, nc: nc, wdone: make(chan struct{})}
 	c.wcond = sync.NewCond(&c.wmu)
+	c.wroom = sync.NewCond(&c.wmu)
 	c.rd = pdu.NewReader(nc)
 	if ap, err := netip.ParseAddrPort(nc.LocalAddr().String()); err == nil {
 		c.local, c.port = ap.Addr().Unmap(), int(ap.Port())
@@ -125,6 +131,7 @@ func (c *conn) close() {
 		c.wmu.Lock()
 		c.wclosed = true
 		c.wcond.Broadcast()
+		c.wroom.Broadcast()
 		c.wmu.Unlock()
 	})
 }
@@ -286,8 +293,31 @@ func (c *conn) enqueue(o outPDU) {
 		return
 	}
 	c.queue = append(c.queue, o)
+	c.qbytes += len(o.data)
 	if len(c.queue) == 1 {
 		c.wcond.Signal()
+	}
+	c.wmu.Unlock()
+}
+
+// Bounds of what the reader lets queue up for the writer before it stops
+// reading (waitRoom): NOP-In echoes, Text answers and Rejects are queued
+// for every request read, and an initiator that sends without reading
+// would otherwise grow the queue without bound (8 KiB NOP-Outs: about a
+// GB in four seconds). Task responses are bounded by the CmdSN window.
+const (
+	maxQueuedPDUs  = 1024
+	maxQueuedBytes = 4 << 20
+)
+
+// waitRoom blocks the reader while the writer's queue is over its bounds:
+// the initiator then meets TCP back-pressure, and a writer stuck on it
+// ends the connection after writeTimeout (close wakes this).
+func (c *conn) waitRoom() {
+	c.wmu.Lock()
+	for (len(c.queue) >= maxQueuedPDUs || c.qbytes >= maxQueuedBytes) && !c.wclosed {
+		c.roomWait = true
+		c.wroom.Wait()
 	}
 	c.wmu.Unlock()
 }
@@ -327,6 +357,11 @@ func (c *conn) writer() {
 			c.wmu.Lock()
 		}
 		batch, c.queue = c.queue, batch[:0]
+		c.qbytes = 0
+		if c.roomWait {
+			c.roomWait = false
+			c.wroom.Broadcast()
+		}
 		c.wmu.Unlock()
 
 		bufs, arena = bufs[:0], arena[:0]

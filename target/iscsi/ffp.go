@@ -23,6 +23,7 @@ var (
 // ffpLoop is the reader of the full feature phase.
 func (c *conn) ffpLoop() error {
 	for {
+		c.waitRoom()
 		if err := c.rd.ReadHeader(&c.hdr); err != nil {
 			return err
 		}

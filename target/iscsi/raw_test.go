@@ -875,3 +875,46 @@ func TestExtendedCDBAHSAtTheLimit(t *testing.T) {
 		t.Fatalf("after the AHS commands: %s", pdu.Describe(&p.BHS))
 	}
 }
+
+// An initiator that sends NOP-Outs without reading the echoes meets
+// back-pressure: the reader stops reading once the writer's queue is over
+// its bounds, instead of queueing every echo (memory without bound). The
+// echoes all arrive, in order, once the initiator reads.
+func TestNOPFloodMeetsBackPressure(t *testing.T) {
+	cfg, _ := basicConfig()
+	ts := startServer(t, cfg, newFakeDisk(1<<20))
+	r := dialRaw(t, ts.addr, normalKeys())
+	const n = 20000
+	payload := make([]byte, 4096)
+	var wire []byte
+	for i := 0; i < n; i++ {
+		var h pdu.BHS
+		h.SetOpcode(pdu.OpNOPOut)
+		h[0] |= 0x40
+		h.SetFlags(pdu.FlagFinal)
+		h.SetU32(pdu.OffITT, uint32(1000+i))
+		h.SetU32(pdu.OffTTT, pdu.ReservedTag)
+		h.SetU32(pdu.OffCmdSN, r.cmdSN)
+		h.SetDataLen(len(payload))
+		wire = append(append(wire, h[:]...), payload...)
+	}
+	sent := make(chan error, 1)
+	go func() {
+		_, err := r.nc.Write(wire)
+		sent <- err
+	}()
+	select {
+	case err := <-sent:
+		t.Fatalf("80 MB of NOP-Outs all taken in while no echo was read (err %v): no back-pressure", err)
+	case <-time.After(1500 * time.Millisecond):
+	}
+	for i := 0; i < n; i++ {
+		p := r.recv()
+		if p.Opcode() != pdu.OpNOPIn || p.ITT() != uint32(1000+i) || len(p.data) != len(payload) {
+			t.Fatalf("echo %d: %s with %d bytes", i, pdu.Describe(&p.BHS), len(p.data))
+		}
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+}
