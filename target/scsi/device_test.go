@@ -383,3 +383,25 @@ func FuzzExecute(f *testing.F) {
 		}
 	})
 }
+
+// A READ whose CDB asks for more than the initiator will take reads only
+// what it takes (the rest is a residual), instead of allocating the CDB's
+// length outside the transport's budget.
+func TestReadLongerThanExpectedReadsOnlyWhatIsTaken(t *testing.T) {
+	tg, a, _ := newTestTarget(t, nil)
+	first := bytes.Repeat([]byte{'R'}, 512)
+	if r := run(tg, a, rw16(0x8a, 0, 1, 0), first); r.Status != StatusGood {
+		t.Fatalf("WRITE(16): %+v", r)
+	}
+	for _, edtl := range []uint32{512, 700, 0} {
+		cmd := &Command{Nexus: a, CDB: rw16(0x88, 0, 2048, 0), ExpectedLen: edtl, Read: true}
+		r := tg.Execute(context.Background(), cmd)
+		want := (int(edtl) + 511) &^ 511
+		if r.Status != StatusGood || r.XferLen != 2048*512 || len(r.Data) != want {
+			t.Fatalf("EDTL %d: status %#x XferLen %d, %d bytes read; want GOOD, %d, %d", edtl, r.Status, r.XferLen, len(r.Data), 2048*512, want)
+		}
+		if edtl > 0 && !bytes.Equal(r.Data[:512], first) {
+			t.Fatalf("EDTL %d: first block differs", edtl)
+		}
+	}
+}

@@ -103,11 +103,19 @@ func (c *cmdCtx) read() Result {
 	if size == 0 {
 		return Result{Status: StatusGood, XferLen: 0}
 	}
-	buf := c.cmd.DataIn
-	if cap(buf) < size {
-		buf = make([]byte, size)
+	// Only what the initiator will take is read: the transport sends at
+	// most ExpectedLen bytes and reports the rest as a residual. Reading
+	// the whole CDB length instead allocated it outside the transport's
+	// budget (a READ(16) of 65536 blocks with EDTL 512: 32 MiB).
+	want := size
+	if e := (int(c.cmd.ExpectedLen) + c.l.bs - 1) &^ (c.l.bs - 1); e < want {
+		want = e
 	}
-	buf = buf[:size]
+	buf := c.cmd.DataIn
+	if cap(buf) < want {
+		buf = make([]byte, want)
+	}
+	buf = buf[:want]
 	tok := c.l.locks.shared(a.lba, a.n)
 	_, err := c.l.store.ReadAt(buf, int64(a.lba<<c.l.shift))
 	c.l.locks.release(tok)
