@@ -405,3 +405,28 @@ func TestReadLongerThanExpectedReadsOnlyWhatIsTaken(t *testing.T) {
 		}
 	}
 }
+
+// Reinstatement: a new session of the same initiator port attaches before
+// the old one detaches. The old one's late detach must not drop the new
+// one's RESERVE(6); what the old one held went when the new one attached.
+func TestLateDetachOfAReplacedNexus(t *testing.T) {
+	tg, a, b := newTestTarget(t, nil)
+	if r := run(tg, a, cdb(0x16, 6), nil); r.Status != StatusGood {
+		t.Fatalf("RESERVE by the old session: %+v", r)
+	}
+	a2 := &Nexus{ID: 3, InitiatorName: a.InitiatorName, ISID: a.ISID, TargetName: a.TargetName}
+	tg.NexusAttach(a2)
+	if r := run(tg, a2, cdb(0x00, 6), nil); r.Status != StatusCheckCondition || senseKey(r) != keyUnitAttention {
+		t.Fatalf("new session's first command: %+v, want its power-on UA", r)
+	}
+	if r := run(tg, b, rw16(0x88, 0, 1, 0), nil); r.Status != StatusGood {
+		t.Fatalf("the old session's RESERVE survived its replacement: %+v", r)
+	}
+	if r := run(tg, a2, cdb(0x16, 6), nil); r.Status != StatusGood {
+		t.Fatalf("RESERVE by the new session: %+v", r)
+	}
+	tg.NexusDetach(a) // the old session ends late
+	if r := run(tg, b, rw16(0x88, 0, 1, 0), nil); r.Status != StatusReservationConflict {
+		t.Fatalf("after the old session's late detach, another nexus: %+v, want RESERVATION CONFLICT", r)
+	}
+}

@@ -250,6 +250,8 @@ func (t *Target) NexusAttach(n *Nexus) {
 		n.key = key
 	}
 	t.mu.Lock()
+	old, replaced := t.nexus[key]
+	replaced = replaced && old != n
 	t.nexus[key] = n
 	luns := make([]*lun, 0, len(t.luns))
 	for _, l := range t.luns {
@@ -257,6 +259,12 @@ func (t *Target) NexusAttach(n *Nexus) {
 	}
 	t.mu.Unlock()
 	for _, l := range luns {
+		if replaced {
+			// Reinstatement before the old session detached: what the
+			// old one held goes now, as when it detaches first (its
+			// late NexusDetach then leaves the new one alone).
+			l.detach(key)
+		}
 		l.attach(key)
 	}
 }
@@ -266,9 +274,14 @@ func (t *Target) NexusAttach(n *Nexus) {
 func (t *Target) NexusDetach(n *Nexus) {
 	key := itKey(n)
 	t.mu.Lock()
-	if t.nexus[key] == n {
-		delete(t.nexus, key)
+	if t.nexus[key] != n {
+		// A newer session of the same initiator port (reinstatement)
+		// holds the key now: its RESERVE(6), PREVENT and pending unit
+		// attentions are its own, not this old session's to drop.
+		t.mu.Unlock()
+		return
 	}
+	delete(t.nexus, key)
 	luns := make([]*lun, 0, len(t.luns))
 	for _, l := range t.luns {
 		luns = append(luns, l)
