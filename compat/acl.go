@@ -84,7 +84,7 @@ func ParseACL(path string, src []byte, initiators bool, ds *config.Diagnostics) 
 		if strings.EqualFold(rule.Target, "ALL") && rule.Target != "ALL" {
 			ds.Warnf(rule.Pos, "%q: IET only recognises ALL in upper case (taken as a target name)", rule.Target)
 		}
-		afterHash := false
+		afterHash, aborted := false, false
 		for _, it := range r.Items {
 			text, tail, tailPos := splitItem(it.Text, pos(it.Pos))
 			item, ok := ParseACLItem(text, initiators)
@@ -95,6 +95,14 @@ func ParseACL(path string, src []byte, initiators bool, ds *config.Diagnostics) 
 				text, tail = it.Text, ""
 				item, ok = ParseACLItem(text, initiators)
 				item.Pos = pos(it.Pos)
+			}
+			if !ok && strings.HasPrefix(text, "[") && !strings.Contains(text, "]") {
+				// IET gives up on the whole line: it applies and
+				// matches no one (an allow line then denies). The
+				// rest of the line is still checked, to report it all.
+				ds.Errorf(item.Pos, "%s; the whole line never matches, as in IET", item.CIDR)
+				aborted = true
+				continue
 			}
 			if !ok {
 				ds.Errorf(item.Pos, "%s; the item is left out (it never matches)", item.CIDR)
@@ -115,6 +123,9 @@ func ParseACL(path string, src []byte, initiators bool, ds *config.Diagnostics) 
 				afterHash = true
 			}
 			rule.Items = append(rule.Items, item)
+		}
+		if aborted {
+			rule.Items = []config.ACLItem{}
 		}
 		f.Rules = append(f.Rules, rule)
 	}

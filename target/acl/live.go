@@ -131,8 +131,17 @@ func (f *Files) refresh(w *watched, quietWarnings bool) {
 				f.log.WithField("file", path).Error(d.String())
 			}
 		}
-		f.log.WithField("file", path).Error("access-control file has errors; keeping the rules in force before")
-		w.path = path
+		if rules == nil {
+			f.log.WithField("file", path).Error("access-control file unreadable; keeping the rules in force before")
+			w.path = path
+			return
+		}
+		// As IET, which reads the file as it is at every login: the
+		// items in error never match (a line with '[' and no ']' matches
+		// no one). Keeping the rules in force before instead let
+		// everyone in when the file was new (absent: no restriction).
+		f.log.WithField("file", path).Error("access-control file has errors; applied as IET reads it: what is in error never matches")
+		w.path, w.rules = path, rules
 		return
 	}
 	if !quietWarnings {

@@ -101,12 +101,14 @@ func TestFilesRereadOnChange(t *testing.T) {
 		t.Fatalf("after rename: %s", items(allow))
 	}
 
-	// A broken edit: logged once, the previous rules stay.
+	// A broken edit: logged once and applied as IET reads it, the item
+	// in error matching no one (keeping the rules before would let in
+	// whom the edit meant to drop, and everyone when the file is new).
 	n := pc.n
-	write(t, p, "ALL 10.0.0.7/99\n", t0.Add(2*time.Second))
+	write(t, p, "ALL 10.0.0.7/99, 10.0.0.9\n", t0.Add(2*time.Second))
 	for i := 0; i < 3; i++ {
-		if allow, _, _ = f.Current(); items(allow) != "ALL 10.0.0.5; ALL 10.0.0.6" {
-			t.Fatalf("broken file replaced the rules: %s", items(allow))
+		if allow, _, _ = f.Current(); items(allow) != "ALL 10.0.0.9" {
+			t.Fatalf("broken file: rules %s, want the good item only", items(allow))
 		}
 	}
 	if pc.n != n+1 {
@@ -169,12 +171,35 @@ func TestFilesSeed(t *testing.T) {
 	if allow, _, _ := f.Current(); items(allow) != "ALL 10.0.0.1" || pc.n != n {
 		t.Fatalf("after Seed: %s, %d more parses", items(allow), pc.n-n)
 	}
-	// Seeded rules survive a file that is broken at the first check.
+	// A file broken at the first check applies as IET reads it: a '['
+	// without ']' makes its line match no one (the line still applies,
+	// so the allow file denies everyone).
 	f = acl.NewFiles([]string{dir}, pc.parse, nil)
-	write(t, p, "ALL [::1\n", time.Unix(1_700_000_001, 0))
+	write(t, p, "ALL 10.0.0.1, [::1\n", time.Unix(1_700_000_001, 0))
 	f.Seed(cfg)
-	if allow, _, _ := f.Current(); items(allow) != "ALL 10.0.0.1" {
-		t.Fatalf("broken file at start: %s", items(allow))
+	allow, _, _ := f.Current()
+	if allow == nil || len(allow.Rules) != 1 || len(allow.Rules[0].Items) != 0 {
+		t.Fatalf("broken file at start: %s, want one line that matches no one", items(allow))
+	}
+}
+
+// A new initiators.allow with an error in it restricts at once: it must not
+// leave the "absent" rules (no restriction) in force.
+func TestNewBrokenAllowFileDoesNotFailOpen(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, acl.InitiatorsAllowFile)
+	pc := &parseCounter{}
+	f := acl.NewFiles([]string{dir}, pc.parse, nil)
+	if allow, _, _ := f.Current(); allow != nil {
+		t.Fatalf("no file: %s, want absent", items(allow))
+	}
+	write(t, p, "ALL 10.0.0.0/8, [fe80::1\n", time.Unix(1_700_000_000, 0))
+	allow, _, _ := f.Current()
+	if allow == nil {
+		t.Fatal("a new allow file with an error left the rules absent: everyone may log in")
+	}
+	if len(allow.Rules) != 1 || len(allow.Rules[0].Items) != 0 {
+		t.Fatalf("rules %s, want one line that matches no one (IET: '[' without ']' aborts the line)", items(allow))
 	}
 }
 
