@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"testing"
 
 	"github.com/ietgo/ietd/target/backing"
@@ -428,5 +429,28 @@ func TestLateDetachOfAReplacedNexus(t *testing.T) {
 	tg.NexusDetach(a) // the old session ends late
 	if r := run(tg, b, rw16(0x88, 0, 1, 0), nil); r.Status != StatusReservationConflict {
 		t.Fatalf("after the old session's late detach, another nexus: %+v, want RESERVATION CONFLICT", r)
+	}
+}
+
+// A LUN whose store cannot be opened is left out, as IET did; the target
+// is served with its other LUNs (it used to fail, and with it the daemon).
+func TestUnopenableLUNIsLeftOut(t *testing.T) {
+	tc := config.NewTarget(1, "iqn.2026-01.org.ietgo:unit")
+	tc.LUNs = []*config.LUN{
+		{Number: 0, Type: "fileio", IOMode: "wb", Store: &config.Store{Path: "/nonexistent/disk"}},
+		{Number: 1, Type: "fileio", IOMode: "wb", Store: &config.Store{Path: "mem"}},
+	}
+	tg, err := NewTarget(tc, Options{OpenStore: func(l *config.LUN) (backing.Store, error) {
+		if l.Store.Path != "mem" {
+			return nil, errors.New("open " + l.Store.Path + ": no such file or directory")
+		}
+		return backing.NewMemory(1 << 20), nil
+	}})
+	if err != nil {
+		t.Fatalf("target with one unopenable LUN: %v", err)
+	}
+	defer tg.Close()
+	if tg.lun(0) != nil || tg.lun(1) == nil {
+		t.Fatalf("LUN 0 open %v, LUN 1 open %v; want only LUN 1", tg.lun(0) != nil, tg.lun(1) != nil)
 	}
 }

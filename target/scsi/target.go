@@ -91,8 +91,15 @@ func NewTarget(cfg *config.Target, opts Options) (*Target, error) {
 	for _, lc := range cfg.LUNs {
 		l, err := t.openLUN(lc, nil)
 		if err != nil {
-			t.Close()
-			return nil, err
+			// As IET (a LUN its kernel module could not open was logged
+			// and skipped): the target and its other LUNs are served; a
+			// reload that finds the store openable adds the LUN.
+			e := t.log.WithError(err).WithField("lun", lc.Number)
+			if lc.Pos.Line > 0 {
+				e = e.WithField("config", lc.Pos.String())
+			}
+			e.Error("LUN left out: its backing store cannot be opened")
+			continue
 		}
 		t.luns[lc.Number] = l
 	}

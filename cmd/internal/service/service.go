@@ -156,6 +156,15 @@ func Check(w io.Writer, start LoadFunc) error {
 	luns := 0
 	for _, t := range cfg.Targets {
 		luns += len(t.LUNs)
+		for _, l := range t.LUNs {
+			for _, msg := range missingFiles(l.Store) {
+				at := l.Pos
+				if l.Store != nil && l.Store.Pos.Line > 0 {
+					at = l.Store.Pos
+				}
+				fmt.Fprintf(w, "%s: warning: LUN %d of target %s: %s: a start leaves this LUN out (as IET)\n", at, l.Number, t.Name, msg)
+			}
+		}
 	}
 	if diags.HasErrors() {
 		n := 0
@@ -169,6 +178,25 @@ func Check(w io.Writer, start LoadFunc) error {
 	}
 	fmt.Fprintf(w, "%s: ok (%s, %d target(s), %d LUN(s))\n", cfg.Source, cfg.Dialect, len(cfg.Targets), luns)
 	return nil
+}
+
+// missingFiles lists the files of a store (and its members) that do not
+// exist and will not be created, which a start cannot open. It only
+// stats: a check opens nothing.
+func missingFiles(st *config.Store) []string {
+	if st == nil {
+		return nil
+	}
+	var out []string
+	if st.Kind == config.StoreFile && st.Path != "" && !st.Create {
+		if _, err := os.Stat(st.Path); err != nil {
+			out = append(out, err.Error())
+		}
+	}
+	for _, m := range st.Members {
+		out = append(out, missingFiles(m)...)
+	}
+	return out
 }
 
 // Start runs the daemon: in the foreground directly, otherwise detached

@@ -59,3 +59,28 @@ func TestLoadersAndCheck(t *testing.T) {
 		t.Fatalf("Check without a file: %v %q", err, out.String())
 	}
 }
+
+// --check names the LUNs whose files do not exist: a start leaves them out.
+func TestCheckNamesMissingFiles(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "disk.img")
+	if err := os.WriteFile(img, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing.img")
+	conf := filepath.Join(dir, "ietd.conf")
+	src := "Target iqn.x:a\n\tLun 0 Path=" + missing + ",Type=fileio\n\tLun 1 Path=" + img + ",Type=fileio\n"
+	if err := os.WriteFile(conf, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, start := Loaders(conf, nil, compat.LoadOptions{ACLDir: dir}, nil)
+	var out bytes.Buffer
+	if err := Check(&out, start); err != nil {
+		t.Fatalf("Check: %v\n%s", err, out.String())
+	}
+	got := out.String()
+	if !strings.Contains(got, conf+":2:") || !strings.Contains(got, "LUN 0 of target iqn.x:a") ||
+		!strings.Contains(got, "a start leaves this LUN out") || strings.Contains(got, "LUN 1 of") {
+		t.Fatalf("Check printed\n%s", got)
+	}
+}
