@@ -96,11 +96,7 @@ func (c *conn) consumeCmdSN(h *pdu.BHS) bool {
 	if h.Immediate() {
 		return true
 	}
-	if !c.sess.acceptCmdSN(h.CmdSN()) {
-		return false
-	}
-	c.sess.openSlot(nil)
-	return true
+	return c.sess.receiveEnded(h.CmdSN())
 }
 
 func (c *conn) handleNOPOut(h *pdu.BHS) error {

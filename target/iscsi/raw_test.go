@@ -918,3 +918,48 @@ func TestNOPFloodMeetsBackPressure(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Non-immediate NOP-Outs beyond a CmdSN gap do not open window slots while
+// the gap stays: MaxCmdSN must not run away from ExpCmdSN (it used to grow
+// by one per NOP, and the session's record of CmdSNs with it). Once the
+// gap fills, their slots open.
+func TestNOPsBeyondAGapDoNotGrowTheWindow(t *testing.T) {
+	cfg, _ := basicConfig()
+	ts := startServer(t, cfg, newFakeDisk(1<<20))
+	r := dialRaw(t, ts.addr, normalKeys())
+	nop := func(itt, sn uint32) *rawPDU {
+		var h pdu.BHS
+		h.SetOpcode(pdu.OpNOPOut)
+		h.SetFlags(pdu.FlagFinal)
+		h.SetU32(pdu.OffITT, itt)
+		h.SetU32(pdu.OffTTT, pdu.ReservedTag)
+		h.SetU32(pdu.OffCmdSN, sn)
+		r.send(&h, nil)
+		p := r.recv()
+		if p.Opcode() != pdu.OpNOPIn || p.ITT() != itt {
+			t.Fatalf("NOP %d: got %s", itt, pdu.Describe(&p.BHS))
+		}
+		return p
+	}
+	gap := r.cmdSN
+	first := nop(1, gap+1)
+	exp, max := first.U32(pdu.OffExpStatSN), first.U32(pdu.OffMaxCmdSN)
+	if exp != gap {
+		t.Fatalf("ExpCmdSN %d, want %d (the gap)", exp, gap)
+	}
+	var last *rawPDU
+	for sn := gap + 2; pdu.SNLess(sn, max+1); sn++ {
+		last = nop(sn, sn)
+	}
+	if last != nil && last.U32(pdu.OffMaxCmdSN) != max {
+		t.Fatalf("MaxCmdSN grew from %d to %d behind the gap at %d", max, last.U32(pdu.OffMaxCmdSN), gap)
+	}
+	// Filling the gap opens the slots of the NOPs beyond it.
+	filled := nop(1000, gap)
+	if e := filled.U32(pdu.OffExpStatSN); e != max+1 {
+		t.Fatalf("after the gap filled: ExpCmdSN %d, want %d", e, max+1)
+	}
+	if m := filled.U32(pdu.OffMaxCmdSN); int32(m-filled.U32(pdu.OffExpStatSN)) < int32(max-gap) {
+		t.Fatalf("after the gap filled: window %d..%d, narrower than before (%d..%d): slots lost", filled.U32(pdu.OffExpStatSN), m, gap, max)
+	}
+}

@@ -37,6 +37,13 @@ type session struct {
 	conn  *conn
 	tasks map[uint32]*task // by ITT
 	ahead map[uint32]bool  // CmdSNs received beyond a gap
+	// endedAhead are the CmdSNs of ahead that ended at once (NOP-Out,
+	// Text, TMF, Logout, an ABORT TASK's unseen task): their slot opens
+	// when ExpCmdSN passes them, not before, or a gap never filled would
+	// let MaxCmdSN grow without bound. owed counts those passed whose
+	// slot is still to open (openOwed).
+	endedAhead map[uint32]bool
+	owed       int
 	// held are commands ready to run whose CmdSN is beyond a gap: they
 	// go to the workers in CmdSN order once the gap fills (RFC 7143
 	// 4.2.2.1). Bounded by the window.
@@ -72,7 +79,7 @@ func newSession(s *Server, ts *targetState, r *login.Result, tsih uint16) *sessi
 	ss := &session{
 		srv: s, tgt: ts, tsih: tsih, isid: r.ISID, initiator: r.InitiatorName, target: r.TargetName,
 		discovery: r.SessionType == login.SessionDiscovery, params: r.Params,
-		tasks: map[uint32]*task{}, ahead: map[uint32]bool{}, endedCh: make(chan struct{}),
+		tasks: map[uint32]*task{}, ahead: map[uint32]bool{}, endedAhead: map[uint32]bool{}, endedCh: make(chan struct{}),
 	}
 	ss.queued = 1
 	if ts != nil {
@@ -209,8 +216,50 @@ func (ss *session) end() {
 // reports whether it is inside the window (RFC 7143 4.2.2.1). Reader only.
 func (ss *session) acceptCmdSN(sn uint32) bool {
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	return ss.receiveLocked(sn)
+	ok := ss.receiveLocked(sn)
+	owed := ss.takeOwedLocked()
+	ss.mu.Unlock()
+	ss.openOwed(owed)
+	return ok
+}
+
+// receiveEnded records CmdSN sn of a request that ends as soon as it is
+// received and gives its slot back: now when it is in order, else once
+// ExpCmdSN passes it. It reports false when sn is outside the window or
+// a duplicate. Reader only.
+func (ss *session) receiveEnded(sn uint32) bool {
+	ss.mu.Lock()
+	ok := ss.receiveEndedLocked(sn)
+	owed := ss.takeOwedLocked()
+	ss.mu.Unlock()
+	ss.openOwed(owed)
+	return ok
+}
+
+func (ss *session) receiveEndedLocked(sn uint32) bool {
+	inOrder := sn == ss.expCmdSN.Load()
+	if !ss.receiveLocked(sn) {
+		return false
+	}
+	if inOrder {
+		ss.owed++
+	} else {
+		ss.endedAhead[sn] = true
+	}
+	return true
+}
+
+func (ss *session) takeOwedLocked() int {
+	n := ss.owed
+	ss.owed = 0
+	return n
+}
+
+// openOwed opens n slots (not under ss.mu).
+func (ss *session) openOwed(n int) {
+	for range n {
+		ss.openSlot(nil)
+	}
 }
 
 // receiveLocked records CmdSN sn as received: false when it is outside
@@ -230,6 +279,10 @@ func (ss *session) receiveLocked(sn uint32) bool {
 	exp++
 	for ss.ahead[exp] {
 		delete(ss.ahead, exp)
+		if ss.endedAhead[exp] {
+			delete(ss.endedAhead, exp)
+			ss.owed++
+		}
 		exp++
 	}
 	ss.expCmdSN.Store(exp)
@@ -257,9 +310,10 @@ func (ss *session) receiveUnseen(ref, tmfCmdSN uint32) byte {
 		ss.mu.Unlock()
 		return tmfComplete // received beyond a gap, already ended
 	}
-	ss.receiveLocked(ref)
+	ss.receiveEndedLocked(ref) // that command has ended
+	owed := ss.takeOwedLocked()
 	ss.mu.Unlock()
-	ss.openSlot(nil) // that command has ended
+	ss.openOwed(owed)
 	return tmfComplete
 }
 
