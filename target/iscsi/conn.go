@@ -103,6 +103,8 @@ type conn struct {
 	lastDataOut atomic.Int64
 	wbusy       atomic.Int64
 
+	loggingOut bool // a Logout is draining the tasks (reader only)
+
 	textRest []byte // SendTargets answer still to send
 	textTTT  uint32
 }

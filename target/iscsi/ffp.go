@@ -650,7 +650,14 @@ func (c *conn) handleLogout(h *pdu.BHS) error {
 	if err := c.discard(h.DataLen()); err != nil {
 		return err
 	}
-	c.consumeCmdSN(h)
+	if c.loggingOut {
+		// One logout drains the tasks and ends the connection; more
+		// would each start a drain of their own (a goroutine apiece).
+		return nil
+	}
+	if !c.consumeCmdSN(h) {
+		return nil // outside the window or a duplicate: ignored (RFC 7143 4.2.2.1)
+	}
 	reason := h.Flags() & 0x7f
 	var o outPDU
 	o.bhs.SetOpcode(pdu.OpLogoutResp)
@@ -669,6 +676,7 @@ func (c *conn) handleLogout(h *pdu.BHS) error {
 	}
 	o.bhs.SetU16(40, uint16(c.params.DefaultTime2Wait))
 	o.closeAfter = true
+	c.loggingOut = true
 	ss := c.sess
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), logoutDrainTimeout)

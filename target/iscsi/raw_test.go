@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"runtime"
 	"testing"
 	"time"
 
@@ -961,5 +962,44 @@ func TestNOPsBeyondAGapDoNotGrowTheWindow(t *testing.T) {
 	}
 	if m := filled.U32(pdu.OffMaxCmdSN); int32(m-filled.U32(pdu.OffExpStatSN)) < int32(max-gap) {
 		t.Fatalf("after the gap filled: window %d..%d, narrower than before (%d..%d): slots lost", filled.U32(pdu.OffExpStatSN), m, gap, max)
+	}
+}
+
+// Logout Requests repeated while a task is pending start one drain, not one
+// goroutine each.
+func TestRepeatedLogoutsStartOneDrain(t *testing.T) {
+	cfg, _ := basicConfig()
+	ts := startServer(t, cfg, newFakeDisk(1<<20))
+	r := dialRaw(t, ts.addr, normalKeys(login.KV{Key: "ImmediateData", Value: "No"}))
+	r.itt++
+	var h pdu.BHS
+	h.SetOpcode(pdu.OpSCSICmd)
+	h.SetFlags(pdu.FlagFinal | pdu.FlagWrite | 1)
+	h.SetU32(pdu.OffITT, r.itt)
+	h.SetU32(pdu.OffTTT, 512)
+	h.SetU32(pdu.OffCmdSN, r.cmdSN)
+	r.cmdSN++
+	copy(h.CDB(), []byte{0x2a, 0, 0, 0, 0, 1, 0, 0, 1, 0})
+	r.send(&h, nil)
+	if p := r.recv(); p.Opcode() != pdu.OpR2T {
+		t.Fatalf("want R2T, got %s", pdu.Describe(&p.BHS))
+	}
+	before := runtime.NumGoroutine()
+	var wire []byte
+	for i := 0; i < 500; i++ {
+		var l pdu.BHS
+		l.SetOpcode(pdu.OpLogoutReq)
+		l[0] |= 0x40
+		l.SetFlags(pdu.FlagFinal)
+		l.SetU32(pdu.OffITT, uint32(5000+i))
+		l.SetU32(pdu.OffCmdSN, r.cmdSN)
+		wire = append(wire, l[:]...)
+	}
+	if _, err := r.nc.Write(wire); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := runtime.NumGoroutine() - before; n > 20 {
+		t.Fatalf("%d more goroutines after 500 Logout Requests", n)
 	}
 }
