@@ -454,3 +454,42 @@ func TestUnopenableLUNIsLeftOut(t *testing.T) {
 		t.Fatalf("LUN 0 open %v, LUN 1 open %v; want only LUN 1", tg.lun(0) != nil, tg.lun(1) != nil)
 	}
 }
+
+// VERIFY with BYTCHK 11b compares every block of the range with the one
+// block sent, a chunk at a time (it used to build the whole range twice in
+// memory), and reports the first differing byte of the range.
+func TestVerifyOneBlockAgainstARange(t *testing.T) {
+	tc := config.NewTarget(1, "iqn.2026-01.org.ietgo:unit")
+	tc.LUNs = []*config.LUN{{Number: 0, Type: "fileio", IOMode: "wb", Store: &config.Store{Path: "mem"}}}
+	tg, err := NewTarget(tc, Options{OpenStore: func(*config.LUN) (backing.Store, error) {
+		return backing.NewMemory(4 << 20), nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	a := &Nexus{ID: 1, InitiatorName: "iqn.a", ISID: [6]byte{0x80, 0, 0, 0, 0, 1}, TargetName: tc.Name}
+	tg.NexusAttach(a)
+	run(tg, a, cdb(0x00, 6), nil) // the power-on unit attention
+	blk := bytes.Repeat([]byte{'V'}, 512)
+	const n = 5000 // over two 1 MiB chunks
+	if r := run(tg, a, rw16(0x93, 0, n, 0), blk); r.Status != StatusGood { // WRITE SAME(16)
+		t.Fatalf("WRITE SAME: %+v", r)
+	}
+	v := rw16(0x8f, 0, n, 0x06) // VERIFY(16) BYTCHK=11b
+	if r := run(tg, a, v, blk); r.Status != StatusGood {
+		t.Fatalf("VERIFY equal: %+v", r)
+	}
+	odd := append([]byte{}, blk...)
+	odd[3] = 'W'
+	if r := run(tg, a, rw16(0x8a, 4100, 1, 0), odd); r.Status != StatusGood {
+		t.Fatalf("WRITE: %+v", r)
+	}
+	r := run(tg, a, v, blk)
+	if senseKey(r) != keyMiscompare {
+		t.Fatalf("VERIFY different: %+v", r)
+	}
+	if off := binary.BigEndian.Uint32(r.Sense[3:]); off != 4100*512+3 {
+		t.Fatalf("miscompare at %d, want %d", off, 4100*512+3)
+	}
+}

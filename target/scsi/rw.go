@@ -1,7 +1,6 @@
 package scsi
 
 import (
-	"bytes"
 	"errors"
 
 	"github.com/ietgo/ietd/target/backing"
@@ -225,20 +224,32 @@ func (c *cmdCtx) verify() Result {
 		if len(want) < c.l.bs {
 			return c.fail(invalidCDB(xferField(cl), -1))
 		}
-		one := want[:c.l.bs]
-		want = bytes.Repeat(one, int(a.n))
+		want = want[:c.l.bs]
 	} else if len(want) < size {
 		return c.fail(invalidCDB(xferField(cl), -1))
 	}
-	have := make([]byte, size)
+	// The medium is read and compared a chunk at a time: BYTCHK 11b sends
+	// one block for the whole range, so a buffer of the range's size would
+	// be up to the transfer limit for 512 bytes of Data-Out.
+	const chunk = 1 << 20
+	have := make([]byte, min(size, chunk))
 	tok := c.l.locks.shared(a.lba, a.n)
-	_, err := c.l.store.ReadAt(have, int64(a.lba<<c.l.shift))
-	c.l.locks.release(tok)
-	if err != nil {
-		return c.ioError(err, false)
-	}
-	if i := firstDiff(have, want[:size]); i >= 0 {
-		return c.miscompare(i)
+	defer c.l.locks.release(tok)
+	base := int64(a.lba << c.l.shift)
+	for off := 0; off < size; off += len(have) {
+		h := have[:min(len(have), size-off)]
+		if _, err := c.l.store.ReadAt(h, base+int64(off)); err != nil {
+			return c.ioError(err, false)
+		}
+		if bytchk == 3 {
+			for b := 0; b < len(h); b += c.l.bs {
+				if i := firstDiff(h[b:b+c.l.bs], want); i >= 0 {
+					return c.miscompare(off + b + i)
+				}
+			}
+		} else if i := firstDiff(h, want[off:off+len(h)]); i >= 0 {
+			return c.miscompare(off + i)
+		}
 	}
 	return Result{Status: StatusGood, XferLen: xfer}
 }
