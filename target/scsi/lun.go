@@ -73,6 +73,9 @@ type luState struct {
 	locks rangeLocks
 	// sanitizing mirrors sanitize.running for a lock-free check.
 	sanitizing atomic.Bool
+	// sanitizeGen counts the sanitizes started: a command working in
+	// steps (EXTENDED COPY) sees that one ran between two of them.
+	sanitizeGen atomic.Uint64
 }
 
 func newLUState() *luState {

@@ -397,6 +397,7 @@ func (c *cmdCtx) sanitize() Result {
 	}
 	l.sanitize.running, l.sanitize.done, l.sanitize.total = true, 0, max(total*int64(max(1, passes(c))), 1)
 	l.sanitizing.Store(true)
+	l.sanitizeGen.Add(1)
 	l.mu.Unlock()
 	run := func(ctx context.Context) error {
 		// Commands admitted before the sanitize began finish first.

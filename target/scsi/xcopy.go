@@ -211,16 +211,34 @@ func (c *cmdCtx) extendedCopy() Result {
 		total := int64(n << src.shift)
 		chunk := int64(1 << 20)
 		buf := make([]byte, min(chunk, max(total, 1)))
-		for done := int64(0); done < total; {
+		// Within one unit, a destination above an overlapping source is
+		// copied from the end (as memmove), or the first chunks written
+		// would be read again as source.
+		backwards := src == dst && dstLBA > srcLBA && dstLBA < srcLBA+n
+		// A SANITIZE started between two chunks ends the copy: the rest
+		// would put old data on the sanitized medium.
+		genS, genD := src.sanitizeGen.Load(), dst.sanitizeGen.Load()
+		nchunks := (total + chunk - 1) / chunk
+		for i := int64(0); i < nchunks; i++ {
 			if err := c.ctx.Err(); err != nil {
 				st.failed = true
 				return c.ioError(err, true)
 			}
+			ci := i
+			if backwards {
+				ci = nchunks - 1 - i
+			}
+			done := ci * chunk
 			k := min(chunk, total-done)
 			// One range at a time (a command never holds two ranges of
 			// one unit: that could deadlock against an exclusive one).
 			blk := uint64(done) >> src.shift
 			tok := src.locks.shared(srcLBA+blk, uint64(k)>>src.shift)
+			if src.sanitizeGen.Load() != genS {
+				src.locks.release(tok)
+				st.failed = true
+				return c.fail(copyAborted(ascCopyTargetUnreach))
+			}
 			_, err := src.store.ReadAt(buf[:k], int64(srcLBA<<src.shift)+done)
 			src.locks.release(tok)
 			if err != nil {
@@ -228,13 +246,17 @@ func (c *cmdCtx) extendedCopy() Result {
 				return c.fail(copyAborted(ascUnrecoveredReadError))
 			}
 			tok = dst.locks.shared(dstLBA+blk, uint64(k)>>dst.shift)
+			if dst.sanitizeGen.Load() != genD {
+				dst.locks.release(tok)
+				st.failed = true
+				return c.fail(copyAborted(ascCopyTargetUnreach))
+			}
 			_, err = dst.store.WriteAt(buf[:k], int64(dstLBA<<dst.shift)+done)
 			dst.locks.release(tok)
 			if err != nil {
 				st.failed = true
 				return c.fail(copyAborted(ascWriteError))
 			}
-			done += k
 		}
 		if !dst.wc {
 			if err := dst.syncRange(int64(dstLBA<<dst.shift), total); err != nil {

@@ -163,3 +163,31 @@ func TestExtendedCopySegmentLimit(t *testing.T) {
 		t.Fatalf("segment at the limit: %+v", r)
 	}
 }
+
+// EXTENDED COPY within one LUN onto an overlapping range above the source
+// copies as memmove: what lands is the source as it was (chunks written
+// first used to be read again as source).
+func TestExtendedCopyOverlappingWithinALUN(t *testing.T) {
+	x := newXcopyRig(t, 512, 4<<20)
+	const n = 4096 // 2 MiB: two chunks
+	data := make([]byte, (n+1)*512)
+	for i := range data {
+		data[i] = byte(i/512*7 + i%512)
+	}
+	if r := x.exec(x.a, 0, rw16(0x8a, 0, n+1, 0), data); r.Status != StatusGood {
+		t.Fatalf("WRITE: %+v", r)
+	}
+	c, p := x.list(0, 0, n)
+	binary.BigEndian.PutUint64(p[len(p)-8:], 1) // destination LBA 1
+	if r := x.exec(x.a, 0, c, p); r.Status != StatusGood {
+		t.Fatalf("EXTENDED COPY: %+v", r)
+	}
+	cmd := &Command{Nexus: x.a, LUN: 0, CDB: rw16(0x88, 1, n, 0), ExpectedLen: n * 512, Read: true}
+	r := x.tg.Execute(context.Background(), cmd)
+	if r.Status != StatusGood {
+		t.Fatalf("READ: %+v", r)
+	}
+	if i := firstDiff(r.Data[:n*512], data[:n*512]); i >= 0 {
+		t.Fatalf("block %d after the copy differs from source block %d as it was", 1+i/512, i/512)
+	}
+}
