@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -256,19 +257,16 @@ func (l *lun) establishUA(skip string, a asc) {
 
 func (l *lun) establishUAExcept(skip string, a asc) { l.establishUA(skip, a) }
 
+// maxQueuedUAs bounds the unit attentions queued for one nexus.
+const maxQueuedUAs = 16
+
 func (l *lun) establishUALocked(skip string, a asc) {
 	for _, k := range l.t.nexusKeys() {
 		if k == skip {
 			continue
 		}
 		q := l.ua[k]
-		dup := false
-		for _, x := range q {
-			if x == a {
-				dup = true
-			}
-		}
-		if !dup && len(q) < 16 {
+		if !slices.Contains(q, a) && len(q) < maxQueuedUAs {
 			l.ua[k] = append(q, a)
 		}
 	}

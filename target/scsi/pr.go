@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -145,10 +146,17 @@ func (l *lun) conflicts(c *cmdCtx, d *opDesc) bool {
 
 func (c *cmdCtx) conflict() Result { return Result{Status: StatusReservationConflict, XferLen: -1} }
 
-// uaTo queues a unit attention for specific nexuses (under l.mu).
+// uaTo queues a unit attention for specific nexuses (under l.mu), as
+// establishUALocked does: once per condition, at most maxQueuedUAs, and
+// only for nexuses attached (a registrant's nexus that is not starts with
+// POWER ON when it attaches; queueing for it grew without bound).
 func (l *lun) uaTo(keys []string, a asc) {
 	for _, k := range keys {
-		l.ua[k] = append(l.ua[k], a)
+		q, attached := l.ua[k]
+		if !attached || slices.Contains(q, a) || len(q) >= maxQueuedUAs {
+			continue
+		}
+		l.ua[k] = append(q, a)
 	}
 }
 

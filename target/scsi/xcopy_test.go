@@ -191,3 +191,30 @@ func TestExtendedCopyOverlappingWithinALUN(t *testing.T) {
 		t.Fatalf("block %d after the copy differs from source block %d as it was", 1+i/512, i/512)
 	}
 }
+
+// Unit attentions for registrants are queued once per condition and
+// bounded (a RESERVE/RELEASE loop queued one per RELEASE, without bound).
+func TestRegistrantUnitAttentionsBounded(t *testing.T) {
+	x := newXcopyRig(t, 512, 1<<20)
+	if r := x.pr(x.a, 0, 0, 0, 0, 1); r.Status != StatusGood { // REGISTER key 1
+		t.Fatalf("REGISTER a: %+v", r)
+	}
+	if r := x.pr(x.b, 0, 0, 0, 0, 2); r.Status != StatusGood {
+		t.Fatalf("REGISTER b: %+v", r)
+	}
+	for i := 0; i < 200; i++ {
+		if r := x.pr(x.a, 0, 1, 5, 1, 0); r.Status != StatusGood { // RESERVE type 5
+			t.Fatalf("RESERVE %d: %+v", i, r)
+		}
+		if r := x.pr(x.a, 0, 2, 5, 1, 0); r.Status != StatusGood { // RELEASE
+			t.Fatalf("RELEASE %d: %+v", i, r)
+		}
+	}
+	l := x.tg.lun(0)
+	l.mu.Lock()
+	q := append([]asc(nil), l.ua[itKey(x.b)]...)
+	l.mu.Unlock()
+	if len(q) != 1 || q[0] != ascReservationsReleased {
+		t.Fatalf("b's unit attentions after 200 RELEASEs: %v, want one RESERVATIONS RELEASED", q)
+	}
+}
