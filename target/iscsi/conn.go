@@ -455,7 +455,15 @@ func (c *conn) appendOut(bufs net.Buffers, arena []byte, o *outPDU) (net.Buffers
 		want = len(res.Data)
 	}
 	if want < 0 && res.Status == scsi.StatusGood {
-		want = 0
+		// No transfer length from the device. A write-type command
+		// (WRITE SAME, UNMAP, MODE SELECT, PERSISTENT RESERVE OUT, ...)
+		// that succeeded took all the Data-Out the initiator sent: no
+		// residual; otherwise nothing was to move.
+		if t.write {
+			want = edtl
+		} else {
+			want = 0
+		}
 	}
 	if want >= 0 {
 		if want > edtl {

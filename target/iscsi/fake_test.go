@@ -46,6 +46,8 @@ func (d *fakeDisk) Execute(ctx context.Context, cmd *scsi.Command) scsi.Result {
 	switch cdb[0] {
 	case 0x00, 0x35, 0x91: // TUR, SYNC CACHE
 		return scsi.Result{XferLen: -1}
+	case 0x93: // WRITE SAME(16): takes its Data-Out, reports no length (as scsi's)
+		return scsi.Result{XferLen: -1}
 	case 0x12: // INQUIRY
 		alloc := int(binary.BigEndian.Uint16(cdb[3:]))
 		b := buf(96)

@@ -1003,3 +1003,28 @@ func TestRepeatedLogoutsStartOneDrain(t *testing.T) {
 		t.Fatalf("%d more goroutines after 500 Logout Requests", n)
 	}
 }
+
+// A write-type command whose device result gives no transfer length
+// (WRITE SAME here) took all its Data-Out: no underflow residual.
+func TestWriteSameHasNoResidual(t *testing.T) {
+	cfg, _ := basicConfig()
+	ts := startServer(t, cfg, newFakeDisk(1<<20))
+	r := dialRaw(t, ts.addr, normalKeys())
+	r.itt++
+	var h pdu.BHS
+	h.SetOpcode(pdu.OpSCSICmd)
+	h.SetFlags(pdu.FlagFinal | pdu.FlagWrite | 1)
+	h.SetU32(pdu.OffITT, r.itt)
+	h.SetU32(pdu.OffTTT, 512)
+	h.SetU32(pdu.OffCmdSN, r.cmdSN)
+	r.cmdSN++
+	copy(h.CDB(), []byte{0x93, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 1, 0, 0}) // WRITE SAME(16) LBA 8, 1 block
+	r.send(&h, make([]byte, 512))
+	p := r.recv()
+	if p.Opcode() != pdu.OpSCSIResp || p.ITT() != r.itt || p.BHS[3] != 0 {
+		t.Fatalf("WRITE SAME: %s status %#x sense % x", pdu.Describe(&p.BHS), p.BHS[3], p.data)
+	}
+	if fl := p.Flags(); fl&(pdu.FlagUnder|pdu.FlagOver) != 0 || p.U32(pdu.OffResidual) != 0 {
+		t.Fatalf("WRITE SAME response flags %#x residual %d, want none", fl, p.U32(pdu.OffResidual))
+	}
+}
