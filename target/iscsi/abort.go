@@ -34,16 +34,24 @@ func (a taskAborter) AbortTasks(lun uint64, nexuses []*scsi.Nexus, keep *scsi.Co
 	var wait []*task
 	for _, ss := range sessions {
 		ss.mu.Lock()
+		var victims []*task
 		for _, t := range ss.tasks {
 			if t.lun != lun || &t.cmd == keep {
 				continue
 			}
-			t.abort()
+			victims = append(victims, t)
+		}
+		ss.mu.Unlock()
+		// Not under ss.mu: abort may wake a worker waiting for budget
+		// (memBudget.mu comes before session.mu, see LOCKS.md). A write
+		// still waiting for its Data-Out, or held for its CmdSN turn,
+		// ends now (abortTask), giving back its buffer and budget.
+		for _, t := range victims {
+			ss.abortTask(t)
 			if t.executing.Load() {
 				wait = append(wait, t)
 			}
 		}
-		ss.mu.Unlock()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), abortWait)
 	defer cancel()
