@@ -276,6 +276,11 @@ func (o *Ops) conn(req *Request) (string, error) {
 	if req.Op != OpDelete {
 		return "", errf(syscall.EINVAL, "unsupported")
 	}
+	if *req.CID > 0xffff {
+		// CIDs are 16 bits: a larger one names no connection (cast, it
+		// named another one: 65536 closed connection 0).
+		return "", errf(syscall.EEXIST, "session %d has no connection %d", *req.SID, *req.CID)
+	}
 	err := o.Engine.CloseConnection(*req.TID, *req.SID, uint16(*req.CID))
 	switch err {
 	case nil:

@@ -114,6 +114,9 @@ func TestTargetLifecycleAndErrnos(t *testing.T) {
 	if r := do(o, Request{Op: OpDelete, TID: ip(1), SID: u64(282574492336640), CID: u32(7)}); ExitStatus(syscall.Errno(r.Errno)) != 239 {
 		t.Fatalf("unknown cid must give EEXIST, got %d", r.Errno)
 	}
+	if r := do(o, Request{Op: OpDelete, TID: ip(1), SID: u64(282574492336640), CID: u32(65536)}); ExitStatus(syscall.Errno(r.Errno)) != 239 {
+		t.Fatalf("cid 65536 (not 0 cut to 16 bits) must give EEXIST, got %d", r.Errno)
+	}
 	if r := do(o, Request{Op: OpDelete, TID: ip(1), SID: u64(282574492336640), CID: u32(0)}); r.Errno != 0 {
 		t.Fatalf("close conn: %+v", r)
 	}
