@@ -40,6 +40,12 @@ func TestMergeReloadKeepsTIDsAndRuntimeTargets(t *testing.T) {
 	if len(next.Targets) != 1 || next.Targets[0].TID != 7 {
 		t.Fatalf("got %+v", next.Targets)
 	}
+	// Names compare without case (IET): the file's "…:Made-By-IETADM" is
+	// the running target, not a second one next to it.
+	next, _ = MergeReload(cur, &config.Config{Targets: []*config.Target{config.NewTarget(1, "iqn.x:Made-By-IETADM")}}, map[string]bool{"iqn.x:made-by-ietadm": true}, 8)
+	if len(next.Targets) != 1 || next.Targets[0].TID != 7 {
+		t.Fatalf("case-different name: got %d targets, first tid %d; want one with tid 7", len(next.Targets), next.Targets[0].TID)
+	}
 }
 
 // TestMergeReloadNeverReusesTIDs: IET never gives a running daemon's old

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -328,24 +329,29 @@ func (d *Daemon) Reload() error {
 // next unused TID.
 func MergeReload(cur, loaded *config.Config, runtime map[string]bool, nextTID int) (*config.Config, int) {
 	next := loaded.Clone()
+	// Target names compare without case, as in IET (and iSCSI names are
+	// case-insensitive): a file target "…:foo" is the running "…:Foo".
+	key := strings.ToLower
 	byName := map[string]int{}
 	for _, t := range cur.Targets {
-		byName[t.Name] = t.TID
+		byName[key(t.Name)] = t.TID
 		nextTID = max(nextTID, t.TID+1)
 	}
+	inNext := map[string]bool{}
 	for _, t := range next.Targets {
-		if tid, ok := byName[t.Name]; ok {
+		inNext[key(t.Name)] = true
+		if tid, ok := byName[key(t.Name)]; ok {
 			t.TID = tid
 		}
 	}
 	for _, t := range cur.Targets {
-		if runtime[t.Name] && next.TargetByName(t.Name) == nil {
+		if runtime[t.Name] && !inNext[key(t.Name)] {
 			c := (&config.Config{Targets: []*config.Target{t}}).Clone().Targets[0]
 			next.Targets = append(next.Targets, c)
 		}
 	}
 	for _, t := range next.Targets {
-		if _, ok := byName[t.Name]; !ok {
+		if _, ok := byName[key(t.Name)]; !ok {
 			t.TID = nextTID
 			nextTID++
 		}
