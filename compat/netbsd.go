@@ -503,5 +503,7 @@ func lowerAuths(f *netbsd.Auths, cfg *config.Config, ds *config.Diagnostics) {
 		// As NetBSD: CHAP is checked when the initiator offers it,
 		// logins without CHAP still work.
 		t.Auth.Optional = true
+		// NetBSD looks the CHAP_N up without case.
+		t.Auth.FoldUsers = true
 	}
 }

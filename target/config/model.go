@@ -47,6 +47,9 @@ type Auth struct {
 	// accounts exist (NetBSD auths semantics: CHAP when the initiator
 	// asks for it).
 	Optional bool
+	// FoldUsers matches CHAP_N to the Incoming user names without case
+	// (NetBSD's auths lookup); IET compares them exactly.
+	FoldUsers bool
 }
 
 // Account is a CHAP user name and secret.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/ietgo/ietd/target/config"
@@ -496,7 +497,7 @@ func (m *Machine) security(sec map[string]string, out []KV) ([]KV, bool, Status,
 	var secret string
 	found := false
 	for _, a := range m.accounts.Incoming {
-		if a.User == n {
+		if a.User == n || (m.accounts.FoldUsers && strings.EqualFold(a.User, n)) {
 			secret, found = a.Secret, true
 			break
 		}

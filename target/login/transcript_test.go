@@ -103,6 +103,8 @@ func runTranscript(t *testing.T, path string) {
 					tg.Alias = v
 				case "optional":
 					tg.Auth.Optional = v == "yes"
+				case "foldusers":
+					tg.Auth.FoldUsers = v == "yes"
 				case "MaxBurstLength":
 					tg.Params.MaxBurstLength, _ = strconv.Atoi(v)
 				case "FirstBurstLength":
