@@ -182,7 +182,8 @@ func TestRoundTrip(t *testing.T) {
 			want.Dialect = config.DialectIET
 			for _, tg := range want.Targets {
 				tg.AllowedNets, tg.NetBSDIndex = nil, -1
-				tg.Auth.Optional = false // ietd.conf has no optional CHAP
+				tg.Auth.Optional = false  // ietd.conf has no optional CHAP
+				tg.Auth.FoldUsers = false // nor user names without case
 				var accs []config.Account
 				for _, a := range tg.Auth.Incoming {
 					if AccountExpressible(a) {
@@ -233,6 +234,7 @@ func migrationRoundTrip(cfg *config.Config, dir string) (byHand bool, err error)
 	for _, tg := range want.Targets {
 		tg.AllowedNets, tg.NetBSDIndex = nil, -1
 		tg.Auth.Optional = false
+		tg.Auth.FoldUsers = false
 		var accs []config.Account
 		for _, a := range tg.Auth.Incoming {
 			if AccountExpressible(a) {

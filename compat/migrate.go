@@ -65,7 +65,7 @@ func MigrateNetBSDWith(cfg *config.Config, opts MigrateOptions) (ietdConf, initi
 			}
 		}
 		if len(t.Auth.Incoming) > 0 {
-			note("CHAP users of the auths file are IncomingUser lines of every target: CHAP becomes mandatory (NetBSD never required it)")
+			note("CHAP users of the auths file are IncomingUser lines of every target: CHAP becomes mandatory (NetBSD never required it), and initiators must send the user name exactly as written (NetBSD matched it without case)")
 		}
 		items := netmaskItems(t, note)
 		fmt.Fprintf(&allow, "%s %s\n", t.Name, strings.Join(items, ", "))
