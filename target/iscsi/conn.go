@@ -86,6 +86,7 @@ type conn struct {
 	wroom    *sync.Cond
 	roomWait bool
 	qbytes   int
+	qfull    atomic.Bool // queue over its bounds (set and cleared under wmu)
 	queue    []outPDU
 	wclosed  bool
 	statSN   uint32 // writer-owned after login
@@ -296,6 +297,9 @@ func (c *conn) enqueue(o outPDU) {
 	}
 	c.queue = append(c.queue, o)
 	c.qbytes += len(o.data)
+	if len(c.queue) >= maxQueuedPDUs || c.qbytes >= maxQueuedBytes {
+		c.qfull.Store(true)
+	}
 	if len(c.queue) == 1 {
 		c.wcond.Signal()
 	}
@@ -316,6 +320,9 @@ const (
 // the initiator then meets TCP back-pressure, and a writer stuck on it
 // ends the connection after writeTimeout (close wakes this).
 func (c *conn) waitRoom() {
+	if !c.qfull.Load() {
+		return // the common case: no lock per PDU
+	}
 	c.wmu.Lock()
 	for (len(c.queue) >= maxQueuedPDUs || c.qbytes >= maxQueuedBytes) && !c.wclosed {
 		c.roomWait = true
@@ -360,6 +367,7 @@ func (c *conn) writer() {
 		}
 		batch, c.queue = c.queue, batch[:0]
 		c.qbytes = 0
+		c.qfull.Store(false)
 		if c.roomWait {
 			c.roomWait = false
 			c.wroom.Broadcast()
