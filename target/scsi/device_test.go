@@ -472,7 +472,7 @@ func TestVerifyOneBlockAgainstARange(t *testing.T) {
 	tg.NexusAttach(a)
 	run(tg, a, cdb(0x00, 6), nil) // the power-on unit attention
 	blk := bytes.Repeat([]byte{'V'}, 512)
-	const n = 5000 // over two 1 MiB chunks
+	const n = 5000                                                         // over two 1 MiB chunks
 	if r := run(tg, a, rw16(0x93, 0, n, 0), blk); r.Status != StatusGood { // WRITE SAME(16)
 		t.Fatalf("WRITE SAME: %+v", r)
 	}
