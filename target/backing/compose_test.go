@@ -287,27 +287,12 @@ func TestFlusherCoalescesAndReportsErrors(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); f.sync(do) }()
-	// Wait until the first run is in progress.
-	for {
-		f.mu.Lock()
-		r := f.running
-		f.mu.Unlock()
-		if r {
-			break
-		}
-	}
+	waitFlusher(t, &f, "first run to be in progress", func(f *flusher) bool { return f.running })
 	for i := 0; i < 20; i++ {
 		wg.Add(1)
 		go func() { defer wg.Done(); f.sync(do) }()
 	}
-	for {
-		f.mu.Lock()
-		r := f.requested
-		f.mu.Unlock()
-		if r == 21 {
-			break
-		}
-	}
+	waitFlusher(t, &f, "21 callers to ask", func(f *flusher) bool { return f.requested == 21 })
 	close(gate)
 	wg.Wait()
 	if calls != 2 {
@@ -323,6 +308,23 @@ func TestFlusherCoalescesAndReportsErrors(t *testing.T) {
 	ran := false
 	if err := f.sync(func() error { ran = true; return nil }); err != boom || ran {
 		t.Fatalf("sync after a failure: %v (fdatasync ran: %v), want the sticky error", err, ran)
+	}
+}
+
+// waitFlusher waits (bounded) until cond holds for f, under its lock.
+func waitFlusher(t *testing.T, f *flusher, what string, cond func(*flusher) bool) {
+	t.Helper()
+	for i := 0; ; i++ {
+		f.mu.Lock()
+		ok := cond(f)
+		f.mu.Unlock()
+		if ok {
+			return
+		}
+		if i > 1e7 {
+			t.Fatalf("gave up waiting for the %s", what)
+		}
+		runtime.Gosched()
 	}
 }
 
@@ -349,32 +351,10 @@ func TestFlusherWaiterOfAFailedRunGetsTheError(t *testing.T) {
 	}
 	errA := make(chan error, 1)
 	go func() { errA <- f.sync(do) }()
-	for i := 0; ; i++ {
-		f.mu.Lock()
-		r := f.running
-		f.mu.Unlock()
-		if r {
-			break
-		}
-		if i > 1e7 {
-			t.Fatal("first sync never started")
-		}
-		runtime.Gosched()
-	}
+	waitFlusher(t, &f, "first sync to start", func(f *flusher) bool { return f.running })
 	errB := make(chan error, 1)
 	go func() { errB <- f.sync(do) }()
-	for i := 0; ; i++ {
-		f.mu.Lock()
-		r := f.requested
-		f.mu.Unlock()
-		if r == 2 {
-			break
-		}
-		if i > 1e7 {
-			t.Fatal("second caller never asked")
-		}
-		runtime.Gosched()
-	}
+	waitFlusher(t, &f, "second caller to ask", func(f *flusher) bool { return f.requested == 2 })
 	close(gate)
 	if err := <-errA; err != boom {
 		t.Fatalf("failing run: %v, want boom", err)

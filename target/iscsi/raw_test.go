@@ -86,6 +86,22 @@ func (r *rawInit) recv() *rawPDU {
 	return p
 }
 
+// writeCommand sends a write command (W bit, simple task) with EDTL edtl
+// and imm as its immediate data.
+func (r *rawInit) writeCommand(cdb []byte, edtl uint32, imm []byte) uint32 {
+	r.itt++
+	var h pdu.BHS
+	h.SetOpcode(pdu.OpSCSICmd)
+	h.SetFlags(pdu.FlagFinal | pdu.FlagWrite | 1)
+	h.SetU32(pdu.OffITT, r.itt)
+	h.SetU32(pdu.OffTTT, edtl)
+	h.SetU32(pdu.OffCmdSN, r.cmdSN)
+	r.cmdSN++
+	copy(h.CDB(), cdb)
+	r.send(&h, imm)
+	return r.itt
+}
+
 func (r *rawInit) command(cdb []byte, edtl uint32, read bool) uint32 {
 	r.itt++
 	var h pdu.BHS
@@ -323,16 +339,7 @@ func TestDataSNErrorFailsTask(t *testing.T) {
 	ts := startServer(t, cfg, disk)
 	r := dialRaw(t, ts.addr, normalKeys(login.KV{Key: "ImmediateData", Value: "No"}))
 	for _, badSN := range []uint32{27, 0xffffffff} {
-		r.itt++
-		var h pdu.BHS
-		h.SetOpcode(pdu.OpSCSICmd)
-		h.SetFlags(pdu.FlagFinal | pdu.FlagWrite | 1)
-		h.SetU32(pdu.OffITT, r.itt)
-		h.SetU32(pdu.OffTTT, 1024)
-		h.SetU32(pdu.OffCmdSN, r.cmdSN)
-		r.cmdSN++
-		copy(h.CDB(), []byte{0x2a, 0, 0, 0, 0, 100, 0, 0, 2, 0}) // WRITE(10) LBA 100, 2 blocks
-		r.send(&h, nil)
+		r.writeCommand([]byte{0x2a, 0, 0, 0, 0, 100, 0, 0, 2, 0}, 1024, nil) // WRITE(10) LBA 100, 2 blocks
 		r2t := r.recv()
 		if r2t.Opcode() != pdu.OpR2T || r2t.ITT() != r.itt {
 			t.Fatalf("want R2T, got %s", pdu.Describe(&r2t.BHS))
@@ -378,17 +385,7 @@ func TestOverlappingDataOutFailsTask(t *testing.T) {
 	ts := startServer(t, cfg, disk)
 	r := dialRaw(t, ts.addr, normalKeys(login.KV{Key: "InitialR2T", Value: "No"}))
 	write := func(lba byte, imm []byte) uint32 {
-		r.itt++
-		var h pdu.BHS
-		h.SetOpcode(pdu.OpSCSICmd)
-		h.SetFlags(pdu.FlagFinal | pdu.FlagWrite | 1)
-		h.SetU32(pdu.OffITT, r.itt)
-		h.SetU32(pdu.OffTTT, 1024)
-		h.SetU32(pdu.OffCmdSN, r.cmdSN)
-		r.cmdSN++
-		copy(h.CDB(), []byte{0x2a, 0, 0, 0, 0, lba, 0, 0, 2, 0}) // WRITE(10), 2 blocks
-		r.send(&h, imm)
-		return r.itt
+		return r.writeCommand([]byte{0x2a, 0, 0, 0, 0, lba, 0, 0, 2, 0}, 1024, imm) // WRITE(10), 2 blocks
 	}
 	dataOut := func(itt, ttt, sn, off uint32, final bool, data []byte) {
 		var d pdu.BHS
@@ -971,16 +968,7 @@ func TestRepeatedLogoutsStartOneDrain(t *testing.T) {
 	cfg, _ := basicConfig()
 	ts := startServer(t, cfg, newFakeDisk(1<<20))
 	r := dialRaw(t, ts.addr, normalKeys(login.KV{Key: "ImmediateData", Value: "No"}))
-	r.itt++
-	var h pdu.BHS
-	h.SetOpcode(pdu.OpSCSICmd)
-	h.SetFlags(pdu.FlagFinal | pdu.FlagWrite | 1)
-	h.SetU32(pdu.OffITT, r.itt)
-	h.SetU32(pdu.OffTTT, 512)
-	h.SetU32(pdu.OffCmdSN, r.cmdSN)
-	r.cmdSN++
-	copy(h.CDB(), []byte{0x2a, 0, 0, 0, 0, 1, 0, 0, 1, 0})
-	r.send(&h, nil)
+	r.writeCommand([]byte{0x2a, 0, 0, 0, 0, 1, 0, 0, 1, 0}, 512, nil)
 	if p := r.recv(); p.Opcode() != pdu.OpR2T {
 		t.Fatalf("want R2T, got %s", pdu.Describe(&p.BHS))
 	}
@@ -1010,16 +998,7 @@ func TestWriteSameHasNoResidual(t *testing.T) {
 	cfg, _ := basicConfig()
 	ts := startServer(t, cfg, newFakeDisk(1<<20))
 	r := dialRaw(t, ts.addr, normalKeys())
-	r.itt++
-	var h pdu.BHS
-	h.SetOpcode(pdu.OpSCSICmd)
-	h.SetFlags(pdu.FlagFinal | pdu.FlagWrite | 1)
-	h.SetU32(pdu.OffITT, r.itt)
-	h.SetU32(pdu.OffTTT, 512)
-	h.SetU32(pdu.OffCmdSN, r.cmdSN)
-	r.cmdSN++
-	copy(h.CDB(), []byte{0x93, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 1, 0, 0}) // WRITE SAME(16) LBA 8, 1 block
-	r.send(&h, make([]byte, 512))
+	r.writeCommand([]byte{0x93, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 1, 0, 0}, 512, make([]byte, 512)) // WRITE SAME(16) LBA 8, 1 block
 	p := r.recv()
 	if p.Opcode() != pdu.OpSCSIResp || p.ITT() != r.itt || p.BHS[3] != 0 {
 		t.Fatalf("WRITE SAME: %s status %#x sense % x", pdu.Describe(&p.BHS), p.BHS[3], p.data)

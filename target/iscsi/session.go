@@ -214,22 +214,19 @@ func (ss *session) end() {
 
 // acceptCmdSN applies the CmdSN rules to a non-immediate command and
 // reports whether it is inside the window (RFC 7143 4.2.2.1). Reader only.
-func (ss *session) acceptCmdSN(sn uint32) bool {
-	ss.mu.Lock()
-	ok := ss.receiveLocked(sn)
-	owed := ss.takeOwedLocked()
-	ss.mu.Unlock()
-	ss.openOwed(owed)
-	return ok
-}
+func (ss *session) acceptCmdSN(sn uint32) bool { return ss.withOwed(ss.receiveLocked, sn) }
 
 // receiveEnded records CmdSN sn of a request that ends as soon as it is
 // received and gives its slot back: now when it is in order, else once
 // ExpCmdSN passes it. It reports false when sn is outside the window or
 // a duplicate. Reader only.
-func (ss *session) receiveEnded(sn uint32) bool {
+func (ss *session) receiveEnded(sn uint32) bool { return ss.withOwed(ss.receiveEndedLocked, sn) }
+
+// withOwed runs receive under ss.mu, then opens the slots it made owed
+// (of requests beyond a gap that it filled) without the lock.
+func (ss *session) withOwed(receive func(uint32) bool, sn uint32) bool {
 	ss.mu.Lock()
-	ok := ss.receiveEndedLocked(sn)
+	ok := receive(sn)
 	owed := ss.takeOwedLocked()
 	ss.mu.Unlock()
 	ss.openOwed(owed)
