@@ -318,6 +318,12 @@ func TestModeSelectSWPAndDSense(t *testing.T) {
 	if r.Sense[0] != 0x72 || senseKey(r) != keyDataProtect {
 		t.Fatalf("write under SWP: % x", r.Sense)
 	}
+	// REPORT LUNS follows D_SENSE too.
+	rl := cdb(0xa0, 12)
+	rl[2], rl[9] = 0x05, 255 // a SELECT REPORT that does not exist
+	if r := run(tg, a, rl, nil); len(r.Sense) == 0 || r.Sense[0] != 0x72 || senseKey(r) != keyIllegalRequest {
+		t.Fatalf("REPORT LUNS with a bad SELECT REPORT under D_SENSE: %+v", r)
+	}
 	// Changing a non-changeable field is refused.
 	page[2] |= 0x01
 	if r := run(tg, a, sel, append([]byte{0, 0, 0, 0}, page...)); senseASC(r) != ascInvalidFieldParam {
@@ -491,5 +497,22 @@ func TestVerifyOneBlockAgainstARange(t *testing.T) {
 	}
 	if off := binary.BigEndian.Uint32(r.Sense[3:]); off != 4100*512+3 {
 		t.Fatalf("miscompare at %d, want %d", off, 4100*512+3)
+	}
+}
+
+// A service action this LUN does not offer (GET LBA STATUS without thin
+// provisioning) is INVALID FIELD IN CDB: its operation code is supported.
+// An operation code it does not offer (UNMAP) is INVALID COMMAND OPERATION
+// CODE.
+func TestDisabledServiceActionSense(t *testing.T) {
+	tg, a, _ := newTestTarget(t, nil)
+	tg.lun(0).thin = false
+	gls := cdb(0x9e, 16)
+	gls[1], gls[13] = 0x12, 32
+	if r := run(tg, a, gls, nil); senseKey(r) != keyIllegalRequest || senseASC(r) != ascInvalidFieldCDB {
+		t.Fatalf("GET LBA STATUS without thin provisioning: %+v", r)
+	}
+	if r := run(tg, a, cdb(0x42, 10), make([]byte, 24)); senseKey(r) != keyIllegalRequest || senseASC(r) != ascInvalidOpcode {
+		t.Fatalf("UNMAP without thin provisioning: %+v", r)
 	}
 }

@@ -351,6 +351,13 @@ func (c *cmdCtx) execute() Result {
 		return c.fail(senseInvalidOpcode)
 	}
 	if !d.supported(l) {
+		if hasServiceActions(op) {
+			// The operation code is supported, this service action is
+			// not on this LUN (GET LBA STATUS, SANITIZE BLOCK ERASE
+			// without thin provisioning): SPC-4 says INVALID FIELD IN
+			// CDB, pointing at the SERVICE ACTION field.
+			return c.fail(invalidCDB(1, 4))
+		}
 		return c.fail(senseInvalidOpcode)
 	}
 	if len(cmd.CDB) < d.cdbLen {

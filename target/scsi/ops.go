@@ -133,7 +133,7 @@ func lookupOp(op byte, cdb []byte) *opDesc {
 
 func (d *opDesc) supported(l *lun) bool { return d.enabled == nil || d.enabled(l) }
 
-func (c *cmdCtx) reportLUNsCmd() Result { return c.l.t.reportLUNs(c.cmd) }
+func (c *cmdCtx) reportLUNsCmd() Result { return c.l.t.reportLUNs(c.cmd, c.desc) }
 
 // ff is four bytes of 0xff (a 32-bit field the device server reads).
 var ff = []byte{0xff, 0xff, 0xff, 0xff}

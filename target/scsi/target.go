@@ -185,7 +185,7 @@ func (t *Target) noLUN(cmd *Command) Result {
 		d[4] = 31
 		return dataIn(d, alloc)
 	case opReportLUNs:
-		return t.reportLUNs(cmd)
+		return t.reportLUNs(cmd, false) // no LUN: no D_SENSE to follow
 	case opRequestSense:
 		desc := len(cmd.CDB) > 1 && cmd.CDB[1]&1 != 0
 		alloc := 0
@@ -482,11 +482,12 @@ func (t *Target) Close() error {
 	return errors.Join(errs...)
 }
 
-// reportLUNs answers REPORT LUNS.
-func (t *Target) reportLUNs(cmd *Command) Result {
+// reportLUNs answers REPORT LUNS; desc selects descriptor-format sense
+// (the addressed LUN's D_SENSE).
+func (t *Target) reportLUNs(cmd *Command, desc bool) Result {
 	cdb := cmd.CDB
 	if len(cdb) < 12 {
-		return checkCondition(senseInvalidOpcode, false)
+		return checkCondition(senseInvalidOpcode, desc)
 	}
 	alloc := int(be32(cdb[6:]))
 	switch cdb[2] {
@@ -496,7 +497,7 @@ func (t *Target) reportLUNs(cmd *Command) Result {
 		d := make([]byte, 8)
 		return dataIn(d, alloc)
 	default:
-		return checkCondition(invalidCDB(2, -1), false)
+		return checkCondition(invalidCDB(2, -1), desc)
 	}
 	t.mu.RLock()
 	nums := make([]uint64, 0, len(t.luns))
