@@ -167,9 +167,11 @@ func Check(w io.Writer, start LoadFunc) error {
 		}
 	}
 	if diags.HasErrors() {
+		// A left-out item is reported with its causes: count the causes
+		// only, so one mistake does not read as two.
 		n := 0
 		for _, d := range diags {
-			if d.Severity == config.Error {
+			if d.Severity == config.Error && !d.LeftOut {
 				n++
 			}
 		}

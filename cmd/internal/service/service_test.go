@@ -42,7 +42,7 @@ func TestLoadersAndCheck(t *testing.T) {
 	}
 	want := conf + ":3:2: error: Lun 1 of target iqn.x:a is left out (the errors on its line)\n" +
 		conf + ":3:16: error: Lun 1: unknown parameter \"Colour\" (IET refuses the LUN)\n" +
-		conf + ": 2 error(s): a start serves the rest (iet, 1 target(s), 1 LUN(s)) without what is left out above; a reload (SIGHUP) with this file is refused\n"
+		conf + ": 1 error(s): a start serves the rest (iet, 1 target(s), 1 LUN(s)) without what is left out above; a reload (SIGHUP) with this file is refused\n"
 	if out.String() != want {
 		t.Fatalf("Check printed\n%s\nwant\n%s", out.String(), want)
 	}
