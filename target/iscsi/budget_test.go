@@ -618,10 +618,18 @@ func TestPoolKeepsAFullWindow(t *testing.T) {
 	read := func(i int) {
 		r.command(cdbRW10(0x28, uint32(i%8)*(mib/512), mib), mib, true)
 	}
+	// As an initiator does, a command goes out only inside the window the
+	// target opened (MaxCmdSN): under memory pressure the target may
+	// hold slots back, and a command beyond MaxCmdSN is ignored.
 	sent, done := 0, 0
-	for ; sent < depth; sent++ {
-		read(sent)
+	maxSN := r.cmdSN + depth - 1
+	send := func() {
+		for sent < total && sent-done < depth && !pdu.SNLess(maxSN, r.cmdSN) {
+			read(sent)
+			sent++
+		}
 	}
+	send()
 	for done < total {
 		p := r.recv()
 		switch {
@@ -635,10 +643,10 @@ func TestPoolKeepsAFullWindow(t *testing.T) {
 			t.Fatalf("unexpected %s", pdu.Describe(&p.BHS))
 		}
 		done++
-		if sent < total {
-			read(sent)
-			sent++
+		if m := p.U32(pdu.OffMaxCmdSN); pdu.SNLess(maxSN, m) {
+			maxSN = m
 		}
+		send()
 	}
 	// 12 MiB may be in flight: at most twelve 1 MiB buffers exist at
 	// once, and all of them fit in the pool when they come back.
