@@ -271,19 +271,8 @@ func TestFaulty(t *testing.T) {
 
 func TestFlusherCoalescesAndReportsErrors(t *testing.T) {
 	var f flusher
-	var mu sync.Mutex
-	calls := 0
 	gate := make(chan struct{})
-	do := func() error {
-		mu.Lock()
-		calls++
-		first := calls == 1
-		mu.Unlock()
-		if first {
-			<-gate // hold the first sync so others pile up
-		}
-		return nil
-	}
+	do, callCount := gatedSync(gate, nil) // the first sync is held so others pile up
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); f.sync(do) }()
@@ -295,7 +284,7 @@ func TestFlusherCoalescesAndReportsErrors(t *testing.T) {
 	waitFlusher(t, &f, "21 callers to ask", func(f *flusher) bool { return f.requested == 21 })
 	close(gate)
 	wg.Wait()
-	if calls != 2 {
+	if calls := callCount(); calls != 2 {
 		t.Fatalf("%d fdatasync calls for 21 callers, want 2 (one running, one shared)", calls)
 	}
 	boom := errors.New("boom")
@@ -309,6 +298,30 @@ func TestFlusherCoalescesAndReportsErrors(t *testing.T) {
 	if err := f.sync(func() error { ran = true; return nil }); err != boom || ran {
 		t.Fatalf("sync after a failure: %v (fdatasync ran: %v), want the sticky error", err, ran)
 	}
+}
+
+// gatedSync is an fdatasync stand-in: the first call waits for gate and
+// returns firstErr, later calls return nil at once; calls counts them.
+func gatedSync(gate <-chan struct{}, firstErr error) (do func() error, calls func() int) {
+	var mu sync.Mutex
+	n := 0
+	do = func() error {
+		mu.Lock()
+		n++
+		first := n == 1
+		mu.Unlock()
+		if first {
+			<-gate
+			return firstErr
+		}
+		return nil
+	}
+	calls = func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return n
+	}
+	return do, calls
 }
 
 // waitFlusher waits (bounded) until cond holds for f, under its lock.
@@ -336,19 +349,9 @@ func TestFlusherWaiterOfAFailedRunGetsTheError(t *testing.T) {
 	var f flusher
 	boom := errors.New("boom")
 	gate := make(chan struct{})
-	var mu sync.Mutex
-	calls := 0
-	do := func() error {
-		mu.Lock()
-		calls++
-		first := calls == 1
-		mu.Unlock()
-		if first {
-			<-gate
-			return boom
-		}
-		return nil // what the kernel says after reporting the error once
-	}
+	// The first fdatasync fails once gate closes; later ones succeed, as
+	// the kernel's do after reporting the error once.
+	do, callCount := gatedSync(gate, boom)
 	errA := make(chan error, 1)
 	go func() { errA <- f.sync(do) }()
 	waitFlusher(t, &f, "first sync to start", func(f *flusher) bool { return f.running })
@@ -362,7 +365,7 @@ func TestFlusherWaiterOfAFailedRunGetsTheError(t *testing.T) {
 	if err := <-errB; err != boom {
 		t.Fatalf("caller waiting on the failing run: %v, want boom", err)
 	}
-	if calls != 1 {
+	if calls := callCount(); calls != 1 {
 		t.Fatalf("fdatasync ran %d times; after the failure it must not run again", calls)
 	}
 }

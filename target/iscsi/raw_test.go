@@ -462,19 +462,9 @@ func TestDeferredR2TUnderMemoryPressure(t *testing.T) {
 		return b
 	}
 	send := func(lba uint32, data []byte) uint32 {
-		r.itt++
-		var h pdu.BHS
-		h.SetOpcode(pdu.OpSCSICmd)
-		h.SetFlags(pdu.FlagFinal | pdu.FlagWrite | 1)
-		h.SetU32(pdu.OffITT, r.itt)
-		h.SetU32(pdu.OffTTT, size)
-		h.SetU32(pdu.OffCmdSN, r.cmdSN)
-		r.cmdSN++
 		blocks := uint16(size / 512)
 		cdb := []byte{0x2a, 0, byte(lba >> 24), byte(lba >> 16), byte(lba >> 8), byte(lba), 0, byte(blocks >> 8), byte(blocks), 0}
-		copy(h.CDB(), cdb)
-		r.send(&h, data[:imm])
-		return r.itt
+		return r.writeCommand(cdb, size, data[:imm])
 	}
 	dataOut := func(itt uint32, r2t *rawPDU, data []byte) {
 		var d pdu.BHS
@@ -634,17 +624,8 @@ func TestImmediateDataProtocolErrors(t *testing.T) {
 			disk := newFakeDisk(1 << 20)
 			ts := startServer(t, cfg, disk)
 			r := dialRaw(t, ts.addr, normalKeys(tc.keys...))
-			r.itt++
-			var h pdu.BHS
-			h.SetOpcode(pdu.OpSCSICmd)
-			h.SetFlags(pdu.FlagFinal | pdu.FlagWrite | 1)
-			h.SetU32(pdu.OffITT, r.itt)
-			h.SetU32(pdu.OffTTT, uint32(tc.n))
-			h.SetU32(pdu.OffCmdSN, r.cmdSN)
-			r.cmdSN++
-			copy(h.CDB(), []byte{0x2a, 0, 0, 0, 0, 8, 0, 0, byte(tc.n / 512), 0})
 			payload := bytes.Repeat([]byte{0x5a}, tc.n)
-			r.send(&h, payload)
+			r.writeCommand([]byte{0x2a, 0, 0, 0, 0, 8, 0, 0, byte(tc.n / 512), 0}, uint32(tc.n), payload)
 			p := r.recv()
 			if p.Opcode() != pdu.OpReject || p.BHS[2] != rejectProtocolError || len(p.data) < 48 ||
 				binary.BigEndian.Uint32(p.data[16:]) != r.itt {
