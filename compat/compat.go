@@ -26,6 +26,10 @@ type LoadOptions struct {
 	// NetBSDBase is the NetBSD -t base name (default
 	// iqn.1994-04.org.netbsd.iscsi-target).
 	NetBSDBase string
+	// BaseDir, when set, is what relative NetBSD extent paths are
+	// relative to (NetBSD's iscsi-target opens them before it changes
+	// to /, so they are relative to where it was started).
+	BaseDir string
 }
 
 // DefaultAuthsPath is where NetBSD's iscsi-target reads CHAP users.
@@ -106,7 +110,7 @@ func lower(path string, src []byte, opts LoadOptions) (*config.Config, config.Di
 	case config.DialectNetBSD:
 		f, pds := netbsd.ParseTargets(path, src)
 		ds = append(ds, pds...)
-		lowerNetBSD(f, opts.NetBSDBase, cfg, &ds)
+		lowerNetBSD(f, opts.NetBSDBase, opts.BaseDir, cfg, &ds)
 		if err := loadAuths(cfg, opts.AuthsPath, &ds); err != nil {
 			return cfg, ds, err
 		}

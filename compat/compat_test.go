@@ -530,3 +530,47 @@ func TestStartServesWhatIsValid(t *testing.T) {
 		t.Fatalf("IET without a target: %v", err)
 	}
 }
+
+// TestNetBSDRelativeExtents: with BaseDir, relative extent paths (a plain
+// extent and a RAID member) are resolved against it, absolute ones kept;
+// without it they stay as written and the migration says ietd would open
+// them from /.
+func TestNetBSDRelativeExtents(t *testing.T) {
+	src := "extent0 a.img 0 1MB\nextent1 /abs/b.img 0 1MB\nextent2 sub/c.img 0 1MB\nextent3 d.img 0 1MB\ndevice0 RAID1 extent2 extent3\ntarget0 rw extent0 0/0\ntarget1 rw extent1 0/0\ntarget2 rw device0 0/0\n"
+	cfg, ds, err := LoadBytes("targets", []byte(src), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull, BaseDir: "/start/dir"})
+	if err != nil {
+		t.Fatalf("%v %v", err, ds)
+	}
+	var paths []string
+	var walk func(*config.Store)
+	walk = func(s *config.Store) {
+		if s.Kind == config.StoreFile {
+			paths = append(paths, s.Path)
+		}
+		for _, m := range s.Members {
+			walk(m)
+		}
+	}
+	for _, tg := range cfg.Targets {
+		for _, l := range tg.LUNs {
+			walk(l.Store)
+		}
+	}
+	if got, want := strings.Join(paths, " "), "/start/dir/a.img /abs/b.img /start/dir/sub/c.img /start/dir/d.img"; got != want {
+		t.Fatalf("paths %q, want %q", got, want)
+	}
+	cfg, ds, err = LoadBytes("targets", []byte(src), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull})
+	if err != nil {
+		t.Fatalf("%v %v", err, ds)
+	}
+	_, _, notes := MigrateNetBSD(cfg)
+	n := strings.Join(notes, "\n")
+	for _, p := range []string{`"a.img" is relative`, `"sub/c.img" is relative`, `"d.img" is relative`} {
+		if !strings.Contains(n, p) {
+			t.Errorf("no note %q in:\n%s", p, n)
+		}
+	}
+	if strings.Contains(n, `"/abs/b.img" is relative`) {
+		t.Errorf("absolute path noted as relative:\n%s", n)
+	}
+}

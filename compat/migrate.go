@@ -3,6 +3,7 @@ package compat
 import (
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"strings"
 
 	"github.com/ietgo/ietd/target/config"
@@ -112,6 +113,9 @@ func describeStore(t *config.Target, s *config.Store, note func(string, ...any))
 		ok := true
 		var files func(*config.Store)
 		files = func(m *config.Store) {
+			if m.Kind == config.StoreFile {
+				noteRelative(t, m.Path, note)
+			}
 			if m.Kind == config.StoreFile && !PathExpressible(m.Path, true) {
 				note("target %s: path %q contains one of , ; ( ) @ +, a '#' after a blank, or surrounding blanks and cannot be written inside Store=: edit the result by hand", t.Name, m.Path)
 				ok = false
@@ -123,6 +127,7 @@ func describeStore(t *config.Target, s *config.Store, note func(string, ...any))
 		files(s)
 		return ok
 	}
+	noteRelative(t, s.Path, note)
 	if !PathExpressible(s.Path, false) {
 		note("target %s: path %q contains ',', a '#' after a blank, or surrounding blanks, which a Lun line cannot hold: edit the result by hand", t.Name, s.Path)
 		return false
@@ -134,6 +139,15 @@ func describeStore(t *config.Target, s *config.Store, note func(string, ...any))
 		note("target %s: extent of %s with length \"size\" covers the file up to its end", t.Name, s.Path)
 	}
 	return true
+}
+
+// noteRelative warns about a relative path: NetBSD's iscsi-target opened
+// it from the directory it was started in, ietd opens it from / once
+// detached.
+func noteRelative(t *config.Target, path string, note func(string, ...any)) {
+	if path != "" && !filepath.IsAbs(path) {
+		note("target %s: path %q is relative: NetBSD's iscsi-target opened it from the directory it was started in, ietd opens it from / when detached; write it as an absolute path", t.Name, path)
+	}
 }
 
 // netmaskItems converts a target's netmask into initiators.allow items.

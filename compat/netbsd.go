@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/big"
 	"net/netip"
+	"path/filepath"
 	"strings"
 
 	"github.com/ietgo/ietd/parser/netbsd"
@@ -22,7 +23,7 @@ type nbStore struct {
 }
 
 // lowerNetBSD turns a targets syntax tree into cfg.
-func lowerNetBSD(f *netbsd.Targets, base string, cfg *config.Config, ds *config.Diagnostics) {
+func lowerNetBSD(f *netbsd.Targets, base, dir string, cfg *config.Config, ds *config.Diagnostics) {
 	if base == "" {
 		base = DefaultNetBSDBase
 	}
@@ -80,7 +81,7 @@ func lowerNetBSD(f *netbsd.Targets, base string, cfg *config.Config, ds *config.
 				ds.Errorf(p, "attempt to re-define extent %s (first at %s)", e.Name, prev.pos)
 				continue
 			}
-			st, size, ok := lowerExtent(e, ds)
+			st, size, ok := lowerExtent(e, dir, ds)
 			if ok {
 				extents[e.Name] = &nbStore{store: st, size: size, pos: p}
 			}
@@ -254,8 +255,12 @@ func scaled(whole int64, frac string, shift uint) (int64, bool) {
 	return v.Int64(), true
 }
 
-func lowerExtent(e *netbsd.Extent, ds *config.Diagnostics) (*config.Store, int64, bool) {
-	st := &config.Store{Kind: config.StoreFile, Name: e.Name, Path: e.Path.Text, Pos: pos(e.Pos)}
+func lowerExtent(e *netbsd.Extent, dir string, ds *config.Diagnostics) (*config.Store, int64, bool) {
+	path := e.Path.Text
+	if dir != "" && path != "" && !filepath.IsAbs(path) {
+		path = filepath.Join(dir, path)
+	}
+	st := &config.Store{Kind: config.StoreFile, Name: e.Name, Path: path, Pos: pos(e.Pos)}
 	off, rest, ovf := strtoll(e.Offset.Text)
 	switch {
 	case rest == e.Offset.Text:

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -203,4 +204,59 @@ func TestNetmaskIPv6(t *testing.T) {
 			t.Fatalf("%s: exit %d\n%s\n%s", url, code, out, d.Stderr.String())
 		}
 	}
+}
+
+// TestRelativePathsDetached: NetBSD's iscsi-target reads -f and opens its
+// extents before daemon(3) changes to /, so `iscsi-target -f targets` with
+// `extent0 disk.img 0 1MB` works from the directory holding them. The
+// detached daemon runs in / and must still find them there.
+func TestRelativePathsDetached(t *testing.T) {
+	bin := dt.Bin(t, "iscsi-target")
+	inq := dt.Tool(t, "iscsi-readcapacity16")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "targets"), []byte("extent0 disk.img 0 1MB\ntarget0 rw extent0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "auths"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := dt.FreePort(t)
+	cmd := exec.Command(bin, "-f", "targets", "-p", strconv.Itoa(port), "--address", "127.0.0.1",
+		"--auths", "auths", "--pid-file", filepath.Join(dir, "pid"),
+		"--admin-socket", filepath.Join(dir, "admin.sock"), "--state-dir", filepath.Join(dir, "state"))
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("detached start from %s: %v\n%s", dir, err, out)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "pid"))
+	if err != nil {
+		t.Fatalf("no pid file: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 {
+		t.Fatalf("pid file %q", b)
+	}
+	p, _ := os.FindProcess(pid)
+	t.Cleanup(func() { p.Signal(syscall.SIGKILL) })
+	fi, err := os.Stat(filepath.Join(dir, "disk.img"))
+	if err != nil || fi.Size() != 1<<20 {
+		t.Fatalf("extent not created in the start directory: %v", err)
+	}
+	if _, err := os.Stat("/disk.img"); err == nil {
+		t.Errorf("/disk.img exists: the extent may have been made in / (remove it if it is not yours)")
+	}
+	iqn := "iqn.1994-04.org.netbsd.iscsi-target:target0"
+	out2, code := dt.Run(t, 20*time.Second, inq, dt.Portal(port)+"/"+iqn+"/0")
+	// 1 MB = 2048 blocks of 512 bytes: last LBA 2047.
+	if code != 0 || !strings.Contains(out2, "2047") {
+		t.Fatalf("read capacity: exit %d\n%s", code, out2)
+	}
+	p.Signal(syscall.SIGTERM)
+	dt.Eventually(t, 15*time.Second, func() string {
+		if p.Signal(syscall.Signal(0)) == nil {
+			return "iscsi-target still running after SIGTERM"
+		}
+		return ""
+	})
 }

@@ -6,6 +6,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/ietgo/ietd/cmd/internal/argv"
 	"github.com/ietgo/ietd/cmd/internal/service"
@@ -70,12 +71,25 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	auths := c.String("auths")
+	// NetBSD's iscsi-target reads its files and opens its extents
+	// before daemon(3) changes to /: relative paths are relative to
+	// where it was started, in the detached child too.
+	dir, err := daemon.StartDir()
+	if err != nil {
+		return fmt.Errorf("working directory: %w", err)
+	}
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(dir, p)
+	}
+	auths := abs(c.String("auths"))
 	if _, err := os.Stat(auths); err != nil && !c.IsSet("auths") {
 		auths = ""
 	}
-	lo := compat.LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: auths, NetBSDBase: c.String("t")}
-	baseLoad, baseStart := service.Loaders(c.String("f"), nil, lo, log)
+	lo := compat.LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: auths, NetBSDBase: c.String("t"), BaseDir: dir}
+	baseLoad, baseStart := service.Loaders(abs(c.String("f")), nil, lo, log)
 	blockLen, maxSess := c.Int("b"), c.Int("s")
 	if maxSess < 1 || maxSess > 127 {
 		log.Warnf("-s %d ignored (1..127); using 16", maxSess)

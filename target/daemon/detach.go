@@ -11,8 +11,26 @@ import (
 	"time"
 )
 
-// childEnv marks the detached child.
-const childEnv = "IETD_DETACHED_CHILD"
+// childEnv marks the detached child; startDirEnv carries the directory
+// the parent was started in (the child runs in /).
+const (
+	childEnv    = "IETD_DETACHED_CHILD"
+	startDirEnv = "IETD_START_DIR"
+)
+
+// StartDir is the directory the program was started in: the working
+// directory, or in a detached child (which runs in /) its parent's. A
+// program whose original resolved relative paths before detaching (as
+// NetBSD's iscsi-target, which reads its files before daemon(3)) resolves
+// them against it. Call it before Detach.
+func StartDir() (string, error) {
+	if os.Getenv(childEnv) != "" {
+		if d := os.Getenv(startDirEnv); d != "" {
+			return d, nil
+		}
+	}
+	return os.Getwd()
+}
 
 // Detach runs the program again in the background (new session, stdio on
 // /dev/null) and waits until the child reports readiness or failure. In
@@ -23,6 +41,7 @@ func Detach(timeout time.Duration) (done bool, report func(error), err error) {
 	if os.Getenv(childEnv) != "" {
 		f := os.NewFile(3, "readiness")
 		os.Unsetenv(childEnv)
+		os.Unsetenv(startDirEnv)
 		return false, func(err error) {
 			if f == nil {
 				return
@@ -50,6 +69,9 @@ func Detach(timeout time.Duration) (done bool, report func(error), err error) {
 	}
 	cmd := exec.Command(exe, os.Args[1:]...)
 	cmd.Env = append(os.Environ(), childEnv+"=1")
+	if wd, err := os.Getwd(); err == nil {
+		cmd.Env = append(cmd.Env, startDirEnv+"="+wd)
+	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, null, null
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.Dir = "/"
