@@ -75,3 +75,23 @@ func (cv *coverage) add(off, n uint32) bool {
 	}
 	return true
 }
+
+// holes calls fn for each range of [start, end) not filled, in order.
+func (cv *coverage) holes(start, end uint32, fn func(span)) {
+	at := start
+	for _, sp := range cv.spans {
+		if sp.end <= at {
+			continue
+		}
+		if sp.start >= end {
+			break
+		}
+		if sp.start > at {
+			fn(span{at, sp.start})
+		}
+		at = sp.end
+	}
+	if at < end {
+		fn(span{at, end})
+	}
+}

@@ -1,7 +1,9 @@
 package iscsi
 
 import (
+	"fmt"
 	"math/rand"
+	"strings"
 	"testing"
 )
 
@@ -115,5 +117,31 @@ func TestCoverageBoundsItsSpans(t *testing.T) {
 	}
 	if len(cv.spans) != maxCoverageSpans-1 {
 		t.Fatalf("%d spans after filling a hole, want %d", len(cv.spans), maxCoverageSpans-1)
+	}
+}
+
+func TestCoverageHoles(t *testing.T) {
+	var cv coverage
+	for _, r := range [][2]uint32{{100, 50}, {300, 100}, {0, 20}} {
+		if !cv.add(r[0], r[1]) {
+			t.Fatalf("add %v refused", r)
+		}
+	}
+	for _, c := range []struct {
+		start, end uint32
+		want       string
+	}{
+		{0, 500, "[20 100] [150 300] [400 500]"},
+		{0, 20, ""},
+		{10, 120, "[20 100]"},
+		{120, 310, "[150 300]"},
+		{420, 430, "[420 430]"},
+		{160, 170, "[160 170]"},
+	} {
+		var got []string
+		cv.holes(c.start, c.end, func(g span) { got = append(got, fmt.Sprint([]uint32{g.start, g.end})) })
+		if s := strings.Join(got, " "); s != c.want {
+			t.Errorf("holes(%d, %d) = %q, want %q", c.start, c.end, s, c.want)
+		}
 	}
 }

@@ -348,25 +348,38 @@ func (c *conn) sendR2Ts(t *task) {
 	p := &c.params
 	maxOut := max(p.MaxOutstandingR2T, 1)
 	burst := uint32(max(p.MaxBurstLength, 512))
+	for len(t.r2ts) < maxOut && len(t.resolicit) > 0 {
+		g := &t.resolicit[0]
+		l := min(burst, g.end-g.start)
+		c.sendR2T(t, g.start, l)
+		if g.start += l; g.start == g.end {
+			t.resolicit = t.resolicit[1:]
+		}
+	}
 	for len(t.r2ts) < maxOut && t.nextR2T < t.edtl {
 		l := min(burst, t.edtl-t.nextR2T)
-		r := r2tState{ttt: c.sess.nextTTT(), offset: t.nextR2T, length: l}
-		t.r2ts = append(t.r2ts, r)
+		c.sendR2T(t, t.nextR2T, l)
 		t.nextR2T += l
-		var o outPDU
-		o.bhs.SetOpcode(pdu.OpR2T)
-		o.bhs.SetFlags(pdu.FlagFinal)
-		o.bhs.SetLUNField(t.lunRaw)
-		o.bhs.SetU32(pdu.OffITT, t.itt)
-		o.bhs.SetU32(pdu.OffTTT, r.ttt)
-		o.bhs.SetU32(pdu.OffDataSN, t.r2tSN)
-		o.bhs.SetU32(pdu.OffBufOffset, r.offset)
-		o.bhs.SetU32(pdu.OffResidual, r.length)
-		o.stat = statCarry
-		o.r2t = t
-		t.r2tSN++
-		c.enqueue(o)
 	}
+}
+
+// sendR2T solicits [off, off+l) (under t.mu).
+func (c *conn) sendR2T(t *task, off, l uint32) {
+	r := r2tState{ttt: c.sess.nextTTT(), offset: off, length: l}
+	t.r2ts = append(t.r2ts, r)
+	var o outPDU
+	o.bhs.SetOpcode(pdu.OpR2T)
+	o.bhs.SetFlags(pdu.FlagFinal)
+	o.bhs.SetLUNField(t.lunRaw)
+	o.bhs.SetU32(pdu.OffITT, t.itt)
+	o.bhs.SetU32(pdu.OffTTT, r.ttt)
+	o.bhs.SetU32(pdu.OffDataSN, t.r2tSN)
+	o.bhs.SetU32(pdu.OffBufOffset, r.offset)
+	o.bhs.SetU32(pdu.OffResidual, r.length)
+	o.stat = statCarry
+	o.r2t = t
+	t.r2tSN++
+	c.enqueue(o)
 }
 
 func (c *conn) handleDataOut(h *pdu.BHS) error {
@@ -397,10 +410,16 @@ func (c *conn) handleDataOut(h *pdu.BHS) error {
 			c.reject(h, rejectProtocolError)
 			return fmt.Errorf("%w: unsolicited Data-Out beyond FirstBurstLength (offset %d)", errProtocol, off)
 		}
+		if t.unsolDone {
+			t.mu.Unlock()
+			c.reject(h, rejectProtocolError)
+			return fmt.Errorf("%w: unsolicited Data-Out after the one with the F bit (offset %d)", errProtocol, off)
+		}
 		if dsn != t.unsolDataSN {
 			t.dataErr = true // an implied digest error (RFC 7143 7.8)
 		}
 		t.unsolDataSN++
+		t.unsolDone = h.Final()
 	} else {
 		for i := range t.r2ts {
 			if t.r2ts[i].ttt == ttt {
@@ -461,16 +480,32 @@ func (c *conn) handleDataOut(h *pdu.BHS) error {
 		return err
 	}
 	t.received += uint32(n)
+	// seqStart, seqEnd: the range of the sequence this PDU ends (F=1).
+	var seqStart, seqEnd uint32
 	if seq != nil {
 		seq.received += uint32(n)
 		if seq.received >= seq.length || h.Final() {
 			// Sequence complete: retire it and solicit more.
+			seqStart, seqEnd = seq.offset, seq.offset+seq.length
 			for i := range t.r2ts {
 				if &t.r2ts[i] == seq {
 					t.r2ts = append(t.r2ts[:i], t.r2ts[i+1:]...)
 					break
 				}
 			}
+		}
+	} else if h.Final() {
+		seqStart, seqEnd = 0, t.unsolEnd
+	}
+	if seqEnd > seqStart && t.received < t.edtl {
+		// A sequence ended with bytes of its range not sent (F=1
+		// early): nothing else would ask for them and the command
+		// would wait until the initiator gave up. Ask again.
+		t.cov.holes(seqStart, seqEnd, func(g span) {
+			t.resolicit = append(t.resolicit, g)
+		})
+		if len(t.resolicit) > 0 && c.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
+			c.log.WithField("itt", t.itt).Debugf("Data-Out sequence %d-%d ended with data missing; soliciting %v again", seqStart, seqEnd, t.resolicit)
 		}
 	}
 	if t.received >= t.edtl {

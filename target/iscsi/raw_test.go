@@ -988,3 +988,72 @@ func TestWriteSameHasNoResidual(t *testing.T) {
 		t.Fatalf("WRITE SAME response flags %#x residual %d, want none", fl, p.U32(pdu.OffResidual))
 	}
 }
+
+// A Data-Out sequence that ends (F=1) before all of its range was sent,
+// unsolicited or answering an R2T: the target solicits what is missing
+// instead of waiting for data nothing would ask for (the command hung
+// until the initiator aborted it). Unsolicited data after its F bit is a
+// protocol error.
+func TestEarlyFinalDataOutSolicitsTheRest(t *testing.T) {
+	cfg, tg := basicConfig()
+	tg.Params.InitialR2T = false
+	disk := newFakeDisk(1 << 20)
+	ts := startServer(t, cfg, disk)
+	r := dialRaw(t, ts.addr, normalKeys(login.KV{Key: "InitialR2T", Value: "No"}))
+	data := make([]byte, 4096)
+	for i := range data {
+		data[i] = byte(i/512 + 1)
+	}
+	dataOut := func(itt, ttt, sn, off uint32, final bool, b []byte) {
+		var d pdu.BHS
+		d.SetOpcode(pdu.OpDataOut)
+		if final {
+			d.SetFlags(pdu.FlagFinal)
+		}
+		d.SetU32(pdu.OffITT, itt)
+		d.SetU32(pdu.OffTTT, ttt)
+		d.SetU32(pdu.OffDataSN, sn)
+		d.SetU32(pdu.OffBufOffset, off)
+		r.send(&d, b)
+	}
+	wantR2T := func(what string, itt, off, n uint32) *rawPDU {
+		t.Helper()
+		p := r.recv()
+		if p.Opcode() != pdu.OpR2T || p.ITT() != itt || p.U32(pdu.OffBufOffset) != off || p.U32(pdu.OffResidual) != n {
+			t.Fatalf("%s: want R2T for %d+%d, got %s offset %d length %d", what, off, n, pdu.Describe(&p.BHS), p.U32(pdu.OffBufOffset), p.U32(pdu.OffResidual))
+		}
+		return p
+	}
+	wantGood := func(what string, itt uint32) {
+		t.Helper()
+		p := r.recv()
+		if p.Opcode() != pdu.OpSCSIResp || p.ITT() != itt || p.BHS[3] != 0 {
+			t.Fatalf("%s: want GOOD, got %s status %#x", what, pdu.Describe(&p.BHS), p.BHS[3])
+		}
+	}
+	// 8 blocks at LBA 16, 512 bytes immediate. FirstBurstLength 64 KiB
+	// covers the whole write: no R2T unless the unsolicited data ends early.
+	itt := r.writeCommand([]byte{0x2a, 0, 0, 0, 0, 16, 0, 0, 8, 0}, 4096, data[:512])
+	dataOut(itt, pdu.ReservedTag, 0, 512, true, data[512:1024])
+	r2t := wantR2T("unsolicited data ended at 1024", itt, 1024, 3072)
+	// Answer the R2T with its first 1024 bytes and F=1: the rest again.
+	dataOut(itt, r2t.TTT(), 0, 1024, true, data[1024:2048])
+	r2t = wantR2T("R2T answered in part", itt, 2048, 2048)
+	dataOut(itt, r2t.TTT(), 0, 2048, false, data[2048:3072])
+	dataOut(itt, r2t.TTT(), 1, 3072, true, data[3072:4096])
+	wantGood("the whole write", itt)
+	disk.mu.RLock()
+	same := bytes.Equal(disk.data[16*512:16*512+4096], data)
+	disk.mu.RUnlock()
+	if !same {
+		t.Fatal("data written differs from data sent")
+	}
+	// More unsolicited data after the F bit: rejected, connection closed.
+	itt = r.writeCommand([]byte{0x2a, 0, 0, 0, 0, 32, 0, 0, 8, 0}, 4096, nil)
+	dataOut(itt, pdu.ReservedTag, 0, 0, true, data[:512])
+	wantR2T("unsolicited data ended at 512", itt, 512, 3584)
+	dataOut(itt, pdu.ReservedTag, 1, 512, true, data[512:1024])
+	if p := r.recv(); p.Opcode() != pdu.OpReject {
+		t.Fatalf("unsolicited Data-Out after F: want Reject, got %s", pdu.Describe(&p.BHS))
+	}
+}

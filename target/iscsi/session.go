@@ -658,12 +658,17 @@ type task struct {
 	received    uint32 // bytes received
 	unsolEnd    uint32 // end of the unsolicited window
 	unsolDataSN uint32
+	unsolDone   bool     // the unsolicited data ended (F=1)
 	dataErr     bool     // a Data-Out was lost or damaged: fail, do not write
 	dataOverlap bool     // a Data-Out landed on bytes already received: fail, do not write
 	cov         coverage // which bytes of outBuf were filled
 	nextR2T     uint32   // next offset to solicit
-	r2tSN       uint32
-	r2ts        []r2tState
+	// resolicit: ranges a sequence ended (F=1) without sending; they
+	// are solicited again before nextR2T (rare: kept off the inline
+	// fields).
+	resolicit []span
+	r2tSN     uint32
+	r2ts      []r2tState
 	// dispatched: the data is complete, the task is the workers' (set
 	// by the reader; read by TMFs of other sessions too).
 	dispatched atomic.Bool
