@@ -122,7 +122,7 @@ func (c *cmdCtx) extendedCopy() Result {
 			return c.fail(sense(keyIllegalRequest, ascUnsuppTargetDescType))
 		}
 		if (d[1]>>6)&0x03 != 0 { // LU ID TYPE (bits 7-6) other than LUN
-			return c.fail(invalidCDB(1, -1))
+			return c.fail(invalidParam(i+1, 7))
 		}
 		nul := d[1]&0x20 != 0
 		dtyp, dl := d[5]&0x0f, int(d[7])

@@ -218,3 +218,18 @@ func TestRegistrantUnitAttentionsBounded(t *testing.T) {
 		t.Fatalf("b's unit attentions after 200 RELEASEs: %v, want one RESERVATIONS RELEASED", q)
 	}
 }
+
+// A target descriptor with an LU ID TYPE other than LUN is an invalid
+// field in the parameter list, pointing at its byte and top bit (it was
+// reported as a field of the CDB).
+func TestExtendedCopyLUIDTypeIsAParameterField(t *testing.T) {
+	x := newXcopyRig(t, 512, 1<<20)
+	c, p := x.list(0, 1, 1)
+	p[16+32+1] |= 0x40 // second target descriptor: LU ID TYPE 01b
+	r := x.exec(x.a, 0, c, p)
+	// SKSV, C/D 0 (parameter list), BPV, bit 7; field pointer 49.
+	want := []byte{0x70, 0, 0x05, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x26, 0x00, 0, 0x80 | 0x08 | 0x07, 0, 16 + 32 + 1}
+	if r.Status != StatusCheckCondition || len(r.Sense) < 18 || !bytes.Equal(r.Sense[:18], want) {
+		t.Fatalf("LU ID TYPE 01b: status %#x sense % x, want ILLEGAL REQUEST 26/00 pointing at byte %d bit 7", r.Status, r.Sense, 16+32+1)
+	}
+}
