@@ -182,8 +182,9 @@ func TestRoundTrip(t *testing.T) {
 			want.Dialect = config.DialectIET
 			for _, tg := range want.Targets {
 				tg.AllowedNets, tg.NetBSDIndex = nil, -1
-				tg.Auth.Optional = false  // ietd.conf has no optional CHAP
-				tg.Auth.FoldUsers = false // nor user names without case
+				tg.Auth.Optional = false           // ietd.conf has no optional CHAP
+				tg.Auth.FoldUsers = false          // nor user names without case
+				tg.Auth.MutualWithIncoming = false // nor mutual CHAP without OutgoingUser
 				var accs []config.Account
 				for _, a := range tg.Auth.Incoming {
 					if AccountExpressible(a) {
@@ -235,6 +236,7 @@ func migrationRoundTrip(cfg *config.Config, dir string) (byHand bool, err error)
 		tg.AllowedNets, tg.NetBSDIndex = nil, -1
 		tg.Auth.Optional = false
 		tg.Auth.FoldUsers = false
+		tg.Auth.MutualWithIncoming = false
 		var accs []config.Account
 		for _, a := range tg.Auth.Incoming {
 			if AccountExpressible(a) {

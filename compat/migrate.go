@@ -66,7 +66,7 @@ func MigrateNetBSDWith(cfg *config.Config, opts MigrateOptions) (ietdConf, initi
 			}
 		}
 		if len(t.Auth.Incoming) > 0 {
-			note("CHAP users of the auths file are IncomingUser lines of every target: CHAP becomes mandatory (NetBSD never required it), and initiators must send the user name exactly as written (NetBSD matched it without case)")
+			note("CHAP users of the auths file are IncomingUser lines of every target: CHAP becomes mandatory (NetBSD never required it), and initiators must send the user name exactly as written (NetBSD matched it without case); an initiator using mutual CHAP needs an OutgoingUser line added (NetBSD answered with the initiator's own name and secret)")
 		}
 		items := netmaskItems(t, note)
 		fmt.Fprintf(&allow, "%s %s\n", t.Name, strings.Join(items, ", "))

@@ -510,5 +510,7 @@ func lowerAuths(f *netbsd.Auths, cfg *config.Config, ds *config.Diagnostics) {
 		t.Auth.Optional = true
 		// NetBSD looks the CHAP_N up without case.
 		t.Auth.FoldUsers = true
+		// NetBSD answers mutual CHAP with the initiator's own account.
+		t.Auth.MutualWithIncoming = true
 	}
 }

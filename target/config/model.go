@@ -50,6 +50,10 @@ type Auth struct {
 	// FoldUsers matches CHAP_N to the Incoming user names without case
 	// (NetBSD's auths lookup); IET compares them exactly.
 	FoldUsers bool
+	// MutualWithIncoming answers mutual CHAP, when there is no Outgoing
+	// account, with the account the initiator authenticated as (its
+	// name and secret): NetBSD's auths has no target secret.
+	MutualWithIncoming bool
 }
 
 // Account is a CHAP user name and secret.

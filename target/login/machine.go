@@ -494,14 +494,15 @@ func (m *Machine) security(sec map[string]string, out []KV) ([]KV, bool, Status,
 	if err != nil {
 		return out, false, StatusAuthFailure, "malformed CHAP_R"
 	}
-	var secret string
+	var acct config.Account
 	found := false
 	for _, a := range m.accounts.Incoming {
 		if a.User == n || (m.accounts.FoldUsers && strings.EqualFold(a.User, n)) {
-			secret, found = a.Secret, true
+			acct, found = a, true
 			break
 		}
 	}
+	secret := acct.Secret
 	if !found || !chapVerify(m.chapAlg, m.chapID, secret, m.challenge, resp) {
 		return out, false, StatusAuthFailure, "CHAP authentication failed for user " + strconv.Quote(n)
 	}
@@ -510,7 +511,11 @@ func (m *Machine) security(sec map[string]string, out []KV) ([]KV, bool, Status,
 		if !hasI || !hasC {
 			return out, false, StatusAuthFailure, "mutual CHAP needs both CHAP_I and CHAP_C"
 		}
-		if m.accounts.Outgoing == nil {
+		o := m.accounts.Outgoing
+		if o == nil && m.accounts.MutualWithIncoming {
+			o = &acct
+		}
+		if o == nil {
 			return out, false, StatusAuthFailure, "mutual CHAP requested but no outgoing account"
 		}
 		id, ok := parseNumber(ci)
@@ -524,7 +529,6 @@ func (m *Machine) security(sec map[string]string, out []KV) ([]KV, bool, Status,
 		if bytes.Equal(ch, m.challenge) {
 			return out, false, StatusAuthFailure, "reflected CHAP challenge"
 		}
-		o := m.accounts.Outgoing
 		out = append(out, KV{"CHAP_N", o.User}, KV{"CHAP_R", EncodeHex(chapResponseAlg(m.chapAlg, byte(id), o.Secret, ch))})
 		m.res.MutualAuth = true
 	}

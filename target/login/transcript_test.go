@@ -105,6 +105,8 @@ func runTranscript(t *testing.T, path string) {
 					tg.Auth.Optional = v == "yes"
 				case "foldusers":
 					tg.Auth.FoldUsers = v == "yes"
+				case "mutualwithincoming":
+					tg.Auth.MutualWithIncoming = v == "yes"
 				case "MaxBurstLength":
 					tg.Params.MaxBurstLength, _ = strconv.Atoi(v)
 				case "FirstBurstLength":
