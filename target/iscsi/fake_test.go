@@ -18,8 +18,11 @@ type fakeDisk struct {
 	tmfs     atomic.Int32
 	attached atomic.Int32
 	block    chan struct{} // when non-nil, READs wait on it or ctx
-	execs    atomic.Int32  // commands executed
-	byOp     [256]atomic.Int32
+	// writeGate, when non-nil, holds WRITEs until closed, deaf to
+	// their context (a pwrite in the kernel).
+	writeGate chan struct{}
+	execs     atomic.Int32 // commands executed
+	byOp      [256]atomic.Int32
 }
 
 func newFakeDisk(size int) *fakeDisk { return &fakeDisk{data: make([]byte, size), blk: 512} }
@@ -118,6 +121,9 @@ func (d *fakeDisk) Execute(ctx context.Context, cmd *scsi.Command) scsi.Result {
 			copy(b, d.data[off:off+l])
 			d.mu.RUnlock()
 			return scsi.Result{Data: b, XferLen: l}
+		}
+		if d.writeGate != nil {
+			<-d.writeGate
 		}
 		d.mu.Lock()
 		copy(d.data[off:off+l], cmd.DataOut)

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -1055,5 +1056,70 @@ func TestEarlyFinalDataOutSolicitsTheRest(t *testing.T) {
 	dataOut(itt, pdu.ReservedTag, 1, 512, true, data[512:1024])
 	if p := r.recv(); p.Opcode() != pdu.OpReject {
 		t.Fatalf("unsolicited Data-Out after F: want Reject, got %s", pdu.Describe(&p.BHS))
+	}
+}
+
+// Reinstatement waits for the old session's commands: while one of them
+// is still writing (the store deaf to its abort), the new login is
+// refused with "service unavailable" instead of admitted beside it (the
+// old write could land after the new session's); once it ended, the
+// login succeeds. The old session's write is not lost.
+func TestReinstatementWaitsForTheOldSessionsWrites(t *testing.T) {
+	cfg, _ := basicConfig()
+	disk := newFakeDisk(1 << 20)
+	disk.writeGate = make(chan struct{})
+	var openGate sync.Once
+	release := func() { openGate.Do(func() { close(disk.writeGate) }) }
+	ts := startServerWith(t, cfg, disk, Options{ReinstateWait: 300 * time.Millisecond})
+	t.Cleanup(release) // runs before the server's shutdown, which waits for the write
+	old := dialRaw(t, ts.addr, normalKeys())
+	block := make([]byte, 512)
+	for i := range block {
+		block[i] = 0x5a
+	}
+	old.writeCommand([]byte{0x2a, 0, 0, 0, 0, 40, 0, 0, 1, 0}, 512, block)
+	for i := 0; disk.byOp[0x2a].Load() == 0 && i < 500; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if disk.byOp[0x2a].Load() == 0 {
+		t.Fatal("the WRITE never reached the disk")
+	}
+	loginStatus := func() (byte, byte) {
+		nc, err := net.Dial("tcp", ts.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		r := &rawInit{t: t, nc: nc, rd: pdu.NewReader(nc), cmdSN: 1}
+		var h pdu.BHS
+		h.SetOpcode(pdu.OpLoginReq)
+		h[0] |= 0x40
+		h.SetFlags(pdu.FlagTransit | 1<<2 | 3)
+		copy(h[8:14], []byte{0x80, 0, 0, 0, 0, 7}) // the ISID of dialRaw
+		h.SetU32(pdu.OffCmdSN, 1)
+		r.send(&h, login.EncodeKeys(normalKeys()))
+		p := r.recv()
+		return p.BHS[36], p.BHS[37]
+	}
+	if c, d := loginStatus(); c != 3 || d != 1 {
+		t.Fatalf("reinstatement while the old write runs: status %#x%02x, want 0x0301", c, d)
+	}
+	release()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, d := loginStatus()
+		if c == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reinstatement after the old write ended: status %#x%02x", c, d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	disk.mu.RLock()
+	written := bytes.Equal(disk.data[40*512:41*512], block)
+	disk.mu.RUnlock()
+	if !written {
+		t.Fatal("the old session's write did not reach the disk")
 	}
 }

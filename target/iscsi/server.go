@@ -43,6 +43,12 @@ type Options struct {
 	NewDevice func(t *config.Target, o scsi.Options) (Device, error)
 	// LoginTimeout bounds a whole login (default 15s).
 	LoginTimeout time.Duration
+	// ReinstateWait bounds how long a login that reinstates a session
+	// waits for the old session's commands to end (default 10s). Past
+	// it the login is refused with "service unavailable" (the initiator
+	// retries): a command of the old session still writing must not run
+	// beside, or after, the new session's.
+	ReinstateWait time.Duration
 	// MaxDataInFlight bounds the data-buffer memory of commands in flight
 	// across all sessions (default 16 MiB); commands beyond it wait.
 	MaxDataInFlight int
@@ -108,6 +114,9 @@ func NewServer(opts Options) (*Server, error) {
 	}
 	if opts.LoginTimeout == 0 {
 		opts.LoginTimeout = 15 * time.Second
+	}
+	if opts.ReinstateWait == 0 {
+		opts.ReinstateWait = 10 * time.Second
 	}
 	if opts.MaxDataInFlight == 0 {
 		opts.MaxDataInFlight = 16 << 20
@@ -489,7 +498,15 @@ func (s *Server) admit(c *conn, r *login.Result) (uint16, login.Status) {
 		s.mu.Unlock()
 		for _, ss := range old {
 			ss.close()
-			ss.wait(5 * time.Second)
+		}
+		deadline := time.After(s.opts.ReinstateWait)
+		for _, ss := range old {
+			select {
+			case <-ss.endedCh:
+			case <-deadline:
+				s.log.WithField("initiator", r.InitiatorName).Warnf("session reinstatement refused for now: the old session's commands have not ended after %s (a store not answering?); the initiator will retry", s.opts.ReinstateWait)
+				return 0, login.StatusServiceUnavailable
+			}
 		}
 	}
 	s.mu.Lock()

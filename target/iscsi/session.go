@@ -163,14 +163,6 @@ func (ss *session) close() {
 	ss.end()
 }
 
-// wait waits until the session has ended (bounded).
-func (ss *session) wait(d time.Duration) {
-	select {
-	case <-ss.endedCh:
-	case <-time.After(d):
-	}
-}
-
 // end tears the session down after its connection is gone (no reader
 // runs): aborts in-flight tasks, ends those that will never run (waiting
 // for Data-Out, or held for a CmdSN gap: their buffers and budget were
