@@ -123,7 +123,8 @@ func (l *lun) conflicts(c *cmdCtx, d *opDesc) bool {
 		}
 		return d.flags&fResvAllowed == 0
 	}
-	if d.flags&(fRead|fWrite) == 0 {
+	class := prClass(d, c.cdb)
+	if class == 0 {
 		// RESERVE/RELEASE(6/10) decide for themselves (reserve6).
 		return false
 	}
@@ -133,15 +134,39 @@ func (l *lun) conflicts(c *cmdCtx, d *opDesc) bool {
 	_, registered := p.Regs[c.key]
 	switch p.Type {
 	case prWE:
-		return d.flags&fWrite != 0
+		return class&fWrite != 0
 	case prEA:
 		return true
 	case prWERO, prWEAR:
-		return !registered && d.flags&fWrite != 0
+		return !registered && class&fWrite != 0
 	case prEARO, prEAAR:
 		return !registered
 	}
 	return false
+}
+
+// prClass is the persistent reservation conflict class of a command
+// (fRead, fWrite, both or none), from its descriptor and, for the few
+// whose class depends on a field, its CDB (SPC-4 table 62, SBC-3 table
+// 13): PREVENT ALLOW MEDIUM REMOVAL conflicts like a write when it
+// prevents, START STOP UNIT is allowed when it starts the unit with no
+// power condition.
+func prClass(d *opDesc, cdb []byte) uint {
+	class := d.flags & (fRead | fWrite)
+	if len(cdb) < 5 {
+		return class
+	}
+	switch cdb[0] {
+	case 0x1e: // PREVENT ALLOW MEDIUM REMOVAL
+		if cdb[4]&0x03 != 0 {
+			class |= fWrite
+		}
+	case 0x1b: // START STOP UNIT
+		if cdb[4]&0x01 != 0 && cdb[4]>>4 == 0 {
+			class = 0
+		}
+	}
+	return class
 }
 
 func (c *cmdCtx) conflict() Result { return Result{Status: StatusReservationConflict, XferLen: -1} }

@@ -268,3 +268,66 @@ func TestRegisterAndMove(t *testing.T) {
 		t.Fatalf("moving an all-registrants reservation: %+v", r)
 	}
 }
+
+// Commands whose reservation class SPC-4 table 62 and SBC-3 table 13 set
+// apart: MODE SENSE and REPORT SUPPORTED OPERATION CODES read (allowed
+// under Write Exclusive, conflict under Exclusive Access), PREVENT ALLOW
+// MEDIUM REMOVAL conflicts only when it prevents, START STOP UNIT is
+// allowed when it starts the unit. From an unregistered nexus.
+func TestReservationClassesOfNonMediumCommands(t *testing.T) {
+	modeSense := cdb(0x1a, 6)
+	modeSense[2], modeSense[4] = 0x3f, 0xff
+	rsoc := cdb(0xa3, 12)
+	rsoc[1] = 0x0c
+	binary.BigEndian.PutUint32(rsoc[6:], 4096)
+	prevent := func(p byte) []byte { c := cdb(0x1e, 6); c[4] = p; return c }
+	startStop := func(b byte) []byte { c := cdb(0x1b, 6); c[4] = b; return c }
+	for _, c := range []struct {
+		name         string
+		cdb          []byte
+		underWE      bool // conflict under Write Exclusive
+		underEA      bool // conflict under Exclusive Access
+		underWERO    bool // conflict under WE Registrants Only (b unregistered)
+		registeredOK bool // allowed from a registrant under EA Registrants Only
+	}{
+		{"MODE SENSE(6)", modeSense, false, true, false, true},
+		{"REPORT SUPPORTED OPERATION CODES", rsoc, false, true, false, true},
+		{"PREVENT ALLOW (allow)", prevent(0), false, false, false, true},
+		{"PREVENT ALLOW (prevent)", prevent(1), true, true, true, true},
+		{"START STOP UNIT (start)", startStop(0x01), false, false, false, true},
+		{"START STOP UNIT (stop)", startStop(0x00), true, true, true, true},
+		{"START STOP UNIT (power condition)", startStop(0x31), true, true, true, true},
+	} {
+		for _, r := range []struct {
+			typ  byte
+			want bool
+		}{{prWE, c.underWE}, {prEA, c.underEA}, {prWERO, c.underWERO}} {
+			tg, a, b := newTestTarget(t, nil)
+			ca, pa := prOut(0, 0, 0, 0xa)
+			run(tg, a, ca, pa)
+			ca, pa = prOut(1, r.typ, 0xa, 0)
+			if res := run(tg, a, ca, pa); res.Status != StatusGood {
+				t.Fatalf("reserve type %d: %+v", r.typ, res)
+			}
+			run(tg, b, cdb(0, 6), nil) // take the unit attention, if any
+			res := run(tg, b, c.cdb, nil)
+			if got := res.Status == StatusReservationConflict; got != r.want {
+				t.Errorf("%s under type %d from an unregistered nexus: conflict %v, want %v (%+v)", c.name, r.typ, got, r.want, res)
+			}
+		}
+		tg, a, b := newTestTarget(t, nil)
+		for _, n := range []struct {
+			n   *Nexus
+			key uint64
+		}{{a, 0xa}, {b, 0xb}} {
+			ca, pa := prOut(0, 0, 0, n.key)
+			run(tg, n.n, ca, pa)
+		}
+		ca, pa := prOut(1, prEARO, 0xa, 0)
+		run(tg, a, ca, pa)
+		run(tg, b, cdb(0, 6), nil)
+		if res := run(tg, b, c.cdb, nil); (res.Status != StatusReservationConflict) != c.registeredOK {
+			t.Errorf("%s under EA Registrants Only from a registrant: %+v", c.name, res)
+		}
+	}
+}
