@@ -471,8 +471,14 @@ func (l *lun) overwrite(ctx context.Context, total int64, pattern []byte, count 
 				pat[i] = ^pattern[i]
 			}
 		}
-		for i := 0; i < chunk; i += len(pat) {
-			copy(buf[i:], pat)
+		// Each logical block starts with the pattern, repeated to fill
+		// it (SBC-3 SANITIZE OVERWRITE): with a pattern length that
+		// does not divide the block length it restarts at every block.
+		for i := 0; i < l.bs; i += len(pat) {
+			copy(buf[i:l.bs], pat)
+		}
+		for i := l.bs; i < chunk; i += l.bs {
+			copy(buf[i:], buf[:l.bs])
 		}
 		for off := int64(0); off < total; {
 			if err := ctx.Err(); err != nil {

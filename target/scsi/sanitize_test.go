@@ -152,3 +152,35 @@ func TestSanitizeContinuesAfterAbort(t *testing.T) {
 		t.Fatal("the sanitize did not complete")
 	}
 }
+
+// A pattern shorter than the block and not dividing it restarts at every
+// logical block (each block starts with the pattern), with the inverted
+// pattern on the second pass of INVERT.
+func TestSanitizePatternStartsEachBlock(t *testing.T) {
+	tg, a, _ := storeTarget(t, backing.NewMemory(1<<20))
+	pat := []byte{1, 2, 3}
+	for _, invert := range []bool{false, true} {
+		c := cdb(0x48, 10)
+		c[1] = 0x01
+		p := make([]byte, 4+len(pat))
+		p[0] = 1
+		want := pat
+		if invert {
+			p[0] = 0x80 | 2 // INVERT, two passes: the last one inverted
+			want = []byte{^pat[0], ^pat[1], ^pat[2]}
+		}
+		binary.BigEndian.PutUint16(p[2:], uint16(len(pat)))
+		copy(p[4:], pat)
+		binary.BigEndian.PutUint16(c[7:], uint16(len(p)))
+		if r := run(tg, a, c, p); r.Status != StatusGood {
+			t.Fatalf("SANITIZE OVERWRITE: %+v", r)
+		}
+		block := bytes.Repeat(want, 512/len(want)+1)[:512]
+		for _, lba := range []uint64{0, 1, 2, 2047} {
+			r := run(tg, a, rw16(0x88, lba, 1, 0), nil)
+			if !bytes.Equal(r.Data, block) {
+				t.Fatalf("invert %v: LBA %d starts % x, want % x", invert, lba, r.Data[:6], block[:6])
+			}
+		}
+	}
+}
