@@ -574,3 +574,16 @@ func TestNetBSDRelativeExtents(t *testing.T) {
 		t.Errorf("absolute path noted as relative:\n%s", n)
 	}
 }
+
+// "HeaderDigest CRC32C" allows digests without refusing initiators that
+// offer only None (IET: CRC32C when both sides allow it, else None).
+func TestDigestCRC32CKeepsNone(t *testing.T) {
+	cfg, ds := loadIET(t, "Target iqn.2026-01.org.x:t\n\tHeaderDigest CRC32C\n\tDataDigest None,CRC32C\n")
+	if ds.HasErrors() || len(cfg.Targets) != 1 {
+		t.Fatalf("%v", diagStrings(ds))
+	}
+	p := cfg.Targets[0].Params
+	if strings.Join(p.HeaderDigest, ",") != "CRC32C,None" || strings.Join(p.DataDigest, ",") != "None,CRC32C" {
+		t.Fatalf("HeaderDigest %v DataDigest %v", p.HeaderDigest, p.DataDigest)
+	}
+}

@@ -3,6 +3,7 @@ package compat
 import (
 	"fmt"
 	"strconv"
+	"slices"
 	"strings"
 
 	"github.com/alecthomas/participle/v2"
@@ -360,6 +361,12 @@ func (l *ietLowerer) setting(s *ietconf.SettingLine) {
 				l.ds.Errorf(pos(v.Pos), "%s value %q: each item must be None or CRC32C; the line is left out (the default stays, as IET)", s.Keyword.Text, item)
 				return
 			}
+		}
+		if slices.Contains(list, "CRC32C") && !slices.Contains(list, "None") {
+			// IET negotiates CRC32C when both sides allow it and None
+			// otherwise: "HeaderDigest CRC32C" allows digests, it does
+			// not refuse initiators that offer only None.
+			list = append(list, "None")
 		}
 		if key == "headerdigest" {
 			t.Params.HeaderDigest = list
