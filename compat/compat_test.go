@@ -587,3 +587,19 @@ func TestDigestCRC32CKeepsNone(t *testing.T) {
 		t.Fatalf("HeaderDigest %v DataDigest %v", p.HeaderDigest, p.DataDigest)
 	}
 }
+
+// An IncomingUser line with errors next to a good one drops only that
+// line (CHAP stays mandatory with the good account), as IET did; alone it
+// leaves the target out (it would be open to everyone).
+func TestBadIncomingUserBesideAGoodOne(t *testing.T) {
+	cfg, ds := loadIET(t, "Target iqn.a:t1\n\tIncomingUser joe secretsecret12\n\tIncomingUser carl\nTarget iqn.a:t2\n\tIncomingUser carl\n")
+	if len(cfg.Targets) != 1 || cfg.Targets[0].Name != "iqn.a:t1" {
+		t.Fatalf("targets %v\n%s", cfg.Targets, diagText(ds))
+	}
+	if in := cfg.Targets[0].Auth.Incoming; len(in) != 1 || in[0].User != "joe" {
+		t.Fatalf("accounts %+v", in)
+	}
+	if !ds.HasErrors() || !strings.Contains(diagText(ds), "target iqn.a:t2 is left out") || strings.Contains(diagText(ds), "target iqn.a:t1 is left out") {
+		t.Fatalf("diagnostics:\n%s", diagText(ds))
+	}
+}

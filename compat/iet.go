@@ -145,7 +145,10 @@ func lowerIET(f *ietconf.File, cfg *config.Config, ds *config.Diagnostics) {
 	}
 	kept := cfg.Targets[:0]
 	for _, t := range cfg.Targets {
-		if at, bad := l.broken[t]; bad {
+		if at, bad := l.broken[t]; bad && len(t.Auth.Incoming) == 0 {
+			// With another account left CHAP stays mandatory and only
+			// the bad line goes, as in IET; with none the target would
+			// be open to every initiator.
 			ds.LeftOutf(t.Pos, "target %s is left out: its IncomingUser line at %s has errors, and without that account the target would let in every initiator", t.Name, at)
 			continue
 		}
