@@ -2,13 +2,16 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/syslog"
 	"net/http"
 	_ "net/http/pprof"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -157,7 +160,7 @@ func Check(w io.Writer, start LoadFunc) error {
 	for _, t := range cfg.Targets {
 		luns += len(t.LUNs)
 		for _, l := range t.LUNs {
-			for _, msg := range missingFiles(l.Store) {
+			for _, msg := range missingFiles(l.Store, l.BlockSize) {
 				at := l.Pos
 				if l.Store != nil && l.Store.Pos.Line > 0 {
 					at = l.Store.Pos
@@ -182,21 +185,37 @@ func Check(w io.Writer, start LoadFunc) error {
 	return nil
 }
 
-// missingFiles lists the files of a store (and its members) that do not
-// exist and will not be created, which a start cannot open. It only
-// stats: a check opens nothing.
-func missingFiles(st *config.Store) []string {
+// missingFiles lists the files of a store (and its members) a start
+// cannot use: missing and not to be created, to be created in a
+// directory that does not exist or with no length to give them, or too
+// short to hold one block. It only stats: a check opens nothing.
+func missingFiles(st *config.Store, blockSize int) []string {
 	if st == nil {
 		return nil
 	}
+	if blockSize <= 0 {
+		blockSize = 512
+	}
 	var out []string
-	if st.Kind == config.StoreFile && st.Path != "" && !st.Create {
-		if _, err := os.Stat(st.Path); err != nil {
+	if st.Kind == config.StoreFile && st.Path != "" {
+		fi, err := os.Stat(st.Path)
+		switch {
+		case err != nil && !st.Create:
 			out = append(out, err.Error())
+		case err != nil && !errors.Is(err, fs.ErrNotExist):
+			out = append(out, err.Error())
+		case err != nil && st.Size == 0:
+			out = append(out, fmt.Sprintf("%s does not exist, and its length is the file's own (\"size\"): nothing to create", st.Path))
+		case err != nil:
+			if _, derr := os.Stat(filepath.Dir(st.Path)); derr != nil {
+				out = append(out, fmt.Sprintf("%s cannot be created: %v", st.Path, derr))
+			}
+		case fi.Mode().IsRegular() && st.Size == 0 && fi.Size()-st.Offset < int64(blockSize):
+			out = append(out, fmt.Sprintf("%s holds %d byte(s) past offset %d, less than one %d-byte block", st.Path, max(fi.Size()-st.Offset, 0), st.Offset, blockSize))
 		}
 	}
 	for _, m := range st.Members {
-		out = append(out, missingFiles(m)...)
+		out = append(out, missingFiles(m, blockSize)...)
 	}
 	return out
 }

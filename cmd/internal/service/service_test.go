@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ietgo/ietd/compat"
+	"github.com/ietgo/ietd/target/config"
 )
 
 func TestParseLUNMessages(t *testing.T) {
@@ -82,5 +83,44 @@ func TestCheckNamesMissingFiles(t *testing.T) {
 	if !strings.Contains(got, conf+":2:") || !strings.Contains(got, "LUN 0 of target iqn.x:a") ||
 		!strings.Contains(got, "a start leaves this LUN out") || strings.Contains(got, "LUN 1 of") {
 		t.Fatalf("Check printed\n%s", got)
+	}
+}
+
+// --check also names files a start cannot use although they exist or will
+// be created: an empty file (less than one block), a NetBSD extent of
+// length "size" on a missing file, one to create in a missing directory.
+func TestCheckNamesUnusableFiles(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.img")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(dir, "good.img")
+	if err := os.WriteFile(good, make([]byte, 4096), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "ietd.conf")
+	if err := os.WriteFile(conf, []byte("Target iqn.x:a\n\tLun 0 Path="+empty+",Type=fileio\n\tLun 1 Path="+good+",Type=fileio\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, start := Loaders(conf, nil, compat.LoadOptions{ACLDir: dir}, nil)
+	var out bytes.Buffer
+	Check(&out, start)
+	if got := out.String(); !strings.Contains(got, "LUN 0 of target iqn.x:a: "+empty+" holds 0 byte(s)") || strings.Contains(got, "LUN 1 of") {
+		t.Fatalf("IET check printed\n%s", got)
+	}
+	targets := filepath.Join(dir, "targets")
+	nb := "extent0 " + filepath.Join(dir, "nonexist") + " 0 size\nextent1 /nonexistent-dir/x 0 1MB\nextent2 " + filepath.Join(dir, "new") + " 0 1MB\n" +
+		"target0 rw extent0 0/0\ntarget1 rw extent1 0/0\ntarget2 rw extent2 0/0\n"
+	if err := os.WriteFile(targets, []byte(nb), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, start = Loaders(targets, nil, compat.LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull}, nil)
+	out.Reset()
+	Check(&out, start)
+	got := out.String()
+	if !strings.Contains(got, "target0: "+filepath.Join(dir, "nonexist")+" does not exist, and its length is the file's own") ||
+		!strings.Contains(got, "target1: /nonexistent-dir/x cannot be created") || strings.Contains(got, "target2:") {
+		t.Fatalf("NetBSD check printed\n%s", got)
 	}
 }
