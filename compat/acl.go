@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/ietgo/ietd/parser/ietacl"
@@ -54,7 +55,35 @@ func loadACLs(cfg *config.Config, dir string, ds *config.Diagnostics) error {
 			cfg.TargetsAllow = f
 		}
 	}
+	warnUnreachable(cfg, ds)
 	return nil
+}
+
+// warnUnreachable warns about what IET's first-match rules do silently:
+// with initiators.allow present (and no initiators.deny) a target no line
+// applies to (by name or ALL) is refused to every initiator, and a line
+// naming no configured target applies to nothing (a typo?).
+func warnUnreachable(cfg *config.Config, ds *config.Diagnostics) {
+	for _, f := range []*config.ACLFile{cfg.InitiatorsAllow, cfg.InitiatorsDeny, cfg.TargetsAllow} {
+		if f == nil {
+			continue
+		}
+		for _, r := range f.Rules {
+			if r.Target == "ALL" || slices.ContainsFunc(cfg.Targets, func(t *config.Target) bool { return strings.EqualFold(t.Name, r.Target) }) {
+				continue
+			}
+			ds.Warnf(r.Pos, "%s: no target %s is configured: this line applies to nothing", filepath.Base(f.Path), r.Target)
+		}
+	}
+	allow := cfg.InitiatorsAllow
+	if allow == nil || cfg.InitiatorsDeny != nil {
+		return
+	}
+	for _, t := range cfg.Targets {
+		if !slices.ContainsFunc(allow.Rules, func(r config.ACLRule) bool { return r.Target == "ALL" || strings.EqualFold(r.Target, t.Name) }) {
+			ds.Warnf(t.Pos, "target %s has no line in %s (nor an ALL line): every initiator is refused, as in IET (add \"%s ALL\" to let all in)", t.Name, allow.Path, t.Name)
+		}
+	}
 }
 
 func readACL(dirs []string, name string, ds *config.Diagnostics) (*config.ACLFile, error) {

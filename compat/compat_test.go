@@ -3,6 +3,7 @@ package compat
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -601,5 +602,58 @@ func TestBadIncomingUserBesideAGoodOne(t *testing.T) {
 	}
 	if !ds.HasErrors() || !strings.Contains(diagText(ds), "target iqn.a:t2 is left out") || strings.Contains(diagText(ds), "target iqn.a:t1 is left out") {
 		t.Fatalf("diagnostics:\n%s", diagText(ds))
+	}
+}
+
+// With initiators.allow present, a target no line applies to is refused to
+// everyone (IET's implicit deny) and a line for an unknown target applies
+// to nothing: both are said.
+func TestACLUnreachableTargetsWarned(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, InitiatorsAllow), []byte("iqn.a:t2 ALL\niqn.a:T3 10.0.0.0/8\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, ds, err := LoadBytes("c", []byte("Target iqn.a:t1\nTarget iqn.a:t3\n"), LoadOptions{Dialect: config.DialectIET, ACLDir: dir})
+	if err != nil || len(cfg.Targets) != 2 {
+		t.Fatalf("%v %v", err, diagText(ds))
+	}
+	text := diagText(ds)
+	for _, want := range []string{
+		"c:1:1: warning: target iqn.a:t1 has no line in " + filepath.Join(dir, InitiatorsAllow) + " (nor an ALL line): every initiator is refused",
+		filepath.Join(dir, InitiatorsAllow) + ":1:1: warning: initiators.allow: no target iqn.a:t2 is configured",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %q in\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "iqn.a:t3 has no line") || strings.Contains(text, "no target iqn.a:T3") {
+		t.Errorf("t3 has a line (names compare without case):\n%s", text)
+	}
+}
+
+// A UTF-8 byte order mark at the start of a file is dropped with a
+// warning: ietd.conf, initiators.allow, NetBSD targets and auths.
+func TestByteOrderMarkIgnored(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, InitiatorsAllow), []byte("\uFEFFALL ALL\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, ds, err := LoadBytes("c", []byte("\uFEFFTarget iqn.a:t1\n\tLun 0 Path=/tmp/x,Type=fileio\n"), LoadOptions{Dialect: config.DialectIET, ACLDir: dir})
+	if err != nil || len(cfg.Targets) != 1 || len(cfg.Targets[0].LUNs) != 1 || cfg.InitiatorsAllow == nil || cfg.InitiatorsAllow.Rules[0].Target != "ALL" {
+		t.Fatalf("%v\n%s", err, diagText(ds))
+	}
+	if n := strings.Count(diagText(ds), "byte order mark"); n != 2 || ds.HasErrors() {
+		t.Fatalf("want 2 byte-order-mark warnings and no error:\n%s", diagText(ds))
+	}
+	auths := filepath.Join(dir, "auths")
+	if err := os.WriteFile(auths, []byte("\uFEFFjoe:chap:secretsecret1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, ds, err = LoadBytes("targets", []byte("\uFEFFextent0 /tmp/x 0 1MB\ntarget0 rw extent0 0/0\n"), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: auths})
+	if err != nil || len(cfg.Targets) != 1 || len(cfg.Targets[0].Auth.Incoming) != 1 || cfg.Targets[0].Auth.Incoming[0].User != "joe" {
+		t.Fatalf("%v\n%s", err, diagText(ds))
+	}
+	if n := strings.Count(diagText(ds), "byte order mark"); n != 2 {
+		t.Fatalf("want 2 byte-order-mark warnings:\n%s", diagText(ds))
 	}
 }

@@ -127,7 +127,7 @@ const MaxLun = 16383
 func Parse(filename string, src []byte) (*File, config.Diagnostics) {
 	var ds config.Diagnostics
 	f := &File{Name: filename}
-	text := string(src)
+	text := linelex.StripBOM(filename, string(src), &ds)
 	lines, err := linelex.Split(lexDef, filename, text, "Newline", "Space", "Comment")
 	if err != nil {
 		p, msg := linelex.ErrorPos(err, lexer.Position{Filename: filename})

@@ -50,7 +50,7 @@ var (
 func ParseAuths(filename string, src []byte) (*Auths, config.Diagnostics) {
 	var ds config.Diagnostics
 	f := &Auths{Name: filename}
-	text := string(src)
+	text := linelex.StripBOM(filename, string(src), &ds)
 	warnCR(filename, text, &ds)
 	lines, err := linelex.Split(authsLex, filename, text, "Newline", "Space", "Colon", "Comment")
 	if err != nil {

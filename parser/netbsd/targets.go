@@ -154,7 +154,7 @@ func warnCR(filename, text string, ds *config.Diagnostics) {
 func ParseTargets(filename string, src []byte) (*Targets, config.Diagnostics) {
 	var ds config.Diagnostics
 	f := &Targets{Name: filename}
-	text := string(src)
+	text := linelex.StripBOM(filename, string(src), &ds)
 	warnCR(filename, text, &ds)
 	lines, err := linelex.Split(targetsLex, filename, text, "Newline", "Space", "Sep", "Cont", "Comment")
 	if err != nil {

@@ -116,3 +116,18 @@ func ErrorPos(err error, at lexer.Position) (config.Position, string) {
 	}
 	return Pos(at), err.Error()
 }
+
+// bom is the UTF-8 byte order mark some editors put at the start of a file.
+const bom = "\uFEFF"
+
+// StripBOM removes a UTF-8 byte order mark from the start of src with a
+// warning. The original daemons read it as part of the first word (an
+// unknown keyword, a target named with it); nothing means it. Columns of
+// the first line count from after it.
+func StripBOM(filename, src string, ds *config.Diagnostics) string {
+	if !strings.HasPrefix(src, bom) {
+		return src
+	}
+	ds.Warnf(config.Position{File: filename, Line: 1, Col: 1}, "UTF-8 byte order mark at the start of the file ignored (the original read it as part of the first word)")
+	return src[len(bom):]
+}
