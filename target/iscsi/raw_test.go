@@ -1123,3 +1123,35 @@ func TestReinstatementWaitsForTheOldSessionsWrites(t *testing.T) {
 		t.Fatal("the old session's write did not reach the disk")
 	}
 }
+
+// A reload between the PDUs of a login (SIGHUP or an ietadm change, which
+// give every target a new config entry) does not fail it as "target
+// removed": the target is still there.
+func TestReloadDuringLogin(t *testing.T) {
+	cfg, _ := basicConfig()
+	ts := startServer(t, cfg, newFakeDisk(1<<20))
+	nc, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	r := &rawInit{t: t, nc: nc, rd: pdu.NewReader(nc), cmdSN: 1}
+	var h pdu.BHS
+	h.SetOpcode(pdu.OpLoginReq)
+	h[0] |= 0x40
+	h.SetFlags(pdu.FlagTransit | 1) // CSG=0 NSG=1
+	copy(h[8:14], []byte{0x80, 0, 0, 0, 0, 9})
+	h.SetU32(pdu.OffCmdSN, 1)
+	r.send(&h, login.EncodeKeys(append(normalKeys(), login.KV{Key: "AuthMethod", Value: "None"})))
+	if p := r.recv(); p.BHS[36] != 0 {
+		t.Fatalf("first login PDU: status %#x%02x", p.BHS[36], p.BHS[37])
+	}
+	if err := ts.srv.Reload(ts.srv.Config().Clone()); err != nil {
+		t.Fatal(err)
+	}
+	h.SetFlags(pdu.FlagTransit | 1<<2 | 3) // CSG=1 NSG=3
+	r.send(&h, nil)
+	if p := r.recv(); p.BHS[36] != 0 || p.Flags()&pdu.FlagTransit == 0 {
+		t.Fatalf("login after a reload: status %#x%02x", p.BHS[36], p.BHS[37])
+	}
+}

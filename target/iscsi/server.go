@@ -478,8 +478,11 @@ func (s *Server) admit(c *conn, r *login.Result) (uint16, login.Status) {
 	var ts *targetState
 	if r.SessionType == login.SessionNormal {
 		s.mu.Lock()
+		// By TID and name, not by pointer: a reload (SIGHUP or any
+		// ietadm change) during the login gives every target a new
+		// config entry, and the login's target is still there.
 		for _, t := range s.targets {
-			if t.cfg == r.Target {
+			if t.cfg == r.Target || (t.cfg.TID == r.Target.TID && sameName(t.cfg.Name, r.Target.Name)) {
 				ts = t
 			}
 		}
