@@ -43,6 +43,11 @@ type Ops struct {
 	// never reuses an id while it runs (IET's kernel counter). nil takes
 	// one above the highest id in use.
 	TIDs TIDAllocator
+	// Lock, when set, is held for each operation instead of the Ops'
+	// own lock: the daemon shares it with its config reload, so an
+	// operation's clone-edit-apply and a reload never interleave (a
+	// reload between the clone and the apply was undone by it).
+	Lock sync.Locker
 
 	mu sync.Mutex
 }
@@ -57,8 +62,12 @@ type TIDAllocator interface {
 
 // Handle implements Handler.
 func (o *Ops) Handle(ctx context.Context, req *Request) *Response {
-	o.mu.Lock()
-	defer o.mu.Unlock()
+	var l sync.Locker = &o.mu
+	if o.Lock != nil {
+		l = o.Lock
+	}
+	l.Lock()
+	defer l.Unlock()
 	out, err := o.dispatch(req)
 	if err != nil {
 		return &Response{Errno: int(ErrnoOf(err)), Message: err.Error()}

@@ -69,8 +69,12 @@ type Daemon struct {
 	log   *logrus.Entry
 	srv   *iscsi.Server
 	admin *admin.Server
-	mu    sync.Mutex // serialises reloads and admin changes
-	ops   *admin.Ops
+	// change is held for a whole reload and a whole admin operation
+	// (read the running config, edit, apply): they never interleave.
+	// runtime and tids are under it. Taken before mu.
+	change sync.Mutex
+	mu     sync.Mutex // the apply itself and the /proc files
+	ops    *admin.Ops
 	// runtime holds the names of targets created with ietadm; they are
 	// kept across config reloads.
 	runtime map[string]bool
@@ -203,7 +207,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 	d := &Daemon{opts: opts, log: log, srv: srv, runtime: map[string]bool{}}
 	d.tids.Taken(cfg.NextTID() - 1)
-	d.ops = &admin.Ops{Engine: (*engine)(d), ParseLUN: opts.ParseLUN, TIDs: &d.tids,
+	d.ops = &admin.Ops{Engine: (*engine)(d), ParseLUN: opts.ParseLUN, TIDs: &d.tids, Lock: &d.change,
 		Created: func(n string) { d.runtime[n] = true },
 		Deleted: func(n string) { delete(d.runtime, n) }}
 	uid := os.Getuid()
@@ -305,6 +309,8 @@ func (d *Daemon) Reload() error {
 	if err != nil {
 		return err
 	}
+	d.change.Lock() // no admin operation between reading cur and applying next
+	defer d.change.Unlock()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	cur := d.srv.Config()
