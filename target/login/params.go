@@ -434,21 +434,28 @@ func clampFirstBurst(p *Params) bool {
 // proposals into p.
 func (l *limits) applyProposalAnswer(p *Params, key, value string) {
 	spec := keyTable[key]
+	// An answer that is not a value (Reject, NotUnderstood, Irrelevant)
+	// leaves the key at its RFC 7143 default, on both sides (6.2).
+	def := defaultParams()
 	switch spec.kind {
 	case kindMin, kindMax:
 		t := l.targetNumber(key)
 		v, ok := parseNumber(value)
 		if !ok {
-			v = t
-		}
-		if (spec.kind == kindMin && t < v) || (spec.kind == kindMax && t > v) {
+			v, _ = parseNumber(def.Map()[key])
+		} else if (spec.kind == kindMin && t < v) || (spec.kind == kindMax && t > v) {
 			v = t
 		}
 		setNumber(p, key, v)
 	case kindOr, kindAnd:
 		v, ok := parseBool(value)
-		if !ok {
-			v = l.targetBool(key)
+		switch {
+		case !ok:
+			v, _ = parseBool(def.Map()[key])
+		case spec.kind == kindAnd:
+			v = v && l.targetBool(key) // the result function of both values (6.2.2)
+		default:
+			v = v || l.targetBool(key)
 		}
 		setBool(p, key, v)
 	}
