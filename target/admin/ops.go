@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/ietgo/ietd/target/config"
 	"github.com/ietgo/ietd/target/iscsi"
@@ -141,6 +142,24 @@ func (o *Ops) apply(cfg *config.Config) error {
 	return nil
 }
 
+// MaxTID is the largest target id (IET's tid is 32 bits).
+const MaxTID = 1<<32 - 1
+
+// badTargetName says why name cannot be a target name ("" if it can):
+// ietd.conf cannot hold blanks or control characters in one, IET took
+// at most 255 bytes, and the listings are line and word based.
+func badTargetName(name string) string {
+	if len(name) > 255 {
+		return "longer than 255 bytes"
+	}
+	for _, r := range name {
+		if r <= ' ' || r == 0x7f || r == utf8.RuneError {
+			return "holds a blank, a control character or invalid UTF-8"
+		}
+	}
+	return ""
+}
+
 func (o *Ops) targetOf(cfg *config.Config, req *Request) (*config.Target, error) {
 	t := cfg.TargetByTID(*req.TID)
 	if t == nil {
@@ -162,6 +181,9 @@ func (o *Ops) target(req *Request) (string, error) {
 		if name == "" {
 			return "", errf(syscall.EINVAL, "a new target needs --params Name=<iqn>")
 		}
+		if why := badTargetName(name); why != "" {
+			return "", errf(syscall.EINVAL, "target name %q: %s", name, why)
+		}
 		for _, t := range cfg.Targets {
 			if strings.EqualFold(t.Name, name) {
 				return "", errf(syscall.EINVAL, "target %s already exists (tid %d)", name, t.TID)
@@ -173,6 +195,17 @@ func (o *Ops) target(req *Request) (string, error) {
 			if o.TIDs != nil {
 				tid = max(tid, o.TIDs.Next())
 			}
+			if tid > MaxTID {
+				// Counted up to the end (after a tid near it was asked
+				// for): take the lowest free one rather than an id
+				// ietadm cannot name.
+				tid = 1
+				for cfg.TargetByTID(tid) != nil {
+					tid++
+				}
+			}
+		} else if tid < 0 || tid > MaxTID {
+			return "", errf(syscall.EINVAL, "tid %d out of range (1..%d)", tid, MaxTID)
 		} else if cfg.TargetByTID(tid) != nil {
 			return "", errf(syscall.EEXIST, "tid %d is in use", tid)
 		}

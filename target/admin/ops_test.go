@@ -220,3 +220,29 @@ func TestNewTargetTIDFromAllocator(t *testing.T) {
 		t.Fatalf("tid 0 after deleting tid 4: got %+v, want tid 5 (no reuse)", fe.cfg.Targets[0])
 	}
 }
+
+// Target ids stay within 32 bits: an explicit one beyond is refused, and
+// after the largest one the allocator takes the lowest free id instead of
+// one ietadm cannot name. Names with blanks or control characters (they
+// would forge lines of the listings) or over 255 bytes are refused.
+func TestTIDRangeAndTargetNames(t *testing.T) {
+	o, fe := newOps()
+	o.TIDs = &counter{}
+	if r := do(o, Request{Op: OpNew, TID: ip(MaxTID + 1), Params: "Name=iqn.x:over"}); r.Errno != int(syscall.EINVAL) {
+		t.Fatalf("tid beyond 32 bits: %+v", r)
+	}
+	if r := do(o, Request{Op: OpNew, TID: ip(MaxTID), Params: "Name=iqn.x:big"}); r.Errno != 0 {
+		t.Fatalf("tid %d: %+v", MaxTID, r)
+	}
+	if r := do(o, Request{Op: OpNew, TID: ip(0), Params: "Name=iqn.x:after"}); r.Errno != 0 || fe.cfg.TargetByTID(1) == nil {
+		t.Fatalf("tid 0 after the largest: %+v %+v", r, fe.cfg.Targets)
+	}
+	for _, name := range []string{"iqn.x:nl\ntid:77 name:fake", "iqn.x:a b", "iqn.x:tab\t", "iqn.x:" + strings.Repeat("a", 250)} {
+		if r := do(o, Request{Op: OpNew, TID: ip(0), Params: "Name=" + name}); r.Errno != int(syscall.EINVAL) {
+			t.Errorf("name %q: %+v", name, r)
+		}
+	}
+	if len(fe.cfg.Targets) != 2 {
+		t.Fatalf("targets %+v", fe.cfg.Targets)
+	}
+}

@@ -116,6 +116,11 @@ func ParseLUN(number uint64, params string) (*config.LUN, error) {
 	if strings.ContainsAny(params, "\n\r") {
 		return nil, fmt.Errorf("LUN parameters must be one line")
 	}
+	if strings.Contains(params, " #") || strings.Contains(params, "\t#") || strings.HasPrefix(params, "#") {
+		// The ietd.conf reader would take the rest as a comment and
+		// silently drop it (a path's tail, a later IOMode=ro).
+		return nil, fmt.Errorf("LUN parameters: a '#' at the start of a word cannot be taken (ietd.conf reads it as a comment)")
+	}
 	text := fmt.Sprintf("Target iqn.2001-04.invalid.ietadm:lun\n\tLun %d %s\n", number, params)
 	// An empty directory: no access-control files take part.
 	empty, err := os.MkdirTemp("", "ietadm-lun")

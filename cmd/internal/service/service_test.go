@@ -124,3 +124,16 @@ func TestCheckNamesUnusableFiles(t *testing.T) {
 		t.Fatalf("NetBSD check printed\n%s", got)
 	}
 }
+
+// ietadm LUN parameters with a '#' at the start of a word are refused: the
+// ietd.conf reader would drop the rest of the line as a comment.
+func TestParseLUNRefusesCommentSign(t *testing.T) {
+	for _, p := range []string{"Path=/tmp/x.img #x,Type=fileio", "Path=/tmp/x.img,Type=fileio,\t#IOMode=ro", "#Path=/tmp/x"} {
+		if _, err := ParseLUN(1, p); err == nil || !strings.Contains(err.Error(), "comment") {
+			t.Errorf("%q: %v", p, err)
+		}
+	}
+	if l, err := ParseLUN(1, "Path=/tmp/a#b.img,Type=fileio"); err != nil || l.Store.Path != "/tmp/a#b.img" {
+		t.Errorf("'#' inside a word: %+v %v", l, err)
+	}
+}
