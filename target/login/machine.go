@@ -166,6 +166,13 @@ func (m *Machine) Step(req Request) Response {
 		return m.fail(&req, StatusInitiatorError, "login request after the login ended")
 	}
 	if req.Continue {
+		if req.Transit {
+			// RFC 7143 11.12.2: a request with C=1 MUST have T=0.
+			return m.fail(&req, StatusInitiatorError, "login request with both the C and the T bit")
+		}
+		if req.CSG != StageSecurity && req.CSG != StageOperational {
+			return m.fail(&req, StatusInitiatorError, "invalid CSG")
+		}
 		if len(m.pending)+len(req.Data) > maxPendingText {
 			return m.fail(&req, StatusInitiatorError, "continued login text too long")
 		}
@@ -208,6 +215,11 @@ func (m *Machine) Step(req Request) Response {
 		return m.fail(&req, StatusInitiatorError, "login stage went backwards")
 	}
 	if req.CSG == StageOperational && m.stage == StageSecurity {
+		if !first {
+			// The stage ends only with the target's T=1 answer (RFC
+			// 7143 6.3); ours in the security stage was T=0.
+			return m.fail(&req, StatusInitiatorError, "operational stage entered before the target agreed to leave the security stage")
+		}
 		if (m.authRequired || m.authMethod == "CHAP") && !m.authDone {
 			return m.fail(&req, StatusAuthFailure, "security stage skipped but authentication is required")
 		}

@@ -113,6 +113,7 @@ const (
 	kindIrrelevant                 // always answered Irrelevant
 	kindSecurity                   // AuthMethod / CHAP_*: handled by the CHAP code
 	kindTargetOnly                 // keys only a target may send
+	kindObsolete                   // RFC 7143 13.25: answered Reject
 )
 
 type keySpec struct {
@@ -139,8 +140,8 @@ var keyTable = map[string]keySpec{
 	"ErrorRecoveryLevel":       {kind: kindMin, min: 0, max: 2},
 	"OFMarker":                 {kind: kindAnd},
 	"IFMarker":                 {kind: kindAnd},
-	"OFMarkInt":                {kind: kindIrrelevant},
-	"IFMarkInt":                {kind: kindIrrelevant},
+	"OFMarkInt":                {kind: kindObsolete},
+	"IFMarkInt":                {kind: kindObsolete},
 	"TaskReporting":            {kind: kindList},
 	"iSCSIProtocolLevel":       {kind: kindMin, min: 0, max: 31},
 	"SendTargets":              {kind: kindIrrelevant},
@@ -275,6 +276,10 @@ func (l *limits) negotiate(p *Params, key, value string) string {
 		return valReject
 	}
 	switch spec.kind {
+	case kindObsolete:
+		// "when an IFMarkInt or OFMarkInt key is received, a compliant
+		// iSCSI implementation MUST respond with the constant Reject".
+		return valReject
 	case kindIrrelevant, kindTargetOnly:
 		return valIrrelevant
 	case kindMinDeclared:
