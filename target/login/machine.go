@@ -460,8 +460,9 @@ func (m *Machine) security(sec map[string]string, out []KV) ([]KV, bool, Status,
 		case m.authRequired && slices.Contains(offers, "CHAP"):
 			m.authMethod = "CHAP"
 			m.chap = chapWaitAlgorithm
-		case m.authOptional && len(offers) > 0 && offers[0] == "CHAP":
-			// CHAP is optional (NetBSD auths) and the initiator prefers it.
+		case m.authOptional && firstOf(offers, "CHAP", "None") == "CHAP":
+			// CHAP is optional (NetBSD auths) and the initiator prefers it
+			// to None (RFC 7143 6.2.1: the first offered value we support).
 			m.authMethod = "CHAP"
 			m.chap = chapWaitAlgorithm
 		case !m.authRequired && slices.Contains(offers, "None"):
@@ -565,6 +566,16 @@ func checkISCSIName(name string) string {
 	for _, r := range name {
 		if r <= ' ' || r == 0x7f {
 			return "contains a control character or space"
+		}
+	}
+	return ""
+}
+
+// firstOf is the first of offers that is one of want ("" if none is).
+func firstOf(offers []string, want ...string) string {
+	for _, o := range offers {
+		if slices.Contains(want, o) {
+			return o
 		}
 	}
 	return ""
