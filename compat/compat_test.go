@@ -657,3 +657,27 @@ func TestByteOrderMarkIgnored(t *testing.T) {
 		t.Fatalf("want 2 byte-order-mark warnings:\n%s", diagText(ds))
 	}
 }
+
+// A NetBSD extent of length "size" has the file's length when the line is
+// read, which a RAID1 device compares: equal to a "1MB" member of a 1 MiB
+// file, different from a file of another length.
+func TestNetBSDSizeExtentsInRAID1(t *testing.T) {
+	dir := t.TempDir()
+	for name, n := range map[string]int{"m0": 1 << 20, "m1": 1 << 20, "m2": 2 << 20} {
+		if err := os.WriteFile(filepath.Join(dir, name), make([]byte, n), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	load := func(src string) (*config.Config, config.Diagnostics) {
+		cfg, ds, _ := LoadBytesForStart("targets", []byte(src), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull, BaseDir: dir})
+		return cfg, ds
+	}
+	cfg, ds := load("extent0 m0 0 size\nextent1 m1 0 1MB\ndevice0 RAID1 extent0 extent1\ntarget0 rw device0 0/0\n")
+	if ds.HasErrors() || len(cfg.Targets) != 1 {
+		t.Fatalf("size and 1MB of 1 MiB files:\n%s", diagText(ds))
+	}
+	_, ds = load("extent0 m0 0 size\nextent2 m2 0 size\ndevice0 RAID1 extent0 extent2\ntarget0 rw device0 0/0\n")
+	if !strings.Contains(diagText(ds), "extent extent2 has size 2097152, not 1048576") {
+		t.Fatalf("size extents of 1 and 2 MiB:\n%s", diagText(ds))
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/big"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -281,6 +282,12 @@ func lowerExtent(e *netbsd.Extent, dir string, ds *config.Diagnostics) (*config.
 		if off > 0 {
 			ds.Warnf(pos(e.Length.Pos), "extent %s: \"size\" with an offset: NetBSD does not subtract the offset; here the extent ends at the end of the file", e.Name)
 		}
+		// NetBSD takes the file's length when it reads the line (what a
+		// RAID1 device compares its members by); the LUN itself still
+		// ends at the end of the file.
+		if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() {
+			return st, fi.Size(), true
+		}
 		return st, -1, true
 	}
 	n, ok := lowerLength(e, ds)
@@ -416,7 +423,7 @@ func lowerDevice(d *netbsd.Device, extents, devices map[string]*nbStore, unknown
 			continue
 		}
 		ms.used = true
-		if level == 1 && what == "extent" && ms.size != nominal {
+		if level == 1 && what == "extent" && ms.size != nominal && ms.size >= 0 && nominal >= 0 {
 			ds.Errorf(pos(m.Pos), "extent %s has size %d, not %d (RAID1 members must be equal)", m.Text, ms.size, nominal)
 			ok = false
 		}
