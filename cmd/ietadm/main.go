@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -112,11 +113,17 @@ func run(c *cli.Context) int {
 		// IET reports "Connection refused." when ietd is not running, and
 		// EPERM (exit 255) for a user that may not use it.
 		no := syscall.ECONNREFUSED
-		if e := admin.ErrnoOf(err); e == syscall.EACCES || e == syscall.EPERM {
+		what := "cannot reach ietd"
+		switch e := admin.ErrnoOf(err); {
+		case e == syscall.EACCES || e == syscall.EPERM:
 			no = syscall.EPERM
+		case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || e == syscall.ETIMEDOUT:
+			// ietd answered the connection but not in time: the
+			// operation may still complete; not "ietd is down".
+			no, what = syscall.ETIMEDOUT, "no answer in time from ietd (the operation may still complete)"
 		}
 		fmt.Fprintln(os.Stderr, admin.ErrnoText(no))
-		fmt.Fprintf(os.Stderr, "ietadm: cannot reach ietd at %s: %v\n", c.String("socket"), err)
+		fmt.Fprintf(os.Stderr, "ietadm: %s at %s: %v\n", what, c.String("socket"), err)
 		return admin.ExitStatus(no)
 	}
 	fmt.Print(resp.Output)
