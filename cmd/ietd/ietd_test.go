@@ -172,18 +172,9 @@ func TestDetachWaitsForReadiness(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("detached start: exit %d\n%s", code, out)
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "ietd.pid"))
-	if err != nil {
-		t.Fatalf("no pid file after the parent returned: %v", err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 1 {
-		t.Fatalf("pid file %q", b)
-	}
-	p, _ := os.FindProcess(pid)
-	t.Cleanup(func() { p.Signal(syscall.SIGKILL) })
+	p := dt.Detached(t, filepath.Join(dir, "ietd.pid"))
 	if err := p.Signal(syscall.Signal(0)); err != nil {
-		t.Fatalf("daemon %d not running: %v", pid, err)
+		t.Fatalf("daemon %d not running: %v", p.Pid, err)
 	}
 	p.Signal(syscall.SIGTERM)
 	dt.Eventually(t, 15*time.Second, func() string {

@@ -229,16 +229,7 @@ func TestRelativePathsDetached(t *testing.T) {
 	if err != nil {
 		t.Fatalf("detached start from %s: %v\n%s", dir, err, out)
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "pid"))
-	if err != nil {
-		t.Fatalf("no pid file: %v", err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 1 {
-		t.Fatalf("pid file %q", b)
-	}
-	p, _ := os.FindProcess(pid)
-	t.Cleanup(func() { p.Signal(syscall.SIGKILL) })
+	p := dt.Detached(t, filepath.Join(dir, "pid"))
 	fi, err := os.Stat(filepath.Join(dir, "disk.img"))
 	if err != nil || fi.Size() != 1<<20 {
 		t.Fatalf("extent not created in the start directory: %v", err)

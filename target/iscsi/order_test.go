@@ -393,12 +393,7 @@ func TestResetsReachAllSessions(t *testing.T) {
 		}
 		// The write's Data-Out now goes nowhere; A's next command is the
 		// only one answered.
-		var d pdu.BHS
-		d.SetOpcode(pdu.OpDataOut)
-		d.SetFlags(pdu.FlagFinal)
-		d.SetU32(pdu.OffITT, 2)
-		d.SetU32(pdu.OffTTT, r2t.TTT())
-		a.send(&d, make([]byte, 64<<10))
+		a.dataOut(2, r2t.TTT(), 0, 0, true, make([]byte, 64<<10))
 		a.cmdAt(3, 3, cdbTUR, 0, false, false, nil)
 		if p = a.recv(); p.Opcode() != pdu.OpSCSIResp || p.ITT() != 3 {
 			t.Fatalf("TMF %d: session A got %s, want only its new command's response", fn, pdu.Describe(&p.BHS))
@@ -449,16 +444,7 @@ func TestResetWhileOtherSessionStreamsData(t *testing.T) {
 		a.cmdAt(a.cmdSN, i+1, cdbWrite10(byte(i%64*2), size/512), size, false, false, nil)
 		a.cmdSN++
 		for j := range uint32(pdus) {
-			var d pdu.BHS
-			d.SetOpcode(pdu.OpDataOut)
-			if j == pdus-1 {
-				d.SetFlags(pdu.FlagFinal)
-			}
-			d.SetU32(pdu.OffITT, i+1)
-			d.SetU32(pdu.OffTTT, pdu.ReservedTag)
-			d.SetU32(pdu.OffDataSN, j)
-			d.SetU32(pdu.OffBufOffset, j*uint32(len(chunk)))
-			a.send(&d, chunk)
+			a.dataOut(i+1, pdu.ReservedTag, j, j*uint32(len(chunk)), j == pdus-1, chunk)
 		}
 	}
 	<-resetsDone

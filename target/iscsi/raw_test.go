@@ -103,6 +103,21 @@ func (r *rawInit) writeCommand(cdb []byte, edtl uint32, imm []byte) uint32 {
 	return r.itt
 }
 
+// dataOut sends a Data-Out PDU for task itt (TTT ttt, DataSN sn, buffer
+// offset off; F bit with final).
+func (r *rawInit) dataOut(itt, ttt, sn, off uint32, final bool, data []byte) {
+	var d pdu.BHS
+	d.SetOpcode(pdu.OpDataOut)
+	if final {
+		d.SetFlags(pdu.FlagFinal)
+	}
+	d.SetU32(pdu.OffITT, itt)
+	d.SetU32(pdu.OffTTT, ttt)
+	d.SetU32(pdu.OffDataSN, sn)
+	d.SetU32(pdu.OffBufOffset, off)
+	r.send(&d, data)
+}
+
 func (r *rawInit) command(cdb []byte, edtl uint32, read bool) uint32 {
 	r.itt++
 	var h pdu.BHS
@@ -345,17 +360,11 @@ func TestDataSNErrorFailsTask(t *testing.T) {
 		if r2t.Opcode() != pdu.OpR2T || r2t.ITT() != r.itt {
 			t.Fatalf("want R2T, got %s", pdu.Describe(&r2t.BHS))
 		}
-		var d pdu.BHS
-		d.SetOpcode(pdu.OpDataOut)
-		d.SetFlags(pdu.FlagFinal)
-		d.SetU32(pdu.OffITT, r.itt)
-		d.SetU32(pdu.OffTTT, r2t.TTT())
-		d.SetU32(pdu.OffDataSN, badSN)
 		payload := make([]byte, 1024)
 		for i := range payload {
 			payload[i] = 0xa5
 		}
-		r.send(&d, payload)
+		r.dataOut(r.itt, r2t.TTT(), badSN, 0, true, payload)
 		p := r.recv()
 		if p.Opcode() != pdu.OpSCSIResp || p.ITT() != r.itt || p.BHS[3] != 0x02 || len(p.data) < 16 ||
 			p.data[2+2]&0x0f != 0x0b || p.data[2+12] != 0x47 || p.data[2+13] != 0x05 {
@@ -388,18 +397,7 @@ func TestOverlappingDataOutFailsTask(t *testing.T) {
 	write := func(lba byte, imm []byte) uint32 {
 		return r.writeCommand([]byte{0x2a, 0, 0, 0, 0, lba, 0, 0, 2, 0}, 1024, imm) // WRITE(10), 2 blocks
 	}
-	dataOut := func(itt, ttt, sn, off uint32, final bool, data []byte) {
-		var d pdu.BHS
-		d.SetOpcode(pdu.OpDataOut)
-		if final {
-			d.SetFlags(pdu.FlagFinal)
-		}
-		d.SetU32(pdu.OffITT, itt)
-		d.SetU32(pdu.OffTTT, ttt)
-		d.SetU32(pdu.OffDataSN, sn)
-		d.SetU32(pdu.OffBufOffset, off)
-		r.send(&d, data)
-	}
+	dataOut := r.dataOut
 	fill := func(b byte, n int) []byte {
 		p := make([]byte, n)
 		for i := range p {
@@ -468,14 +466,8 @@ func TestDeferredR2TUnderMemoryPressure(t *testing.T) {
 		return r.writeCommand(cdb, size, data[:imm])
 	}
 	dataOut := func(itt uint32, r2t *rawPDU, data []byte) {
-		var d pdu.BHS
-		d.SetOpcode(pdu.OpDataOut)
-		d.SetFlags(pdu.FlagFinal)
-		d.SetU32(pdu.OffITT, itt)
-		d.SetU32(pdu.OffTTT, r2t.TTT())
 		off, n := r2t.U32(pdu.OffBufOffset), r2t.U32(pdu.OffResidual)
-		d.SetU32(pdu.OffBufOffset, off)
-		r.send(&d, data[off:off+n])
+		r.dataOut(itt, r2t.TTT(), 0, off, true, data[off:off+n])
 	}
 	a, b := pattern(1), pattern(101)
 	ittA := send(0, a)
@@ -492,12 +484,7 @@ func TestDeferredR2TUnderMemoryPressure(t *testing.T) {
 	// An empty unsolicited Data-Out with F for the deferred write must not
 	// make it solicit data: it has no buffer for it yet (a Data-Out
 	// answering such an R2T crashed the daemon).
-	var d pdu.BHS
-	d.SetOpcode(pdu.OpDataOut)
-	d.SetFlags(pdu.FlagFinal)
-	d.SetU32(pdu.OffITT, ittB)
-	d.SetU32(pdu.OffTTT, pdu.ReservedTag)
-	r.send(&d, nil)
+	r.dataOut(ittB, pdu.ReservedTag, 0, 0, true, nil)
 	r.nc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
 	if err := r.rd.ReadHeader(&early); err == nil {
 		t.Fatalf("deferred write after an empty Data-Out: got %s, want nothing until the first ends", pdu.Describe(&early.BHS))
@@ -1005,18 +992,7 @@ func TestEarlyFinalDataOutSolicitsTheRest(t *testing.T) {
 	for i := range data {
 		data[i] = byte(i/512 + 1)
 	}
-	dataOut := func(itt, ttt, sn, off uint32, final bool, b []byte) {
-		var d pdu.BHS
-		d.SetOpcode(pdu.OpDataOut)
-		if final {
-			d.SetFlags(pdu.FlagFinal)
-		}
-		d.SetU32(pdu.OffITT, itt)
-		d.SetU32(pdu.OffTTT, ttt)
-		d.SetU32(pdu.OffDataSN, sn)
-		d.SetU32(pdu.OffBufOffset, off)
-		r.send(&d, b)
-	}
+	dataOut := r.dataOut
 	wantR2T := func(what string, itt, off, n uint32) *rawPDU {
 		t.Helper()
 		p := r.recv()

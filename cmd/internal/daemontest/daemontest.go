@@ -187,3 +187,20 @@ func Contains(out string, want ...string) string {
 	}
 	return ""
 }
+
+// Detached returns the process whose pid a detached daemon wrote to
+// pidFile; the test's cleanup kills it (SIGKILL) should it still run.
+func Detached(t *testing.T, pidFile string) *os.Process {
+	t.Helper()
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatalf("no pid file: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 {
+		t.Fatalf("pid file %q", b)
+	}
+	p, _ := os.FindProcess(pid)
+	t.Cleanup(func() { p.Signal(syscall.SIGKILL) })
+	return p
+}
