@@ -681,3 +681,23 @@ func TestNetBSDSizeExtentsInRAID1(t *testing.T) {
 		t.Fatalf("size extents of 1 and 2 MiB:\n%s", diagText(ds))
 	}
 }
+
+// IET read numeric parameters with strtol: trailing text is ignored, a
+// leading 0 is octal (stopping at 8), an overflow clamps. Same values
+// here, with a warning; no digits at all is still an error.
+func TestIETNumbersAsStrtol(t *testing.T) {
+	cfg, ds := loadIET(t, "Target iqn.a:t\n\tMaxConnections 1#x\n\tMaxOutstandingR2T 010\n\tMaxBurstLength 08\n\tMaxSessions 99999999999999999999999\n\tNOPInterval 0x1e\n\tDefaultTime2Wait abc\n")
+	if len(cfg.Targets) != 1 {
+		t.Fatalf("%s", diagText(ds))
+	}
+	tg := cfg.Targets[0]
+	if tg.Params.MaxConnections != 1 || tg.Params.MaxOutstandingR2T != 8 || tg.NOPInterval != 30 {
+		t.Errorf("MaxConnections %d MaxOutstandingR2T %d NOPInterval %d", tg.Params.MaxConnections, tg.Params.MaxOutstandingR2T, tg.NOPInterval)
+	}
+	text := diagText(ds)
+	for _, want := range []string{`MaxConnections value "1#x" read as 1`, `MaxBurstLength value "08" read as 0`, `MaxSessions value "99999999999999999999999" read as 9223372036854775807`, `DefaultTime2Wait value "abc" is not a number`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %q in\n%s", want, text)
+		}
+	}
+}

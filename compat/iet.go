@@ -2,6 +2,7 @@ package compat
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -103,6 +104,50 @@ func strtol(s string) (int64, bool) {
 		v = -v
 	}
 	return v, true
+}
+
+// cStrtol is C strtol(s, &end, 0) in full: the number its leading digits
+// make (base from a 0x or 0 prefix, clamped to the int64 range on
+// overflow as strtol clamps to LONG_MAX) and the rest where it stopped;
+// digits is false when no digit was read.
+func cStrtol(s string) (n int64, rest string, digits bool) {
+	t := s
+	neg := false
+	if t != "" && (t[0] == '-' || t[0] == '+') {
+		neg, t = t[0] == '-', t[1:]
+	}
+	base := 10
+	switch {
+	case len(t) > 2 && (t[:2] == "0x" || t[:2] == "0X") && strings.ContainsRune("0123456789abcdefABCDEF", rune(t[2])):
+		base, t = 16, t[2:]
+	case len(t) > 0 && t[0] == '0':
+		base = 8
+	}
+	var v uint64
+	over := false
+	i := 0
+	for ; i < len(t); i++ {
+		d := strings.IndexByte("0123456789abcdef", t[i]|0x20)
+		if d < 0 || d >= base || (t[i] < '0' || t[i] > '9') && base != 16 {
+			break
+		}
+		if v > (math.MaxInt64-uint64(d))/uint64(base) {
+			over = true
+		} else {
+			v = v*uint64(base) + uint64(d)
+		}
+	}
+	if i == 0 {
+		return 0, s, false
+	}
+	n = int64(v)
+	if over {
+		n = math.MaxInt64
+	}
+	if neg {
+		n = -n
+	}
+	return n, t[i:], true
 }
 
 // valueWords returns the words before a '#' comment word.
@@ -316,6 +361,15 @@ func (l *ietLowerer) setting(s *ietconf.SettingLine) {
 	case isInt:
 		k := intKeys[key]
 		n, ok := strtol(v.Text)
+		if !ok {
+			// IET read these with strtol: what the leading digits make
+			// is the value ("1#x" is 1, "08" is 0, an overflow is the
+			// largest number), whatever follows.
+			if m, rest, digits := cStrtol(v.Text); digits {
+				l.ds.Warnf(pos(v.Pos), "%s value %q read as %d, as IET did (its strtol stops at %q or clamps)", s.Keyword.Text, v.Text, m, rest)
+				n, ok = m, true
+			}
+		}
 		if !ok {
 			l.ds.Errorf(pos(v.Pos), "%s value %q is not a number; the line is left out (the default stays)", s.Keyword.Text, v.Text)
 			return
