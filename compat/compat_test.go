@@ -91,6 +91,8 @@ func TestParseNetmask(t *testing.T) {
 		"any": "0.0.0.0/0", "all": "0.0.0.0/0", "none": "0.0.0.0/32", "0/0": "0.0.0.0/0",
 		"10.4/16": "10.4.0.0/16", "10": "10.0.0.0/32", "10.4.3/8": "10.0.0.0/8",
 		"192.168.1.7": "192.168.1.7/32", "garbage/0": "0.0.0.0/0", "2001:db8::/32": "2001:db8::/32",
+		// inet_aton parts: octal and hexadecimal.
+		"192.168.010.0/24": "192.168.8.0/24", "0x0a/8": "10.0.0.0/8", "010.0.0.1": "8.0.0.1/32",
 	}
 	for in, want := range cases {
 		nm, err := ParseNetmask(in)
@@ -98,7 +100,7 @@ func TestParseNetmask(t *testing.T) {
 			t.Errorf("%s: %+v %v, want %s", in, nm, err, want)
 		}
 	}
-	for _, bad := range []string{"10.4/33", "1.2.3.4.5", "x.y", "10/-1"} {
+	for _, bad := range []string{"10.4/33", "1.2.3.4.5", "x.y", "10/-1", "256.0.0.0", "09.0.0.0", "10..1"} {
 		if _, err := ParseNetmask(bad); err == nil {
 			t.Errorf("%s accepted", bad)
 		}

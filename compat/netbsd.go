@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/ietgo/ietd/parser/netbsd"
@@ -141,6 +142,9 @@ func lowerNetBSD(f *netbsd.Targets, base, dir string, cfg *config.Config, ds *co
 					continue
 				}
 				nm.Pos = pos(t.Netmask.Pos)
+				if nonDecimalParts(t.Netmask.Text) {
+					ds.Warnf(nm.Pos, "target %s: mask %q is %s: NetBSD's inet_aton reads a part with a leading 0 as octal (010 is 8) and 0x as hexadecimal, and so does this reading", t.Name, t.Netmask.Text, nm.CIDR)
+				}
 				tg.AllowedNets = []config.Netmask{nm}
 			}
 			lun := &config.LUN{Number: 0, Pos: p, Type: "fileio", IOMode: "wb", Store: cloneStore(src.store)}
@@ -484,13 +488,46 @@ func ParseNetmask(text string) (config.Netmask, error) {
 	for len(parts) < 4 {
 		parts = append(parts, "0")
 	}
-	a, err := netip.ParseAddr(strings.Join(parts, "."))
-	if err != nil {
-		return nm, fmt.Errorf("can't interpret mask %q", text)
+	var b [4]byte
+	for i, part := range parts {
+		v, ok := atonPart(part)
+		if !ok {
+			return nm, fmt.Errorf("can't interpret mask %q", text)
+		}
+		b[i] = v
 	}
-	p, _ := a.Prefix(prefix)
+	p, _ := netip.AddrFrom4(b).Prefix(prefix)
 	nm.CIDR = p.String()
 	return nm, nil
+}
+
+// atonPart parses one dotted part as inet_aton(3) does: decimal, 0x
+// hexadecimal or, with a leading 0, octal; at most 255.
+func atonPart(s string) (byte, bool) {
+	base := 10
+	switch {
+	case len(s) > 2 && (s[:2] == "0x" || s[:2] == "0X"):
+		base, s = 16, s[2:]
+	case len(s) > 1 && s[0] == '0':
+		base, s = 8, s[1:]
+	}
+	v, err := strconv.ParseUint(s, base, 8)
+	return byte(v), err == nil
+}
+
+// nonDecimalParts reports whether a netmask's address has a part that
+// inet_aton reads as octal or hexadecimal ("010" is 8).
+func nonDecimalParts(text string) bool {
+	addr, _, _ := strings.Cut(text, "/")
+	if strings.Contains(addr, ":") {
+		return false
+	}
+	for _, part := range strings.Split(addr, ".") {
+		if len(part) > 1 && part[0] == '0' {
+			return true
+		}
+	}
+	return false
 }
 
 // lowerAuths attaches the CHAP users of an auths file.
