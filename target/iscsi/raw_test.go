@@ -1131,3 +1131,50 @@ func TestReloadDuringLogin(t *testing.T) {
 		t.Fatalf("login after a reload: status %#x%02x", p.BHS[36], p.BHS[37])
 	}
 }
+
+// An initiator whose connection dropped logs in again with another ISID:
+// the new session is admitted once the old one (its connection already
+// gone, its teardown still waiting on a write) has ended, so the new
+// nexus does not meet the lost nexus's state (PREVENT MEDIUM REMOVAL in
+// libiscsi's PreventAllow.ITNexusLoss).
+func TestLoginWaitsForTheSameInitiatorsEndingSessions(t *testing.T) {
+	cfg, _ := basicConfig()
+	disk := newFakeDisk(1 << 20)
+	disk.writeGate = make(chan struct{})
+	var openGate sync.Once
+	release := func() { openGate.Do(func() { close(disk.writeGate) }) }
+	ts := startServer(t, cfg, disk)
+	t.Cleanup(release)
+	old := dialRaw(t, ts.addr, normalKeys())
+	old.writeCommand([]byte{0x2a, 0, 0, 0, 0, 40, 0, 0, 1, 0}, 512, make([]byte, 512))
+	for i := 0; disk.byOp[0x2a].Load() == 0 && i < 500; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	old.nc.Close() // nexus loss; the session's teardown waits for the write
+	for i := 0; i < 500; i++ {
+		if ss := ts.srv.Sessions(); len(ss) == 1 && len(ss[0].Conns) == 1 && ss[0].Conns[0].State == "closing" {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.AfterFunc(300*time.Millisecond, release)
+	nc, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	r := &rawInit{t: t, nc: nc, rd: pdu.NewReader(nc), cmdSN: 1}
+	var h pdu.BHS
+	h.SetOpcode(pdu.OpLoginReq)
+	h[0] |= 0x40
+	h.SetFlags(pdu.FlagTransit | 1<<2 | 3)
+	copy(h[8:14], []byte{0x80, 0, 0, 0, 0, 8}) // another ISID
+	h.SetU32(pdu.OffCmdSN, 1)
+	r.send(&h, login.EncodeKeys(normalKeys()))
+	if p := r.recv(); p.BHS[36] != 0 {
+		t.Fatalf("login: status %#x%02x", p.BHS[36], p.BHS[37])
+	}
+	if n := len(ts.srv.Sessions()); n != 1 {
+		t.Fatalf("%d sessions when the new one was admitted; the lost one had not ended", n)
+	}
+}

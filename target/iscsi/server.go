@@ -511,6 +511,28 @@ func (s *Server) admit(c *conn, r *login.Result) (uint16, login.Status) {
 				return 0, login.StatusServiceUnavailable
 			}
 		}
+		// Sessions of this initiator (other ISIDs) whose connection is
+		// already gone are ending: let them finish first (briefly), so
+		// that the new session does not meet their nexus state (a
+		// PREVENT MEDIUM REMOVAL of the lost I_T nexus, RFC 7143's nexus
+		// loss) just because their teardown was still running.
+		s.mu.Lock()
+		var ending []*session
+		for _, ss := range s.sessions {
+			if c := ss.connection(); !ss.discovery && ss.tgt == ts && sameName(ss.initiator, r.InitiatorName) && (c == nil || c.isClosing()) {
+				ending = append(ending, ss)
+			}
+		}
+		s.mu.Unlock()
+		brief := time.After(min(s.opts.ReinstateWait, 2*time.Second))
+	wait:
+		for _, ss := range ending {
+			select {
+			case <-ss.endedCh:
+			case <-brief:
+				break wait
+			}
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
