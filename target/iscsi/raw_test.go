@@ -60,6 +60,30 @@ func dialRaw(t *testing.T, addr string, keys []login.KV) *rawInit {
 	return r
 }
 
+// rawConn dials addr for a login written by hand; the connection is
+// closed at the end of the test (or earlier by the caller).
+func rawConn(t *testing.T, addr string) *rawInit {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return &rawInit{t: t, nc: nc, rd: pdu.NewReader(nc), cmdSN: 1}
+}
+
+// loginReq is an immediate Login Request with flags (T, C, CSG, NSG),
+// the ISID of dialRaw but for its last byte, and CmdSN 1.
+func loginReq(flags, isidLast byte) pdu.BHS {
+	var h pdu.BHS
+	h.SetOpcode(pdu.OpLoginReq)
+	h[0] |= 0x40
+	h.SetFlags(flags)
+	copy(h[8:14], []byte{0x80, 0, 0, 0, 0, isidLast})
+	h.SetU32(pdu.OffCmdSN, 1)
+	return h
+}
+
 type rawPDU struct {
 	pdu.Header
 	data []byte
@@ -1061,18 +1085,9 @@ func TestReinstatementWaitsForTheOldSessionsWrites(t *testing.T) {
 		t.Fatal("the WRITE never reached the disk")
 	}
 	loginStatus := func() (byte, byte) {
-		nc, err := net.Dial("tcp", ts.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
-		r := &rawInit{t: t, nc: nc, rd: pdu.NewReader(nc), cmdSN: 1}
-		var h pdu.BHS
-		h.SetOpcode(pdu.OpLoginReq)
-		h[0] |= 0x40
-		h.SetFlags(pdu.FlagTransit | 1<<2 | 3)
-		copy(h[8:14], []byte{0x80, 0, 0, 0, 0, 7}) // the ISID of dialRaw
-		h.SetU32(pdu.OffCmdSN, 1)
+		r := rawConn(t, ts.addr)
+		defer r.nc.Close()
+		h := loginReq(pdu.FlagTransit|1<<2|3, 7) // the ISID of dialRaw
 		r.send(&h, login.EncodeKeys(normalKeys()))
 		p := r.recv()
 		return p.BHS[36], p.BHS[37]
@@ -1106,18 +1121,8 @@ func TestReinstatementWaitsForTheOldSessionsWrites(t *testing.T) {
 func TestReloadDuringLogin(t *testing.T) {
 	cfg, _ := basicConfig()
 	ts := startServer(t, cfg, newFakeDisk(1<<20))
-	nc, err := net.Dial("tcp", ts.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	r := &rawInit{t: t, nc: nc, rd: pdu.NewReader(nc), cmdSN: 1}
-	var h pdu.BHS
-	h.SetOpcode(pdu.OpLoginReq)
-	h[0] |= 0x40
-	h.SetFlags(pdu.FlagTransit | 1) // CSG=0 NSG=1
-	copy(h[8:14], []byte{0x80, 0, 0, 0, 0, 9})
-	h.SetU32(pdu.OffCmdSN, 1)
+	r := rawConn(t, ts.addr)
+	h := loginReq(pdu.FlagTransit|1, 9) // CSG=0 NSG=1
 	r.send(&h, login.EncodeKeys(append(normalKeys(), login.KV{Key: "AuthMethod", Value: "None"})))
 	if p := r.recv(); p.BHS[36] != 0 {
 		t.Fatalf("first login PDU: status %#x%02x", p.BHS[36], p.BHS[37])
@@ -1158,18 +1163,8 @@ func TestLoginWaitsForTheSameInitiatorsEndingSessions(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	time.AfterFunc(300*time.Millisecond, release)
-	nc, err := net.Dial("tcp", ts.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	r := &rawInit{t: t, nc: nc, rd: pdu.NewReader(nc), cmdSN: 1}
-	var h pdu.BHS
-	h.SetOpcode(pdu.OpLoginReq)
-	h[0] |= 0x40
-	h.SetFlags(pdu.FlagTransit | 1<<2 | 3)
-	copy(h[8:14], []byte{0x80, 0, 0, 0, 0, 8}) // another ISID
-	h.SetU32(pdu.OffCmdSN, 1)
+	r := rawConn(t, ts.addr)
+	h := loginReq(pdu.FlagTransit|1<<2|3, 8) // another ISID
 	r.send(&h, login.EncodeKeys(normalKeys()))
 	if p := r.recv(); p.BHS[36] != 0 {
 		t.Fatalf("login: status %#x%02x", p.BHS[36], p.BHS[37])
