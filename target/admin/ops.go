@@ -143,7 +143,7 @@ func (o *Ops) apply(cfg *config.Config) error {
 }
 
 // MaxTID is the largest target id (IET's tid is 32 bits).
-const MaxTID = 1<<32 - 1
+const MaxTID int64 = 1<<32 - 1
 
 // badTargetName says why name cannot be a target name ("" if it can):
 // ietd.conf cannot hold blanks or control characters in one, IET took
@@ -195,7 +195,7 @@ func (o *Ops) target(req *Request) (string, error) {
 			if o.TIDs != nil {
 				tid = max(tid, o.TIDs.Next())
 			}
-			if tid > MaxTID {
+			if int64(tid) > MaxTID {
 				// Counted up to the end (after a tid near it was asked
 				// for): take the lowest free one rather than an id
 				// ietadm cannot name.
@@ -204,7 +204,7 @@ func (o *Ops) target(req *Request) (string, error) {
 					tid++
 				}
 			}
-		} else if tid < 0 || tid > MaxTID {
+		} else if tid < 0 || int64(tid) > MaxTID {
 			return "", errf(syscall.EINVAL, "tid %d out of range (1..%d)", tid, MaxTID)
 		} else if cfg.TargetByTID(tid) != nil {
 			return "", errf(syscall.EEXIST, "tid %d is in use", tid)
