@@ -383,14 +383,19 @@ func TestFileStoreSyncErrorIsSticky(t *testing.T) {
 			}
 			return nil // what Linux does after reporting the error once
 		}
-		mustWrite(t, s, pattern(1, 4096), 0)
 		if wt {
-			// Write-through syncs only for Unmap: fail there.
+			// Write-through syncs every write (the combiner's batch):
+			// the write fails, and so does every later one.
+			_, err := s.WriteAt(pattern(1, 4096), 0)
+			expectErr(t, "write-through write", err, ErrIO)
+			_, err = s.WriteAt(pattern(2, 4096), 8192)
+			expectErr(t, "later write-through write", err, ErrIO)
 			expectErr(t, "unmap", s.Unmap(0, 4096), ErrIO)
 		} else {
+			mustWrite(t, s, pattern(1, 4096), 0)
 			expectErr(t, "first sync", s.Sync(), ErrIO)
+			mustWrite(t, s, pattern(2, 4096), 8192)
 		}
-		mustWrite(t, s, pattern(2, 4096), 8192)
 		expectErr(t, "later Sync", s.Sync(), ErrIO)
 		expectErr(t, "later SyncRange", s.SyncRange(8192, 4096), ErrIO)
 		if calls != 1 {

@@ -6,71 +6,16 @@ import (
 	"math/rand"
 	"sync"
 	"testing"
-	"time"
 )
-
-// Large buffered writes to a regular file wait for each other on wmu;
-// small ones, O_DIRECT stores and (TestLoopDeviceFileio) block devices
-// do not.
-func TestLargeFileWritesSerialise(t *testing.T) {
-	const size = 4 * serialiseMin
-	if s := mustOpenFile(t, fileOptions{Path: newTempFile(t, size), Direct: true}); s.serialisesWrites() {
-		t.Error("an O_DIRECT store serialises its writes")
-	}
-	s := mustOpenFile(t, fileOptions{Path: newTempFile(t, size)})
-	if !s.serialisesWrites() {
-		t.Fatal("a buffered regular file does not serialise large writes")
-	}
-	s.wmu.Lock() // a large write in progress
-	small := make(chan error, 1)
-	go func() {
-		_, err := s.WriteAt(pattern(1, serialiseMin-512), 0)
-		small <- err
-	}()
-	select {
-	case err := <-small:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		s.wmu.Unlock()
-		t.Fatal("a small write waited for the large one")
-	}
-	big := make(chan error, 1)
-	want := pattern(2, serialiseMin)
-	go func() {
-		_, err := s.WriteAt(want, 2*serialiseMin)
-		big <- err
-	}()
-	var err error
-	select {
-	case err = <-big:
-		t.Error("a large write did not wait for the one in progress")
-		s.wmu.Unlock()
-	case <-time.After(50 * time.Millisecond):
-		s.wmu.Unlock()
-		err = <-big
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := make([]byte, len(want))
-	if _, err := s.ReadAt(got, 2*serialiseMin); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Error("the large write's data did not land")
-	}
-}
 
 // TestConcurrentIO has many goroutines do I/O on disjoint regions of the
 // same store (as commands from many sessions do) and checks every region.
-// Regions are large enough that many writes reach serialiseMin (fileio
-// stores serialise those).
+// On fileio stores the writes of different workers meet in the combiner
+// (writeCombiner), some adjacent, some overlapping.
 func TestConcurrentIO(t *testing.T) {
 	const (
 		workers = 16
-		region  = 4 * serialiseMin
+		region  = 256 << 10
 		ops     = 60
 		size    = workers * region
 	)

@@ -6,10 +6,14 @@
 //     pooled aligned buffers and partial blocks read-modify-written). A
 //     FileStore may be a window [Offset, Offset+Size) of its file, which is
 //     how NetBSD extents are opened; missing NetBSD files are created and
-//     extended sparse with ftruncate, never written at start-up. IOMode wt
-//     opens O_DSYNC, so every write is durable when it returns; wb leaves
-//     durability to Sync and SyncRange (fdatasync, coalesced across
-//     concurrent callers, a failure sticky); ro opens O_RDONLY.
+//     extended sparse with ftruncate, never written at start-up. The
+//     buffered writes of a regular file go through a write combiner (one
+//     batch at a time, adjacent requests merged into one pwritev). IOMode
+//     wt makes every write durable before it returns: on such a file the
+//     combiner ends each batch with one fdatasync (group commit); a block
+//     device or blockio store opens O_DSYNC. wb leaves durability to Sync
+//     and SyncRange (fdatasync, coalesced across concurrent callers, a
+//     failure sticky); ro opens O_RDONLY.
 //     Unmap punches holes (fallocate PUNCH_HOLE|KEEP_SIZE); on block devices
 //     the kernel accepts that only when it can guarantee zeros.
 //   - NullStore: nullio; reads zeros, discards writes.

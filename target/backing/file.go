@@ -19,10 +19,16 @@ type fileOptions struct {
 	Size     int64 // window length; 0 = to the end of the file/device
 	Create   bool  // create a missing file, ftruncate it to Offset+Size
 	ReadOnly bool
-	// WriteThrough makes every write durable before it returns (O_DSYNC).
+	// WriteThrough makes every write durable before it returns (O_DSYNC,
+	// or on a buffered regular file the write combiner's fdatasync per
+	// batch).
 	WriteThrough bool
 	// Direct asks for O_DIRECT (blockio).
 	Direct bool
+
+	// keepDSYNC opens a write-through regular file O_DSYNC after all
+	// (see openFile).
+	keepDSYNC bool
 }
 
 // FileStore is a fileio or blockio store: a regular file or block device,
@@ -42,7 +48,9 @@ type FileStore struct {
 	size     atomic.Int64 // window length (Refresh may change it)
 	fixed    bool         // size given by the config: never refreshed
 	readOnly bool
-	dsync    bool // opened O_DSYNC: completed writes are already durable
+	// dsync: completed writes are already durable (write-through: opened
+	// O_DSYNC, or the write combiner syncs each batch).
+	dsync    bool
 	blockDev bool
 	rdev     uint64 // device number of a block device
 	lbs      int    // logical block size (device) or 512
@@ -57,9 +65,9 @@ type FileStore struct {
 	// concurrent write to the same device block.
 	rmw sync.RWMutex
 
-	// wmu serialises large buffered writes to a regular file (see
-	// serialisesWrites).
-	wmu sync.Mutex
+	// comb runs the buffered writes of a regular file (see
+	// serialisesWrites and writeCombiner); nil otherwise.
+	comb *writeCombiner
 
 	flush flusher
 	// datasync is fdatasync (a test replaces it to inject failures).
@@ -82,7 +90,7 @@ func openFile(o fileOptions) (*FileStore, error) {
 		if o.Create {
 			flags |= os.O_CREATE
 		}
-		if o.WriteThrough {
+		if o.WriteThrough && (o.Direct || o.keepDSYNC || !isRegularFile(o.Path)) {
 			flags |= unix.O_DSYNC
 		}
 	}
@@ -117,7 +125,32 @@ func openFile(o fileOptions) (*FileStore, error) {
 		return nil, err
 	}
 	s.canUnmap = !s.readOnly && s.probeUnmap()
+	if !s.readOnly && s.serialisesWrites() {
+		s.comb = newWriteCombiner(f, raw)
+		if s.dsync {
+			// Write-through without O_DSYNC: the combiner ends every
+			// batch with one fdatasync before any of its writes
+			// completes, so a batch of writes costs one sync.
+			if flags&unix.O_DSYNC == 0 {
+				s.comb.sync = func() error { return s.flush.sync(s.datasync) }
+			}
+		}
+	} else if s.dsync && flags&unix.O_DSYNC == 0 {
+		// Not a regular file after all (replaced since the stat): open
+		// it O_DSYNC.
+		f.Close()
+		o.keepDSYNC = true
+		return openFile(o)
+	}
 	return s, nil
+}
+
+// isRegularFile says whether path names a regular file (or nothing yet,
+// to be created as one). A write-through regular file is opened without
+// O_DSYNC: its write combiner syncs each batch instead.
+func isRegularFile(path string) bool {
+	st, err := os.Stat(path)
+	return errors.Is(err, os.ErrNotExist) || err == nil && st.Mode().IsRegular()
 }
 
 // control runs fn on the file's descriptor, which os.File keeps open
@@ -305,10 +338,10 @@ func (s *FileStore) WriteAt(p []byte, off int64) (int, error) {
 	switch {
 	case s.direct:
 		n, err = s.directWrite(p, s.base+off)
-	case len(p) >= serialiseMin && s.serialisesWrites():
-		s.wmu.Lock()
-		n, err = s.f.WriteAt(p, s.base+off)
-		s.wmu.Unlock()
+	case s.comb != nil:
+		if err = s.comb.write(p, s.base+off); err == nil {
+			n = len(p)
+		}
 	default:
 		n, err = s.f.WriteAt(p, s.base+off)
 	}
@@ -550,15 +583,10 @@ func (s *FileStore) fillBlock(b []byte, abs int64) error {
 
 func roundUp(n, a int64) int64 { return (n + a - 1) / a * a }
 
-// serialiseMin: buffered writes of at least this many bytes to a regular
-// file take wmu. Smaller ones hold the inode lock too briefly for its
-// spinning to cost more than the mutex.
-const serialiseMin = 64 << 10
-
-// serialisesWrites says whether large writes take wmu: on a regular file
-// opened without O_DIRECT, where the file system takes the inode lock
-// exclusively for each buffered write anyway (ext4, XFS, btrfs, tmpfs), so
-// writers queued on wmu sleep in Go instead of spinning on the kernel's
-// lock while holding a thread in the system call each. Block devices and
-// O_DIRECT writes run in parallel.
+// serialisesWrites says whether writes go through the combiner: on a
+// regular file opened without O_DIRECT, where the file system takes the
+// inode lock exclusively for each buffered write anyway (ext4, XFS, btrfs,
+// tmpfs), so writers queue in Go instead of spinning on the kernel's lock
+// while holding a thread in the system call each, and adjacent ones merge
+// (writeCombiner). Block devices and O_DIRECT writes run in parallel.
 func (s *FileStore) serialisesWrites() bool { return !s.direct && !s.blockDev }

@@ -41,7 +41,9 @@ func TestIOModeOpenFlags(t *testing.T) {
 		deny int // flags that must not be set
 		acc  int
 	}{
-		{"wt", fileOptions{Path: p, WriteThrough: true}, unix.O_DSYNC, unix.O_DIRECT, unix.O_RDWR},
+		// A write-through regular file: the combiner syncs each batch
+		// (TestWriteThroughSyncsEveryWrite), not O_DSYNC.
+		{"wt", fileOptions{Path: p, WriteThrough: true}, 0, unix.O_DSYNC | unix.O_DIRECT, unix.O_RDWR},
 		{"wb", fileOptions{Path: p}, 0, unix.O_DSYNC | unix.O_DIRECT, unix.O_RDWR},
 		{"ro", fileOptions{Path: p, ReadOnly: true, WriteThrough: true}, 0, unix.O_DSYNC, unix.O_RDONLY},
 		{"blockio-wt", fileOptions{Path: p, Direct: true, WriteThrough: true}, unix.O_DIRECT | unix.O_DSYNC, 0, unix.O_RDWR},
@@ -60,5 +62,31 @@ func TestIOModeOpenFlags(t *testing.T) {
 				t.Fatalf("WriteCacheEnabled = %v", got)
 			}
 		})
+	}
+}
+
+// A write-through buffered file completes no write before an fdatasync
+// that started after the write's data was in the file.
+func TestWriteThroughSyncsEveryWrite(t *testing.T) {
+	s := mustOpenFile(t, fileOptions{Path: newTempFile(t, 1<<20), WriteThrough: true})
+	if s.comb == nil || s.comb.sync == nil {
+		t.Fatal("a write-through regular file has no syncing write combiner")
+	}
+	want := pattern(3, 4096)
+	syncs := 0
+	s.datasync = func() error {
+		syncs++
+		// What this sync covers: the write must be in the file already.
+		got := make([]byte, len(want))
+		if _, err := s.f.ReadAt(got, 4096); err != nil || string(got) != string(want) {
+			t.Error("fdatasync ran before the write's data was in the file")
+		}
+		return nil
+	}
+	for i := 1; i <= 3; i++ {
+		mustWrite(t, s, want, 4096)
+		if syncs != i {
+			t.Fatalf("after %d writes, %d syncs", i, syncs)
+		}
 	}
 }
