@@ -46,6 +46,9 @@ vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet ./...
+	@# The tree also builds where the NetBSD rc.d and Solaris SMF scripts run.
+	@for os in netbsd freebsd solaris illumos darwin; do GOOS=$$os $(GO) vet ./... || exit 1; done
+	GOARCH=386 $(GO) vet ./...
 
 unit: build
 	IETD_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 12m ./...

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
-	"golang.org/x/sys/unix"
 )
 
 // maxRequest bounds one request (IET's request struct is ~2 KiB).
@@ -145,7 +144,8 @@ func (s *Server) serveConn(c net.Conn) {
 	enc.Encode(resp)
 }
 
-// peerAllowed checks the peer's credentials (SO_PEERCRED): root and
+// peerAllowed checks the peer's credentials (peerUID: SO_PEERCRED on
+// Linux): root and
 // AllowUID may talk to the daemon. uid is -1 when unknown.
 func (s *Server) peerAllowed(c net.Conn) (uid int, ok bool) {
 	uc, isUnix := c.(*net.UnixConn)
@@ -156,15 +156,12 @@ func (s *Server) peerAllowed(c net.Conn) (uid int, ok bool) {
 	if err != nil {
 		return -1, false
 	}
-	var cred *unix.Ucred
 	var cerr error
-	raw.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	})
-	if cerr != nil || cred == nil {
+	uid = -1
+	raw.Control(func(fd uintptr) { uid, cerr = peerUID(fd) })
+	if cerr != nil || uid < 0 {
 		return -1, false
 	}
-	uid = int(cred.Uid)
 	return uid, uid == 0 || s.AllowUID >= 0 && uid == s.AllowUID
 }
 

@@ -22,7 +22,7 @@ func (s *FileStore) Allocated(off, n int64) (bool, int64, error) {
 	abs := s.base + off
 	var data, hole int64
 	err := s.control(func(fd int) (err error) {
-		data, err = unix.Seek(fd, abs, unix.SEEK_DATA)
+		data, err = seekData(fd, abs)
 		return err
 	})
 	switch {
@@ -36,7 +36,7 @@ func (s *FileStore) Allocated(off, n int64) (bool, int64, error) {
 		return false, min(data-abs, n), nil
 	}
 	err = s.control(func(fd int) (err error) {
-		hole, err = unix.Seek(fd, abs, unix.SEEK_HOLE)
+		hole, err = seekHole(fd, abs)
 		return err
 	})
 	if err != nil {

@@ -64,10 +64,8 @@ type writeCombiner struct {
 func newWriteCombiner(f *os.File, raw syscall.RawConn) *writeCombiner {
 	c := &writeCombiner{f: f, raw: raw}
 	c.call = func(fd uintptr) {
-		lo, hi := offsetLoHi(c.at)
 		for {
-			r, _, e := unix.Syscall6(unix.SYS_PWRITEV, fd,
-				uintptr(unsafe.Pointer(unsafe.SliceData(c.iov))), uintptr(len(c.iov)), lo, hi, 0)
+			r, e := pwritev(fd, c.iov, c.at)
 			if e != unix.EINTR {
 				c.n, c.errno = r, e
 				return
@@ -239,11 +237,4 @@ func (c *writeCombiner) pwritev(run []*writeReq, size int64) bool {
 	}
 	c.merged++
 	return true
-}
-
-// offsetLoHi splits a file offset into pwritev's pos_l and pos_h as Linux
-// reads them (all of it in pos_l where a long is 64 bits).
-func offsetLoHi(off int64) (lo, hi uintptr) {
-	const longBits = unsafe.Sizeof(uintptr(0)) * 8
-	return uintptr(off), uintptr(uint64(off) >> (longBits - 1) >> 1)
 }

@@ -26,6 +26,10 @@
 //   - MemoryStore (NewMemory): sparse RAM store for tests and scratch LUNs.
 //   - Faulty: error injection wrapper for tests of the layers above.
 //
+// The system calls that differ between Linux and the other systems the
+// tree builds on are in sys_linux.go and sys_other.go (no hole punching,
+// SEEK_DATA or pwritev there; fsync for fdatasync; O_SYNC for O_DSYNC).
+//
 // Errors are *Error values that wrap both a classification (ErrNoSpace,
 // ErrIO, ErrReadOnly, ErrRange, ErrNotSupported) and the operating-system
 // cause, so errors.Is works with either. Open builds the right store tree

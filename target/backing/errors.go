@@ -3,6 +3,7 @@ package backing
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"syscall"
 )
 
@@ -63,10 +64,13 @@ func classify(err error, readOnly bool) error {
 	if !errors.As(err, &errno) {
 		return nil
 	}
+	if slices.Contains(ioErrnos, errno) {
+		return ErrIO
+	}
 	switch errno {
 	case syscall.ENOSPC, syscall.EDQUOT, syscall.EFBIG:
 		return ErrNoSpace
-	case syscall.EIO, syscall.ENXIO, syscall.ENODEV, syscall.EREMOTEIO, syscall.ENOMEDIUM:
+	case syscall.EIO, syscall.ENXIO, syscall.ENODEV:
 		return ErrIO
 	case syscall.EROFS, syscall.EPERM:
 		return ErrReadOnly

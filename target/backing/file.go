@@ -91,11 +91,14 @@ func openFile(o fileOptions) (*FileStore, error) {
 			flags |= os.O_CREATE
 		}
 		if o.WriteThrough && (o.Direct || o.keepDSYNC || !isRegularFile(o.Path)) {
-			flags |= unix.O_DSYNC
+			flags |= oDSYNC
 		}
 	}
 	if o.Direct {
-		flags |= unix.O_DIRECT
+		if oDIRECT == 0 {
+			return nil, fmt.Errorf("%w: no O_DIRECT on this system", errDirectRefused)
+		}
+		flags |= oDIRECT
 	}
 	f, err := os.OpenFile(o.Path, flags|unix.O_CLOEXEC, 0o666)
 	if err != nil {
@@ -131,11 +134,11 @@ func openFile(o fileOptions) (*FileStore, error) {
 			// Write-through without O_DSYNC: the combiner ends every
 			// batch with one fdatasync before any of its writes
 			// completes, so a batch of writes costs one sync.
-			if flags&unix.O_DSYNC == 0 {
+			if flags&oDSYNC == 0 {
 				s.comb.sync = func() error { return s.flush.sync(s.datasync) }
 			}
 		}
-	} else if s.dsync && flags&unix.O_DSYNC == 0 {
+	} else if s.dsync && flags&oDSYNC == 0 {
 		// Not a regular file after all (replaced since the stat): open
 		// it O_DSYNC.
 		f.Close()
@@ -176,23 +179,21 @@ func (s *FileStore) init(o fileOptions) error {
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFBLK:
 		s.blockDev = true
-		s.rdev = st.Rdev
-		var sz uint64
+		s.rdev = uint64(st.Rdev)
 		err := s.control(func(fd int) (err error) {
-			sz, err = unix.IoctlGetUint64(fd, unix.BLKGETSIZE64)
+			end, err = deviceSize(fd)
 			return err
 		})
 		if err != nil {
-			return opError("open", s.path, 0, 0, os.NewSyscallError("ioctl BLKGETSIZE64", err), s.readOnly)
+			return opError("open", s.path, 0, 0, err, s.readOnly)
 		}
-		end = int64(sz)
-		var lbs uint32
+		var lbs int
 		err = s.control(func(fd int) (err error) {
-			lbs, err = unix.IoctlGetUint32(fd, unix.BLKSSZGET)
+			lbs, err = deviceBlockSize(fd)
 			return err
 		})
 		if err == nil && lbs >= 512 {
-			s.lbs = int(lbs)
+			s.lbs = lbs
 		}
 	case unix.S_IFREG:
 		end = st.Size
@@ -254,15 +255,13 @@ func (s *FileStore) Refresh() (int64, error) {
 	}
 	var end int64
 	if s.blockDev {
-		var sz uint64
 		err := s.control(func(fd int) (err error) {
-			sz, err = unix.IoctlGetUint64(fd, unix.BLKGETSIZE64)
+			end, err = deviceSize(fd)
 			return err
 		})
 		if err != nil {
-			return s.size.Load(), opError("refresh", s.path, 0, 0, os.NewSyscallError("ioctl BLKGETSIZE64", err), s.readOnly)
+			return s.size.Load(), opError("refresh", s.path, 0, 0, err, s.readOnly)
 		}
-		end = int64(sz)
 	} else {
 		var st unix.Stat_t
 		if err := s.control(func(fd int) error { return unix.Fstat(fd, &st) }); err != nil {
@@ -365,7 +364,7 @@ func (s *FileStore) Sync() error {
 }
 
 func (s *FileStore) fdatasync() error {
-	return os.NewSyscallError("fdatasync", s.control(unix.Fdatasync))
+	return os.NewSyscallError("fdatasync", s.control(dataSync))
 }
 
 // SyncRange makes the writes in [off, off+n) durable. It is Sync: one
@@ -417,11 +416,9 @@ func (s *FileStore) Unmap(off, n int64) error {
 		s.rmw.Lock()
 		defer s.rmw.Unlock()
 	}
-	err := s.control(func(fd int) error {
-		return unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, s.base+off, n)
-	})
+	err := s.control(func(fd int) error { return punchHole(fd, s.base+off, n) })
 	if err != nil {
-		e := &Error{Op: "unmap", Path: s.path, Off: off, Len: n, Err: os.NewSyscallError("fallocate", err)}
+		e := &Error{Op: "unmap", Path: s.path, Off: off, Len: n, Err: err}
 		switch {
 		case errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EINVAL),
 			errors.Is(err, unix.ENODEV), errors.Is(err, unix.ENOTTY):
@@ -462,10 +459,7 @@ func (s *FileStore) probeUnmap() bool {
 	}
 	const probe = 4096
 	off := roundUp(max(st.Size, 0), probe) + probe
-	err := s.control(func(fd int) error {
-		return unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, probe)
-	})
-	return err == nil
+	return s.control(func(fd int) error { return punchHole(fd, off, probe) }) == nil
 }
 
 // blockDevWriteZeroes reads the device's write_zeroes_max_bytes (the

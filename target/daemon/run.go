@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/activation"
-	sd "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/ietgo/ietd/target/acl"
 	"github.com/ietgo/ietd/target/admin"
 	"github.com/ietgo/ietd/target/config"
@@ -230,10 +229,10 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 	log.WithField("listen", addrs).Infof("serving %d target(s)", len(cfg.Targets))
 	ready(nil)
-	sd.SdNotify(false, sd.SdNotifyReady)
+	notify(notifyReady)
 
 	var watchdog <-chan time.Time
-	if iv, err := sd.SdWatchdogEnabled(false); err == nil && iv > 0 {
+	if iv := watchdogInterval(); iv > 0 {
 		t := time.NewTicker(iv / 2)
 		defer t.Stop()
 		watchdog = t.C
@@ -256,7 +255,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		case s := <-sigs:
 			switch s {
 			case syscall.SIGHUP:
-				sd.SdNotify(false, sd.SdNotifyReloading)
+				notify(notifyReloading)
 				if err := d.Reload(); err != nil {
 					if j, ok := err.(interface{ Unwrap() []error }); ok {
 						for _, e := range j.Unwrap() {
@@ -267,13 +266,13 @@ func Run(ctx context.Context, opts Options) (err error) {
 						log.WithError(err).Error("reload failed; keeping the running configuration")
 					}
 				}
-				sd.SdNotify(false, sd.SdNotifyReady)
+				notify(notifyReady)
 			default:
 				log.Infof("%v: shutting down", s)
 				return d.shutdown()
 			}
 		case <-watchdog:
-			sd.SdNotify(false, sd.SdNotifyWatchdog)
+			notify(notifyWatchdog)
 		case <-procTick:
 			d.writeProc()
 		}
@@ -281,7 +280,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 }
 
 func (d *Daemon) shutdown() error {
-	sd.SdNotify(false, sd.SdNotifyStopping)
+	notify(notifyStopping)
 	d.admin.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), d.opts.ShutdownTimeout)
 	defer cancel()

@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 // A small iSCSI initiator (one connection per session, one command at a

@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 // The seed corpora of the project's fuzz targets come from real inputs:

@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 // The harness: find or build ietd, write configs, start/stop/kill the

@@ -1,5 +1,7 @@
 // Package e2e holds only end-to-end tests of the real daemons and the
-// helpers they need; it exports nothing and nothing imports it.
+// helpers they need; it exports nothing and nothing imports it. The tests
+// are Linux only (build tag): they use losetup, network namespaces, Linux
+// capabilities and Debian's initiators.
 //
 // The tests build (or take from $IETD_BIN_DIR) the ietd binary, start it on
 // a free 127.0.0.1 port with a config written into a temporary directory,

@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 // A minimal FUSE file system served by the test process, used as a

@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 // Resource limits per connection and session (issue 7): the CmdSN window

@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 // A stand-in for cmd/ietd, used only when IETD_E2E_STANDIN=1: the test

@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 // Cross-check of the test initiator itself against a reference target

@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 // Verified I/O: block patterns that name their LBA, generation and writer,

@@ -1,3 +1,5 @@
+//go:build linux
+
 package e2e
 
 // An independent implementation of the iSCSI PDU framing (RFC 7143

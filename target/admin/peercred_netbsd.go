@@ -1,0 +1,27 @@
+package admin
+
+import (
+	"syscall"
+	"unsafe"
+)
+
+// unpcbid is NetBSD's struct unpcbid (sys/un.h).
+type unpcbid struct {
+	pid, euid, egid int32
+}
+
+// localPeerEID is LOCAL_PEEREID (sys/un.h), read at level 0.
+const localPeerEID = 3
+
+// peerUID is the effective uid of the process at the other end of a Unix
+// socket (LOCAL_PEEREID).
+func peerUID(fd uintptr) (int, error) {
+	var id unpcbid
+	n := uint32(unsafe.Sizeof(id))
+	_, _, e := syscall.Syscall6(syscall.SYS_GETSOCKOPT, fd, 0, localPeerEID,
+		uintptr(unsafe.Pointer(&id)), uintptr(unsafe.Pointer(&n)), 0)
+	if e != 0 {
+		return -1, e
+	}
+	return int(id.euid), nil
+}
