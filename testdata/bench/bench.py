@@ -206,15 +206,20 @@ class Daemon:
 class Ietd(Daemon):
     name = "ietd"
     lun = 0
+    wt_lun = 1  # write-through (IOMode=wt)
 
     def __init__(self, work, size, port, params, binary):
         self.work, self.port, self.binary = work, port, binary
         self.img = os.path.join(work, "ietd-lun0.img")
-        with open(self.img, "wb") as f:
-            f.truncate(size)
+        self.wt_img = os.path.join(work, "ietd-lun1-wt.img")
+        for img in (self.img, self.wt_img):
+            with open(img, "wb") as f:
+                f.truncate(size)
         self.conf = os.path.join(work, "ietd.conf")
         lines = ["Target " + IQN,
                  "\tLun 0 Path=%s,Type=fileio,IOMode=wb" % self.img,
+                 # IET's default IOMode: every write durable before its status.
+                 "\tLun 1 Path=%s,Type=fileio,IOMode=wt" % self.wt_img,
                  "\tQueuedCommands 128"]
         for k, v in params.items():
             lines.append("\t%s %s" % (k, v))
@@ -240,12 +245,15 @@ class Ietd(Daemon):
 class Tgtd(Daemon):
     name = "tgt"
     lun = 1  # tgt's LUN 0 is its controller
+    wt_lun = 2  # write-through (--bsoflags sync: opened O_SYNC)
 
     def __init__(self, work, size, port, params):
         self.work, self.port, self.params = work, port, params
         self.img = os.path.join(work, "tgt-lun1.img")
-        with open(self.img, "wb") as f:
-            f.truncate(size)
+        self.wt_img = os.path.join(work, "tgt-lun2-wt.img")
+        for img in (self.img, self.wt_img):
+            with open(img, "wb") as f:
+                f.truncate(size)
         # tgtd's management socket is /var/run/tgtd/socket.<control port>:
         # pick one nobody uses so concurrent tgtd instances don't collide.
         self.ctl = None
@@ -271,6 +279,8 @@ class Tgtd(Daemon):
             raise RuntimeError("tgtd did not start listening on 127.0.0.1:%d (log %s)" % (self.port, self.log.name))
         self.adm("--op", "new", "--mode", "target", "--tid", "1", "-T", IQN)
         self.adm("--op", "new", "--mode", "logicalunit", "--tid", "1", "--lun", "1", "-b", self.img)
+        self.adm("--op", "new", "--mode", "logicalunit", "--tid", "1", "--lun", "2", "-b", self.wt_img,
+                 "--bsoflags", "sync")
         for k, v in self.params.items():
             self.adm("--op", "update", "--mode", "target", "--tid", "1", "-n", k, "-v", v)
         self.adm("--op", "bind", "--mode", "target", "--tid", "1", "-I", "ALL")
@@ -385,10 +395,11 @@ def run_parallel_qemu(target, size, count, depth, write, sessions):
 LOADGEN = None  # path of the Go initiator (testdata/bench/iscsiload), built at start-up
 
 
-def run_loadgen(target, rw, bs, depth, secs, sessions, digests):
+def run_loadgen(target, rw, bs, depth, secs, sessions, digests, lun=None):
     if not LOADGEN:
         return None
-    cmd = [LOADGEN, "-addr", "127.0.0.1:%d" % target.port, "-target", IQN, "-lun", str(target.lun),
+    lun = target.lun if lun is None else lun
+    cmd = [LOADGEN, "-addr", "127.0.0.1:%d" % target.port, "-target", IQN, "-lun", str(lun),
            "-rw", rw, "-bs", str(bs), "-qd", str(depth), "-sessions", str(sessions),
            "-duration", "%gs" % secs, "-digests=%s" % ("true" if digests else "false")]
     try:
@@ -441,6 +452,11 @@ def workloads(quick):
           lambda t: run_loadgen(t, "write", 1 << 20, 8, d_secs, 1, False)),
         W("1M-write-qd8 hd+dd (iscsiload)", "MB/s",
           lambda t: run_loadgen(t, "write", 1 << 20, 8, d_secs, 1, True)),
+        # write-through LUNs (IET's default IOMode; tgt opened O_SYNC)
+        W("4k-write-qd32 write-through (iscsiload)", "IOPS",
+          lambda t: run_loadgen(t, "write", 4096, 32, d_secs, 1, False, lun=t.wt_lun)),
+        W("4k-randwrite-qd32 write-through (iscsiload)", "IOPS",
+          lambda t: run_loadgen(t, "randwrite", 4096, 32, d_secs, 1, False, lun=t.wt_lun)),
     ]
     if quick:
         wl = [w for w in wl if w["quick"]]
