@@ -107,7 +107,10 @@ type conn struct {
 	loggingOut bool // a Logout is draining the tasks (reader only)
 
 	textRest []byte // SendTargets answer still to send
-	textTTT  uint32
+	// textPending is the initiator's text so far while it sends more
+	// (Text Requests with C=1), at most maxTextPending bytes.
+	textPending []byte
+	textTTT     uint32
 }
 
 func newConn(s *Server, nc net.Conn) *conn {

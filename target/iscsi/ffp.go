@@ -548,11 +548,44 @@ func (c *conn) handleText(h *pdu.BHS) error {
 	if !c.consumeCmdSN(h) {
 		return nil
 	}
+	cont := h.Flags()&pdu.FlagContinue != 0
+	if cont && h.Final() {
+		// RFC 7143 11.10.2: a Text Request with C=1 MUST have F=0.
+		c.textRest, c.textPending = nil, nil
+		return c.rejectSmall(h, rejectProtocolError)
+	}
 	var answer []byte
-	if ttt := h.TTT(); ttt != pdu.ReservedTag && ttt == c.textTTT && c.textRest != nil {
+	ttt := h.TTT()
+	if ttt != pdu.ReservedTag && ttt == c.textTTT && c.textRest != nil {
 		answer, c.textRest = c.textRest, nil
 	} else {
 		c.textRest = nil
+		if ttt != pdu.ReservedTag && ttt == c.textTTT && c.textPending != nil {
+			// The next part of the initiator's text (it set C=1).
+			if len(c.textPending)+len(data) > maxTextPending {
+				c.textPending = nil
+				return c.rejectSmall(h, rejectProtocolError)
+			}
+			data = append(c.textPending, data...)
+		}
+		c.textPending = nil
+		if cont {
+			// More text follows: an empty answer with F=0 and a
+			// target transfer tag asks for it (RFC 7143 6.2).
+			c.textPending = data
+			if c.textPending == nil {
+				c.textPending = []byte{}
+			}
+			c.textTTT = c.sess.nextTTT()
+			var o outPDU
+			o.bhs.SetOpcode(pdu.OpTextResp)
+			o.bhs.SetU32(pdu.OffITT, h.ITT())
+			o.bhs.SetLUNField(h.LUNField())
+			o.bhs.SetU32(pdu.OffTTT, c.textTTT)
+			o.stat = statAdvance
+			c.enqueue(o)
+			return nil
+		}
 		kvs, err := login.ParseKeys(data)
 		if err != nil {
 			return c.rejectSmall(h, rejectProtocolError)
@@ -592,6 +625,10 @@ func (c *conn) handleText(h *pdu.BHS) error {
 	c.enqueue(o)
 	return nil
 }
+
+// maxTextPending bounds the text of one Text Request sequence the
+// initiator continues over C=1 PDUs.
+const maxTextPending = 64 << 10
 
 func (c *conn) rejectSmall(h *pdu.BHS, reason byte) error {
 	c.reject(h, reason)

@@ -1173,3 +1173,40 @@ func TestLoginWaitsForTheSameInitiatorsEndingSessions(t *testing.T) {
 		t.Fatalf("%d sessions when the new one was admitted; the lost one had not ended", n)
 	}
 }
+
+// A Text Request with C=1 gets an empty Text Response with F=0 and a
+// target transfer tag; the initiator's next part, sent with that tag,
+// completes the text, which is then answered as one.
+func TestTextRequestContinued(t *testing.T) {
+	cfg, _ := basicConfig()
+	ts := startServer(t, cfg, newFakeDisk(1<<20))
+	d := dialRaw(t, ts.addr, []login.KV{{Key: "InitiatorName", Value: "iqn.2026-01.test:raw"}, {Key: "SessionType", Value: "Discovery"}})
+	text := login.EncodeKeys([]login.KV{{Key: "SendTargets", Value: "All"}})
+	cut := 5 // inside the key: only the whole text parses
+	h := d.immediate(pdu.OpTextReq, 600)
+	h.SetFlags(pdu.FlagContinue)
+	d.send(&h, text[:cut])
+	p := d.recv()
+	if p.Opcode() != pdu.OpTextResp || p.BHS.Final() || len(p.data) != 0 || p.TTT() == pdu.ReservedTag || p.ITT() != 600 {
+		t.Fatalf("answer to C=1: %s, %d data bytes; want an empty Text Response, F=0, a TTT", pdu.Describe(&p.BHS), len(p.data))
+	}
+	h = d.immediate(pdu.OpTextReq, 600)
+	h.SetU32(pdu.OffTTT, p.TTT())
+	d.send(&h, text[cut:])
+	p = d.recv()
+	if p.Opcode() != pdu.OpTextResp || !p.BHS.Final() {
+		t.Fatalf("answer to the last part: %s", pdu.Describe(&p.BHS))
+	}
+	kvs, err := login.ParseKeys(p.data)
+	if err != nil || len(kvs) == 0 || kvs[0].Key != "TargetName" || kvs[0].Value != testIQN {
+		t.Fatalf("continued SendTargets answered %v (%v)", kvs, err)
+	}
+
+	// C and F together are a protocol error.
+	h = d.immediate(pdu.OpTextReq, 601)
+	h.SetFlags(pdu.FlagContinue | pdu.FlagFinal)
+	d.send(&h, text)
+	if p := d.recv(); p.Opcode() != pdu.OpReject || p.BHS[2] != rejectProtocolError {
+		t.Fatalf("Text Request with C and F: %s", pdu.Describe(&p.BHS))
+	}
+}
