@@ -23,8 +23,9 @@ import (
 // own request, so a busy file never holds a writer back for more than
 // one batch after its own. A sequential stream of small writes at queue
 // depth (an initiator's 4 KiB writes, QD32) then costs one system call
-// per batch instead of one per command. A write-through file is opened
-// without O_DSYNC and its leader ends each batch with one fdatasync
+// per batch instead of one per command. A write-through file or block
+// device (fileio) is opened without O_DSYNC and its leader ends each
+// batch with one fdatasync
 // before any of the batch's writes completes (sync): group commit, one
 // device flush per batch instead of one per write.
 //

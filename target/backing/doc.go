@@ -7,11 +7,12 @@
 //     FileStore may be a window [Offset, Offset+Size) of its file, which is
 //     how NetBSD extents are opened; missing NetBSD files are created and
 //     extended sparse with ftruncate, never written at start-up. The
-//     buffered writes of a regular file go through a write combiner (one
-//     batch at a time, adjacent requests merged into one pwritev). IOMode
-//     wt makes every write durable before it returns: on such a file the
-//     combiner ends each batch with one fdatasync (group commit); a block
-//     device or blockio store opens O_DSYNC. wb leaves durability to Sync
+//     buffered writes of a regular file, and the write-through ones of a
+//     block device, go through a write combiner (one batch at a time,
+//     adjacent requests merged into one pwritev). IOMode
+//     wt makes every write durable before it returns: on a file or a block
+//     device the combiner ends each batch with one fdatasync (group commit);
+//     a blockio store opens O_DSYNC. wb leaves durability to Sync
 //     and SyncRange (fdatasync, coalesced across concurrent callers, a
 //     failure sticky); ro opens O_RDONLY.
 //     Unmap punches holes (fallocate PUNCH_HOLE|KEEP_SIZE); on block devices

@@ -19,16 +19,11 @@ type fileOptions struct {
 	Size     int64 // window length; 0 = to the end of the file/device
 	Create   bool  // create a missing file, ftruncate it to Offset+Size
 	ReadOnly bool
-	// WriteThrough makes every write durable before it returns (O_DSYNC,
-	// or on a buffered regular file the write combiner's fdatasync per
-	// batch).
+	// WriteThrough makes every write durable before it returns: the
+	// write combiner's fdatasync per batch, or O_DSYNC with Direct.
 	WriteThrough bool
 	// Direct asks for O_DIRECT (blockio).
 	Direct bool
-
-	// keepDSYNC opens a write-through regular file O_DSYNC after all
-	// (see openFile).
-	keepDSYNC bool
 }
 
 // FileStore is a fileio or blockio store: a regular file or block device,
@@ -66,7 +61,8 @@ type FileStore struct {
 	rmw sync.RWMutex
 
 	// comb runs the buffered writes of a regular file (see
-	// serialisesWrites and writeCombiner); nil otherwise.
+	// serialisesWrites and writeCombiner) and the write-through ones of a
+	// block device; nil otherwise.
 	comb *writeCombiner
 
 	flush flusher
@@ -90,7 +86,8 @@ func openFile(o fileOptions) (*FileStore, error) {
 		if o.Create {
 			flags |= os.O_CREATE
 		}
-		if o.WriteThrough && (o.Direct || o.keepDSYNC || !isRegularFile(o.Path)) {
+		if o.WriteThrough && o.Direct {
+			// Buffered write-through syncs in the write combiner.
 			flags |= oDSYNC
 		}
 	}
@@ -128,32 +125,17 @@ func openFile(o fileOptions) (*FileStore, error) {
 		return nil, err
 	}
 	s.canUnmap = !s.readOnly && s.probeUnmap()
-	if !s.readOnly && s.serialisesWrites() {
+	if !s.readOnly && (s.serialisesWrites() || s.dsync && !s.direct) {
 		s.comb = newWriteCombiner(f, raw)
-		if s.dsync {
+		if s.dsync && !s.direct {
 			// Write-through without O_DSYNC: the combiner ends every
 			// batch with one fdatasync before any of its writes
-			// completes, so a batch of writes costs one sync.
-			if flags&oDSYNC == 0 {
-				s.comb.sync = func() error { return s.flush.sync(s.datasync) }
-			}
+			// completes, so a batch of writes costs one sync. On a
+			// block device too, whose wb writes run in parallel.
+			s.comb.sync = func() error { return s.flush.sync(s.datasync) }
 		}
-	} else if s.dsync && flags&oDSYNC == 0 {
-		// Not a regular file after all (replaced since the stat): open
-		// it O_DSYNC.
-		f.Close()
-		o.keepDSYNC = true
-		return openFile(o)
 	}
 	return s, nil
-}
-
-// isRegularFile says whether path names a regular file (or nothing yet,
-// to be created as one). A write-through regular file is opened without
-// O_DSYNC: its write combiner syncs each batch instead.
-func isRegularFile(path string) bool {
-	st, err := os.Stat(path)
-	return errors.Is(err, os.ErrNotExist) || err == nil && st.Mode().IsRegular()
 }
 
 // control runs fn on the file's descriptor, which os.File keeps open

@@ -1,3 +1,5 @@
+//go:build linux
+
 package backing
 
 import (
@@ -65,8 +67,8 @@ func TestLoopDeviceFileio(t *testing.T) {
 	if s.Size() != 4<<20 || !fs.blockDev {
 		t.Fatalf("size %d blockDev %v", s.Size(), fs.blockDev)
 	}
-	if fs.serialisesWrites() {
-		t.Error("writes to a block device are serialised")
+	if fs.serialisesWrites() || fs.comb != nil {
+		t.Error("wb writes to a block device are serialised")
 	}
 	if fs.LogicalBlockSize() != 512 {
 		t.Fatalf("logical block size %d", fs.LogicalBlockSize())
@@ -86,6 +88,39 @@ func TestLoopDeviceFileio(t *testing.T) {
 	// A window that ends past the device is refused at open.
 	_, err := Open(&config.LUN{Store: &config.Store{Kind: config.StoreFile, Path: dev, Offset: 1 << 20, Size: 4 << 20}}, OpenOptions{})
 	expectErr(t, "window past device", err, ErrRange)
+}
+
+// Write-through fileio on a block device: the combiner syncs each batch
+// (no O_DSYNC), and a write completes only after an fdatasync that began
+// once its data was on the device's page cache.
+func TestLoopDeviceFileioWriteThrough(t *testing.T) {
+	dev := attachLoop(t, newTempFile(t, 4<<20), 0)
+	s := mustOpen(t, fileLUN(dev, "fileio", "wt"))
+	fs := s.(*FileStore)
+	if fs.comb == nil || fs.comb.sync == nil {
+		t.Fatal("write-through fileio on a block device has no syncing combiner")
+	}
+	if fl := openFlags(t, int(fs.f.Fd())); fl&oDSYNC != 0 {
+		t.Errorf("opened O_DSYNC (flags %#o): the combiner syncs", fl)
+	}
+	want := pattern(4, 4096)
+	syncs := 0
+	datasync := fs.datasync
+	fs.datasync = func() error {
+		syncs++
+		got := make([]byte, len(want))
+		if _, err := fs.f.ReadAt(got, 8192); err != nil || string(got) != string(want) {
+			t.Error("fdatasync ran before the write's data was on the device")
+		}
+		return datasync()
+	}
+	mustWrite(t, s, want, 8192)
+	if syncs != 1 {
+		t.Fatalf("%d syncs for one write-through write", syncs)
+	}
+	ref := make([]byte, 4<<20)
+	copy(ref[8192:], want)
+	checkOps(t, s, ref, 5, 100, 100000, 1, false)
 }
 
 func TestLoopDeviceBlockio(t *testing.T) {
