@@ -32,7 +32,7 @@ const (
 	// maxImmediateCommands bounds the immediate SCSI commands of a
 	// session in flight (they are outside the CmdSN window).
 	maxImmediateCommands = 8
-	maxLoginSegment      = 8192 // RFC 7143: MaxRecvDataSegmentLength is 8192 during login
+	maxLoginSegment      = login.MaxLoginSegment
 	logoutDrainTimeout   = 10 * time.Second
 	asyncLogoutWaitSecs  = 3
 	asyncEventLogoutReq  = 1
@@ -71,11 +71,14 @@ type conn struct {
 	peer  netip.Addr
 	port  int
 
-	sess      *session
-	cid       uint16
-	params    login.Params
-	hd, dd    bool
-	sendLimit int
+	sess   *session
+	cid    uint16
+	params login.Params
+	hd, dd bool
+	// sendLimit is the largest data segment we may send: the
+	// initiator's MaxRecvDataSegmentLength, which it may declare again
+	// in the full feature phase (read by the writer and the workers).
+	sendLimit atomic.Int32
 	burst     int // MaxBurstLength: the longest Data-In sequence
 	recvLimit int
 
@@ -252,6 +255,9 @@ func (c *conn) loginPhase() error {
 		if resp.Transit {
 			f |= pdu.FlagTransit | byte(resp.NSG&3)
 		}
+		if resp.Continue {
+			f |= pdu.FlagContinue
+		}
 		r.SetFlags(f)
 		copy(r[8:14], req.ISID[:])
 		r.SetU16(14, resp.TSIH)
@@ -274,7 +280,7 @@ func (c *conn) loginPhase() error {
 			c.params = res.Params
 			c.hd, c.dd = res.Params.HeaderDigest, res.Params.DataDigest
 			c.rd.HeaderDigest, c.rd.DataDigest = c.hd, c.dd
-			c.sendLimit = res.Params.SendSegmentLimit()
+			c.sendLimit.Store(int32(res.Params.SendSegmentLimit()))
 			c.burst = max(res.Params.MaxBurstLength, 512)
 			c.recvLimit = res.Params.TargetMaxRecvDSL
 			if c.sess == nil {
@@ -488,7 +494,7 @@ func (c *conn) appendOut(bufs net.Buffers, arena []byte, o *outPDU) (net.Buffers
 		data = t.dataIn()
 	}
 	collapse := len(data) > 0 && res.Status == scsi.StatusGood && len(res.Sense) == 0
-	limit := c.sendLimit
+	limit := int(c.sendLimit.Load())
 	var h pdu.BHS
 	// Data-In sequences of at most MaxBurstLength, each ending with the
 	// F bit (RFC 7143 13.13); DataSN runs on across them.

@@ -117,8 +117,8 @@ func (c *conn) handleNOPOut(h *pdu.BHS) error {
 	if !c.consumeCmdSN(h) {
 		return nil
 	}
-	if len(data) > c.sendLimit {
-		data = data[:c.sendLimit]
+	if limit := int(c.sendLimit.Load()); len(data) > limit {
+		data = data[:limit]
 	}
 	var o outPDU
 	o.bhs.SetOpcode(pdu.OpNOPIn)
@@ -590,11 +590,28 @@ func (c *conn) handleText(h *pdu.BHS) error {
 		if err != nil {
 			return c.rejectSmall(h, rejectProtocolError)
 		}
+		newLimit := 0
 		for _, kv := range kvs {
 			if kv.Key == "SendTargets" {
 				answer = append(answer, c.sendTargets(kv.Value)...)
-			} else {
-				answer = login.AppendKey(answer, kv.Key, "NotUnderstood")
+				continue
+			}
+			a := login.NegotiateFullFeature(kv.Key, kv.Value)
+			if a.Value != "" {
+				answer = login.AppendKey(answer, kv.Key, a.Value)
+			}
+			if a.MaxRecvDSL > 0 {
+				newLimit = a.MaxRecvDSL
+			}
+		}
+		if newLimit > 0 {
+			// The initiator declared a new MaxRecvDataSegmentLength
+			// (RFC 7143 13.12: Use ALL); our configured
+			// MaxXmitDataSegmentLength still caps what we send.
+			c.params.InitiatorMaxRecvDSL = newLimit
+			c.sendLimit.Store(int32(c.params.SendSegmentLimit()))
+			if c.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
+				c.log.WithField("MaxRecvDataSegmentLength", newLimit).Debug("initiator declared a new MaxRecvDataSegmentLength")
 			}
 		}
 	}
@@ -602,9 +619,9 @@ func (c *conn) handleText(h *pdu.BHS) error {
 	o.bhs.SetOpcode(pdu.OpTextResp)
 	o.bhs.SetU32(pdu.OffITT, h.ITT())
 	o.bhs.SetLUNField(h.LUNField())
-	if len(answer) > c.sendLimit {
+	if limit := int(c.sendLimit.Load()); len(answer) > limit {
 		// Split at a key boundary when possible.
-		cut := c.sendLimit
+		cut := limit
 		for i := cut - 1; i > 0; i-- {
 			if answer[i] == 0 {
 				cut = i + 1

@@ -1210,3 +1210,60 @@ func TestTextRequestContinued(t *testing.T) {
 		t.Fatalf("Text Request with C and F: %s", pdu.Describe(&p.BHS))
 	}
 }
+
+// MaxRecvDataSegmentLength may be declared again in the full feature
+// phase (RFC 7143 13.12, Use: ALL): later Data-In follows the new value;
+// login-only keys are answered Reject and unknown ones NotUnderstood.
+func TestTextRequestDeclaresMaxRecvDataSegmentLength(t *testing.T) {
+	cfg, tg := basicConfig()
+	tg.Params.MaxXmitDataSegmentLength = 1 << 20
+	ts := startServer(t, cfg, newFakeDisk(1<<20))
+	r := dialRaw(t, ts.addr, normalKeys())
+	readSegments := func() []int {
+		t.Helper()
+		itt := r.command([]byte{0x28, 0, 0, 0, 0, 0, 0, 0, 32, 0}, 32*512, true)
+		var sizes []int
+		for range 64 {
+			p := r.recv()
+			if p.Opcode() != pdu.OpDataIn || p.ITT() != itt {
+				t.Fatalf("unexpected %s", pdu.Describe(&p.BHS))
+			}
+			sizes = append(sizes, len(p.data))
+			if p.Flags()&pdu.FlagStatus != 0 {
+				return sizes
+			}
+		}
+		t.Fatal("no status after 64 Data-In PDUs")
+		return nil
+	}
+	if s := readSegments(); len(s) != 4 || s[0] != 4096 {
+		t.Fatalf("Data-In segments at login's 4096: %v", s)
+	}
+	h := r.immediate(pdu.OpTextReq, 900)
+	h.SetFlags(pdu.FlagFinal)
+	r.send(&h, login.EncodeKeys([]login.KV{{Key: "MaxRecvDataSegmentLength", Value: "1024"},
+		{Key: "HeaderDigest", Value: "CRC32C"}, {Key: "X-org.example.Thing", Value: "1"}}))
+	p := r.recv()
+	if p.Opcode() != pdu.OpTextResp || !p.BHS.Final() || p.ITT() != 900 {
+		t.Fatalf("answer: %s", pdu.Describe(&p.BHS))
+	}
+	kvs, err := login.ParseKeys(p.data)
+	want := []login.KV{{Key: "HeaderDigest", Value: "Reject"}, {Key: "X-org.example.Thing", Value: "NotUnderstood"}}
+	if err != nil || len(kvs) != len(want) || kvs[0] != want[0] || kvs[1] != want[1] {
+		t.Fatalf("answer keys %v (%v), want %v", kvs, err, want)
+	}
+	if s := readSegments(); len(s) != 16 || s[0] != 1024 || s[15] != 1024 {
+		t.Fatalf("Data-In segments after declaring 1024: %v", s)
+	}
+	// Below 512 is not a valid value: Reject, the limit stays.
+	h = r.immediate(pdu.OpTextReq, 901)
+	h.SetFlags(pdu.FlagFinal)
+	r.send(&h, login.EncodeKeys([]login.KV{{Key: "MaxRecvDataSegmentLength", Value: "100"}}))
+	p = r.recv()
+	if kvs, err := login.ParseKeys(p.data); err != nil || len(kvs) != 1 || kvs[0].Value != "Reject" {
+		t.Fatalf("answer to 100: %v (%v)", kvs, err)
+	}
+	if s := readSegments(); len(s) != 16 {
+		t.Fatalf("Data-In segments after a rejected value: %v", s)
+	}
+}

@@ -604,7 +604,7 @@ func (ss *session) run(t *task) {
 		return
 	}
 	if c.dd && t.read {
-		t.digests = dataInDigests(t.digestBuf[:0], t.dataIn(), c.sendLimit, c.burst)
+		t.digests = dataInDigests(t.digestBuf[:0], t.dataIn(), int(c.sendLimit.Load()), c.burst)
 	}
 	t.responded = true
 	t.releaseSlot()

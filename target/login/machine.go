@@ -130,6 +130,10 @@ type Machine struct {
 	answered     map[string]bool   // our proposals the initiator answered
 	declared     bool              // operational declarations sent
 	pending      []byte
+	// rest is the part of a response that did not fit in one Login
+	// Response (MaxLoginSegment): sent, in parts, as the initiator asks
+	// for it with empty Login Requests.
+	rest         *Response
 	done, failed bool
 	// FailReason is a human-readable reason for the last failure (no secrets).
 	FailReason string
@@ -160,8 +164,48 @@ func (m *Machine) fail(req *Request, st Status, reason string) Response {
 	return Response{CSG: req.CSG, NSG: req.NSG, Status: st, TSIH: req.TSIH, Failed: true}
 }
 
-// Step processes one Login Request and returns the response.
+// MaxLoginSegment is the longest data segment of a Login Request or
+// Response: MaxRecvDataSegmentLength is 8192 until the login ends (RFC
+// 7143 13.12).
+const MaxLoginSegment = 8192
+
+// Step processes one Login Request and returns the response. A response
+// whose text does not fit in MaxLoginSegment bytes goes out in parts:
+// each but the last has C=1 and T=0, and the initiator asks for the next
+// with an empty Login Request (RFC 7143 6.3, 11.13.2); only the last
+// part has the response's T bit, stage, status and Done.
 func (m *Machine) Step(req Request) Response {
+	if m.rest != nil {
+		if req.Continue || req.Transit || len(req.Data) > 0 || req.CSG != m.rest.CSG {
+			m.rest = nil
+			return m.fail(&req, StatusInitiatorError, "login request while the target's text was continued: want an empty request for the rest")
+		}
+		return m.split(*m.rest)
+	}
+	return m.split(m.step(req))
+}
+
+// split returns the first MaxLoginSegment-sized part of resp and keeps
+// the rest.
+func (m *Machine) split(resp Response) Response {
+	m.rest = nil
+	if len(resp.Data) <= MaxLoginSegment || resp.Failed {
+		return resp
+	}
+	cut := MaxLoginSegment
+	for i := cut - 1; i > 0; i-- {
+		if resp.Data[i] == 0 {
+			cut = i + 1 // at a key boundary when one is in reach
+			break
+		}
+	}
+	rest := resp
+	rest.Data = resp.Data[cut:]
+	m.rest = &rest
+	return Response{CSG: resp.CSG, Continue: true, Status: StatusSuccess, TSIH: resp.TSIH, Data: resp.Data[:cut]}
+}
+
+func (m *Machine) step(req Request) Response {
 	if m.done || m.failed {
 		return m.fail(&req, StatusInitiatorError, "login request after the login ended")
 	}
