@@ -7,7 +7,8 @@ import (
 
 // unpcbid is NetBSD's struct unpcbid (sys/un.h).
 type unpcbid struct {
-	pid, euid, egid int32
+	pid        int32  // pid_t
+	euid, egid uint32 // uid_t, gid_t: unsigned
 }
 
 // localPeerEID is LOCAL_PEEREID (sys/un.h), read at level 0.

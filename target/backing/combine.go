@@ -202,7 +202,7 @@ func (c *writeCombiner) run(batch []*writeReq) {
 			size += int64(len(ord[j].p))
 			j++
 		}
-		if j-i == 1 || !c.pwritev(ord[i:j], size) {
+		if j-i == 1 || !havePwritev || !c.pwritev(ord[i:j], size) {
 			for _, q := range ord[i:j] {
 				_, q.err = c.f.WriteAt(q.p, q.abs)
 			}

@@ -158,7 +158,11 @@ func (s *FileStore) init(o fileOptions) error {
 		return opError("open", s.path, 0, 0, os.NewSyscallError("fstat", err), s.readOnly)
 	}
 	var end int64 // bytes available in the file/device
-	switch st.Mode & unix.S_IFMT {
+	mode := st.Mode & unix.S_IFMT
+	if mode == unix.S_IFCHR && charDevIsDisk {
+		mode = unix.S_IFBLK // FreeBSD: disks are character devices
+	}
+	switch mode {
 	case unix.S_IFBLK:
 		s.blockDev = true
 		s.rdev = uint64(st.Rdev)
@@ -196,10 +200,15 @@ func (s *FileStore) init(o fileOptions) error {
 		s.fixed = true
 		// A regular file may be shorter than its window (it reads as
 		// zeros and grows on write); a device cannot grow.
-		if s.blockDev && o.Offset+o.Size > end {
+		// A device whose size the system does not report (end 0,
+		// some non-Linux systems) is taken at the config's word.
+		if s.blockDev && end > 0 && o.Offset+o.Size > end {
 			return &Error{Op: "open", Path: s.path, Kind: ErrRange,
 				Err: fmt.Errorf("extent [%d,+%d) ends past the device (%d bytes)", o.Offset, o.Size, end)}
 		}
+	case s.blockDev && end == 0:
+		return &Error{Op: "open", Path: s.path, Kind: ErrRange,
+			Err: errors.New("the system does not report the device's size: give the LUN a Size")}
 	case o.Offset > end:
 		return &Error{Op: "open", Path: s.path, Kind: ErrRange,
 			Err: fmt.Errorf("offset %d is past the end (%d bytes)", o.Offset, end)}

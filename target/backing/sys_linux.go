@@ -14,6 +14,10 @@ import (
 const (
 	oDSYNC  = unix.O_DSYNC
 	oDIRECT = unix.O_DIRECT
+	// havePwritev: the combiner merges adjacent writes into one call.
+	havePwritev = true
+	// charDevIsDisk: Linux disks are block devices.
+	charDevIsDisk = false
 )
 
 // deviceSize is a block device's length in bytes.

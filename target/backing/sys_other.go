@@ -14,14 +14,14 @@ import (
 // builds on (NetBSD, FreeBSD, Solaris and illumos, macOS): what Linux has
 // and they lack degrades, it never fails the build.
 
-// oDSYNC: O_SYNC, which every one of them has (it also syncs the file's
-// times, more than write-through needs).
-const oDSYNC = unix.O_SYNC
-
-// deviceSize is a block device's length in bytes, from lseek to its end.
-// A system whose devices do not report it there needs the size in the
-// config (NetBSD extents always give one).
+// deviceSize is a disk device's length in bytes: the system's media-size
+// ioctl (devsize_*.go), else lseek to the end. 0 means the system did
+// not say; the config's Size is then trusted (NetBSD extents always
+// give one) and a LUN without a Size is refused at open.
 func deviceSize(fd int) (int64, error) {
+	if n, err := mediaSize(fd); err == nil && n > 0 {
+		return n, nil
+	}
 	n, err := unix.Seek(fd, 0, io.SeekEnd)
 	if err != nil {
 		return 0, os.NewSyscallError("lseek SEEK_END", err)
@@ -29,8 +29,14 @@ func deviceSize(fd int) (int64, error) {
 	return n, nil
 }
 
-// deviceBlockSize: 512, the block size the config may override.
-func deviceBlockSize(int) (int, error) { return 512, nil }
+// deviceBlockSize is the device's sector size from the system's ioctl,
+// else 512 (the block size the config may override).
+func deviceBlockSize(fd int) (int, error) {
+	if n, err := sectorSize(fd); err == nil && n >= 512 {
+		return n, nil
+	}
+	return 512, nil
+}
 
 // punchHole is not supported (no portable hole punching): Unmap reports
 // ErrNotSupported, the probe at open fails, so the LUN is not thin.
@@ -46,6 +52,9 @@ func seekHole(int, int64) (int64, error) { return 0, unix.EOPNOTSUPP }
 
 var ioErrnos []syscall.Errno
 
-// pwritev is not used: the combiner writes each request of a batch on its
-// own (still one batch at a time).
+// havePwritev is false: the combiner writes each request of a batch on
+// its own (still one batch at a time).
+const havePwritev = false
+
+// pwritev is not used (havePwritev).
 func pwritev(uintptr, []unix.Iovec, int64) (uintptr, syscall.Errno) { return 0, syscall.ENOSYS }

@@ -113,7 +113,9 @@ type conn struct {
 	// textPending is the initiator's text so far while it sends more
 	// (Text Requests with C=1), at most maxTextPending bytes.
 	textPending []byte
-	textTTT     uint32
+	// textTTT and textITT name the exchange textRest or textPending
+	// belongs to.
+	textTTT, textITT uint32
 }
 
 func newConn(s *Server, nc net.Conn) *conn {

@@ -556,11 +556,14 @@ func (c *conn) handleText(h *pdu.BHS) error {
 	}
 	var answer []byte
 	ttt := h.TTT()
-	if ttt != pdu.ReservedTag && ttt == c.textTTT && c.textRest != nil {
+	// A continuation names the ITT and the TTT of the exchange it
+	// continues (RFC 7143 11.10.4); anything else starts a new one.
+	ours := ttt != pdu.ReservedTag && ttt == c.textTTT && h.ITT() == c.textITT
+	if ours && c.textRest != nil {
 		answer, c.textRest = c.textRest, nil
 	} else {
 		c.textRest = nil
-		if ttt != pdu.ReservedTag && ttt == c.textTTT && c.textPending != nil {
+		if ours && c.textPending != nil {
 			// The next part of the initiator's text (it set C=1).
 			if len(c.textPending)+len(data) > maxTextPending {
 				c.textPending = nil
@@ -572,11 +575,14 @@ func (c *conn) handleText(h *pdu.BHS) error {
 		if cont {
 			// More text follows: an empty answer with F=0 and a
 			// target transfer tag asks for it (RFC 7143 6.2).
+			if len(data) > maxTextPending {
+				return c.rejectSmall(h, rejectProtocolError)
+			}
 			c.textPending = data
 			if c.textPending == nil {
 				c.textPending = []byte{}
 			}
-			c.textTTT = c.sess.nextTTT()
+			c.textTTT, c.textITT = c.sess.nextTTT(), h.ITT()
 			var o outPDU
 			o.bhs.SetOpcode(pdu.OpTextResp)
 			o.bhs.SetU32(pdu.OffITT, h.ITT())
@@ -630,7 +636,7 @@ func (c *conn) handleText(h *pdu.BHS) error {
 		}
 		c.textRest = answer[cut:]
 		answer = answer[:cut]
-		c.textTTT = c.sess.nextTTT()
+		c.textTTT, c.textITT = c.sess.nextTTT(), h.ITT()
 		o.bhs.SetFlags(pdu.FlagContinue)
 		o.bhs.SetU32(pdu.OffTTT, c.textTTT)
 	} else {

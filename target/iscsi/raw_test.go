@@ -1267,3 +1267,41 @@ func TestTextRequestDeclaresMaxRecvDataSegmentLength(t *testing.T) {
 		t.Fatalf("Data-In segments after a rejected value: %v", s)
 	}
 }
+
+// A continuation must name the exchange's ITT as well as its TTT; a
+// first C=1 part larger than the bound is refused at once.
+func TestTextContinuationNamesITTAndIsBounded(t *testing.T) {
+	cfg, tg := basicConfig()
+	tg.Params.MaxRecvDataSegmentLength = 1 << 20
+	ts := startServer(t, cfg, newFakeDisk(1<<20))
+	d := dialRaw(t, ts.addr, []login.KV{{Key: "InitiatorName", Value: "iqn.2026-01.test:raw"}, {Key: "SessionType", Value: "Discovery"},
+		{Key: "MaxRecvDataSegmentLength", Value: "262144"}})
+	text := login.EncodeKeys([]login.KV{{Key: "SendTargets", Value: "All"}})
+	h := d.immediate(pdu.OpTextReq, 700)
+	h.SetFlags(pdu.FlagContinue)
+	d.send(&h, text[:5])
+	p := d.recv()
+	if p.Opcode() != pdu.OpTextResp || p.BHS.Final() || p.TTT() == pdu.ReservedTag {
+		t.Fatalf("answer to C=1: %s", pdu.Describe(&p.BHS))
+	}
+	// The TTT with another ITT: a new exchange, and "ets=All" alone is
+	// a key the target does not know.
+	h = d.immediate(pdu.OpTextReq, 701)
+	h.SetU32(pdu.OffTTT, p.TTT())
+	d.send(&h, text[5:])
+	p = d.recv()
+	kvs, err := login.ParseKeys(p.data)
+	if p.Opcode() != pdu.OpTextResp || err != nil || len(kvs) != 1 || kvs[0].Value != "NotUnderstood" {
+		t.Fatalf("continuation under another ITT answered %s %v (%v)", pdu.Describe(&p.BHS), kvs, err)
+	}
+	big := make([]byte, maxTextPending+1)
+	for i := range big {
+		big[i] = 'a'
+	}
+	h = d.immediate(pdu.OpTextReq, 702)
+	h.SetFlags(pdu.FlagContinue)
+	d.send(&h, big)
+	if p := d.recv(); p.Opcode() != pdu.OpReject || p.BHS[2] != rejectProtocolError {
+		t.Fatalf("first C=1 part of %d bytes: %s", len(big), pdu.Describe(&p.BHS))
+	}
+}

@@ -1,0 +1,36 @@
+package backing
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// NetBSD has block devices (/dev/wd0e) and their raw character twins
+// (/dev/rwd0e); only the block devices are disks here.
+const charDevIsDisk = false
+
+const oDSYNC = unix.O_DSYNC
+
+// NetBSD's sys/dkio.h: DIOCGMEDIASIZE = _IOR('d', 132, off_t) and
+// DIOCGSECTORSIZE = _IOR('d', 133, u_int) (x/sys/unix does not have them).
+const (
+	diocGMediaSize  = 0x40000000 | 8<<16 | 'd'<<8 | 132
+	diocGSectorSize = 0x40000000 | 4<<16 | 'd'<<8 | 133
+)
+
+func mediaSize(fd int) (int64, error) {
+	var n int64
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), diocGMediaSize, uintptr(unsafe.Pointer(&n))); e != 0 {
+		return 0, e
+	}
+	return n, nil
+}
+
+func sectorSize(fd int) (int, error) {
+	var n uint32
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), diocGSectorSize, uintptr(unsafe.Pointer(&n))); e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
