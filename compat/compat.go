@@ -35,6 +35,14 @@ type LoadOptions struct {
 // DefaultAuthsPath is where NetBSD's iscsi-target reads CHAP users.
 const DefaultAuthsPath = "/etc/iscsi/auths"
 
+// AuthsPath is the auths file LoadOptions.AuthsPath names.
+func AuthsPath(p string) string {
+	if p == "" {
+		return DefaultAuthsPath
+	}
+	return p
+}
+
 // Load reads the config at path (and its companion files), returning the
 // model and every diagnostic. err is non-nil when a file cannot be read or
 // diags holds errors: this is the strict reading of --check and of a
@@ -144,9 +152,7 @@ func sortDiagnostics(ds config.Diagnostics) {
 
 func loadAuths(cfg *config.Config, path string, ds *config.Diagnostics) error {
 	explicit := path != ""
-	if !explicit {
-		path = DefaultAuthsPath
-	}
+	path = AuthsPath(path)
 	b, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !explicit:

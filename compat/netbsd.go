@@ -532,6 +532,18 @@ func nonDecimalParts(text string) bool {
 
 // lowerAuths attaches the CHAP users of an auths file.
 func lowerAuths(f *netbsd.Auths, cfg *config.Config, ds *config.Diagnostics) {
+	accs := authsAccounts(f, ds)
+	if len(accs) == 0 {
+		return
+	}
+	for _, t := range cfg.Targets {
+		t.Auth.Incoming = append(t.Auth.Incoming, accs...)
+		netbsdAuthRules(&t.Auth)
+	}
+}
+
+// authsAccounts are the usable CHAP users of an auths file.
+func authsAccounts(f *netbsd.Auths, ds *config.Diagnostics) []config.Account {
 	var accs []config.Account
 	for _, e := range f.Entries {
 		p := pos(e.Pos)
@@ -544,17 +556,16 @@ func lowerAuths(f *netbsd.Auths, cfg *config.Config, ds *config.Diagnostics) {
 		}
 		accs = append(accs, config.Account{User: e.User.Text, Secret: e.Secret.Text, Pos: p})
 	}
-	if len(accs) == 0 {
-		return
-	}
-	for _, t := range cfg.Targets {
-		t.Auth.Incoming = append(t.Auth.Incoming, accs...)
-		// As NetBSD: CHAP is checked when the initiator offers it,
-		// logins without CHAP still work.
-		t.Auth.Optional = true
-		// NetBSD looks the CHAP_N up without case.
-		t.Auth.FoldUsers = true
-		// NetBSD answers mutual CHAP with the initiator's own account.
-		t.Auth.MutualWithIncoming = true
-	}
+	return accs
+}
+
+// netbsdAuthRules are how NetBSD's target used the auths users.
+func netbsdAuthRules(a *config.Auth) {
+	// CHAP is checked when the initiator offers it, logins without
+	// CHAP still work.
+	a.Optional = true
+	// NetBSD looks the CHAP_N up without case.
+	a.FoldUsers = true
+	// NetBSD answers mutual CHAP with the initiator's own account.
+	a.MutualWithIncoming = true
 }

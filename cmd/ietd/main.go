@@ -95,6 +95,10 @@ func run(c *cli.Context) error {
 		GID:         c.Int("gid"),
 		ParseLUN:    service.ParseLUN,
 	}
+	if lo.Dialect == config.DialectNetBSD {
+		// As NetBSD's iscsi-target: auths is read on every CHAP login.
+		opts.Accounts = compat.NewLiveAuths(lo.AuthsPath, log).Auth
+	}
 	os.Exit(service.Start(c.Bool("foreground"), opts, os.Stderr, "ietd"))
 	return nil
 }

@@ -251,3 +251,66 @@ func TestRelativePathsDetached(t *testing.T) {
 		return ""
 	})
 }
+
+// NetBSD's iscsi-target opened auths on every CHAP exchange: a user added
+// to the file logs in without a restart, a removed one no longer does.
+func TestAuthsReadAtEachLogin(t *testing.T) {
+	bin := dt.Bin(t, "iscsi-target")
+	inq := dt.Tool(t, "iscsi-inq")
+	dir := t.TempDir()
+	targets := filepath.Join(dir, "targets")
+	if err := os.WriteFile(targets, []byte("extent0 "+filepath.Join(dir, "img")+" 0 10MB\ntarget0 rw extent0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	auths := filepath.Join(dir, "auths")
+	if err := os.WriteFile(auths, []byte("alice:chap:alicesecret123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := dt.FreePort(t)
+	d := dt.Start(t, port, bin, "-D", "-f", targets, "-p", strconv.Itoa(port), "--address", "127.0.0.1",
+		"--auths", auths, "--pid-file", filepath.Join(dir, "pid"),
+		"--admin-socket", filepath.Join(dir, "admin.sock"), "--state-dir", filepath.Join(dir, "state"))
+	iqn := "iqn.1994-04.org.netbsd.iscsi-target:target0"
+	login := func(user, secret string) int {
+		t.Helper()
+		_, code := dt.Run(t, 20*time.Second, inq, fmt.Sprintf("iscsi://%s%%%s@127.0.0.1:%d/%s/0", user, secret, port, iqn))
+		return code
+	}
+	if code := login("alice", "alicesecret123"); code != 0 {
+		t.Fatalf("alice from the file at start: exit %d", code)
+	}
+	if code := login("bob", "bobsecret12345"); code == 0 {
+		t.Fatal("bob logged in before he was in auths")
+	}
+	if err := os.WriteFile(auths, []byte("alice:chap:alicesecret123\nbob:chap:bobsecret12345\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code := login("bob", "bobsecret12345"); code != 0 {
+		t.Fatalf("bob after he was added to auths (no restart): exit %d", code)
+	}
+	if code := login("bob", "wrongsecret123"); code == 0 {
+		t.Fatal("bob logged in with a wrong secret")
+	}
+	if err := os.WriteFile(auths, []byte("bob:chap:bobsecret12345\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code := login("alice", "alicesecret123"); code == 0 {
+		t.Fatal("alice logged in after she was removed from auths")
+	}
+	// A missing file: no users, so (as NetBSD, which never required
+	// CHAP) the login goes on without CHAP; the daemon stays (NetBSD's
+	// exited).
+	if err := os.Remove(auths); err != nil {
+		t.Fatal(err)
+	}
+	if code := login("bob", "bobsecret12345"); code != 0 {
+		t.Fatalf("login with auths gone: exit %d", code)
+	}
+	if d.WaitExit(200 * time.Millisecond) {
+		t.Fatalf("iscsi-target exited when auths went away: %v", d.ExitErr())
+	}
+	d.Signal(syscall.SIGTERM)
+	if !d.WaitExit(15 * time.Second) {
+		t.Fatal("iscsi-target did not stop on SIGTERM")
+	}
+}

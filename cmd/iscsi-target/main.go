@@ -142,6 +142,9 @@ func run(c *cli.Context) error {
 		UID:         -1,
 		GID:         -1,
 		ParseLUN:    service.ParseLUN,
+		// NetBSD opened auths on every CHAP exchange: edits count
+		// without a restart.
+		Accounts: compat.NewLiveAuths(auths, log).Auth,
 	}
 	os.Exit(service.Start(c.Bool("D"), opts, os.Stderr, "iscsi-target"))
 	return nil

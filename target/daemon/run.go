@@ -52,6 +52,9 @@ type Options struct {
 	// are checked on every login and SendTargets request (as IET re-read
 	// them) instead of only at start and on SIGHUP.
 	ACLFiles *acl.Files
+	// Accounts, when set, gives a target's CHAP accounts at each login
+	// (NetBSD's auths file, re-read when it changes).
+	Accounts func(t *config.Target) config.Auth
 	// ParseLUN is used by ietadm --op new --lun.
 	ParseLUN func(number uint64, params string) (*config.LUN, error)
 	// Ready is called once the daemon listens (or with the start-up error).
@@ -199,7 +202,8 @@ func Run(ctx context.Context, opts Options) (err error) {
 		opts.ACLFiles.Seed(cfg)
 	}
 	access := &acl.Live{Files: opts.ACLFiles, Log: log}
-	srv, err := iscsi.NewServer(iscsi.Options{Config: cfg, Log: log, StateDir: opts.StateDir, Port: opts.Port, ACL: access})
+	srv, err := iscsi.NewServer(iscsi.Options{Config: cfg, Log: log, StateDir: opts.StateDir, Port: opts.Port, ACL: access,
+		Accounts: opts.Accounts})
 	if err != nil {
 		closeAll(listeners)
 		return err

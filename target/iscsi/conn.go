@@ -208,6 +208,7 @@ func (c *conn) loginPhase() error {
 			return ts.cfg, st
 		},
 		Discovery:   s.Config().Discovery,
+		Accounts:    s.opts.Accounts,
 		TPGT:        1,
 		JoinSession: s.joinSession,
 		Admit:       func(r *login.Result) (uint16, login.Status) { return s.admit(c, r) },

@@ -62,6 +62,9 @@ type Options struct {
 	// answer (current access-control files, netmask warnings); nil
 	// evaluates the config's own access-control data.
 	ACL *acl.Live
+	// Accounts, when set, gives a target's CHAP accounts at each login
+	// instead of the config's (login.Env.Accounts).
+	Accounts func(t *config.Target) config.Auth
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.

@@ -38,6 +38,10 @@ type Env struct {
 	LookupTarget func(targetName, initiatorName string) (*config.Target, Status)
 	// Discovery holds the accounts for discovery sessions.
 	Discovery config.Auth
+	// Accounts, when set, gives a target's CHAP accounts at the time of
+	// the login instead of t.Auth (NetBSD's auths file, re-read when it
+	// changes).
+	Accounts func(t *config.Target) config.Auth
 	// TPGT is the target portal group tag sent in the first response.
 	TPGT uint16
 	// Rand is the source of CHAP challenges (nil: crypto/rand).
@@ -464,6 +468,9 @@ func (m *Machine) start(kvs []KV) (Status, string) {
 		m.res.Target = t
 		m.lim = limits{cfg: t.Params}
 		m.accounts = t.Auth
+		if m.env.Accounts != nil {
+			m.accounts = m.env.Accounts(t)
+		}
 	}
 	m.res.Params.MaxXmitDSL = m.lim.cfg.MaxXmitDataSegmentLength
 	m.authRequired = len(m.accounts.Incoming) > 0 && !m.accounts.Optional

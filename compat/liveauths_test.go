@@ -1,0 +1,49 @@
+package compat
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/ietgo/ietd/target/config"
+)
+
+func TestLiveAuthsFollowsTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auths")
+	write := func(s string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	users := func(a config.Auth) (out []string) {
+		for _, acc := range a.Incoming {
+			out = append(out, acc.User)
+		}
+		return out
+	}
+	write("alice:chap:alicesecret123\nnobody:none:\n")
+	tg := &config.Target{Name: "t"}
+	// As loaded at start, plus an account added at run time (ietadm).
+	tg.Auth.Incoming = []config.Account{{User: "alice", Secret: "old", Pos: config.Position{File: path, Line: 1}},
+		{User: "admin", Secret: "fromietadm123"}}
+	l := NewLiveAuths(path, nil)
+	a := l.Auth(tg)
+	if got := users(a); len(got) != 2 || got[0] != "admin" || got[1] != "alice" || a.Incoming[1].Secret != "alicesecret123" {
+		t.Fatalf("users %v", a.Incoming)
+	}
+	if !a.Optional || !a.FoldUsers || !a.MutualWithIncoming {
+		t.Fatalf("NetBSD rules not applied: %+v", a)
+	}
+	write("alice:chap:alicesecret123\nbob:chap:bobsecret12345\n")
+	if got := users(l.Auth(tg)); len(got) != 3 || got[2] != "bob" {
+		t.Fatalf("after adding bob: %v", got)
+	}
+	os.Remove(path)
+	if got := users(l.Auth(tg)); len(got) != 1 || got[0] != "admin" {
+		t.Fatalf("file gone: %v", got)
+	}
+	if len(tg.Auth.Incoming) != 2 || tg.Auth.Incoming[0].Secret != "old" {
+		t.Fatalf("the config's target was changed: %v", tg.Auth.Incoming)
+	}
+}
