@@ -589,7 +589,7 @@ func TestSecondConnectionRefusedEarly(t *testing.T) {
 	if len(infos) != 1 || infos[0].Params["MaxConnections"] != "1" {
 		t.Fatalf("sessions %+v", infos)
 	}
-	tsih := uint16(infos[0].SID)
+	tsih := uint16(infos[0].SID >> 48) // IET's sid: TSIH in the top bytes
 	for _, tc := range []struct {
 		tsih   uint16
 		status uint16
@@ -1303,5 +1303,18 @@ func TestTextContinuationNamesITTAndIsBounded(t *testing.T) {
 	d.send(&h, big)
 	if p := d.recv(); p.Opcode() != pdu.OpReject || p.BHS[2] != rejectProtocolError {
 		t.Fatalf("first C=1 part of %d bytes: %s", len(big), pdu.Describe(&p.BHS))
+	}
+}
+
+// The sid is IET's number for the same ISID and TSIH (reference/iet.md:
+// open-iscsi's ISID 00 02 3d 00 00 01 with TSIH 1 is 282574492336640).
+func TestSIDIsIETs(t *testing.T) {
+	ss := &session{isid: [6]byte{0x00, 0x02, 0x3d, 0x00, 0x00, 0x01}, tsih: 1}
+	if got := ss.sid(); got != 282574492336640 {
+		t.Fatalf("sid %d, want 282574492336640", got)
+	}
+	ss = &session{isid: [6]byte{0x00, 0x02, 0x3d, 0x00, 0x00, 0x02}, tsih: 4}
+	if got := ss.sid(); got != 0x0004_0200_003d_0200 {
+		t.Fatalf("sid %#x", got)
 	}
 }

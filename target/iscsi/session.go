@@ -122,10 +122,15 @@ func (ss *session) start(c *conn, cmdSN uint32) {
 	}
 }
 
+// sid is the session id of listings and ietadm --sid, numbered as IET
+// numbered it (on x86, where it ran): the 8 bytes ISID (wire order) and
+// TSIH (little-endian) read as one little-endian integer, so open-iscsi's
+// ISID 00 02 3d 00 00 01 with TSIH 1 is sid 282574492336640 with both.
 func (ss *session) sid() uint64 {
 	var b [8]byte
 	copy(b[:6], ss.isid[:])
-	return binary.BigEndian.Uint64(b[:]) | uint64(ss.tsih)
+	binary.LittleEndian.PutUint16(b[6:], ss.tsih)
+	return binary.LittleEndian.Uint64(b[:])
 }
 
 func (ss *session) connection() *conn {
