@@ -1,9 +1,6 @@
 package iscsi
 
 import (
-	"context"
-	"time"
-
 	"github.com/ietgo/ietd/target/scsi"
 )
 
@@ -11,9 +8,6 @@ import (
 // layer abort the commands other sessions have in flight (PERSISTENT
 // RESERVE OUT with PREEMPT AND ABORT).
 type taskAborter struct{ srv *Server }
-
-// abortWait bounds how long AbortTasks waits for executing commands.
-const abortWait = 30 * time.Second
 
 // AbortTasks aborts the tasks of the sessions of nexuses on LUN lun,
 // except keep, without a response (TAS=0), and waits until the ones that
@@ -53,7 +47,7 @@ func (a taskAborter) AbortTasks(lun uint64, nexuses []*scsi.Nexus, keep *scsi.Co
 			}
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), abortWait)
-	defer cancel()
-	waitTasks(ctx, wait)
+	// No time limit: the preempting nexus's next write must not be
+	// overtaken by a preempted one still in the store.
+	waitTasksEnded(nil, wait, a.srv.log, "PREEMPT AND ABORT")
 }

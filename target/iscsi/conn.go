@@ -652,3 +652,35 @@ func waitTasks(ctx context.Context, ts []*task) {
 		}
 	}
 }
+
+// waitTasksEnded waits, without a time limit, until every listed task
+// has returned from the device, or until stop is closed (nil: never);
+// it reports whether they all ended. An aborted command still in the
+// store could otherwise land after the initiator was told it is gone,
+// over a newer write to the same blocks. Every slowWarn it logs what it
+// is still waiting for.
+func waitTasksEnded(stop <-chan struct{}, ts []*task, log *logrus.Entry, what string) bool {
+	tick := time.NewTicker(slowWarn)
+	defer tick.Stop()
+	start := time.Now()
+	for _, t := range ts {
+		for waiting := true; waiting; {
+			select {
+			case <-t.sig.endedCh():
+				waiting = false
+			case <-stop:
+				return false
+			case <-tick.C:
+				if log != nil {
+					log.WithField("itt", t.itt).Warnf("%s waits for a command the store has not answered for %s; it is answered once the command ends",
+						what, time.Since(start).Round(time.Second))
+				}
+			}
+		}
+	}
+	return true
+}
+
+// slowWarn is how often a wait for aborted commands is logged (a
+// variable for tests).
+var slowWarn = 30 * time.Second

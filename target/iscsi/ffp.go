@@ -792,13 +792,9 @@ func (ss *session) allTasks() []*task {
 	return out
 }
 
-// TMF limits: responses wait at most tmfTimeout for the tasks
-// affected; at most maxPendingTMFs TMFs of a session wait at once (more
-// are rejected).
-const (
-	tmfTimeout     = 30 * time.Second
-	maxPendingTMFs = 16
-)
+// At most maxPendingTMFs TMFs of a session wait at once for the tasks
+// they affect (more are rejected).
+const maxPendingTMFs = 16
 
 // TMF response codes.
 const (
@@ -918,9 +914,12 @@ func (c *conn) respondTMF(o outPDU, fn scsi.TMF, lun uint64, victims []*task, re
 	ss.tmfs.Add(1)
 	go func() {
 		defer ss.tmfs.Add(-1)
-		ctx, cancel := context.WithTimeout(context.Background(), tmfTimeout)
-		defer cancel()
-		waitTasks(ctx, victims)
+		// No time limit: FUNCTION COMPLETE promises the victims have
+		// no effect any more (SAM-5 7.1). A connection that closes
+		// meanwhile needs no answer.
+		if !waitTasksEnded(c.wdone, victims, c.log, fmt.Sprintf("task management function %d", fn)) {
+			return
+		}
 		if callSCSI {
 			response = dev.TaskManagement(fn, lun, nexus)
 		}

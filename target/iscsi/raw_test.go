@@ -1318,3 +1318,53 @@ func TestSIDIsIETs(t *testing.T) {
 		t.Fatalf("sid %#x", got)
 	}
 }
+
+// ABORT TASK for a WRITE the store has not answered is not answered
+// FUNCTION COMPLETE until the write has ended: the initiator could
+// otherwise send a newer write to the same blocks that the old one then
+// overwrites.
+func TestAbortTaskWaitsForAWriteInTheStore(t *testing.T) {
+	old := slowWarn
+	slowWarn = 50 * time.Millisecond // several warnings, still no answer
+	t.Cleanup(func() { slowWarn = old })
+	cfg, _ := basicConfig()
+	disk := newFakeDisk(1 << 20)
+	disk.writeGate = make(chan struct{})
+	var openGate sync.Once
+	release := func() { openGate.Do(func() { close(disk.writeGate) }) }
+	ts := startServer(t, cfg, disk)
+	t.Cleanup(release)
+	r := dialRaw(t, ts.addr, normalKeys())
+	itt := r.writeCommand([]byte{0x2a, 0, 0, 0, 0, 40, 0, 0, 1, 0}, 512, make([]byte, 512))
+	for i := 0; disk.byOp[0x2a].Load() == 0 && i < 500; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if disk.byOp[0x2a].Load() == 0 {
+		t.Fatal("the WRITE never reached the disk")
+	}
+	var h pdu.BHS
+	h.SetOpcode(pdu.OpTMFReq)
+	h[0] |= 0x40
+	h.SetFlags(pdu.FlagFinal | 1) // ABORT TASK
+	h.SetU32(pdu.OffITT, 1000)
+	h.SetU32(pdu.OffTTT, itt)
+	h.SetU32(pdu.OffCmdSN, r.cmdSN)
+	r.send(&h, nil)
+	r.nc.SetReadDeadline(time.Now().Add(400 * time.Millisecond))
+	var early pdu.Header
+	if err := r.rd.ReadHeader(&early); err == nil {
+		t.Fatalf("answered while the write is in the store: %s", pdu.Describe(&early.BHS))
+	}
+	release()
+	for range 2 {
+		p := r.recv()
+		if p.Opcode() == pdu.OpSCSIResp && p.ITT() == itt {
+			continue // the write's own status, sent before the abort took
+		}
+		if p.Opcode() != pdu.OpTMFResp || p.ITT() != 1000 || p.BHS[2] != 0 {
+			t.Fatalf("after the write ended: %s response %d", pdu.Describe(&p.BHS), p.BHS[2])
+		}
+		return
+	}
+	t.Fatal("no TMF response")
+}
