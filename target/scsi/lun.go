@@ -190,10 +190,18 @@ func (l *lun) retire() {
 	<-l.drained
 }
 
-// close waits for the commands in flight, then closes the store.
+// close waits for the commands in flight, syncs the store (what a
+// write-back store still holds reaches the medium, and a write-back
+// error that nobody asked for yet is reported) and closes it.
 func (l *lun) close() error {
 	l.retire()
-	return l.store.Close()
+	var serr error
+	if l.wc {
+		if serr = l.store.Sync(); serr != nil {
+			serr = fmt.Errorf("sync before close: %w", serr)
+		}
+	}
+	return errors.Join(serr, l.store.Close())
 }
 
 // refreshCapacity re-reads the store size; it reports a change.

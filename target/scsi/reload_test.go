@@ -166,6 +166,12 @@ func TestReloadReopenKeepsStateAndDrains(t *testing.T) {
 	if fails.Load() != 0 || co.opens.Load() != 41 {
 		t.Fatalf("%d of %d writes failed across %d opens", fails.Load(), total.Load(), co.opens.Load())
 	}
+	// IOMode wb <-> wt reported MODE PARAMETERS CHANGED; take it.
+	for _, n := range []*Nexus{a, b} {
+		if r := run(tg, n, cdb(0, 6), nil); senseASC(r) != ascModeParamsChanged {
+			t.Fatalf("no MODE PARAMETERS CHANGED after the IOMode reloads: %+v", r)
+		}
+	}
 	if typ, held := readReservation(t, tg, a); !held || typ != prWE {
 		t.Fatal("the reservation did not survive reopening the same file")
 	}
@@ -230,5 +236,70 @@ func TestReloadRemovalWaitsForCommands(t *testing.T) {
 	}
 	if !cs.closed.Load() {
 		t.Fatal("the removed LUN's store was never closed")
+	}
+}
+
+// syncCounter counts Sync calls of the stores it opened.
+type syncCounter struct {
+	backing.Store
+	syncs *atomic.Int64
+}
+
+func (s syncCounter) Sync() error { s.syncs.Add(1); return s.Store.Sync() }
+
+// A reload that changes IOMode between wb and wt syncs the old store
+// before the new one serves (what wb acknowledged is on the medium when
+// WCE reads 0), reports MODE PARAMETERS CHANGED to every nexus, and a
+// write-back store is synced when it closes.
+func TestReloadWriteCacheChange(t *testing.T) {
+	p := tempImage(t, 1<<20)
+	var syncs atomic.Int64
+	open := func(l *config.LUN) (backing.Store, error) {
+		s, err := backing.Open(l, backing.OpenOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return syncCounter{s, &syncs}, nil
+	}
+	mk := func(mode string) *config.Target {
+		return fileTarget(t, p, func(l *config.LUN) { l.IOMode = mode })
+	}
+	tg, err := NewTarget(mk("wb"), Options{OpenStore: open})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &Nexus{ID: 1, InitiatorName: "iqn.a", ISID: [6]byte{1}, TargetName: tg.name}
+	tg.NexusAttach(a)
+	run(tg, a, cdb(0, 6), nil) // the power-on unit attention
+	if r := run(tg, a, rw16(0x8a, 0, 1, 0), make([]byte, 512)); r.Status != StatusGood {
+		t.Fatalf("write: %+v", r)
+	}
+	if err := tg.Reconfigure(mk("wt")); err != nil {
+		t.Fatal(err)
+	}
+	if n := syncs.Load(); n < 1 {
+		t.Fatalf("old wb store synced %d times by the reload", n)
+	}
+	if r := run(tg, a, cdb(0, 6), nil); senseASC(r) != ascModeParamsChanged {
+		t.Fatalf("no MODE PARAMETERS CHANGED after wb -> wt: %+v", r)
+	}
+	if err := tg.Reconfigure(mk("wt")); err != nil { // unchanged: nothing to report
+		t.Fatal(err)
+	}
+	if r := run(tg, a, cdb(0, 6), nil); r.Status != StatusGood {
+		t.Fatalf("TEST UNIT READY after an unchanged reload: %+v", r)
+	}
+	if err := tg.Reconfigure(mk("wb")); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(tg, a, cdb(0, 6), nil); senseASC(r) != ascModeParamsChanged {
+		t.Fatalf("no MODE PARAMETERS CHANGED after wt -> wb: %+v", r)
+	}
+	before := syncs.Load()
+	if err := tg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if syncs.Load() == before {
+		t.Fatal("the wb store was not synced when the target closed")
 	}
 }

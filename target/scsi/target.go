@@ -334,7 +334,7 @@ func (t *Target) Reconfigure(cfg *config.Target) error {
 	old := t.luns
 	t.mu.RUnlock()
 	next := map[uint64]*lun{}
-	var opened, newIdentity []*lun
+	var opened, newIdentity, wceChanged []*lun
 	sameMediumCap := map[*lun]uint64{} // reopened on the same medium: old capacity
 	var errs []error
 	for _, lc := range cfg.LUNs {
@@ -362,6 +362,20 @@ func (t *Target) Reconfigure(cfg *config.Target) error {
 		opened = append(opened, l)
 		if state != nil {
 			sameMediumCap[l] = ol.capacity()
+			if ol.wc != l.wc {
+				wceChanged = append(wceChanged, l)
+			}
+		}
+		if had {
+			// What the old store acknowledged reaches the medium before
+			// the new one serves: going from wb to wt, an initiator
+			// that sees WCE=0 no longer sends SYNCHRONIZE CACHE, and a
+			// ranged one on the new store would not cover the old
+			// store's writes. Writes still running on the old store
+			// are synced when it closes.
+			if err := ol.store.Sync(); err != nil {
+				t.log.WithError(err).WithField("lun", lc.Number).Error("syncing the old backing store before the reload replaces it")
+			}
 		}
 	}
 	changed := len(next) != len(old)
@@ -400,6 +414,11 @@ func (t *Target) Reconfigure(cfg *config.Target) error {
 	}
 	for _, l := range newIdentity {
 		l.establishUA("", ascInquiryDataChanged)
+	}
+	for _, l := range wceChanged {
+		// IOMode wb <-> wt changed the caching page's WCE (SPC-4
+		// 5.13: parameters changed by other means than MODE SELECT).
+		l.establishUA("", ascModeParamsChanged)
 	}
 	if changed {
 		for _, l := range next {
