@@ -38,3 +38,12 @@ func mediaSize(fd int) (int64, error) {
 	}
 	return int64(n) * int64(bs), nil
 }
+
+// fullSync is fcntl F_FULLFSYNC: macOS's fsync(2) leaves the data in the
+// drive's cache. A file system that does not support it gets fsync.
+func fullSync(fd int) error {
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_FULLFSYNC, 0); err == nil {
+		return nil
+	}
+	return unix.Fsync(fd)
+}

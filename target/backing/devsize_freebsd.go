@@ -26,3 +26,5 @@ func mediaSize(fd int) (int64, error) {
 func sectorSize(fd int) (int, error) {
 	return unix.IoctlGetInt(fd, unix.DIOCGSECTORSIZE)
 }
+
+func fullSync(fd int) error { return unix.Fsync(fd) }

@@ -15,3 +15,5 @@ const oDSYNC = unix.O_SYNC
 
 func mediaSize(int) (int64, error) { return 0, unix.ENOTSUP }
 func sectorSize(int) (int, error)  { return 0, unix.ENOTSUP }
+
+func fullSync(fd int) error { return unix.Fsync(fd) }

@@ -34,3 +34,5 @@ func sectorSize(fd int) (int, error) {
 	}
 	return int(n), nil
 }
+
+func fullSync(fd int) error { return unix.Fsync(fd) }

@@ -42,8 +42,9 @@ func deviceBlockSize(fd int) (int, error) {
 // ErrNotSupported, the probe at open fails, so the LUN is not thin.
 func punchHole(int, int64, int64) error { return unix.EOPNOTSUPP }
 
-// dataSync is fsync.
-func dataSync(fd int) error { return unix.Fsync(fd) }
+// dataSync is fsync, or what a system needs beyond it (devsize_*.go:
+// macOS's fsync does not flush the drive's cache).
+func dataSync(fd int) error { return fullSync(fd) }
 
 // seekData and seekHole: not asked of the system; every range reads as
 // mapped.
