@@ -35,12 +35,17 @@ type MemberHealth struct {
 // range until it is written again, as the failed write's data is
 // undefined anyway. Health and MirrorHealth report the members' state.
 type MirrorStore struct {
+	name    string // the device's name (logs, failure record)
 	members []MirrorMember
 	size    int64
 	log     *logrus.Entry
 
 	mu     sync.RWMutex
 	failed []error // failed[i] != nil: member i is out of service
+
+	// state, when set, records failed members so that a restart does
+	// not bring a stale leg back (mirrorstate.go).
+	state *mirrorState
 }
 
 // NewMirror builds a mirror. Its size is the smallest member's size (the
@@ -113,6 +118,10 @@ func (m *MirrorStore) fail(i int, err error) bool {
 	first := !already && others > 0
 	if first {
 		m.failed[i] = err
+		// Recorded before the write that the other legs took is
+		// acknowledged: after a crash or restart this leg, which
+		// lacks it, must not serve reads.
+		m.recordFailedLocked()
 	}
 	m.mu.Unlock()
 	if first {

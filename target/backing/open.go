@@ -12,6 +12,9 @@ import (
 // OpenOptions tune Open.
 type OpenOptions struct {
 	Log *logrus.Entry
+	// StateDir, when set, keeps the failed members of RAID1 devices
+	// recorded across restarts (mirrorstate.go).
+	StateDir string
 }
 
 // BlockSizer is implemented by stores that know their device's logical
@@ -76,6 +79,7 @@ func Open(l *config.LUN, opts OpenOptions) (Store, error) {
 	}
 	o := opener{
 		log:       log,
+		stateDir:  opts.StateDir,
 		direct:    typ == "blockio",
 		readOnly:  ro,
 		writeThru: l.IOMode == "" || l.IOMode == "wt",
@@ -98,6 +102,7 @@ func Open(l *config.LUN, opts OpenOptions) (Store, error) {
 // opener opens a config.Store tree.
 type opener struct {
 	log       *logrus.Entry
+	stateDir  string
 	direct    bool
 	readOnly  bool
 	writeThru bool
@@ -133,7 +138,15 @@ func (o opener) open(st *config.Store) (Store, error) {
 		for i, m := range members {
 			mm[i] = MirrorMember{Name: storeName(st.Members[i]), Store: m}
 		}
-		return NewMirror(o.log.WithField("device", st.Name), mm...), nil
+		m := NewMirror(o.log.WithField("device", st.Name), mm...)
+		m.name = st.Name
+		if o.stateDir != "" {
+			if err := m.useState(mirrorStatePath(o.stateDir, storeName(st)), storeName(st)); err != nil {
+				m.Close()
+				return nil, err
+			}
+		}
+		return m, nil
 	}
 	return nil, fmt.Errorf("store %q: unknown kind %d", st.Name, st.Kind)
 }

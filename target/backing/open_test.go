@@ -254,3 +254,38 @@ func TestFileRefreshSeesGrowth(t *testing.T) {
 		t.Fatalf("a fixed-size window changed size on Refresh: %d", n)
 	}
 }
+
+// Open with a StateDir applies a RAID1 device's failure record.
+func TestOpenMirrorUsesFailureRecord(t *testing.T) {
+	dir := t.TempDir()
+	p0, p1 := filepath.Join(dir, "m0"), filepath.Join(dir, "m1")
+	for _, p := range []string{p0, p1} {
+		if err := os.WriteFile(p, make([]byte, 1<<20), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	state := filepath.Join(dir, "state")
+	rec := mirrorStatePath(state, "device0")
+	if err := writeFileDurably(rec, []byte(`{"device":"device0","failed":[{"member":"`+p0+`","error":"EIO"}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	l := &config.LUN{Type: "fileio", IOMode: "wb", Store: &config.Store{Kind: config.StoreMirror, Name: "device0",
+		Members: []*config.Store{{Kind: config.StoreFile, Path: p0}, {Kind: config.StoreFile, Path: p1}}}}
+	s, err := Open(l, OpenOptions{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	h := MirrorHealth(s)
+	if len(h) != 1 || !h[0][0].Failed || h[0][1].Failed {
+		t.Fatalf("health %+v", h)
+	}
+	s2, err := Open(l, OpenOptions{}) // no state directory: nothing recorded
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if h := MirrorHealth(s2); h[0][0].Failed {
+		t.Fatalf("health without a state dir %+v", h)
+	}
+}

@@ -83,7 +83,7 @@ func NewTarget(cfg *config.Target, opts Options) (*Target, error) {
 	if opts.OpenStore == nil {
 		log := opts.Log
 		opts.OpenStore = func(l *config.LUN) (backing.Store, error) {
-			return backing.Open(l, backing.OpenOptions{Log: log})
+			return backing.Open(l, backing.OpenOptions{Log: log, StateDir: opts.StateDir})
 		}
 	}
 	t := &Target{opts: opts, log: opts.Log, name: cfg.Name, cfg: cfg, luns: map[uint64]*lun{}, nexus: map[string]*Nexus{}}

@@ -1,0 +1,155 @@
+package backing
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// A mirror member that failed is out of date from its first missed
+// write on. Its failure is recorded in the daemon's state directory, so
+// that a restart or a reload, which opens every member again, keeps it
+// out of service instead of reading stale data from it. The record is
+// written before the write that failed it is acknowledged. The member
+// comes back once the administrator has copied a healthy member onto it
+// and removed the file (targets(5)).
+
+type mirrorState struct {
+	path string
+	// since keeps each recorded member's failure time and reason.
+	since map[string]mirrorFailure
+}
+
+type mirrorFailure struct {
+	Member string    `json:"member"`
+	Since  time.Time `json:"since"`
+	Error  string    `json:"error"`
+}
+
+type mirrorStateFile struct {
+	Device string          `json:"device"`
+	Failed []mirrorFailure `json:"failed"`
+}
+
+// mirrorStatePath is the record of device name under dir.
+func mirrorStatePath(dir, device string) string {
+	safe := strings.Map(func(r rune) rune {
+		if r == '/' || r == 0 || r == '\\' {
+			return '_'
+		}
+		return r
+	}, device)
+	return filepath.Join(dir, "raid1."+safe+".json")
+}
+
+// ErrStaleMember is the error of a member kept out of service because
+// its failure was recorded before the mirror was opened.
+var ErrStaleMember = errors.New("mirror member failed before this open and may be out of date")
+
+// useState loads the failure record at path (missing: none) and takes
+// the members it names out of service, never the last one.
+func (m *MirrorStore) useState(path, device string) error {
+	st := &mirrorState{path: path, since: map[string]mirrorFailure{}}
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return fmt.Errorf("mirror %s: failure record: %w", device, err)
+	default:
+		var f mirrorStateFile
+		if err := json.Unmarshal(b, &f); err != nil {
+			return fmt.Errorf("mirror %s: failure record %s: %w (fix or remove it)", device, path, err)
+		}
+		for _, r := range f.Failed {
+			st.since[r.Member] = r
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.state = st
+	healthy := len(m.members)
+	for i, mb := range m.members {
+		r, ok := st.since[mb.Name]
+		if !ok {
+			continue
+		}
+		if healthy == 1 {
+			m.log.WithFields(logrus.Fields{"member": mb.Name, "record": path}).
+				Error("every mirror member is recorded failed; serving from the last one")
+			break
+		}
+		healthy--
+		m.failed[i] = &Error{Op: "open", Path: mb.Name, Kind: ErrIO,
+			Err: fmt.Errorf("%w (since %s: %s; recorded in %s: copy a healthy member onto it, then remove that file)",
+				ErrStaleMember, r.Since.Format(time.RFC3339), r.Error, path)}
+		m.log.WithFields(logrus.Fields{"member": mb.Name, "index": i, "since": r.Since.Format(time.RFC3339), "record": path}).
+			Warn("mirror member failed earlier and may be out of date; kept out of service")
+	}
+	return nil
+}
+
+// recordFailedLocked writes the failed members to the record (m.mu
+// held). A record that cannot be written is logged: the leg then comes
+// back stale after a restart.
+func (m *MirrorStore) recordFailedLocked() {
+	if m.state == nil {
+		m.log.Warn("no state directory: a restart will bring the failed mirror member back, out of date")
+		return
+	}
+	f := mirrorStateFile{Device: m.name}
+	for i, mb := range m.members {
+		if m.failed[i] == nil {
+			continue
+		}
+		r, ok := m.state.since[mb.Name]
+		if !ok {
+			r = mirrorFailure{Member: mb.Name, Since: time.Now().UTC(), Error: m.failed[i].Error()}
+			m.state.since[mb.Name] = r
+		}
+		f.Failed = append(f.Failed, r)
+	}
+	b, _ := json.MarshalIndent(f, "", "  ")
+	if err := writeFileDurably(m.state.path, append(b, '\n')); err != nil {
+		m.log.WithError(err).WithField("record", m.state.path).
+			Error("cannot record the failed mirror member: a restart would bring it back out of date")
+	}
+}
+
+// writeFileDurably replaces path with data: a synced temporary file
+// renamed over it, then the directory synced.
+func writeFileDurably(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	_, werr := tmp.Write(data)
+	if werr == nil {
+		werr = tmp.Sync()
+	}
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp.Name(), path)
+	}
+	if werr != nil {
+		os.Remove(tmp.Name())
+		return werr
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
