@@ -46,6 +46,15 @@ type MirrorStore struct {
 	// state, when set, records failed members so that a restart does
 	// not bring a stale leg back (mirrorstate.go).
 	state *mirrorState
+
+	// Overlapping writes (and unmaps) run one after the other: the
+	// legs are written in parallel, so two overlapping writes running
+	// at once could land in one order on one leg and in the other on
+	// the next, and a read after a failover would return other data
+	// than before it.
+	wmu     sync.Mutex
+	wcond   sync.Cond
+	writing [][2]int64 // ranges being written: [off, end)
 }
 
 // NewMirror builds a mirror. Its size is the smallest member's size (the
@@ -236,12 +245,49 @@ func (m *MirrorStore) settle(op string, off, n int64, idx []int, errs []error) e
 	return m.noneLeft(op, off, n, fault)
 }
 
+// lockRange waits until no write overlapping [off, off+n) is running
+// and registers this one; the returned func ends it.
+func (m *MirrorStore) lockRange(off, n int64) func() {
+	r := [2]int64{off, off + n}
+	m.wmu.Lock()
+	if m.wcond.L == nil {
+		m.wcond.L = &m.wmu
+	}
+	for overlaps(m.writing, r) {
+		m.wcond.Wait()
+	}
+	m.writing = append(m.writing, r)
+	m.wmu.Unlock()
+	return func() {
+		m.wmu.Lock()
+		for i, w := range m.writing {
+			if w == r {
+				m.writing[i] = m.writing[len(m.writing)-1]
+				m.writing = m.writing[:len(m.writing)-1]
+				break
+			}
+		}
+		m.wcond.Broadcast()
+		m.wmu.Unlock()
+	}
+}
+
+func overlaps(rs [][2]int64, r [2]int64) bool {
+	for _, w := range rs {
+		if w[0] < r[1] && r[0] < w[1] {
+			return true
+		}
+	}
+	return false
+}
+
 // WriteAt writes to every healthy member.
 func (m *MirrorStore) WriteAt(p []byte, off int64) (int, error) {
 	n := int64(len(p))
 	if !inBounds(off, n, m.size) {
 		return 0, rangeError("write", "", off, n, m.size)
 	}
+	defer m.lockRange(off, n)()
 	err := m.each("write", off, n, func(s Store) error {
 		_, err := s.WriteAt(p, off)
 		return err
@@ -270,6 +316,7 @@ func (m *MirrorStore) Unmap(off, n int64) error {
 	if !inBounds(off, n, m.size) {
 		return rangeError("unmap", "", off, n, m.size)
 	}
+	defer m.lockRange(off, n)()
 	idx := m.healthy()
 	errs := make([]error, len(idx))
 	for k, i := range idx {
