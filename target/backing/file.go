@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -433,9 +434,14 @@ func (s *FileStore) Unmap(off, n int64) error {
 func (s *FileStore) CanUnmap() bool { return s.canUnmap }
 
 // probeUnmap finds out whether punching holes works without touching a
-// byte of data. A regular file is asked to punch a 4 KiB hole past its
-// end (KEEP_SIZE: the size does not change, and there is no data there
-// to lose); the file system answers EOPNOTSUPP if it cannot. For a block
+// byte of data. For a regular file a new unnamed file on the same file
+// system (O_TMPFILE in its directory) is asked to punch a hole; the
+// file system answers EOPNOTSUPP if it cannot. Where no such file can be
+// made (no O_TMPFILE, a directory we may not write), the file itself is
+// asked to punch a hole 1 TiB past its end (KEEP_SIZE): far past any
+// byte a concurrent write could be putting there (a window longer than
+// the file, another LUN on it), not just past the end it had a moment
+// ago. For a block
 // device the kernel implements the punch with a write-zeroes request
 // that must not fall back to writing (BLKDEV_ZERO_NOFALLBACK), so the
 // device must support write zeroes: its queue's write_zeroes_max_bytes
@@ -444,12 +450,15 @@ func (s *FileStore) probeUnmap() bool {
 	if s.blockDev {
 		return blockDevWriteZeroes(s.rdev)
 	}
+	const probe = 4096
+	if ok, tried := punchProbeTmpfile(filepath.Dir(s.path), probe); tried {
+		return ok
+	}
 	var st unix.Stat_t
 	if err := s.control(func(fd int) error { return unix.Fstat(fd, &st) }); err != nil {
 		return false
 	}
-	const probe = 4096
-	off := roundUp(max(st.Size, 0), probe) + probe
+	off := roundUp(max(st.Size, 0), probe) + 1<<40
 	return s.control(func(fd int) error { return punchHole(fd, off, probe) }) == nil
 }
 

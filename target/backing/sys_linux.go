@@ -66,3 +66,18 @@ func offsetLoHi(off int64) (lo, hi uintptr) {
 	const longBits = unsafe.Sizeof(uintptr(0)) * 8
 	return uintptr(off), uintptr(uint64(off) >> (longBits - 1) >> 1)
 }
+
+// punchProbeTmpfile asks the file system of dir whether it punches
+// holes, on an unnamed file of its own (O_TMPFILE: nothing to clean up);
+// tried is false when no such file could be made.
+func punchProbeTmpfile(dir string, n int64) (ok, tried bool) {
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return false, false
+	}
+	defer unix.Close(fd)
+	if err := unix.Ftruncate(fd, 2*n); err != nil {
+		return false, false
+	}
+	return unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 0, n) == nil, true
+}
