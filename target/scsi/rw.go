@@ -317,7 +317,7 @@ func (c *cmdCtx) writeSame() Result {
 	if n == 0 {
 		// WSNZ=0: zero blocks means "to the last LBA".
 		nb := c.l.capacity()
-		if lba > nb {
+		if lba >= nb { // the LBA itself must exist
 			return c.fail(senseLBARange)
 		}
 		n = nb - lba

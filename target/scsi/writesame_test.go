@@ -73,3 +73,29 @@ func TestVerifyBytchkTransferLength(t *testing.T) {
 		t.Fatalf("VERIFY BYTCHK=11: %+v", r)
 	}
 }
+
+// WRITE SAME with zero blocks writes from the LBA to the end; the LBA
+// must exist: the capacity itself is LBA OUT OF RANGE, the last LBA is
+// one block.
+func TestWriteSameToTheEnd(t *testing.T) {
+	mem := backing.NewMemory(1 << 20) // 2048 blocks
+	tc := config.NewTarget(1, "iqn.2026-01.org.ietgo:ws")
+	tc.LUNs = []*config.LUN{{Number: 0, Type: "fileio", IOMode: "wb", Store: &config.Store{Path: "m"}}}
+	tg, err := NewTarget(tc, Options{OpenStore: func(*config.LUN) (backing.Store, error) { return mem, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &Nexus{ID: 1, InitiatorName: "iqn.a", ISID: [6]byte{1}, TargetName: tc.Name}
+	tg.NexusAttach(a)
+	run(tg, a, cdb(0, 6), nil)
+	pat := bytes.Repeat([]byte{0xcd}, 512)
+	if r := run(tg, a, rw16(0x93, 2048, 0, 0), pat); senseASC(r) != 0x2100 {
+		t.Fatalf("WRITE SAME(16) at the capacity, 0 blocks: %+v", r)
+	}
+	if r := run(tg, a, rw16(0x93, 2047, 0, 0), pat); r.Status != StatusGood {
+		t.Fatalf("WRITE SAME(16) at the last LBA, 0 blocks: %+v", r)
+	}
+	if r := run(tg, a, rw16(0x88, 2047, 1, 0), nil); !bytes.Equal(r.Data, pat) {
+		t.Fatal("the last block was not written")
+	}
+}
