@@ -296,11 +296,17 @@ func ParseAddress(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("%q is not a numeric address", s)
 	}
 	if !hasBits {
-		return netip.PrefixFrom(a, a.BitLen()), nil
+		return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 	}
 	p, err := netip.ParsePrefix(a.String() + "/" + bits)
 	if err != nil {
 		return netip.Prefix{}, fmt.Errorf("%q: bad prefix length", s)
+	}
+	// An IPv4-mapped item (::ffff:10.1.2.3, /96 and longer) is the IPv4
+	// network it maps: peers are compared unmapped, so the mapped form
+	// would never match (and a deny rule would let it in).
+	if a.Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
 	}
 	return p.Masked(), nil
 }

@@ -703,3 +703,21 @@ func TestIETNumbersAsStrtol(t *testing.T) {
 		}
 	}
 }
+
+// IPv4-mapped IPv6 items are the IPv4 networks they map (peers are
+// compared unmapped).
+func TestParseAddressUnmapsIPv4Mapped(t *testing.T) {
+	for in, want := range map[string]string{
+		"[::ffff:10.1.2.3]":     "10.1.2.3/32",
+		"[::ffff:10.1.2.0]/120": "10.1.2.0/24",
+		"[::ffff:10.1.2.0/120]": "10.1.2.0/24",
+		"::ffff:10.0.0.0/104":   "10.0.0.0/8",
+		"10.1.2.3":              "10.1.2.3/32",
+		"[fe80::1]/64":          "fe80::/64",
+	} {
+		p, err := ParseAddress(in)
+		if err != nil || p.String() != want {
+			t.Errorf("%s: %v %v, want %s", in, p, err, want)
+		}
+	}
+}

@@ -149,7 +149,20 @@ func (c *conn) close() {
 
 func (c *conn) serve() {
 	defer c.srv.connDone(c)
-	if err := c.loginPhase(); err != nil {
+	// Connections still logging in are bounded: a client that opens
+	// many and never finishes must not hold the daemon's memory.
+	if n := c.srv.loggingIn.Add(1); n > int32(c.srv.opts.MaxLoggingIn) {
+		c.srv.loggingIn.Add(-1)
+		if now := time.Now().UnixNano(); now-c.srv.lastLoginFull.Load() > int64(time.Second) {
+			c.srv.lastLoginFull.Store(now)
+			c.log.Warnf("%d connections are logging in already (MaxLoggingIn): new ones are closed until some finish", n-1)
+		}
+		c.close()
+		return
+	}
+	err := c.loginPhase()
+	c.srv.loggingIn.Add(-1)
+	if err != nil {
 		if !errors.Is(err, io.EOF) {
 			c.log.WithError(err).Info("login ended")
 		}
@@ -168,7 +181,7 @@ func (c *conn) serve() {
 	if ss.tgt != nil && ss.tgt.cfg.NOPInterval > 0 {
 		go c.pinger(ss.tgt.cfg.NOPInterval, ss.tgt.cfg.NOPTimeout)
 	}
-	err := c.ffpLoop()
+	err = c.ffpLoop()
 	if err != nil && !errors.Is(err, io.EOF) && !c.isClosing() {
 		c.log.WithError(err).Info("connection ended")
 	}

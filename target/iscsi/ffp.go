@@ -596,9 +596,16 @@ func (c *conn) handleText(h *pdu.BHS) error {
 		if err != nil {
 			return c.rejectSmall(h, rejectProtocolError)
 		}
-		newLimit := 0
+		newLimit, listed := 0, false
 		for _, kv := range kvs {
 			if kv.Key == "SendTargets" {
+				if listed {
+					// One listing per request: repeating the key must
+					// not multiply the answer (and the ACL checks).
+					answer = login.AppendKey(answer, kv.Key, "Reject")
+					continue
+				}
+				listed = true
 				answer = append(answer, c.sendTargets(kv.Value)...)
 				continue
 			}

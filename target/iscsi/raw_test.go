@@ -3,7 +3,9 @@ package iscsi
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"runtime"
 	"slices"
@@ -1367,4 +1369,86 @@ func TestAbortTaskWaitsForAWriteInTheStore(t *testing.T) {
 		return
 	}
 	t.Fatal("no TMF response")
+}
+
+// Connections that stay in the login phase are bounded: past
+// MaxLoggingIn a new one is closed at once; once one finishes, logins
+// work again.
+func TestLoggingInBounded(t *testing.T) {
+	cfg, _ := basicConfig()
+	ts := startServerWith(t, cfg, newFakeDisk(1<<20), Options{MaxLoggingIn: 2})
+	var idle []net.Conn
+	for range 2 {
+		nc, err := net.Dial("tcp", ts.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		idle = append(idle, nc)
+	}
+	closedSoon := func() bool {
+		nc, err := net.Dial("tcp", ts.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		nc.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		_, err = nc.Read(make([]byte, 1))
+		return errors.Is(err, io.EOF)
+	}
+	ok := false
+	for range 50 { // until the server counted the two idle ones
+		if closedSoon() {
+			ok = true
+			break
+		}
+	}
+	if !ok {
+		t.Fatal("a third connection logging in was not closed")
+	}
+	idle[0].Close()
+	for i := 0; ; i++ {
+		if !closedSoon() {
+			break
+		}
+		if i > 50 {
+			t.Fatal("connections still refused after one of the idle ones closed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r := dialRaw(t, ts.addr, normalKeys())
+	if r == nil {
+		t.Fatal("no login")
+	}
+}
+
+// SendTargets repeated in one Text Request is answered once; the
+// repeats are refused, not listed again.
+func TestSendTargetsOncePerRequest(t *testing.T) {
+	cfg, _ := basicConfig()
+	ts := startServer(t, cfg, newFakeDisk(1<<20))
+	d := dialRaw(t, ts.addr, []login.KV{{Key: "InitiatorName", Value: "iqn.2026-01.test:raw"}, {Key: "SessionType", Value: "Discovery"}})
+	kvs := make([]login.KV, 50)
+	for i := range kvs {
+		kvs[i] = login.KV{Key: "SendTargets", Value: "All"}
+	}
+	h := d.immediate(pdu.OpTextReq, 800)
+	d.send(&h, login.EncodeKeys(kvs))
+	p := d.recv()
+	got, err := login.ParseKeys(p.data)
+	if err != nil || p.Opcode() != pdu.OpTextResp {
+		t.Fatalf("%s (%v)", pdu.Describe(&p.BHS), err)
+	}
+	names, rejects := 0, 0
+	for _, kv := range got {
+		switch {
+		case kv.Key == "TargetName":
+			names++
+		case kv.Key == "SendTargets" && kv.Value == "Reject":
+			rejects++
+		}
+	}
+	if names != 1 || rejects != 49 {
+		t.Fatalf("%d listings and %d refusals, want 1 and 49", names, rejects)
+	}
 }

@@ -65,6 +65,10 @@ type Options struct {
 	// Accounts, when set, gives a target's CHAP accounts at each login
 	// instead of the config's (login.Env.Accounts).
 	Accounts func(t *config.Target) config.Auth
+	// MaxLoggingIn bounds the connections in the login phase at once
+	// (default 256); more are closed at once. Each holds at most a
+	// login's text (login.maxLoginText) for at most LoginTimeout.
+	MaxLoggingIn int
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -93,8 +97,12 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
 	nextTSIH  uint16
-	closed    bool
-	connWG    sync.WaitGroup
+	// loggingIn counts connections in the login phase (MaxLoggingIn);
+	// lastLoginFull is when refusing one was last logged.
+	loggingIn     atomic.Int32
+	lastLoginFull atomic.Int64
+	closed        bool
+	connWG        sync.WaitGroup
 }
 
 type targetState struct {
@@ -114,6 +122,9 @@ func NewServer(opts Options) (*Server, error) {
 	}
 	if opts.Port == 0 {
 		opts.Port = 3260
+	}
+	if opts.MaxLoggingIn <= 0 {
+		opts.MaxLoggingIn = 256
 	}
 	if opts.LoginTimeout == 0 {
 		opts.LoginTimeout = 15 * time.Second

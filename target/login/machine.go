@@ -30,6 +30,16 @@ const (
 // maxPendingText bounds text accumulated over Continue PDUs.
 const maxPendingText = 64 << 10
 
+// maxLoginText bounds the text of a whole login, every request together
+// (a login is a few hundred bytes; CHAP with long challenges a few KiB):
+// a client that keeps sending new keys before it authenticated must not
+// make the target keep them without end. maxLoginRequests bounds the
+// Login Requests of one login.
+const (
+	maxLoginText     = 256 << 10
+	maxLoginRequests = 256
+)
+
 // Env is what a Machine needs from its surroundings.
 type Env struct {
 	// LookupTarget resolves TargetName for a normal session, applying
@@ -137,8 +147,10 @@ type Machine struct {
 	// rest is the part of a response that did not fit in one Login
 	// Response (MaxLoginSegment): sent, in parts, as the initiator asks
 	// for it with empty Login Requests.
-	rest         *Response
-	done, failed bool
+	rest *Response
+	// textTotal and requests count what the whole login sent.
+	textTotal, requests int
+	done, failed        bool
 	// FailReason is a human-readable reason for the last failure (no secrets).
 	FailReason string
 }
@@ -210,6 +222,12 @@ func (m *Machine) split(resp Response) Response {
 }
 
 func (m *Machine) step(req Request) Response {
+	m.textTotal += len(req.Data)
+	m.requests++
+	if m.textTotal > maxLoginText || m.requests > maxLoginRequests {
+		return m.fail(&req, StatusInitiatorError, fmt.Sprintf("login too long: %d requests, %d bytes of text (at most %d and %d)",
+			m.requests, m.textTotal, maxLoginRequests, maxLoginText))
+	}
 	if m.done || m.failed {
 		return m.fail(&req, StatusInitiatorError, "login request after the login ended")
 	}
@@ -568,7 +586,11 @@ func (m *Machine) security(sec map[string]string, out []KV) ([]KV, bool, Status,
 	}
 	secret := acct.Secret
 	if !found || !chapVerify(m.chapAlg, m.chapID, secret, m.challenge, resp) {
-		return out, false, StatusAuthFailure, "CHAP authentication failed for user " + strconv.Quote(n)
+		shown := n
+		if len(shown) > 64 {
+			shown = shown[:64] + "..." // the name is the initiator's: bound what reaches the log
+		}
+		return out, false, StatusAuthFailure, "CHAP authentication failed for user " + strconv.Quote(shown)
 	}
 	m.res.AuthUser = n
 	if hasI || hasC {

@@ -89,3 +89,34 @@ func TestLoginResponseSplit(t *testing.T) {
 		t.Fatalf("a request with keys during a continued response: %+v", r)
 	}
 }
+
+// A login that keeps sending new keys in the security stage (T=0, never
+// authenticating) is ended once its text passes maxLoginText.
+func TestLoginTextIsBounded(t *testing.T) {
+	tg := &config.Target{Name: "iqn.2026-01.test:t", Params: config.DefaultParams()}
+	env := Env{TPGT: 1, Rand: &countingRand{},
+		JoinSession:  func(string, [6]byte, uint16) Status { return StatusSessionNotFound },
+		Admit:        func(*Result) (uint16, Status) { return 7, StatusSuccess },
+		LookupTarget: func(string, string) (*config.Target, Status) { return tg, StatusSuccess }}
+	m := New(env)
+	isid := [6]byte{0x80, 0, 0, 0, 0, 1}
+	first := EncodeKeys([]KV{{"InitiatorName", "iqn.2026-01.test:i"}, {"TargetName", tg.Name}, {"SessionType", "Normal"}, {"AuthMethod", "None"}})
+	if r := m.Step(Request{CSG: StageSecurity, NSG: StageOperational, ISID: isid, Data: first}); r.Failed {
+		t.Fatalf("first request: %s", m.FailReason)
+	}
+	big := make([]byte, 8000)
+	for i := range big {
+		big[i] = 'v'
+	}
+	for i := range 100 {
+		r := m.Step(Request{CSG: StageSecurity, NSG: StageOperational, ISID: isid,
+			Data: EncodeKeys([]KV{{fmt.Sprintf("X-k%d", i), string(big)}})})
+		if r.Failed {
+			if i*8000 < maxLoginText-16000 {
+				t.Fatalf("failed after %d bytes: %s", i*8000, m.FailReason)
+			}
+			return
+		}
+	}
+	t.Fatalf("800 KB of login text accepted")
+}
