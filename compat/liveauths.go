@@ -1,12 +1,11 @@
 package compat
 
 import (
+	"bytes"
 	"errors"
 	"io/fs"
 	"os"
 	"sync"
-	"syscall"
-	"time"
 
 	"github.com/ietgo/ietd/parser/netbsd"
 	"github.com/ietgo/ietd/target/config"
@@ -15,9 +14,8 @@ import (
 
 // LiveAuths keeps a NetBSD auths file current for logins. NetBSD's
 // iscsi-target opened the file afresh on every CHAP exchange, so users
-// added or changed there count without a restart; LiveAuths re-reads it
-// when its size, time or inode changed since the last login (one stat
-// per login otherwise).
+// added or changed there count without a restart; LiveAuths reads it at
+// every login and parses it again when it changed.
 //
 // Where we differ on purpose: a missing or unreadable file made NetBSD's
 // daemon exit when an initiator offered CHAP; here the file counts as
@@ -27,18 +25,12 @@ type LiveAuths struct {
 	path string
 	log  *logrus.Entry
 
-	mu     sync.Mutex
-	stamp  authsStamp
-	accs   []config.Account
-	loaded bool
-	seen   bool // the file existed at some point
-}
-
-type authsStamp struct {
-	size  int64
-	mtime time.Time
-	ino   uint64
-	gone  bool
+	mu      sync.Mutex
+	content []byte // the file as last read
+	readErr string // the last read error ("" = read fine)
+	accs    []config.Account
+	loaded  bool
+	seen    bool // the file existed at some point
 }
 
 // NewLiveAuths watches path (LoadOptions.AuthsPath; "" is the default).
@@ -68,47 +60,38 @@ func (l *LiveAuths) Auth(t *config.Target) config.Auth {
 func (l *LiveAuths) current() []config.Account {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	st := statAuths(l.path)
-	if l.loaded && st == l.stamp {
-		return l.accs
-	}
-	l.loaded, l.stamp = true, st
+	// Read at every login, as NetBSD did (the file is small, logins are
+	// rare); parsed again only when its bytes changed, so an edit is
+	// seen whatever it did to the file's size and times.
 	b, err := os.ReadFile(l.path)
 	if err != nil {
-		l.accs = nil
+		msg := err.Error()
+		if l.loaded && l.readErr == msg {
+			return nil
+		}
+		l.loaded, l.readErr, l.content, l.accs = true, msg, nil, nil
 		switch {
 		case l.log == nil:
 		case errors.Is(err, fs.ErrNotExist) && !l.seen:
 			l.log.Debugf("no auths file %s: no CHAP users", l.path)
+		case errors.Is(err, fs.ErrNotExist):
+			l.log.Warnf("auths file %s is gone: no CHAP users until it is back", l.path)
 		default:
-			if errors.Is(err, fs.ErrNotExist) {
-				l.log.Warnf("auths file %s is gone: no CHAP users until it is back", l.path)
-			} else {
-				l.log.Warnf("auths file %s: %v: no CHAP users until it can be read", l.path, err)
-			}
+			l.log.Warnf("auths file %s: %v: no CHAP users until it can be read", l.path, err)
 		}
 		return nil
 	}
-	l.seen = true
+	if l.loaded && l.readErr == "" && bytes.Equal(b, l.content) {
+		return l.accs
+	}
+	l.loaded, l.readErr, l.content, l.seen = true, "", b, true
 	f, ds := netbsd.ParseAuths(l.path, b)
 	l.accs = authsAccounts(f, &ds)
 	if l.log != nil {
 		for _, d := range ds {
 			l.log.Warn(d.String())
 		}
-		l.log.WithField("users", len(l.accs)).Infof("auths file %s re-read", l.path)
+		l.log.WithField("users", len(l.accs)).Infof("auths file %s read", l.path)
 	}
 	return l.accs
-}
-
-func statAuths(path string) authsStamp {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return authsStamp{gone: true}
-	}
-	s := authsStamp{size: fi.Size(), mtime: fi.ModTime()}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		s.ino = uint64(st.Ino)
-	}
-	return s
 }

@@ -47,3 +47,25 @@ func TestLiveAuthsFollowsTheFile(t *testing.T) {
 		t.Fatalf("the config's target was changed: %v", tg.Auth.Incoming)
 	}
 }
+
+// An edit that keeps the size and the modification time is seen too
+// (rsync -t --inplace): the file is compared by content.
+func TestLiveAuthsSeesSameSizeEdits(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auths")
+	if err := os.WriteFile(path, []byte("alice:chap:secretAAAAAAA\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(path)
+	l := NewLiveAuths(path, nil)
+	tg := &config.Target{Name: "t"}
+	if a := l.Auth(tg); len(a.Incoming) != 1 || a.Incoming[0].Secret != "secretAAAAAAA" {
+		t.Fatalf("%+v", a.Incoming)
+	}
+	if err := os.WriteFile(path, []byte("alice:chap:secretBBBBBBB\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(path, fi.ModTime(), fi.ModTime())
+	if a := l.Auth(tg); len(a.Incoming) != 1 || a.Incoming[0].Secret != "secretBBBBBBB" {
+		t.Fatalf("same-size edit not seen: %+v", a.Incoming)
+	}
+}
