@@ -730,3 +730,46 @@ func TestJournalPriorities(t *testing.T) {
 		t.Fatalf("prefixes on a stream that is not the journal:\n%s", out)
 	}
 }
+
+// As IET listed only the LUNs it attached, a LUN whose backing file
+// cannot be opened is not in the volume listing (Pacemaker's monitor
+// matches "lun:L ... path:P" there); once a reload finds the file, it is.
+func TestVolumeListingShowsServedLUNsOnly(t *testing.T) {
+	ietd := dt.Bin(t, "ietd")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "ietd.conf")
+	good, missing := filepath.Join(dir, "good.img"), filepath.Join(dir, "missing.img")
+	if err := os.WriteFile(good, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Path="+good+",Type=fileio\n\tLun 1 Path="+missing+",Type=fileio\n")
+	port := dt.FreePort(t)
+	d := dt.Start(t, port, ietd, append([]string{"-f"}, daemonArgs(dir, conf, port)...)...)
+	adm := func(args ...string) string {
+		out, _ := dt.Run(t, 20*time.Second, dt.Bin(t, "ietadm"), append([]string{"--socket", filepath.Join(dir, "ietadm.sock")}, args...)...)
+		return out
+	}
+	for _, listing := range []func() string{
+		func() string { return adm("--op", "show", "--volumes") },
+		func() string { b, _ := os.ReadFile(filepath.Join(dir, "proc", "volume")); return string(b) },
+	} {
+		dt.Eventually(t, 10*time.Second, func() string {
+			out := listing()
+			if !strings.Contains(out, "\tlun:0 state:0 iotype:fileio iomode:wt blocks:2048 blocksize:512 path:"+good) {
+				return "LUN 0 not listed:\n" + out
+			}
+			if strings.Contains(out, "lun:1") {
+				return "LUN 1, whose file is missing, is listed:\n" + out
+			}
+			return ""
+		})
+	}
+	if err := os.WriteFile(missing, make([]byte, 2<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.Signal(syscall.SIGHUP)
+	dt.Eventually(t, 10*time.Second, func() string {
+		b, _ := os.ReadFile(filepath.Join(dir, "proc", "volume"))
+		return dt.Contains(string(b), "\tlun:1 state:0 iotype:fileio iomode:wt blocks:4096 blocksize:512 path:"+missing)
+	})
+}

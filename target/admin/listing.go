@@ -10,13 +10,30 @@ import (
 	"github.com/ietgo/ietd/target/iscsi"
 )
 
+// ServedLUNs tells which LUNs of target tid are served and their
+// capacity in blocks (ok false: unknown, the config is listed as is).
+type ServedLUNs func(tid int) (luns map[uint64]uint64, ok bool)
+
 // VolumeListing renders the model like IET's /proc/net/iet/volume:
-// targets newest (highest tid) first, LUNs in order, path last.
-func VolumeListing(cfg *config.Config) string {
+// targets newest (highest tid) first, LUNs in order, path last. With
+// served, as IET listed only the LUNs it attached, a LUN whose store
+// could not be opened is left out (monitors such as Pacemaker's match
+// "lun:L ... path:P" to see that a LUN is up) and blocks are those
+// served.
+func VolumeListing(cfg *config.Config, served ServedLUNs) string {
 	var b strings.Builder
 	for _, t := range cfg.TargetsNewestFirst() {
 		fmt.Fprintf(&b, "tid:%d name:%s\n", t.TID, t.Name)
+		var up map[uint64]uint64
+		known := false
+		if served != nil {
+			up, known = served(t.TID)
+		}
 		for _, l := range t.LUNs {
+			blocks, isUp := up[l.Number]
+			if known && !isUp {
+				continue
+			}
 			bs := l.BlockSize
 			if bs == 0 {
 				bs = 512
@@ -32,8 +49,11 @@ func VolumeListing(cfg *config.Config) string {
 			if typ == "" {
 				typ = "fileio"
 			}
+			if !known {
+				blocks = lunBlocks(l, bs)
+			}
 			fmt.Fprintf(&b, "\tlun:%d state:0 iotype:%s iomode:%s blocks:%d blocksize:%d",
-				l.Number, typ, iomode, lunBlocks(l, bs), bs)
+				l.Number, typ, iomode, blocks, bs)
 			if typ != "nullio" && l.Store != nil {
 				fmt.Fprintf(&b, " path:%s", storePath(l.Store))
 			}

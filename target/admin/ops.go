@@ -89,7 +89,13 @@ func (o *Ops) dispatch(req *Request) (string, error) {
 		}
 		switch req.Listing {
 		case "volume":
-			return VolumeListing(o.Engine.Config()), nil
+			var served ServedLUNs
+			if e, ok := o.Engine.(interface {
+				ServedLUNs(tid int) (map[uint64]uint64, bool)
+			}); ok {
+				served = e.ServedLUNs
+			}
+			return VolumeListing(o.Engine.Config(), served), nil
 		case "session":
 			return SessionListing(o.Engine.Config(), o.Engine.Sessions()), nil
 		}

@@ -386,6 +386,9 @@ func (e *engine) Apply(cfg *config.Config) error {
 	return nil
 }
 func (e *engine) Sessions() []iscsi.SessionInfo { return e.srv.Sessions() }
+func (e *engine) ServedLUNs(tid int) (map[uint64]uint64, bool) {
+	return e.srv.ServedLUNs(tid)
+}
 func (e *engine) CloseSession(tid int, sid uint64) error {
 	return e.srv.CloseSession(tid, sid)
 }
@@ -406,7 +409,7 @@ func (d *Daemon) writeProcLocked(cfg *config.Config) {
 	if err := os.MkdirAll(d.opts.ProcDir, 0o755); err != nil {
 		return
 	}
-	writeIfChanged(filepath.Join(d.opts.ProcDir, "volume"), admin.VolumeListing(cfg))
+	writeIfChanged(filepath.Join(d.opts.ProcDir, "volume"), admin.VolumeListing(cfg, d.srv.ServedLUNs))
 	writeIfChanged(filepath.Join(d.opts.ProcDir, "session"), admin.SessionListing(cfg, d.srv.Sessions()))
 }
 

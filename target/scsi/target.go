@@ -133,6 +133,22 @@ func itKey(n *Nexus) string {
 	return n.InitiatorName + ",i,0x" + hex.EncodeToString(n.ISID[:]) + "|" + n.TargetName
 }
 
+// ServedLUNs lists the LUNs being served, with their capacity in
+// blocks: a LUN whose store could not be opened is not among them.
+func (t *Target) ServedLUNs() map[uint64]uint64 {
+	t.mu.RLock()
+	luns := make([]*lun, 0, len(t.luns))
+	for _, l := range t.luns {
+		luns = append(luns, l)
+	}
+	t.mu.RUnlock()
+	out := make(map[uint64]uint64, len(luns))
+	for _, l := range luns {
+		out[l.num] = l.capacity()
+	}
+	return out
+}
+
 func (t *Target) lun(n uint64) *lun {
 	t.mu.RLock()
 	l := t.luns[n]
