@@ -314,3 +314,24 @@ func TestAuthsReadAtEachLogin(t *testing.T) {
 		t.Fatal("iscsi-target did not stop on SIGTERM")
 	}
 }
+
+// --check names a missing extent at its own line and says what NetBSD
+// did with it (refused to start), not what IET did.
+func TestCheckMissingExtent(t *testing.T) {
+	bin := dt.Bin(t, "iscsi-target")
+	dir := t.TempDir()
+	targets := filepath.Join(dir, "targets")
+	missing := filepath.Join(dir, "nodir", "img")
+	if err := os.WriteFile(targets, []byte("# c\nextent0 "+missing+" 0 10MB\ntarget0 ro extent0 0/0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	auths := filepath.Join(dir, "auths")
+	if err := os.WriteFile(auths, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := dt.Run(t, 20*time.Second, bin, "--check", "-f", targets, "--auths", auths)
+	want := targets + ":2:1: warning: LUN 0 of target iqn.1994-04.org.netbsd.iscsi-target:target0: stat " + missing
+	if !strings.Contains(out, want) || !strings.Contains(out, "(NetBSD's iscsi-target refused to start)") {
+		t.Fatalf("--check output lacks %q and NetBSD's behaviour:\n%s", want, out)
+	}
+}

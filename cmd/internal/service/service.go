@@ -165,12 +165,8 @@ func Check(w io.Writer, start LoadFunc) error {
 	for _, t := range cfg.Targets {
 		luns += len(t.LUNs)
 		for _, l := range t.LUNs {
-			for _, msg := range missingFiles(l.Store, l.BlockSize) {
-				at := l.Pos
-				if l.Store != nil && l.Store.Pos.Line > 0 {
-					at = l.Store.Pos
-				}
-				fmt.Fprintf(w, "%s: warning: LUN %d of target %s: %s: a start leaves this LUN out (as IET)\n", at, l.Number, t.Name, msg)
+			for _, mf := range missingFiles(l.Store, l.BlockSize, l.Pos) {
+				fmt.Fprintf(w, "%s: warning: LUN %d of target %s: %s: a start leaves this LUN out (%s)\n", mf.at, l.Number, t.Name, mf.msg, leftOutNote(cfg.Dialect))
 			}
 		}
 	}
@@ -194,33 +190,51 @@ func Check(w io.Writer, start LoadFunc) error {
 // cannot use: missing and not to be created, to be created in a
 // directory that does not exist or with no length to give them, or too
 // short to hold one block. It only stats: a check opens nothing.
-func missingFiles(st *config.Store, blockSize int) []string {
+// leftOutNote says what the original daemon did with a LUN whose file
+// is missing.
+func leftOutNote(d config.Dialect) string {
+	if d == config.DialectNetBSD {
+		return "NetBSD's iscsi-target refused to start"
+	}
+	return "as IET"
+}
+
+type missingFile struct {
+	at  config.Position // the extent's line when known, else the LUN's
+	msg string
+}
+
+func missingFiles(st *config.Store, blockSize int, at config.Position) []missingFile {
 	if st == nil {
 		return nil
+	}
+	if st.Pos.Line > 0 {
+		at = st.Pos
 	}
 	if blockSize <= 0 {
 		blockSize = 512
 	}
-	var out []string
+	var out []missingFile
+	add := func(msg string) { out = append(out, missingFile{at, msg}) }
 	if st.Kind == config.StoreFile && st.Path != "" {
 		fi, err := os.Stat(st.Path)
 		switch {
 		case err != nil && !st.Create:
-			out = append(out, err.Error())
+			add(err.Error())
 		case err != nil && !errors.Is(err, fs.ErrNotExist):
-			out = append(out, err.Error())
+			add(err.Error())
 		case err != nil && st.Size == 0:
-			out = append(out, fmt.Sprintf("%s does not exist, and its length is the file's own (\"size\"): nothing to create", st.Path))
+			add(fmt.Sprintf("%s does not exist, and its length is the file's own (\"size\"): nothing to create", st.Path))
 		case err != nil:
 			if _, derr := os.Stat(filepath.Dir(st.Path)); derr != nil {
-				out = append(out, fmt.Sprintf("%s cannot be created: %v", st.Path, derr))
+				add(fmt.Sprintf("%s cannot be created: %v", st.Path, derr))
 			}
 		case fi.Mode().IsRegular() && st.Size == 0 && fi.Size()-st.Offset < int64(blockSize):
-			out = append(out, fmt.Sprintf("%s holds %d byte(s) past offset %d, less than one %d-byte block", st.Path, max(fi.Size()-st.Offset, 0), st.Offset, blockSize))
+			add(fmt.Sprintf("%s holds %d byte(s) past offset %d, less than one %d-byte block", st.Path, max(fi.Size()-st.Offset, 0), st.Offset, blockSize))
 		}
 	}
 	for _, m := range st.Members {
-		out = append(out, missingFiles(m, blockSize)...)
+		out = append(out, missingFiles(m, blockSize, at)...)
 	}
 	return out
 }
