@@ -421,6 +421,9 @@ func TestACLItemsWithBlanksAndComments(t *testing.T) {
 			"re:iqn.2001-04.com.example:host1", "re:eui.0123456789abcdef", `re:^iqn\..*`, "re:.*:backup"}, nil},
 		{"ALL host_1\n", []string{"re:host_1"}, []string{
 			`a:1:5: warning: item "host_1" is neither an address, a host name, nor an initiator name or pattern ('_' cannot occur in an initiator name): read as an initiator-name regular expression`}},
+		// x.y.z.0 without a prefix is one address (IET too): say so.
+		{"ALL 172.16.1.0, 10.0.0.0/8\n", []string{"addr:172.16.1.0", "addr:10.0.0.0/8"}, []string{
+			`a:1:5: warning: 172.16.1.0 without a prefix length matches that one address only (as IET); for the network write e.g. 172.16.1.0/24`}},
 		{"ALL initiator:one\n", []string{"re:initiator:one"}, []string{
 			`a:1:5: warning: item "initiator:one" is neither an address, a host name, nor an initiator name (iqn., eui., naa.) or a regular expression: read as an initiator-name regular expression`}},
 	}
