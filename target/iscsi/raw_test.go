@@ -1452,3 +1452,35 @@ func TestSendTargetsOncePerRequest(t *testing.T) {
 		t.Fatalf("%d listings and %d refusals, want 1 and 49", names, rejects)
 	}
 }
+
+// ietadm --op delete --tid --sid closes the session the listing's sid
+// names (the sid is IET's number: the TSIH in its top 16 bits).
+func TestCloseSessionBySID(t *testing.T) {
+	cfg, tg := basicConfig()
+	ts := startServer(t, cfg, newFakeDisk(1<<20))
+	r := dialRaw(t, ts.addr, normalKeys())
+	infos := ts.srv.Sessions()
+	if len(infos) != 1 {
+		t.Fatalf("sessions %+v", infos)
+	}
+	if err := ts.srv.CloseSession(tg.TID, infos[0].SID^1); !errors.Is(err, ErrNoSuchSession) {
+		t.Fatalf("closing a sid that is not there: %v", err)
+	}
+	if err := ts.srv.CloseSession(tg.TID, infos[0].SID); err != nil {
+		t.Fatalf("CloseSession(%d, %d): %v", tg.TID, infos[0].SID, err)
+	}
+	r.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for range 10 { // an Async Message may come first; then the close
+		var h pdu.Header
+		if err := r.rd.ReadHeader(&h); err != nil {
+			break
+		}
+		r.rd.Discard(h.DataLen())
+	}
+	for i := 0; len(ts.srv.Sessions()) != 0; i++ {
+		if i > 100 {
+			t.Fatal("the session is still listed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

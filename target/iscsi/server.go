@@ -420,7 +420,7 @@ func (s *Server) Sessions() []SessionInfo {
 func (s *Server) findSession(tid int, sid uint64) *session {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ss := s.sessions[uint16(sid)]
+	ss := s.sessions[uint16(sid>>48)] // the TSIH: session.sid
 	if ss == nil || ss.tid != tid || ss.sid() != sid {
 		return nil
 	}
