@@ -356,7 +356,7 @@ func TestNetBSDLengths(t *testing.T) {
 		{"0", "99999999999999.5T", 0, `t:1:14: error: extent extent0: length "99999999999999.5T" is too large (at most 9223372036854775807 bytes)`},
 		{"0", "0", 0, `t:1:14: error: extent extent0 has length 0`},
 		{"0", "-5", 0, `t:1:14: error: extent extent0: length "-5" is not a number or "size"`},
-		{"1M", "1M", 1 << 20, `t:1:12: warning: extent extent0: offset "1M" is read as 1 bytes (NetBSD takes no unit on offsets)`},
+		{"1M", "1M", 1 << 20, `t:1:12: warning: extent extent0: offset "1M" is read as 1 byte(s) (NetBSD takes no unit on offsets)`},
 		{"99999999999999999999", "1M", 0, `t:1:12: error: extent extent0: offset "99999999999999999999" is too large (at most 9223372036854775807 bytes)`},
 		{"9223372036854775807", "1", 0, `t:1:32: error: extent extent0: offset 9223372036854775807 + length 1 is beyond the largest file size (9223372036854775807 bytes)`},
 	}

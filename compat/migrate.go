@@ -133,7 +133,11 @@ func describeStore(t *config.Target, s *config.Store, note func(string, ...any))
 		return false
 	}
 	if s.Offset != 0 || s.Size != 0 {
-		note("target %s: extent window of %s written as Offset=/Size= (ietd extension)", t.Name, s.Path)
+		if s.Offset != 0 {
+			note("target %s: extent window of %s written as Offset=/Size= (ietd extension)", t.Name, s.Path)
+		} else {
+			note("target %s: extent length of %s written as Size= (ietd extension)", t.Name, s.Path)
+		}
 	}
 	if s.Size == 0 {
 		note("target %s: extent of %s with length \"size\" covers the file up to its end", t.Name, s.Path)

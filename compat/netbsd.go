@@ -278,7 +278,7 @@ func lowerExtent(e *netbsd.Extent, dir string, ds *config.Diagnostics) (*config.
 		ds.Errorf(pos(e.Offset.Pos), "extent %s: offset %q is too large (at most %d bytes)", e.Name, e.Offset.Text, int64(math.MaxInt64))
 		return nil, 0, false
 	case rest != "":
-		ds.Warnf(pos(e.Offset.Pos), "extent %s: offset %q is read as %d bytes (NetBSD takes no unit on offsets)", e.Name, e.Offset.Text, off)
+		ds.Warnf(pos(e.Offset.Pos), "extent %s: offset %q is read as %d byte(s) (NetBSD takes no unit on offsets)", e.Name, e.Offset.Text, off)
 	}
 	st.Offset = off
 	lt := e.Length.Text

@@ -161,14 +161,21 @@ func Check(w io.Writer, start LoadFunc) error {
 		fmt.Fprintln(w, err)
 		return err
 	}
-	luns := 0
+	luns := 0 // the LUNs a start would serve
 	for _, t := range cfg.Targets {
-		luns += len(t.LUNs)
 		for _, l := range t.LUNs {
-			for _, mf := range missingFiles(l.Store, l.BlockSize, l.Pos) {
+			missing := missingFiles(l.Store, l.BlockSize, l.Pos)
+			for _, mf := range missing {
 				fmt.Fprintf(w, "%s: warning: LUN %d of target %s: %s: a start leaves this LUN out (%s)\n", mf.at, l.Number, t.Name, mf.msg, leftOutNote(cfg.Dialect))
 			}
+			if len(missing) == 0 {
+				luns++
+			}
 		}
+	}
+	source := cfg.Source
+	if source == "" {
+		source = "(no config file)"
 	}
 	if diags.HasErrors() {
 		// A left-out item is reported with its causes: count the causes
@@ -179,17 +186,13 @@ func Check(w io.Writer, start LoadFunc) error {
 				n++
 			}
 		}
-		fmt.Fprintf(w, "%s: %d error(s): a start serves the rest (%s, %d target(s), %d LUN(s)) without what is left out above; a reload (SIGHUP) with this file is refused\n", cfg.Source, n, cfg.Dialect, len(cfg.Targets), luns)
+		fmt.Fprintf(w, "%s: %d error(s): a start serves the rest (%s, %d target(s), %d LUN(s)) without what is left out above; a reload (SIGHUP) with this file is refused\n", source, n, cfg.Dialect, len(cfg.Targets), luns)
 		return diags
 	}
-	fmt.Fprintf(w, "%s: ok (%s, %d target(s), %d LUN(s))\n", cfg.Source, cfg.Dialect, len(cfg.Targets), luns)
+	fmt.Fprintf(w, "%s: ok (%s, %d target(s), %d LUN(s))\n", source, cfg.Dialect, len(cfg.Targets), luns)
 	return nil
 }
 
-// missingFiles lists the files of a store (and its members) a start
-// cannot use: missing and not to be created, to be created in a
-// directory that does not exist or with no length to give them, or too
-// short to hold one block. It only stats: a check opens nothing.
 // leftOutNote says what the original daemon did with a LUN whose file
 // is missing.
 func leftOutNote(d config.Dialect) string {
@@ -204,6 +207,10 @@ type missingFile struct {
 	msg string
 }
 
+// missingFiles lists the files of a store (and its members) a start
+// cannot use: missing and not to be created, to be created in a
+// directory that does not exist or with no length to give them, or too
+// short to hold one block. It only stats: a check opens nothing.
 func missingFiles(st *config.Store, blockSize int, at config.Position) []missingFile {
 	if st == nil {
 		return nil
