@@ -3,6 +3,7 @@ package backing
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"syscall"
 )
@@ -28,11 +29,16 @@ func (e *Error) Error() string {
 	if e.Op != "open" && e.Op != "sync" {
 		msg += fmt.Sprintf(" [%d,+%d)", e.Off, e.Len)
 	}
+	cause := e.Err
+	var pe *fs.PathError
+	if errors.As(cause, &pe) && pe.Path == e.Path && e.Path != "" {
+		cause = pe.Err // "open /x: open /x: ..." says the path once
+	}
 	switch {
-	case e.Kind != nil && e.Err != nil:
-		return msg + ": " + e.Kind.Error() + ": " + e.Err.Error()
-	case e.Err != nil:
-		return msg + ": " + e.Err.Error()
+	case e.Kind != nil && cause != nil:
+		return msg + ": " + e.Kind.Error() + ": " + cause.Error()
+	case cause != nil:
+		return msg + ": " + cause.Error()
 	case e.Kind != nil:
 		return msg + ": " + e.Kind.Error()
 	}
