@@ -924,7 +924,7 @@ func (c *conn) respondTMF(o outPDU, fn scsi.TMF, lun uint64, victims []*task, re
 		// No time limit: FUNCTION COMPLETE promises the victims have
 		// no effect any more (SAM-5 7.1). A connection that closes
 		// meanwhile needs no answer.
-		if !waitTasksEnded(c.wdone, victims, c.log, fmt.Sprintf("task management function %d", fn)) {
+		if !waitTasksEnded(c.wdone, victims, c.log, fn.String()) {
 			return
 		}
 		if callSCSI {

@@ -1,5 +1,7 @@
 package scsi
 
+import "fmt"
+
 // Nexus identifies one I_T nexus (an iSCSI session): the initiator port
 // (iSCSI name + ISID) on one target port. The transport creates one per
 // session and passes the same pointer with every command of that session.
@@ -94,6 +96,17 @@ const (
 	TMFTargetColdReset  TMF = 7
 	TMFTaskReassign     TMF = 8
 )
+
+var tmfNames = [...]string{1: "ABORT TASK", 2: "ABORT TASK SET", 3: "CLEAR ACA", 4: "CLEAR TASK SET",
+	5: "LOGICAL UNIT RESET", 6: "TARGET WARM RESET", 7: "TARGET COLD RESET", 8: "TASK REASSIGN"}
+
+// String is the function's name in RFC 7143.
+func (f TMF) String() string {
+	if int(f) < len(tmfNames) && tmfNames[f] != "" {
+		return tmfNames[f]
+	}
+	return fmt.Sprintf("task management function %d", uint8(f))
+}
 
 // TaskAborter is implemented by the transport so the device server can
 // abort commands of other I_T nexuses (PERSISTENT RESERVE OUT with
