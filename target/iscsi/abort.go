@@ -25,6 +25,12 @@ func (a taskAborter) AbortTasks(lun uint64, nexuses []*scsi.Nexus, keep *scsi.Co
 		}
 	}
 	a.srv.mu.Unlock()
+	// Two PREEMPT AND ABORTs of one nexus may abort each other: neither
+	// waits for a command that is itself waiting here, or both would
+	// wait for ever. (Registered before the scan: of two that run at
+	// once, at least one sees the other.)
+	a.srv.preempting.Store(keep, true)
+	defer a.srv.preempting.Delete(keep)
 	var wait []*task
 	for _, ss := range sessions {
 		ss.mu.Lock()
@@ -42,7 +48,7 @@ func (a taskAborter) AbortTasks(lun uint64, nexuses []*scsi.Nexus, keep *scsi.Co
 		// ends now (abortTask), giving back its buffer and budget.
 		for _, t := range victims {
 			ss.abortTask(t)
-			if t.executing.Load() {
+			if _, waiting := a.srv.preempting.Load(&t.cmd); t.executing.Load() && !waiting {
 				wait = append(wait, t)
 			}
 		}

@@ -112,3 +112,67 @@ func startServerWithDevice(t *testing.T, cfg *config.Config, dev *abortDisk) *te
 	})
 	return ts
 }
+
+// preemptDisk runs every PERSISTENT RESERVE OUT as a PREEMPT AND ABORT
+// of its own nexus, once both of two have started.
+type preemptDisk struct {
+	*abortDisk
+	started, returned sync.WaitGroup
+}
+
+func (d *preemptDisk) Execute(ctx context.Context, cmd *scsi.Command) scsi.Result {
+	if cmd.CDB[0] != 0x5f {
+		return d.abortDisk.Execute(ctx, cmd)
+	}
+	d.started.Done()
+	d.started.Wait()
+	d.aborter.AbortTasks(0, []*scsi.Nexus{cmd.Nexus}, cmd)
+	d.returned.Done()
+	return scsi.Result{XferLen: -1}
+}
+
+// Two PREEMPT AND ABORTs of one nexus that abort each other both
+// return: neither waits for the other (with no time limit on the wait,
+// they would wait for ever). Each aborted the other, so neither is
+// answered (TAS=0); the session goes on.
+func TestPreemptAndAbortsOfOneNexusDoNotWaitForEachOther(t *testing.T) {
+	cfg, _ := basicConfig()
+	disk := &preemptDisk{abortDisk: &abortDisk{fakeDisk: newFakeDisk(1 << 20)}}
+	disk.started.Add(2)
+	disk.returned.Add(2)
+	lg := logrus.New()
+	lg.SetLevel(logrus.ErrorLevel)
+	srv, err := NewServer(Options{Config: cfg, Log: logrus.NewEntry(lg),
+		NewDevice: func(*config.Target, scsi.Options) (Device, error) { return disk, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	r := dialRaw(t, l.Addr().String(), normalKeys())
+	prOut := []byte{0x5f, 0x05, 0, 0, 0, 0, 0, 0, 0, 0}
+	r.command(prOut, 0, false)
+	r.command(prOut, 0, false)
+	done := make(chan struct{})
+	go func() { disk.returned.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the two PREEMPT AND ABORTs wait for each other")
+	}
+	itt := r.command([]byte{0x00, 0, 0, 0, 0, 0}, 0, false)
+	for range 3 {
+		if p := r.recv(); p.Opcode() == pdu.OpSCSIResp && p.ITT() == itt {
+			return
+		}
+	}
+	t.Fatal("no answer to TEST UNIT READY after the two PREEMPT AND ABORTs")
+}

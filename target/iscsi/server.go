@@ -97,6 +97,9 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
 	nextTSIH  uint16
+	// preempting holds the *scsi.Command of every PREEMPT AND ABORT
+	// waiting in AbortTasks (abort.go).
+	preempting sync.Map
 	// loggingIn counts connections in the login phase (MaxLoggingIn);
 	// lastLoginFull is when refusing one was last logged.
 	loggingIn     atomic.Int32
