@@ -511,6 +511,9 @@ func (c *conn) appendOut(bufs net.Buffers, arena []byte, o *outPDU) (net.Buffers
 	}
 	collapse := len(data) > 0 && res.Status == scsi.StatusGood && len(res.Sense) == 0
 	limit := int(c.sendLimit.Load())
+	if t.segLimit > 0 {
+		limit = t.segLimit // the digests were taken for these segments
+	}
 	var h pdu.BHS
 	// Data-In sequences of at most MaxBurstLength, each ending with the
 	// F bit (RFC 7143 13.13); DataSN runs on across them.

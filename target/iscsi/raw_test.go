@@ -1484,3 +1484,38 @@ func TestCloseSessionBySID(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// With DataDigest on, Data-In after a new MaxRecvDataSegmentLength is
+// cut where its digests were taken (r.recv checks every digest).
+func TestDeclaredMaxRecvDataSegmentLengthWithDigests(t *testing.T) {
+	cfg, tg := basicConfig()
+	tg.Params.MaxXmitDataSegmentLength = 1 << 20
+	tg.Params.DataDigest = []string{"CRC32C", "None"}
+	ts := startServer(t, cfg, newFakeDisk(1<<20))
+	r := dialRaw(t, ts.addr, normalKeys(login.KV{Key: "DataDigest", Value: "CRC32C"}))
+	if !r.dd {
+		t.Fatal("DataDigest not negotiated")
+	}
+	h := r.immediate(pdu.OpTextReq, 900)
+	r.send(&h, login.EncodeKeys([]login.KV{{Key: "MaxRecvDataSegmentLength", Value: "1024"}}))
+	if p := r.recv(); p.Opcode() != pdu.OpTextResp {
+		t.Fatalf("answer: %s", pdu.Describe(&p.BHS))
+	}
+	for round := range 20 {
+		itt := r.command([]byte{0x28, 0, 0, 0, 0, 0, 0, 0, 32, 0}, 32*512, true)
+		n := 0
+		for {
+			p := r.recv()
+			if p.Opcode() != pdu.OpDataIn || p.ITT() != itt || len(p.data) > 1024 {
+				t.Fatalf("round %d: %s, %d bytes", round, pdu.Describe(&p.BHS), len(p.data))
+			}
+			n++
+			if p.Flags()&pdu.FlagStatus != 0 {
+				break
+			}
+		}
+		if n != 16 {
+			t.Fatalf("round %d: %d Data-In PDUs, want 16", round, n)
+		}
+	}
+}

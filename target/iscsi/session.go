@@ -609,7 +609,10 @@ func (ss *session) run(t *task) {
 		return
 	}
 	if c.dd && t.read {
-		t.digests = dataInDigests(t.digestBuf[:0], t.dataIn(), int(c.sendLimit.Load()), c.burst)
+		// The segments the digests cover are the ones sent: the limit
+		// is fixed here for both (a Text Request may change it).
+		t.segLimit = int(c.sendLimit.Load())
+		t.digests = dataInDigests(t.digestBuf[:0], t.dataIn(), t.segLimit, c.burst)
 	}
 	t.responded = true
 	t.releaseSlot()
@@ -675,6 +678,7 @@ type task struct {
 	// CRC off the connection's single writer); digestBuf backs it.
 	digests   []uint32
 	digestBuf [8]uint32
+	segLimit  int // the Data-In segment size digests were taken for (0: none)
 
 	sig       taskSignals // the task's context: cancelled on abort or end
 	aborted   atomic.Bool
