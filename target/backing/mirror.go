@@ -44,8 +44,10 @@ type MirrorStore struct {
 	failed []error // failed[i] != nil: member i is out of service
 
 	// state, when set, records failed members so that a restart does
-	// not bring a stale leg back (mirrorstate.go).
+	// not bring a stale leg back (mirrorstate.go); recMu orders the
+	// writes of the record (taken before mu).
 	state *mirrorState
+	recMu sync.Mutex
 
 	// Overlapping writes (and unmaps) run one after the other: the
 	// legs are written in parallel, so two overlapping writes running
@@ -127,12 +129,18 @@ func (m *MirrorStore) fail(i int, err error) bool {
 	first := !already && others > 0
 	if first {
 		m.failed[i] = err
+	}
+	// A request that finds the member failed by another one whose
+	// record is not written yet waits for that record too.
+	pending := already && m.state != nil && !m.state.written[m.members[i].Name]
+	m.mu.Unlock()
+	if first || pending {
 		// Recorded before the write that the other legs took is
 		// acknowledged: after a crash or restart this leg, which
-		// lacks it, must not serve reads.
-		m.recordFailedLocked()
+		// lacks it, must not serve reads. Not under m.mu: the other
+		// legs keep serving while the file is written and synced.
+		m.recordFailed()
 	}
-	m.mu.Unlock()
 	if first {
 		m.log.WithFields(logrus.Fields{"member": m.members[i].Name, "index": i}).WithError(err).
 			Error("mirror member failed; continuing without it")

@@ -23,8 +23,10 @@ import (
 
 type mirrorState struct {
 	path string
-	// since keeps each recorded member's failure time and reason.
-	since map[string]mirrorFailure
+	// since keeps each recorded member's failure time and reason;
+	// written says which of them are in the file (under MirrorStore.mu).
+	since   map[string]mirrorFailure
+	written map[string]bool
 }
 
 type mirrorFailure struct {
@@ -56,7 +58,7 @@ var ErrStaleMember = errors.New("mirror member failed before this open and may b
 // useState loads the failure record at path (missing: none) and takes
 // the members it names out of service, never the last one.
 func (m *MirrorStore) useState(path, device string) error {
-	st := &mirrorState{path: path, since: map[string]mirrorFailure{}}
+	st := &mirrorState{path: path, since: map[string]mirrorFailure{}, written: map[string]bool{}}
 	b, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -69,6 +71,7 @@ func (m *MirrorStore) useState(path, device string) error {
 		}
 		for _, r := range f.Failed {
 			st.since[r.Member] = r
+			st.written[r.Member] = true
 		}
 	}
 	m.mu.Lock()
@@ -95,11 +98,15 @@ func (m *MirrorStore) useState(path, device string) error {
 	return nil
 }
 
-// recordFailedLocked writes the failed members to the record (m.mu
-// held). A record that cannot be written is logged: the leg then comes
-// back stale after a restart.
-func (m *MirrorStore) recordFailedLocked() {
+// recordFailed writes the failed members to the record. A record that
+// cannot be written is logged: the leg then comes back stale after a
+// restart.
+func (m *MirrorStore) recordFailed() {
+	m.recMu.Lock()
+	defer m.recMu.Unlock()
+	m.mu.Lock()
 	if m.state == nil {
+		m.mu.Unlock()
 		m.log.Warn("no state directory: a restart will bring the failed mirror member back, out of date")
 		return
 	}
@@ -115,9 +122,19 @@ func (m *MirrorStore) recordFailedLocked() {
 		}
 		f.Failed = append(f.Failed, r)
 	}
+	path := m.state.path
+	m.mu.Unlock()
 	b, _ := json.MarshalIndent(f, "", "  ")
-	if err := writeFileDurably(m.state.path, append(b, '\n')); err != nil {
-		m.log.WithError(err).WithField("record", m.state.path).
+	err := writeFileDurably(path, append(b, '\n'))
+	m.mu.Lock()
+	for _, r := range f.Failed {
+		// Also when the write failed (logged below): requests do not
+		// wait for a record that cannot be written.
+		m.state.written[r.Member] = true
+	}
+	m.mu.Unlock()
+	if err != nil {
+		m.log.WithError(err).WithField("record", path).
 			Error("cannot record the failed mirror member: a restart would bring it back out of date")
 	}
 }
