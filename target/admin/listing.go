@@ -8,11 +8,12 @@ import (
 
 	"github.com/ietgo/ietd/target/config"
 	"github.com/ietgo/ietd/target/iscsi"
+	"github.com/ietgo/ietd/target/scsi"
 )
 
 // ServedLUNs tells which LUNs of target tid are served and their
-// capacity in blocks (ok false: unknown, the config is listed as is).
-type ServedLUNs func(tid int) (luns map[uint64]uint64, ok bool)
+// capacity (ok false: unknown, the config is listed as is).
+type ServedLUNs func(tid int) (luns map[uint64]scsi.ServedLUN, ok bool)
 
 // VolumeListing renders the model like IET's /proc/net/iet/volume:
 // targets newest (highest tid) first, LUNs in order, path last. With
@@ -24,13 +25,13 @@ func VolumeListing(cfg *config.Config, served ServedLUNs) string {
 	var b strings.Builder
 	for _, t := range cfg.TargetsNewestFirst() {
 		fmt.Fprintf(&b, "tid:%d name:%s\n", t.TID, t.Name)
-		var up map[uint64]uint64
+		var up map[uint64]scsi.ServedLUN
 		known := false
 		if served != nil {
 			up, known = served(t.TID)
 		}
 		for _, l := range t.LUNs {
-			blocks, isUp := up[l.Number]
+			sl, isUp := up[l.Number]
 			if known && !isUp {
 				continue
 			}
@@ -49,7 +50,10 @@ func VolumeListing(cfg *config.Config, served ServedLUNs) string {
 			if typ == "" {
 				typ = "fileio"
 			}
-			if !known {
+			blocks := sl.Blocks
+			if known && sl.BlockSize > 0 {
+				bs = sl.BlockSize // the device's own when the config sets none
+			} else {
 				blocks = lunBlocks(l, bs)
 			}
 			fmt.Fprintf(&b, "\tlun:%d state:0 iotype:%s iomode:%s blocks:%d blocksize:%d",

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ietgo/ietd/target/config"
 	"github.com/ietgo/ietd/target/iscsi"
+	"github.com/ietgo/ietd/target/scsi"
 )
 
 // Engine is the running target engine as the admin operations see it;
@@ -91,7 +92,7 @@ func (o *Ops) dispatch(req *Request) (string, error) {
 		case "volume":
 			var served ServedLUNs
 			if e, ok := o.Engine.(interface {
-				ServedLUNs(tid int) (map[uint64]uint64, bool)
+				ServedLUNs(tid int) (map[uint64]scsi.ServedLUN, bool)
 			}); ok {
 				served = e.ServedLUNs
 			}

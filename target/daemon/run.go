@@ -19,6 +19,7 @@ import (
 	"github.com/ietgo/ietd/target/admin"
 	"github.com/ietgo/ietd/target/config"
 	"github.com/ietgo/ietd/target/iscsi"
+	"github.com/ietgo/ietd/target/scsi"
 	"github.com/sirupsen/logrus"
 )
 
@@ -386,7 +387,7 @@ func (e *engine) Apply(cfg *config.Config) error {
 	return nil
 }
 func (e *engine) Sessions() []iscsi.SessionInfo { return e.srv.Sessions() }
-func (e *engine) ServedLUNs(tid int) (map[uint64]uint64, bool) {
+func (e *engine) ServedLUNs(tid int) (map[uint64]scsi.ServedLUN, bool) {
 	return e.srv.ServedLUNs(tid)
 }
 func (e *engine) CloseSession(tid int, sid uint64) error {

@@ -354,16 +354,18 @@ func (s *Server) Reload(cfg *config.Config) error {
 
 // Config returns the config currently in force (do not modify it; copy,
 // change and Reload).
-// ServedLUNs lists the LUNs target tid serves and their capacity in
-// blocks; ok is false when the target or its device cannot tell.
-func (s *Server) ServedLUNs(tid int) (luns map[uint64]uint64, ok bool) {
+// ServedLUNs lists the LUNs target tid serves and their capacity; ok is
+// false when the target or its device cannot tell.
+func (s *Server) ServedLUNs(tid int) (luns map[uint64]scsi.ServedLUN, ok bool) {
 	s.mu.Lock()
 	ts := s.targets[tid]
 	s.mu.Unlock()
 	if ts == nil {
 		return nil, false
 	}
-	d, ok := ts.dev.(interface{ ServedLUNs() map[uint64]uint64 })
+	d, ok := ts.dev.(interface {
+		ServedLUNs() map[uint64]scsi.ServedLUN
+	})
 	if !ok {
 		return nil, false
 	}

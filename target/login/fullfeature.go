@@ -3,8 +3,9 @@ package login
 // Text negotiation in the full feature phase (RFC 7143 6.2, 11.10).
 //
 // Only keys whose "Use" is ALL may be negotiated after login; of the
-// keys this target knows, that is MaxRecvDataSegmentLength (declarative,
-// connection scope). SendTargets is answered by the caller, which knows
+// keys this target knows, those an initiator sends are
+// MaxRecvDataSegmentLength (declarative, connection scope) and
+// InitiatorAlias (declarative, taken without an answer). SendTargets is answered by the caller, which knows
 // the portals. Everything else a target understands is login-only and is
 // answered Reject; keys it does not know (X- extensions among them) are
 // answered NotUnderstood.
@@ -24,6 +25,10 @@ func NegotiateFullFeature(key, value string) FullFeatureAnswer {
 	spec, ok := keyTable[key]
 	if !ok {
 		return FullFeatureAnswer{Value: valNotUnderstood}
+	}
+	if key == "InitiatorAlias" {
+		// Use: ALL, declarative (RFC 7143 13.6): nothing to answer.
+		return FullFeatureAnswer{}
 	}
 	if key != "MaxRecvDataSegmentLength" {
 		// Understood but login-only (LO/IO) or target-only here.

@@ -16,6 +16,7 @@ func TestNegotiateFullFeature(t *testing.T) {
 		{"HeaderDigest", "CRC32C", FullFeatureAnswer{Value: "Reject"}},
 		{"MaxBurstLength", "65536", FullFeatureAnswer{Value: "Reject"}},
 		{"TargetAlias", "x", FullFeatureAnswer{Value: "Reject"}},
+		{"InitiatorAlias", "host1", FullFeatureAnswer{}},
 		{"X-com.example.Foo", "1", FullFeatureAnswer{Value: "NotUnderstood"}},
 		{"Nonsense", "1", FullFeatureAnswer{Value: "NotUnderstood"}},
 	} {

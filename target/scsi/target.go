@@ -133,18 +133,25 @@ func itKey(n *Nexus) string {
 	return n.InitiatorName + ",i,0x" + hex.EncodeToString(n.ISID[:]) + "|" + n.TargetName
 }
 
-// ServedLUNs lists the LUNs being served, with their capacity in
-// blocks: a LUN whose store could not be opened is not among them.
-func (t *Target) ServedLUNs() map[uint64]uint64 {
+// ServedLUN is what a served LUN reports: its capacity in blocks of
+// BlockSize bytes.
+type ServedLUN struct {
+	Blocks    uint64
+	BlockSize int
+}
+
+// ServedLUNs lists the LUNs being served: a LUN whose store could not be
+// opened is not among them.
+func (t *Target) ServedLUNs() map[uint64]ServedLUN {
 	t.mu.RLock()
 	luns := make([]*lun, 0, len(t.luns))
 	for _, l := range t.luns {
 		luns = append(luns, l)
 	}
 	t.mu.RUnlock()
-	out := make(map[uint64]uint64, len(luns))
+	out := make(map[uint64]ServedLUN, len(luns))
 	for _, l := range luns {
-		out[l.num] = l.capacity()
+		out[l.num] = ServedLUN{Blocks: l.capacity(), BlockSize: l.bs}
 	}
 	return out
 }
