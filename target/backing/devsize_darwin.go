@@ -21,8 +21,8 @@ const (
 
 func sectorSize(fd int) (int, error) {
 	var n uint32
-	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), dkiocGetBlockSize, uintptr(unsafe.Pointer(&n))); e != 0 {
-		return 0, e
+	if err := ioctlPtr(fd, dkiocGetBlockSize, unsafe.Pointer(&n)); err != nil {
+		return 0, err
 	}
 	return int(n), nil
 }
@@ -33,8 +33,8 @@ func mediaSize(fd int) (int64, error) {
 		return 0, err
 	}
 	var n uint64
-	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), dkiocGetBlockCount, uintptr(unsafe.Pointer(&n))); e != 0 {
-		return 0, e
+	if err := ioctlPtr(fd, dkiocGetBlockCount, unsafe.Pointer(&n)); err != nil {
+		return 0, err
 	}
 	return int64(n) * int64(bs), nil
 }

@@ -16,8 +16,8 @@ const oDSYNC = unix.O_SYNC
 // mediaSize is DIOCGMEDIASIZE (sys/disk.h): the media size in bytes.
 func mediaSize(fd int) (int64, error) {
 	var n int64
-	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.DIOCGMEDIASIZE, uintptr(unsafe.Pointer(&n))); e != 0 {
-		return 0, e
+	if err := ioctlPtr(fd, unix.DIOCGMEDIASIZE, unsafe.Pointer(&n)); err != nil {
+		return 0, err
 	}
 	return n, nil
 }

@@ -21,16 +21,16 @@ const (
 
 func mediaSize(fd int) (int64, error) {
 	var n int64
-	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), diocGMediaSize, uintptr(unsafe.Pointer(&n))); e != 0 {
-		return 0, e
+	if err := ioctlPtr(fd, diocGMediaSize, unsafe.Pointer(&n)); err != nil {
+		return 0, err
 	}
 	return n, nil
 }
 
 func sectorSize(fd int) (int, error) {
 	var n uint32
-	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), diocGSectorSize, uintptr(unsafe.Pointer(&n))); e != 0 {
-		return 0, e
+	if err := ioctlPtr(fd, diocGSectorSize, unsafe.Pointer(&n)); err != nil {
+		return 0, err
 	}
 	return int(n), nil
 }
