@@ -2,7 +2,6 @@ package iscsi
 
 import (
 	"context"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -10,7 +9,6 @@ import (
 	"github.com/ietgo/ietd/target/config"
 	"github.com/ietgo/ietd/target/pdu"
 	"github.com/ietgo/ietd/target/scsi"
-	"github.com/sirupsen/logrus"
 )
 
 // abortDisk is a fakeDisk that takes the transport's TaskAborter and
@@ -39,7 +37,7 @@ func TestTaskAborterAbortsOtherSessionsTasks(t *testing.T) {
 	cfg, _ := basicConfig()
 	disk := &abortDisk{fakeDisk: newFakeDisk(1 << 20)}
 	disk.block = make(chan struct{})
-	ts := startServerWithDevice(t, cfg, disk)
+	ts := startServerWithDevice(t, cfg, disk, disk.fakeDisk)
 	if disk.aborter == nil {
 		t.Fatal("the server did not register a TaskAborter")
 	}
@@ -88,29 +86,11 @@ func TestTaskAborterAbortsOtherSessionsTasks(t *testing.T) {
 }
 
 // startServerWithDevice is startServer for a Device that is not a plain
-// fakeDisk.
-func startServerWithDevice(t *testing.T, cfg *config.Config, dev *abortDisk) *testServer {
+// fakeDisk (disk is the fakeDisk underneath it).
+func startServerWithDevice(t *testing.T, cfg *config.Config, dev Device, disk *fakeDisk) *testServer {
 	t.Helper()
-	lg := logrus.New()
-	lg.SetLevel(logrus.WarnLevel)
-	srv, err := NewServer(Options{Config: cfg, Log: logrus.NewEntry(lg),
+	return startServerWith(t, cfg, disk, Options{
 		NewDevice: func(*config.Target, scsi.Options) (Device, error) { return dev, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := &testServer{srv: srv, addr: l.Addr().String(), disk: dev.fakeDisk, done: make(chan error, 1)}
-	go func() { ts.done <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		<-ts.done
-	})
-	return ts
 }
 
 // preemptDisk runs every PERSISTENT RESERVE OUT as a PREEMPT AND ABORT
@@ -140,24 +120,8 @@ func TestPreemptAndAbortsOfOneNexusDoNotWaitForEachOther(t *testing.T) {
 	disk := &preemptDisk{abortDisk: &abortDisk{fakeDisk: newFakeDisk(1 << 20)}}
 	disk.started.Add(2)
 	disk.returned.Add(2)
-	lg := logrus.New()
-	lg.SetLevel(logrus.ErrorLevel)
-	srv, err := NewServer(Options{Config: cfg, Log: logrus.NewEntry(lg),
-		NewDevice: func(*config.Target, scsi.Options) (Device, error) { return disk, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	r := dialRaw(t, l.Addr().String(), normalKeys())
+	ts := startServerWithDevice(t, cfg, disk, disk.fakeDisk)
+	r := dialRaw(t, ts.addr, normalKeys())
 	prOut := []byte{0x5f, 0x05, 0, 0, 0, 0, 0, 0, 0, 0}
 	r.command(prOut, 0, false)
 	r.command(prOut, 0, false)

@@ -46,7 +46,9 @@ func startServerOn(t *testing.T, cfg *config.Config, disk *fakeDisk, opts Option
 		lg.SetLevel(logrus.DebugLevel)
 	}
 	opts.Config, opts.Log = cfg, logrus.NewEntry(lg)
-	opts.NewDevice = func(*config.Target, scsi.Options) (Device, error) { return disk, nil }
+	if opts.NewDevice == nil {
+		opts.NewDevice = func(*config.Target, scsi.Options) (Device, error) { return disk, nil }
+	}
 	srv, err := NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
