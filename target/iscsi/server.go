@@ -352,8 +352,6 @@ func (s *Server) Reload(cfg *config.Config) error {
 	return nil
 }
 
-// Config returns the config currently in force (do not modify it; copy,
-// change and Reload).
 // ServedLUNs lists the LUNs target tid serves and their capacity; ok is
 // false when the target or its device cannot tell.
 func (s *Server) ServedLUNs(tid int) (luns map[uint64]scsi.ServedLUN, ok bool) {
@@ -372,6 +370,8 @@ func (s *Server) ServedLUNs(tid int) (luns map[uint64]scsi.ServedLUN, ok bool) {
 	return d.ServedLUNs(), true
 }
 
+// Config returns the config currently in force (do not modify it; copy,
+// change and Reload).
 func (s *Server) Config() *config.Config {
 	s.mu.Lock()
 	defer s.mu.Unlock()
