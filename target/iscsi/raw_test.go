@@ -1068,24 +1068,13 @@ func TestEarlyFinalDataOutSolicitsTheRest(t *testing.T) {
 // login succeeds. The old session's write is not lost.
 func TestReinstatementWaitsForTheOldSessionsWrites(t *testing.T) {
 	cfg, _ := basicConfig()
-	disk := newFakeDisk(1 << 20)
-	disk.writeGate = make(chan struct{})
-	var openGate sync.Once
-	release := func() { openGate.Do(func() { close(disk.writeGate) }) }
-	ts := startServerWith(t, cfg, disk, Options{ReinstateWait: 300 * time.Millisecond})
-	t.Cleanup(release) // runs before the server's shutdown, which waits for the write
+	ts, disk, release := startGated(t, cfg, Options{ReinstateWait: 300 * time.Millisecond})
 	old := dialRaw(t, ts.addr, normalKeys())
 	block := make([]byte, 512)
 	for i := range block {
 		block[i] = 0x5a
 	}
-	old.writeCommand([]byte{0x2a, 0, 0, 0, 0, 40, 0, 0, 1, 0}, 512, block)
-	for i := 0; disk.byOp[0x2a].Load() == 0 && i < 500; i++ {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if disk.byOp[0x2a].Load() == 0 {
-		t.Fatal("the WRITE never reached the disk")
-	}
+	writeIntoGate(t, old, disk, block)
 	loginStatus := func() (byte, byte) {
 		r := rawConn(t, ts.addr)
 		defer r.nc.Close()
@@ -1146,17 +1135,9 @@ func TestReloadDuringLogin(t *testing.T) {
 // libiscsi's PreventAllow.ITNexusLoss).
 func TestLoginWaitsForTheSameInitiatorsEndingSessions(t *testing.T) {
 	cfg, _ := basicConfig()
-	disk := newFakeDisk(1 << 20)
-	disk.writeGate = make(chan struct{})
-	var openGate sync.Once
-	release := func() { openGate.Do(func() { close(disk.writeGate) }) }
-	ts := startServer(t, cfg, disk)
-	t.Cleanup(release)
+	ts, disk, release := startGated(t, cfg, Options{})
 	old := dialRaw(t, ts.addr, normalKeys())
-	old.writeCommand([]byte{0x2a, 0, 0, 0, 0, 40, 0, 0, 1, 0}, 512, make([]byte, 512))
-	for i := 0; disk.byOp[0x2a].Load() == 0 && i < 500; i++ {
-		time.Sleep(10 * time.Millisecond)
-	}
+	writeIntoGate(t, old, disk, make([]byte, 512))
 	old.nc.Close() // nexus loss; the session's teardown waits for the write
 	for i := 0; i < 500; i++ {
 		if ss := ts.srv.Sessions(); len(ss) == 1 && len(ss[0].Conns) == 1 && ss[0].Conns[0].State == "closing" {
@@ -1330,20 +1311,9 @@ func TestAbortTaskWaitsForAWriteInTheStore(t *testing.T) {
 	slowWarn = 50 * time.Millisecond // several warnings, still no answer
 	t.Cleanup(func() { slowWarn = old })
 	cfg, _ := basicConfig()
-	disk := newFakeDisk(1 << 20)
-	disk.writeGate = make(chan struct{})
-	var openGate sync.Once
-	release := func() { openGate.Do(func() { close(disk.writeGate) }) }
-	ts := startServer(t, cfg, disk)
-	t.Cleanup(release)
+	ts, disk, release := startGated(t, cfg, Options{})
 	r := dialRaw(t, ts.addr, normalKeys())
-	itt := r.writeCommand([]byte{0x2a, 0, 0, 0, 0, 40, 0, 0, 1, 0}, 512, make([]byte, 512))
-	for i := 0; disk.byOp[0x2a].Load() == 0 && i < 500; i++ {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if disk.byOp[0x2a].Load() == 0 {
-		t.Fatal("the WRITE never reached the disk")
-	}
+	itt := writeIntoGate(t, r, disk, make([]byte, 512))
 	var h pdu.BHS
 	h.SetOpcode(pdu.OpTMFReq)
 	h[0] |= 0x40
@@ -1518,4 +1488,31 @@ func TestDeclaredMaxRecvDataSegmentLengthWithDigests(t *testing.T) {
 			t.Fatalf("round %d: %d Data-In PDUs, want 16", round, n)
 		}
 	}
+}
+
+// startGated serves a disk whose WRITEs wait until release (run at
+// cleanup too, before the server's shutdown, which waits for them).
+func startGated(t *testing.T, cfg *config.Config, opts Options) (*testServer, *fakeDisk, func()) {
+	t.Helper()
+	disk := newFakeDisk(1 << 20)
+	disk.writeGate = make(chan struct{})
+	var openGate sync.Once
+	release := func() { openGate.Do(func() { close(disk.writeGate) }) }
+	ts := startServerWith(t, cfg, disk, opts)
+	t.Cleanup(release)
+	return ts, disk, release
+}
+
+// writeIntoGate sends a one-block WRITE(10) at LBA 40 and waits until it
+// is inside the gated disk.
+func writeIntoGate(t *testing.T, r *rawInit, disk *fakeDisk, block []byte) uint32 {
+	t.Helper()
+	itt := r.writeCommand([]byte{0x2a, 0, 0, 0, 0, 40, 0, 0, 1, 0}, 512, block)
+	for i := 0; disk.byOp[0x2a].Load() == 0 && i < 500; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if disk.byOp[0x2a].Load() == 0 {
+		t.Fatal("the WRITE never reached the disk")
+	}
+	return itt
 }

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/ietgo/ietd/target/backing"
-	"github.com/ietgo/ietd/target/config"
 )
 
 // WRITE SAME with the UNMAP bit deallocates only when the blocks then
@@ -13,15 +12,7 @@ import (
 // written (SBC-3).
 func TestWriteSameUnmapKeepsPattern(t *testing.T) {
 	mem := backing.NewMemory(1 << 20)
-	tc := config.NewTarget(1, "iqn.2026-01.org.ietgo:ws")
-	tc.LUNs = []*config.LUN{{Number: 0, Type: "fileio", IOMode: "wb", Store: &config.Store{Path: "m"}}}
-	tg, err := NewTarget(tc, Options{OpenStore: func(*config.LUN) (backing.Store, error) { return mem, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &Nexus{ID: 1, InitiatorName: "iqn.a", ISID: [6]byte{1}, TargetName: tc.Name}
-	tg.NexusAttach(a)
-	run(tg, a, cdb(0, 6), nil)
+	tg, a, _ := storeTarget(t, mem)
 	if !tg.lun(0).thin {
 		t.Fatal("memory LUN must be thin for this test")
 	}
@@ -78,16 +69,7 @@ func TestVerifyBytchkTransferLength(t *testing.T) {
 // must exist: the capacity itself is LBA OUT OF RANGE, the last LBA is
 // one block.
 func TestWriteSameToTheEnd(t *testing.T) {
-	mem := backing.NewMemory(1 << 20) // 2048 blocks
-	tc := config.NewTarget(1, "iqn.2026-01.org.ietgo:ws")
-	tc.LUNs = []*config.LUN{{Number: 0, Type: "fileio", IOMode: "wb", Store: &config.Store{Path: "m"}}}
-	tg, err := NewTarget(tc, Options{OpenStore: func(*config.LUN) (backing.Store, error) { return mem, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &Nexus{ID: 1, InitiatorName: "iqn.a", ISID: [6]byte{1}, TargetName: tc.Name}
-	tg.NexusAttach(a)
-	run(tg, a, cdb(0, 6), nil)
+	tg, a, _ := storeTarget(t, backing.NewMemory(1<<20)) // 2048 blocks
 	pat := bytes.Repeat([]byte{0xcd}, 512)
 	if r := run(tg, a, rw16(0x93, 2048, 0, 0), pat); senseASC(r) != 0x2100 {
 		t.Fatalf("WRITE SAME(16) at the capacity, 0 blocks: %+v", r)
