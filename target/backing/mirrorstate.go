@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ietgo/ietd/target/statefile"
 	"github.com/sirupsen/logrus"
 )
 
@@ -125,7 +126,7 @@ func (m *MirrorStore) recordFailed() {
 	path := m.state.path
 	m.mu.Unlock()
 	b, _ := json.MarshalIndent(f, "", "  ")
-	err := writeFileDurably(path, append(b, '\n'))
+	err := statefile.Write(path, append(b, '\n'))
 	m.mu.Lock()
 	for _, r := range f.Failed {
 		// Also when the write failed (logged below): requests do not
@@ -137,36 +138,4 @@ func (m *MirrorStore) recordFailed() {
 		m.log.WithError(err).WithField("record", path).
 			Error("cannot record the failed mirror member: a restart would bring it back out of date")
 	}
-}
-
-// writeFileDurably replaces path with data: a synced temporary file
-// renamed over it, then the directory synced.
-func writeFileDurably(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	_, werr := tmp.Write(data)
-	if werr == nil {
-		werr = tmp.Sync()
-	}
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), path)
-	}
-	if werr != nil {
-		os.Remove(tmp.Name())
-		return werr
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ietgo/ietd/target/config"
+	"github.com/ietgo/ietd/target/statefile"
 	"github.com/sirupsen/logrus"
 	"github.com/sirupsen/logrus/hooks/test"
 )
@@ -266,7 +267,7 @@ func TestOpenMirrorUsesFailureRecord(t *testing.T) {
 	}
 	state := filepath.Join(dir, "state")
 	rec := mirrorStatePath(state, "device0")
-	if err := writeFileDurably(rec, []byte(`{"device":"device0","failed":[{"member":"`+p0+`","error":"EIO"}]}`)); err != nil {
+	if err := statefile.Write(rec, []byte(`{"device":"device0","failed":[{"member":"`+p0+`","error":"EIO"}]}`)); err != nil {
 		t.Fatal(err)
 	}
 	l := &config.LUN{Type: "fileio", IOMode: "wb", Store: &config.Store{Kind: config.StoreMirror, Name: "device0",

@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/ietgo/ietd/target/statefile"
 )
 
 // Persistent reservation types.
@@ -70,12 +72,8 @@ func (p *prState) persist(l *lun) {
 		return
 	}
 	b, _ := json.Marshal(p)
-	tmp := p.path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		l.t.log.WithError(err).Warn("cannot persist reservations")
-		return
-	}
-	if err := os.Rename(tmp, p.path); err != nil {
+	// Synced: APTPL promises the reservations survive a power loss.
+	if err := statefile.Write(p.path, b); err != nil {
 		l.t.log.WithError(err).Warn("cannot persist reservations")
 	}
 }
