@@ -40,8 +40,13 @@ func NewLiveAuths(path string, log *logrus.Entry) *LiveAuths {
 
 // Auth is t's CHAP setting with the users the auths file holds now in
 // place of those it held when the config was loaded (accounts from
-// elsewhere, e.g. added with ietadm, stay).
+// elsewhere, e.g. added with ietadm, stay). A target that did not come
+// from a NetBSD targets file (an ietd.conf target, or one added with
+// ietadm) keeps its own setting: the auths file is NetBSD's alone.
 func (l *LiveAuths) Auth(t *config.Target) config.Auth {
+	if t.NetBSDIndex < 0 {
+		return t.Auth
+	}
 	accs := l.current()
 	a := t.Auth
 	in := make([]config.Account, 0, len(a.Incoming)+len(accs))

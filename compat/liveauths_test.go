@@ -69,3 +69,18 @@ func TestLiveAuthsSeesSameSizeEdits(t *testing.T) {
 		t.Fatalf("same-size edit not seen: %+v", a.Incoming)
 	}
 }
+
+// The auths file is NetBSD's alone: a target from ietd.conf (or one
+// added with ietadm) keeps its own accounts whatever the file holds.
+func TestLiveAuthsLeavesIETTargetsAlone(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auths")
+	if err := os.WriteFile(path, []byte("alice:chap:alicesecret123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tg := &config.Target{Name: "t", NetBSDIndex: -1}
+	tg.Auth.Incoming = []config.Account{{User: "joe", Secret: "joesecret1234"}}
+	a := NewLiveAuths(path, nil).Auth(tg)
+	if len(a.Incoming) != 1 || a.Incoming[0].User != "joe" || a.Optional || a.FoldUsers {
+		t.Fatalf("an IET target got NetBSD's auths: %+v", a)
+	}
+}

@@ -782,3 +782,37 @@ func TestVolumeListingShowsServedLUNsOnly(t *testing.T) {
 	})
 }
 
+// ietd on a NetBSD targets file it recognised by itself (no --dialect)
+// reads auths at every login, as with --dialect netbsd and as NetBSD's
+// iscsi-target did.
+func TestDetectedNetBSDReadsAuthsPerLogin(t *testing.T) {
+	ietd := dt.Bin(t, "ietd")
+	inq := dt.Tool(t, "iscsi-inq")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "targets")
+	writeFile(t, conf, "extent0 "+filepath.Join(dir, "img")+" 0 10MB\ntarget0 rw extent0\n")
+	auths := filepath.Join(dir, "auths")
+	writeFile(t, auths, "alice:chap:alicesecret123\n")
+	port := dt.FreePort(t)
+	d := dt.Start(t, port, ietd, append([]string{"-f", "--auths", auths}, daemonArgs(dir, conf, port)...)...)
+	iqn := "iqn.1994-04.org.netbsd.iscsi-target:target0"
+	login := func(user, secret string) int {
+		t.Helper()
+		_, code := dt.Run(t, 20*time.Second, inq, fmt.Sprintf("iscsi://%s%%%s@127.0.0.1:%d/%s/0", user, secret, port, iqn))
+		return code
+	}
+	if code := login("alice", "alicesecret123"); code != 0 {
+		t.Fatalf("alice from the file at start: exit %d\n%s", code, d.Stderr.String())
+	}
+	if login("bob", "bobsecret12345") == 0 {
+		t.Fatal("bob logged in before he was in auths")
+	}
+	writeFile(t, auths, "alice:chap:alicesecret123\nbob:chap:bobsecret12345\n")
+	if code := login("bob", "bobsecret12345"); code != 0 {
+		t.Fatalf("bob after he was added to auths (no restart): exit %d", code)
+	}
+	writeFile(t, auths, "bob:chap:bobsecret12345\n")
+	if login("alice", "alicesecret123") == 0 {
+		t.Fatal("alice logged in after she was removed from auths")
+	}
+}

@@ -95,8 +95,9 @@ func run(c *cli.Context) error {
 		GID:         c.Int("gid"),
 		ParseLUN:    service.ParseLUN,
 	}
-	if lo.Dialect == config.DialectNetBSD {
-		// As NetBSD's iscsi-target: auths is read on every CHAP login.
+	if lo.Dialect != config.DialectIET {
+		// As NetBSD's iscsi-target: auths is read on every CHAP login to
+		// a target from a NetBSD targets file, forced or detected.
 		opts.Accounts = compat.NewLiveAuths(lo.AuthsPath, log).Auth
 	}
 	os.Exit(service.Start(c.Bool("foreground"), opts, os.Stderr, "ietd"))
