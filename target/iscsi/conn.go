@@ -151,17 +151,20 @@ func (c *conn) serve() {
 	defer c.srv.connDone(c)
 	// Connections still logging in are bounded: a client that opens
 	// many and never finishes must not hold the daemon's memory.
-	if n := c.srv.loggingIn.Add(1); n > int32(c.srv.opts.MaxLoggingIn) {
-		c.srv.loggingIn.Add(-1)
+	if ok, all, fromPeer := c.srv.loggingIn.acquire(c.peer); !ok {
 		if now := time.Now().UnixNano(); now-c.srv.lastLoginFull.Load() > int64(time.Second) {
 			c.srv.lastLoginFull.Store(now)
-			c.log.Warnf("%d connections are logging in already (MaxLoggingIn): new ones are closed until some finish", n-1)
+			if all >= c.srv.opts.MaxLoggingIn {
+				c.log.Warnf("%d connections are logging in already (MaxLoggingIn): new ones are closed until some finish", all)
+			} else {
+				c.log.Warnf("%d connections from %s are logging in already (MaxLoggingInPerPeer): its new ones are closed until some finish", fromPeer, c.peer)
+			}
 		}
 		c.close()
 		return
 	}
 	err := c.loginPhase()
-	c.srv.loggingIn.Add(-1)
+	c.srv.loggingIn.release(c.peer)
 	if err != nil {
 		if !errors.Is(err, io.EOF) {
 			c.log.WithError(err).Info("login ended")

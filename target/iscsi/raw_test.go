@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"runtime"
 	"slices"
 	"strings"
@@ -1341,54 +1342,83 @@ func TestAbortTaskWaitsForAWriteInTheStore(t *testing.T) {
 	t.Fatal("no TMF response")
 }
 
+// closedAtOnce reports whether a connection from the loopback address
+// from to addr is closed by the server at once (within 300 ms) rather
+// than left waiting for its login.
+func closedAtOnce(t *testing.T, from, addr string) bool {
+	t.Helper()
+	nc := dialFrom(t, from, addr)
+	defer nc.Close()
+	nc.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	_, err := nc.Read(make([]byte, 1))
+	return errors.Is(err, io.EOF)
+}
+
+func dialFrom(t *testing.T, from, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+	nc, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc
+}
+
+// waitLoggingIn waits (bounded) until the server counts n connections in
+// the login phase. Without it a probe could take its slot before an idle
+// connection dialled earlier (each connection's goroutine takes its slot
+// in its own time), and the idle one would be the one refused.
+func waitLoggingIn(t *testing.T, ts *testServer, n int) {
+	t.Helper()
+	for i := 0; ; i++ {
+		if all, _ := ts.srv.loggingIn.inUse(netip.Addr{}); all == n {
+			return
+		} else if i == 500 {
+			t.Fatalf("%d connections logging in, want %d", all, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // Connections that stay in the login phase are bounded: past
 // MaxLoggingIn a new one is closed at once; once one finishes, logins
 // work again.
 func TestLoggingInBounded(t *testing.T) {
 	cfg, _ := basicConfig()
-	ts := startServerWith(t, cfg, newFakeDisk(1<<20), Options{MaxLoggingIn: 2})
+	ts := startServerWith(t, cfg, newFakeDisk(1<<20), Options{MaxLoggingIn: 2, MaxLoggingInPerPeer: 2})
 	var idle []net.Conn
 	for range 2 {
-		nc, err := net.Dial("tcp", ts.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
+		nc := dialFrom(t, "127.0.0.1", ts.addr)
 		defer nc.Close()
 		idle = append(idle, nc)
 	}
-	closedSoon := func() bool {
-		nc, err := net.Dial("tcp", ts.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
-		nc.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-		_, err = nc.Read(make([]byte, 1))
-		return errors.Is(err, io.EOF)
-	}
-	ok := false
-	for range 50 { // until the server counted the two idle ones
-		if closedSoon() {
-			ok = true
-			break
-		}
-	}
-	if !ok {
+	waitLoggingIn(t, ts, 2)
+	if !closedAtOnce(t, "127.0.0.1", ts.addr) {
 		t.Fatal("a third connection logging in was not closed")
 	}
 	idle[0].Close()
-	for i := 0; ; i++ {
-		if !closedSoon() {
-			break
-		}
-		if i > 50 {
-			t.Fatal("connections still refused after one of the idle ones closed")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitLoggingIn(t, ts, 1)
 	r := dialRaw(t, ts.addr, normalKeys())
 	if r == nil {
 		t.Fatal("no login")
+	}
+}
+
+// One address cannot hold every login slot: past MaxLoggingInPerPeer its
+// new connections are closed while another address still gets in.
+func TestLoggingInBoundedPerPeer(t *testing.T) {
+	cfg, _ := basicConfig()
+	ts := startServerWith(t, cfg, newFakeDisk(1<<20), Options{MaxLoggingIn: 8, MaxLoggingInPerPeer: 2})
+	for range 2 {
+		nc := dialFrom(t, "127.0.0.1", ts.addr)
+		defer nc.Close()
+	}
+	waitLoggingIn(t, ts, 2)
+	if !closedAtOnce(t, "127.0.0.1", ts.addr) {
+		t.Fatal("a third connection from one address logging in was not closed")
+	}
+	if closedAtOnce(t, "127.0.0.2", ts.addr) {
+		t.Fatal("another address was refused while only one address was over its bound")
 	}
 }
 

@@ -69,6 +69,10 @@ type Options struct {
 	// (default 256); more are closed at once. Each holds at most a
 	// login's text (login.maxLoginText) for at most LoginTimeout.
 	MaxLoggingIn int
+	// MaxLoggingInPerPeer bounds those of them from one initiator
+	// address (default a quarter of MaxLoggingIn), so that one host
+	// cannot hold every slot.
+	MaxLoggingInPerPeer int
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -100,9 +104,10 @@ type Server struct {
 	// preempting holds the *scsi.Command of every PREEMPT AND ABORT
 	// waiting in AbortTasks (abort.go).
 	preempting sync.Map
-	// loggingIn counts connections in the login phase (MaxLoggingIn);
-	// lastLoginFull is when refusing one was last logged.
-	loggingIn     atomic.Int32
+	// loggingIn bounds connections in the login phase (MaxLoggingIn,
+	// MaxLoggingInPerPeer); lastLoginFull is when refusing one was last
+	// logged.
+	loggingIn     *loginSlots
 	lastLoginFull atomic.Int64
 	closed        bool
 	connWG        sync.WaitGroup
@@ -129,6 +134,9 @@ func NewServer(opts Options) (*Server, error) {
 	if opts.MaxLoggingIn <= 0 {
 		opts.MaxLoggingIn = 256
 	}
+	if opts.MaxLoggingInPerPeer <= 0 {
+		opts.MaxLoggingInPerPeer = max(opts.MaxLoggingIn/4, 1)
+	}
 	if opts.LoginTimeout == 0 {
 		opts.LoginTimeout = 15 * time.Second
 	}
@@ -151,6 +159,7 @@ func NewServer(opts Options) (*Server, error) {
 		log:       opts.Log,
 		pool:      pdu.NewBufPool(nil, opts.MaxBufferMemory),
 		mem:       newMemBudget(int64(opts.MaxDataInFlight)),
+		loggingIn: newLoginSlots(opts.MaxLoggingIn, opts.MaxLoggingInPerPeer),
 		cfg:       opts.Config,
 		targets:   map[int]*targetState{},
 		sessions:  map[uint16]*session{},
