@@ -457,6 +457,7 @@ var lunKeys = map[string]bool{
 	// our extensions
 	"vendor": true, "product": true, "revision": true, "scsiversion": true,
 	"offset": true, "size": true, "store": true, "create": true, "removable": true,
+	"identity": true,
 }
 
 func (l *ietLowerer) lun(ll *ietconf.LunLine) {
@@ -590,6 +591,14 @@ func (l *ietLowerer) lunParams(ll *ietconf.LunLine, lun *config.LUN) bool {
 				bad(p, "%s must be at most %d printable ASCII characters", p.Key, f.max)
 			}
 			*f.dest = p.Value
+		}
+	}
+	if p := seen["identity"]; p != nil {
+		switch d := config.Dialect(strings.ToLower(p.Value)); d {
+		case config.DialectIET, config.DialectNetBSD:
+			lun.Identity = d
+		default:
+			bad(p, "Identity must be iet or netbsd, not %q", p.Value)
 		}
 	}
 	if p := seen["removable"]; p != nil {

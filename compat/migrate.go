@@ -60,6 +60,13 @@ func MigrateNetBSDWith(cfg *config.Config, opts MigrateOptions) (ietdConf, initi
 			held[t] = append(held[t], fmt.Sprintf("# Lun %d %s  (edit by hand: the path cannot be written on a Lun line)", l.Number, strings.ReplaceAll(RenderLunParams(l), "\n", " ")))
 		}
 		t.LUNs = luns
+		for _, l := range t.LUNs {
+			// The same disk to initiators after the migration: NetBSD's
+			// INQUIRY strings and NAA designator (the identifier and
+			// serial number derive from the target name and LUN in both
+			// dialects).
+			l.Identity = config.DialectNetBSD
+		}
 		for _, a := range t.Auth.Incoming {
 			if p := AccountProblem(a); p != "" {
 				note("CHAP user %q cannot be migrated: %s (choose another)", a.User, p)
@@ -73,12 +80,10 @@ func MigrateNetBSDWith(cfg *config.Config, opts MigrateOptions) (ietdConf, initi
 		t.AllowedNets = nil
 		t.NetBSDIndex = -1
 	}
-	if len(c.Targets) > 0 {
-		note("INQUIRY identity (vendor, product, serial number, device identifiers) follows IET's defaults after migration; initiators that track disks by identifier may see new disks (set ScsiId=, ScsiSN=, Vendor=, Product= on the Lun lines to pin them)")
-	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# ietd.conf converted from the NetBSD configuration %s\n", cfg.Source)
-	b.WriteString("# Offset=, Size=, Store= and Create= are ietd extensions (IET itself rejects them).\n")
+	b.WriteString("# Offset=, Size=, Store=, Create= and Identity= are ietd extensions (IET itself rejects them);\n")
+	b.WriteString("# Identity=netbsd keeps NetBSD's INQUIRY data, so initiators see the same disks.\n")
 	if opts.MaskSecrets && hasAccounts(c) {
 		b.WriteString("# CHAP secrets are not shown: the IncomingUser lines are commented out, so this\n# text is not the whole configuration (ietd-migrate -o DIR writes it with them).\n")
 	}

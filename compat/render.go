@@ -177,6 +177,9 @@ func RenderLunParams(l *config.LUN) string {
 	if l.Removable {
 		add("Removable", "Yes")
 	}
+	if l.Identity != "" {
+		add("Identity", string(l.Identity))
+	}
 	return strings.Join(ps, ",")
 }
 

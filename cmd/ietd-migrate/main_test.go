@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -142,5 +144,64 @@ func TestMigrateCommand(t *testing.T) {
 	}
 	if _, code = dt.Run(t, 20*time.Second, bin, "--auths", auths, "-o", outDir, "--show-secrets", targets); code == 0 {
 		t.Fatal("--show-secrets with -o accepted")
+	}
+}
+
+// A migrated LUN is the same disk to initiators: iscsi-target on the
+// NetBSD file and ietd on what ietd-migrate wrote report the same
+// INQUIRY data, serial number and device identifiers (Linux multipath
+// and ESXi name disks after the NAA designator of VPD page 0x83).
+func TestMigratedLUNKeepsItsIdentity(t *testing.T) {
+	migrate, netbsd, ietd := dt.Bin(t, "ietd-migrate"), dt.Bin(t, "iscsi-target"), dt.Bin(t, "ietd")
+	inq := dt.Tool(t, "iscsi-inq")
+	dir := t.TempDir()
+	targets := filepath.Join(dir, "targets")
+	write(t, targets, "extent0 "+dir+"/disk0 0 1M\nextent1 "+dir+"/disk1 0 1M\ntarget0 rw extent0 0/0\ntarget1 rw extent1 0/0\n")
+	auths := filepath.Join(dir, "auths")
+	write(t, auths, "")
+	identity := func(port int) string {
+		t.Helper()
+		var all strings.Builder
+		for _, tn := range []string{"target0", "target1"} {
+			url := dt.Portal(port) + "/iqn.1994-04.org.netbsd.iscsi-target:" + tn + "/0"
+			for _, args := range [][]string{{url}, {"-e", "1", "-c", "128", url}, {"-e", "1", "-c", "131", url}} {
+				out, code := dt.Run(t, 20*time.Second, inq, args...)
+				if code != 0 {
+					t.Fatalf("iscsi-inq %v: exit %d\n%s", args, code, out)
+				}
+				all.WriteString(out)
+			}
+		}
+		return all.String()
+	}
+	stop := func(d *dt.Proc) {
+		t.Helper()
+		d.Signal(syscall.SIGTERM)
+		if !d.WaitExit(15 * time.Second) {
+			t.Fatal("daemon did not stop on SIGTERM")
+		}
+	}
+	port := dt.FreePort(t)
+	d := dt.Start(t, port, netbsd, "-D", "-f", targets, "-p", strconv.Itoa(port), "--address", "127.0.0.1",
+		"--auths", auths, "--pid-file", filepath.Join(dir, "pid1"),
+		"--admin-socket", filepath.Join(dir, "admin1.sock"), "--state-dir", filepath.Join(dir, "state1"))
+	before := identity(port)
+	stop(d)
+	if msg := dt.Contains(before, "NetBSD", "Unit Serial Number", "NAA"); msg != "" {
+		t.Fatalf("%s\n%s", msg, before)
+	}
+
+	outDir := filepath.Join(dir, "out")
+	if out, code := dt.Run(t, 20*time.Second, migrate, "--auths", auths, "-o", outDir, targets); code != 0 {
+		t.Fatalf("ietd-migrate: exit %d\n%s", code, out)
+	}
+	port = dt.FreePort(t)
+	d = dt.Start(t, port, ietd, "-f", "-c", filepath.Join(outDir, "ietd.conf"), "-a", "127.0.0.1", "-p", strconv.Itoa(port),
+		"--pid-file", filepath.Join(dir, "pid2"), "--admin-socket", filepath.Join(dir, "admin2.sock"),
+		"--acl-dir", outDir, "--state-dir", filepath.Join(dir, "state2"), "--proc-dir", filepath.Join(dir, "proc"))
+	after := identity(port)
+	stop(d)
+	if after != before {
+		t.Fatalf("the migrated LUNs report another identity:\n--- NetBSD file\n%s\n--- migrated\n%s", before, after)
 	}
 }

@@ -124,6 +124,12 @@ type LUN struct {
 	Product     string
 	Revision    string
 	ScsiVersion int // SPC version byte; 0 = default (0x05, SPC-3)
+	// Identity picks whose INQUIRY defaults the LUN reports: "" those of
+	// the config's dialect; DialectNetBSD NetBSD's vendor and product
+	// strings and its NAA designator, as ietd-migrate writes
+	// (Identity=netbsd) so that a migrated LUN stays the same disk to
+	// initiators (our extension).
+	Identity Dialect
 	// Removable makes the LUN report removable medium (RMB): START STOP
 	// UNIT can eject and load it, PREVENT ALLOW MEDIUM REMOVAL applies
 	// (our extension, Lun key Removable=Yes).

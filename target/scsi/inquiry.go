@@ -76,6 +76,9 @@ type identity struct {
 func newIdentity(t *Target, lc *config.LUN) *identity {
 	id := &identity{removable: lc.Removable, vendor: "IET", product: "VIRTUAL-DISK", revision: "0", version: 0x05}
 	netbsd := t.opts.Dialect == config.DialectNetBSD
+	if lc.Identity != "" {
+		netbsd = lc.Identity == config.DialectNetBSD
+	}
 	if netbsd {
 		id.vendor, id.product, id.revision = "NetBSD", "NetBSD iSCSI", "0"
 	}
