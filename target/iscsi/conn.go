@@ -151,20 +151,26 @@ func (c *conn) serve() {
 	defer c.srv.connDone(c)
 	// Connections still logging in are bounded: a client that opens
 	// many and never finishes must not hold the daemon's memory.
-	if ok, all, fromPeer := c.srv.loggingIn.acquire(c.peer); !ok {
+	ok, evicted, full := c.srv.loggingIn.acquire(c)
+	if !ok || evicted != nil {
 		if now := time.Now().UnixNano(); now-c.srv.lastLoginFull.Load() > int64(time.Second) {
 			c.srv.lastLoginFull.Store(now)
-			if all >= c.srv.opts.MaxLoggingIn {
-				c.log.Warnf("%d connections are logging in already (MaxLoggingIn): new ones are closed until some finish", all)
+			if !ok {
+				c.log.Warnf("%d connections are logging in already (MaxLoggingIn): new ones are closed until some finish", full)
 			} else {
-				c.log.Warnf("%d connections from %s are logging in already (MaxLoggingInPerPeer): its new ones are closed until some finish", fromPeer, c.peer)
+				c.log.Warnf("every login slot (MaxLoggingIn) is taken, most of them by %s: its oldest login is closed to let another initiator in", evicted.peer)
 			}
 		}
+	}
+	if !ok {
 		c.close()
 		return
 	}
+	if evicted != nil {
+		evicted.close()
+	}
 	err := c.loginPhase()
-	c.srv.loggingIn.release(c.peer)
+	c.srv.loggingIn.release(c)
 	if err != nil {
 		if !errors.Is(err, io.EOF) {
 			c.log.WithError(err).Info("login ended")

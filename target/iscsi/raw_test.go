@@ -1385,7 +1385,7 @@ func waitLoggingIn(t *testing.T, ts *testServer, n int) {
 // work again.
 func TestLoggingInBounded(t *testing.T) {
 	cfg, _ := basicConfig()
-	ts := startServerWith(t, cfg, newFakeDisk(1<<20), Options{MaxLoggingIn: 2, MaxLoggingInPerPeer: 2})
+	ts := startServerWith(t, cfg, newFakeDisk(1<<20), Options{MaxLoggingIn: 2, LoginFairShare: 2})
 	var idle []net.Conn
 	for range 2 {
 		nc := dialFrom(t, "127.0.0.1", ts.addr)
@@ -1404,21 +1404,41 @@ func TestLoggingInBounded(t *testing.T) {
 	}
 }
 
-// One address cannot hold every login slot: past MaxLoggingInPerPeer its
-// new connections are closed while another address still gets in.
-func TestLoggingInBoundedPerPeer(t *testing.T) {
+// One address may take every free login slot, but not keep the others
+// out: with all slots taken, a newcomer from another address takes the
+// slot of the hog's oldest login, which is closed; more from the hog are
+// still closed at once.
+func TestLoginFairShare(t *testing.T) {
 	cfg, _ := basicConfig()
-	ts := startServerWith(t, cfg, newFakeDisk(1<<20), Options{MaxLoggingIn: 8, MaxLoggingInPerPeer: 2})
-	for range 2 {
+	ts := startServerWith(t, cfg, newFakeDisk(1<<20), Options{MaxLoggingIn: 4, LoginFairShare: 2})
+	var idle []net.Conn
+	for range 4 {
 		nc := dialFrom(t, "127.0.0.1", ts.addr)
 		defer nc.Close()
+		idle = append(idle, nc)
+		waitLoggingIn(t, ts, len(idle)) // in this order: idle[0] is the oldest
 	}
-	waitLoggingIn(t, ts, 2)
 	if !closedAtOnce(t, "127.0.0.1", ts.addr) {
-		t.Fatal("a third connection from one address logging in was not closed")
+		t.Fatal("a fifth connection from the address holding every slot was not closed")
 	}
-	if closedAtOnce(t, "127.0.0.2", ts.addr) {
-		t.Fatal("another address was refused while only one address was over its bound")
+	other := dialFrom(t, "127.0.0.2", ts.addr)
+	defer other.Close()
+	idle[0].SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := idle[0].Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("the hog's oldest login was not closed for the newcomer: %v", err)
+	}
+	other.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if _, err := other.Read(make([]byte, 1)); errors.Is(err, io.EOF) {
+		t.Fatal("the newcomer from another address was closed")
+	}
+	if all, hog := ts.srv.loggingIn.inUse(netip.MustParseAddr("127.0.0.1")); all != 4 || hog != 3 {
+		t.Fatalf("slots in use %d, of them the hog's %d; want 4 and 3", all, hog)
+	}
+	for _, nc := range idle[1:] {
+		nc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if _, err := nc.Read(make([]byte, 1)); errors.Is(err, io.EOF) {
+			t.Fatal("a login other than the hog's oldest was closed")
+		}
 	}
 }
 

@@ -69,10 +69,12 @@ type Options struct {
 	// (default 256); more are closed at once. Each holds at most a
 	// login's text (login.maxLoginText) for at most LoginTimeout.
 	MaxLoggingIn int
-	// MaxLoggingInPerPeer bounds those of them from one initiator
-	// address (default a quarter of MaxLoggingIn), so that one host
-	// cannot hold every slot.
-	MaxLoggingInPerPeer int
+	// LoginFairShare is how many of those slots an initiator address is
+	// sure to get (default a quarter of MaxLoggingIn): when all are
+	// taken, a newcomer from an address below it takes the slot of the
+	// oldest login of the address holding the most, if that one holds
+	// more (loginslots.go).
+	LoginFairShare int
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -134,8 +136,8 @@ func NewServer(opts Options) (*Server, error) {
 	if opts.MaxLoggingIn <= 0 {
 		opts.MaxLoggingIn = 256
 	}
-	if opts.MaxLoggingInPerPeer <= 0 {
-		opts.MaxLoggingInPerPeer = max(opts.MaxLoggingIn/4, 1)
+	if opts.LoginFairShare <= 0 {
+		opts.LoginFairShare = max(opts.MaxLoggingIn/4, 1)
 	}
 	if opts.LoginTimeout == 0 {
 		opts.LoginTimeout = 15 * time.Second
@@ -159,7 +161,7 @@ func NewServer(opts Options) (*Server, error) {
 		log:       opts.Log,
 		pool:      pdu.NewBufPool(nil, opts.MaxBufferMemory),
 		mem:       newMemBudget(int64(opts.MaxDataInFlight)),
-		loggingIn: newLoginSlots(opts.MaxLoggingIn, opts.MaxLoggingInPerPeer),
+		loggingIn: newLoginSlots(opts.MaxLoggingIn, opts.LoginFairShare),
 		cfg:       opts.Config,
 		targets:   map[int]*targetState{},
 		sessions:  map[uint16]*session{},
