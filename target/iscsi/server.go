@@ -107,8 +107,8 @@ type Server struct {
 	// waiting in AbortTasks (abort.go).
 	preempting sync.Map
 	// loggingIn bounds connections in the login phase (MaxLoggingIn,
-	// MaxLoggingInPerPeer); lastLoginFull is when refusing one was last
-	// logged.
+	// LoginFairShare); lastLoginFull is when refusing or evicting one
+	// was last logged.
 	loggingIn     *loginSlots
 	lastLoginFull atomic.Int64
 	closed        bool
