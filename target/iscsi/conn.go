@@ -293,6 +293,11 @@ func (c *conn) loginPhase() error {
 		r.SetU32(pdu.OffMaxCmdSN, cmdSN)
 		r[36], r[37] = resp.Status.Class(), resp.Status.Detail()
 		r.SetDataLen(len(resp.Data))
+		if resp.Done && !resp.Failed && !c.srv.loggingIn.release(c) {
+			// Another initiator took this login's slot (loginSlots):
+			// fail it now rather than close it once it succeeded.
+			return errors.New("login closed: its slot went to another initiator (MaxLoggingIn)")
+		}
 		bufs, _ := pdu.AppendPDU(nil, nil, &r, resp.Data, false, false)
 		if _, err := bufs.WriteTo(c.nc); err != nil {
 			return err
