@@ -126,6 +126,7 @@ func FuzzLoadIET(f *testing.F) {
 		"Target iqn.a\n Lun 0 Path=/a,Type=fileio\n MaxBurstLength 0x100\n",
 		"#IncomingUser nwsmith secretsecret\nLun 0 /dev/sdb fileio\nAlias iscsitest01\n",
 		"Target t\nLun 1 Store=raid1(/a@1+2;raid0(/b;/c)),Create=Yes\nHeaderDigest CRC32C,None\n",
+		"Target t\nLun 2 Path=/a,Identity=netbsd,Vendor=ACME,Product=Disk,Revision=1,ScsiVersion=6,Removable=Yes,Offset=1M,Size=2M\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -43,6 +43,8 @@
 //	ScsiVersion=N     INQUIRY version byte (5 = SPC-3, 6 = SPC-4)
 //	Removable=Yes     report removable medium: START STOP UNIT ejects and
 //	                  loads, PREVENT ALLOW MEDIUM REMOVAL applies
+//	Identity=iet|netbsd  whose INQUIRY defaults (vendor, product, NAA
+//	                  designator) the LUN reports; ietd-migrate writes netbsd
 //	Offset=BYTES      the LUN starts BYTES into Path
 //	Size=BYTES        the LUN is BYTES long (default: up to the end)
 //	Create=Yes        create a missing file (sparse, extended to Offset+Size)

@@ -337,6 +337,10 @@ func TestMigratePathsALunLineCannotHold(t *testing.T) {
 			if !strings.Contains(conf, "\t# Lun 0 ") || back == nil || len(back.Targets) != 1 || len(back.Targets[0].LUNs) != 0 {
 				t.Errorf("%q: not left out:\n%s", c.path, conf)
 			}
+			// Uncommented by hand, it is still the same disk.
+			if !strings.Contains(conf, ",Identity=netbsd  (edit by hand") {
+				t.Errorf("%q: the held line lacks Identity=netbsd:\n%s", c.path, conf)
+			}
 		}
 	}
 }

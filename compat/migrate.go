@@ -51,6 +51,12 @@ func MigrateNetBSDWith(cfg *config.Config, opts MigrateOptions) (ietdConf, initi
 		}
 		var luns []*config.LUN
 		for _, l := range t.LUNs {
+			// The same disk to initiators after the migration: NetBSD's
+			// INQUIRY strings and NAA designator (the identifier and
+			// serial number derive from the target name and LUN in both
+			// dialects). Set before a held line is rendered too, so
+			// that one uncommented by hand keeps it.
+			l.Identity = config.DialectNetBSD
 			if describeStore(t, l.Store, note) {
 				luns = append(luns, l)
 				continue
@@ -60,13 +66,6 @@ func MigrateNetBSDWith(cfg *config.Config, opts MigrateOptions) (ietdConf, initi
 			held[t] = append(held[t], fmt.Sprintf("# Lun %d %s  (edit by hand: the path cannot be written on a Lun line)", l.Number, strings.ReplaceAll(RenderLunParams(l), "\n", " ")))
 		}
 		t.LUNs = luns
-		for _, l := range t.LUNs {
-			// The same disk to initiators after the migration: NetBSD's
-			// INQUIRY strings and NAA designator (the identifier and
-			// serial number derive from the target name and LUN in both
-			// dialects).
-			l.Identity = config.DialectNetBSD
-		}
 		for _, a := range t.Auth.Incoming {
 			if p := AccountProblem(a); p != "" {
 				note("CHAP user %q cannot be migrated: %s (choose another)", a.User, p)

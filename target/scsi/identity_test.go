@@ -139,3 +139,37 @@ func TestVersionDescriptorsFollowVersion(t *testing.T) {
 		}
 	}
 }
+
+// Identity= overrides the dialect's identity defaults both ways: a LUN
+// with Identity=netbsd in an IET config is byte for byte the LUN of the
+// same name and number in a NetBSD config (what ietd-migrate relies on),
+// and Identity=iet in a NetBSD config is the IET one.
+func TestIdentityOverridesTheDialect(t *testing.T) {
+	const name = "iqn.1994-04.org.netbsd.iscsi-target:target0"
+	pages := func(dialect, identity config.Dialect) [][]byte {
+		tg, n := identityTarget(t, dialect, name, memLUN(0, func(l *config.LUN) { l.Identity = identity }))
+		std := tg.Execute(t.Context(), &Command{Nexus: n, LUN: 0, CDB: func() []byte { c := cdb(0x12, 6); c[4] = 96; return c }(), ExpectedLen: 96})
+		if std.Status != StatusGood {
+			t.Fatalf("INQUIRY: %+v", std)
+		}
+		return [][]byte{std.Data, vpdOf(t, tg, n, 0, 0x80), vpdOf(t, tg, n, 0, 0x83)}
+	}
+	for _, c := range []struct {
+		dialect, identity, like config.Dialect
+	}{
+		{config.DialectIET, config.DialectNetBSD, config.DialectNetBSD},
+		{config.DialectNetBSD, config.DialectIET, config.DialectIET},
+		{config.DialectIET, "", config.DialectIET},
+		{config.DialectNetBSD, "", config.DialectNetBSD},
+	} {
+		got, want := pages(c.dialect, c.identity), pages(c.like, "")
+		for i := range got {
+			if !bytes.Equal(got[i], want[i]) {
+				t.Errorf("%s config, Identity=%q: page %d\n got % x\nwant % x (%s)", c.dialect, c.identity, i, got[i], want[i], c.like)
+			}
+		}
+	}
+	if a, b := pages(config.DialectIET, ""), pages(config.DialectNetBSD, ""); bytes.Equal(a[2], b[2]) || bytes.Equal(a[0], b[0]) {
+		t.Fatal("IET and NetBSD identities are the same: the test compares nothing")
+	}
+}

@@ -338,7 +338,8 @@ func (t *Target) nexusKeys() []string {
 //
 //   - a LUN whose store settings (Type, Path/Store, IOMode, BlockSize,
 //     Blocks) are unchanged keeps its open store; identity changes
-//     (ScsiId, ScsiSN, Vendor, Product, Revision, ScsiVersion, Removable)
+//     (ScsiId, ScsiSN, Vendor, Product, Revision, ScsiVersion, Removable,
+//     Identity)
 //     are applied in place with INQUIRY DATA HAS CHANGED, a grown or
 //     shrunk store with CAPACITY DATA HAS CHANGED;
 //   - a LUN whose store settings changed is reopened; on the same medium
