@@ -798,8 +798,7 @@ func TestDetectedNetBSDReadsAuthsPerLogin(t *testing.T) {
 	iqn := "iqn.1994-04.org.netbsd.iscsi-target:target0"
 	login := func(user, secret string) int {
 		t.Helper()
-		_, code := dt.Run(t, 20*time.Second, inq, fmt.Sprintf("iscsi://%s%%%s@127.0.0.1:%d/%s/0", user, secret, port, iqn))
-		return code
+		return dt.CHAPLogin(t, inq, port, iqn, user, secret)
 	}
 	if code := login("alice", "alicesecret123"); code != 0 {
 		t.Fatalf("alice from the file at start: exit %d\n%s", code, d.Stderr.String())

@@ -1380,19 +1380,27 @@ func waitLoggingIn(t *testing.T, ts *testServer, n int) {
 	}
 }
 
+// dialIdle opens n connections from 127.0.0.1 that never log in, each
+// counted by the server before the next (idle[0] is the oldest login).
+func dialIdle(t *testing.T, ts *testServer, n int) []net.Conn {
+	t.Helper()
+	var idle []net.Conn
+	for range n {
+		nc := dialFrom(t, "127.0.0.1", ts.addr)
+		t.Cleanup(func() { nc.Close() })
+		idle = append(idle, nc)
+		waitLoggingIn(t, ts, len(idle))
+	}
+	return idle
+}
+
 // Connections that stay in the login phase are bounded: past
 // MaxLoggingIn a new one is closed at once; once one finishes, logins
 // work again.
 func TestLoggingInBounded(t *testing.T) {
 	cfg, _ := basicConfig()
 	ts := startServerWith(t, cfg, newFakeDisk(1<<20), Options{MaxLoggingIn: 2, LoginFairShare: 2})
-	var idle []net.Conn
-	for range 2 {
-		nc := dialFrom(t, "127.0.0.1", ts.addr)
-		defer nc.Close()
-		idle = append(idle, nc)
-	}
-	waitLoggingIn(t, ts, 2)
+	idle := dialIdle(t, ts, 2)
 	if !closedAtOnce(t, "127.0.0.1", ts.addr) {
 		t.Fatal("a third connection logging in was not closed")
 	}
@@ -1411,13 +1419,7 @@ func TestLoggingInBounded(t *testing.T) {
 func TestLoginFairShare(t *testing.T) {
 	cfg, _ := basicConfig()
 	ts := startServerWith(t, cfg, newFakeDisk(1<<20), Options{MaxLoggingIn: 4, LoginFairShare: 2})
-	var idle []net.Conn
-	for range 4 {
-		nc := dialFrom(t, "127.0.0.1", ts.addr)
-		defer nc.Close()
-		idle = append(idle, nc)
-		waitLoggingIn(t, ts, len(idle)) // in this order: idle[0] is the oldest
-	}
+	idle := dialIdle(t, ts, 4)
 	if !closedAtOnce(t, "127.0.0.1", ts.addr) {
 		t.Fatal("a fifth connection from the address holding every slot was not closed")
 	}

@@ -204,3 +204,11 @@ func Detached(t *testing.T, pidFile string) *os.Process {
 	t.Cleanup(func() { p.Signal(syscall.SIGKILL) })
 	return p
 }
+
+// CHAPLogin runs iscsi-inq (inq) on LUN 0 of target iqn at the loopback
+// port as CHAP user and secret; its exit status (0 = logged in).
+func CHAPLogin(t *testing.T, inq string, port int, iqn, user, secret string) int {
+	t.Helper()
+	_, code := Run(t, 20*time.Second, inq, fmt.Sprintf("iscsi://%s%%%s@127.0.0.1:%d/%s/0", user, secret, port, iqn))
+	return code
+}
