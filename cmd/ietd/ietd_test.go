@@ -815,3 +815,46 @@ func TestDetectedNetBSDReadsAuthsPerLogin(t *testing.T) {
 		t.Fatal("alice logged in after she was removed from auths")
 	}
 }
+
+// A target added with ietadm under a NetBSD targets file is an IET target:
+// its LUNs report IET's INQUIRY identity, while the file's targets keep
+// NetBSD's (before, the new target took the config's dialect).
+func TestIetadmTargetUnderNetBSDHasIETIdentity(t *testing.T) {
+	ietd, ietadm := dt.Bin(t, "ietd"), dt.Bin(t, "ietadm")
+	inq := dt.Tool(t, "iscsi-inq")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "targets")
+	writeFile(t, conf, "extent0 "+filepath.Join(dir, "img")+" 0 10MB\ntarget0 rw extent0 0.0.0.0/0\n")
+	sparse(t, filepath.Join(dir, "b.img"), 8<<20)
+	port := dt.FreePort(t)
+	dt.Start(t, port, ietd, append([]string{"-f", "--auths", os.DevNull}, daemonArgs(dir, conf, port)...)...)
+	sock := filepath.Join(dir, "ietadm.sock")
+	adm := func(args ...string) {
+		t.Helper()
+		if out, code := dt.Run(t, 20*time.Second, ietadm, append([]string{"--socket", sock}, args...)...); code != 0 {
+			t.Fatalf("ietadm %v: exit %d %s", args, code, out)
+		}
+	}
+	adm("--op", "new", "--tid=0", "--params", "Name="+iqnB)
+	adm("--op", "new", "--tid=2", "--lun=0", "--params", "Path="+filepath.Join(dir, "b.img")+",Type=fileio")
+	vendor := func(iqn string) string {
+		t.Helper()
+		out, code := dt.Run(t, 20*time.Second, inq, fmt.Sprintf("iscsi://127.0.0.1:%d/%s/0", port, iqn))
+		if code != 0 {
+			t.Fatalf("iscsi-inq %s: exit %d\n%s", iqn, code, out)
+		}
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "Vendor:") {
+				return strings.TrimSpace(strings.TrimPrefix(l, "Vendor:"))
+			}
+		}
+		t.Fatalf("iscsi-inq %s: no Vendor line\n%s", iqn, out)
+		return ""
+	}
+	if v := vendor("iqn.1994-04.org.netbsd.iscsi-target:target0"); v != "NetBSD" {
+		t.Errorf("target0 from the NetBSD file: vendor %q, want NetBSD", v)
+	}
+	if v := vendor(iqnB); v != "IET" {
+		t.Errorf("target added with ietadm: vendor %q, want IET", v)
+	}
+}

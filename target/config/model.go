@@ -99,6 +99,17 @@ type Target struct {
 	NetBSDIndex int
 }
 
+// IdentityDialect is whose INQUIRY defaults the target's LUNs report
+// unless a LUN's Identity says otherwise: NetBSD's for targets read from
+// a NetBSD targets file, IET's for all others, including targets added
+// at run time with ietadm under a NetBSD config.
+func (t *Target) IdentityDialect() Dialect {
+	if t.NetBSDIndex >= 0 {
+		return DialectNetBSD
+	}
+	return DialectIET
+}
+
 // LUN is one logical unit of a target.
 type LUN struct {
 	Number uint64
@@ -125,7 +136,7 @@ type LUN struct {
 	Revision    string
 	ScsiVersion int // SPC version byte; 0 = default (0x05, SPC-3)
 	// Identity picks whose INQUIRY defaults the LUN reports: "" those of
-	// the config's dialect; DialectNetBSD NetBSD's vendor and product
+	// the target's origin (Target.IdentityDialect); DialectNetBSD NetBSD's vendor and product
 	// strings and its NAA designator, as ietd-migrate writes
 	// (Identity=netbsd) so that a migrated LUN stays the same disk to
 	// initiators (our extension).

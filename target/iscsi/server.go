@@ -190,7 +190,7 @@ func (s *Server) openTarget(t *config.Target) (*targetState, error) {
 	dev, err := s.opts.NewDevice(t, scsi.Options{
 		Log:      s.log.WithField("target", t.Name),
 		StateDir: s.opts.StateDir,
-		Dialect:  s.opts.Config.Dialect,
+		Dialect:  t.IdentityDialect(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("iscsi: target %s: %w", t.Name, err)
