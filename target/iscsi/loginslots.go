@@ -8,23 +8,29 @@ import (
 // loginSlots bounds the connections in the login phase to total at once.
 // Any address may use free slots (one host logging in to hundreds of
 // targets at boot is normal: open-iscsi's login --all, a Cinder compute
-// host). When every slot is taken, a newcomer from an address that holds
-// fewer than fairShare takes the slot of the oldest login of the address
-// that holds the most, if that one holds more than fairShare: that login
-// is closed (its initiator retries). So one host that opens connections
-// and never finishes logging in cannot keep the others out; a few
-// addresses that each hold their share still can, until LoginTimeout
-// ends their logins. IPv6 addresses count by /64 (peerKey).
+// host). When every slot is taken the slots are shared max-min fairly: a
+// newcomer from an address holding k takes the slot of the oldest login
+// of the address holding the most, if that one holds at least k+2 (ties:
+// the address whose oldest login is oldest); that login is closed and its
+// initiator retries. So no set of addresses keeps another out, short of
+// holding a single slot each from total different addresses; a host
+// that opens connections and never finishes logging in only ever loses
+// its own. IPv6 addresses count by /64 (peerKey).
 type loginSlots struct {
-	mu        sync.Mutex
-	total     int
-	fairShare int
-	n         int
-	byPeer    map[netip.Addr][]*conn // oldest first
+	mu     sync.Mutex
+	total  int
+	n      int
+	seq    uint64                     // order of acquisition
+	byPeer map[netip.Addr][]loginSlot // oldest first
 }
 
-func newLoginSlots(total, fairShare int) *loginSlots {
-	return &loginSlots{total: total, fairShare: fairShare, byPeer: make(map[netip.Addr][]*conn)}
+type loginSlot struct {
+	c   *conn
+	seq uint64
+}
+
+func newLoginSlots(total int) *loginSlots {
+	return &loginSlots{total: total, byPeer: make(map[netip.Addr][]loginSlot)}
 }
 
 // acquire takes a slot for c. ok false: none is free (full is then how
@@ -34,27 +40,25 @@ func (l *loginSlots) acquire(c *conn) (ok bool, evicted *conn, full int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	key := peerKey(c.peer)
-	if l.n < l.total {
-		l.n++
-		l.byPeer[key] = append(l.byPeer[key], c)
-		return true, nil, 0
-	}
-	if len(l.byPeer[key]) >= l.fairShare {
-		return false, nil, l.n
-	}
-	var hog netip.Addr
-	most := 0
-	for p, cs := range l.byPeer {
-		if len(cs) > most {
-			hog, most = p, len(cs)
+	mine := len(l.byPeer[key])
+	if l.n >= l.total {
+		var hog netip.Addr
+		most := 0
+		for p, ss := range l.byPeer {
+			if len(ss) > most || len(ss) == most && most > 0 && ss[0].seq < l.byPeer[hog][0].seq {
+				hog, most = p, len(ss)
+			}
 		}
+		if most < mine+2 {
+			return false, nil, l.n
+		}
+		evicted = l.byPeer[hog][0].c
+		l.byPeer[hog] = l.byPeer[hog][1:]
+		l.n--
 	}
-	if most <= l.fairShare {
-		return false, nil, l.n
-	}
-	evicted = l.byPeer[hog][0]
-	l.byPeer[hog] = l.byPeer[hog][1:]
-	l.byPeer[key] = append(l.byPeer[key], c)
+	l.n++
+	l.seq++
+	l.byPeer[key] = append(l.byPeer[key], loginSlot{c: c, seq: l.seq})
 	return true, evicted, 0
 }
 
@@ -66,15 +70,15 @@ func (l *loginSlots) release(c *conn) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	key := peerKey(c.peer)
-	cs := l.byPeer[key]
-	for i, x := range cs {
-		if x == c {
+	ss := l.byPeer[key]
+	for i, x := range ss {
+		if x.c == c {
 			l.n--
-			cs = append(cs[:i:i], cs[i+1:]...)
-			if len(cs) == 0 {
+			ss = append(ss[:i:i], ss[i+1:]...)
+			if len(ss) == 0 {
 				delete(l.byPeer, key)
 			} else {
-				l.byPeer[key] = cs
+				l.byPeer[key] = ss
 			}
 			return true
 		}

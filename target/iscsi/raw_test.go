@@ -1399,7 +1399,7 @@ func dialIdle(t *testing.T, ts *testServer, n int) []net.Conn {
 // work again.
 func TestLoggingInBounded(t *testing.T) {
 	cfg, _ := basicConfig()
-	ts := startServerWith(t, cfg, newFakeDisk(1<<20), Options{MaxLoggingIn: 2, LoginFairShare: 2})
+	ts := startServerWith(t, cfg, newFakeDisk(1<<20), Options{MaxLoggingIn: 2})
 	idle := dialIdle(t, ts, 2)
 	if !closedAtOnce(t, "127.0.0.1", ts.addr) {
 		t.Fatal("a third connection logging in was not closed")
@@ -1418,7 +1418,7 @@ func TestLoggingInBounded(t *testing.T) {
 // still closed at once.
 func TestLoginFairShare(t *testing.T) {
 	cfg, _ := basicConfig()
-	ts := startServerWith(t, cfg, newFakeDisk(1<<20), Options{MaxLoggingIn: 4, LoginFairShare: 2})
+	ts := startServerWith(t, cfg, newFakeDisk(1<<20), Options{MaxLoggingIn: 4})
 	idle := dialIdle(t, ts, 4)
 	if !closedAtOnce(t, "127.0.0.1", ts.addr) {
 		t.Fatal("a fifth connection from the address holding every slot was not closed")

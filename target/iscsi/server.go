@@ -69,12 +69,6 @@ type Options struct {
 	// (default 256); more are closed at once. Each holds at most a
 	// login's text (login.maxLoginText) for at most LoginTimeout.
 	MaxLoggingIn int
-	// LoginFairShare is how many of those slots an initiator address is
-	// sure to get (default a quarter of MaxLoggingIn): when all are
-	// taken, a newcomer from an address below it takes the slot of the
-	// oldest login of the address holding the most, if that one holds
-	// more (loginslots.go).
-	LoginFairShare int
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -107,7 +101,7 @@ type Server struct {
 	// waiting in AbortTasks (abort.go).
 	preempting sync.Map
 	// loggingIn bounds connections in the login phase (MaxLoggingIn,
-	// LoginFairShare); lastLoginFull is when refusing or evicting one
+	// shared max-min fairly when full); lastLoginFull is when refusing or evicting one
 	// was last logged.
 	loggingIn     *loginSlots
 	lastLoginFull atomic.Int64
@@ -136,9 +130,6 @@ func NewServer(opts Options) (*Server, error) {
 	if opts.MaxLoggingIn <= 0 {
 		opts.MaxLoggingIn = 256
 	}
-	if opts.LoginFairShare <= 0 {
-		opts.LoginFairShare = max(opts.MaxLoggingIn/4, 1)
-	}
 	if opts.LoginTimeout == 0 {
 		opts.LoginTimeout = 15 * time.Second
 	}
@@ -161,7 +152,7 @@ func NewServer(opts Options) (*Server, error) {
 		log:       opts.Log,
 		pool:      pdu.NewBufPool(nil, opts.MaxBufferMemory),
 		mem:       newMemBudget(int64(opts.MaxDataInFlight)),
-		loggingIn: newLoginSlots(opts.MaxLoggingIn, opts.LoginFairShare),
+		loggingIn: newLoginSlots(opts.MaxLoggingIn),
 		cfg:       opts.Config,
 		targets:   map[int]*targetState{},
 		sessions:  map[uint16]*session{},
