@@ -72,8 +72,6 @@ type luState struct {
 
 	// locks orders overlapping commands (see rangeLocks).
 	locks rangeLocks
-	// sanitizing mirrors sanitize.running for a lock-free check.
-	sanitizing atomic.Bool
 	// sanitizeGen counts the sanitizes started: a command working in
 	// steps (EXTENDED COPY) sees that one ran between two of them.
 	sanitizeGen atomic.Uint64
@@ -283,6 +281,11 @@ func (l *lun) establishUALocked(skip string, a asc) {
 func (l *lun) popUA(key string) (asc, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.popUALocked(key)
+}
+
+// popUALocked is popUA holding l.mu.
+func (l *lun) popUALocked(key string) (asc, bool) {
 	q := l.ua[key]
 	if len(q) == 0 {
 		return 0, false
@@ -309,12 +312,6 @@ func (l *lun) reset(a asc, issuer *Nexus) {
 	l.t.log.Debugf("LUN %d reset by %v: unit attention %04x for every nexus", l.num, issuer, uint16(a))
 }
 
-func (l *lun) descSense() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.dsense
-}
-
 // writeProtected reports configured or software write protection.
 func (l *lun) writeProtected() bool {
 	if l.ro {
@@ -324,6 +321,9 @@ func (l *lun) writeProtected() bool {
 	defer l.mu.Unlock()
 	return l.swp
 }
+
+// writeProtectedLocked is writeProtected holding l.mu.
+func (l *lun) writeProtectedLocked() bool { return l.ro || l.swp }
 
 // cmdCtx is one command being executed.
 type cmdCtx struct {
@@ -341,7 +341,7 @@ func (c *cmdCtx) fail(s senseData) Result { return checkCondition(s, c.desc) }
 // target's pool (nothing keeps it after the command).
 func (l *lun) execute(ctx context.Context, cmd *Command) Result {
 	c := l.t.ctxPool.Get().(*cmdCtx)
-	*c = cmdCtx{ctx: ctx, cmd: cmd, cdb: cmd.CDB, key: itKey(cmd.Nexus), l: l, desc: l.descSense()}
+	*c = cmdCtx{ctx: ctx, cmd: cmd, cdb: cmd.CDB, key: itKey(cmd.Nexus), l: l}
 	r := c.execute()
 	*c = cmdCtx{}
 	l.t.ctxPool.Put(c)
@@ -349,14 +349,30 @@ func (l *lun) execute(ctx context.Context, cmd *Command) Result {
 }
 
 func (c *cmdCtx) execute() Result {
-	l, cmd := c.l, c.cmd
-	op := cmd.CDB[0]
-	d := lookupOp(op, cmd.CDB)
+	d := lookupOp(c.cdb[0], c.cdb)
+	l := c.l
+	l.mu.Lock()
+	c.desc = l.dsense
+	r, ok := c.admitLocked(d)
+	l.mu.Unlock()
+	if !ok {
+		return r
+	}
+	return d.fn(c)
+}
+
+// admitLocked makes the checks that come before a command runs, in the
+// order SAM-5 and SPC-4 give them: a supported operation, a pending unit
+// attention, a sanitize in progress, a reservation conflict, the medium,
+// write protection. It runs holding l.mu, taken once per command; ok
+// false: r is the command's refusal.
+func (c *cmdCtx) admitLocked(d *opDesc) (r Result, ok bool) {
+	l, op := c.l, c.cdb[0]
 	if d == nil {
 		if hasServiceActions(op) {
-			return c.fail(invalidCDB(1, 4))
+			return c.fail(invalidCDB(1, 4)), false
 		}
-		return c.fail(senseInvalidOpcode)
+		return c.fail(senseInvalidOpcode), false
 	}
 	if !d.supported(l) {
 		if hasServiceActions(op) {
@@ -364,47 +380,39 @@ func (c *cmdCtx) execute() Result {
 			// not on this LUN (GET LBA STATUS, SANITIZE BLOCK ERASE
 			// without thin provisioning): SPC-4 says INVALID FIELD IN
 			// CDB, pointing at the SERVICE ACTION field.
-			return c.fail(invalidCDB(1, 4))
+			return c.fail(invalidCDB(1, 4)), false
 		}
-		return c.fail(senseInvalidOpcode)
+		return c.fail(senseInvalidOpcode), false
 	}
-	if len(cmd.CDB) < d.cdbLen {
-		return c.fail(senseInvalidOpcode)
+	if len(c.cdb) < d.cdbLen {
+		return c.fail(senseInvalidOpcode), false
 	}
 	if d.flags&fNoUA == 0 {
-		if a, ok := l.popUA(c.key); ok {
-			return c.fail(sense(keyUnitAttention, a))
+		if a, ok := l.popUALocked(c.key); ok {
+			return c.fail(sense(keyUnitAttention, a)), false
 		}
-		if l.sanitizing.Load() {
-			l.mu.Lock()
-			running, progress := l.sanitize.running, l.sanitizeProgress()
-			l.mu.Unlock()
-			if running {
-				return c.fail(sanitizeInProgress(progress))
-			}
+		if l.sanitize.running {
+			return c.fail(sanitizeInProgress(l.sanitizeProgress())), false
 		}
 	}
-	if l.conflicts(c, d) {
-		return Result{Status: StatusReservationConflict, XferLen: -1}
+	if l.conflictsLocked(c, d) {
+		return Result{Status: StatusReservationConflict, XferLen: -1}, false
 	}
 	if d.flags&fMedium != 0 {
-		l.mu.Lock()
-		stopped, ejected, failed := l.stopped, l.ejected, l.sanitize.failed
-		l.mu.Unlock()
-		if ejected {
-			return c.fail(sense(keyNotReady, ascMediumNotPresent))
+		if l.ejected {
+			return c.fail(sense(keyNotReady, ascMediumNotPresent)), false
 		}
-		if stopped {
-			return c.fail(sense(keyNotReady, ascNotReadyInitRequired))
+		if l.stopped {
+			return c.fail(sense(keyNotReady, ascNotReadyInitRequired)), false
 		}
-		if failed && op != opSanitize {
-			return c.fail(sense(keyMediumError, ascSanitizeFailed))
+		if l.sanitize.failed && op != opSanitize {
+			return c.fail(sense(keyMediumError, ascSanitizeFailed)), false
 		}
 	}
-	if d.flags&fData != 0 && l.writeProtected() {
-		return c.fail(senseWriteProt)
+	if d.flags&fData != 0 && l.writeProtectedLocked() {
+		return c.fail(senseWriteProt), false
 	}
-	return d.fn(c)
+	return Result{}, true
 }
 
 // ioError maps a backing store error to sense data.

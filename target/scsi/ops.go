@@ -396,7 +396,6 @@ func (c *cmdCtx) sanitize() Result {
 		return c.fail(sanitizeInProgress(l.sanitizeProgress()))
 	}
 	l.sanitize.running, l.sanitize.done, l.sanitize.total = true, 0, max(total*int64(max(1, passes(c))), 1)
-	l.sanitizing.Store(true)
 	l.sanitizeGen.Add(1)
 	l.mu.Unlock()
 	run := func(ctx context.Context) error {
@@ -415,7 +414,6 @@ func (c *cmdCtx) sanitize() Result {
 		l.sanitize.running = false
 		l.sanitize.failed = err != nil
 		l.sanitize.ause = ause
-		l.sanitizing.Store(false)
 		l.mu.Unlock()
 		if err != nil {
 			l.t.log.WithError(err).WithField("lun", l.num).Error("SANITIZE failed: the unit is in sanitize failure mode")

@@ -114,6 +114,11 @@ func (p *prState) unregister(key string) {
 func (l *lun) conflicts(c *cmdCtx, d *opDesc) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.conflictsLocked(c, d)
+}
+
+// conflictsLocked is conflicts holding l.mu.
+func (l *lun) conflictsLocked(c *cmdCtx, d *opDesc) bool {
 	p := &l.pr
 	if p.Holder == "" {
 		if l.reserver == "" || l.reserver == c.key {
