@@ -27,7 +27,7 @@ type lun struct {
 
 	bs      int    // logical block size
 	shift   uint   // log2(bs)
-	nblocks uint64 // capacity in blocks (under mu when refreshed)
+	nblocks atomic.Uint64 // capacity in blocks (stored under mu when refreshed)
 	ro      bool   // configured read-only
 	thin    bool   // UNMAP works
 	wc      bool   // write cache enabled (IOMode wb)
@@ -101,8 +101,8 @@ func newLUN(t *Target, lc *config.LUN, st backing.Store, state *luState) (*lun, 
 	for 1<<l.shift < l.bs {
 		l.shift++
 	}
-	l.nblocks = uint64(st.Size()) >> l.shift
-	if l.nblocks == 0 {
+	l.nblocks.Store(uint64(st.Size()) >> l.shift)
+	if l.nblocks.Load() == 0 {
 		return nil, fmt.Errorf("backing store smaller than one %d-byte block", l.bs)
 	}
 	l.ro = lc.ReadOnly()
@@ -212,18 +212,14 @@ func (l *lun) refreshCapacity() bool {
 	n := uint64(l.store.Size()) >> l.shift
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if n == l.nblocks || n == 0 {
+	if n == l.nblocks.Load() || n == 0 {
 		return false
 	}
-	l.nblocks = n
+	l.nblocks.Store(n)
 	return true
 }
 
-func (l *lun) capacity() uint64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.nblocks
-}
+func (l *lun) capacity() uint64 { return l.nblocks.Load() }
 
 // attach gives a new nexus a power-on/reset unit attention.
 func (l *lun) attach(key string) {
