@@ -80,6 +80,12 @@ var notIET = map[string]string{
 	"nopintimeout":  "an iSCSI-SCST parameter (IET: NOPTimeout)",
 	"portal":        "not an IET keyword (use ietd -a/-p and targets.allow)",
 	"user":          "the pre-0.4.1 name of IncomingUser",
+	// tgt's targets.conf keywords, met in ietd.conf files written from
+	// tgt howtos: the first two make an admin believe access is limited.
+	"initiator-address": "a tgt keyword: access is NOT limited by it; list the allowed initiators in initiators.allow",
+	"initiator-name":    "a tgt keyword: access is NOT limited by it; list the allowed initiators in initiators.allow",
+	"backing-store":     "a tgt keyword: export a file or device with Lun N Path=PATH,Type=fileio",
+	"direct-store":      "a tgt keyword: export a device with Lun N Path=PATH,Type=blockio",
 }
 
 // strtol parses an integer like C strtol(s, NULL, 0) on a whole token.
