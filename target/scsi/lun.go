@@ -25,13 +25,13 @@ type lun struct {
 	store backing.Store
 	*luState
 
-	bs      int    // logical block size
-	shift   uint   // log2(bs)
+	bs      int           // logical block size
+	shift   uint          // log2(bs)
 	nblocks atomic.Uint64 // capacity in blocks (stored under mu when refreshed)
-	ro      bool   // configured read-only
-	thin    bool   // UNMAP works
-	wc      bool   // write cache enabled (IOMode wb)
-	direct  bool   // no read cache in the target (O_DIRECT)
+	ro      bool          // configured read-only
+	thin    bool          // UNMAP works
+	wc      bool          // write cache enabled (IOMode wb)
+	direct  bool          // no read cache in the target (O_DIRECT)
 
 	// id is what INQUIRY reports; a reload that changes only identity
 	// fields swaps it in place.
