@@ -64,7 +64,10 @@ type memBudget struct {
 	mu    sync.Mutex
 	limit int64
 	used  int64
-	held  map[*session]struct{} // sessions with slots held back
+	// usedNow mirrors used for pressed, which every ending command asks
+	// without taking mu.
+	usedNow atomic.Int64
+	held    map[*session]struct{} // sessions with slots held back
 
 	active          int64 // sessions holding budget or waiting for it
 	waitingSessions int   // sessions with a command in waiters
@@ -137,6 +140,7 @@ func (b *memBudget) chargeLocked(ss *session, n int64) {
 	}
 	a.held += n
 	b.used += n
+	b.usedNow.Store(b.used)
 	if a.waiting > 0 {
 		b.waitingHeld += n
 	}
@@ -149,6 +153,7 @@ func (b *memBudget) unchargeLocked(ss *session, n int64) {
 	a := &ss.budget
 	a.held -= n
 	b.used -= n
+	b.usedNow.Store(b.used)
 	if a.waiting > 0 {
 		b.waitingHeld -= n
 	}
@@ -528,11 +533,7 @@ func (b *memBudget) releaseTask(ss *session, t *task, n int64) {
 func (b *memBudget) pressedLocked() bool { return b.used >= b.limit-b.limit/4 }
 
 // pressed reports whether sessions should hold back CmdSN window slots.
-func (b *memBudget) pressed() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.pressedLocked()
-}
+func (b *memBudget) pressed() bool { return b.usedNow.Load() >= b.limit-b.limit/4 }
 
 // hold remembers a session that held back a window slot, to give it back
 // on a later release.
