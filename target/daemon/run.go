@@ -203,8 +203,21 @@ func Run(ctx context.Context, opts Options) (err error) {
 		opts.ACLFiles.Seed(cfg)
 	}
 	access := &acl.Live{Files: opts.ACLFiles, Log: log}
+	// procDirty asks the loop below to rewrite the listings: a session
+	// began or ended (IET's /proc/net/iet/session is live; the ticker is
+	// the backstop for what changes without an event).
+	procDirty := make(chan struct{}, 1)
+	var sessionsChanged func()
+	if opts.ProcDir != "" {
+		sessionsChanged = func() {
+			select {
+			case procDirty <- struct{}{}:
+			default:
+			}
+		}
+	}
 	srv, err := iscsi.NewServer(iscsi.Options{Config: cfg, Log: log, StateDir: opts.StateDir, Port: opts.Port, ACL: access,
-		Accounts: opts.Accounts})
+		Accounts: opts.Accounts, SessionsChanged: sessionsChanged})
 	if err != nil {
 		closeAll(listeners)
 		return err
@@ -279,6 +292,8 @@ func Run(ctx context.Context, opts Options) (err error) {
 		case <-watchdog:
 			notify(notifyWatchdog)
 		case <-procTick:
+			d.writeProc()
+		case <-procDirty:
 			d.writeProc()
 		}
 	}

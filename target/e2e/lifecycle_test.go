@@ -145,3 +145,41 @@ func TestReloadAndStopTellInitiators(t *testing.T) {
 		t.Fatal("ietd still running 8s after SIGTERM and the initiator's logout")
 	}
 }
+
+// TestSessionListingFollowsLoginAndLogout: the session listing is
+// rewritten when a session begins and when it ends, as IET's
+// /proc/net/iet/session is live (Pacemaker and Cinder read it right
+// after iscsiadm returns), not on the next tick of a 2 s timer.
+func TestSessionListingFollowsLoginAndLogout(t *testing.T) {
+	realDaemonOnly(t)
+	dir := t.TempDir()
+	name := "iqn.2026-01.org.ietgo:listing"
+	d := startDaemon(t, dir, renderConf(t, nil, simpleTarget(dir, name, 1<<20)))
+	listing := filepath.Join(dir, "proc", "session")
+	// waitFor polls the listing for 500 ms at most: far less than the
+	// timer's period, far more than writing a small file takes.
+	waitFor := func(present bool) time.Duration {
+		t.Helper()
+		start := time.Now()
+		for i := 0; i < 100; i++ {
+			b, _ := os.ReadFile(listing)
+			if strings.Contains(string(b), testInitiator) == present {
+				return time.Since(start)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		b, _ := os.ReadFile(listing)
+		t.Fatalf("after %v the session listing still %s the initiator:\n%s", time.Since(start),
+			map[bool]string{true: "lacks", false: "shows"}[present], b)
+		return 0
+	}
+	waitFor(false)
+	c := mustSession(t, d.addr, name)
+	in := waitFor(true)
+	if err := c.logout(); err != nil {
+		t.Fatal(err)
+	}
+	c.close()
+	out := waitFor(false)
+	t.Logf("listing followed the login in %v and the logout in %v", in, out)
+}

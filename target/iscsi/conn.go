@@ -317,6 +317,9 @@ func (c *conn) loginPhase() error {
 				return errors.New("login finished without a session")
 			}
 			c.sess.start(c, cmdSN)
+			if !c.sess.discovery {
+				c.srv.sessionsChanged()
+			}
 			c.log.WithFields(logrus.Fields{"type": res.SessionType, "target": res.TargetName,
 				"initiator": res.InitiatorName}).Info("login complete")
 			return nil

@@ -69,6 +69,11 @@ type Options struct {
 	// (default 256); more are closed at once. Each holds at most a
 	// login's text (login.maxLoginText) for at most LoginTimeout.
 	MaxLoggingIn int
+	// SessionsChanged, when set, is called after a normal session enters
+	// the full feature phase and after one has ended, without the
+	// server's locks held, so that listings of Sessions can follow at
+	// once (IET's /proc/net/iet/session is live). It must not block.
+	SessionsChanged func()
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -614,6 +619,15 @@ func (s *Server) removeSession(ss *session) {
 		delete(s.sessions, ss.tsih)
 	}
 	s.mu.Unlock()
+	if !ss.discovery {
+		s.sessionsChanged()
+	}
+}
+
+func (s *Server) sessionsChanged() {
+	if f := s.opts.SessionsChanged; f != nil {
+		f()
+	}
 }
 
 // sessionsOfDevice returns the live sessions on the target whose SCSI
