@@ -127,6 +127,9 @@ func run(c *cli.Context) int {
 		return admin.ExitStatus(no)
 	}
 	fmt.Print(resp.Output)
+	for _, w := range resp.Warnings {
+		fmt.Fprintf(os.Stderr, "ietadm: warning: %s\n", w)
+	}
 	if resp.Errno != 0 {
 		no := syscall.Errno(resp.Errno)
 		fmt.Fprintln(os.Stderr, admin.ErrnoText(no))

@@ -52,6 +52,8 @@ type Ops struct {
 	Lock sync.Locker
 
 	mu sync.Mutex
+	// warns are the warnings of the operation running (under the lock).
+	warns []string
 }
 
 // TIDAllocator hands out target ids.
@@ -70,11 +72,12 @@ func (o *Ops) Handle(ctx context.Context, req *Request) *Response {
 	}
 	l.Lock()
 	defer l.Unlock()
+	o.warns = nil
 	out, err := o.dispatch(req)
 	if err != nil {
 		return &Response{Errno: int(ErrnoOf(err)), Message: err.Error()}
 	}
-	return &Response{Output: out}
+	return &Response{Output: out, Warnings: o.warns}
 }
 
 func (o *Ops) dispatch(req *Request) (string, error) {
@@ -266,12 +269,21 @@ func (o *Ops) target(req *Request) (string, error) {
 		if req.Redirect != nil {
 			return "", errf(syscall.EOPNOTSUPP, "--redirect is not supported")
 		}
+		var warns []string
 		for _, kv := range params(req.Params) {
-			if err := SetTargetKey(t, kv[0], kv[1]); err != nil {
+			w, err := SetTargetKey(t, kv[0], kv[1])
+			if err != nil {
 				return "", err
 			}
+			if w != "" {
+				warns = append(warns, w)
+			}
 		}
-		return "", o.apply(cfg)
+		if err := o.apply(cfg); err != nil {
+			return "", err
+		}
+		o.warns = append(o.warns, warns...)
+		return "", nil
 	}
 	return "", errf(syscall.EINVAL, "unsupported")
 }

@@ -42,6 +42,10 @@ type Response struct {
 	Message string `json:"message,omitempty"`
 	// Output is printed verbatim on ietadm's stdout.
 	Output string `json:"output,omitempty"`
+	// Warnings of an operation that succeeded: what was done differs
+	// from what was asked (a value clamped or forced). The daemon logs
+	// them, ietadm prints them on stderr and exits 0.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Error is an operation failure with the errno ietadm reports.

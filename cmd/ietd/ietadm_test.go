@@ -1,0 +1,77 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	dt "github.com/ietgo/ietd/cmd/internal/daemontest"
+)
+
+// ietadmRun is one ietadm run: stdout and stderr apart (IET prints
+// errors and usage hints on stderr only).
+type ietadmRun struct {
+	stdout, stderr string
+	code           int
+}
+
+// startForIetadm starts ietd on a config with target iqnA (tid 1, a
+// nullio LUN 0) and returns a runner of ietadm against it.
+func startForIetadm(t *testing.T) (*dt.Proc, string, func(args ...string) ietadmRun) {
+	t.Helper()
+	ietd, ietadm := dt.Bin(t, "ietd"), dt.Bin(t, "ietadm")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "ietd.conf")
+	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Type=nullio,Blocks=2048\n")
+	port := dt.FreePort(t)
+	d := dt.Start(t, port, ietd, append([]string{"-f"}, daemonArgs(dir, conf, port)...)...)
+	sock := filepath.Join(dir, "ietadm.sock")
+	return d, dir, func(args ...string) ietadmRun {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		var out, errb bytes.Buffer
+		cmd := exec.CommandContext(ctx, ietadm, append([]string{"--socket", sock}, args...)...)
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		code := 0
+		if err := cmd.Run(); err != nil {
+			ee, ok := err.(*exec.ExitError)
+			if !ok {
+				t.Fatalf("ietadm %v: %v", args, err)
+			}
+			code = ee.ExitCode()
+		}
+		return ietadmRun{out.String(), errb.String(), code}
+	}
+}
+
+// TestIetadmUpdateWarnsOfWhatIsUsed: values the engine forces or clamps
+// are stored as used, ietadm says so on stderr (exit 0) and the daemon
+// logs it.
+func TestIetadmUpdateWarnsOfWhatIsUsed(t *testing.T) {
+	d, _, adm := startForIetadm(t)
+	r := adm("--op", "update", "--tid=1", "--params", "DataPDUInOrder=No,OFMarker=Yes,ErrorRecoveryLevel=2,Wthreads=999,DefaultTime2Wait=99999")
+	want := "ietadm: warning: DataPDUInOrder No: out-of-order Data PDUs are not implemented; Yes is offered (IET forced it too)\n" +
+		"ietadm: warning: OFMarker Yes: markers are not implemented; No is offered (IET forced it too)\n" +
+		"ietadm: warning: ErrorRecoveryLevel 2: only level 0 is implemented; 0 is offered (IET forced 0 too)\n" +
+		"ietadm: warning: Wthreads 999 out of range (1..128): using 128\n" +
+		"ietadm: warning: DefaultTime2Wait 99999 out of range (0..3600): using 3600\n"
+	if r.code != 0 || r.stdout != "" || r.stderr != want {
+		t.Fatalf("update: exit %d\nstdout %q\nstderr:\n%s\nwant:\n%s", r.code, r.stdout, r.stderr, want)
+	}
+	r = adm("--op", "show", "--tid=1", "--sid=0")
+	if msg := dt.Contains(r.stdout, "DataPDUInOrder=Yes\n", "OFMarker=No\n", "ErrorRecoveryLevel=0\n", "DefaultTime2Wait=3600\n"); msg != "" {
+		t.Fatal(msg)
+	}
+	dt.Eventually(t, 5*time.Second, func() string {
+		return dt.Contains(d.Stderr.String(), `level=warning msg="ietadm: Wthreads 999 out of range (1..128): using 128"`,
+			`level=warning msg="ietadm: OFMarker Yes: markers are not implemented; No is offered (IET forced it too)"`)
+	})
+	if strings.Contains(adm("--op", "update", "--tid=1", "--params", "Wthreads=16").stderr, "warning") {
+		t.Fatal("a value in range warned")
+	}
+}
