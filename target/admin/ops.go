@@ -170,6 +170,14 @@ func badTargetName(name string) string {
 	return ""
 }
 
+// badAccountWord says why s cannot be a CHAP user name or secret ("" if
+// it can): ietd.conf's IncomingUser/OutgoingUser lines and the account
+// listing are word and line based (a newline in a name forged a listing
+// line), and IET took at most 255 bytes.
+func badAccountWord(s string) string {
+	return badTargetName(s)
+}
+
 func (o *Ops) targetOf(cfg *config.Config, req *Request) (*config.Target, error) {
 	t := cfg.TargetByTID(*req.TID)
 	if t == nil {
@@ -387,6 +395,10 @@ func (o *Ops) session(req *Request) (string, error) {
 }
 
 func (o *Ops) user(req *Request) (string, error) {
+	if req.LUN != nil || req.SID != nil || req.CID != nil {
+		// IET's user_handle: set & ~(SET_TARGET | SET_USER) is EINVAL.
+		return "", errf(syscall.EINVAL, "--user takes --tid only (not --lun, --sid or --cid)")
+	}
 	cfg := o.Engine.Config().Clone()
 	auth := &cfg.Discovery
 	if req.TID != nil && *req.TID != 0 {
@@ -409,6 +421,9 @@ func (o *Ops) user(req *Request) (string, error) {
 		default:
 			return "", errf(syscall.EINVAL, "unknown parameter %q", kv[0])
 		}
+	}
+	if why := badAccountWord(name); name != "" && why != "" {
+		return "", errf(syscall.EINVAL, "%s name %q: %s", dir, name, why)
 	}
 	switch req.Op {
 	case OpShow:
@@ -435,6 +450,9 @@ func (o *Ops) user(req *Request) (string, error) {
 	case OpNew:
 		if dir == "" || name == "" || !havePass || pass == "" {
 			return "", errf(syscall.EINVAL, "need IncomingUser=<name>,Password=<secret> or OutgoingUser=<name>,Password=<secret>")
+		}
+		if why := badAccountWord(pass); why != "" {
+			return "", errf(syscall.EINVAL, "%s %s: the password %s", dir, name, why)
 		}
 		acct := config.Account{User: name, Secret: pass}
 		if dir == "OutgoingUser" {

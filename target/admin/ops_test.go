@@ -288,3 +288,55 @@ func TestUpdateStoresWhatIsUsed(t *testing.T) {
 		t.Fatalf("update with used values: %+v", r)
 	}
 }
+
+// TestAccountWordsAreChecked: a user name or password with a blank or a
+// control character is refused (a newline in a name forged a line of the
+// account listing), as target names are.
+func TestAccountWordsAreChecked(t *testing.T) {
+	o, fe := newOps()
+	if r := do(o, Request{Op: OpNew, TID: ip(2), Params: "Name=iqn.x:a"}); r.Errno != 0 {
+		t.Fatalf("new target: %+v", r)
+	}
+	for _, p := range []string{
+		"IncomingUser=evil\nOutgoingUser root,Password=pw",
+		"IncomingUser=has space,Password=secretsecret12",
+		"IncomingUser=tab\tbed,Password=secretsecret12",
+		"OutgoingUser=bell\a,Password=secretsecret12",
+		"IncomingUser=joe,Password=two words",
+		"IncomingUser=joe,Password=line\nbreak",
+		"IncomingUser=" + strings.Repeat("n", 256) + ",Password=secretsecret12",
+	} {
+		r := do(o, Request{Op: OpNew, TID: ip(2), User: true, Params: p})
+		if r.Errno != int(syscall.EINVAL) || !strings.Contains(r.Message, "blank, a control character") && !strings.Contains(r.Message, "255 bytes") {
+			t.Errorf("%q: %+v, want EINVAL", p, r)
+		}
+	}
+	if a := fe.cfg.TargetByTID(2).Auth; len(a.Incoming) != 0 || a.Outgoing != nil {
+		t.Fatalf("a refused account was kept: %+v", a)
+	}
+	if r := do(o, Request{Op: OpNew, TID: ip(2), User: true, Params: "IncomingUser=joe,Password=secretsecret12"}); r.Errno != 0 {
+		t.Fatalf("valid account: %+v", r)
+	}
+}
+
+// TestUserTakesTIDOnly: IET's user_handle refuses --user with --lun,
+// --sid or --cid (EINVAL) instead of ignoring them.
+func TestUserTakesTIDOnly(t *testing.T) {
+	o, fe := newOps()
+	if r := do(o, Request{Op: OpNew, TID: ip(2), Params: "Name=iqn.x:a"}); r.Errno != 0 {
+		t.Fatalf("new target: %+v", r)
+	}
+	for _, r := range []Request{
+		{Op: OpNew, TID: ip(2), LUN: u64(3), User: true, Params: "IncomingUser=q,Password=secretsecret12"},
+		{Op: OpNew, TID: ip(2), SID: u64(0), User: true, Params: "IncomingUser=q,Password=secretsecret12"},
+		{Op: OpShow, TID: ip(2), SID: u64(1), CID: u32(0), User: true},
+		{Op: OpDelete, LUN: u64(0), User: true, Params: "IncomingUser=q"},
+	} {
+		if resp := do(o, r); resp.Errno != int(syscall.EINVAL) {
+			t.Errorf("%+v: %+v, want EINVAL", r, resp)
+		}
+	}
+	if a := fe.cfg.TargetByTID(2).Auth; len(a.Incoming) != 0 {
+		t.Fatalf("account added: %+v", a)
+	}
+}
