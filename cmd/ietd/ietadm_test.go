@@ -75,3 +75,30 @@ func TestIetadmUpdateWarnsOfWhatIsUsed(t *testing.T) {
 		t.Fatal("a value in range warned")
 	}
 }
+
+// TestIetadmUsageErrors: as IET's usage(-1), a usage error prints one
+// hint on stderr (not the help on stdout) and exits 255; --op is checked
+// before extra arguments (234).
+func TestIetadmUsageErrors(t *testing.T) {
+	_, _, adm := startForIetadm(t)
+	const try = "Try `ietadm --help' for more information.\n"
+	for _, c := range []struct {
+		args   []string
+		stderr string
+		code   int
+	}{
+		{[]string{"--op", "show", "extra"}, "unrecognized: extra\n" + try, 255},
+		{[]string{"--bogusflag"}, "ietadm: flag provided but not defined: -bogusflag\n" + try, 255},
+		{[]string{"extra"}, "You must specify the operation type\n", 234},
+		{[]string{"--op", "show", "--tid=4294967296"}, "--tid: 4294967296 is out of range (0..4294967295)\n", 255},
+		{[]string{"--op", "show", "--tid=1", "--sid=18446744073709551616"}, "--sid: 18446744073709551616 is out of range (0..18446744073709551615)\n", 255},
+	} {
+		r := adm(c.args...)
+		if r.code != c.code || r.stdout != "" || r.stderr != c.stderr {
+			t.Errorf("ietadm %v: exit %d\nstdout %q\nstderr %q\nwant exit %d, stderr %q", c.args, r.code, r.stdout, r.stderr, c.code, c.stderr)
+		}
+	}
+	if r := adm("--help"); r.code != 0 || !strings.Contains(r.stdout, "--op") {
+		t.Errorf("--help: exit %d\n%s", r.code, r.stdout)
+	}
+}
