@@ -150,6 +150,10 @@ func run(c *cli.Context) int {
 	}
 	if resp.Errno != 0 {
 		no := syscall.Errno(resp.Errno)
+		if resp.Unsupported {
+			fmt.Fprintln(os.Stderr, "Unsupported.")
+			return admin.ExitStatus(no)
+		}
 		fmt.Fprintln(os.Stderr, admin.ErrnoText(no))
 		if resp.Message != "" {
 			fmt.Fprintf(os.Stderr, "ietadm: %s\n", resp.Message)

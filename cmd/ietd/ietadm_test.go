@@ -102,3 +102,34 @@ func TestIetadmUsageErrors(t *testing.T) {
 		t.Errorf("--help: exit %d\n%s", r.code, r.stdout)
 	}
 }
+
+// TestIetadmMessages: what IET answers "Unsupported." to prints only
+// that (234); an error prints its errno's text once; a cid beyond 16 bits
+// on a session that does not exist is ENOENT, as any cid (IET looks the
+// session up first).
+func TestIetadmMessages(t *testing.T) {
+	_, _, adm := startForIetadm(t)
+	for _, args := range [][]string{
+		{"--op", "update", "--tid=1", "--lun=0", "--params", "Type=fileio"},
+		{"--op", "new", "--tid=1", "--sid=1"},
+		{"--op", "update", "--tid=1", "--sid=0", "--params", "Wthreads=4"},
+		{"--op", "show", "--tid=1", "--sid=1", "--cid=0"},
+		{"--op", "update", "--tid=1", "--user", "--params", "IncomingUser=a,Password=secretsecret12"},
+	} {
+		if r := adm(args...); r.code != 234 || r.stdout != "" || r.stderr != "Unsupported.\n" {
+			t.Errorf("ietadm %v: exit %d, stderr %q; want 234 and \"Unsupported.\\n\"", args, r.code, r.stderr)
+		}
+	}
+	if r := adm("--op", "show", "--tid=10"); r.code != 254 || r.stderr != "No such file or directory.\nietadm: no target with tid 10\n" {
+		t.Errorf("unknown tid: exit %d, stderr %q", r.code, r.stderr)
+	}
+	r := adm("--op", "new", "--tid=1", "--lun=2", "--params", "Path=/nonexistent")
+	if r.code != 254 || !strings.Contains(r.stderr, "lun 2: backing: open /nonexistent") || strings.Count(r.stderr, "backing:") != 1 {
+		t.Errorf("missing path: exit %d, stderr %q", r.code, r.stderr)
+	}
+	for _, cid := range []string{"--cid=0", "--cid=65536"} {
+		if r := adm("--op", "delete", "--tid=1", "--sid=5", cid); r.code != 254 {
+			t.Errorf("%s on a missing session: exit %d, want 254 (ENOENT)\n%s", cid, r.code, r.stderr)
+		}
+	}
+}

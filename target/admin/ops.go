@@ -75,7 +75,13 @@ func (o *Ops) Handle(ctx context.Context, req *Request) *Response {
 	o.warns = nil
 	out, err := o.dispatch(req)
 	if err != nil {
-		return &Response{Errno: int(ErrnoOf(err)), Message: err.Error()}
+		resp := &Response{Errno: int(ErrnoOf(err)), Message: err.Error()}
+		var e *Error
+		if errors.As(err, &e) {
+			// ietadm prints the errno's text on its own line.
+			resp.Message, resp.Unsupported = e.Msg, e.Unsupported
+		}
+		return resp
 	}
 	return &Response{Output: out, Warnings: o.warns}
 }
@@ -121,6 +127,12 @@ func (o *Ops) dispatch(req *Request) (string, error) {
 		return "", nil
 	}
 	return "", errf(syscall.EINVAL, "no target, session, LUN or user selected")
+}
+
+// unsupported is IET's answer to an operation it does not implement for
+// the selector: "Unsupported." and EINVAL.
+func unsupported(req *Request) error {
+	return &Error{Errno: syscall.EINVAL, Msg: fmt.Sprintf("--op %s is not supported here", req.Op), Unsupported: true}
 }
 
 // params splits "k=v,k=v" (items without '=' are skipped, as IET does).
@@ -293,7 +305,7 @@ func (o *Ops) target(req *Request) (string, error) {
 		o.warns = append(o.warns, warns...)
 		return "", nil
 	}
-	return "", errf(syscall.EINVAL, "unsupported")
+	return "", unsupported(req)
 }
 
 func (o *Ops) lun(req *Request) (string, error) {
@@ -323,7 +335,10 @@ func (o *Ops) lun(req *Request) (string, error) {
 		}
 		t.LUNs = append(t.LUNs, l)
 		sort.Slice(t.LUNs, func(i, j int) bool { return t.LUNs[i].Number < t.LUNs[j].Number })
-		return "", o.apply(cfg)
+		if err := o.apply(cfg); err != nil {
+			return "", err
+		}
+		return "", nil
 	case OpDelete:
 		for i, l := range t.LUNs {
 			if l.Number == n {
@@ -335,7 +350,7 @@ func (o *Ops) lun(req *Request) (string, error) {
 	case OpShow:
 		return "", nil
 	}
-	return "", errf(syscall.EINVAL, "unsupported")
+	return "", unsupported(req)
 }
 
 func (o *Ops) conn(req *Request) (string, error) {
@@ -343,12 +358,18 @@ func (o *Ops) conn(req *Request) (string, error) {
 		return "", errf(syscall.EINVAL, "--cid needs --tid and --sid")
 	}
 	if req.Op != OpDelete {
-		return "", errf(syscall.EINVAL, "unsupported")
+		return "", unsupported(req)
 	}
 	if *req.CID > 0xffff {
 		// CIDs are 16 bits: a larger one names no connection (cast, it
-		// named another one: 65536 closed connection 0).
-		return "", errf(syscall.EEXIST, "session %d has no connection %d", *req.SID, *req.CID)
+		// named another one: 65536 closed connection 0). As for any
+		// cid, IET looks the session up first: ENOENT without one.
+		for _, s := range o.Engine.Sessions() {
+			if s.TID == *req.TID && s.SID == *req.SID {
+				return "", errf(syscall.EEXIST, "session %d has no connection %d", *req.SID, *req.CID)
+			}
+		}
+		return "", errf(syscall.ENOENT, "no session %d on target %d", *req.SID, *req.TID)
 	}
 	err := o.Engine.CloseConnection(*req.TID, *req.SID, uint16(*req.CID))
 	switch err {
@@ -391,7 +412,7 @@ func (o *Ops) session(req *Request) (string, error) {
 		}
 		return "", nil
 	}
-	return "", errf(syscall.EINVAL, "unsupported")
+	return "", unsupported(req)
 }
 
 func (o *Ops) user(req *Request) (string, error) {
@@ -489,7 +510,7 @@ func (o *Ops) user(req *Request) (string, error) {
 		}
 		return "", errf(syscall.ENOENT, "no incoming account %s", name)
 	}
-	return "", errf(syscall.EINVAL, "unsupported")
+	return "", unsupported(req)
 }
 
 // sessionKeys is the fixed order of `ietadm --op show --sid` output.

@@ -38,8 +38,11 @@ type Response struct {
 	// Errno is 0 on success, else a positive errno value.
 	Errno int `json:"errno"`
 	// Message explains a failure (logged by the daemon, printed by
-	// ietadm with -d).
+	// ietadm after the errno's text, which it does not repeat).
 	Message string `json:"message,omitempty"`
+	// Unsupported: IET answered this operation with only "Unsupported."
+	// (and EINVAL); ietadm prints that instead of the errno and Message.
+	Unsupported bool `json:"unsupported,omitempty"`
 	// Output is printed verbatim on ietadm's stdout.
 	Output string `json:"output,omitempty"`
 	// Warnings of an operation that succeeded: what was done differs
@@ -52,6 +55,8 @@ type Response struct {
 type Error struct {
 	Errno syscall.Errno
 	Msg   string
+	// Unsupported marks IET's "Unsupported." answers.
+	Unsupported bool
 }
 
 func (e *Error) Error() string {
