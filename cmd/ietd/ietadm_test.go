@@ -133,3 +133,22 @@ func TestIetadmMessages(t *testing.T) {
 		}
 	}
 }
+
+// TestIetadmBlockioOnFileWarns: a blockio LUN on a regular file is
+// served, as at start, and ietadm says what that means (exit 0).
+func TestIetadmBlockioOnFileWarns(t *testing.T) {
+	_, dir, adm := startForIetadm(t)
+	img := filepath.Join(dir, "d.img")
+	sparse(t, img, 1<<20)
+	r := adm("--op", "new", "--tid=1", "--lun=1", "--params", "Path="+img+",Type=blockio")
+	want := "ietadm: warning: LUN 1: Type=blockio on " + img + ", a regular file: served, with direct I/O where its file system allows it (IET's blockio took block devices only); Type=fileio serves a file through the page cache\n"
+	if r.code != 0 || r.stderr != want {
+		t.Fatalf("blockio on a file: exit %d, stderr %q, want %q", r.code, r.stderr, want)
+	}
+	if out := adm("--op", "show", "--volumes").stdout; !strings.Contains(out, "lun:1 state:0 iotype:blockio") {
+		t.Fatalf("blockio LUN not served:\n%s", out)
+	}
+	if r := adm("--op", "new", "--tid=1", "--lun=2", "--params", "Path="+img+",Type=fileio"); r.code != 0 || r.stderr != "" {
+		t.Fatalf("fileio on a file: exit %d, stderr %q", r.code, r.stderr)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -338,6 +339,9 @@ func (o *Ops) lun(req *Request) (string, error) {
 		if err := o.apply(cfg); err != nil {
 			return "", err
 		}
+		if w := blockioOnFile(l); w != "" {
+			o.warns = append(o.warns, w)
+		}
 		return "", nil
 	case OpDelete:
 		for i, l := range t.LUNs {
@@ -351,6 +355,19 @@ func (o *Ops) lun(req *Request) (string, error) {
 		return "", nil
 	}
 	return "", unsupported(req)
+}
+
+// blockioOnFile is the warning for a blockio LUN on a regular file ("" for
+// any other): it is served (with O_DIRECT), where IET's blockio took block
+// devices only.
+func blockioOnFile(l *config.LUN) string {
+	if l.Type != "blockio" || l.Store == nil || l.Store.Kind != config.StoreFile {
+		return ""
+	}
+	if fi, err := os.Stat(l.Store.Path); err != nil || !fi.Mode().IsRegular() {
+		return ""
+	}
+	return fmt.Sprintf("LUN %d: Type=blockio on %s, a regular file: served, with direct I/O where its file system allows it (IET's blockio took block devices only); Type=fileio serves a file through the page cache", l.Number, l.Store.Path)
 }
 
 func (o *Ops) conn(req *Request) (string, error) {
