@@ -725,3 +725,31 @@ func TestParseAddressUnmapsIPv4Mapped(t *testing.T) {
 		}
 	}
 }
+
+// TestAccountControlCharacters: a user name or secret with a control
+// character is refused (ietadm refuses it too: the account listing is
+// line based); a target whose IncomingUser is refused is left out rather
+// than served open.
+func TestAccountControlCharacters(t *testing.T) {
+	cfg, ds := loadIET(t, "IncomingUser d\x01isc secretsecret12\nTarget iqn.x:a\n\tIncomingUser ok secret\x7fsecret12\n\tLun 0 Type=nullio\n"+
+		"Target iqn.x:b\n\tOutgoingUser ok secretsecret12\n\tLun 0 Type=nullio\n")
+	if len(cfg.Discovery.Incoming) != 0 {
+		t.Errorf("discovery accounts %+v", cfg.Discovery.Incoming)
+	}
+	if len(cfg.Targets) != 1 || cfg.Targets[0].Name != "iqn.x:b" || cfg.Targets[0].Auth.Outgoing == nil {
+		t.Errorf("targets %+v", cfg.Targets)
+	}
+	var lines []string
+	for _, d := range ds {
+		lines = append(lines, d.String())
+	}
+	text := strings.Join(lines, "\n")
+	for _, want := range []string{
+		`c:1:1: error: IncomingUser "d\x01isc": the user name holds a control character or invalid UTF-8 (the account is refused)`,
+		`c:3:2: error: IncomingUser "ok": the secret holds a control character or invalid UTF-8 (the account is refused)`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("diagnostics lack %q:\n%s", want, text)
+		}
+	}
+}

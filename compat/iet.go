@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/alecthomas/participle/v2"
 	"github.com/alecthomas/participle/v2/lexer"
@@ -259,7 +260,27 @@ func (l *ietLowerer) inTarget(p lexer.Position, what string, isErr bool) *config
 	return nil
 }
 
+// controlChar says whether s holds a control character or invalid UTF-8
+// (the tokenizer splits words on blanks; the rest reaches the account).
+func controlChar(s string) bool {
+	for _, r := range s {
+		if r < ' ' || r == 0x7f || r == utf8.RuneError {
+			return true
+		}
+	}
+	return false
+}
+
 func (l *ietLowerer) account(a *ietconf.AccountLine) {
+	if !a.Bad && (controlChar(a.User.Text) || controlChar(a.Secret.Text)) {
+		// ietadm refuses them too: the account listing is line based.
+		what := "user name"
+		if !controlChar(a.User.Text) {
+			what = "secret"
+		}
+		l.ds.Errorf(pos(a.Pos), "%s %q: the %s holds a control character or invalid UTF-8 (the account is refused)", a.Keyword, a.User.Text, what)
+		a.Bad = true
+	}
 	if a.Bad {
 		switch {
 		case l.cur != nil && a.Incoming():

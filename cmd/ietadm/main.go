@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -44,23 +45,39 @@ func realMain(args []string) int {
 			&cli.StringFlag{Name: "socket", Value: "/var/run/ietd.sock", Usage: "ietd admin socket `PATH`"},
 		},
 		HideHelpCommand: true,
+		// IET's usage(-1): one hint on stderr, not the help on stdout.
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			fmt.Fprintf(os.Stderr, "ietadm: %v\n", err)
+			fmt.Fprintln(os.Stderr, tryHelp)
+			return errUsage
+		},
 		Action: func(c *cli.Context) error {
 			status = run(c)
 			return nil
 		},
 	}
 	if err := app.Run(argv.Normalize(args, append(app.Flags, cli.VersionFlag, cli.HelpFlag))); err != nil {
-		fmt.Fprintf(os.Stderr, "ietadm: %v\n", err)
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintf(os.Stderr, "ietadm: %v\n", err)
+		}
 		return 255
 	}
 	return status
 }
+
+// tryHelp is IET's usage(-1) line.
+const tryHelp = "Try `ietadm --help' for more information."
+
+var errUsage = errors.New("usage")
 
 func num[T uint64 | uint32](c *cli.Context, name string, bits int) (*T, error) {
 	if !c.IsSet(name) {
 		return nil, nil
 	}
 	n, err := strconv.ParseUint(c.String(name), 10, bits)
+	if errors.Is(err, strconv.ErrRange) {
+		return nil, fmt.Errorf("--%s: %s is out of range (0..%d)", name, c.String(name), uint64(1)<<bits-1)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("--%s: %q is not a decimal number", name, c.String(name))
 	}
@@ -69,17 +86,18 @@ func num[T uint64 | uint32](c *cli.Context, name string, bits int) (*T, error) {
 }
 
 func run(c *cli.Context) int {
-	if c.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "unrecognized: %v\n", c.Args().Slice())
-		cli.ShowAppHelp(c)
-		return 255
-	}
+	// IET checks --op before the extra arguments.
 	req := &admin.Request{Op: admin.Op(c.String("op")), Params: c.String("params"), User: c.Bool("user")}
 	switch req.Op {
 	case admin.OpNew, admin.OpDelete, admin.OpUpdate, admin.OpShow:
 	default:
 		fmt.Fprintln(os.Stderr, "You must specify the operation type")
 		return admin.ExitStatus(syscall.EINVAL)
+	}
+	if c.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "unrecognized: %s\n", strings.Join(c.Args().Slice(), " "))
+		fmt.Fprintln(os.Stderr, tryHelp)
+		return 255
 	}
 	tid, err := num[uint32](c, "tid", 32)
 	if err == nil && tid != nil {
@@ -127,8 +145,15 @@ func run(c *cli.Context) int {
 		return admin.ExitStatus(no)
 	}
 	fmt.Print(resp.Output)
+	for _, w := range resp.Warnings {
+		fmt.Fprintf(os.Stderr, "ietadm: warning: %s\n", w)
+	}
 	if resp.Errno != 0 {
 		no := syscall.Errno(resp.Errno)
+		if resp.Unsupported {
+			fmt.Fprintln(os.Stderr, "Unsupported.")
+			return admin.ExitStatus(no)
+		}
 		fmt.Fprintln(os.Stderr, admin.ErrnoText(no))
 		if resp.Message != "" {
 			fmt.Fprintf(os.Stderr, "ietadm: %s\n", resp.Message)

@@ -858,3 +858,87 @@ func TestIetadmTargetUnderNetBSDHasIETIdentity(t *testing.T) {
 		t.Errorf("target added with ietadm: vendor %q, want IET", v)
 	}
 }
+
+// TestUnservableLUNChangesNothing: a LUN that opens but cannot be served
+// (a 0-byte file; a 2 KiB file with BlockSize=4096) is refused by ietadm
+// with EINVAL and a reason, and changes nothing (it was accepted, never
+// served, and then blocked re-adding it with EEXIST). A reload that
+// brings one is refused as a whole and says why; one left out at start
+// is left out of the model too (ietadm can add that LUN).
+func TestUnservableLUNChangesNothing(t *testing.T) {
+	ietd, ietadm := dt.Bin(t, "ietd"), dt.Bin(t, "ietadm")
+	dir := t.TempDir()
+	good, empty, small := filepath.Join(dir, "good.img"), filepath.Join(dir, "empty.img"), filepath.Join(dir, "small.img")
+	sparse(t, good, 1<<20)
+	sparse(t, empty, 0)
+	sparse(t, small, 2048)
+	conf := filepath.Join(dir, "ietd.conf")
+	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Path="+good+",Type=fileio\n\tLun 1 Path="+empty+",Type=fileio\n")
+	port := dt.FreePort(t)
+	d := dt.Start(t, port, ietd, append([]string{"-f"}, daemonArgs(dir, conf, port)...)...)
+	sock := filepath.Join(dir, "ietadm.sock")
+	adm := func(args ...string) (string, int) {
+		return dt.Run(t, 20*time.Second, ietadm, append([]string{"--socket", sock}, args...)...)
+	}
+	volumes := func() string { out, _ := adm("--op", "show", "--volumes"); return out }
+	if !strings.Contains(d.Stderr.String(), "LUN left out") {
+		t.Fatalf("start did not say LUN 1 is left out:\n%s", d.Stderr.String())
+	}
+	before := volumes()
+	if strings.Contains(before, "lun:1") {
+		t.Fatalf("LUN 1 listed:\n%s", before)
+	}
+
+	for _, c := range []struct{ lun, params, why string }{
+		{"2", "Path=" + empty, "smaller than one 512-byte block"},
+		{"3", "Path=" + small + ",BlockSize=4096", "smaller than one 4096-byte block"},
+	} {
+		out, code := adm("--op", "new", "--tid=1", "--lun="+c.lun, "--params", c.params)
+		if code != 234 || !strings.Contains(out, "Invalid argument.") || !strings.Contains(out, c.why) {
+			t.Fatalf("LUN %s (%s): exit %d, want 234 and %q\n%s", c.lun, c.params, code, c.why, out)
+		}
+		if after := volumes(); after != before {
+			t.Fatalf("refused LUN changed the listing:\n%s\nwas\n%s", after, before)
+		}
+		// Nothing was kept: the same LUN number on a good file is added.
+		if out, code := adm("--op", "new", "--tid=1", "--lun="+c.lun, "--params", "Path="+good); code != 0 {
+			t.Fatalf("LUN %s on a good file after the refusal: exit %d\n%s", c.lun, code, out)
+		}
+		if out, code := adm("--op", "delete", "--tid=1", "--lun="+c.lun); code != 0 {
+			t.Fatalf("delete LUN %s: exit %d\n%s", c.lun, code, out)
+		}
+	}
+	if strings.Contains(d.Stderr.String(), "reconfigure failed") {
+		t.Fatalf("the engine saw a refused LUN:\n%s", d.Stderr.String())
+	}
+	// LUN 1, left out at start, is not in the model: adding it works.
+	if out, code := adm("--op", "new", "--tid=1", "--lun=1", "--params", "Path="+good); code != 0 {
+		t.Fatalf("LUN 1 (left out at start) through ietadm: exit %d, want 0\n%s", code, out)
+	}
+	if out, code := adm("--op", "delete", "--tid=1", "--lun=1"); code != 0 {
+		t.Fatalf("delete LUN 1: exit %d\n%s", code, out)
+	}
+	before = volumes()
+
+	// Reloads: a running target's LUN and a new target's LUN on the
+	// empty file are both reported, and nothing changes.
+	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Path="+good+",Type=fileio\n\tLun 1 Path="+empty+",Type=fileio\n"+
+		"Target "+iqnB+"\n\tLun 0 Path="+small+",Type=fileio,BlockSize=4096\n")
+	d.Signal(syscall.SIGHUP)
+	dt.Eventually(t, 10*time.Second, func() string {
+		return dt.Contains(d.Stderr.String(), "reload failed; keeping the running configuration",
+			conf+":3:2: target "+iqnA+": LUN 1: backing store of 0 bytes is smaller than one 512-byte block",
+			conf+":5:2: target "+iqnB+": LUN 0: backing store of 2048 bytes is smaller than one 4096-byte block")
+	})
+	if after := volumes(); after != before {
+		t.Fatalf("refused reload changed the listing:\n%s\nwas\n%s", after, before)
+	}
+	// Once the file has a block, the same reload serves it.
+	sparse(t, empty, 4096)
+	sparse(t, small, 4096)
+	d.Signal(syscall.SIGHUP)
+	dt.Eventually(t, 10*time.Second, func() string {
+		return dt.Contains(volumes(), "\tlun:1 state:0 iotype:fileio iomode:wt blocks:8 blocksize:512 path:"+empty,
+			"name:"+iqnB, "\tlun:0 state:0 iotype:fileio iomode:wt blocks:1 blocksize:4096 path:"+small)
+	})
+}

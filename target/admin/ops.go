@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,6 +53,8 @@ type Ops struct {
 	Lock sync.Locker
 
 	mu sync.Mutex
+	// warns are the warnings of the operation running (under the lock).
+	warns []string
 }
 
 // TIDAllocator hands out target ids.
@@ -70,11 +73,18 @@ func (o *Ops) Handle(ctx context.Context, req *Request) *Response {
 	}
 	l.Lock()
 	defer l.Unlock()
+	o.warns = nil
 	out, err := o.dispatch(req)
 	if err != nil {
-		return &Response{Errno: int(ErrnoOf(err)), Message: err.Error()}
+		resp := &Response{Errno: int(ErrnoOf(err)), Message: err.Error()}
+		var e *Error
+		if errors.As(err, &e) {
+			// ietadm prints the errno's text on its own line.
+			resp.Message, resp.Unsupported = e.Msg, e.Unsupported
+		}
+		return resp
 	}
-	return &Response{Output: out}
+	return &Response{Output: out, Warnings: o.warns}
 }
 
 func (o *Ops) dispatch(req *Request) (string, error) {
@@ -118,6 +128,12 @@ func (o *Ops) dispatch(req *Request) (string, error) {
 		return "", nil
 	}
 	return "", errf(syscall.EINVAL, "no target, session, LUN or user selected")
+}
+
+// unsupported is IET's answer to an operation it does not implement for
+// the selector: "Unsupported." and EINVAL.
+func unsupported(req *Request) error {
+	return &Error{Errno: syscall.EINVAL, Msg: fmt.Sprintf("--op %s is not supported here", req.Op), Unsupported: true}
 }
 
 // params splits "k=v,k=v" (items without '=' are skipped, as IET does).
@@ -165,6 +181,14 @@ func badTargetName(name string) string {
 		}
 	}
 	return ""
+}
+
+// badAccountWord says why s cannot be a CHAP user name or secret ("" if
+// it can): ietd.conf's IncomingUser/OutgoingUser lines and the account
+// listing are word and line based (a newline in a name forged a listing
+// line), and IET took at most 255 bytes.
+func badAccountWord(s string) string {
+	return badTargetName(s)
 }
 
 func (o *Ops) targetOf(cfg *config.Config, req *Request) (*config.Target, error) {
@@ -266,14 +290,23 @@ func (o *Ops) target(req *Request) (string, error) {
 		if req.Redirect != nil {
 			return "", errf(syscall.EOPNOTSUPP, "--redirect is not supported")
 		}
+		var warns []string
 		for _, kv := range params(req.Params) {
-			if err := SetTargetKey(t, kv[0], kv[1]); err != nil {
+			w, err := SetTargetKey(t, kv[0], kv[1])
+			if err != nil {
 				return "", err
 			}
+			if w != "" {
+				warns = append(warns, w)
+			}
 		}
-		return "", o.apply(cfg)
+		if err := o.apply(cfg); err != nil {
+			return "", err
+		}
+		o.warns = append(o.warns, warns...)
+		return "", nil
 	}
-	return "", errf(syscall.EINVAL, "unsupported")
+	return "", unsupported(req)
 }
 
 func (o *Ops) lun(req *Request) (string, error) {
@@ -303,7 +336,13 @@ func (o *Ops) lun(req *Request) (string, error) {
 		}
 		t.LUNs = append(t.LUNs, l)
 		sort.Slice(t.LUNs, func(i, j int) bool { return t.LUNs[i].Number < t.LUNs[j].Number })
-		return "", o.apply(cfg)
+		if err := o.apply(cfg); err != nil {
+			return "", err
+		}
+		if w := blockioOnFile(l); w != "" {
+			o.warns = append(o.warns, w)
+		}
+		return "", nil
 	case OpDelete:
 		for i, l := range t.LUNs {
 			if l.Number == n {
@@ -315,7 +354,20 @@ func (o *Ops) lun(req *Request) (string, error) {
 	case OpShow:
 		return "", nil
 	}
-	return "", errf(syscall.EINVAL, "unsupported")
+	return "", unsupported(req)
+}
+
+// blockioOnFile is the warning for a blockio LUN on a regular file ("" for
+// any other): it is served (with O_DIRECT), where IET's blockio took block
+// devices only.
+func blockioOnFile(l *config.LUN) string {
+	if l.Type != "blockio" || l.Store == nil || l.Store.Kind != config.StoreFile {
+		return ""
+	}
+	if fi, err := os.Stat(l.Store.Path); err != nil || !fi.Mode().IsRegular() {
+		return ""
+	}
+	return fmt.Sprintf("LUN %d: Type=blockio on %s, a regular file: served, with direct I/O where its file system allows it (IET's blockio took block devices only); Type=fileio serves a file through the page cache", l.Number, l.Store.Path)
 }
 
 func (o *Ops) conn(req *Request) (string, error) {
@@ -323,12 +375,18 @@ func (o *Ops) conn(req *Request) (string, error) {
 		return "", errf(syscall.EINVAL, "--cid needs --tid and --sid")
 	}
 	if req.Op != OpDelete {
-		return "", errf(syscall.EINVAL, "unsupported")
+		return "", unsupported(req)
 	}
 	if *req.CID > 0xffff {
 		// CIDs are 16 bits: a larger one names no connection (cast, it
-		// named another one: 65536 closed connection 0).
-		return "", errf(syscall.EEXIST, "session %d has no connection %d", *req.SID, *req.CID)
+		// named another one: 65536 closed connection 0). As for any
+		// cid, IET looks the session up first: ENOENT without one.
+		for _, s := range o.Engine.Sessions() {
+			if s.TID == *req.TID && s.SID == *req.SID {
+				return "", errf(syscall.EEXIST, "session %d has no connection %d", *req.SID, *req.CID)
+			}
+		}
+		return "", errf(syscall.ENOENT, "no session %d on target %d", *req.SID, *req.TID)
 	}
 	err := o.Engine.CloseConnection(*req.TID, *req.SID, uint16(*req.CID))
 	switch err {
@@ -371,10 +429,14 @@ func (o *Ops) session(req *Request) (string, error) {
 		}
 		return "", nil
 	}
-	return "", errf(syscall.EINVAL, "unsupported")
+	return "", unsupported(req)
 }
 
 func (o *Ops) user(req *Request) (string, error) {
+	if req.LUN != nil || req.SID != nil || req.CID != nil {
+		// IET's user_handle: set & ~(SET_TARGET | SET_USER) is EINVAL.
+		return "", errf(syscall.EINVAL, "--user takes --tid only (not --lun, --sid or --cid)")
+	}
 	cfg := o.Engine.Config().Clone()
 	auth := &cfg.Discovery
 	if req.TID != nil && *req.TID != 0 {
@@ -397,6 +459,9 @@ func (o *Ops) user(req *Request) (string, error) {
 		default:
 			return "", errf(syscall.EINVAL, "unknown parameter %q", kv[0])
 		}
+	}
+	if why := badAccountWord(name); name != "" && why != "" {
+		return "", errf(syscall.EINVAL, "%s name %q: %s", dir, name, why)
 	}
 	switch req.Op {
 	case OpShow:
@@ -423,6 +488,9 @@ func (o *Ops) user(req *Request) (string, error) {
 	case OpNew:
 		if dir == "" || name == "" || !havePass || pass == "" {
 			return "", errf(syscall.EINVAL, "need IncomingUser=<name>,Password=<secret> or OutgoingUser=<name>,Password=<secret>")
+		}
+		if why := badAccountWord(pass); why != "" {
+			return "", errf(syscall.EINVAL, "%s %s: the password %s", dir, name, why)
 		}
 		acct := config.Account{User: name, Secret: pass}
 		if dir == "OutgoingUser" {
@@ -459,7 +527,7 @@ func (o *Ops) user(req *Request) (string, error) {
 		}
 		return "", errf(syscall.ENOENT, "no incoming account %s", name)
 	}
-	return "", errf(syscall.EINVAL, "unsupported")
+	return "", unsupported(req)
 }
 
 // sessionKeys is the fixed order of `ietadm --op show --sid` output.

@@ -251,3 +251,92 @@ func TestTIDRangeAndTargetNames(t *testing.T) {
 		t.Fatalf("targets %+v", fe.cfg.Targets)
 	}
 }
+
+// TestUpdateStoresWhatIsUsed: --op update stores forced and clamped
+// values as they are used (as the config loader does) and warns, so
+// --sid=0 shows what logins offer.
+func TestUpdateStoresWhatIsUsed(t *testing.T) {
+	o, _ := newOps()
+	if r := do(o, Request{Op: OpNew, TID: ip(3), Params: "Name=iqn.x:u"}); r.Errno != 0 {
+		t.Fatalf("new target: %+v", r)
+	}
+	r := do(o, Request{Op: OpUpdate, TID: ip(3), Params: "DataPDUInOrder=No,OFMarker=Yes,ErrorRecoveryLevel=2,Wthreads=999,DefaultTime2Wait=99999,InitialR2T=No"})
+	if r.Errno != 0 {
+		t.Fatalf("update: %+v", r)
+	}
+	want := []string{
+		"DataPDUInOrder No: out-of-order Data PDUs are not implemented; Yes is offered (IET forced it too)",
+		"OFMarker Yes: markers are not implemented; No is offered (IET forced it too)",
+		"ErrorRecoveryLevel 2: only level 0 is implemented; 0 is offered (IET forced 0 too)",
+		"Wthreads 999 out of range (1..128): using 128",
+		"DefaultTime2Wait 99999 out of range (0..3600): using 3600",
+	}
+	if strings.Join(r.Warnings, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("warnings:\n%s\nwant:\n%s", strings.Join(r.Warnings, "\n"), strings.Join(want, "\n"))
+	}
+	show := do(o, Request{Op: OpShow, TID: ip(3), SID: u64(0)}).Output
+	for _, l := range []string{"InitialR2T=No\n", "DataPDUInOrder=Yes\n", "OFMarker=No\n", "ErrorRecoveryLevel=0\n", "DefaultTime2Wait=3600\n"} {
+		if !strings.Contains(show, l) {
+			t.Errorf("--sid=0 lacks %q:\n%s", l, show)
+		}
+	}
+	if out := do(o, Request{Op: OpShow, TID: ip(3)}).Output; !strings.HasPrefix(out, "Wthreads=128\n") {
+		t.Errorf("show tid:\n%s", out)
+	}
+	// Values as they are used: no warning.
+	if r := do(o, Request{Op: OpUpdate, TID: ip(3), Params: "DataPDUInOrder=Yes,Wthreads=128"}); r.Errno != 0 || len(r.Warnings) != 0 {
+		t.Fatalf("update with used values: %+v", r)
+	}
+}
+
+// TestAccountWordsAreChecked: a user name or password with a blank or a
+// control character is refused (a newline in a name forged a line of the
+// account listing), as target names are.
+func TestAccountWordsAreChecked(t *testing.T) {
+	o, fe := newOps()
+	if r := do(o, Request{Op: OpNew, TID: ip(2), Params: "Name=iqn.x:a"}); r.Errno != 0 {
+		t.Fatalf("new target: %+v", r)
+	}
+	for _, p := range []string{
+		"IncomingUser=evil\nOutgoingUser root,Password=pw",
+		"IncomingUser=has space,Password=secretsecret12",
+		"IncomingUser=tab\tbed,Password=secretsecret12",
+		"OutgoingUser=bell\a,Password=secretsecret12",
+		"IncomingUser=joe,Password=two words",
+		"IncomingUser=joe,Password=line\nbreak",
+		"IncomingUser=" + strings.Repeat("n", 256) + ",Password=secretsecret12",
+	} {
+		r := do(o, Request{Op: OpNew, TID: ip(2), User: true, Params: p})
+		if r.Errno != int(syscall.EINVAL) || !strings.Contains(r.Message, "blank, a control character") && !strings.Contains(r.Message, "255 bytes") {
+			t.Errorf("%q: %+v, want EINVAL", p, r)
+		}
+	}
+	if a := fe.cfg.TargetByTID(2).Auth; len(a.Incoming) != 0 || a.Outgoing != nil {
+		t.Fatalf("a refused account was kept: %+v", a)
+	}
+	if r := do(o, Request{Op: OpNew, TID: ip(2), User: true, Params: "IncomingUser=joe,Password=secretsecret12"}); r.Errno != 0 {
+		t.Fatalf("valid account: %+v", r)
+	}
+}
+
+// TestUserTakesTIDOnly: IET's user_handle refuses --user with --lun,
+// --sid or --cid (EINVAL) instead of ignoring them.
+func TestUserTakesTIDOnly(t *testing.T) {
+	o, fe := newOps()
+	if r := do(o, Request{Op: OpNew, TID: ip(2), Params: "Name=iqn.x:a"}); r.Errno != 0 {
+		t.Fatalf("new target: %+v", r)
+	}
+	for _, r := range []Request{
+		{Op: OpNew, TID: ip(2), LUN: u64(3), User: true, Params: "IncomingUser=q,Password=secretsecret12"},
+		{Op: OpNew, TID: ip(2), SID: u64(0), User: true, Params: "IncomingUser=q,Password=secretsecret12"},
+		{Op: OpShow, TID: ip(2), SID: u64(1), CID: u32(0), User: true},
+		{Op: OpDelete, LUN: u64(0), User: true, Params: "IncomingUser=q"},
+	} {
+		if resp := do(o, r); resp.Errno != int(syscall.EINVAL) {
+			t.Errorf("%+v: %+v, want EINVAL", r, resp)
+		}
+	}
+	if a := fe.cfg.TargetByTID(2).Auth; len(a.Incoming) != 0 {
+		t.Fatalf("account added: %+v", a)
+	}
+}

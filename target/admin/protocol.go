@@ -38,16 +38,25 @@ type Response struct {
 	// Errno is 0 on success, else a positive errno value.
 	Errno int `json:"errno"`
 	// Message explains a failure (logged by the daemon, printed by
-	// ietadm with -d).
+	// ietadm after the errno's text, which it does not repeat).
 	Message string `json:"message,omitempty"`
+	// Unsupported: IET answered this operation with only "Unsupported."
+	// (and EINVAL); ietadm prints that instead of the errno and Message.
+	Unsupported bool `json:"unsupported,omitempty"`
 	// Output is printed verbatim on ietadm's stdout.
 	Output string `json:"output,omitempty"`
+	// Warnings of an operation that succeeded: what was done differs
+	// from what was asked (a value clamped or forced). The daemon logs
+	// them, ietadm prints them on stderr and exits 0.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Error is an operation failure with the errno ietadm reports.
 type Error struct {
 	Errno syscall.Errno
 	Msg   string
+	// Unsupported marks IET's "Unsupported." answers.
+	Unsupported bool
 }
 
 func (e *Error) Error() string {

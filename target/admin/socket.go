@@ -141,6 +141,11 @@ func (s *Server) serveConn(c net.Conn) {
 	if resp.Errno != 0 && s.Log != nil {
 		s.Log.WithFields(logrus.Fields{"op": req.Op, "errno": resp.Errno}).Info("ietadm request failed: " + resp.Message)
 	}
+	if s.Log != nil {
+		for _, w := range resp.Warnings {
+			s.Log.WithField("op", req.Op).Warn("ietadm: " + w)
+		}
+	}
 	enc.Encode(resp)
 }
 

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,17 +43,32 @@ var boolKeys = map[string]func(t *config.Target) *bool{
 	"ifmarker":            func(t *config.Target) *bool { return &t.Params.IFMarker },
 }
 
+// forcedBools are the boolean keys the engine (like IET's kernel) does not
+// negotiate: the model holds what is offered, as the config loader does.
+var forcedBools = map[string]struct {
+	value bool
+	why   string
+}{
+	"datapduinorder":      {true, "out-of-order Data PDUs are not implemented"},
+	"datasequenceinorder": {true, "out-of-order data sequences are not implemented"},
+	"ofmarker":            {false, "markers are not implemented"},
+	"ifmarker":            {false, "markers are not implemented"},
+}
+
 // SetTargetKey applies one `ietadm --op update --tid=N --params k=v` item:
 // target keys and session keys become the target's defaults for future
 // sessions. Keys are case-insensitive; integers are parsed like C strtol
-// with base 0 and clamped to the key's range.
-func SetTargetKey(t *config.Target, key, value string) error {
+// with base 0 and clamped to the key's range. The target holds what is
+// used (the config loader's rule): a clamped number or a forced value
+// (ErrorRecoveryLevel 0, DataPDUInOrder and DataSequenceInOrder Yes,
+// markers No) is stored as such and warning says so ("" otherwise).
+func SetTargetKey(t *config.Target, key, value string) (warning string, err error) {
 	k := strings.ToLower(key)
 	switch k {
 	case "type":
-		return nil // IET's target Type is always 0
+		return "", nil // IET's target Type is always 0
 	case "maxsessions", "lun", "alias":
-		return errf(syscall.EINVAL, "%s cannot be changed at run time", key)
+		return "", errf(syscall.EINVAL, "%s cannot be changed at run time", key)
 	case "headerdigest", "datadigest":
 		var list []string
 		for _, v := range strings.Split(value, ",") {
@@ -62,7 +78,7 @@ func SetTargetKey(t *config.Target, key, value string) error {
 			case "crc32c":
 				list = append(list, "CRC32C")
 			default:
-				return errf(syscall.EINVAL, "invalid %s value %q", key, value)
+				return "", errf(syscall.EINVAL, "invalid %s value %q", key, value)
 			}
 		}
 		if k == "headerdigest" {
@@ -70,27 +86,49 @@ func SetTargetKey(t *config.Target, key, value string) error {
 		} else {
 			t.Params.DataDigest = list
 		}
-		return nil
+		return "", nil
 	}
 	if f, ok := boolKeys[k]; ok {
+		var b bool
 		switch strings.ToLower(value) {
 		case "yes":
-			*f(t) = true
+			b = true
 		case "no":
-			*f(t) = false
+			b = false
 		default:
-			return errf(syscall.EINVAL, "invalid %s value %q (Yes or No)", key, value)
+			return "", errf(syscall.EINVAL, "invalid %s value %q (Yes or No)", key, value)
 		}
-		return nil
+		if forced, ok := forcedBools[k]; ok && b != forced.value {
+			warning = fmt.Sprintf("%s %s: %s; %s is offered (IET forced it too)", keyName(k), yesNo(b), forced.why, yesNo(forced.value))
+			b = forced.value
+		}
+		*f(t) = b
+		return warning, nil
 	}
 	if ik, ok := intKeys[k]; ok {
 		n, err := strconv.ParseInt(strings.TrimSpace(value), 0, 64)
 		if err != nil {
-			return errf(syscall.EINVAL, "invalid %s value %q", key, value)
+			return "", errf(syscall.EINVAL, "invalid %s value %q", key, value)
 		}
 		v := int(max(min(n, int64(ik.max)), int64(ik.min)))
+		switch {
+		case k == "errorrecoverylevel" && n > 0:
+			warning = fmt.Sprintf("%s %d: only level 0 is implemented; 0 is offered (IET forced 0 too)", keyName(k), n)
+		case int64(v) != n:
+			warning = fmt.Sprintf("%s %d out of range (%d..%d): using %d", keyName(k), n, ik.min, ik.max, v)
+		}
 		*ik.field(t) = v
-		return nil
+		return warning, nil
 	}
-	return errf(syscall.EINVAL, "unknown parameter %q", key)
+	return "", errf(syscall.EINVAL, "unknown parameter %q", key)
+}
+
+// keyName is a lower-cased key as IET writes it.
+func keyName(k string) string {
+	for _, n := range append([]string{"Wthreads", "QueuedCommands", "NOPInterval", "NOPTimeout"}, sessionKeys...) {
+		if strings.EqualFold(n, k) {
+			return n
+		}
+	}
+	return k
 }

@@ -86,6 +86,10 @@ func Open(l *config.LUN, opts OpenOptions) (Store, error) {
 	}
 	s, err := o.open(l.Store)
 	if err != nil {
+		var be *Error
+		if errors.As(err, &be) {
+			return nil, fmt.Errorf("lun %d: %w", l.Number, err) // err says "backing: "
+		}
 		return nil, fmt.Errorf("backing: lun %d: %w", l.Number, err)
 	}
 	if l.Blocks > 0 {

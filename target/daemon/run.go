@@ -223,6 +223,11 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return err
 	}
 	d := &Daemon{opts: opts, log: log, srv: srv, runtime: map[string]bool{}}
+	if served := leaveOutUnserved(cfg, srv.ServedLUNs); served != cfg {
+		if err := srv.Reload(served); err != nil {
+			log.WithError(err).Error("leaving the LUNs that cannot be served out of the configuration")
+		}
+	}
 	d.tids.Taken(cfg.NextTID() - 1)
 	d.ops = &admin.Ops{Engine: (*engine)(d), ParseLUN: opts.ParseLUN, TIDs: &d.tids, Lock: &d.change,
 		Created: func(n string) { d.runtime[n] = true },
@@ -382,6 +387,41 @@ func MergeReload(cur, loaded *config.Config, runtime map[string]bool, nextTID in
 		}
 	}
 	return next, nextTID
+}
+
+// leaveOutUnserved returns cfg without the LUNs the engine left out at
+// start because it could not serve them (it logged why), or cfg itself
+// when it serves them all. IET did not create such a LUN ("unable to
+// create logical unit"): the model in force must not hold it either, or
+// ietadm would answer EEXIST to adding it, delete a LUN that is not
+// there, and a reload would not report it while it is still broken.
+func leaveOutUnserved(cfg *config.Config, served func(tid int) (map[uint64]scsi.ServedLUN, bool)) *config.Config {
+	var out *config.Config
+	for i, t := range cfg.Targets {
+		luns, ok := served(t.TID)
+		if !ok {
+			continue
+		}
+		for _, l := range t.LUNs {
+			if _, ok := luns[l.Number]; ok {
+				continue
+			}
+			if out == nil {
+				out = cfg.Clone()
+			}
+			ot := out.Targets[i]
+			for j, x := range ot.LUNs {
+				if x.Number == l.Number {
+					ot.LUNs = append(ot.LUNs[:j], ot.LUNs[j+1:]...)
+					break
+				}
+			}
+		}
+	}
+	if out == nil {
+		return cfg
+	}
+	return out
 }
 
 // engine adapts the daemon to admin.Engine.

@@ -7,15 +7,17 @@ import (
 
 	"github.com/ietgo/ietd/target/backing"
 	"github.com/ietgo/ietd/target/config"
+	"github.com/ietgo/ietd/target/scsi"
 )
 
-// CheckStores opens, and closes again, the backing store of every LUN that
-// next adds to a target running in cur or defines differently, and
-// returns every failure (with the LUN's position in the file). The engine
-// reconfigures running targets LUN by LUN and keeps going when one LUN
-// cannot be opened; checking first makes a reload or an ietadm change
-// all-or-nothing. (New targets are opened as a whole by the engine, which
-// refuses the change when one of their LUNs fails.)
+// CheckStores opens, checks as the engine would before serving it
+// (scsi.CheckLUN: block size, at least one block), and closes again the
+// backing store of every LUN that next adds or defines differently than
+// cur, in running targets and in new ones, and returns every failure
+// (with the LUN's position in the file). The engine leaves out a LUN it
+// cannot serve and keeps going; checking first makes a reload or an
+// ietadm change all-or-nothing, so the model never holds a LUN that is
+// not served.
 func CheckStores(cur, next *config.Config) error {
 	running := map[int]*config.Target{}
 	for _, t := range cur.Targets {
@@ -24,24 +26,32 @@ func CheckStores(cur, next *config.Config) error {
 	var errs []error
 	for _, t := range next.Targets {
 		old := running[t.TID]
-		if old == nil || old.Name != t.Name {
-			continue
+		if old != nil && old.Name != t.Name {
+			old = nil // another target under that tid: opened as a whole
 		}
 		for _, l := range t.LUNs {
-			if ol := old.LUN(l.Number); ol != nil && reflect.DeepEqual(ol, l) {
-				continue
+			if old != nil {
+				if ol := old.LUN(l.Number); ol != nil && reflect.DeepEqual(ol, l) {
+					continue
+				}
 			}
-			st, err := backing.Open(l, backing.OpenOptions{})
-			if err != nil {
+			if err := checkLUN(l); err != nil {
 				where := ""
 				if l.Pos != (config.Position{}) {
 					where = l.Pos.String() + ": "
 				}
 				errs = append(errs, fmt.Errorf("%starget %s: %w", where, t.Name, err)) // err names the LUN
-				continue
 			}
-			st.Close()
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func checkLUN(l *config.LUN) error {
+	st, err := backing.Open(l, backing.OpenOptions{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return scsi.CheckLUN(l, st)
 }

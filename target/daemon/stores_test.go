@@ -51,12 +51,45 @@ func TestCheckStores(t *testing.T) {
 		t.Fatal("changed LUN on a deleted file was not checked")
 	}
 
-	// New targets are left to the engine (it opens them as a whole).
+	// New targets are checked too (the engine leaves out a LUN it
+	// cannot serve, and the model would still hold it).
 	added := cur.Clone()
 	nt := config.NewTarget(2, "iqn.x:b")
 	nt.LUNs = []*config.LUN{fileLUN(0, missing, 9)}
 	added.Targets = append(added.Targets, nt)
-	if err := CheckStores(cur, added); err != nil {
-		t.Fatalf("new target: %v", err)
+	if err := CheckStores(cur, added); err == nil || !strings.Contains(err.Error(), "/etc/iet/ietd.conf:9:2") {
+		t.Fatalf("new target with a missing file: %v", err)
+	}
+}
+
+// TestCheckStoresServes: what the SCSI layer refuses to serve is refused
+// before the change (a store that opens but holds no whole block).
+func TestCheckStoresServes(t *testing.T) {
+	dir := t.TempDir()
+	empty, small := filepath.Join(dir, "empty.img"), filepath.Join(dir, "small.img")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(small, make([]byte, 2048), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cur := &config.Config{Targets: []*config.Target{config.NewTarget(1, "iqn.x:a")}}
+	next := cur.Clone()
+	big := fileLUN(1, small, 3)
+	big.BlockSize = 4096
+	next.Targets[0].LUNs = []*config.LUN{fileLUN(0, empty, 2), big}
+	err := CheckStores(cur, next)
+	for _, want := range []string{
+		"/etc/iet/ietd.conf:2:2: target iqn.x:a: LUN 0: backing store of 0 bytes is smaller than one 512-byte block",
+		"/etc/iet/ietd.conf:3:2: target iqn.x:a: LUN 1: backing store of 2048 bytes is smaller than one 4096-byte block",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+	big.BlockSize = 1024
+	next.Targets[0].LUNs = []*config.LUN{big}
+	if err := CheckStores(cur, next); err != nil {
+		t.Fatalf("2048 bytes in 1024-byte blocks: %v", err)
 	}
 }

@@ -326,7 +326,10 @@ func (s *Server) Reload(cfg *config.Config) error {
 		}
 		ot := old[t.TID]
 		if err := ot.dev.Reconfigure(t); err != nil {
-			s.log.WithError(err).WithField("target", t.Name).Warn("reconfigure failed")
+			// The daemon checked every new or changed LUN first
+			// (daemon.CheckStores): only a store that changed since
+			// gets here.
+			s.log.WithError(err).WithField("target", t.Name).Error("reconfigure failed")
 		}
 		next[t.TID] = &targetState{cfg: t, dev: ot.dev}
 	}

@@ -88,23 +88,12 @@ func newLUState() *luState {
 func newLUN(t *Target, lc *config.LUN, st backing.Store, state *luState) (*lun, error) {
 	l := &lun{t: t, cfg: lc, num: lc.Number, store: st, drained: make(chan struct{})}
 	l.bg, l.stopBG = context.WithCancel(context.Background())
-	l.bs = lc.BlockSize
-	if l.bs == 0 {
-		l.bs = 512
-		if b, ok := st.(backing.BlockSizer); ok && b.LogicalBlockSize() > 512 {
-			l.bs = b.LogicalBlockSize()
-		}
+	bs, shift, nblocks, err := geometry(lc, st)
+	if err != nil {
+		return nil, err
 	}
-	if l.bs < 512 || l.bs > 65536 || l.bs&(l.bs-1) != 0 {
-		return nil, fmt.Errorf("block size %d: must be a power of two from 512 to 65536", l.bs)
-	}
-	for 1<<l.shift < l.bs {
-		l.shift++
-	}
-	l.nblocks.Store(uint64(st.Size()) >> l.shift)
-	if l.nblocks.Load() == 0 {
-		return nil, fmt.Errorf("backing store smaller than one %d-byte block", l.bs)
-	}
+	l.bs, l.shift = bs, shift
+	l.nblocks.Store(nblocks)
 	l.ro = lc.ReadOnly()
 	l.wc = lc.IOMode == "wb"
 	if w, ok := st.(backing.WriteCacher); ok {
@@ -121,6 +110,43 @@ func newLUN(t *Target, lc *config.LUN, st backing.Store, state *luState) (*lun, 
 	}
 	l.luState = state
 	return l, nil
+}
+
+// geometry is the block size and capacity of a LUN over st, or why it
+// cannot be served.
+func geometry(lc *config.LUN, st backing.Store) (bs int, shift uint, nblocks uint64, err error) {
+	dev := 0
+	if b, ok := st.(backing.BlockSizer); ok {
+		dev = b.LogicalBlockSize()
+	}
+	bs = lc.BlockSize
+	if bs == 0 {
+		bs = max(512, dev)
+	} else if bs < dev {
+		// IET: EINVAL; the device cannot address a smaller block.
+		return 0, 0, 0, fmt.Errorf("BlockSize %d is smaller than the device's logical block size %d", bs, dev)
+	}
+	if bs < 512 || bs > 65536 || bs&(bs-1) != 0 {
+		return 0, 0, 0, fmt.Errorf("block size %d: must be a power of two from 512 to 65536", bs)
+	}
+	for 1<<shift < bs {
+		shift++
+	}
+	nblocks = uint64(st.Size()) >> shift
+	if nblocks == 0 {
+		return 0, 0, 0, fmt.Errorf("backing store of %d bytes is smaller than one %d-byte block", st.Size(), bs)
+	}
+	return bs, shift, nblocks, nil
+}
+
+// CheckLUN runs on st, the opened store of lc, every check NewTarget and
+// Reconfigure make before they serve the LUN (block size, at least one
+// block): a change that passes it and backing.Open is served.
+func CheckLUN(lc *config.LUN, st backing.Store) error {
+	if _, _, _, err := geometry(lc, st); err != nil {
+		return fmt.Errorf("LUN %d: %w", lc.Number, err)
+	}
+	return nil
 }
 
 // sanitizeState: a failed SANITIZE leaves the unit in failure mode.

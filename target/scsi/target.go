@@ -93,12 +93,13 @@ func NewTarget(cfg *config.Target, opts Options) (*Target, error) {
 		if err != nil {
 			// As IET (a LUN its kernel module could not open was logged
 			// and skipped): the target and its other LUNs are served; a
-			// reload that finds the store openable adds the LUN.
+			// reload that finds the store openable adds the LUN (the
+			// daemon leaves it out of the model in force too).
 			e := t.log.WithError(err).WithField("lun", lc.Number)
 			if lc.Pos.Line > 0 {
 				e = e.WithField("config", lc.Pos.String())
 			}
-			e.Error("LUN left out: its backing store cannot be opened")
+			e.Error("LUN left out: it cannot be served")
 			continue
 		}
 		t.luns[lc.Number] = l
