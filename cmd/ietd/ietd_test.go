@@ -864,7 +864,9 @@ func TestIetadmTargetUnderNetBSDHasIETIdentity(t *testing.T) {
 // with EINVAL and a reason, and changes nothing (it was accepted, never
 // served, and then blocked re-adding it with EEXIST). A reload that
 // brings one is refused as a whole and says why; one left out at start
-// is left out of the model too (ietadm can add that LUN).
+// is left out of the model too (ietadm can add that LUN), and reloads
+// leave it out again with a warning while the file is unchanged and
+// still unservable.
 func TestUnservableLUNChangesNothing(t *testing.T) {
 	ietd, ietadm := dt.Bin(t, "ietd"), dt.Bin(t, "ietadm")
 	dir := t.TempDir()
@@ -920,22 +922,33 @@ func TestUnservableLUNChangesNothing(t *testing.T) {
 	}
 	before = volumes()
 
-	// Reloads: a running target's LUN and a new target's LUN on the
-	// empty file are both reported, and nothing changes.
+	// Reloads: a new target's LUN that cannot be served is reported and
+	// nothing changes; LUN 1, left out at start and unchanged, is left
+	// out again with a warning instead of failing the reload (as a
+	// restart would leave it out).
 	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Path="+good+",Type=fileio\n\tLun 1 Path="+empty+",Type=fileio\n"+
 		"Target "+iqnB+"\n\tLun 0 Path="+small+",Type=fileio,BlockSize=4096\n")
 	d.Signal(syscall.SIGHUP)
 	dt.Eventually(t, 10*time.Second, func() string {
 		return dt.Contains(d.Stderr.String(), "reload failed; keeping the running configuration",
-			conf+":3:2: target "+iqnA+": LUN 1: backing store of 0 bytes is smaller than one 512-byte block",
+			conf+":3:2: target "+iqnA+": LUN 1: backing store of 0 bytes is smaller than one 512-byte block: still left out, as at start",
 			conf+":5:2: target "+iqnB+": LUN 0: backing store of 2048 bytes is smaller than one 4096-byte block")
 	})
 	if after := volumes(); after != before {
 		t.Fatalf("refused reload changed the listing:\n%s\nwas\n%s", after, before)
 	}
-	// Once the file has a block, the same reload serves it.
-	sparse(t, empty, 4096)
+	// With target B's file fixed the reload goes through; LUN 1 is still
+	// left out.
 	sparse(t, small, 4096)
+	d.Signal(syscall.SIGHUP)
+	dt.Eventually(t, 10*time.Second, func() string {
+		return dt.Contains(volumes(), "name:"+iqnB, "\tlun:0 state:0 iotype:fileio iomode:wt blocks:1 blocksize:4096 path:"+small)
+	})
+	if v := volumes(); strings.Contains(v, "path:"+empty) {
+		t.Fatalf("LUN 1 on the empty file listed:\n%s", v)
+	}
+	// Once its file has a block, the same reload serves LUN 1.
+	sparse(t, empty, 4096)
 	d.Signal(syscall.SIGHUP)
 	dt.Eventually(t, 10*time.Second, func() string {
 		return dt.Contains(volumes(), "\tlun:1 state:0 iotype:fileio iomode:wt blocks:8 blocksize:512 path:"+empty,

@@ -82,6 +82,10 @@ type Daemon struct {
 	// kept across config reloads.
 	runtime map[string]bool
 	tids    tidCounter
+	// leftOut holds the LUNs the start could not serve (leftOutKey), as
+	// long as reloads find them unchanged and still unservable
+	// (keepLeftOut). Under change.
+	leftOut map[string]*config.LUN
 }
 
 // tidCounter is the daemon's next target id: it only grows, so an id is
@@ -223,7 +227,8 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return err
 	}
 	d := &Daemon{opts: opts, log: log, srv: srv, runtime: map[string]bool{}}
-	if served := leaveOutUnserved(cfg, srv.ServedLUNs); served != cfg {
+	if served, out := leaveOutUnserved(cfg, srv.ServedLUNs); served != cfg {
+		d.leftOut = out
 		if err := srv.Reload(served); err != nil {
 			log.WithError(err).Error("leaving the LUNs that cannot be served out of the configuration")
 		}
@@ -339,12 +344,14 @@ func (d *Daemon) Reload() error {
 	defer d.mu.Unlock()
 	cur := d.srv.Config()
 	next, nextTID := MergeReload(cur, cfg, d.runtime, d.tids.Next())
+	still := d.keepLeftOut(cur, next)
 	if err := CheckStores(cur, next); err != nil {
 		return err
 	}
 	if err := d.srv.Reload(next); err != nil {
 		return err
 	}
+	d.leftOut = still
 	d.tids.Taken(nextTID - 1)
 	d.log.WithField("targets", len(next.Targets)).Info("configuration reloaded")
 	d.writeProcLocked(next)
@@ -391,12 +398,13 @@ func MergeReload(cur, loaded *config.Config, runtime map[string]bool, nextTID in
 
 // leaveOutUnserved returns cfg without the LUNs the engine left out at
 // start because it could not serve them (it logged why), or cfg itself
-// when it serves them all. IET did not create such a LUN ("unable to
-// create logical unit"): the model in force must not hold it either, or
-// ietadm would answer EEXIST to adding it, delete a LUN that is not
-// there, and a reload would not report it while it is still broken.
-func leaveOutUnserved(cfg *config.Config, served func(tid int) (map[uint64]scsi.ServedLUN, bool)) *config.Config {
+// when it serves them all, and the LUNs left out (leftOutKey). IET did not
+// create such a LUN ("unable to create logical unit"): the model in force
+// must not hold it either, or ietadm would answer EEXIST to adding it and
+// delete a LUN that is not there.
+func leaveOutUnserved(cfg *config.Config, served func(tid int) (map[uint64]scsi.ServedLUN, bool)) (*config.Config, map[string]*config.LUN) {
 	var out *config.Config
+	left := map[string]*config.LUN{}
 	for i, t := range cfg.Targets {
 		luns, ok := served(t.TID)
 		if !ok {
@@ -409,6 +417,7 @@ func leaveOutUnserved(cfg *config.Config, served func(tid int) (map[uint64]scsi.
 			if out == nil {
 				out = cfg.Clone()
 			}
+			left[leftOutKey(t.Name, l.Number)] = l
 			ot := out.Targets[i]
 			for j, x := range ot.LUNs {
 				if x.Number == l.Number {
@@ -419,9 +428,57 @@ func leaveOutUnserved(cfg *config.Config, served func(tid int) (map[uint64]scsi.
 		}
 	}
 	if out == nil {
-		return cfg
+		return cfg, nil
 	}
-	return out
+	return out, left
+}
+
+func leftOutKey(target string, lun uint64) string {
+	return strings.ToLower(target) + "\x00" + strconv.FormatUint(lun, 10)
+}
+
+// keepLeftOut lets a reload through when the only LUNs it cannot serve are
+// ones the start left out, unchanged in the file and still unservable (a
+// disk that is not there yet): they are left out again with a warning, as
+// a restart would leave them out, instead of the whole reload being
+// refused until the disk appears. A LUN the file defines differently, or
+// that now checks out, is new again: checked and served as any other. A
+// number that the running target serves (ietadm added a LUN there) is not
+// touched. It returns what is still left out after next is applied.
+func (d *Daemon) keepLeftOut(cur, next *config.Config) map[string]*config.LUN {
+	if len(d.leftOut) == 0 {
+		return nil
+	}
+	running := map[string]*config.Target{}
+	for _, t := range cur.Targets {
+		running[strings.ToLower(t.Name)] = t
+	}
+	still := map[string]*config.LUN{}
+	for _, t := range next.Targets {
+		rt := running[strings.ToLower(t.Name)]
+		kept := t.LUNs[:0]
+		for _, l := range t.LUNs {
+			k := leftOutKey(t.Name, l.Number)
+			lo := d.leftOut[k]
+			if lo == nil || (rt != nil && rt.LUN(l.Number) != nil) || !sameLUN(lo, l) {
+				kept = append(kept, l)
+				continue
+			}
+			err := checkLUN(l)
+			if err == nil {
+				kept = append(kept, l) // it can be served now
+				continue
+			}
+			where := ""
+			if l.Pos != (config.Position{}) {
+				where = l.Pos.String() + ": "
+			}
+			d.log.Warnf("%starget %s: %v: still left out, as at start", where, t.Name, err)
+			still[k] = l
+		}
+		t.LUNs = kept
+	}
+	return still
 }
 
 // engine adapts the daemon to admin.Engine.

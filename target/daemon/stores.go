@@ -55,3 +55,11 @@ func checkLUN(l *config.LUN) error {
 	defer st.Close()
 	return scsi.CheckLUN(l, st)
 }
+
+// sameLUN reports whether two LUN definitions are the same but for where
+// in the file they are.
+func sameLUN(a, b *config.LUN) bool {
+	x, y := *a, *b
+	x.Pos, y.Pos = config.Position{}, config.Position{}
+	return reflect.DeepEqual(&x, &y)
+}
