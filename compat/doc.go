@@ -24,8 +24,10 @@
 // made them discovery accounts), a bad value its line (the default stays),
 // an access-control item with an error never matches, a NetBSD target
 // line with errors (or whose extent or device had errors) that target. A
-// target whose IncomingUser line is broken is left out, since serving it
-// without the account would open it. Load is the strict reading (--check,
+// target whose IncomingUser line is broken (a user without a secret) is
+// left out, since serving it without the account would open it; a bare
+// IncomingUser or OutgoingUser line (no user, no secret) is only a
+// warning and adds no account, as in IET. Load is the strict reading (--check,
 // SIGHUP: any error refuses the file); LoadForStart serves the rest, as IET
 // and NetBSD did, and refuses only a NetBSD file with no target left.
 //

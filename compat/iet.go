@@ -178,10 +178,13 @@ type ietLowerer struct {
 	// broken are targets with an IncomingUser line that has errors:
 	// they are left out (without the account they would be open).
 	broken map[*config.Target]config.Position
+	// bare are targets with an IncomingUser line without user and
+	// secret (ignored, as IET).
+	bare map[*config.Target]config.Position
 }
 
 func lowerIET(f *ietconf.File, cfg *config.Config, ds *config.Diagnostics) {
-	l := &ietLowerer{cfg: cfg, ds: ds, lunLine: map[*config.Target]map[uint64]config.Position{}, broken: map[*config.Target]config.Position{}}
+	l := &ietLowerer{cfg: cfg, ds: ds, lunLine: map[*config.Target]map[uint64]config.Position{}, broken: map[*config.Target]config.Position{}, bare: map[*config.Target]config.Position{}}
 	for _, d := range f.Directives {
 		switch {
 		case d.Target != nil:
@@ -202,6 +205,9 @@ func lowerIET(f *ietconf.File, cfg *config.Config, ds *config.Diagnostics) {
 			// be open to every initiator.
 			ds.LeftOutf(t.Pos, "target %s is left out: its IncomingUser line at %s has errors, and without that account the target would let in every initiator", t.Name, at)
 			continue
+		}
+		if at, bare := l.bare[t]; bare && len(t.Auth.Incoming) == 0 {
+			ds.Warnf(t.Pos, "target %s has no CHAP account (its IncomingUser line at %s is empty): every initiator the access-control files let in logs in without CHAP, as in IET", t.Name, at)
 		}
 		kept = append(kept, t)
 	}
@@ -260,6 +266,15 @@ func (l *ietLowerer) inTarget(p lexer.Position, what string, isErr bool) *config
 }
 
 func (l *ietLowerer) account(a *ietconf.AccountLine) {
+	if a.Bad && a.User == nil {
+		// A bare line (warned by the parser): no account, as IET.
+		if l.cur != nil && a.Incoming() {
+			if _, seen := l.bare[l.cur]; !seen {
+				l.bare[l.cur] = pos(a.Pos)
+			}
+		}
+		return
+	}
 	if a.Bad {
 		switch {
 		case l.cur != nil && a.Incoming():
