@@ -7,9 +7,9 @@
 //
 // Keywords are case-insensitive; targets get TIDs 1, 2, ... in file order;
 // global (before the first Target) IncomingUser/OutgoingUser lines are the
-// discovery accounts; session and target keys outside a Target are ignored
-// with a warning, a Lun outside a Target is an error; unknown keywords are
-// warnings. Out-of-range numbers are clamped to the nearest bound with a
+// discovery accounts; session and target keys and Lun lines outside a
+// Target are ignored with a warning (IET ignored them silently and
+// started); unknown keywords are warnings. Out-of-range numbers are clamped to the nearest bound with a
 // warning (IET clamps to the minimum silently). The 0.4.x Lun form
 // "Lun 0 /dev/sdb fileio" is accepted with a warning. Values the engine
 // does not negotiate (ErrorRecoveryLevel > 0, DataPDUInOrder and

@@ -249,16 +249,18 @@ func (l *ietLowerer) target(tl *ietconf.TargetLine) {
 	l.cur, l.failed = t, false
 }
 
-// inTarget returns the current target, reporting a line outside any.
-func (l *ietLowerer) inTarget(p lexer.Position, what string, isErr bool) *config.Target {
+// inTarget returns the current target, reporting a line outside any: a
+// warning, as IET ignored such lines silently and started. addTarget
+// adds the hint for a line that is no use without its target (a Lun).
+func (l *ietLowerer) inTarget(p lexer.Position, what string, addTarget bool) *config.Target {
 	if l.cur != nil {
 		return l.cur
 	}
 	if l.failed {
 		return nil // the Target line was reported
 	}
-	if isErr {
-		l.ds.Errorf(pos(p), "%s outside a Target section is left out: add a \"Target iqn.YYYY-MM.reversed.domain:name\" line before it", what)
+	if addTarget {
+		l.ds.Warnf(pos(p), "%s outside a Target section is left out (IET ignores target settings before the first Target line): add a \"Target iqn.YYYY-MM.reversed.domain:name\" line before it", what)
 	} else {
 		l.ds.Warnf(pos(p), "%s outside a Target section ignored (IET ignores target settings before the first Target line)", what)
 	}
