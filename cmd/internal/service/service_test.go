@@ -5,9 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/ietgo/ietd/compat"
+	"github.com/ietgo/ietd/target/backing"
 	"github.com/ietgo/ietd/target/config"
 )
 
@@ -135,5 +137,72 @@ func TestParseLUNRefusesCommentSign(t *testing.T) {
 	}
 	if l, err := ParseLUN(1, "Path=/tmp/a#b.img,Type=fileio"); err != nil || l.Store.Path != "/tmp/a#b.img" {
 		t.Errorf("'#' inside a word: %+v %v", l, err)
+	}
+}
+
+// --check and a start agree on what a LUN's file can be: what --check
+// says a start leaves out, backing.Open refuses, and the rest it opens.
+// A directory, a character device (/dev/null) and a named pipe are no
+// stores (IET: EISDIR for fileio, "not a block device" for blockio).
+func TestCheckAgreesWithOpen(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "disk.img")
+	if err := os.WriteFile(img, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		params  string
+		leftOut string // what --check says, "" when a start serves the LUN
+	}{
+		{"Path=" + img + ",Type=fileio", ""},
+		{"Path=" + img + ",Type=fileio,IOMode=ro", ""},
+		{"Path=" + dir + "/,Type=fileio", dir + "/ is a directory"},
+		{"Path=" + dir + "/,Type=blockio", dir + "/ is a directory"},
+		{"Path=" + dir + ",Type=fileio,IOMode=ro", dir + " is a directory"},
+		{"Path=/dev/null,Type=fileio", "/dev/null is not a regular file or a block device (a character device)"},
+		{"Path=" + fifo + ",Type=fileio", fifo + " is not a regular file or a block device (a named pipe)"},
+		{"Path=" + filepath.Join(dir, "none") + ",Type=fileio", "stat " + filepath.Join(dir, "none") + ": no such file or directory"},
+		{"Path=" + filepath.Join(dir, "ro-new") + ",Size=1M,Create=Yes,IOMode=ro", "stat " + filepath.Join(dir, "ro-new") + ": no such file or directory"},
+	}
+	for _, c := range cases {
+		l, err := ParseLUN(0, c.params)
+		if err != nil {
+			t.Fatalf("%s: %v", c.params, err)
+		}
+		var out []string
+		for _, mf := range lunFiles(l) {
+			if mf.leftOut {
+				out = append(out, mf.msg)
+			}
+		}
+		if got := strings.Join(out, "; "); got != c.leftOut {
+			t.Errorf("%s: --check says %q, want %q", c.params, got, c.leftOut)
+		}
+		st, err := backing.Open(l, backing.OpenOptions{})
+		if err == nil {
+			st.Close()
+		}
+		if (err != nil) != (c.leftOut != "") {
+			t.Errorf("%s: backing.Open: %v, but --check says %q", c.params, err, c.leftOut)
+		}
+	}
+	// The whole line, as --check prints it.
+	conf := filepath.Join(dir, "ietd.conf")
+	if err := os.WriteFile(conf, []byte("Target iqn.x:a\n  Lun 0 Path="+dir+"/,Type=blockio \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, start := Loaders(conf, nil, compat.LoadOptions{ACLDir: dir}, nil)
+	var b bytes.Buffer
+	if err := Check(&b, start); err != nil {
+		t.Fatal(err)
+	}
+	want := conf + ":2:14: warning: LUN 0 of target iqn.x:a: " + dir + "/ is a directory: a start leaves this LUN out (as IET)\n" +
+		conf + ": ok (iet, 1 target(s), 0 LUN(s))\n"
+	if b.String() != want {
+		t.Fatalf("Check printed\n%s\nwant\n%s", b.String(), want)
 	}
 }
