@@ -211,7 +211,8 @@ func leftOutNote(d config.Dialect) string {
 type missingFile struct {
 	at  config.Position // the extent's line when known, else the LUN's
 	msg string
-	// leftOut: a start cannot use the file and leaves the LUN out.
+	// leftOut: a start cannot use the file and leaves the LUN out;
+	// otherwise a start serves it and msg says what it does first.
 	leftOut bool
 }
 
@@ -236,8 +237,8 @@ type fileCheck struct {
 // cannot use, as backing.Open decides: missing and not to be created, to
 // be created in a directory that does not exist or with no length to
 // give them, too short to hold one block, a directory or anything else
-// that is neither a regular file nor a block device. It only stats: a
-// check opens nothing.
+// that is neither a regular file nor a block device. It also lists the
+// missing files a start creates. It only stats: a check opens nothing.
 func missingFiles(st *config.Store, c fileCheck, at config.Position) []missingFile {
 	if st == nil {
 		return nil
@@ -267,6 +268,14 @@ func missingFiles(st *config.Store, c fileCheck, at config.Position) []missingFi
 			if _, derr := os.Stat(filepath.Dir(st.Path)); derr != nil {
 				add(true, "%s cannot be created: %v", st.Path, derr)
 				break
+			}
+			// As NetBSD (O_CREAT), never written: the file is only
+			// extended to the extent's end.
+			n := st.Offset + st.Size
+			if strings.HasPrefix(filepath.Clean(st.Path), "/dev/") {
+				add(false, "%s does not exist: a start creates a regular file of %d bytes (sparse) there, not a disk; is the disk missing or its name wrong? (on Linux /dev is in memory: what is written to the file is lost at reboot)", st.Path, n)
+			} else {
+				add(false, "%s does not exist: a start creates it (%d bytes, sparse)", st.Path, n)
 			}
 		case fi.IsDir():
 			add(true, "%s is a directory", st.Path)

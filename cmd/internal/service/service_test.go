@@ -122,8 +122,50 @@ func TestCheckNamesUnusableFiles(t *testing.T) {
 	Check(&out, start)
 	got := out.String()
 	if !strings.Contains(got, "target0: "+filepath.Join(dir, "nonexist")+" does not exist, and its length is the file's own") ||
-		!strings.Contains(got, "target1: /nonexistent-dir/x cannot be created") || strings.Contains(got, "target2:") {
+		!strings.Contains(got, "target1: /nonexistent-dir/x cannot be created") ||
+		!strings.Contains(got, "target2: "+filepath.Join(dir, "new")+" does not exist: a start creates it (1048576 bytes, sparse)\n") {
 		t.Fatalf("NetBSD check printed\n%s", got)
+	}
+}
+
+// A NetBSD extent whose file is missing is created by a start (as NetBSD
+// did, with O_CREAT), sparse, up to the extent's end: --check says so, the
+// more loudly under /dev, where the file would stand in for a disk. A
+// read-only target's file is never created: left out.
+func TestCheckSaysWhatAStartCreates(t *testing.T) {
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "disk")
+	targets := filepath.Join(dir, "targets")
+	nb := "extent0 " + sub + " 512 20971520\nextent1 /dev/ietd-test-no-such-disk 0 20971520\nextent2 " + filepath.Join(dir, "ro") + " 0 1MB\n" +
+		"target0 rw extent0 0/0\ntarget1 rw extent1 0/0\ntarget2 ro extent2 0/0\n"
+	if err := os.WriteFile(targets, []byte(nb), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, start := Loaders(targets, nil, compat.LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull}, nil)
+	var out bytes.Buffer
+	if err := Check(&out, start); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	const base = "iqn.1994-04.org.netbsd.iscsi-target:"
+	want := targets + ":1:1: warning: LUN 0 of target " + base + "target0: " + sub + " does not exist: a start creates it (20972032 bytes, sparse)\n" +
+		targets + ":2:1: warning: LUN 0 of target " + base + "target1: /dev/ietd-test-no-such-disk does not exist: a start creates a regular file of 20971520 bytes (sparse) there, not a disk; is the disk missing or its name wrong? (on Linux /dev is in memory: what is written to the file is lost at reboot)\n" +
+		targets + ":3:1: warning: LUN 0 of target " + base + "target2: stat " + filepath.Join(dir, "ro") + ": no such file or directory: a start leaves this LUN out (NetBSD's iscsi-target refused to start)\n" +
+		targets + ": ok (netbsd, 3 target(s), 2 LUN(s))\n"
+	if out.String() != want {
+		t.Fatalf("Check printed\n%s\nwant\n%s", out.String(), want)
+	}
+	// What a start does: the file is there, sparse, of that length.
+	cfg, _, err := start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := backing.Open(cfg.Targets[0].LUNs[0], backing.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if fi, err := os.Stat(sub); err != nil || fi.Size() != 20972032 {
+		t.Fatalf("created %v %v", fi, err)
 	}
 }
 
