@@ -238,7 +238,8 @@ type fileCheck struct {
 // be created in a directory that does not exist or with no length to
 // give them, too short to hold one block, a directory or anything else
 // that is neither a regular file nor a block device. It also lists the
-// missing files a start creates. It only stats: a check opens nothing.
+// missing files a start creates, and blockio on a regular file (served,
+// IET refused it). It only stats: a check opens nothing.
 func missingFiles(st *config.Store, c fileCheck, at config.Position) []missingFile {
 	if st == nil {
 		return nil
@@ -283,6 +284,8 @@ func missingFiles(st *config.Store, c fileCheck, at config.Position) []missingFi
 			add(true, "%s is not a regular file or a block device (%s)", st.Path, modeName(fi.Mode()))
 		case fi.Mode().IsRegular() && st.Size == 0 && fi.Size()-st.Offset < int64(blockSize):
 			add(true, "%s holds %d byte(s) past offset %d, less than one %d-byte block", st.Path, max(fi.Size()-st.Offset, 0), st.Offset, blockSize)
+		case fi.Mode().IsRegular() && c.blockio:
+			add(false, "%s", backing.BlockioOnFileNote(st.Path))
 		}
 	}
 	for _, m := range st.Members {

@@ -202,6 +202,7 @@ func TestCheckAgreesWithOpen(t *testing.T) {
 	}{
 		{"Path=" + img + ",Type=fileio", ""},
 		{"Path=" + img + ",Type=fileio,IOMode=ro", ""},
+		{"Path=" + img + ",Type=blockio", ""}, // served, with a warning (below)
 		{"Path=" + dir + "/,Type=fileio", dir + "/ is a directory"},
 		{"Path=" + dir + "/,Type=blockio", dir + "/ is a directory"},
 		{"Path=" + dir + ",Type=fileio,IOMode=ro", dir + " is a directory"},
@@ -246,5 +247,29 @@ func TestCheckAgreesWithOpen(t *testing.T) {
 		conf + ": ok (iet, 1 target(s), 0 LUN(s))\n"
 	if b.String() != want {
 		t.Fatalf("Check printed\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+// Type=blockio on a regular file: IET refused it, a start serves it (with
+// a warning in the log), and --check says both without leaving it out.
+func TestCheckBlockioOnRegularFile(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "disk.bin")
+	if err := os.WriteFile(img, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "ietd.conf")
+	if err := os.WriteFile(conf, []byte("Target iqn.x:a\n\tLun 0 Path="+img+",Type=blockio\n\tLun 1 Path="+img+",Type=fileio\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, start := Loaders(conf, nil, compat.LoadOptions{ACLDir: dir}, nil)
+	var out bytes.Buffer
+	if err := Check(&out, start); err != nil {
+		t.Fatal(err)
+	}
+	want := conf + ":2:13: warning: LUN 0 of target iqn.x:a: " + img + " is a regular file: IET refused Type=blockio on it (block device only); served here with O_DIRECT on the file (through the page cache where the file system refuses O_DIRECT)\n" +
+		conf + ": ok (iet, 1 target(s), 2 LUN(s))\n"
+	if out.String() != want {
+		t.Fatalf("Check printed\n%s\nwant\n%s", out.String(), want)
 	}
 }
