@@ -85,9 +85,18 @@ func forStart(cfg *config.Config, ds config.Diagnostics, ioErr error) (*config.C
 		return cfg, ds, ioErr
 	}
 	if cfg.Dialect == config.DialectNetBSD && len(cfg.Targets) == 0 {
-		return cfg, ds, fmt.Errorf("%s: no target left to serve (NetBSD's iscsi-target refuses to start too)", cfg.Source)
+		return cfg, ds, &NothingToServeError{Source: cfg.Source}
 	}
 	return cfg, ds, nil
+}
+
+// NothingToServeError is LoadForStart's refusal of a NetBSD file that
+// leaves no target; the diagnostics already hold the file's error that
+// says so (--check prints that one only).
+type NothingToServeError struct{ Source string }
+
+func (e *NothingToServeError) Error() string {
+	return fmt.Sprintf("%s: no target left to serve (NetBSD's iscsi-target refuses to start too)", e.Source)
 }
 
 func read(path string, opts LoadOptions) (*config.Config, config.Diagnostics, error) {
@@ -129,8 +138,9 @@ func lower(path string, src []byte, opts LoadOptions) (*config.Config, config.Di
 	return cfg, ds, nil
 }
 
-// sortDiagnostics orders diagnostics by position within each file, files
-// in the order they first appear.
+// sortDiagnostics orders diagnostics by position within each file (those
+// of the whole file, without a line, last), files in the order they first
+// appear.
 func sortDiagnostics(ds config.Diagnostics) {
 	fileOrder := map[string]int{}
 	for _, d := range ds {
@@ -142,6 +152,10 @@ func sortDiagnostics(ds config.Diagnostics) {
 		a, b := ds[i].Pos, ds[j].Pos
 		if a.File != b.File {
 			return fileOrder[a.File] < fileOrder[b.File]
+		}
+		if (a.Line == 0) != (b.Line == 0) {
+			// A problem of the whole file comes after its lines'.
+			return b.Line == 0
 		}
 		if a.Line != b.Line {
 			return a.Line < b.Line

@@ -1,6 +1,7 @@
 package compat
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -309,9 +310,28 @@ func TestForcedParams(t *testing.T) {
 	}
 }
 
-func TestWholeFileDiagnosticsHavePositions(t *testing.T) {
+// A problem of a whole file has no line:col (1:1 pointed at a comment)
+// and comes after the line errors that cause it.
+func TestWholeFileDiagnostics(t *testing.T) {
 	_, ds, _ := LoadBytes("targets", []byte("# nothing\n"), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull})
-	if d := diagStrings(ds); len(d) != 1 || d[0] != "targets:1:1: error: no targets defined (NetBSD's iscsi-target refuses to start)" {
+	if d := diagStrings(ds); len(d) != 1 || d[0] != "targets: error: no targets defined (NetBSD's iscsi-target refuses to start)" {
+		t.Fatalf("%q", d)
+	}
+	// NetBSD's targets v1.1.1.1 (February 2006): a port column.
+	src := "# extents\nextent0\t/tmp/iscsi-target0\t0\t100MB\n\n# targets\ntarget0\textent0\t\t3260\t10.4.0.0/16\n"
+	_, ds, err := LoadBytesForStart("targets", []byte(src), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull})
+	want := []string{
+		"targets:5:1: error: target target0 is left out (the errors on its line)",
+		`targets:5:18: error: no device or extent found for "3260": the February 2006 format "NAME STORAGE PORT NETMASK" had a port column, which must go (the port is iscsi-target's -p): write "target0 rw extent0 10.4.0.0/16" (or ro)`,
+		"targets: error: no target left to serve: every target line has errors (NetBSD's iscsi-target refuses to start too)",
+	}
+	var none *NothingToServeError
+	if d := diagStrings(ds); !reflect.DeepEqual(d, want) || !errors.As(err, &none) {
+		t.Fatalf("%q, %v\nwant %q", d, err, want)
+	}
+	// A number for the storage alone is no 2006 line: no hint.
+	_, ds, _ = LoadBytes("targets", []byte("extent0 /a 0 1M\ntarget0 rw 3260 0/0\n"), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull})
+	if d := diagStrings(ds); len(d) != 3 || d[1] != `targets:2:12: error: no device or extent found for "3260"` {
 		t.Fatalf("%q", d)
 	}
 	dir := t.TempDir()

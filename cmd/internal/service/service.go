@@ -159,7 +159,11 @@ func Check(w io.Writer, start LoadFunc) error {
 		fmt.Fprintln(w, d.String())
 	}
 	if err != nil {
-		fmt.Fprintln(w, err)
+		var none *compat.NothingToServeError
+		if !errors.As(err, &none) {
+			// (A NetBSD file with no target: the last diagnostic said so.)
+			fmt.Fprintln(w, err)
+		}
 		return err
 	}
 	luns := 0 // the LUNs a start would serve

@@ -273,3 +273,24 @@ func TestCheckBlockioOnRegularFile(t *testing.T) {
 		t.Fatalf("Check printed\n%s\nwant\n%s", out.String(), want)
 	}
 }
+
+// A NetBSD file that leaves no target: --check prints the file's error
+// once, after the line errors, and nothing repeats it.
+func TestCheckNoTargetLeftOnce(t *testing.T) {
+	dir := t.TempDir()
+	targets := filepath.Join(dir, "targets")
+	if err := os.WriteFile(targets, []byte("# targets\nextent0 "+dir+"/x 0 1MB\ntarget0 rw extent9 0/0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, start := Loaders(targets, nil, compat.LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull}, nil)
+	var out bytes.Buffer
+	if err := Check(&out, start); err == nil {
+		t.Fatal("Check passed a file with no target")
+	}
+	want := targets + ":3:1: error: target target0 is left out (the errors on its line)\n" +
+		targets + ":3:12: error: no device or extent found for \"extent9\"\n" +
+		targets + ": error: no target left to serve: every target line has errors (NetBSD's iscsi-target refuses to start too)\n"
+	if out.String() != want {
+		t.Fatalf("Check printed\n%s\nwant\n%s", out.String(), want)
+	}
+}
