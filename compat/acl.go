@@ -94,7 +94,7 @@ func readACL(dirs []string, name string, ds *config.Diagnostics) (*config.ACLFil
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("compat: read %s: %w", p, err)
+			return nil, &FileError{Path: p, What: "access-control file", Err: err}
 		}
 		return ParseACL(p, b, name != TargetsAllow, ds), nil
 	}

@@ -102,10 +102,33 @@ func (e *NothingToServeError) Error() string {
 func read(path string, opts LoadOptions) (*config.Config, config.Diagnostics, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("compat: %w", err)
+		return nil, nil, &FileError{Path: path, What: "config file", Err: err}
 	}
 	return lower(path, b, opts)
 }
+
+// FileError is a config file that cannot be read, in the form of the
+// diagnostics: "FILE: error: cannot open WHAT: CAUSE".
+type FileError struct {
+	Path string
+	What string // "config file", "CHAP accounts file", ...
+	Err  error
+}
+
+func (e *FileError) Error() string {
+	verb, cause := "read", e.Err
+	var pe *fs.PathError
+	if errors.As(e.Err, &pe) {
+		// The path is already the message's first word.
+		cause = pe.Err
+		if pe.Op == "open" {
+			verb = "open"
+		}
+	}
+	return fmt.Sprintf("%s: error: cannot %s %s: %v", e.Path, verb, e.What, cause)
+}
+
+func (e *FileError) Unwrap() error { return e.Err }
 
 // lower reads src; err is only for a file that cannot be read or an
 // unknown dialect.
@@ -172,7 +195,7 @@ func loadAuths(cfg *config.Config, path string, ds *config.Diagnostics) error {
 	case errors.Is(err, fs.ErrNotExist) && !explicit:
 		return nil
 	case err != nil:
-		return fmt.Errorf("compat: auths: %w", err)
+		return &FileError{Path: path, What: "CHAP accounts file", Err: err}
 	}
 	f, pds := netbsd.ParseAuths(path, b)
 	*ds = append(*ds, pds...)

@@ -3,6 +3,7 @@ package compat
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -746,5 +747,45 @@ func TestParseAddressUnmapsIPv4Mapped(t *testing.T) {
 		if err != nil || p.String() != want {
 			t.Errorf("%s: %v %v, want %s", in, p, err, want)
 		}
+	}
+}
+
+// A file that cannot be read is reported like a diagnostic, without the
+// package's name: FILE: error: cannot open WHAT: CAUSE.
+func TestFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "ietd.conf")
+	if err := os.WriteFile(conf, []byte("Target iqn.x:a\n\tLun 0 Type=nullio\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	targets := filepath.Join(dir, "targets")
+	if err := os.WriteFile(targets, []byte("extent0 /a 0 1M\ntarget0 rw extent0 0/0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	aclDir := filepath.Join(dir, "acl")
+	if err := os.MkdirAll(filepath.Join(aclDir, InitiatorsAllow), 0o700); err != nil { // a directory: unreadable
+		t.Fatal(err)
+	}
+	cases := []struct {
+		path string
+		opts LoadOptions
+		want string
+	}{
+		{filepath.Join(dir, "none.conf"), LoadOptions{ACLDir: dir}, filepath.Join(dir, "none.conf") + ": error: cannot open config file: no such file or directory"},
+		{dir, LoadOptions{ACLDir: dir}, dir + ": error: cannot read config file: is a directory"},
+		{targets, LoadOptions{AuthsPath: filepath.Join(dir, "no-auths")}, filepath.Join(dir, "no-auths") + ": error: cannot open CHAP accounts file: no such file or directory"},
+		{conf, LoadOptions{ACLDir: aclDir}, filepath.Join(aclDir, InitiatorsAllow) + ": error: cannot read access-control file: is a directory"},
+	}
+	for _, c := range cases {
+		for _, load := range []func(string, LoadOptions) (*config.Config, config.Diagnostics, error){Load, LoadForStart} {
+			_, _, err := load(c.path, c.opts)
+			var fe *FileError
+			if err == nil || err.Error() != c.want || !errors.As(err, &fe) {
+				t.Errorf("%s: %v, want %q", c.path, err, c.want)
+			}
+		}
+	}
+	if _, _, err := Load(filepath.Join(dir, "none.conf"), LoadOptions{}); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("errors.Is(%v, fs.ErrNotExist) = false", err)
 	}
 }
