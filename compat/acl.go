@@ -158,7 +158,33 @@ func ParseACL(path string, src []byte, initiators bool, ds *config.Diagnostics) 
 		}
 		f.Rules = append(f.Rules, rule)
 	}
+	warnShadowed(f, ds)
 	return f
+}
+
+// warnShadowed warns about the lines no check ever reaches: the first
+// line that applies to a target decides (IET, and acl.check), and an ALL
+// line applies to every target, a named line to that name (compared
+// without case). So a line after an ALL line, or after a line for the
+// same target, never applies, whatever the targets and the initiator.
+func warnShadowed(f *config.ACLFile, ds *config.Diagnostics) {
+	firstAll := -1
+	firstFor := map[string]int{}
+	for i, r := range f.Rules {
+		switch {
+		case firstAll >= 0:
+			ds.Warnf(r.Pos, "%s: this line never applies: the ALL line at %s applies to every target first (IET stops at the first line that applies)", filepath.Base(f.Path), f.Rules[firstAll].Pos)
+		case r.Target == "ALL":
+			firstAll = i
+		default:
+			key := strings.ToLower(r.Target)
+			if j, seen := firstFor[key]; seen {
+				ds.Warnf(r.Pos, "%s: this line never applies: the line at %s for the same target comes first (IET stops at the first line that applies)", filepath.Base(f.Path), f.Rules[j].Pos)
+				continue
+			}
+			firstFor[key] = i
+		}
+	}
 }
 
 var hostRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$`)

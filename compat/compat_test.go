@@ -789,3 +789,27 @@ func TestFileErrors(t *testing.T) {
 		t.Errorf("errors.Is(%v, fs.ErrNotExist) = false", err)
 	}
 }
+
+// An access-control line after an ALL line, or after a line for the same
+// target, is never consulted: the first line that applies decides.
+func TestACLShadowedLines(t *testing.T) {
+	src := "iqn.a:sys1 192.168.0.0/16\n" +
+		"IQN.A:SYS1 10.0.0.0/8\n" + // the same target (names compare without case)
+		"all 10.0.0.0/8\n" + // a target named "all": not ALL
+		"iqn.a:sys2 ALL\n" +
+		"ALL 192.168.0.0/16\n" +
+		"iqn.a:sys5 192.0.0.0/8\n" +
+		"ALL ALL\n"
+	var ds config.Diagnostics
+	ParseACL("/etc/iet/targets.allow", []byte(src), false, &ds)
+	want := []string{
+		"/etc/iet/targets.allow:2:1: warning: targets.allow: this line never applies: the line at /etc/iet/targets.allow:1:1 for the same target comes first (IET stops at the first line that applies)",
+		"/etc/iet/targets.allow:3:1: warning: \"all\": IET only recognises ALL in upper case (taken as a target name)",
+		"/etc/iet/targets.allow:6:1: warning: targets.allow: this line never applies: the ALL line at /etc/iet/targets.allow:5:1 applies to every target first (IET stops at the first line that applies)",
+		"/etc/iet/targets.allow:7:1: warning: targets.allow: this line never applies: the ALL line at /etc/iet/targets.allow:5:1 applies to every target first (IET stops at the first line that applies)",
+	}
+	sortDiagnostics(ds)
+	if d := diagStrings(ds); !reflect.DeepEqual(d, want) {
+		t.Fatalf("%q\nwant %q", d, want)
+	}
+}
