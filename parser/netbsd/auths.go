@@ -122,6 +122,14 @@ func warnCollapsed(e *AuthEntry, text string, ds *config.Diagnostics) {
 		switch {
 		case i < len(e.Fields) && i == 2:
 			is = append(is, "a secret")
+		case i == 1 && i < len(e.Fields):
+			// Not printed unless it is an authtype: it may be the
+			// secret, moved left (secrets are never logged).
+			if t := strings.TrimRight(unescape(e.Fields[i].Raw, ":"), "\r"); strings.EqualFold(t, "chap") || strings.EqualFold(t, "none") {
+				is = append(is, fmt.Sprintf("authtype %q", t))
+			} else {
+				is = append(is, "an unknown authtype (the field after the user, not shown: it may be the secret)")
+			}
 		case i < len(e.Fields):
 			is = append(is, fmt.Sprintf("%s %q", what, strings.TrimRight(unescape(e.Fields[i].Raw, ":"), "\r")))
 		case i == 1:

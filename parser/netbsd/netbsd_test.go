@@ -123,15 +123,16 @@ func FuzzParseAuths(f *testing.F) {
 // with an empty field is not what it looks like, and the warning says what
 // it is (never the secret itself).
 func TestAuthsEmptyFieldWarns(t *testing.T) {
-	src := "bad::secret\n:chap:secret12\nok:chap:secret12\nesc\\:aped:chap:s\\:s\nx::chap:secret12\n"
+	src := "bad::secret\nbad2::none\n:chap:secret12\nok:chap:secret12\nesc\\:aped:chap:s\\:s\nx::chap:secret12\n"
 	f, ds := ParseAuths("auths", []byte(src))
-	if len(f.Entries) != 5 || f.Entries[0].AuthType.Text != "secret" || f.Entries[0].Secret != nil || f.Entries[1].User.Text != "chap" {
+	if len(f.Entries) != 6 || f.Entries[0].AuthType.Text != "secret" || f.Entries[0].Secret != nil || f.Entries[2].User.Text != "chap" {
 		t.Fatalf("entries %+v", f.Entries)
 	}
 	want := []string{
-		`auths:1:1: warning: empty field: runs of ':' collapse (as NetBSD), so this entry is user "bad", authtype "secret", no secret: never used for CHAP`,
-		`auths:2:2: warning: empty field: runs of ':' collapse (as NetBSD), so this entry is user "chap", authtype "secret12", no secret: never used for CHAP`,
-		`auths:5:1: warning: empty field: runs of ':' collapse (as NetBSD), so this entry is user "x", authtype "chap", a secret: used as such`,
+		`auths:1:1: warning: empty field: runs of ':' collapse (as NetBSD), so this entry is user "bad", an unknown authtype (the field after the user, not shown: it may be the secret), no secret: never used for CHAP`,
+		`auths:2:1: warning: empty field: runs of ':' collapse (as NetBSD), so this entry is user "bad2", authtype "none", no secret: never used for CHAP`,
+		`auths:3:2: warning: empty field: runs of ':' collapse (as NetBSD), so this entry is user "chap", an unknown authtype (the field after the user, not shown: it may be the secret), no secret: never used for CHAP`,
+		`auths:6:1: warning: empty field: runs of ':' collapse (as NetBSD), so this entry is user "x", authtype "chap", a secret: used as such`,
 	}
 	var got []string
 	for _, d := range ds {
