@@ -39,6 +39,8 @@ func loadACLs(cfg *config.Config, dir string, ds *config.Diagnostics) error {
 		if err != nil {
 			return err
 		}
+		// Right after the file's own diagnostics: files keep their order.
+		warnNoSuchTarget(cfg, f, ds)
 		switch name {
 		case InitiatorsAllow:
 			cfg.InitiatorsAllow = f
@@ -59,22 +61,24 @@ func loadACLs(cfg *config.Config, dir string, ds *config.Diagnostics) error {
 	return nil
 }
 
-// warnUnreachable warns about what IET's first-match rules do silently:
-// with initiators.allow present (and no initiators.deny) a target no line
-// applies to (by name or ALL) is refused to every initiator, and a line
-// naming no configured target applies to nothing (a typo?).
-func warnUnreachable(cfg *config.Config, ds *config.Diagnostics) {
-	for _, f := range []*config.ACLFile{cfg.InitiatorsAllow, cfg.InitiatorsDeny, cfg.TargetsAllow} {
-		if f == nil {
+// warnNoSuchTarget warns about a line of f naming no configured target:
+// it applies to nothing (a typo?).
+func warnNoSuchTarget(cfg *config.Config, f *config.ACLFile, ds *config.Diagnostics) {
+	if f == nil {
+		return
+	}
+	for _, r := range f.Rules {
+		if r.Target == "ALL" || slices.ContainsFunc(cfg.Targets, func(t *config.Target) bool { return strings.EqualFold(t.Name, r.Target) }) {
 			continue
 		}
-		for _, r := range f.Rules {
-			if r.Target == "ALL" || slices.ContainsFunc(cfg.Targets, func(t *config.Target) bool { return strings.EqualFold(t.Name, r.Target) }) {
-				continue
-			}
-			ds.Warnf(r.Pos, "%s: no target %s is configured: this line applies to nothing", filepath.Base(f.Path), r.Target)
-		}
+		ds.Warnf(r.Pos, "%s: no target %s is configured: this line applies to nothing", filepath.Base(f.Path), r.Target)
 	}
+}
+
+// warnUnreachable warns about what IET's first-match rules do silently:
+// with initiators.allow present (and no initiators.deny) a target no line
+// applies to (by name or ALL) is refused to every initiator.
+func warnUnreachable(cfg *config.Config, ds *config.Diagnostics) {
 	allow := cfg.InitiatorsAllow
 	if allow == nil || cfg.InitiatorsDeny != nil {
 		return

@@ -813,3 +813,28 @@ func TestACLShadowedLines(t *testing.T) {
 		t.Fatalf("%q\nwant %q", d, want)
 	}
 }
+
+// The diagnostics of the access-control files come file by file, in the
+// order they are read, whichever check found them.
+func TestACLDiagnosticsInFileOrder(t *testing.T) {
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		InitiatorsAllow: "iqn.x:typo ALL\nALL ALL\n",
+		TargetsAllow:    "ALL ALL\niqn.x:a 10.0.0.0/8\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, ds, err := LoadBytes("c", []byte("Target iqn.x:a\n\tLun 0 Type=nullio\n"), LoadOptions{ACLDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, d := range ds {
+		files = append(files, filepath.Base(d.Pos.File))
+	}
+	if want := []string{InitiatorsAllow, TargetsAllow}; !reflect.DeepEqual(files, want) {
+		t.Fatalf("files %q, want %q:\n%v", files, want, ds)
+	}
+}
