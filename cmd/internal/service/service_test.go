@@ -5,12 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/ietgo/ietd/compat"
 	"github.com/ietgo/ietd/target/backing"
 	"github.com/ietgo/ietd/target/config"
+	"golang.org/x/sys/unix"
 )
 
 func TestParseLUNMessages(t *testing.T) {
@@ -193,7 +193,7 @@ func TestCheckAgreesWithOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	fifo := filepath.Join(dir, "fifo")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct {
