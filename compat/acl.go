@@ -39,6 +39,8 @@ func loadACLs(cfg *config.Config, dir string, ds *config.Diagnostics) error {
 		if err != nil {
 			return err
 		}
+		// Right after the file's own diagnostics: files keep their order.
+		warnNoSuchTarget(cfg, f, ds)
 		switch name {
 		case InitiatorsAllow:
 			cfg.InitiatorsAllow = f
@@ -59,22 +61,24 @@ func loadACLs(cfg *config.Config, dir string, ds *config.Diagnostics) error {
 	return nil
 }
 
-// warnUnreachable warns about what IET's first-match rules do silently:
-// with initiators.allow present (and no initiators.deny) a target no line
-// applies to (by name or ALL) is refused to every initiator, and a line
-// naming no configured target applies to nothing (a typo?).
-func warnUnreachable(cfg *config.Config, ds *config.Diagnostics) {
-	for _, f := range []*config.ACLFile{cfg.InitiatorsAllow, cfg.InitiatorsDeny, cfg.TargetsAllow} {
-		if f == nil {
+// warnNoSuchTarget warns about a line of f naming no configured target:
+// it applies to nothing (a typo?).
+func warnNoSuchTarget(cfg *config.Config, f *config.ACLFile, ds *config.Diagnostics) {
+	if f == nil {
+		return
+	}
+	for _, r := range f.Rules {
+		if r.Target == "ALL" || slices.ContainsFunc(cfg.Targets, func(t *config.Target) bool { return strings.EqualFold(t.Name, r.Target) }) {
 			continue
 		}
-		for _, r := range f.Rules {
-			if r.Target == "ALL" || slices.ContainsFunc(cfg.Targets, func(t *config.Target) bool { return strings.EqualFold(t.Name, r.Target) }) {
-				continue
-			}
-			ds.Warnf(r.Pos, "%s: no target %s is configured: this line applies to nothing", filepath.Base(f.Path), r.Target)
-		}
+		ds.Warnf(r.Pos, "%s: no target %s is configured: this line applies to nothing", filepath.Base(f.Path), r.Target)
 	}
+}
+
+// warnUnreachable warns about what IET's first-match rules do silently:
+// with initiators.allow present (and no initiators.deny) a target no line
+// applies to (by name or ALL) is refused to every initiator.
+func warnUnreachable(cfg *config.Config, ds *config.Diagnostics) {
 	allow := cfg.InitiatorsAllow
 	if allow == nil || cfg.InitiatorsDeny != nil {
 		return
@@ -94,7 +98,7 @@ func readACL(dirs []string, name string, ds *config.Diagnostics) (*config.ACLFil
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("compat: read %s: %w", p, err)
+			return nil, &FileError{Path: p, What: "access-control file", Err: err}
 		}
 		return ParseACL(p, b, name != TargetsAllow, ds), nil
 	}
@@ -158,7 +162,33 @@ func ParseACL(path string, src []byte, initiators bool, ds *config.Diagnostics) 
 		}
 		f.Rules = append(f.Rules, rule)
 	}
+	warnShadowed(f, ds)
 	return f
+}
+
+// warnShadowed warns about the lines no check ever reaches: the first
+// line that applies to a target decides (IET, and acl.check), and an ALL
+// line applies to every target, a named line to that name (compared
+// without case). So a line after an ALL line, or after a line for the
+// same target, never applies, whatever the targets and the initiator.
+func warnShadowed(f *config.ACLFile, ds *config.Diagnostics) {
+	firstAll := -1
+	firstFor := map[string]int{}
+	for i, r := range f.Rules {
+		switch {
+		case firstAll >= 0:
+			ds.Warnf(r.Pos, "%s: this line never applies: the ALL line at %s applies to every target first (IET stops at the first line that applies)", filepath.Base(f.Path), f.Rules[firstAll].Pos)
+		case r.Target == "ALL":
+			firstAll = i
+		default:
+			key := strings.ToLower(r.Target)
+			if j, seen := firstFor[key]; seen {
+				ds.Warnf(r.Pos, "%s: this line never applies: the line at %s for the same target comes first (IET stops at the first line that applies)", filepath.Base(f.Path), f.Rules[j].Pos)
+				continue
+			}
+			firstFor[key] = i
+		}
+	}
 }
 
 var hostRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$`)

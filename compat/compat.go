@@ -85,18 +85,50 @@ func forStart(cfg *config.Config, ds config.Diagnostics, ioErr error) (*config.C
 		return cfg, ds, ioErr
 	}
 	if cfg.Dialect == config.DialectNetBSD && len(cfg.Targets) == 0 {
-		return cfg, ds, fmt.Errorf("%s: no target left to serve (NetBSD's iscsi-target refuses to start too)", cfg.Source)
+		return cfg, ds, &NothingToServeError{Source: cfg.Source}
 	}
 	return cfg, ds, nil
+}
+
+// NothingToServeError is LoadForStart's refusal of a NetBSD file that
+// leaves no target; the diagnostics already hold the file's error that
+// says so (--check prints that one only).
+type NothingToServeError struct{ Source string }
+
+func (e *NothingToServeError) Error() string {
+	return fmt.Sprintf("%s: no target left to serve (NetBSD's iscsi-target refuses to start too)", e.Source)
 }
 
 func read(path string, opts LoadOptions) (*config.Config, config.Diagnostics, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("compat: %w", err)
+		return nil, nil, &FileError{Path: path, What: "config file", Err: err}
 	}
 	return lower(path, b, opts)
 }
+
+// FileError is a config file that cannot be read, in the form of the
+// diagnostics: "FILE: error: cannot open WHAT: CAUSE".
+type FileError struct {
+	Path string
+	What string // "config file", "CHAP accounts file", ...
+	Err  error
+}
+
+func (e *FileError) Error() string {
+	verb, cause := "read", e.Err
+	var pe *fs.PathError
+	if errors.As(e.Err, &pe) {
+		// The path is already the message's first word.
+		cause = pe.Err
+		if pe.Op == "open" {
+			verb = "open"
+		}
+	}
+	return fmt.Sprintf("%s: error: cannot %s %s: %v", e.Path, verb, e.What, cause)
+}
+
+func (e *FileError) Unwrap() error { return e.Err }
 
 // lower reads src; err is only for a file that cannot be read or an
 // unknown dialect.
@@ -129,8 +161,9 @@ func lower(path string, src []byte, opts LoadOptions) (*config.Config, config.Di
 	return cfg, ds, nil
 }
 
-// sortDiagnostics orders diagnostics by position within each file, files
-// in the order they first appear.
+// sortDiagnostics orders diagnostics by position within each file (those
+// of the whole file, without a line, last), files in the order they first
+// appear.
 func sortDiagnostics(ds config.Diagnostics) {
 	fileOrder := map[string]int{}
 	for _, d := range ds {
@@ -142,6 +175,10 @@ func sortDiagnostics(ds config.Diagnostics) {
 		a, b := ds[i].Pos, ds[j].Pos
 		if a.File != b.File {
 			return fileOrder[a.File] < fileOrder[b.File]
+		}
+		if (a.Line == 0) != (b.Line == 0) {
+			// A problem of the whole file comes after its lines'.
+			return b.Line == 0
 		}
 		if a.Line != b.Line {
 			return a.Line < b.Line
@@ -158,7 +195,7 @@ func loadAuths(cfg *config.Config, path string, ds *config.Diagnostics) error {
 	case errors.Is(err, fs.ErrNotExist) && !explicit:
 		return nil
 	case err != nil:
-		return fmt.Errorf("compat: auths: %w", err)
+		return &FileError{Path: path, What: "CHAP accounts file", Err: err}
 	}
 	f, pds := netbsd.ParseAuths(path, b)
 	*ds = append(*ds, pds...)

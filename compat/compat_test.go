@@ -1,7 +1,9 @@
 package compat
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -14,10 +16,13 @@ import (
 func TestUserConfigs(t *testing.T) {
 	ietSrc := "#IncomingUser nwsmith secretsecret\nLun 0 /dev/sdb fileio\nAlias iscsitest01\n"
 	cfg, ds, err := LoadBytes("ietd.conf", []byte(ietSrc), LoadOptions{ACLDir: t.TempDir()})
-	if err == nil || cfg == nil || len(cfg.Targets) != 0 || len(cfg.Discovery.Incoming) != 0 {
+	// IET ignores the Lun and Alias lines silently and starts with no
+	// target: a warning each, and the file loads (a reload takes it).
+	if err != nil || cfg == nil || len(cfg.Targets) != 0 || len(cfg.Discovery.Incoming) != 0 {
 		t.Fatalf("IET user config: err=%v cfg=%+v", err, cfg)
 	}
-	if ds[0].Severity != config.Error || ds[0].Pos.String() != "ietd.conf:2:1" || !strings.Contains(ds[0].Msg, "outside a Target") {
+	if ds[0].Severity != config.Warning || ds[0].Pos.String() != "ietd.conf:2:1" || !strings.Contains(ds[0].Msg, "outside a Target") ||
+		!strings.Contains(ds[0].Msg, `add a "Target iqn.`) {
 		t.Fatalf("first diagnostic %q", ds[0])
 	}
 
@@ -306,9 +311,28 @@ func TestForcedParams(t *testing.T) {
 	}
 }
 
-func TestWholeFileDiagnosticsHavePositions(t *testing.T) {
+// A problem of a whole file has no line:col (1:1 pointed at a comment)
+// and comes after the line errors that cause it.
+func TestWholeFileDiagnostics(t *testing.T) {
 	_, ds, _ := LoadBytes("targets", []byte("# nothing\n"), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull})
-	if d := diagStrings(ds); len(d) != 1 || d[0] != "targets:1:1: error: no targets defined (NetBSD's iscsi-target refuses to start)" {
+	if d := diagStrings(ds); len(d) != 1 || d[0] != "targets: error: no targets defined (NetBSD's iscsi-target refuses to start)" {
+		t.Fatalf("%q", d)
+	}
+	// NetBSD's targets v1.1.1.1 (February 2006): a port column.
+	src := "# extents\nextent0\t/tmp/iscsi-target0\t0\t100MB\n\n# targets\ntarget0\textent0\t\t3260\t10.4.0.0/16\n"
+	_, ds, err := LoadBytesForStart("targets", []byte(src), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull})
+	want := []string{
+		"targets:5:1: error: target target0 is left out (the errors on its line)",
+		`targets:5:18: error: no device or extent found for "3260": the February 2006 format "NAME STORAGE PORT NETMASK" had a port column, which must go (the port is iscsi-target's -p): write "target0 rw extent0 10.4.0.0/16" (or ro)`,
+		"targets: error: no target left to serve: every target line has errors (NetBSD's iscsi-target refuses to start too)",
+	}
+	var none *NothingToServeError
+	if d := diagStrings(ds); !reflect.DeepEqual(d, want) || !errors.As(err, &none) {
+		t.Fatalf("%q, %v\nwant %q", d, err, want)
+	}
+	// A number for the storage alone is no 2006 line: no hint.
+	_, ds, _ = LoadBytes("targets", []byte("extent0 /a 0 1M\ntarget0 rw 3260 0/0\n"), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull})
+	if d := diagStrings(ds); len(d) != 3 || d[1] != `targets:2:12: error: no device or extent found for "3260"` {
 		t.Fatalf("%q", d)
 	}
 	dir := t.TempDir()
@@ -751,5 +775,94 @@ func TestAccountControlCharacters(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("diagnostics lack %q:\n%s", want, text)
 		}
+	}
+}
+
+// A file that cannot be read is reported like a diagnostic, without the
+// package's name: FILE: error: cannot open WHAT: CAUSE.
+func TestFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "ietd.conf")
+	if err := os.WriteFile(conf, []byte("Target iqn.x:a\n\tLun 0 Type=nullio\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	targets := filepath.Join(dir, "targets")
+	if err := os.WriteFile(targets, []byte("extent0 /a 0 1M\ntarget0 rw extent0 0/0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	aclDir := filepath.Join(dir, "acl")
+	if err := os.MkdirAll(filepath.Join(aclDir, InitiatorsAllow), 0o700); err != nil { // a directory: unreadable
+		t.Fatal(err)
+	}
+	cases := []struct {
+		path string
+		opts LoadOptions
+		want string
+	}{
+		{filepath.Join(dir, "none.conf"), LoadOptions{ACLDir: dir}, filepath.Join(dir, "none.conf") + ": error: cannot open config file: no such file or directory"},
+		{dir, LoadOptions{ACLDir: dir}, dir + ": error: cannot read config file: is a directory"},
+		{targets, LoadOptions{AuthsPath: filepath.Join(dir, "no-auths")}, filepath.Join(dir, "no-auths") + ": error: cannot open CHAP accounts file: no such file or directory"},
+		{conf, LoadOptions{ACLDir: aclDir}, filepath.Join(aclDir, InitiatorsAllow) + ": error: cannot read access-control file: is a directory"},
+	}
+	for _, c := range cases {
+		for _, load := range []func(string, LoadOptions) (*config.Config, config.Diagnostics, error){Load, LoadForStart} {
+			_, _, err := load(c.path, c.opts)
+			var fe *FileError
+			if err == nil || err.Error() != c.want || !errors.As(err, &fe) {
+				t.Errorf("%s: %v, want %q", c.path, err, c.want)
+			}
+		}
+	}
+	if _, _, err := Load(filepath.Join(dir, "none.conf"), LoadOptions{}); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("errors.Is(%v, fs.ErrNotExist) = false", err)
+	}
+}
+
+// An access-control line after an ALL line, or after a line for the same
+// target, is never consulted: the first line that applies decides.
+func TestACLShadowedLines(t *testing.T) {
+	src := "iqn.a:sys1 192.168.0.0/16\n" +
+		"IQN.A:SYS1 10.0.0.0/8\n" + // the same target (names compare without case)
+		"all 10.0.0.0/8\n" + // a target named "all": not ALL
+		"iqn.a:sys2 ALL\n" +
+		"ALL 192.168.0.0/16\n" +
+		"iqn.a:sys5 192.0.0.0/8\n" +
+		"ALL ALL\n"
+	var ds config.Diagnostics
+	ParseACL("/etc/iet/targets.allow", []byte(src), false, &ds)
+	want := []string{
+		"/etc/iet/targets.allow:2:1: warning: targets.allow: this line never applies: the line at /etc/iet/targets.allow:1:1 for the same target comes first (IET stops at the first line that applies)",
+		"/etc/iet/targets.allow:3:1: warning: \"all\": IET only recognises ALL in upper case (taken as a target name)",
+		"/etc/iet/targets.allow:6:1: warning: targets.allow: this line never applies: the ALL line at /etc/iet/targets.allow:5:1 applies to every target first (IET stops at the first line that applies)",
+		"/etc/iet/targets.allow:7:1: warning: targets.allow: this line never applies: the ALL line at /etc/iet/targets.allow:5:1 applies to every target first (IET stops at the first line that applies)",
+	}
+	sortDiagnostics(ds)
+	if d := diagStrings(ds); !reflect.DeepEqual(d, want) {
+		t.Fatalf("%q\nwant %q", d, want)
+	}
+}
+
+// The diagnostics of the access-control files come file by file, in the
+// order they are read, whichever check found them.
+func TestACLDiagnosticsInFileOrder(t *testing.T) {
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		InitiatorsAllow: "iqn.x:typo ALL\nALL ALL\n",
+		TargetsAllow:    "ALL ALL\niqn.x:a 10.0.0.0/8\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, ds, err := LoadBytes("c", []byte("Target iqn.x:a\n\tLun 0 Type=nullio\n"), LoadOptions{ACLDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, d := range ds {
+		files = append(files, filepath.Base(d.Pos.File))
+	}
+	if want := []string{InitiatorsAllow, TargetsAllow}; !reflect.DeepEqual(files, want) {
+		t.Fatalf("files %q, want %q:\n%v", files, want, ds)
 	}
 }

@@ -7,9 +7,9 @@
 //
 // Keywords are case-insensitive; targets get TIDs 1, 2, ... in file order;
 // global (before the first Target) IncomingUser/OutgoingUser lines are the
-// discovery accounts; session and target keys outside a Target are ignored
-// with a warning, a Lun outside a Target is an error; unknown keywords are
-// warnings. Out-of-range numbers are clamped to the nearest bound with a
+// discovery accounts; session and target keys and Lun lines outside a
+// Target are ignored with a warning (IET ignored them silently and
+// started); unknown keywords are warnings. Out-of-range numbers are clamped to the nearest bound with a
 // warning (IET clamps to the minimum silently). The 0.4.x Lun form
 // "Lun 0 /dev/sdb fileio" is accepted with a warning. Values the engine
 // does not negotiate (ErrorRecoveryLevel > 0, DataPDUInOrder and
@@ -24,8 +24,10 @@
 // made them discovery accounts), a bad value its line (the default stays),
 // an access-control item with an error never matches, a NetBSD target
 // line with errors (or whose extent or device had errors) that target. A
-// target whose IncomingUser line is broken is left out, since serving it
-// without the account would open it. Load is the strict reading (--check,
+// target whose IncomingUser line is broken (a user without a secret) is
+// left out, since serving it without the account would open it; a bare
+// IncomingUser or OutgoingUser line (no user, no secret) is only a
+// warning and adds no account, as in IET. Load is the strict reading (--check,
 // SIGHUP: any error refuses the file); LoadForStart serves the rest, as IET
 // and NetBSD did, and refuses only a NetBSD file with no target left.
 //

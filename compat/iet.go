@@ -179,10 +179,13 @@ type ietLowerer struct {
 	// broken are targets with an IncomingUser line that has errors:
 	// they are left out (without the account they would be open).
 	broken map[*config.Target]config.Position
+	// bare are targets with an IncomingUser line without user and
+	// secret (ignored, as IET).
+	bare map[*config.Target]config.Position
 }
 
 func lowerIET(f *ietconf.File, cfg *config.Config, ds *config.Diagnostics) {
-	l := &ietLowerer{cfg: cfg, ds: ds, lunLine: map[*config.Target]map[uint64]config.Position{}, broken: map[*config.Target]config.Position{}}
+	l := &ietLowerer{cfg: cfg, ds: ds, lunLine: map[*config.Target]map[uint64]config.Position{}, broken: map[*config.Target]config.Position{}, bare: map[*config.Target]config.Position{}}
 	for _, d := range f.Directives {
 		switch {
 		case d.Target != nil:
@@ -203,6 +206,9 @@ func lowerIET(f *ietconf.File, cfg *config.Config, ds *config.Diagnostics) {
 			// be open to every initiator.
 			ds.LeftOutf(t.Pos, "target %s is left out: its IncomingUser line at %s has errors, and without that account the target would let in every initiator", t.Name, at)
 			continue
+		}
+		if at, bare := l.bare[t]; bare && len(t.Auth.Incoming) == 0 {
+			ds.Warnf(t.Pos, "target %s has no CHAP account (its IncomingUser line at %s is empty): every initiator the access-control files let in logs in without CHAP, as in IET", t.Name, at)
 		}
 		kept = append(kept, t)
 	}
@@ -244,16 +250,18 @@ func (l *ietLowerer) target(tl *ietconf.TargetLine) {
 	l.cur, l.failed = t, false
 }
 
-// inTarget returns the current target, reporting a line outside any.
-func (l *ietLowerer) inTarget(p lexer.Position, what string, isErr bool) *config.Target {
+// inTarget returns the current target, reporting a line outside any: a
+// warning, as IET ignored such lines silently and started. addTarget
+// adds the hint for a line that is no use without its target (a Lun).
+func (l *ietLowerer) inTarget(p lexer.Position, what string, addTarget bool) *config.Target {
 	if l.cur != nil {
 		return l.cur
 	}
 	if l.failed {
 		return nil // the Target line was reported
 	}
-	if isErr {
-		l.ds.Errorf(pos(p), "%s outside a Target section is left out: add a \"Target iqn.YYYY-MM.reversed.domain:name\" line before it", what)
+	if addTarget {
+		l.ds.Warnf(pos(p), "%s outside a Target section is left out (IET ignores target settings before the first Target line): add a \"Target iqn.YYYY-MM.reversed.domain:name\" line before it", what)
 	} else {
 		l.ds.Warnf(pos(p), "%s outside a Target section ignored (IET ignores target settings before the first Target line)", what)
 	}
@@ -272,6 +280,15 @@ func controlChar(s string) bool {
 }
 
 func (l *ietLowerer) account(a *ietconf.AccountLine) {
+	if a.Bad && a.User == nil {
+		// A bare line (warned by the parser): no account, as IET.
+		if l.cur != nil && a.Incoming() {
+			if _, seen := l.bare[l.cur]; !seen {
+				l.bare[l.cur] = pos(a.Pos)
+			}
+		}
+		return
+	}
 	if !a.Bad && (controlChar(a.User.Text) || controlChar(a.Secret.Text)) {
 		// ietadm refuses them too: the account listing is line based.
 		what := "user name"

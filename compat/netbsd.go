@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -112,7 +113,11 @@ func lowerNetBSD(f *netbsd.Targets, base, dir string, cfg *config.Config, ds *co
 			} else if s, ok := extents[t.Storage.Text]; ok {
 				src = s
 			} else {
-				unknown(pos(t.Storage.Pos), "device or extent", t.Storage.Text)
+				if hint := portColumnHint(t, func(n string) bool { return devices[n] != nil || extents[n] != nil }); hint != "" {
+					ds.Errorf(pos(t.Storage.Pos), "no device or extent found for %q: %s", t.Storage.Text, hint)
+				} else {
+					unknown(pos(t.Storage.Pos), "device or extent", t.Storage.Text)
+				}
 				leftOut(t)
 				continue
 			}
@@ -158,8 +163,29 @@ func lowerNetBSD(f *netbsd.Targets, base, dir string, cfg *config.Config, ds *co
 		}
 	}
 	if len(cfg.Targets) == 0 {
-		ds.Errorf(config.Position{File: f.Name, Line: 1, Col: 1}, "no targets defined (NetBSD's iscsi-target refuses to start)")
+		// A problem of the whole file: no line:col, listed after the
+		// line errors that caused it (sortDiagnostics).
+		at := config.Position{File: f.Name}
+		if len(names) > 0 || slices.ContainsFunc(f.Invalid, func(ln *netbsd.Line) bool { return ln.Target != nil }) {
+			ds.Errorf(at, "no target left to serve: every target line has errors (NetBSD's iscsi-target refuses to start too)")
+		} else {
+			ds.Errorf(at, "no targets defined (NetBSD's iscsi-target refuses to start)")
+		}
 	}
+}
+
+// portColumnHint explains a target line of NetBSD's February 2006 format
+// "NAME STORAGE PORT NETMASK" (targets v1.1.1.1), read as "NAME FLAGS
+// STORAGE NETMASK": the storage is a number and the flags name an extent
+// or device. "" when the line is not one.
+func portColumnHint(t *netbsd.Target, known func(string) bool) string {
+	if t.OldForm || t.Flags == nil || t.Storage == nil || t.Netmask == nil || !known(t.Flags.Text) {
+		return ""
+	}
+	if _, err := strconv.ParseUint(t.Storage.Text, 10, 16); err != nil {
+		return ""
+	}
+	return fmt.Sprintf("the February 2006 format \"NAME STORAGE PORT NETMASK\" had a port column, which must go (the port is iscsi-target's -p): write \"%s rw %s %s\" (or ro)", t.RawName, t.Flags.Text, t.Netmask.Text)
 }
 
 func cloneStore(s *config.Store) *config.Store {

@@ -55,15 +55,25 @@ func TestCheckReportsEveryErrorWithPositions(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "ok") {
 		t.Fatalf("good config: exit %d\n%s", code, out)
 	}
+	// The user's config from the issue: no Target line. IET ignored the
+	// Lun and Alias lines silently and started: positioned warnings, and
+	// the file passes (a reload takes it too).
+	user := filepath.Join(dir, "user.conf")
+	writeFile(t, user, "#IncomingUser nwsmith secretsecret\nLun 0 /dev/sdb fileio\nAlias iscsitest01\n")
+	out, code = dt.Run(t, 20*time.Second, ietd, "--check", "-c", user)
+	if code != 0 || !strings.Contains(out, user+":2:1: warning: Lun 0 outside a Target section") || !strings.Contains(out, user+":3:1: warning: Alias outside") {
+		t.Fatalf("user config: exit %d, want 0 with warnings for lines 2 and 3:\n%s", code, out)
+	}
 	bad := filepath.Join(dir, "bad.conf")
-	// The user's config from the issue: no Target line.
-	writeFile(t, bad, "#IncomingUser nwsmith secretsecret\nLun 0 /dev/sdb fileio\nAlias iscsitest01\n")
+	writeFile(t, bad, "#IncomingUser nwsmith secretsecret\nLun 0 /dev/sdb fileio\nAlias iscsitest01\nTarget "+iqnA+"\n\tLun 1 Path=/x,Colour=red\n\tMaxBurstLength lots\n")
 	out, code = dt.Run(t, 20*time.Second, ietd, "--check", "-c", bad)
 	if code != 1 {
 		t.Fatalf("bad config: exit %d, want 1\n%s", code, out)
 	}
-	if !strings.Contains(out, bad+":2:") || !strings.Contains(out, bad+":3:") {
-		t.Fatalf("want positioned errors for lines 2 and 3:\n%s", out)
+	for _, at := range []string{":2:1: warning:", ":3:1: warning:", ":5:16: error:", ":6:17: error:"} {
+		if !strings.Contains(out, bad+at) {
+			t.Fatalf("want %s%s:\n%s", bad, at, out)
+		}
 	}
 }
 

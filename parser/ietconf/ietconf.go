@@ -52,7 +52,8 @@ type AccountLine struct {
 	Extra   []*Word `parser:"@@*"`
 
 	// Bad is set when the line has errors (reported): IET rejects the
-	// account.
+	// account. A bare line (User nil) is Bad with only a warning: IET
+	// rejects it and starts all the same.
 	Bad bool
 }
 
@@ -197,7 +198,13 @@ func checkDirective(d *Directive, ds *config.Diagnostics) bool {
 		a := d.Account
 		switch {
 		case a.User == nil:
-			ds.Errorf(pos(a.Pos), "%s needs a user name and a secret", a.Keyword)
+			// A template line (HowtoForge, linux-training): IET rejects
+			// it and starts all the same, with no account from it.
+			if a.Incoming() {
+				ds.Warnf(pos(a.Pos), "%s without a user and secret ignored (as IET): it adds no CHAP account", a.Keyword)
+			} else {
+				ds.Warnf(pos(a.Pos), "%s without a user and secret ignored (as IET): no mutual CHAP", a.Keyword)
+			}
 			return false
 		case a.Secret == nil:
 			ds.Errorf(pos(a.User.Pos), "%s %s has no secret (IET rejects the account)", a.Keyword, a.User.Text)

@@ -170,3 +170,25 @@ func TestSecretStartingWithHash(t *testing.T) {
 		t.Fatalf("diagnostics %v, want %q", ds, want)
 	}
 }
+
+// A bare account line (the HowtoForge / linux-training template) is a
+// warning: IET rejects the line and starts all the same. The line is kept
+// marked Bad, so the lowering adds no account.
+func TestBareAccountLineIsAWarning(t *testing.T) {
+	f, ds := Parse("c", []byte("Target iqn.x:a\n\tOutgoingUser\n\tIncomingUser  \n"))
+	if len(f.Directives) != 3 || !f.Directives[1].Account.Bad || !f.Directives[2].Account.Bad {
+		t.Fatalf("directives %+v", f.Directives)
+	}
+	want := []string{
+		"c:2:2: warning: OutgoingUser without a user and secret ignored (as IET): no mutual CHAP",
+		"c:3:2: warning: IncomingUser without a user and secret ignored (as IET): it adds no CHAP account",
+	}
+	if ds.HasErrors() || len(ds) != len(want) {
+		t.Fatalf("diagnostics %v, want %q", ds, want)
+	}
+	for i, w := range want {
+		if ds[i].String() != w {
+			t.Errorf("diag %d = %q, want %q", i, ds[i], w)
+		}
+	}
+}

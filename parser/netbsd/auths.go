@@ -1,6 +1,7 @@
 package netbsd
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/alecthomas/participle/v2"
@@ -67,6 +68,7 @@ func ParseAuths(filename string, src []byte) (*Auths, config.Diagnostics) {
 		for _, fl := range e.Fields {
 			fl.Text = strings.TrimRight(unescape(fl.Raw, ":"), "\r")
 		}
+		warnCollapsed(e, text, &ds)
 		e.User = e.Fields[0]
 		if len(e.Fields) > 1 {
 			e.AuthType = e.Fields[1]
@@ -94,4 +96,51 @@ func ParseAuths(filename string, src []byte) (*Auths, config.Diagnostics) {
 		f.Entries = append(f.Entries, e)
 	}
 	return f, ds
+}
+
+// warnCollapsed reports an entry with an empty field ("bad::secret",
+// ":chap:secret"): runs of ':' collapse, in NetBSD and here, so the
+// fields move left and the entry is not what it looks like.
+func warnCollapsed(e *AuthEntry, text string, ds *config.Diagnostics) {
+	first := e.Fields[0].Pos.Offset
+	collapsed := false
+	if first <= len(text) {
+		// A ':' before the first field (the lexer drops it).
+		collapsed = strings.Contains(text[strings.LastIndexByte(text[:first], '\n')+1:first], ":")
+	}
+	for i := 1; i < len(e.Fields) && !collapsed; i++ {
+		a, b := e.Fields[i-1], e.Fields[i]
+		if end := a.Pos.Offset + len(a.Raw); end <= b.Pos.Offset && b.Pos.Offset <= len(text) {
+			collapsed = strings.Count(text[end:b.Pos.Offset], ":") > 1
+		}
+	}
+	if !collapsed {
+		return
+	}
+	var is []string
+	for i, what := range []string{"user", "authtype", "secret"} {
+		switch {
+		case i < len(e.Fields) && i == 2:
+			is = append(is, "a secret")
+		case i == 1 && i < len(e.Fields):
+			// Not printed unless it is an authtype: it may be the
+			// secret, moved left (secrets are never logged).
+			if t := strings.TrimRight(unescape(e.Fields[i].Raw, ":"), "\r"); strings.EqualFold(t, "chap") || strings.EqualFold(t, "none") {
+				is = append(is, fmt.Sprintf("authtype %q", t))
+			} else {
+				is = append(is, "an unknown authtype (the field after the user, not shown: it may be the secret)")
+			}
+		case i < len(e.Fields):
+			is = append(is, fmt.Sprintf("%s %q", what, strings.TrimRight(unescape(e.Fields[i].Raw, ":"), "\r")))
+		case i == 1:
+			is = append(is, "authtype none")
+		default:
+			is = append(is, "no secret")
+		}
+	}
+	use := "never used for CHAP"
+	if len(e.Fields) >= 3 && strings.EqualFold(strings.TrimRight(unescape(e.Fields[1].Raw, ":"), "\r"), "chap") {
+		use = "used as such"
+	}
+	ds.Warnf(pos(e.Pos), "empty field: runs of ':' collapse (as NetBSD), so this entry is %s: %s", strings.Join(is, ", "), use)
 }

@@ -118,3 +118,27 @@ func FuzzParseAuths(f *testing.F) {
 		}
 	})
 }
+
+// Runs of ':' collapse (NetBSD's tokenizer has no empty fields): an entry
+// with an empty field is not what it looks like, and the warning says what
+// it is (never the secret itself).
+func TestAuthsEmptyFieldWarns(t *testing.T) {
+	src := "bad::secret\nbad2::none\n:chap:secret12\nok:chap:secret12\nesc\\:aped:chap:s\\:s\nx::chap:secret12\n"
+	f, ds := ParseAuths("auths", []byte(src))
+	if len(f.Entries) != 6 || f.Entries[0].AuthType.Text != "secret" || f.Entries[0].Secret != nil || f.Entries[2].User.Text != "chap" {
+		t.Fatalf("entries %+v", f.Entries)
+	}
+	want := []string{
+		`auths:1:1: warning: empty field: runs of ':' collapse (as NetBSD), so this entry is user "bad", an unknown authtype (the field after the user, not shown: it may be the secret), no secret: never used for CHAP`,
+		`auths:2:1: warning: empty field: runs of ':' collapse (as NetBSD), so this entry is user "bad2", authtype "none", no secret: never used for CHAP`,
+		`auths:3:2: warning: empty field: runs of ':' collapse (as NetBSD), so this entry is user "chap", an unknown authtype (the field after the user, not shown: it may be the secret), no secret: never used for CHAP`,
+		`auths:6:1: warning: empty field: runs of ':' collapse (as NetBSD), so this entry is user "x", authtype "chap", a secret: used as such`,
+	}
+	var got []string
+	for _, d := range ds {
+		got = append(got, d.String())
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("diagnostics\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -137,6 +138,22 @@ func openFile(o fileOptions) (*FileStore, error) {
 		}
 	}
 	return s, nil
+}
+
+// OpensMode reports whether a file of this mode can be a fileio or
+// blockio store (the check openFile makes once the file is open): a
+// regular file or a block device, or a character device on the systems
+// whose disks are character devices (FreeBSD).
+func OpensMode(m fs.FileMode) bool {
+	switch {
+	case m.IsRegular():
+		return true
+	case m&fs.ModeDevice == 0:
+		return false
+	case m&fs.ModeCharDevice != 0:
+		return charDevIsDisk
+	}
+	return true
 }
 
 // control runs fn on the file's descriptor, which os.File keeps open

@@ -175,7 +175,17 @@ func (o opener) openFile(st *config.Store) (Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.direct && !s.blockDev {
+		// Served all the same: a config that runs must keep running.
+		o.log.WithField("path", st.Path).Warn(BlockioOnFileNote(st.Path))
+	}
 	return s, nil
+}
+
+// BlockioOnFileNote is the warning for Type=blockio on a regular file,
+// which IET refused and we serve.
+func BlockioOnFileNote(path string) string {
+	return fmt.Sprintf("%s is a regular file: IET refused Type=blockio on it (block device only); served here with O_DIRECT on the file (through the page cache where the file system refuses O_DIRECT)", path)
 }
 
 func storeName(st *config.Store) string {

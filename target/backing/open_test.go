@@ -290,3 +290,26 @@ func TestOpenMirrorUsesFailureRecord(t *testing.T) {
 		t.Fatalf("health without a state dir %+v", h)
 	}
 }
+
+// Type=blockio on a regular file: IET refused it ("block device only");
+// we keep serving it (a config that runs must keep running) and say so.
+func TestBlockioOnRegularFileWarns(t *testing.T) {
+	p := newTempFile(t, 1<<20)
+	for _, typ := range []string{"blockio", "fileio"} {
+		logger, hook := test.NewNullLogger()
+		s, err := Open(fileLUN(p, typ, "wt"), OpenOptions{Log: logrus.NewEntry(logger)})
+		if err != nil {
+			t.Fatalf("%s: %v", typ, err)
+		}
+		s.Close()
+		warned := 0
+		for _, e := range hook.AllEntries() {
+			if e.Level == logrus.WarnLevel && e.Message == BlockioOnFileNote(p) && e.Data["path"] == p {
+				warned++
+			}
+		}
+		if want := map[string]int{"blockio": 1, "fileio": 0}[typ]; warned != want {
+			t.Errorf("%s: %d blockio-on-a-file warnings, want %d: %v", typ, warned, want, hook.AllEntries())
+		}
+	}
+}

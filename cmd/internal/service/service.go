@@ -19,6 +19,7 @@ import (
 
 	"github.com/ietgo/ietd/cmd/internal/journal"
 	"github.com/ietgo/ietd/compat"
+	"github.com/ietgo/ietd/target/backing"
 	"github.com/ietgo/ietd/target/config"
 	"github.com/ietgo/ietd/target/daemon"
 	"github.com/sirupsen/logrus"
@@ -158,17 +159,26 @@ func Check(w io.Writer, start LoadFunc) error {
 		fmt.Fprintln(w, d.String())
 	}
 	if err != nil {
-		fmt.Fprintln(w, err)
+		var none *compat.NothingToServeError
+		if !errors.As(err, &none) {
+			// (A NetBSD file with no target: the last diagnostic said so.)
+			fmt.Fprintln(w, err)
+		}
 		return err
 	}
 	luns := 0 // the LUNs a start would serve
 	for _, t := range cfg.Targets {
 		for _, l := range t.LUNs {
-			missing := missingFiles(l.Store, l.BlockSize, l.Pos)
-			for _, mf := range missing {
-				fmt.Fprintf(w, "%s: warning: LUN %d of target %s: %s: a start leaves this LUN out (%s)\n", mf.at, l.Number, t.Name, mf.msg, leftOutNote(cfg.Dialect))
+			out := false
+			for _, mf := range lunFiles(l) {
+				if mf.leftOut {
+					out = true
+					fmt.Fprintf(w, "%s: warning: LUN %d of target %s: %s: a start leaves this LUN out (%s)\n", mf.at, l.Number, t.Name, mf.msg, leftOutNote(cfg.Dialect))
+				} else {
+					fmt.Fprintf(w, "%s: warning: LUN %d of target %s: %s\n", mf.at, l.Number, t.Name, mf.msg)
+				}
 			}
-			if len(missing) == 0 {
+			if !out {
 				luns++
 			}
 		}
@@ -205,45 +215,100 @@ func leftOutNote(d config.Dialect) string {
 type missingFile struct {
 	at  config.Position // the extent's line when known, else the LUN's
 	msg string
+	// leftOut: a start cannot use the file and leaves the LUN out;
+	// otherwise a start serves it and msg says what it does first.
+	leftOut bool
+}
+
+// lunFiles lists what a start will do with the files of a LUN's store
+// that --check should tell (see missingFiles).
+func lunFiles(l *config.LUN) []missingFile {
+	return missingFiles(l.Store, fileCheck{
+		blockSize: l.BlockSize,
+		blockio:   l.Type == "blockio",
+		readOnly:  l.ReadOnly(),
+	}, l.Pos)
+}
+
+// fileCheck is what missingFiles needs to know of the LUN.
+type fileCheck struct {
+	blockSize int
+	blockio   bool
+	readOnly  bool // a read-only store is never created
 }
 
 // missingFiles lists the files of a store (and its members) a start
-// cannot use: missing and not to be created, to be created in a
-// directory that does not exist or with no length to give them, or too
-// short to hold one block. It only stats: a check opens nothing.
-func missingFiles(st *config.Store, blockSize int, at config.Position) []missingFile {
+// cannot use, as backing.Open decides: missing and not to be created, to
+// be created in a directory that does not exist or with no length to
+// give them, too short to hold one block, a directory or anything else
+// that is neither a regular file nor a block device. It also lists the
+// missing files a start creates, and blockio on a regular file (served,
+// IET refused it). It only stats: a check opens nothing.
+func missingFiles(st *config.Store, c fileCheck, at config.Position) []missingFile {
 	if st == nil {
 		return nil
 	}
 	if st.Pos.Line > 0 {
 		at = st.Pos
 	}
+	blockSize := c.blockSize
 	if blockSize <= 0 {
 		blockSize = 512
 	}
 	var out []missingFile
-	add := func(msg string) { out = append(out, missingFile{at, msg}) }
+	add := func(leftOut bool, format string, args ...any) {
+		out = append(out, missingFile{at, fmt.Sprintf(format, args...), leftOut})
+	}
+	create := st.Create && !c.readOnly
 	if st.Kind == config.StoreFile && st.Path != "" {
 		fi, err := os.Stat(st.Path)
 		switch {
-		case err != nil && !st.Create:
-			add(err.Error())
+		case err != nil && !create:
+			add(true, "%v", err)
 		case err != nil && !errors.Is(err, fs.ErrNotExist):
-			add(err.Error())
+			add(true, "%v", err)
 		case err != nil && st.Size == 0:
-			add(fmt.Sprintf("%s does not exist, and its length is the file's own (\"size\"): nothing to create", st.Path))
+			add(true, "%s does not exist, and its length is the file's own (\"size\"): nothing to create", st.Path)
 		case err != nil:
 			if _, derr := os.Stat(filepath.Dir(st.Path)); derr != nil {
-				add(fmt.Sprintf("%s cannot be created: %v", st.Path, derr))
+				add(true, "%s cannot be created: %v", st.Path, derr)
+				break
 			}
+			// As NetBSD (O_CREAT), never written: the file is only
+			// extended to the extent's end.
+			n := st.Offset + st.Size
+			if strings.HasPrefix(filepath.Clean(st.Path), "/dev/") {
+				add(false, "%s does not exist: a start creates a regular file of %d bytes (sparse) there, not a disk; is the disk missing or its name wrong? (on Linux /dev is in memory: what is written to the file is lost at reboot)", st.Path, n)
+			} else {
+				add(false, "%s does not exist: a start creates it (%d bytes, sparse)", st.Path, n)
+			}
+		case fi.IsDir():
+			add(true, "%s is a directory", st.Path)
+		case !backing.OpensMode(fi.Mode()):
+			add(true, "%s is not a regular file or a block device (%s)", st.Path, modeName(fi.Mode()))
 		case fi.Mode().IsRegular() && st.Size == 0 && fi.Size()-st.Offset < int64(blockSize):
-			add(fmt.Sprintf("%s holds %d byte(s) past offset %d, less than one %d-byte block", st.Path, max(fi.Size()-st.Offset, 0), st.Offset, blockSize))
+			add(true, "%s holds %d byte(s) past offset %d, less than one %d-byte block", st.Path, max(fi.Size()-st.Offset, 0), st.Offset, blockSize)
+		case fi.Mode().IsRegular() && c.blockio:
+			add(false, "%s", backing.BlockioOnFileNote(st.Path))
 		}
 	}
 	for _, m := range st.Members {
-		out = append(out, missingFiles(m, blockSize, at)...)
+		out = append(out, missingFiles(m, c, at)...)
 	}
 	return out
+}
+
+// modeName names a file type that is no store.
+func modeName(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return fmt.Sprintf("mode %v", m.Type())
 }
 
 // Start runs the daemon: in the foreground directly, otherwise detached

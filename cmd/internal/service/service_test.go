@@ -8,7 +8,9 @@ import (
 	"testing"
 
 	"github.com/ietgo/ietd/compat"
+	"github.com/ietgo/ietd/target/backing"
 	"github.com/ietgo/ietd/target/config"
+	"golang.org/x/sys/unix"
 )
 
 func TestParseLUNMessages(t *testing.T) {
@@ -120,8 +122,50 @@ func TestCheckNamesUnusableFiles(t *testing.T) {
 	Check(&out, start)
 	got := out.String()
 	if !strings.Contains(got, "target0: "+filepath.Join(dir, "nonexist")+" does not exist, and its length is the file's own") ||
-		!strings.Contains(got, "target1: /nonexistent-dir/x cannot be created") || strings.Contains(got, "target2:") {
+		!strings.Contains(got, "target1: /nonexistent-dir/x cannot be created") ||
+		!strings.Contains(got, "target2: "+filepath.Join(dir, "new")+" does not exist: a start creates it (1048576 bytes, sparse)\n") {
 		t.Fatalf("NetBSD check printed\n%s", got)
+	}
+}
+
+// A NetBSD extent whose file is missing is created by a start (as NetBSD
+// did, with O_CREAT), sparse, up to the extent's end: --check says so, the
+// more loudly under /dev, where the file would stand in for a disk. A
+// read-only target's file is never created: left out.
+func TestCheckSaysWhatAStartCreates(t *testing.T) {
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "disk")
+	targets := filepath.Join(dir, "targets")
+	nb := "extent0 " + sub + " 512 20971520\nextent1 /dev/ietd-test-no-such-disk 0 20971520\nextent2 " + filepath.Join(dir, "ro") + " 0 1MB\n" +
+		"target0 rw extent0 0/0\ntarget1 rw extent1 0/0\ntarget2 ro extent2 0/0\n"
+	if err := os.WriteFile(targets, []byte(nb), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, start := Loaders(targets, nil, compat.LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull}, nil)
+	var out bytes.Buffer
+	if err := Check(&out, start); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	const base = "iqn.1994-04.org.netbsd.iscsi-target:"
+	want := targets + ":1:1: warning: LUN 0 of target " + base + "target0: " + sub + " does not exist: a start creates it (20972032 bytes, sparse)\n" +
+		targets + ":2:1: warning: LUN 0 of target " + base + "target1: /dev/ietd-test-no-such-disk does not exist: a start creates a regular file of 20971520 bytes (sparse) there, not a disk; is the disk missing or its name wrong? (on Linux /dev is in memory: what is written to the file is lost at reboot)\n" +
+		targets + ":3:1: warning: LUN 0 of target " + base + "target2: stat " + filepath.Join(dir, "ro") + ": no such file or directory: a start leaves this LUN out (NetBSD's iscsi-target refused to start)\n" +
+		targets + ": ok (netbsd, 3 target(s), 2 LUN(s))\n"
+	if out.String() != want {
+		t.Fatalf("Check printed\n%s\nwant\n%s", out.String(), want)
+	}
+	// What a start does: the file is there, sparse, of that length.
+	cfg, _, err := start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := backing.Open(cfg.Targets[0].LUNs[0], backing.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if fi, err := os.Stat(sub); err != nil || fi.Size() != 20972032 {
+		t.Fatalf("created %v %v", fi, err)
 	}
 }
 
@@ -135,5 +179,118 @@ func TestParseLUNRefusesCommentSign(t *testing.T) {
 	}
 	if l, err := ParseLUN(1, "Path=/tmp/a#b.img,Type=fileio"); err != nil || l.Store.Path != "/tmp/a#b.img" {
 		t.Errorf("'#' inside a word: %+v %v", l, err)
+	}
+}
+
+// --check and a start agree on what a LUN's file can be: what --check
+// says a start leaves out, backing.Open refuses, and the rest it opens.
+// A directory, a character device (/dev/null) and a named pipe are no
+// stores (IET: EISDIR for fileio, "not a block device" for blockio).
+func TestCheckAgreesWithOpen(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "disk.img")
+	if err := os.WriteFile(img, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		params  string
+		leftOut string // what --check says, "" when a start serves the LUN
+	}{
+		{"Path=" + img + ",Type=fileio", ""},
+		{"Path=" + img + ",Type=fileio,IOMode=ro", ""},
+		{"Path=" + img + ",Type=blockio", ""}, // served, with a warning (below)
+		{"Path=" + dir + "/,Type=fileio", dir + "/ is a directory"},
+		{"Path=" + dir + "/,Type=blockio", dir + "/ is a directory"},
+		{"Path=" + dir + ",Type=fileio,IOMode=ro", dir + " is a directory"},
+		{"Path=/dev/null,Type=fileio", "/dev/null is not a regular file or a block device (a character device)"},
+		{"Path=" + fifo + ",Type=fileio", fifo + " is not a regular file or a block device (a named pipe)"},
+		{"Path=" + filepath.Join(dir, "none") + ",Type=fileio", "stat " + filepath.Join(dir, "none") + ": no such file or directory"},
+		{"Path=" + filepath.Join(dir, "ro-new") + ",Size=1M,Create=Yes,IOMode=ro", "stat " + filepath.Join(dir, "ro-new") + ": no such file or directory"},
+	}
+	for _, c := range cases {
+		l, err := ParseLUN(0, c.params)
+		if err != nil {
+			t.Fatalf("%s: %v", c.params, err)
+		}
+		var out []string
+		for _, mf := range lunFiles(l) {
+			if mf.leftOut {
+				out = append(out, mf.msg)
+			}
+		}
+		if got := strings.Join(out, "; "); got != c.leftOut {
+			t.Errorf("%s: --check says %q, want %q", c.params, got, c.leftOut)
+		}
+		st, err := backing.Open(l, backing.OpenOptions{})
+		if err == nil {
+			st.Close()
+		}
+		if (err != nil) != (c.leftOut != "") {
+			t.Errorf("%s: backing.Open: %v, but --check says %q", c.params, err, c.leftOut)
+		}
+	}
+	// The whole line, as --check prints it.
+	conf := filepath.Join(dir, "ietd.conf")
+	if err := os.WriteFile(conf, []byte("Target iqn.x:a\n  Lun 0 Path="+dir+"/,Type=blockio \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, start := Loaders(conf, nil, compat.LoadOptions{ACLDir: dir}, nil)
+	var b bytes.Buffer
+	if err := Check(&b, start); err != nil {
+		t.Fatal(err)
+	}
+	want := conf + ":2:14: warning: LUN 0 of target iqn.x:a: " + dir + "/ is a directory: a start leaves this LUN out (as IET)\n" +
+		conf + ": ok (iet, 1 target(s), 0 LUN(s))\n"
+	if b.String() != want {
+		t.Fatalf("Check printed\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+// Type=blockio on a regular file: IET refused it, a start serves it (with
+// a warning in the log), and --check says both without leaving it out.
+func TestCheckBlockioOnRegularFile(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "disk.bin")
+	if err := os.WriteFile(img, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "ietd.conf")
+	if err := os.WriteFile(conf, []byte("Target iqn.x:a\n\tLun 0 Path="+img+",Type=blockio\n\tLun 1 Path="+img+",Type=fileio\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, start := Loaders(conf, nil, compat.LoadOptions{ACLDir: dir}, nil)
+	var out bytes.Buffer
+	if err := Check(&out, start); err != nil {
+		t.Fatal(err)
+	}
+	want := conf + ":2:13: warning: LUN 0 of target iqn.x:a: " + img + " is a regular file: IET refused Type=blockio on it (block device only); served here with O_DIRECT on the file (through the page cache where the file system refuses O_DIRECT)\n" +
+		conf + ": ok (iet, 1 target(s), 2 LUN(s))\n"
+	if out.String() != want {
+		t.Fatalf("Check printed\n%s\nwant\n%s", out.String(), want)
+	}
+}
+
+// A NetBSD file that leaves no target: --check prints the file's error
+// once, after the line errors, and nothing repeats it.
+func TestCheckNoTargetLeftOnce(t *testing.T) {
+	dir := t.TempDir()
+	targets := filepath.Join(dir, "targets")
+	if err := os.WriteFile(targets, []byte("# targets\nextent0 "+dir+"/x 0 1MB\ntarget0 rw extent9 0/0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, start := Loaders(targets, nil, compat.LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull}, nil)
+	var out bytes.Buffer
+	if err := Check(&out, start); err == nil {
+		t.Fatal("Check passed a file with no target")
+	}
+	want := targets + ":3:1: error: target target0 is left out (the errors on its line)\n" +
+		targets + ":3:12: error: no device or extent found for \"extent9\"\n" +
+		targets + ": error: no target left to serve: every target line has errors (NetBSD's iscsi-target refuses to start too)\n"
+	if out.String() != want {
+		t.Fatalf("Check printed\n%s\nwant\n%s", out.String(), want)
 	}
 }
