@@ -866,3 +866,24 @@ func TestACLDiagnosticsInFileOrder(t *testing.T) {
 		t.Fatalf("files %q, want %q:\n%v", files, want, ds)
 	}
 }
+
+// BlockSize=8192 is read (a disk NetBSD's iscsi-target -b 8192 served
+// keeps its blocks) with a warning; other sizes are still refused.
+func TestBlockSize8192(t *testing.T) {
+	cfg, ds := loadIET(t, "Target iqn.a:t\n\tLun 0 Path=/dev/null,BlockSize=8192\n\tLun 1 Path=/dev/null,BlockSize=16384\n\tLun 2 Path=/dev/null,BlockSize=4096\n")
+	text := diagText(ds)
+	if len(cfg.Targets) != 1 || len(cfg.Targets[0].LUNs) != 2 || cfg.Targets[0].LUNs[0].BlockSize != 8192 || cfg.Targets[0].LUNs[1].BlockSize != 4096 {
+		t.Fatalf("%s", text)
+	}
+	for _, want := range []string{
+		"c:2:33: warning: Lun 0 BlockSize 8192: IET refused more than 4096, and Linux initiators cannot use logical blocks larger than 4096",
+		`c:3:33: error: Lun 1 BlockSize: BlockSize "16384" must be 512, 1024, 2048, 4096 or 8192`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %q in\n%s", want, text)
+		}
+	}
+	if strings.Count(text, "warning") != 1 {
+		t.Errorf("BlockSize=4096 warned:\n%s", text)
+	}
+}
