@@ -887,3 +887,41 @@ func TestBlockSize8192(t *testing.T) {
 		t.Errorf("BlockSize=4096 warned:\n%s", text)
 	}
 }
+
+// The migrated LUNs keep the block length iscsi-target served (its -b,
+// 512 without it): without BlockSize= ietd would serve 512-byte blocks
+// (or the device's own) and every LBA would move.
+func TestMigrateBlockSize(t *testing.T) {
+	src := "extent0 /tmp/a 0 1M\nextent1 /tmp/b 0 1M\nextent2 /tmp/c 0 1M\ndevice0 RAID1 extent1 extent2\ntarget0 rw extent0 0/0\ntarget1 ro device0 0/0\n"
+	cfg, ds, err := LoadBytes("targets", []byte(src), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull})
+	if err != nil {
+		t.Fatalf("%v", ds)
+	}
+	for _, bs := range []int{0, 4096, 8192} {
+		conf, _, notes := MigrateNetBSDWith(cfg, MigrateOptions{BlockSize: bs})
+		want := bs
+		if bs == 0 {
+			want = 512
+		}
+		back, ds, err := LoadBytes("migrated", []byte(conf), LoadOptions{Dialect: config.DialectIET, ACLDir: t.TempDir()})
+		if err != nil || len(back.Targets) != 2 {
+			t.Fatalf("-b %d: %v\n%s", bs, ds, conf)
+		}
+		for _, tg := range back.Targets {
+			if len(tg.LUNs) != 1 || tg.LUNs[0].BlockSize != want {
+				t.Errorf("-b %d: %s: %+v\n%s", bs, tg.Name, tg.LUNs, conf)
+			}
+		}
+		if !strings.Contains(conf, fmt.Sprintf("# BlockSize=%d is the block length iscsi-target served (-b %d)", want, want)) {
+			t.Errorf("-b %d: header:\n%s", bs, conf)
+		}
+		noted := strings.Contains(strings.Join(notes, "\n"), "Linux initiators cannot use logical blocks larger than 4096")
+		if noted != (bs == 8192) {
+			t.Errorf("-b %d: notes %q", bs, notes)
+		}
+	}
+	// The model is not changed.
+	if cfg.Targets[0].LUNs[0].BlockSize != 0 {
+		t.Error("MigrateNetBSDWith changed its input")
+	}
+}

@@ -247,6 +247,9 @@ func migrationRoundTrip(cfg *config.Config, dir string) (byHand bool, err error)
 		for _, l := range tg.LUNs {
 			clearNames(l.Store)
 			l.Identity = config.DialectNetBSD // what the NetBSD dialect implied
+			if l.BlockSize == 0 {
+				l.BlockSize = DefaultNetBSDBlockSize // iscsi-target's without -b
+			}
 		}
 	}
 	if got := comparable(back); !reflect.DeepEqual(got, want) {

@@ -25,7 +25,15 @@ type MigrateOptions struct {
 	// MaskedSecret for the secret (for text shown on a terminal); the
 	// result then lacks the accounts and says so in its header.
 	MaskSecrets bool
+	// BlockSize is the block length iscsi-target served with (its -b;
+	// 0 = its default, 512). Every Lun line gets it as BlockSize=: the
+	// targets file does not hold it, and without it ietd would serve
+	// 512-byte blocks (or the device's own), moving every LBA.
+	BlockSize int
 }
+
+// DefaultNetBSDBlockSize is iscsi-target's block length without -b.
+const DefaultNetBSDBlockSize = 512
 
 // MigrateNetBSDWith is MigrateNetBSD with options.
 func MigrateNetBSDWith(cfg *config.Config, opts MigrateOptions) (ietdConf, initiatorsAllow string, notes []string) {
@@ -45,6 +53,13 @@ func MigrateNetBSDWith(cfg *config.Config, opts MigrateOptions) (ietdConf, initi
 	var allow strings.Builder
 	allow.WriteString("# initiators.allow converted from the netmasks of " + cfg.Source + "\n")
 	held := map[*config.Target][]string{}
+	bs := opts.BlockSize
+	if bs == 0 {
+		bs = DefaultNetBSDBlockSize
+	}
+	if bs > 4096 {
+		note("BlockSize=%d (iscsi-target -b %d) is written on every Lun line: ietd serves it, IET refused more than 4096, and Linux initiators cannot use logical blocks larger than 4096", bs, bs)
+	}
 	for _, t := range c.Targets {
 		if strings.ContainsAny(t.Name, blanks+"\n") {
 			note("target %q: the name holds blanks, which a Target line cannot hold: edit the result by hand", t.Name)
@@ -57,6 +72,11 @@ func MigrateNetBSDWith(cfg *config.Config, opts MigrateOptions) (ietdConf, initi
 			// dialects). Set before a held line is rendered too, so
 			// that one uncommented by hand keeps it.
 			l.Identity = config.DialectNetBSD
+			// The same LBAs: iscsi-target served every LUN with
+			// its -b block length, whatever the device's own.
+			if l.BlockSize == 0 {
+				l.BlockSize = bs
+			}
 			if describeStore(t, l.Store, note) {
 				luns = append(luns, l)
 				continue
@@ -83,6 +103,7 @@ func MigrateNetBSDWith(cfg *config.Config, opts MigrateOptions) (ietdConf, initi
 	fmt.Fprintf(&b, "# ietd.conf converted from the NetBSD configuration %s\n", cfg.Source)
 	b.WriteString("# Offset=, Size=, Store=, Create= and Identity= are ietd extensions (IET itself rejects them);\n")
 	b.WriteString("# Identity=netbsd keeps NetBSD's INQUIRY data, so initiators see the same disks.\n")
+	fmt.Fprintf(&b, "# BlockSize=%d is the block length iscsi-target served (-b %d): keep it, or every LBA moves.\n", bs, bs)
 	if opts.MaskSecrets && hasAccounts(c) {
 		b.WriteString("# CHAP secrets are not shown: the IncomingUser lines are commented out, so this\n# text is not the whole configuration (ietd-migrate -o DIR writes it with them).\n")
 	}

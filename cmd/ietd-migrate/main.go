@@ -24,6 +24,7 @@ func main() {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "auths", Value: "/etc/iscsi/auths", Usage: "NetBSD CHAP accounts `FILE` (skipped when absent)"},
 			&cli.StringFlag{Name: "t", Aliases: []string{"base"}, Value: "iqn.1994-04.org.netbsd.iscsi-target", Usage: "base target `NAME` (iscsi-target -t)"},
+			&cli.IntFlag{Name: "b", Value: compat.DefaultNetBSDBlockSize, Usage: "block `LENGTH` iscsi-target served (iscsi-target -b: 512, 1024, 2048, 4096 or 8192), written as BlockSize= on every Lun"},
 			&cli.StringFlag{Name: "out-dir", Aliases: []string{"o"}, Usage: "write ietd.conf and initiators.allow (mode 0600) into `DIR` (default: print to stdout, CHAP secrets masked)"},
 			&cli.BoolFlag{Name: "force", Usage: "overwrite existing files in --out-dir"},
 			&cli.BoolFlag{Name: "show-secrets", Usage: "print CHAP secrets on stdout instead of masking them"},
@@ -49,6 +50,11 @@ func run(c *cli.Context) error {
 	if dir != "" && c.Bool("show-secrets") {
 		return fmt.Errorf("--show-secrets is for printing on stdout; with --out-dir the secrets go into the files")
 	}
+	blockLen := c.Int("b")
+	if !validBlockLen(blockLen) {
+		// iscsi-target's own message for the same -b.
+		return fmt.Errorf("Invalid block len %d. Choose one of 512, 1024, 2048, 4096, or 8192.", blockLen)
+	}
 	auths := c.String("auths")
 	if _, err := os.Stat(auths); err != nil {
 		if c.IsSet("auths") {
@@ -64,7 +70,7 @@ func run(c *cli.Context) error {
 		return fmt.Errorf("%s: not converted", src)
 	}
 	mask := dir == "" && !c.Bool("show-secrets")
-	conf, allow, notes := compat.MigrateNetBSDWith(cfg, compat.MigrateOptions{MaskSecrets: mask})
+	conf, allow, notes := compat.MigrateNetBSDWith(cfg, compat.MigrateOptions{MaskSecrets: mask, BlockSize: blockLen})
 	for _, n := range notes {
 		fmt.Fprintf(os.Stderr, "note: %s\n", n)
 	}
@@ -77,6 +83,15 @@ func run(c *cli.Context) error {
 		return nil
 	}
 	return writeOutputs(os.Stderr, dir, []output{{"ietd.conf", conf}, {compat.InitiatorsAllow, allow}}, c.Bool("force"))
+}
+
+// validBlockLen reports whether iscsi-target -b takes n.
+func validBlockLen(n int) bool {
+	switch n {
+	case 512, 1024, 2048, 4096, 8192:
+		return true
+	}
+	return false
 }
 
 // output is one file to write.

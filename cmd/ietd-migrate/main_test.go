@@ -205,3 +205,82 @@ func TestMigratedLUNKeepsItsIdentity(t *testing.T) {
 		t.Fatalf("the migrated LUNs report another identity:\n--- NetBSD file\n%s\n--- migrated\n%s", before, after)
 	}
 }
+
+// iscsi-target -b N serves N-byte blocks; ietd-migrate -b N writes
+// BlockSize=N, so ietd serves the same block length and block count (the
+// same bytes at the same LBAs), 8192 included. Without it every LBA moved
+// by N/512.
+func TestMigratedBlockLength(t *testing.T) {
+	migrate, netbsd, ietd := dt.Bin(t, "ietd-migrate"), dt.Bin(t, "iscsi-target"), dt.Bin(t, "ietd")
+	rc16, img := dt.Tool(t, "iscsi-readcapacity16"), dt.Tool(t, "qemu-img")
+	dir := t.TempDir()
+	disk := make([]byte, 1<<20)
+	for i := range disk {
+		disk[i] = byte(i*7 + i>>9)
+	}
+	write(t, filepath.Join(dir, "disk"), string(disk))
+	targets := filepath.Join(dir, "targets")
+	write(t, targets, "extent0 "+dir+"/disk 0 1M\ntarget0 rw extent0 0/0\n")
+	auths := filepath.Join(dir, "auths")
+	write(t, auths, "")
+	url := func(port int) string { return dt.Portal(port) + "/iqn.1994-04.org.netbsd.iscsi-target:target0/0" }
+	// served is what an initiator sees: READ CAPACITY(16) and every byte.
+	served := func(port int, name string) string {
+		t.Helper()
+		out, code := dt.Run(t, 20*time.Second, rc16, url(port))
+		if code != 0 {
+			t.Fatalf("iscsi-readcapacity16: exit %d\n%s", code, out)
+		}
+		copyPath := filepath.Join(dir, name)
+		if o, code := dt.Run(t, 30*time.Second, img, "convert", "-O", "raw", url(port), copyPath); code != 0 {
+			t.Fatalf("qemu-img convert: exit %d\n%s", code, o)
+		}
+		b, err := os.ReadFile(copyPath)
+		if err != nil || !bytes.Equal(b, disk) {
+			t.Fatalf("%s: the LUN's bytes differ from the file's (%v)", name, err)
+		}
+		return out
+	}
+	stop := func(d *dt.Proc) {
+		t.Helper()
+		d.Signal(syscall.SIGTERM)
+		if !d.WaitExit(15 * time.Second) {
+			t.Fatal("daemon did not stop on SIGTERM")
+		}
+	}
+	for _, bs := range []string{"4096", "8192"} {
+		port := dt.FreePort(t)
+		d := dt.Start(t, port, netbsd, "-D", "-b", bs, "-f", targets, "-p", strconv.Itoa(port), "--address", "127.0.0.1",
+			"--auths", auths, "--pid-file", filepath.Join(dir, "pid1"),
+			"--admin-socket", filepath.Join(dir, "admin1.sock"), "--state-dir", filepath.Join(dir, "state1"))
+		before := served(port, "netbsd-"+bs)
+		stop(d)
+		if !strings.Contains(before, "LOGICAL BLOCK LENGTH IN BYTES:"+bs+"\n") {
+			t.Fatalf("iscsi-target -b %s:\n%s", bs, before)
+		}
+
+		outDir := filepath.Join(dir, "out"+bs)
+		out, code := dt.Run(t, 20*time.Second, migrate, "-b", bs, "--auths", auths, "-o", outDir, targets)
+		if code != 0 {
+			t.Fatalf("ietd-migrate -b %s: exit %d\n%s", bs, code, out)
+		}
+		if b, _ := os.ReadFile(filepath.Join(outDir, "ietd.conf")); !strings.Contains(string(b), ",BlockSize="+bs+",") {
+			t.Fatalf("no BlockSize=%s:\n%s", bs, b)
+		}
+		port = dt.FreePort(t)
+		d = dt.Start(t, port, ietd, "-f", "-c", filepath.Join(outDir, "ietd.conf"), "-a", "127.0.0.1", "-p", strconv.Itoa(port),
+			"--pid-file", filepath.Join(dir, "pid2"), "--admin-socket", filepath.Join(dir, "admin2.sock"),
+			"--acl-dir", outDir, "--state-dir", filepath.Join(dir, "state2"), "--proc-dir", filepath.Join(dir, "proc"))
+		after := served(port, "ietd-"+bs)
+		stop(d)
+		if after != before {
+			t.Fatalf("-b %s: the migrated LUN has another geometry:\n--- iscsi-target\n%s\n--- ietd\n%s", bs, before, after)
+		}
+	}
+
+	// iscsi-target's -b check and message.
+	out, code := dt.Run(t, 20*time.Second, migrate, "-b", "1000", "--auths", auths, targets)
+	if code != 1 || !strings.Contains(out, "Invalid block len 1000. Choose one of 512, 1024, 2048, 4096, or 8192.") || strings.Contains(out, "Target ") {
+		t.Fatalf("-b 1000: exit %d\n%s", code, out)
+	}
+}
