@@ -234,6 +234,9 @@ func migrationRoundTrip(cfg *config.Config, dir string) (byHand bool, err error)
 	want.Dialect = config.DialectIET
 	for _, tg := range want.Targets {
 		tg.AllowedNets, tg.NetBSDIndex = nil, -1
+		if tg.MaxSessions == 0 {
+			tg.MaxSessions = DefaultNetBSDMaxSessions // iscsi-target's without -s
+		}
 		tg.Auth.Optional = false
 		tg.Auth.FoldUsers = false
 		tg.Auth.MutualWithIncoming = false

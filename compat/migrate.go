@@ -30,7 +30,14 @@ type MigrateOptions struct {
 	// targets file does not hold it, and without it ietd would serve
 	// 512-byte blocks (or the device's own), moving every LBA.
 	BlockSize int
+	// MaxSessions is iscsi-target's session limit per target (its -s;
+	// 0 = its default, 16), written as MaxSessions on every target:
+	// IET's default is no limit.
+	MaxSessions int
 }
+
+// DefaultNetBSDMaxSessions is iscsi-target's session limit without -s.
+const DefaultNetBSDMaxSessions = 16
 
 // DefaultNetBSDBlockSize is iscsi-target's block length without -b.
 const DefaultNetBSDBlockSize = 512
@@ -60,7 +67,14 @@ func MigrateNetBSDWith(cfg *config.Config, opts MigrateOptions) (ietdConf, initi
 	if bs > 4096 {
 		note("BlockSize=%d (iscsi-target -b %d) is written on every Lun line: ietd serves it, IET refused more than 4096, and Linux initiators cannot use logical blocks larger than 4096", bs, bs)
 	}
+	maxSess := opts.MaxSessions
+	if maxSess == 0 {
+		maxSess = DefaultNetBSDMaxSessions
+	}
 	for _, t := range c.Targets {
+		if t.MaxSessions == 0 {
+			t.MaxSessions = maxSess
+		}
 		if strings.ContainsAny(t.Name, blanks+"\n") {
 			note("target %q: the name holds blanks, which a Target line cannot hold: edit the result by hand", t.Name)
 		}

@@ -284,3 +284,77 @@ func TestMigratedBlockLength(t *testing.T) {
 		t.Fatalf("-b 1000: exit %d\n%s", code, out)
 	}
 }
+
+// --flags reads the rc.conf variable iscsi_target_flags as iscsi-target
+// reads its command line: -b, -s, -t, -f and --auths are carried over,
+// every other flag is noted with what to do instead, and flags
+// iscsi-target would refuse are refused.
+func TestMigrateFlags(t *testing.T) {
+	bin := dt.Bin(t, "ietd-migrate")
+	dir := t.TempDir()
+	targets := filepath.Join(dir, "targets")
+	write(t, targets, "extent0 "+dir+"/disk0 0 1M\ntarget0 rw extent0 0/0\n")
+	auths := filepath.Join(dir, "my auths")
+	write(t, auths, "joe:chap:verysecret1234\n")
+	flags := "-Db4096 -s 4 -t iqn.2000-01.com.example -p 3261 -4 -v net --pid-file /tmp/x.pid -f " + targets + " --auths '" + auths + "'"
+	out, code := dt.Run(t, 20*time.Second, bin, "--flags", flags, "--show-secrets")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if msg := dt.Contains(out,
+		"Target iqn.2000-01.com.example:target0\n",
+		"\tIncomingUser joe verysecret1234\n",
+		",BlockSize=4096,",
+		"\tMaxSessions 4\n",
+		"note: -p 3261: ietd.conf holds no port: start ietd with -p 3261",
+		"note: -4: ietd.conf holds no address family: start ietd with -a and the IPv4 addresses",
+		"note: -D: not an ietd.conf setting",
+		"note: -v net: not an ietd.conf setting",
+		"note: --pid-file /tmp/x.pid: not an ietd.conf setting",
+	); msg != "" {
+		t.Fatalf("%s\n%s", msg, out)
+	}
+	// iscsi-target's defaults without flags: 512-byte blocks, 16 sessions.
+	out, _ = dt.Run(t, 20*time.Second, bin, "--flags", "", "--auths", auths, targets)
+	if msg := dt.Contains(out, ",BlockSize=512,", "\tMaxSessions 16\n"); msg != "" {
+		t.Fatalf("%s\n%s", msg, out)
+	}
+	// -s out of range: iscsi-target used 16.
+	out, _ = dt.Run(t, 20*time.Second, bin, "--flags", "-s 500", "--auths", auths, targets)
+	if msg := dt.Contains(out, "\tMaxSessions 16\n", "note: -s 500: iscsi-target ignored it (1..127) and used 16"); msg != "" {
+		t.Fatalf("%s\n%s", msg, out)
+	}
+	for _, c := range []struct{ args, want string }{
+		{"-b 1000", "--flags: Invalid block len 1000. Choose one of 512, 1024, 2048, 4096, or 8192."},
+		{"-x", "--flags: flag provided but not defined: -x"},
+		{"-b", "--flags: flag needs an argument: -b"},
+		{"-t $BASE", "give the flags as the shell expands them"},
+		{"--auths 'x", "unterminated '"},
+	} {
+		out, code := dt.Run(t, 20*time.Second, bin, "--flags", c.args, "--auths", auths, targets)
+		if code != 1 || !strings.Contains(out, c.want) || strings.Contains(out, "Target ") {
+			t.Errorf("--flags %q: exit %d\n%s", c.args, code, out)
+		}
+	}
+	// The same setting given twice must agree.
+	out, code = dt.Run(t, 20*time.Second, bin, "-b", "512", "--flags", "-b 4096", "--auths", auths, targets)
+	if code != 1 || !strings.Contains(out, "-b 512 differs from --flags (4096)") {
+		t.Fatalf("-b twice: exit %d\n%s", code, out)
+	}
+}
+
+func TestShellWords(t *testing.T) {
+	for in, want := range map[string][]string{
+		"":                    nil,
+		"  -b 4096\t-D ":      {"-b", "4096", "-D"},
+		`-f '/a b' -t "x\"y"`: {"-f", "/a b", "-t", `x"y`},
+		`-f /a\ b ''`:         {"-f", "/a b", ""},
+		`-f "/a\b"`:           {"-f", `/a\b`},
+		`-t iqn.x'y'"z"`:      {"-t", "iqn.xyz"},
+	} {
+		got, err := shellWords(in)
+		if err != nil || strings.Join(got, "|") != strings.Join(want, "|") || len(got) != len(want) {
+			t.Errorf("shellWords(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
