@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -923,5 +924,39 @@ func TestMigrateBlockSize(t *testing.T) {
 	// The model is not changed.
 	if cfg.Targets[0].LUNs[0].BlockSize != 0 {
 		t.Error("MigrateNetBSDWith changed its input")
+	}
+}
+
+// MigrateNetBSDReport says what the result does not serve as NetBSD did:
+// a LUN written commented out and a CHAP user left out; notes about what
+// only changes (extent windows, names) are not held back.
+func TestMigrateHeldBack(t *testing.T) {
+	src := "extent0 /tmp/a 0 1M\nextent1 /tmp/odd+name@x 0 1M\nextent2 /tmp/b 0 1M\ndevice0 RAID1 extent1 extent2\ntarget0 rw extent0 0/0\ntarget1 rw device0 0/0\n"
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	auths := write("auths", "joe:chap:verysecret1234\nann:chap:secret with blanks\n")
+	cfg, ds, err := LoadBytes("targets", []byte(src), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: auths})
+	if err != nil {
+		t.Fatalf("%v", ds)
+	}
+	m := MigrateNetBSDReport(cfg, MigrateOptions{})
+	held := strings.Join(m.HeldBack, "\n")
+	if len(m.HeldBack) != 2 || !strings.Contains(held, `path "/tmp/odd+name@x"`) || !strings.Contains(held, `CHAP user "ann" cannot be migrated`) {
+		t.Fatalf("held back:\n%s", held)
+	}
+	for _, h := range m.HeldBack {
+		if !slices.Contains(m.Notes, h) {
+			t.Errorf("%q is not a note", h)
+		}
+	}
+	cfg, _, _ = LoadBytes("targets", []byte("extent0 /tmp/a 100 1M\ntarget0 rw extent0 10/8\n"), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: write("auths2", "joe:chap:verysecret1234\n")})
+	if m := MigrateNetBSDReport(cfg, MigrateOptions{}); len(m.HeldBack) != 0 || len(m.Notes) == 0 {
+		t.Fatalf("held back %q, notes %q", m.HeldBack, m.Notes)
 	}
 }

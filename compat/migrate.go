@@ -44,9 +44,30 @@ const DefaultNetBSDBlockSize = 512
 
 // MigrateNetBSDWith is MigrateNetBSD with options.
 func MigrateNetBSDWith(cfg *config.Config, opts MigrateOptions) (ietdConf, initiatorsAllow string, notes []string) {
+	m := MigrateNetBSDReport(cfg, opts)
+	return m.IETDConf, m.InitiatorsAllow, m.Notes
+}
+
+// Migration is the result of MigrateNetBSDReport.
+type Migration struct {
+	IETDConf, InitiatorsAllow string
+	// Notes say what changes or cannot be expressed.
+	Notes []string
+	// HeldBack are the notes (also in Notes) about what the result
+	// does not serve as the NetBSD target did: a LUN written commented
+	// out, a CHAP user left out, a target name a Target line cannot
+	// hold, a netmask that denies everyone. A scripted migration must
+	// not pass unnoticed with one of these.
+	HeldBack []string
+}
+
+// MigrateNetBSDReport is MigrateNetBSDWith, saying what is held back.
+func MigrateNetBSDReport(cfg *config.Config, opts MigrateOptions) (m Migration) {
 	if cfg == nil {
-		return "", "", []string{"no configuration"}
+		return Migration{Notes: []string{"no configuration"}, HeldBack: []string{"no configuration"}}
 	}
+	var notes []string
+	defer func() { m.Notes = notes }()
 	c := cfg.Clone()
 	c.Dialect = config.DialectIET
 	noted := map[string]bool{}
@@ -55,6 +76,14 @@ func MigrateNetBSDWith(cfg *config.Config, opts MigrateOptions) (ietdConf, initi
 		if !noted[s] {
 			noted[s] = true
 			notes = append(notes, s)
+		}
+	}
+	heldNoted := map[string]bool{}
+	holdBack := func(format string, args ...any) {
+		note(format, args...)
+		if s := fmt.Sprintf(format, args...); !heldNoted[s] {
+			heldNoted[s] = true
+			m.HeldBack = append(m.HeldBack, s)
 		}
 	}
 	var allow strings.Builder
@@ -76,7 +105,7 @@ func MigrateNetBSDWith(cfg *config.Config, opts MigrateOptions) (ietdConf, initi
 			t.MaxSessions = maxSess
 		}
 		if strings.ContainsAny(t.Name, blanks+"\n") {
-			note("target %q: the name holds blanks, which a Target line cannot hold: edit the result by hand", t.Name)
+			holdBack("target %q: the name holds blanks, which a Target line cannot hold: edit the result by hand", t.Name)
 		}
 		var luns []*config.LUN
 		for _, l := range t.LUNs {
@@ -91,7 +120,7 @@ func MigrateNetBSDWith(cfg *config.Config, opts MigrateOptions) (ietdConf, initi
 			if l.BlockSize == 0 {
 				l.BlockSize = bs
 			}
-			if describeStore(t, l.Store, note) {
+			if describeStore(t, l.Store, note, holdBack) {
 				luns = append(luns, l)
 				continue
 			}
@@ -102,13 +131,13 @@ func MigrateNetBSDWith(cfg *config.Config, opts MigrateOptions) (ietdConf, initi
 		t.LUNs = luns
 		for _, a := range t.Auth.Incoming {
 			if p := AccountProblem(a); p != "" {
-				note("CHAP user %q cannot be migrated: %s (choose another)", a.User, p)
+				holdBack("CHAP user %q cannot be migrated: %s (choose another)", a.User, p)
 			}
 		}
 		if len(t.Auth.Incoming) > 0 {
 			note("CHAP users of the auths file are IncomingUser lines of every target: CHAP becomes mandatory (NetBSD never required it), and initiators must send the user name exactly as written (NetBSD matched it without case); an initiator using mutual CHAP needs an OutgoingUser line added (NetBSD answered with the initiator's own name and secret)")
 		}
-		items := netmaskItems(t, note)
+		items := netmaskItems(t, note, holdBack)
 		fmt.Fprintf(&allow, "%s %s\n", t.Name, strings.Join(items, ", "))
 		t.AllowedNets = nil
 		t.NetBSDIndex = -1
@@ -122,7 +151,8 @@ func MigrateNetBSDWith(cfg *config.Config, opts MigrateOptions) (ietdConf, initi
 		b.WriteString("# CHAP secrets are not shown: the IncomingUser lines are commented out, so this\n# text is not the whole configuration (ietd-migrate -o DIR writes it with them).\n")
 	}
 	b.WriteString(renderIET(c, renderOptions{comments: held, maskSecrets: opts.MaskSecrets}))
-	return b.String(), allow.String(), notes
+	m.IETDConf, m.InitiatorsAllow = b.String(), allow.String()
+	return m
 }
 
 func hasAccounts(c *config.Config) bool {
@@ -139,7 +169,7 @@ func hasAccounts(c *config.Config) bool {
 
 // describeStore notes what the migration changes in a LUN's store; false
 // when a path cannot be written back.
-func describeStore(t *config.Target, s *config.Store, note func(string, ...any)) bool {
+func describeStore(t *config.Target, s *config.Store, note, holdBack func(string, ...any)) bool {
 	if s == nil {
 		return true
 	}
@@ -156,7 +186,7 @@ func describeStore(t *config.Target, s *config.Store, note func(string, ...any))
 				noteRelative(t, m.Path, note)
 			}
 			if m.Kind == config.StoreFile && !PathExpressible(m.Path, true) {
-				note("target %s: path %q contains one of , ; ( ) @ +, a '#' after a blank, or surrounding blanks and cannot be written inside Store=: edit the result by hand", t.Name, m.Path)
+				holdBack("target %s: path %q contains one of , ; ( ) @ +, a '#' after a blank, or surrounding blanks and cannot be written inside Store=: the LUN is written commented out, edit the result by hand", t.Name, m.Path)
 				ok = false
 			}
 			for _, c := range m.Members {
@@ -168,7 +198,7 @@ func describeStore(t *config.Target, s *config.Store, note func(string, ...any))
 	}
 	noteRelative(t, s.Path, note)
 	if !PathExpressible(s.Path, false) {
-		note("target %s: path %q contains ',', a '#' after a blank, or surrounding blanks, which a Lun line cannot hold: edit the result by hand", t.Name, s.Path)
+		holdBack("target %s: path %q contains ',', a '#' after a blank, or surrounding blanks, which a Lun line cannot hold: the LUN is written commented out, edit the result by hand", t.Name, s.Path)
 		return false
 	}
 	if s.Offset != 0 || s.Size != 0 {
@@ -194,7 +224,7 @@ func noteRelative(t *config.Target, path string, note func(string, ...any)) {
 }
 
 // netmaskItems converts a target's netmask into initiators.allow items.
-func netmaskItems(t *config.Target, note func(string, ...any)) []string {
+func netmaskItems(t *config.Target, note, holdBack func(string, ...any)) []string {
 	if len(t.AllowedNets) == 0 {
 		return []string{"ALL"}
 	}
@@ -203,7 +233,7 @@ func netmaskItems(t *config.Target, note func(string, ...any)) []string {
 		p, err := netip.ParsePrefix(n.CIDR)
 		switch {
 		case err != nil:
-			note("target %s: netmask %q cannot be converted; the target is denied to everyone", t.Name, n.Text)
+			holdBack("target %s: netmask %q cannot be converted; the target is denied to everyone", t.Name, n.Text)
 			continue
 		case p.Bits() == 0:
 			items = append(items, "ALL")

@@ -106,8 +106,9 @@ func run(c *cli.Context) error {
 		return fmt.Errorf("%s: not converted", src)
 	}
 	mask := dir == "" && !c.Bool("show-secrets")
-	conf, allow, notes := compat.MigrateNetBSDWith(cfg, compat.MigrateOptions{MaskSecrets: mask, BlockSize: blockLen, MaxSessions: nb.maxSessions})
-	for _, n := range append(nb.notes, notes...) {
+	m := compat.MigrateNetBSDReport(cfg, compat.MigrateOptions{MaskSecrets: mask, BlockSize: blockLen, MaxSessions: nb.maxSessions})
+	conf, allow := m.IETDConf, m.InitiatorsAllow
+	for _, n := range append(nb.notes, m.Notes...) {
 		fmt.Fprintf(os.Stderr, "note: %s\n", n)
 	}
 	if dir == "" {
@@ -116,10 +117,22 @@ func run(c *cli.Context) error {
 		if mask && strings.Contains(conf, compat.MaskedSecret) {
 			fmt.Fprintln(os.Stderr, "note: CHAP secrets are masked on stdout; -o DIR writes them into DIR/ietd.conf (mode 0600), --show-secrets prints them")
 		}
-		return nil
+	} else if err := writeOutputs(os.Stderr, dir, []output{{"ietd.conf", conf}, {compat.InitiatorsAllow, allow}}, c.Bool("force")); err != nil {
+		return err
 	}
-	return writeOutputs(os.Stderr, dir, []output{{"ietd.conf", conf}, {compat.InitiatorsAllow, allow}}, c.Bool("force"))
+	if n := len(m.HeldBack); n > 0 {
+		// Written, but a script must not take it for the whole
+		// migration: a disk or an account would be lost unnoticed.
+		fmt.Fprintf(os.Stderr, "ietd-migrate: %d item(s) held back (see the notes above): the result does not serve everything the NetBSD target did\n", n)
+		os.Exit(exitHeldBack)
+	}
+	return nil
 }
+
+// exitHeldBack is the exit status when the result was written (or
+// printed) but holds back a LUN, an account, a target name or a netmask
+// (ietd-migrate(8) EXIT STATUS).
+const exitHeldBack = 2
 
 // validBlockLen reports whether iscsi-target -b takes n.
 func validBlockLen(n int) bool {

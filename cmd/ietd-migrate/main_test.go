@@ -97,9 +97,10 @@ func TestMigrateCommand(t *testing.T) {
 	write(t, auths, "joe:chap:verysecret1234\n")
 
 	// stdout: the secret is masked and the account line commented out;
-	// the path a Lun line cannot hold is noted and left out.
+	// the path a Lun line cannot hold is noted and left out, and the
+	// exit status says something is held back.
 	out, code := dt.Run(t, 20*time.Second, bin, "--auths", auths, targets)
-	if code != 0 {
+	if code != 2 || !strings.Contains(out, "ietd-migrate: 1 item(s) held back (see the notes above)") {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 	if strings.Contains(out, "verysecret1234") {
@@ -118,7 +119,7 @@ func TestMigrateCommand(t *testing.T) {
 	// and writes nothing; --force replaces.
 	outDir := filepath.Join(dir, "out")
 	out, code = dt.Run(t, 20*time.Second, bin, "--auths", auths, "-o", outDir, targets)
-	if code != 0 || !strings.Contains(out, "wrote "+outDir+"/ietd.conf\nwrote "+outDir+"/initiators.allow\n") {
+	if code != 2 || !strings.Contains(out, "wrote "+outDir+"/ietd.conf\nwrote "+outDir+"/initiators.allow\n") {
 		t.Fatalf("-o: exit %d\n%s", code, out)
 	}
 	b, err := os.ReadFile(filepath.Join(outDir, "ietd.conf"))
@@ -130,13 +131,13 @@ func TestMigrateCommand(t *testing.T) {
 	}
 	os.Remove(filepath.Join(outDir, "ietd.conf"))
 	out, code = dt.Run(t, 20*time.Second, bin, "--auths", auths, "-o", outDir, targets)
-	if code == 0 || !strings.Contains(out, "initiators.allow already exists; nothing written") {
+	if code != 1 || !strings.Contains(out, "initiators.allow already exists; nothing written") || strings.Contains(out, "held back") {
 		t.Fatalf("second run: exit %d\n%s", code, out)
 	}
 	if got := listDir(t, outDir); len(got) != 1 || got[0] != "initiators.allow" {
 		t.Fatalf("refused run left %v", got)
 	}
-	if _, code = dt.Run(t, 20*time.Second, bin, "--auths", auths, "-o", outDir, "--force", targets); code != 0 {
+	if _, code = dt.Run(t, 20*time.Second, bin, "--auths", auths, "-o", outDir, "--force", targets); code != 2 {
 		t.Fatal("--force failed")
 	}
 	if got := listDir(t, outDir); len(got) != 2 {
@@ -356,5 +357,51 @@ func TestShellWords(t *testing.T) {
 		if err != nil || strings.Join(got, "|") != strings.Join(want, "|") || len(got) != len(want) {
 			t.Errorf("shellWords(%q) = %q, %v; want %q", in, got, err, want)
 		}
+	}
+}
+
+// A migration that holds something back (a LUN written commented out, a
+// CHAP user left out) still writes its result, and exits 2 so that a
+// script does not lose a disk unnoticed; one that holds nothing back
+// exits 0.
+func TestMigrateHeldBackExitStatus(t *testing.T) {
+	bin := dt.Bin(t, "ietd-migrate")
+	dir := t.TempDir()
+	targets := filepath.Join(dir, "targets")
+	write(t, targets, "extent0 "+dir+"/a 0 512k\nextent1 "+dir+"/odd+name@x 0 512k\nextent2 "+dir+"/b 0 512k\n"+
+		"device0 RAID1 extent1 extent2\ntarget0 rw extent0 0/0\ntarget1 rw device0 0/0\n")
+	auths := filepath.Join(dir, "auths")
+	write(t, auths, "joe:chap:verysecret1234\n")
+	for _, c := range []struct {
+		auths string
+		want  int
+		msg   []string
+	}{
+		{auths, 0, nil},
+		{filepath.Join(dir, "blank-auths"), 2, []string{`note: CHAP user "ann" cannot be migrated`, "ietd-migrate: 1 item(s) held back"}},
+	} {
+		if c.want != 0 {
+			write(t, c.auths, "ann:chap:secret with blanks\n")
+		}
+		outDir := filepath.Join(dir, "out"+strconv.Itoa(c.want))
+		src := filepath.Join(dir, "plain")
+		write(t, src, "extent0 "+dir+"/a 0 512k\ntarget0 rw extent0 0/0\n")
+		out, code := dt.Run(t, 20*time.Second, bin, "--auths", c.auths, "-o", outDir, src)
+		if code != c.want || !strings.Contains(out, "wrote "+outDir+"/ietd.conf") || (c.want == 0) == strings.Contains(out, "held back") {
+			t.Fatalf("exit %d, want %d\n%s", code, c.want, out)
+		}
+		if msg := dt.Contains(out, c.msg...); msg != "" {
+			t.Fatal(msg)
+		}
+	}
+	// The RAID1 member a Store= cannot hold: the LUN is written
+	// commented out, the file is written, exit 2.
+	outDir := filepath.Join(dir, "out-raid")
+	out, code := dt.Run(t, 20*time.Second, bin, "--auths", auths, "-o", outDir, targets)
+	if code != 2 || !strings.Contains(out, "ietd-migrate: 1 item(s) held back") || !strings.Contains(out, "the LUN is written commented out") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(outDir, "ietd.conf")); !strings.Contains(string(b), "\t# Lun 0 Store=raid1(") {
+		t.Fatalf("ietd.conf:\n%s", b)
 	}
 }
