@@ -960,3 +960,44 @@ func TestMigrateHeldBack(t *testing.T) {
 		t.Fatalf("held back %q, notes %q", m.HeldBack, m.Notes)
 	}
 }
+
+// auths users that differ only in case: iscsi-target used the first
+// case-insensitive match, so the second secret never let anyone in; ietd
+// matches names exactly, so the migration keeps only the first.
+func TestMigrateCaseDuplicateUsers(t *testing.T) {
+	auths := filepath.Join(t.TempDir(), "auths")
+	if err := os.WriteFile(auths, []byte("E:chap:secretsecret12\ne:chap:othersecret123\nbob:chap:bobsecret1234\nBOB:chap:bobsecret5678\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, ds, err := LoadBytes("targets", []byte("extent0 /tmp/a 0 1M\ntarget0 rw extent0 0/0\n"), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: auths})
+	if err != nil {
+		t.Fatalf("%v", ds)
+	}
+	m := MigrateNetBSDReport(cfg, MigrateOptions{})
+	back, ds, err := LoadBytes("migrated", []byte(m.IETDConf), LoadOptions{Dialect: config.DialectIET, ACLDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("%v\n%s", ds, m.IETDConf)
+	}
+	var got []string
+	for _, a := range back.Targets[0].Auth.Incoming {
+		got = append(got, a.User+"/"+a.Secret)
+	}
+	if strings.Join(got, " ") != "E/secretsecret12 bob/bobsecret1234" {
+		t.Fatalf("accounts %q\n%s", got, m.IETDConf)
+	}
+	notes := strings.Join(m.Notes, "\n")
+	for _, want := range []string{
+		`CHAP user "e" of the auths file is left out: NetBSD matched user names without case and used the first entry, "E", so its secret was never accepted`,
+		`CHAP user "BOB" of the auths file is left out`,
+	} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("no %q in\n%s", want, notes)
+		}
+	}
+	if strings.Contains(notes, "othersecret") || len(m.HeldBack) != 0 {
+		t.Errorf("secret in a note, or held back %q", m.HeldBack)
+	}
+	if len(cfg.Targets[0].Auth.Incoming) != 4 {
+		t.Error("MigrateNetBSDReport changed its input")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/ietgo/ietd/target/config"
@@ -129,6 +130,19 @@ func MigrateNetBSDReport(cfg *config.Config, opts MigrateOptions) (m Migration) 
 			held[t] = append(held[t], fmt.Sprintf("# Lun %d %s  (edit by hand: the path cannot be written on a Lun line)", l.Number, strings.ReplaceAll(RenderLunParams(l), "\n", " ")))
 		}
 		t.LUNs = luns
+		// iscsi-target took the first user of the auths file that
+		// matched the name without case; ietd takes the first exact
+		// match. A later entry differing only in case (E then e) was
+		// never used: written, it would let its secret in.
+		var accs []config.Account
+		for _, a := range t.Auth.Incoming {
+			if i := slices.IndexFunc(accs, func(b config.Account) bool { return strings.EqualFold(a.User, b.User) }); i >= 0 {
+				note("CHAP user %q of the auths file is left out: NetBSD matched user names without case and used the first entry, %q, so its secret was never accepted", a.User, accs[i].User)
+				continue
+			}
+			accs = append(accs, a)
+		}
+		t.Auth.Incoming = accs
 		for _, a := range t.Auth.Incoming {
 			if p := AccountProblem(a); p != "" {
 				holdBack("CHAP user %q cannot be migrated: %s (choose another)", a.User, p)
