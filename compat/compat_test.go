@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -864,5 +865,139 @@ func TestACLDiagnosticsInFileOrder(t *testing.T) {
 	}
 	if want := []string{InitiatorsAllow, TargetsAllow}; !reflect.DeepEqual(files, want) {
 		t.Fatalf("files %q, want %q:\n%v", files, want, ds)
+	}
+}
+
+// BlockSize=8192 is read (a disk NetBSD's iscsi-target -b 8192 served
+// keeps its blocks) with a warning; other sizes are still refused.
+func TestBlockSize8192(t *testing.T) {
+	cfg, ds := loadIET(t, "Target iqn.a:t\n\tLun 0 Path=/dev/null,BlockSize=8192\n\tLun 1 Path=/dev/null,BlockSize=16384\n\tLun 2 Path=/dev/null,BlockSize=4096\n")
+	text := diagText(ds)
+	if len(cfg.Targets) != 1 || len(cfg.Targets[0].LUNs) != 2 || cfg.Targets[0].LUNs[0].BlockSize != 8192 || cfg.Targets[0].LUNs[1].BlockSize != 4096 {
+		t.Fatalf("%s", text)
+	}
+	for _, want := range []string{
+		"c:2:33: warning: Lun 0 BlockSize 8192: IET refused more than 4096, and Linux initiators cannot use logical blocks larger than 4096",
+		`c:3:33: error: Lun 1 BlockSize: BlockSize "16384" must be 512, 1024, 2048, 4096 or 8192`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %q in\n%s", want, text)
+		}
+	}
+	if strings.Count(text, "warning") != 1 {
+		t.Errorf("BlockSize=4096 warned:\n%s", text)
+	}
+}
+
+// The migrated LUNs keep the block length iscsi-target served (its -b,
+// 512 without it): without BlockSize= ietd would serve 512-byte blocks
+// (or the device's own) and every LBA would move.
+func TestMigrateBlockSize(t *testing.T) {
+	src := "extent0 /tmp/a 0 1M\nextent1 /tmp/b 0 1M\nextent2 /tmp/c 0 1M\ndevice0 RAID1 extent1 extent2\ntarget0 rw extent0 0/0\ntarget1 ro device0 0/0\n"
+	cfg, ds, err := LoadBytes("targets", []byte(src), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull})
+	if err != nil {
+		t.Fatalf("%v", ds)
+	}
+	for _, bs := range []int{0, 4096, 8192} {
+		conf, _, notes := MigrateNetBSDWith(cfg, MigrateOptions{BlockSize: bs})
+		want := bs
+		if bs == 0 {
+			want = 512
+		}
+		back, ds, err := LoadBytes("migrated", []byte(conf), LoadOptions{Dialect: config.DialectIET, ACLDir: t.TempDir()})
+		if err != nil || len(back.Targets) != 2 {
+			t.Fatalf("-b %d: %v\n%s", bs, ds, conf)
+		}
+		for _, tg := range back.Targets {
+			if len(tg.LUNs) != 1 || tg.LUNs[0].BlockSize != want {
+				t.Errorf("-b %d: %s: %+v\n%s", bs, tg.Name, tg.LUNs, conf)
+			}
+		}
+		if !strings.Contains(conf, fmt.Sprintf("# BlockSize=%d is the block length iscsi-target served (-b %d)", want, want)) {
+			t.Errorf("-b %d: header:\n%s", bs, conf)
+		}
+		noted := strings.Contains(strings.Join(notes, "\n"), "Linux initiators cannot use logical blocks larger than 4096")
+		if noted != (bs == 8192) {
+			t.Errorf("-b %d: notes %q", bs, notes)
+		}
+	}
+	// The model is not changed.
+	if cfg.Targets[0].LUNs[0].BlockSize != 0 {
+		t.Error("MigrateNetBSDWith changed its input")
+	}
+}
+
+// MigrateNetBSDReport says what the result does not serve as NetBSD did:
+// a LUN written commented out and a CHAP user left out; notes about what
+// only changes (extent windows, names) are not held back.
+func TestMigrateHeldBack(t *testing.T) {
+	src := "extent0 /tmp/a 0 1M\nextent1 /tmp/odd+name@x 0 1M\nextent2 /tmp/b 0 1M\ndevice0 RAID1 extent1 extent2\ntarget0 rw extent0 0/0\ntarget1 rw device0 0/0\n"
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	auths := write("auths", "joe:chap:verysecret1234\nann:chap:secret with blanks\n")
+	cfg, ds, err := LoadBytes("targets", []byte(src), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: auths})
+	if err != nil {
+		t.Fatalf("%v", ds)
+	}
+	m := MigrateNetBSDReport(cfg, MigrateOptions{})
+	held := strings.Join(m.HeldBack, "\n")
+	if len(m.HeldBack) != 2 || !strings.Contains(held, `path "/tmp/odd+name@x"`) || !strings.Contains(held, `CHAP user "ann" cannot be migrated`) {
+		t.Fatalf("held back:\n%s", held)
+	}
+	for _, h := range m.HeldBack {
+		if !slices.Contains(m.Notes, h) {
+			t.Errorf("%q is not a note", h)
+		}
+	}
+	cfg, _, _ = LoadBytes("targets", []byte("extent0 /tmp/a 100 1M\ntarget0 rw extent0 10/8\n"), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: write("auths2", "joe:chap:verysecret1234\n")})
+	if m := MigrateNetBSDReport(cfg, MigrateOptions{}); len(m.HeldBack) != 0 || len(m.Notes) == 0 {
+		t.Fatalf("held back %q, notes %q", m.HeldBack, m.Notes)
+	}
+}
+
+// auths users that differ only in case: iscsi-target used the first
+// case-insensitive match, so the second secret never let anyone in; ietd
+// matches names exactly, so the migration keeps only the first.
+func TestMigrateCaseDuplicateUsers(t *testing.T) {
+	auths := filepath.Join(t.TempDir(), "auths")
+	if err := os.WriteFile(auths, []byte("E:chap:secretsecret12\ne:chap:othersecret123\nbob:chap:bobsecret1234\nBOB:chap:bobsecret5678\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, ds, err := LoadBytes("targets", []byte("extent0 /tmp/a 0 1M\ntarget0 rw extent0 0/0\n"), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: auths})
+	if err != nil {
+		t.Fatalf("%v", ds)
+	}
+	m := MigrateNetBSDReport(cfg, MigrateOptions{})
+	back, ds, err := LoadBytes("migrated", []byte(m.IETDConf), LoadOptions{Dialect: config.DialectIET, ACLDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("%v\n%s", ds, m.IETDConf)
+	}
+	var got []string
+	for _, a := range back.Targets[0].Auth.Incoming {
+		got = append(got, a.User+"/"+a.Secret)
+	}
+	if strings.Join(got, " ") != "E/secretsecret12 bob/bobsecret1234" {
+		t.Fatalf("accounts %q\n%s", got, m.IETDConf)
+	}
+	notes := strings.Join(m.Notes, "\n")
+	for _, want := range []string{
+		`CHAP user "e" of the auths file is left out: NetBSD matched user names without case and used the first entry, "E", so its secret was never accepted`,
+		`CHAP user "BOB" of the auths file is left out`,
+	} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("no %q in\n%s", want, notes)
+		}
+	}
+	if strings.Contains(notes, "othersecret") || len(m.HeldBack) != 0 {
+		t.Errorf("secret in a note, or held back %q", m.HeldBack)
+	}
+	if len(cfg.Targets[0].Auth.Incoming) != 4 {
+		t.Error("MigrateNetBSDReport changed its input")
 	}
 }

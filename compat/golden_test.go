@@ -234,6 +234,9 @@ func migrationRoundTrip(cfg *config.Config, dir string) (byHand bool, err error)
 	want.Dialect = config.DialectIET
 	for _, tg := range want.Targets {
 		tg.AllowedNets, tg.NetBSDIndex = nil, -1
+		if tg.MaxSessions == 0 {
+			tg.MaxSessions = DefaultNetBSDMaxSessions // iscsi-target's without -s
+		}
 		tg.Auth.Optional = false
 		tg.Auth.FoldUsers = false
 		tg.Auth.MutualWithIncoming = false
@@ -247,6 +250,9 @@ func migrationRoundTrip(cfg *config.Config, dir string) (byHand bool, err error)
 		for _, l := range tg.LUNs {
 			clearNames(l.Store)
 			l.Identity = config.DialectNetBSD // what the NetBSD dialect implied
+			if l.BlockSize == 0 {
+				l.BlockSize = DefaultNetBSDBlockSize // iscsi-target's without -b
+			}
 		}
 	}
 	if got := comparable(back); !reflect.DeepEqual(got, want) {

@@ -620,8 +620,12 @@ func (l *ietLowerer) lunParams(ll *ietconf.LunLine, lun *config.LUN) bool {
 	}
 	if p := seen["blocksize"]; p != nil {
 		n, good := strtol(p.Value)
-		if !good || n < 512 || n > 4096 || n&(n-1) != 0 {
-			bad(p, "BlockSize %q must be 512, 1024, 2048 or 4096", p.Value)
+		if !good || n < 512 || n > 8192 || n&(n-1) != 0 {
+			bad(p, "BlockSize %q must be 512, 1024, 2048, 4096 or 8192", p.Value)
+		} else if n > 4096 {
+			// NetBSD's iscsi-target -b 8192: a disk migrated from it
+			// keeps its blocks (IET stopped at 4096).
+			l.ds.Warnf(pos(p.ValuePos), "Lun %d BlockSize %d: IET refused more than 4096, and Linux initiators cannot use logical blocks larger than 4096 (sd refuses the disk): serve it to initiators that can", ll.Number, n)
 		}
 		lun.BlockSize = int(n)
 	}

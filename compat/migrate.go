@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/ietgo/ietd/target/config"
@@ -25,13 +26,49 @@ type MigrateOptions struct {
 	// MaskedSecret for the secret (for text shown on a terminal); the
 	// result then lacks the accounts and says so in its header.
 	MaskSecrets bool
+	// BlockSize is the block length iscsi-target served with (its -b;
+	// 0 = its default, 512). Every Lun line gets it as BlockSize=: the
+	// targets file does not hold it, and without it ietd would serve
+	// 512-byte blocks (or the device's own), moving every LBA.
+	BlockSize int
+	// MaxSessions is iscsi-target's session limit per target (its -s;
+	// 0 = its default, 16), written as MaxSessions on every target:
+	// IET's default is no limit.
+	MaxSessions int
 }
+
+// DefaultNetBSDMaxSessions is iscsi-target's session limit without -s.
+const DefaultNetBSDMaxSessions = 16
+
+// DefaultNetBSDBlockSize is iscsi-target's block length without -b.
+const DefaultNetBSDBlockSize = 512
 
 // MigrateNetBSDWith is MigrateNetBSD with options.
 func MigrateNetBSDWith(cfg *config.Config, opts MigrateOptions) (ietdConf, initiatorsAllow string, notes []string) {
+	m := MigrateNetBSDReport(cfg, opts)
+	return m.IETDConf, m.InitiatorsAllow, m.Notes
+}
+
+// Migration is the result of MigrateNetBSDReport.
+type Migration struct {
+	IETDConf, InitiatorsAllow string
+	// Notes say what changes or cannot be expressed.
+	Notes []string
+	// HeldBack are the notes (also in Notes) about what the result
+	// does not serve as the NetBSD target did: a LUN written commented
+	// out, a CHAP user left out, a target name a Target line cannot
+	// hold, a netmask that denies everyone. A scripted migration must
+	// not pass unnoticed with one of these.
+	HeldBack []string
+}
+
+// MigrateNetBSDReport is MigrateNetBSDWith, saying what is held back.
+func MigrateNetBSDReport(cfg *config.Config, opts MigrateOptions) (m Migration) {
 	if cfg == nil {
-		return "", "", []string{"no configuration"}
+		return Migration{Notes: []string{"no configuration"}, HeldBack: []string{"no configuration"}}
 	}
+	var notes []string
+	defer func() { m.Notes = notes }()
 	c := cfg.Clone()
 	c.Dialect = config.DialectIET
 	noted := map[string]bool{}
@@ -42,12 +79,34 @@ func MigrateNetBSDWith(cfg *config.Config, opts MigrateOptions) (ietdConf, initi
 			notes = append(notes, s)
 		}
 	}
+	heldNoted := map[string]bool{}
+	holdBack := func(format string, args ...any) {
+		note(format, args...)
+		if s := fmt.Sprintf(format, args...); !heldNoted[s] {
+			heldNoted[s] = true
+			m.HeldBack = append(m.HeldBack, s)
+		}
+	}
 	var allow strings.Builder
 	allow.WriteString("# initiators.allow converted from the netmasks of " + cfg.Source + "\n")
 	held := map[*config.Target][]string{}
+	bs := opts.BlockSize
+	if bs == 0 {
+		bs = DefaultNetBSDBlockSize
+	}
+	if bs > 4096 {
+		note("BlockSize=%d (iscsi-target -b %d) is written on every Lun line: ietd serves it, IET refused more than 4096, and Linux initiators cannot use logical blocks larger than 4096", bs, bs)
+	}
+	maxSess := opts.MaxSessions
+	if maxSess == 0 {
+		maxSess = DefaultNetBSDMaxSessions
+	}
 	for _, t := range c.Targets {
+		if t.MaxSessions == 0 {
+			t.MaxSessions = maxSess
+		}
 		if strings.ContainsAny(t.Name, blanks+"\n") {
-			note("target %q: the name holds blanks, which a Target line cannot hold: edit the result by hand", t.Name)
+			holdBack("target %q: the name holds blanks, which a Target line cannot hold: edit the result by hand", t.Name)
 		}
 		var luns []*config.LUN
 		for _, l := range t.LUNs {
@@ -57,7 +116,12 @@ func MigrateNetBSDWith(cfg *config.Config, opts MigrateOptions) (ietdConf, initi
 			// dialects). Set before a held line is rendered too, so
 			// that one uncommented by hand keeps it.
 			l.Identity = config.DialectNetBSD
-			if describeStore(t, l.Store, note) {
+			// The same LBAs: iscsi-target served every LUN with
+			// its -b block length, whatever the device's own.
+			if l.BlockSize == 0 {
+				l.BlockSize = bs
+			}
+			if describeStore(t, l.Store, note, holdBack) {
 				luns = append(luns, l)
 				continue
 			}
@@ -66,15 +130,28 @@ func MigrateNetBSDWith(cfg *config.Config, opts MigrateOptions) (ietdConf, initi
 			held[t] = append(held[t], fmt.Sprintf("# Lun %d %s  (edit by hand: the path cannot be written on a Lun line)", l.Number, strings.ReplaceAll(RenderLunParams(l), "\n", " ")))
 		}
 		t.LUNs = luns
+		// iscsi-target took the first user of the auths file that
+		// matched the name without case; ietd takes the first exact
+		// match. A later entry differing only in case (E then e) was
+		// never used: written, it would let its secret in.
+		var accs []config.Account
+		for _, a := range t.Auth.Incoming {
+			if i := slices.IndexFunc(accs, func(b config.Account) bool { return strings.EqualFold(a.User, b.User) }); i >= 0 {
+				note("CHAP user %q of the auths file is left out: NetBSD matched user names without case and used the first entry, %q, so its secret was never accepted", a.User, accs[i].User)
+				continue
+			}
+			accs = append(accs, a)
+		}
+		t.Auth.Incoming = accs
 		for _, a := range t.Auth.Incoming {
 			if p := AccountProblem(a); p != "" {
-				note("CHAP user %q cannot be migrated: %s (choose another)", a.User, p)
+				holdBack("CHAP user %q cannot be migrated: %s (choose another)", a.User, p)
 			}
 		}
 		if len(t.Auth.Incoming) > 0 {
 			note("CHAP users of the auths file are IncomingUser lines of every target: CHAP becomes mandatory (NetBSD never required it), and initiators must send the user name exactly as written (NetBSD matched it without case); an initiator using mutual CHAP needs an OutgoingUser line added (NetBSD answered with the initiator's own name and secret)")
 		}
-		items := netmaskItems(t, note)
+		items := netmaskItems(t, note, holdBack)
 		fmt.Fprintf(&allow, "%s %s\n", t.Name, strings.Join(items, ", "))
 		t.AllowedNets = nil
 		t.NetBSDIndex = -1
@@ -83,11 +160,13 @@ func MigrateNetBSDWith(cfg *config.Config, opts MigrateOptions) (ietdConf, initi
 	fmt.Fprintf(&b, "# ietd.conf converted from the NetBSD configuration %s\n", cfg.Source)
 	b.WriteString("# Offset=, Size=, Store=, Create= and Identity= are ietd extensions (IET itself rejects them);\n")
 	b.WriteString("# Identity=netbsd keeps NetBSD's INQUIRY data, so initiators see the same disks.\n")
+	fmt.Fprintf(&b, "# BlockSize=%d is the block length iscsi-target served (-b %d): keep it, or every LBA moves.\n", bs, bs)
 	if opts.MaskSecrets && hasAccounts(c) {
 		b.WriteString("# CHAP secrets are not shown: the IncomingUser lines are commented out, so this\n# text is not the whole configuration (ietd-migrate -o DIR writes it with them).\n")
 	}
 	b.WriteString(renderIET(c, renderOptions{comments: held, maskSecrets: opts.MaskSecrets}))
-	return b.String(), allow.String(), notes
+	m.IETDConf, m.InitiatorsAllow = b.String(), allow.String()
+	return m
 }
 
 func hasAccounts(c *config.Config) bool {
@@ -104,7 +183,7 @@ func hasAccounts(c *config.Config) bool {
 
 // describeStore notes what the migration changes in a LUN's store; false
 // when a path cannot be written back.
-func describeStore(t *config.Target, s *config.Store, note func(string, ...any)) bool {
+func describeStore(t *config.Target, s *config.Store, note, holdBack func(string, ...any)) bool {
 	if s == nil {
 		return true
 	}
@@ -121,7 +200,7 @@ func describeStore(t *config.Target, s *config.Store, note func(string, ...any))
 				noteRelative(t, m.Path, note)
 			}
 			if m.Kind == config.StoreFile && !PathExpressible(m.Path, true) {
-				note("target %s: path %q contains one of , ; ( ) @ +, a '#' after a blank, or surrounding blanks and cannot be written inside Store=: edit the result by hand", t.Name, m.Path)
+				holdBack("target %s: path %q contains one of , ; ( ) @ +, a '#' after a blank, or surrounding blanks and cannot be written inside Store=: the LUN is written commented out, edit the result by hand", t.Name, m.Path)
 				ok = false
 			}
 			for _, c := range m.Members {
@@ -133,7 +212,7 @@ func describeStore(t *config.Target, s *config.Store, note func(string, ...any))
 	}
 	noteRelative(t, s.Path, note)
 	if !PathExpressible(s.Path, false) {
-		note("target %s: path %q contains ',', a '#' after a blank, or surrounding blanks, which a Lun line cannot hold: edit the result by hand", t.Name, s.Path)
+		holdBack("target %s: path %q contains ',', a '#' after a blank, or surrounding blanks, which a Lun line cannot hold: the LUN is written commented out, edit the result by hand", t.Name, s.Path)
 		return false
 	}
 	if s.Offset != 0 || s.Size != 0 {
@@ -159,7 +238,7 @@ func noteRelative(t *config.Target, path string, note func(string, ...any)) {
 }
 
 // netmaskItems converts a target's netmask into initiators.allow items.
-func netmaskItems(t *config.Target, note func(string, ...any)) []string {
+func netmaskItems(t *config.Target, note, holdBack func(string, ...any)) []string {
 	if len(t.AllowedNets) == 0 {
 		return []string{"ALL"}
 	}
@@ -168,7 +247,7 @@ func netmaskItems(t *config.Target, note func(string, ...any)) []string {
 		p, err := netip.ParsePrefix(n.CIDR)
 		switch {
 		case err != nil:
-			note("target %s: netmask %q cannot be converted; the target is denied to everyone", t.Name, n.Text)
+			holdBack("target %s: netmask %q cannot be converted; the target is denied to everyone", t.Name, n.Text)
 			continue
 		case p.Bits() == 0:
 			items = append(items, "ALL")

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/ietgo/ietd/compat"
@@ -24,6 +25,8 @@ func main() {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "auths", Value: "/etc/iscsi/auths", Usage: "NetBSD CHAP accounts `FILE` (skipped when absent)"},
 			&cli.StringFlag{Name: "t", Aliases: []string{"base"}, Value: "iqn.1994-04.org.netbsd.iscsi-target", Usage: "base target `NAME` (iscsi-target -t)"},
+			&cli.IntFlag{Name: "b", Value: compat.DefaultNetBSDBlockSize, Usage: "block `LENGTH` iscsi-target served (iscsi-target -b: 512, 1024, 2048, 4096 or 8192), written as BlockSize= on every Lun"},
+			&cli.StringFlag{Name: "flags", Usage: "iscsi-target's `FLAGS` (rc.conf iscsi_target_flags): -b, -s, -t, -f and --auths are carried over, the others noted"},
 			&cli.StringFlag{Name: "out-dir", Aliases: []string{"o"}, Usage: "write ietd.conf and initiators.allow (mode 0600) into `DIR` (default: print to stdout, CHAP secrets masked)"},
 			&cli.BoolFlag{Name: "force", Usage: "overwrite existing files in --out-dir"},
 			&cli.BoolFlag{Name: "show-secrets", Usage: "print CHAP secrets on stdout instead of masking them"},
@@ -49,14 +52,53 @@ func run(c *cli.Context) error {
 	if dir != "" && c.Bool("show-secrets") {
 		return fmt.Errorf("--show-secrets is for printing on stdout; with --out-dir the secrets go into the files")
 	}
-	auths := c.String("auths")
+	blockLen := c.Int("b")
+	if !validBlockLen(blockLen) {
+		// iscsi-target's own message for the same -b.
+		return fmt.Errorf("Invalid block len %d. Choose one of 512, 1024, 2048, 4096, or 8192.", blockLen)
+	}
+	base, auths, authsSet := c.String("t"), c.String("auths"), c.IsSet("auths")
+	var nb netbsdArgs
+	if c.IsSet("flags") {
+		var err error
+		if nb, err = parseNetBSDFlags(c.String("flags")); err != nil {
+			return fmt.Errorf("--flags: %w", err)
+		}
+		// What both give must agree: either could be the one served.
+		for _, d := range []struct {
+			name      string
+			set       bool
+			mine, got string
+		}{
+			{"-b", c.IsSet("b") && nb.blockLen != 0, strconv.Itoa(blockLen), strconv.Itoa(nb.blockLen)},
+			{"-t", c.IsSet("t") && nb.base != "", base, nb.base},
+			{"--auths", authsSet && nb.auths != "", auths, nb.auths},
+			{"the targets file", c.NArg() == 1 && nb.targets != "", src, nb.targets},
+		} {
+			if d.set && d.mine != d.got {
+				return fmt.Errorf("%s %s differs from --flags (%s)", d.name, d.mine, d.got)
+			}
+		}
+		if nb.blockLen != 0 {
+			blockLen = nb.blockLen
+		}
+		if nb.base != "" {
+			base = nb.base
+		}
+		if nb.auths != "" {
+			auths, authsSet = nb.auths, true
+		}
+		if nb.targets != "" {
+			src = nb.targets
+		}
+	}
 	if _, err := os.Stat(auths); err != nil {
-		if c.IsSet("auths") {
+		if authsSet {
 			return fmt.Errorf("auths file: %w", err)
 		}
 		auths = ""
 	}
-	cfg, diags, err := compat.Load(src, compat.LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: auths, NetBSDBase: c.String("t")})
+	cfg, diags, err := compat.Load(src, compat.LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: auths, NetBSDBase: base})
 	for _, d := range diags {
 		fmt.Fprintln(os.Stderr, d.String())
 	}
@@ -64,8 +106,9 @@ func run(c *cli.Context) error {
 		return fmt.Errorf("%s: not converted", src)
 	}
 	mask := dir == "" && !c.Bool("show-secrets")
-	conf, allow, notes := compat.MigrateNetBSDWith(cfg, compat.MigrateOptions{MaskSecrets: mask})
-	for _, n := range notes {
+	m := compat.MigrateNetBSDReport(cfg, compat.MigrateOptions{MaskSecrets: mask, BlockSize: blockLen, MaxSessions: nb.maxSessions})
+	conf, allow := m.IETDConf, m.InitiatorsAllow
+	for _, n := range append(nb.notes, m.Notes...) {
 		fmt.Fprintf(os.Stderr, "note: %s\n", n)
 	}
 	if dir == "" {
@@ -74,9 +117,30 @@ func run(c *cli.Context) error {
 		if mask && strings.Contains(conf, compat.MaskedSecret) {
 			fmt.Fprintln(os.Stderr, "note: CHAP secrets are masked on stdout; -o DIR writes them into DIR/ietd.conf (mode 0600), --show-secrets prints them")
 		}
-		return nil
+	} else if err := writeOutputs(os.Stderr, dir, []output{{"ietd.conf", conf}, {compat.InitiatorsAllow, allow}}, c.Bool("force")); err != nil {
+		return err
 	}
-	return writeOutputs(os.Stderr, dir, []output{{"ietd.conf", conf}, {compat.InitiatorsAllow, allow}}, c.Bool("force"))
+	if n := len(m.HeldBack); n > 0 {
+		// Written, but a script must not take it for the whole
+		// migration: a disk or an account would be lost unnoticed.
+		fmt.Fprintf(os.Stderr, "ietd-migrate: %d item(s) held back (see the notes above): the result does not serve everything the NetBSD target did\n", n)
+		os.Exit(exitHeldBack)
+	}
+	return nil
+}
+
+// exitHeldBack is the exit status when the result was written (or
+// printed) but holds back a LUN, an account, a target name or a netmask
+// (ietd-migrate(8) EXIT STATUS).
+const exitHeldBack = 2
+
+// validBlockLen reports whether iscsi-target -b takes n.
+func validBlockLen(n int) bool {
+	switch n {
+	case 512, 1024, 2048, 4096, 8192:
+		return true
+	}
+	return false
 }
 
 // output is one file to write.

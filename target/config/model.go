@@ -127,7 +127,7 @@ type LUN struct {
 
 	// IOMode is "wt" (write-through, default), "wb" (write-back) or "ro".
 	IOMode string
-	// BlockSize is the logical block size (512..4096, power of two); 0 = default.
+	// BlockSize is the logical block size (512..8192, power of two); 0 = default.
 	BlockSize int
 
 	// INQUIRY identity overrides (our extension). Empty/0 = dialect default.

@@ -777,9 +777,9 @@ func (t *task) endRead() bool {
 	return true
 }
 
-// maxBlockSize bounds the logical block size of a LUN (config: 512..4096)
+// maxBlockSize bounds the logical block size of a LUN (config: 512..8192)
 // when a read's buffer is sized from its CDB.
-const maxBlockSize = 4096
+const maxBlockSize = 8192
 
 // dataInSize is the Data-In buffer a command gets: for the READ family
 // what its CDB asks for (blocks of at most maxBlockSize), capped by the

@@ -49,7 +49,7 @@ type Command struct {
 	DataOut []byte
 	// DataIn is a transport-owned buffer the device may fill for reads:
 	// for the READ commands its cap is the CDB's transfer length (blocks
-	// of up to 4096 bytes) capped by ExpectedLen; other commands get none.
+	// of up to 8192 bytes) capped by ExpectedLen; other commands get none.
 	// The device may return another slice instead.
 	DataIn []byte
 }
