@@ -335,3 +335,44 @@ func TestCheckMissingExtent(t *testing.T) {
 		t.Fatalf("--check output lacks %q and NetBSD's behaviour:\n%s", want, out)
 	}
 }
+
+// TestDetachedStartPrintsDiagnostics: started without -D, the parent
+// prints every start-up error and warning on its stderr before it returns
+// (NetBSD parses before daemon(3)); the child's stderr is /dev/null and
+// there may be no syslog. The daemon still serves the good target.
+func TestDetachedStartPrintsDiagnostics(t *testing.T) {
+	bin := dt.Bin(t, "iscsi-target")
+	dir := t.TempDir()
+	targets := filepath.Join(dir, "targets")
+	if err := os.WriteFile(targets, []byte("extent0 "+filepath.Join(dir, "e0")+" 0 1MB\n"+
+		"target0 rw extent0 0/0\ntarget1 rw extent9 0/0\ntarget2 RW extent0 any\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := dt.FreePort(t)
+	out, code := dt.Run(t, 40*time.Second, bin, "-f", targets, "-p", strconv.Itoa(port), "--address", "127.0.0.1",
+		"-s", "500", "--auths", os.DevNull, "--pid-file", filepath.Join(dir, "pid"),
+		"--admin-socket", filepath.Join(dir, "admin.sock"), "--state-dir", filepath.Join(dir, "state"))
+	if code != 0 {
+		t.Fatalf("detached start: exit %d\n%s", code, out)
+	}
+	p := dt.Detached(t, filepath.Join(dir, "pid"))
+	defer func() {
+		p.Signal(syscall.SIGTERM)
+		dt.Eventually(t, 15*time.Second, func() string {
+			if p.Signal(syscall.Signal(0)) == nil {
+				return "iscsi-target still running after SIGTERM"
+			}
+			return ""
+		})
+	}()
+	if msg := dt.Contains(out,
+		targets+`:3:1: error: target target1 is left out`,
+		targets+`:3:12: error: no device or extent found for "extent9"`,
+		targets+`:4:9: warning: unknown flag "RW": read-write (as NetBSD)`,
+		"iscsi-target: warning: -s 500 ignored (1..127); using 16\n"); msg != "" {
+		t.Fatal(msg)
+	}
+	if n := strings.Count(out, "-s 500 ignored"); n != 1 {
+		t.Fatalf("the -s warning is printed %d times:\n%s", n, out)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -31,8 +32,24 @@ const Version = "0.9.0"
 
 // Logger builds the process logger. level: 0 = warnings, 1 = info,
 // 2+ = debug (IET's -d).
+//
+// Without foreground, the process that detaches logs nothing (the child
+// it starts runs the same start and logs it), and the detached child also
+// hands its warnings and errors to the parent until it is ready: the
+// parent prints them on its stderr (Start), as NetBSD's iscsi-target
+// printed its parse errors before daemon(3) and IET's ietd before
+// daemonizing, since the child's stderr is /dev/null and there may be no
+// syslog.
 func Logger(name string, foreground bool, level int) (*logrus.Entry, error) {
 	l := logrus.New()
+	if !foreground {
+		if !daemon.IsDetachedChild() {
+			l.SetOutput(io.Discard)
+			l.SetLevel(logrus.WarnLevel)
+			return logrus.NewEntry(l), nil
+		}
+		l.AddHook(startupRelay{name})
+	}
 	switch {
 	case level >= 2:
 		l.SetLevel(logrus.DebugLevel)
@@ -65,6 +82,42 @@ func Logger(name string, foreground bool, level int) (*logrus.Entry, error) {
 		l.SetOutput(io.Discard)
 	}
 	return logrus.NewEntry(l), nil
+}
+
+// startupRelay hands a detached child's warnings and errors to its parent
+// (daemon.StartupMessage does nothing once the child is ready).
+type startupRelay struct{ name string }
+
+func (startupRelay) Levels() []logrus.Level {
+	return []logrus.Level{logrus.PanicLevel, logrus.FatalLevel, logrus.ErrorLevel, logrus.WarnLevel}
+}
+
+func (h startupRelay) Fire(e *logrus.Entry) error {
+	daemon.StartupMessage(startupLine(h.name, e))
+	return nil
+}
+
+// startupLine is a log entry as the parent prints it: a diagnostic as it
+// is (FILE:LINE:COL: error: ...), anything else as NAME: LEVEL: message
+// followed by its fields.
+func startupLine(name string, e *logrus.Entry) string {
+	msg := e.Message
+	if !strings.Contains(msg, ": error: ") && !strings.Contains(msg, ": warning: ") {
+		sev := "error"
+		if e.Level == logrus.WarnLevel {
+			sev = "warning"
+		}
+		msg = name + ": " + sev + ": " + msg
+	}
+	keys := make([]string, 0, len(e.Data))
+	for k := range e.Data {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		msg += fmt.Sprintf(" %s=%v", k, e.Data[k])
+	}
+	return msg
 }
 
 // LoadFunc reads a daemon's configuration.
@@ -333,7 +386,7 @@ func Start(foreground bool, opts daemon.Options, stderr io.Writer, name string) 
 		}
 	}
 	if !foreground {
-		done, report, err := daemon.Detach(30 * time.Second)
+		done, report, err := daemon.Detach(30*time.Second, stderr)
 		if done {
 			if err != nil {
 				fmt.Fprintf(stderr, "%s: %v\n", name, err)
