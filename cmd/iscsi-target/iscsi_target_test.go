@@ -316,7 +316,8 @@ func TestAuthsReadAtEachLogin(t *testing.T) {
 }
 
 // --check names a missing extent at its own line and says what NetBSD
-// did with it (refused to start), not what IET did.
+// did with it (refused to start), not what IET did; it is an error (exit
+// 1), as for NetBSD.
 func TestCheckMissingExtent(t *testing.T) {
 	bin := dt.Bin(t, "iscsi-target")
 	dir := t.TempDir()
@@ -329,9 +330,9 @@ func TestCheckMissingExtent(t *testing.T) {
 	if err := os.WriteFile(auths, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, _ := dt.Run(t, 20*time.Second, bin, "--check", "-f", targets, "--auths", auths)
-	want := targets + ":2:1: warning: LUN 0 of target iqn.1994-04.org.netbsd.iscsi-target:target0: stat " + missing
-	if !strings.Contains(out, want) || !strings.Contains(out, "(NetBSD's iscsi-target refused to start)") {
+	out, code := dt.Run(t, 20*time.Second, bin, "--check", "-f", targets, "--auths", auths)
+	want := targets + ":2:1: error: LUN 0 of target iqn.1994-04.org.netbsd.iscsi-target:target0: stat " + missing
+	if code != 1 || !strings.Contains(out, want) || !strings.Contains(out, "(NetBSD's iscsi-target refused to start)") {
 		t.Fatalf("--check output lacks %q and NetBSD's behaviour:\n%s", want, out)
 	}
 }

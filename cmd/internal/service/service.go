@@ -220,15 +220,41 @@ func Check(w io.Writer, start LoadFunc) error {
 		return err
 	}
 	luns := 0 // the LUNs a start would serve
+	// A LUN a start leaves out is an error in a NetBSD file (NetBSD's
+	// iscsi-target refused to start: a missing read-only file, a failed
+	// open); in an IET file a warning, as IET skipped it and started (and
+	// a reload keeps such a LUN out with a warning rather than refusing).
+	lunErrs := 0
+	sev := "warning"
+	if cfg.Dialect == config.DialectNetBSD {
+		sev = "error"
+	}
+	leftOut := func() {
+		if sev == "error" {
+			lunErrs++
+		}
+	}
 	for _, t := range cfg.Targets {
 		for _, l := range t.LUNs {
 			out := false
 			for _, mf := range lunFiles(l) {
 				if mf.leftOut {
 					out = true
-					fmt.Fprintf(w, "%s: warning: LUN %d of target %s: %s: a start leaves this LUN out (%s)\n", mf.at, l.Number, t.Name, mf.msg, leftOutNote(cfg.Dialect))
+					leftOut()
+					fmt.Fprintf(w, "%s: %s: LUN %d of target %s: %s: a start leaves this LUN out (%s)\n", mf.at, sev, l.Number, t.Name, mf.msg, leftOutNote(cfg.Dialect))
 				} else {
 					fmt.Fprintf(w, "%s: warning: LUN %d of target %s: %s\n", mf.at, l.Number, t.Name, mf.msg)
+				}
+			}
+			if !out {
+				// What the files allow, the start's own open and checks
+				// decide (block size, at least one block, windows).
+				if err := daemon.ProbeLUN(l); err != nil {
+					out = true
+					leftOut()
+					msg := strings.TrimPrefix(err.Error(), fmt.Sprintf("LUN %d: ", l.Number))
+					msg = strings.TrimPrefix(msg, fmt.Sprintf("lun %d: ", l.Number))
+					fmt.Fprintf(w, "%s: %s: LUN %d of target %s: %s: a start leaves this LUN out (%s)\n", l.Pos, sev, l.Number, t.Name, msg, leftOutNote(cfg.Dialect))
 				}
 			}
 			if !out {
@@ -243,7 +269,7 @@ func Check(w io.Writer, start LoadFunc) error {
 	if diags.HasErrors() {
 		// A left-out item is reported with its causes: count the causes
 		// only, so one mistake does not read as two.
-		n := 0
+		n := lunErrs
 		for _, d := range diags {
 			if d.Severity == config.Error && !d.LeftOut {
 				n++
@@ -251,6 +277,10 @@ func Check(w io.Writer, start LoadFunc) error {
 		}
 		fmt.Fprintf(w, "%s: %d error(s): a start serves the rest (%s, %d target(s), %d LUN(s)) without what is left out above; a reload (SIGHUP) with this file is refused\n", source, n, cfg.Dialect, len(cfg.Targets), luns)
 		return diags
+	}
+	if lunErrs > 0 {
+		fmt.Fprintf(w, "%s: %d error(s): a start serves the rest (%s, %d target(s), %d LUN(s)) without the LUNs left out above\n", source, lunErrs, cfg.Dialect, len(cfg.Targets), luns)
+		return fmt.Errorf("%s: %d LUN(s) cannot be served", source, lunErrs)
 	}
 	fmt.Fprintf(w, "%s: ok (%s, %d target(s), %d LUN(s))\n", source, cfg.Dialect, len(cfg.Targets), luns)
 	return nil
@@ -343,6 +373,15 @@ func missingFiles(st *config.Store, c fileCheck, at config.Position) []missingFi
 			add(true, "%s holds %d byte(s) past offset %d, less than one %d-byte block", st.Path, max(fi.Size()-st.Offset, 0), st.Offset, blockSize)
 		case fi.Mode().IsRegular() && c.blockio:
 			add(false, "%s", backing.BlockioOnFileNote(st.Path))
+		}
+		if err == nil && fi.Mode().IsRegular() && st.Size > 0 && fi.Size() < st.Offset+st.Size {
+			switch {
+			case c.readOnly && st.Offset < fi.Size():
+				// (An offset past the end: the start's open refuses it.)
+				add(false, "%s", backing.PastEndNote(st.Path, st.Offset, st.Size, fi.Size()))
+			case create:
+				add(false, "%s is %d bytes: a start extends it to %d bytes (ftruncate, sparse; nothing is written; NetBSD grew it too)", st.Path, fi.Size(), st.Offset+st.Size)
+			}
 		}
 	}
 	for _, m := range st.Members {
