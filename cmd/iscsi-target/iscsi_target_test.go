@@ -377,3 +377,33 @@ func TestDetachedStartPrintsDiagnostics(t *testing.T) {
 		t.Fatalf("the -s warning is printed %d times:\n%s", n, out)
 	}
 }
+
+// TestTargetWithoutLUNNotDiscovered: a NetBSD target whose only LUN a
+// start leaves out (a missing read-only file: NetBSD refused to start) is
+// not listed in discovery, since nothing can be used through it; the
+// others are served. (An IET target with no LUN is still listed, as IET.)
+func TestTargetWithoutLUNNotDiscovered(t *testing.T) {
+	bin := dt.Bin(t, "iscsi-target")
+	iscsiLs := dt.Tool(t, "iscsi-ls")
+	dir := t.TempDir()
+	targets := filepath.Join(dir, "targets")
+	if err := os.WriteFile(targets, []byte("extent0 "+filepath.Join(dir, "missing")+" 0 1MB\nextent1 "+filepath.Join(dir, "e1")+" 0 1MB\n"+
+		"target0 ro extent0 0/0\ntarget1 rw extent1 0/0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := dt.FreePort(t)
+	d := dt.Start(t, port, bin, "-D", "-f", targets, "-p", strconv.Itoa(port), "--address", "127.0.0.1",
+		"--auths", os.DevNull, "--pid-file", filepath.Join(dir, "pid"),
+		"--admin-socket", filepath.Join(dir, "admin.sock"), "--state-dir", filepath.Join(dir, "state"))
+	out, code := dt.Run(t, 20*time.Second, iscsiLs, dt.Portal(port))
+	if code != 0 || !strings.Contains(out, "iscsi-target:target1") || strings.Contains(out, "iscsi-target:target0") {
+		t.Fatalf("iscsi-ls: exit %d\n%s", code, out)
+	}
+	d.Signal(syscall.SIGTERM)
+	if !d.WaitExit(15 * time.Second) {
+		t.Fatal("iscsi-target did not stop on SIGTERM")
+	}
+	if msg := dt.Contains(d.Stderr.String(), "level=error", "LUN left out", "not listed in discovery"); msg != "" {
+		t.Fatal(msg)
+	}
+}

@@ -232,6 +232,15 @@ func Run(ctx context.Context, opts Options) (err error) {
 		if err := srv.Reload(served); err != nil {
 			log.WithError(err).Error("leaving the LUNs that cannot be served out of the configuration")
 		}
+		for i, t := range served.Targets {
+			if len(t.LUNs) == 0 && len(cfg.Targets[i].LUNs) > 0 && t.IdentityDialect() == config.DialectNetBSD {
+				e := log.WithField("target", t.Name)
+				if t.Pos.Line > 0 {
+					e = e.WithField("config", t.Pos.String())
+				}
+				e.Error("target has no LUN left: not listed in discovery (NetBSD's iscsi-target refused to start)")
+			}
+		}
 	}
 	d.tids.Taken(cfg.NextTID() - 1)
 	d.ops = &admin.Ops{Engine: (*engine)(d), ParseLUN: opts.ParseLUN, TIDs: &d.tids, Lock: &d.change,
