@@ -873,3 +873,33 @@ func TestACLDiagnosticsInFileOrder(t *testing.T) {
 		t.Fatalf("files %q, want %q:\n%v", files, want, ds)
 	}
 }
+
+// TestNetBSDOverlappingWritersWarn: read-write targets on overlapping
+// byte ranges of one file (overlapping extents, the same extent twice, an
+// extent and a device holding it) are warned, naming both targets and the
+// bytes; NetBSD did not check. Read-only targets and disjoint extents are
+// not.
+func TestNetBSDOverlappingWritersWarn(t *testing.T) {
+	src := "extent0 /tmp/g1 0 768k\nextent1 /tmp/g1 262144 768k\nextent2 /tmp/g2 0 1MB\nextent3 /tmp/g2 1048576 1MB\n" +
+		"extent4 /tmp/g3 0 1MB\nextent5 /tmp/g4 0 1MB\ndevice0 RAID0 extent4 extent5\n" +
+		"target0 rw extent0 0/0\ntarget1 rw extent1 0/0\n" + // overlap [262144,786432)
+		"target2 rw extent2 0/0\ntarget3 rw extent3 0/0\n" + // adjacent: none
+		"target4 rw device0 0/0\ntarget5 rw extent4 0/0\n" + // extent4 inside device0
+		"target6 ro extent0 0/0\n" // read-only: none
+	_, ds, err := LoadBytes("targets", []byte(src), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"targets:9:1: warning: read-write targets target1 and target0 (at targets:8:1) both write bytes [262144,786432) of /tmp/g1: two initiators writing there corrupt each other's data (NetBSD did not check)",
+		"targets:13:1: warning: read-write targets target5 and target4 (at targets:12:1) both write bytes [0,1048576) of /tmp/g3: two initiators writing there corrupt each other's data (NetBSD did not check)",
+	}
+	if len(ds) != len(want) {
+		t.Fatalf("diags:\n%v", ds)
+	}
+	for i, w := range want {
+		if ds[i].String() != w {
+			t.Errorf("diag %d = %q\nwant %q", i, ds[i], w)
+		}
+	}
+}

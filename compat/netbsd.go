@@ -75,6 +75,7 @@ func lowerNetBSD(f *netbsd.Targets, base, dir string, cfg *config.Config, ds *co
 		}
 	}
 	names := map[string]config.Position{}
+	lineNames := map[*config.Target]string{}
 	for _, ln := range f.Lines {
 		switch {
 		case ln.Extent != nil:
@@ -160,8 +161,10 @@ func lowerNetBSD(f *netbsd.Targets, base, dir string, cfg *config.Config, ds *co
 			}
 			tg.LUNs = []*config.LUN{lun}
 			cfg.Targets = append(cfg.Targets, tg)
+			lineNames[tg] = t.Name
 		}
 	}
+	warnOverlaps(cfg, lineNames, ds)
 	if len(cfg.Targets) == 0 {
 		// A problem of the whole file: no line:col, listed after the
 		// line errors that caused it (sortDiagnostics).
@@ -170,6 +173,84 @@ func lowerNetBSD(f *netbsd.Targets, base, dir string, cfg *config.Config, ds *co
 			ds.Errorf(at, "no target left to serve: every target line has errors (NetBSD's iscsi-target refuses to start too)")
 		} else {
 			ds.Errorf(at, "no targets defined (NetBSD's iscsi-target refuses to start)")
+		}
+	}
+}
+
+// window is a byte range of a file or device a target's LUN uses.
+type window struct {
+	path     string
+	off, end int64 // end = math.MaxInt64: to the end of the file
+}
+
+func storeWindows(st *config.Store, out []window) []window {
+	if st == nil {
+		return out
+	}
+	if st.Kind == config.StoreFile && st.Path != "" {
+		end := int64(math.MaxInt64)
+		if st.Size > 0 {
+			end = st.Offset + st.Size
+		}
+		return append(out, window{filepath.Clean(st.Path), st.Offset, end})
+	}
+	for _, m := range st.Members {
+		out = storeWindows(m, out)
+	}
+	return out
+}
+
+// sameFile reports whether two paths name one file or device (the same
+// path, or a link to it).
+func sameFile(a, b string) bool {
+	if a == b {
+		return true
+	}
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
+}
+
+// warnOverlaps warns of read-write targets whose LUNs write the same
+// bytes of a file or device (two targets on overlapping extents, or on
+// an extent and a device holding it): NetBSD did not check, and two
+// initiators writing there corrupt each other's data.
+func warnOverlaps(cfg *config.Config, names map[*config.Target]string, ds *config.Diagnostics) {
+	type use struct {
+		t *config.Target
+		w []window
+	}
+	var uses []use
+	for _, t := range cfg.Targets {
+		for _, l := range t.LUNs {
+			if !l.ReadOnly() {
+				uses = append(uses, use{t, storeWindows(l.Store, nil)})
+			}
+		}
+	}
+	for j := range uses {
+		for i := 0; i < j; i++ {
+			a, b := uses[i], uses[j]
+			for _, wa := range a.w {
+				for _, wb := range b.w {
+					if !sameFile(wa.path, wb.path) {
+						continue
+					}
+					lo, hi := max(wa.off, wb.off), min(wa.end, wb.end)
+					if lo >= hi {
+						continue
+					}
+					rng := fmt.Sprintf("bytes [%d,%d)", lo, hi)
+					if hi == math.MaxInt64 {
+						rng = fmt.Sprintf("bytes from %d to the end", lo)
+					}
+					ds.Warnf(b.t.Pos, "read-write targets %s and %s (at %s) both write %s of %s: two initiators writing there corrupt each other's data (NetBSD did not check)",
+						names[b.t], names[a.t], a.t.Pos, rng, wb.path)
+				}
+			}
 		}
 	}
 }
