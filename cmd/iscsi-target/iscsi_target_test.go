@@ -407,3 +407,51 @@ func TestTargetWithoutLUNNotDiscovered(t *testing.T) {
 		t.Fatal(msg)
 	}
 }
+
+// TestPIDFileAndAdminSocketOptional: NetBSD only printed a message when
+// it could not write its pid file: a pid file or admin socket that
+// cannot be created is warned and the target serves; a pid file locked
+// by a running instance still refuses the start.
+func TestPIDFileAndAdminSocketOptional(t *testing.T) {
+	bin := dt.Bin(t, "iscsi-target")
+	iscsiLs := dt.Tool(t, "iscsi-ls")
+	dir := t.TempDir()
+	targets := filepath.Join(dir, "targets")
+	if err := os.WriteFile(targets, []byte("extent0 "+filepath.Join(dir, "e0")+" 0 1MB\ntarget0 rw extent0 0/0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	notDir := filepath.Join(dir, "file")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := dt.FreePort(t)
+	d := dt.Start(t, port, bin, "-D", "-f", targets, "-p", strconv.Itoa(port), "--address", "127.0.0.1",
+		"--auths", os.DevNull, "--pid-file", filepath.Join(dir, "nodir", "pid"),
+		"--admin-socket", filepath.Join(notDir, "admin.sock"), "--state-dir", filepath.Join(dir, "state"))
+	out, code := dt.Run(t, 20*time.Second, iscsiLs, dt.Portal(port))
+	if code != 0 || !strings.Contains(out, "iscsi-target:target0") {
+		t.Fatalf("iscsi-ls: exit %d\n%s", code, out)
+	}
+	if msg := dt.Contains(d.Stderr.String(), "level=warning", "running without a pid file", filepath.Join(dir, "nodir", "pid"),
+		"running without the admin socket: ietadm cannot reach this daemon"); msg != "" {
+		t.Fatal(msg)
+	}
+
+	// A running instance's pid file still refuses a second one.
+	pid := filepath.Join(dir, "pid")
+	port2 := dt.FreePort(t)
+	d2 := dt.Start(t, port2, bin, "-D", "-f", targets, "-p", strconv.Itoa(port2), "--address", "127.0.0.1",
+		"--auths", os.DevNull, "--pid-file", pid, "--admin-socket", "", "--state-dir", filepath.Join(dir, "state2"))
+	port3 := dt.FreePort(t)
+	out, code = dt.Run(t, 20*time.Second, bin, "-D", "-f", targets, "-p", strconv.Itoa(port3), "--address", "127.0.0.1",
+		"--auths", os.DevNull, "--pid-file", pid, "--admin-socket", "", "--state-dir", filepath.Join(dir, "state3"))
+	if code != 1 || !strings.Contains(out, "another instance is already running") {
+		t.Fatalf("second instance: exit %d\n%s", code, out)
+	}
+	for _, p := range []*dt.Proc{d, d2} {
+		p.Signal(syscall.SIGTERM)
+		if !p.WaitExit(15 * time.Second) {
+			t.Fatal("iscsi-target did not stop on SIGTERM")
+		}
+	}
+}

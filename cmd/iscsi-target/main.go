@@ -138,10 +138,16 @@ func run(c *cli.Context) error {
 		Port:        c.Int("p"),
 		PIDFile:     c.String("pid-file"),
 		AdminSocket: c.String("admin-socket"),
-		StateDir:    c.String("state-dir"),
-		UID:         -1,
-		GID:         -1,
-		ParseLUN:    service.ParseLUN,
+		// NetBSD only printed a message when it could not write its pid
+		// file; the admin socket (ietadm) is ours. Both are warned and
+		// the target runs without them, unless another instance holds
+		// them.
+		PIDFileOptional:     true,
+		AdminSocketOptional: true,
+		StateDir:            c.String("state-dir"),
+		UID:                 -1,
+		GID:                 -1,
+		ParseLUN:            service.ParseLUN,
 		// NetBSD opened auths on every CHAP exchange: edits count
 		// without a restart.
 		Accounts: compat.NewLiveAuths(auths, log).Auth,
