@@ -455,3 +455,28 @@ func TestPIDFileAndAdminSocketOptional(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownOptionsWarned: NetBSD's getopt complains about an unknown
+// option and the program carries on (iscsi_target_flags left over from
+// another tool must not stop the service): a warning each, and the
+// options after them are read.
+func TestUnknownOptionsWarned(t *testing.T) {
+	bin := dt.Bin(t, "iscsi-target")
+	dir := t.TempDir()
+	targets := filepath.Join(dir, "targets")
+	if err := os.WriteFile(targets, []byte("extent0 "+filepath.Join(dir, "e0")+" 0 1MB\ntarget0 rw extent0 0/0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code := dt.Run(t, 20*time.Second, bin, "-x", "-u", "foo", "-d", "--check", "-f", targets, "--auths", os.DevNull)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if msg := dt.Contains(out, "iscsi-target: warning: unknown option -x ignored\n",
+		`iscsi-target: warning: unknown option -u ignored, and the word "foo" after it`,
+		"iscsi-target: warning: unknown option -d ignored\n", targets+": ok (netbsd, 1 target(s), 1 LUN(s))"); msg != "" {
+		t.Fatal(msg)
+	}
+	if strings.Contains(out, "USAGE") {
+		t.Fatalf("usage printed:\n%s", out)
+	}
+}

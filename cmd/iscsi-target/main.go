@@ -42,7 +42,13 @@ func main() {
 		HideHelpCommand: true,
 		Action:          run,
 	}
-	if err := app.Run(argv.Normalize(os.Args, append(app.Flags, cli.HelpFlag))); err != nil {
+	// As NetBSD's getopt: an unknown option is complained about and the
+	// program carries on (argv.DropUnknown says which words go).
+	args, warnings := argv.DropUnknown(os.Args, append(app.Flags, cli.HelpFlag))
+	for _, w := range warnings {
+		fmt.Fprintf(os.Stderr, "iscsi-target: warning: %s\n", w)
+	}
+	if err := app.Run(argv.Normalize(args, append(app.Flags, cli.HelpFlag))); err != nil {
 		fmt.Fprintf(os.Stderr, "iscsi-target: %v\n", err)
 		os.Exit(1)
 	}
