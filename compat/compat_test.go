@@ -903,3 +903,31 @@ func TestNetBSDOverlappingWritersWarn(t *testing.T) {
 		}
 	}
 }
+
+// TestNetBSDRAID1FirstMemberMessages: a RAID1 whose first member is a
+// device compares the other members with that device's size (our rule)
+// and says what NetBSD compared them with (the device's first member's
+// length) and what it decided; an unknown first member is one error, not
+// a second "has size N, not 0".
+func TestNetBSDRAID1FirstMemberMessages(t *testing.T) {
+	src := "extent0 /tmp/r0 0 512k\nextent1 /tmp/r1 0 512k\ndevice0 RAID0 extent0 extent1\n" +
+		"extent2 /tmp/r2 0 512k\ndevice1 RAID1 device0 extent2\n" + // NetBSD accepted it
+		"extent3 /tmp/r3 0 512k\nextent4 /tmp/r4 0 512k\ndevice2 RAID0 extent3 extent4\n" +
+		"extent5 /tmp/r5 0 1MB\ndevice3 RAID1 device2 extent5\n" + // NetBSD refused it
+		"extent6 /tmp/r6 0 1MB\ndevice4 RAID1 device9 extent6\n" + // unknown first member
+		"target0 rw device3 0/0\n"
+	_, ds, _ := LoadBytes("targets", []byte(src), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull})
+	want := []string{
+		"targets:5:23: error: extent extent2 has size 524288, not 1048576 (RAID1 members must be equal: 1048576 is the size of device0; NetBSD compared it with 524288, the length of device0's first member, and accepted it)",
+		"targets:10:23: warning: extent extent5 has the size of device2 (1048576 bytes); NetBSD compared it with 524288, the length of device2's first member: NetBSD refused this line",
+		"targets:12:15: error: no extent or device found for \"device9\"",
+	}
+	if len(ds) != len(want) {
+		t.Fatalf("diags:\n%v", ds)
+	}
+	for i, w := range want {
+		if ds[i].String() != w {
+			t.Errorf("diag %d = %q\nwant %q", i, ds[i], w)
+		}
+	}
+}
