@@ -21,6 +21,9 @@ const DefaultNetBSDBase = "iqn.1994-04.org.netbsd.iscsi-target"
 type nbStore struct {
 	store *config.Store
 	size  int64 // nominal length (NetBSD rules), -1 = to the end of file
+	// nbLen is the length NetBSD gave it: an extent's, or for a device
+	// its first member's (NetBSD compared RAID1 members against it).
+	nbLen int64
 	used  bool
 	pos   config.Position
 }
@@ -75,6 +78,7 @@ func lowerNetBSD(f *netbsd.Targets, base, dir string, cfg *config.Config, ds *co
 		}
 	}
 	names := map[string]config.Position{}
+	lineNames := map[*config.Target]string{}
 	for _, ln := range f.Lines {
 		switch {
 		case ln.Extent != nil:
@@ -86,7 +90,7 @@ func lowerNetBSD(f *netbsd.Targets, base, dir string, cfg *config.Config, ds *co
 			}
 			st, size, ok := lowerExtent(e, dir, ds)
 			if ok {
-				extents[e.Name] = &nbStore{store: st, size: size, pos: p}
+				extents[e.Name] = &nbStore{store: st, size: size, nbLen: size, pos: p}
 			}
 		case ln.Device != nil:
 			d := ln.Device
@@ -95,8 +99,8 @@ func lowerNetBSD(f *netbsd.Targets, base, dir string, cfg *config.Config, ds *co
 				ds.Errorf(p, "attempt to re-define device %s (first at %s)", d.Name, prev.pos)
 				continue
 			}
-			if st, size, ok := lowerDevice(d, extents, devices, unknown, ds); ok {
-				devices[d.Name] = &nbStore{store: st, size: size, pos: p}
+			if st, size, nbLen, ok := lowerDevice(d, extents, devices, unknown, ds); ok {
+				devices[d.Name] = &nbStore{store: st, size: size, nbLen: nbLen, pos: p}
 			}
 		case ln.Target != nil:
 			t := ln.Target
@@ -160,8 +164,10 @@ func lowerNetBSD(f *netbsd.Targets, base, dir string, cfg *config.Config, ds *co
 			}
 			tg.LUNs = []*config.LUN{lun}
 			cfg.Targets = append(cfg.Targets, tg)
+			lineNames[tg] = t.Name
 		}
 	}
+	warnOverlaps(cfg, lineNames, ds)
 	if len(cfg.Targets) == 0 {
 		// A problem of the whole file: no line:col, listed after the
 		// line errors that caused it (sortDiagnostics).
@@ -170,6 +176,84 @@ func lowerNetBSD(f *netbsd.Targets, base, dir string, cfg *config.Config, ds *co
 			ds.Errorf(at, "no target left to serve: every target line has errors (NetBSD's iscsi-target refuses to start too)")
 		} else {
 			ds.Errorf(at, "no targets defined (NetBSD's iscsi-target refuses to start)")
+		}
+	}
+}
+
+// window is a byte range of a file or device a target's LUN uses.
+type window struct {
+	path     string
+	off, end int64 // end = math.MaxInt64: to the end of the file
+}
+
+func storeWindows(st *config.Store, out []window) []window {
+	if st == nil {
+		return out
+	}
+	if st.Kind == config.StoreFile && st.Path != "" {
+		end := int64(math.MaxInt64)
+		if st.Size > 0 {
+			end = st.Offset + st.Size
+		}
+		return append(out, window{filepath.Clean(st.Path), st.Offset, end})
+	}
+	for _, m := range st.Members {
+		out = storeWindows(m, out)
+	}
+	return out
+}
+
+// sameFile reports whether two paths name one file or device (the same
+// path, or a link to it).
+func sameFile(a, b string) bool {
+	if a == b {
+		return true
+	}
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
+}
+
+// warnOverlaps warns of read-write targets whose LUNs write the same
+// bytes of a file or device (two targets on overlapping extents, or on
+// an extent and a device holding it): NetBSD did not check, and two
+// initiators writing there corrupt each other's data.
+func warnOverlaps(cfg *config.Config, names map[*config.Target]string, ds *config.Diagnostics) {
+	type use struct {
+		t *config.Target
+		w []window
+	}
+	var uses []use
+	for _, t := range cfg.Targets {
+		for _, l := range t.LUNs {
+			if !l.ReadOnly() {
+				uses = append(uses, use{t, storeWindows(l.Store, nil)})
+			}
+		}
+	}
+	for j := range uses {
+		for i := 0; i < j; i++ {
+			a, b := uses[i], uses[j]
+			for _, wa := range a.w {
+				for _, wb := range b.w {
+					if !sameFile(wa.path, wb.path) {
+						continue
+					}
+					lo, hi := max(wa.off, wb.off), min(wa.end, wb.end)
+					if lo >= hi {
+						continue
+					}
+					rng := fmt.Sprintf("bytes [%d,%d)", lo, hi)
+					if hi == math.MaxInt64 {
+						rng = fmt.Sprintf("bytes from %d to the end", lo)
+					}
+					ds.Warnf(b.t.Pos, "read-write targets %s and %s (at %s) both write %s of %s: two initiators writing there corrupt each other's data (NetBSD did not check)",
+						names[b.t], names[a.t], a.t.Pos, rng, wb.path)
+				}
+			}
 		}
 	}
 }
@@ -403,7 +487,7 @@ func nonZero(e *netbsd.Extent, n int64, ds *config.Diagnostics) (int64, bool) {
 	return n, true
 }
 
-func lowerDevice(d *netbsd.Device, extents, devices map[string]*nbStore, unknown func(config.Position, string, string), ds *config.Diagnostics) (*config.Store, int64, bool) {
+func lowerDevice(d *netbsd.Device, extents, devices map[string]*nbStore, unknown func(config.Position, string, string), ds *config.Diagnostics) (st *config.Store, nominal, nbLen int64, ok bool) {
 	level := 0
 	lv := d.Level.Text
 	if len(lv) >= 4 && strings.EqualFold(lv[:4], "raid") {
@@ -415,7 +499,7 @@ func lowerDevice(d *netbsd.Device, extents, devices map[string]*nbStore, unknown
 	} else {
 		ds.Warnf(pos(d.Level.Pos), "device %s: level %q does not start with RAID: RAID0 (as NetBSD)", d.Name, lv)
 	}
-	st := &config.Store{Name: d.Name, Pos: pos(d.Pos)}
+	st = &config.Store{Name: d.Name, Pos: pos(d.Pos)}
 	switch level {
 	case 0:
 		st.Kind = config.StoreConcat
@@ -423,15 +507,20 @@ func lowerDevice(d *netbsd.Device, extents, devices map[string]*nbStore, unknown
 		st.Kind = config.StoreMirror
 	default:
 		ds.Errorf(pos(d.Level.Pos), "device %s: %s is not supported (only RAID0 and RAID1; NetBSD gives it size 0)", d.Name, lv)
-		return nil, 0, false
+		return nil, 0, 0, false
 	}
 	if len(d.Members) == 0 {
 		ds.Errorf(pos(d.Pos), "device %s has no members", d.Name)
-		return nil, 0, false
+		return nil, 0, 0, false
 	}
-	ok := true
-	var nominal int64
+	ok = true
 	var total int64
+	// known: the first member was found, so the others can be compared
+	// with it (NetBSD only warned of an unknown first member; a size
+	// check against nothing would be a second, misleading error).
+	known := false
+	var first string    // the first member, when a device
+	var nbNominal int64 // what NetBSD compared RAID1 members with
 	for i, m := range d.Members {
 		var ms *nbStore
 		what := "extent"
@@ -445,7 +534,11 @@ func lowerDevice(d *netbsd.Device, extents, devices map[string]*nbStore, unknown
 			continue
 		}
 		if i == 0 {
-			nominal = ms.size
+			nominal, nbNominal, known = ms.size, ms.nbLen, true
+			nbLen = ms.nbLen
+			if what == "device" {
+				first = m.Text
+			}
 		}
 		if ms.used {
 			ds.Errorf(pos(m.Pos), "%s %s has already been used in a device", what, m.Text)
@@ -453,9 +546,24 @@ func lowerDevice(d *netbsd.Device, extents, devices map[string]*nbStore, unknown
 			continue
 		}
 		ms.used = true
-		if level == 1 && what == "extent" && ms.size != nominal && ms.size >= 0 && nominal >= 0 {
-			ds.Errorf(pos(m.Pos), "extent %s has size %d, not %d (RAID1 members must be equal)", m.Text, ms.size, nominal)
-			ok = false
+		if level == 1 && what == "extent" && known && i > 0 && ms.size >= 0 && nominal >= 0 {
+			// NetBSD compared with the first member's length; for a
+			// device that is its own first member's, not its size.
+			netbsdSaid := ""
+			if first != "" && nbNominal != nominal && nbNominal >= 0 {
+				verdict := "refused it too"
+				if ms.size == nbNominal {
+					verdict = "accepted it"
+				}
+				netbsdSaid = fmt.Sprintf("; NetBSD compared it with %d, the length of %s's first member, and %s", nbNominal, first, verdict)
+			}
+			switch {
+			case ms.size != nominal:
+				ds.Errorf(pos(m.Pos), "extent %s has size %d, not %d (RAID1 members must be equal: %d is the size of %s%s)", m.Text, ms.size, nominal, nominal, d.Members[0].Text, netbsdSaid)
+				ok = false
+			case netbsdSaid != "":
+				ds.Warnf(pos(m.Pos), "extent %s has the size of %s (%d bytes)%s: NetBSD refused this line", m.Text, first, nominal, strings.Replace(netbsdSaid, ", and refused it too", "", 1))
+			}
 		}
 		if ms.size < 0 {
 			total = -1
@@ -471,7 +579,7 @@ func lowerDevice(d *netbsd.Device, extents, devices map[string]*nbStore, unknown
 	if level == 0 {
 		nominal = total
 	}
-	return st, nominal, ok
+	return st, nominal, nbLen, ok
 }
 
 // ParseNetmask parses a NetBSD netmask field ("any", "all", "none",

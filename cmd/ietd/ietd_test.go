@@ -212,6 +212,37 @@ func TestDetachWaitsForReadiness(t *testing.T) {
 	}
 }
 
+// TestDetachedStartPrintsDiagnostics: started without -f (foreground),
+// the parent prints every start-up error and warning on its stderr before
+// it returns, since the child's stderr is /dev/null and there may be no
+// syslog; the broken LUN is left out and the rest served.
+func TestDetachedStartPrintsDiagnostics(t *testing.T) {
+	ietd := dt.Bin(t, "ietd")
+	dir := t.TempDir()
+	sparse(t, filepath.Join(dir, "a.img"), 8<<20)
+	conf := filepath.Join(dir, "ietd.conf")
+	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Path="+filepath.Join(dir, "a.img")+",Type=fileio\n"+
+		"\tLun 1 Path="+filepath.Join(dir, "b.img")+",Type=nonsense\n\tNoSuchKey 1\n")
+	port := dt.FreePort(t)
+	out, code := dt.Run(t, 40*time.Second, ietd, daemonArgs(dir, conf, port)...)
+	if code != 0 {
+		t.Fatalf("detached start: exit %d\n%s", code, out)
+	}
+	p := dt.Detached(t, filepath.Join(dir, "ietd.pid"))
+	defer func() {
+		p.Signal(syscall.SIGTERM)
+		dt.Eventually(t, 15*time.Second, func() string {
+			if _, err := os.Stat(filepath.Join(dir, "ietd.pid")); err == nil {
+				return "pid file still present after SIGTERM"
+			}
+			return ""
+		})
+	}()
+	if msg := dt.Contains(out, conf+":3:", ": error: ", conf+":4:", ": warning: "); msg != "" {
+		t.Fatal(msg)
+	}
+}
+
 // TestStartLeavesOutBrokenItems: at start a config error drops only the
 // broken item (IET and NetBSD served the rest); a SIGHUP reload with
 // errors is refused as a whole and the running config kept.
@@ -800,7 +831,7 @@ func TestDetectedNetBSDReadsAuthsPerLogin(t *testing.T) {
 	inq := dt.Tool(t, "iscsi-inq")
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "targets")
-	writeFile(t, conf, "extent0 "+filepath.Join(dir, "img")+" 0 10MB\ntarget0 rw extent0\n")
+	writeFile(t, conf, "extent0 "+filepath.Join(dir, "img")+" 0 10MB\ntarget0 rw extent0 0/0\n")
 	auths := filepath.Join(dir, "auths")
 	writeFile(t, auths, "alice:chap:alicesecret123\n")
 	port := dt.FreePort(t)

@@ -16,7 +16,8 @@ import (
 )
 
 // TestSeedExtent is the NetBSD seed case: `extent0 FILE 0 100MB` and
-// `target0 rw extent0` create the file sparse and serve it to anyone.
+// `target0 rw extent0 0/0` create the file sparse and serve it to anyone
+// (the seed wrote no netmask: an error, as NetBSD, see TestTargetWithoutNetmaskIsAnError in parser/netbsd).
 func TestSeedExtent(t *testing.T) {
 	bin := dt.Bin(t, "iscsi-target")
 	inq := dt.Tool(t, "iscsi-readcapacity16")
@@ -24,7 +25,7 @@ func TestSeedExtent(t *testing.T) {
 	dir := t.TempDir()
 	img := filepath.Join(dir, "iscsi-target0")
 	targets := filepath.Join(dir, "targets")
-	if err := os.WriteFile(targets, []byte("extent0 "+img+" 0 100MB\n\ntarget0 rw extent0\n"), 0o600); err != nil {
+	if err := os.WriteFile(targets, []byte("extent0 "+img+" 0 100MB\n\ntarget0 rw extent0 0/0\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	auths := filepath.Join(dir, "auths") // empty: no CHAP accounts
@@ -214,7 +215,7 @@ func TestRelativePathsDetached(t *testing.T) {
 	bin := dt.Bin(t, "iscsi-target")
 	inq := dt.Tool(t, "iscsi-readcapacity16")
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "targets"), []byte("extent0 disk.img 0 1MB\ntarget0 rw extent0\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "targets"), []byte("extent0 disk.img 0 1MB\ntarget0 rw extent0 0/0\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "auths"), nil, 0o600); err != nil {
@@ -259,7 +260,7 @@ func TestAuthsReadAtEachLogin(t *testing.T) {
 	inq := dt.Tool(t, "iscsi-inq")
 	dir := t.TempDir()
 	targets := filepath.Join(dir, "targets")
-	if err := os.WriteFile(targets, []byte("extent0 "+filepath.Join(dir, "img")+" 0 10MB\ntarget0 rw extent0\n"), 0o600); err != nil {
+	if err := os.WriteFile(targets, []byte("extent0 "+filepath.Join(dir, "img")+" 0 10MB\ntarget0 rw extent0 0/0\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	auths := filepath.Join(dir, "auths")
@@ -315,7 +316,8 @@ func TestAuthsReadAtEachLogin(t *testing.T) {
 }
 
 // --check names a missing extent at its own line and says what NetBSD
-// did with it (refused to start), not what IET did.
+// did with it (refused to start), not what IET did; it is an error (exit
+// 1), as for NetBSD.
 func TestCheckMissingExtent(t *testing.T) {
 	bin := dt.Bin(t, "iscsi-target")
 	dir := t.TempDir()
@@ -328,9 +330,153 @@ func TestCheckMissingExtent(t *testing.T) {
 	if err := os.WriteFile(auths, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, _ := dt.Run(t, 20*time.Second, bin, "--check", "-f", targets, "--auths", auths)
-	want := targets + ":2:1: warning: LUN 0 of target iqn.1994-04.org.netbsd.iscsi-target:target0: stat " + missing
-	if !strings.Contains(out, want) || !strings.Contains(out, "(NetBSD's iscsi-target refused to start)") {
+	out, code := dt.Run(t, 20*time.Second, bin, "--check", "-f", targets, "--auths", auths)
+	want := targets + ":2:1: error: LUN 0 of target iqn.1994-04.org.netbsd.iscsi-target:target0: stat " + missing
+	if code != 1 || !strings.Contains(out, want) || !strings.Contains(out, "(NetBSD's iscsi-target refused to start)") {
 		t.Fatalf("--check output lacks %q and NetBSD's behaviour:\n%s", want, out)
+	}
+}
+
+// TestDetachedStartPrintsDiagnostics: started without -D, the parent
+// prints every start-up error and warning on its stderr before it returns
+// (NetBSD parses before daemon(3)); the child's stderr is /dev/null and
+// there may be no syslog. The daemon still serves the good target.
+func TestDetachedStartPrintsDiagnostics(t *testing.T) {
+	bin := dt.Bin(t, "iscsi-target")
+	dir := t.TempDir()
+	targets := filepath.Join(dir, "targets")
+	if err := os.WriteFile(targets, []byte("extent0 "+filepath.Join(dir, "e0")+" 0 1MB\n"+
+		"target0 rw extent0 0/0\ntarget1 rw extent9 0/0\ntarget2 RW extent0 any\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := dt.FreePort(t)
+	out, code := dt.Run(t, 40*time.Second, bin, "-f", targets, "-p", strconv.Itoa(port), "--address", "127.0.0.1",
+		"-s", "500", "--auths", os.DevNull, "--pid-file", filepath.Join(dir, "pid"),
+		"--admin-socket", filepath.Join(dir, "admin.sock"), "--state-dir", filepath.Join(dir, "state"))
+	if code != 0 {
+		t.Fatalf("detached start: exit %d\n%s", code, out)
+	}
+	p := dt.Detached(t, filepath.Join(dir, "pid"))
+	defer func() {
+		p.Signal(syscall.SIGTERM)
+		dt.Eventually(t, 15*time.Second, func() string {
+			if p.Signal(syscall.Signal(0)) == nil {
+				return "iscsi-target still running after SIGTERM"
+			}
+			return ""
+		})
+	}()
+	if msg := dt.Contains(out,
+		targets+`:3:1: error: target target1 is left out`,
+		targets+`:3:12: error: no device or extent found for "extent9"`,
+		targets+`:4:9: warning: unknown flag "RW": read-write (as NetBSD)`,
+		"iscsi-target: warning: -s 500 ignored (1..127); using 16\n"); msg != "" {
+		t.Fatal(msg)
+	}
+	if n := strings.Count(out, "-s 500 ignored"); n != 1 {
+		t.Fatalf("the -s warning is printed %d times:\n%s", n, out)
+	}
+}
+
+// TestTargetWithoutLUNNotDiscovered: a NetBSD target whose only LUN a
+// start leaves out (a missing read-only file: NetBSD refused to start) is
+// not listed in discovery, since nothing can be used through it; the
+// others are served. (An IET target with no LUN is still listed, as IET.)
+func TestTargetWithoutLUNNotDiscovered(t *testing.T) {
+	bin := dt.Bin(t, "iscsi-target")
+	iscsiLs := dt.Tool(t, "iscsi-ls")
+	dir := t.TempDir()
+	targets := filepath.Join(dir, "targets")
+	if err := os.WriteFile(targets, []byte("extent0 "+filepath.Join(dir, "missing")+" 0 1MB\nextent1 "+filepath.Join(dir, "e1")+" 0 1MB\n"+
+		"target0 ro extent0 0/0\ntarget1 rw extent1 0/0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := dt.FreePort(t)
+	d := dt.Start(t, port, bin, "-D", "-f", targets, "-p", strconv.Itoa(port), "--address", "127.0.0.1",
+		"--auths", os.DevNull, "--pid-file", filepath.Join(dir, "pid"),
+		"--admin-socket", filepath.Join(dir, "admin.sock"), "--state-dir", filepath.Join(dir, "state"))
+	out, code := dt.Run(t, 20*time.Second, iscsiLs, dt.Portal(port))
+	if code != 0 || !strings.Contains(out, "iscsi-target:target1") || strings.Contains(out, "iscsi-target:target0") {
+		t.Fatalf("iscsi-ls: exit %d\n%s", code, out)
+	}
+	d.Signal(syscall.SIGTERM)
+	if !d.WaitExit(15 * time.Second) {
+		t.Fatal("iscsi-target did not stop on SIGTERM")
+	}
+	if msg := dt.Contains(d.Stderr.String(), "level=error", "LUN left out", "not listed in discovery"); msg != "" {
+		t.Fatal(msg)
+	}
+}
+
+// TestPIDFileAndAdminSocketOptional: NetBSD only printed a message when
+// it could not write its pid file: a pid file or admin socket that
+// cannot be created is warned and the target serves; a pid file locked
+// by a running instance still refuses the start.
+func TestPIDFileAndAdminSocketOptional(t *testing.T) {
+	bin := dt.Bin(t, "iscsi-target")
+	iscsiLs := dt.Tool(t, "iscsi-ls")
+	dir := t.TempDir()
+	targets := filepath.Join(dir, "targets")
+	if err := os.WriteFile(targets, []byte("extent0 "+filepath.Join(dir, "e0")+" 0 1MB\ntarget0 rw extent0 0/0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	notDir := filepath.Join(dir, "file")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := dt.FreePort(t)
+	d := dt.Start(t, port, bin, "-D", "-f", targets, "-p", strconv.Itoa(port), "--address", "127.0.0.1",
+		"--auths", os.DevNull, "--pid-file", filepath.Join(dir, "nodir", "pid"),
+		"--admin-socket", filepath.Join(notDir, "admin.sock"), "--state-dir", filepath.Join(dir, "state"))
+	out, code := dt.Run(t, 20*time.Second, iscsiLs, dt.Portal(port))
+	if code != 0 || !strings.Contains(out, "iscsi-target:target0") {
+		t.Fatalf("iscsi-ls: exit %d\n%s", code, out)
+	}
+	if msg := dt.Contains(d.Stderr.String(), "level=warning", "running without a pid file", filepath.Join(dir, "nodir", "pid"),
+		"running without the admin socket: ietadm cannot reach this daemon"); msg != "" {
+		t.Fatal(msg)
+	}
+
+	// A running instance's pid file still refuses a second one.
+	pid := filepath.Join(dir, "pid")
+	port2 := dt.FreePort(t)
+	d2 := dt.Start(t, port2, bin, "-D", "-f", targets, "-p", strconv.Itoa(port2), "--address", "127.0.0.1",
+		"--auths", os.DevNull, "--pid-file", pid, "--admin-socket", "", "--state-dir", filepath.Join(dir, "state2"))
+	port3 := dt.FreePort(t)
+	out, code = dt.Run(t, 20*time.Second, bin, "-D", "-f", targets, "-p", strconv.Itoa(port3), "--address", "127.0.0.1",
+		"--auths", os.DevNull, "--pid-file", pid, "--admin-socket", "", "--state-dir", filepath.Join(dir, "state3"))
+	if code != 1 || !strings.Contains(out, "another instance is already running") {
+		t.Fatalf("second instance: exit %d\n%s", code, out)
+	}
+	for _, p := range []*dt.Proc{d, d2} {
+		p.Signal(syscall.SIGTERM)
+		if !p.WaitExit(15 * time.Second) {
+			t.Fatal("iscsi-target did not stop on SIGTERM")
+		}
+	}
+}
+
+// TestUnknownOptionsWarned: NetBSD's getopt complains about an unknown
+// option and the program carries on (iscsi_target_flags left over from
+// another tool must not stop the service): a warning each, and the
+// options after them are read.
+func TestUnknownOptionsWarned(t *testing.T) {
+	bin := dt.Bin(t, "iscsi-target")
+	dir := t.TempDir()
+	targets := filepath.Join(dir, "targets")
+	if err := os.WriteFile(targets, []byte("extent0 "+filepath.Join(dir, "e0")+" 0 1MB\ntarget0 rw extent0 0/0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code := dt.Run(t, 20*time.Second, bin, "-x", "-u", "foo", "-d", "--check", "-f", targets, "--auths", os.DevNull)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if msg := dt.Contains(out, "iscsi-target: warning: unknown option -x ignored\n",
+		`iscsi-target: warning: unknown option -u ignored, and the word "foo" after it`,
+		"iscsi-target: warning: unknown option -d ignored\n", targets+": ok (netbsd, 1 target(s), 1 LUN(s))"); msg != "" {
+		t.Fatal(msg)
+	}
+	if strings.Contains(out, "USAGE") {
+		t.Fatalf("usage printed:\n%s", out)
 	}
 }

@@ -42,7 +42,13 @@ func main() {
 		HideHelpCommand: true,
 		Action:          run,
 	}
-	if err := app.Run(argv.Normalize(os.Args, append(app.Flags, cli.HelpFlag))); err != nil {
+	// As NetBSD's getopt: an unknown option is complained about and the
+	// program carries on (argv.DropUnknown says which words go).
+	args, warnings := argv.DropUnknown(os.Args, append(app.Flags, cli.HelpFlag))
+	for _, w := range warnings {
+		fmt.Fprintf(os.Stderr, "iscsi-target: warning: %s\n", w)
+	}
+	if err := app.Run(argv.Normalize(args, append(app.Flags, cli.HelpFlag))); err != nil {
 		fmt.Fprintf(os.Stderr, "iscsi-target: %v\n", err)
 		os.Exit(1)
 	}
@@ -138,10 +144,16 @@ func run(c *cli.Context) error {
 		Port:        c.Int("p"),
 		PIDFile:     c.String("pid-file"),
 		AdminSocket: c.String("admin-socket"),
-		StateDir:    c.String("state-dir"),
-		UID:         -1,
-		GID:         -1,
-		ParseLUN:    service.ParseLUN,
+		// NetBSD only printed a message when it could not write its pid
+		// file; the admin socket (ietadm) is ours. Both are warned and
+		// the target runs without them, unless another instance holds
+		// them.
+		PIDFileOptional:     true,
+		AdminSocketOptional: true,
+		StateDir:            c.String("state-dir"),
+		UID:                 -1,
+		GID:                 -1,
+		ParseLUN:            service.ParseLUN,
 		// NetBSD opened auths on every CHAP exchange: edits count
 		// without a restart.
 		Accounts: compat.NewLiveAuths(auths, log).Auth,

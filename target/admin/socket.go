@@ -23,13 +23,16 @@ type Handler interface {
 	Handle(ctx context.Context, req *Request) *Response
 }
 
+// ErrSocketInUse: a daemon answers on the admin socket's path.
+var ErrSocketInUse = errors.New("another daemon is already running")
+
 // Listen creates the admin socket at path, readable and writable by its
 // owner only. It refuses when another daemon answers on path (a second
 // ietd on the same host) and removes a stale socket file otherwise.
 func Listen(path string) (*net.UnixListener, error) {
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		c.Close()
-		return nil, fmt.Errorf("admin socket %s: another daemon is already running", path)
+		return nil, fmt.Errorf("admin socket %s: %w", path, ErrSocketInUse)
 	}
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode()&os.ModeSocket == 0 {

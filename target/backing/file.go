@@ -26,6 +26,9 @@ type fileOptions struct {
 	WriteThrough bool
 	// Direct asks for O_DIRECT (blockio).
 	Direct bool
+	// Probe opens for a check (OpenOptions.Probe): read-only, nothing
+	// created or extended, but sized as the LUN's mode would size it.
+	Probe bool
 }
 
 // FileStore is a fileio or blockio store: a regular file or block device,
@@ -51,6 +54,9 @@ type FileStore struct {
 	blockDev bool
 	rdev     uint64 // device number of a block device
 	lbs      int    // logical block size (device) or 512
+	// fileEnd is the length of a regular file at open (before any
+	// extension), -1 for a device.
+	fileEnd int64
 
 	// O_DIRECT state: every request on the file must be aligned to align
 	// bytes (offset, length and memory); unaligned ones bounce through pool.
@@ -82,7 +88,7 @@ func openFile(o fileOptions) (*FileStore, error) {
 			Err: fmt.Errorf("negative offset %d or size %d", o.Offset, o.Size)}
 	}
 	flags := os.O_RDWR
-	if o.ReadOnly {
+	if o.ReadOnly || o.Probe {
 		flags = os.O_RDONLY
 	} else {
 		if o.Create {
@@ -116,9 +122,10 @@ func openFile(o fileOptions) (*FileStore, error) {
 		raw:      raw,
 		path:     o.Path,
 		base:     o.Offset,
-		readOnly: o.ReadOnly,
-		dsync:    o.WriteThrough && !o.ReadOnly,
+		readOnly: o.ReadOnly || o.Probe,
+		dsync:    o.WriteThrough && !o.ReadOnly && !o.Probe,
 		lbs:      512,
+		fileEnd:  -1,
 		direct:   o.Direct,
 	}
 	s.datasync = s.fdatasync
@@ -201,12 +208,21 @@ func (s *FileStore) init(o fileOptions) error {
 		}
 	case unix.S_IFREG:
 		end = st.Size
+		s.fileEnd = end
 		if o.Create && !o.ReadOnly && o.Size > 0 && end < o.Offset+o.Size {
 			// Extend sparse; never write a byte, never shrink.
-			if err := s.f.Truncate(o.Offset + o.Size); err != nil {
-				return opError("open", s.path, 0, 0, err, s.readOnly)
+			if !o.Probe {
+				if err := s.f.Truncate(o.Offset + o.Size); err != nil {
+					return opError("open", s.path, 0, 0, err, s.readOnly)
+				}
 			}
 			end = o.Offset + o.Size
+		}
+		if o.ReadOnly && o.Size > 0 && o.Offset >= end {
+			// Nothing of the file is in the window: every read would be
+			// zeros (NetBSD failed every read, a short read).
+			return &Error{Op: "open", Path: s.path, Kind: ErrRange,
+				Err: fmt.Errorf("offset %d is at or past the end of the file (%d bytes): a read-only extent with no data", o.Offset, end)}
 		}
 	default:
 		return &Error{Op: "open", Path: s.path, Kind: ErrNotSupported,

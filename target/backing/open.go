@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 
 	"github.com/ietgo/ietd/target/config"
 	"github.com/sirupsen/logrus"
@@ -15,6 +17,11 @@ type OpenOptions struct {
 	// StateDir, when set, keeps the failed members of RAID1 devices
 	// recorded across restarts (mirrorstate.go).
 	StateDir string
+	// Probe opens for a check (--check): every file read-only; nothing
+	// is created, extended or written, and no RAID1 state is read; a
+	// missing file the start would create stands in as a store of the
+	// length the start gives it. The sizes and errors are a start's.
+	Probe bool
 }
 
 // BlockSizer is implemented by stores that know their device's logical
@@ -80,6 +87,7 @@ func Open(l *config.LUN, opts OpenOptions) (Store, error) {
 	o := opener{
 		log:       log,
 		stateDir:  opts.StateDir,
+		probe:     opts.Probe,
 		direct:    typ == "blockio",
 		readOnly:  ro,
 		writeThru: l.IOMode == "" || l.IOMode == "wt",
@@ -107,6 +115,7 @@ func Open(l *config.LUN, opts OpenOptions) (Store, error) {
 type opener struct {
 	log       *logrus.Entry
 	stateDir  string
+	probe     bool
 	direct    bool
 	readOnly  bool
 	writeThru bool
@@ -144,7 +153,7 @@ func (o opener) open(st *config.Store) (Store, error) {
 		}
 		m := NewMirror(o.log.WithField("device", st.Name), mm...)
 		m.name = st.Name
-		if o.stateDir != "" {
+		if o.stateDir != "" && !o.probe {
 			if err := m.useState(mirrorStatePath(o.stateDir, storeName(st)), storeName(st)); err != nil {
 				m.Close()
 				return nil, err
@@ -164,6 +173,13 @@ func (o opener) openFile(st *config.Store) (Store, error) {
 		ReadOnly:     o.readOnly,
 		WriteThrough: o.writeThru,
 		Direct:       o.direct,
+		Probe:        o.probe,
+	}
+	if o.probe && fo.Create && fo.Size > 0 {
+		if _, err := os.Stat(st.Path); errors.Is(err, fs.ErrNotExist) {
+			// A start creates it: Size bytes past Offset.
+			return NewNull(fo.Size, true), nil
+		}
 	}
 	s, err := openFile(fo)
 	if err != nil && o.direct && errors.Is(err, errDirectRefused) {
@@ -179,6 +195,9 @@ func (o opener) openFile(st *config.Store) (Store, error) {
 		// Served all the same: a config that runs must keep running.
 		o.log.WithField("path", st.Path).Warn(BlockioOnFileNote(st.Path))
 	}
+	if o.readOnly && s.fileEnd >= 0 && fo.Size > 0 && fo.Offset+fo.Size > s.fileEnd {
+		o.log.WithField("path", st.Path).Warn(PastEndNote(st.Path, fo.Offset, fo.Size, s.fileEnd))
+	}
 	return s, nil
 }
 
@@ -186,6 +205,12 @@ func (o opener) openFile(st *config.Store) (Store, error) {
 // which IET refused and we serve.
 func BlockioOnFileNote(path string) string {
 	return fmt.Sprintf("%s is a regular file: IET refused Type=blockio on it (block device only); served here with O_DIRECT on the file (through the page cache where the file system refuses O_DIRECT)", path)
+}
+
+// PastEndNote is the warning for a read-only window [off,+size) that runs
+// past the end of its regular file (end bytes long).
+func PastEndNote(path string, off, size, end int64) string {
+	return fmt.Sprintf("read-only extent [%d,+%d) runs past the end of %s (%d bytes): reads past byte %d return zeros (NetBSD failed them, a short read)", off, size, path, end, end)
 }
 
 func storeName(st *config.Store) string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ietgo/ietd/target/config"
@@ -311,5 +312,47 @@ func TestBlockioOnRegularFileWarns(t *testing.T) {
 		if want := map[string]int{"blockio": 1, "fileio": 0}[typ]; warned != want {
 			t.Errorf("%s: %d blockio-on-a-file warnings, want %d: %v", typ, warned, want, hook.AllEntries())
 		}
+	}
+}
+
+// TestReadOnlyWindowPastEnd: a read-only window whose offset is at or
+// past the end of its file holds no data and is refused (NetBSD failed
+// every read); one that runs past the end is served with a warning, as
+// reads there return zeros. A probe (--check) opens the same way, and a
+// read-write window on a short file is extended by a start, not by a
+// probe.
+func TestReadOnlyWindowPastEnd(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "small")
+	if err := os.WriteFile(p, make([]byte, 100<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	window := func(off, size int64, iomode string) *config.LUN {
+		return &config.LUN{Type: "fileio", IOMode: iomode, Store: &config.Store{Kind: config.StoreFile, Path: p, Offset: off, Size: size, Create: true}}
+	}
+	for _, probe := range []bool{false, true} {
+		if _, err := Open(window(100<<10, 1<<20, "ro"), OpenOptions{Probe: probe}); err == nil || !strings.Contains(err.Error(), "offset 102400 is at or past the end of the file (102400 bytes)") {
+			t.Errorf("probe %v: offset past the end: %v", probe, err)
+		}
+		logger, hook := test.NewNullLogger()
+		s, err := Open(window(0, 1<<20, "ro"), OpenOptions{Log: logrus.NewEntry(logger), Probe: probe})
+		if err != nil {
+			t.Fatalf("probe %v: %v", probe, err)
+		}
+		s.Close()
+		if e := hook.LastEntry(); e == nil || e.Level != logrus.WarnLevel || !strings.Contains(e.Message, "reads past byte 102400 return zeros") {
+			t.Errorf("probe %v: warning %v", probe, e)
+		}
+	}
+	s, err := Open(window(0, 1<<20, "wb"), OpenOptions{Probe: true})
+	if err != nil || s.Size() != 1<<20 {
+		t.Fatalf("probe of a short read-write file: %v", err)
+	}
+	s.Close()
+	if fi, _ := os.Stat(p); fi.Size() != 100<<10 {
+		t.Fatalf("the probe extended the file to %d bytes", fi.Size())
+	}
+	s = mustOpen(t, window(0, 1<<20, "wb"))
+	if fi, _ := os.Stat(p); fi.Size() != 1<<20 || s.Size() != 1<<20 {
+		t.Fatalf("the start did not extend the file: %d bytes", fi.Size())
 	}
 }

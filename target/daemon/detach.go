@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -32,17 +34,57 @@ func StartDir() (string, error) {
 	return os.Getwd()
 }
 
+// IsDetachedChild reports whether this process is the child Detach
+// started (until the child's Detach call).
+func IsDetachedChild() bool { return os.Getenv(childEnv) != "" }
+
+// readiness is the detached child's end of the pipe to its parent (fd 3),
+// open until the child reports readiness or failure.
+var readiness struct {
+	mu     sync.Mutex
+	opened bool
+	f      *os.File
+}
+
+func readinessPipe() *os.File {
+	if !readiness.opened {
+		readiness.opened = true
+		if IsDetachedChild() {
+			readiness.f = os.NewFile(3, "readiness")
+		}
+	}
+	return readiness.f
+}
+
+// StartupMessage hands one line (a warning or error of the start-up) to
+// the parent of a detached child, which prints it on its stderr before it
+// returns: the child's stderr is /dev/null and there may be no syslog.
+// It does nothing outside a detached child or once readiness is reported.
+func StartupMessage(line string) {
+	readiness.mu.Lock()
+	defer readiness.mu.Unlock()
+	if f := readinessPipe(); f != nil {
+		fmt.Fprintf(f, "msg %s\n", strings.ReplaceAll(line, "\n", "; "))
+	}
+}
+
 // Detach runs the program again in the background (new session, stdio on
-// /dev/null) and waits until the child reports readiness or failure. In
+// /dev/null) and waits until the child reports readiness or failure,
+// copying the child's start-up messages (StartupMessage) to msgs. In
 // the parent it returns done=true and the child's error (the caller exits
 // with 0 or 1); in the child it returns done=false and a report function
 // the child calls exactly once when it is listening (nil) or has failed.
-func Detach(timeout time.Duration) (done bool, report func(error), err error) {
-	if os.Getenv(childEnv) != "" {
-		f := os.NewFile(3, "readiness")
+func Detach(timeout time.Duration, msgs io.Writer) (done bool, report func(error), err error) {
+	if IsDetachedChild() {
+		readiness.mu.Lock()
+		readinessPipe()
+		readiness.mu.Unlock()
 		os.Unsetenv(childEnv)
 		os.Unsetenv(startDirEnv)
 		return false, func(err error) {
+			readiness.mu.Lock()
+			defer readiness.mu.Unlock()
+			f := readiness.f
 			if f == nil {
 				return
 			}
@@ -52,7 +94,7 @@ func Detach(timeout time.Duration) (done bool, report func(error), err error) {
 				fmt.Fprintln(f, "ok")
 			}
 			f.Close()
-			f = nil
+			readiness.f = nil
 		}, nil
 	}
 	exe, err := os.Executable()
@@ -83,8 +125,18 @@ func Detach(timeout time.Duration) (done bool, report func(error), err error) {
 	null.Close()
 	line := make(chan string, 1)
 	go func() {
-		s, _ := bufio.NewReader(r).ReadString('\n')
-		line <- strings.TrimSpace(s)
+		br := bufio.NewReader(r)
+		for {
+			s, err := br.ReadString('\n')
+			if m, ok := strings.CutPrefix(s, "msg "); ok && err == nil {
+				if msgs != nil {
+					fmt.Fprintln(msgs, strings.TrimRight(m, "\n"))
+				}
+				continue
+			}
+			line <- strings.TrimSpace(s)
+			return
+		}
 	}()
 	select {
 	case s := <-line:

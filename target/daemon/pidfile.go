@@ -1,12 +1,16 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
 
 	"golang.org/x/sys/unix"
 )
+
+// ErrPIDFileLocked: another live process holds the pid file's lock.
+var ErrPIDFileLocked = errors.New("another instance is already running")
 
 // PIDFile is a locked pid file.
 type PIDFile struct {
@@ -29,8 +33,8 @@ func CreatePIDFile(path string) (*PIDFile, error) {
 		b := make([]byte, 32)
 		n, _ := f.ReadAt(b, 0)
 		f.Close()
-		return nil, fmt.Errorf("pid file %s is locked by running process %s: another instance is already running",
-			path, string(trimNL(b[:n])))
+		return nil, fmt.Errorf("pid file %s is locked by running process %s: %w",
+			path, string(trimNL(b[:n])), ErrPIDFileLocked)
 	}
 	if err := f.Truncate(0); err != nil {
 		f.Close()

@@ -43,7 +43,15 @@ type Options struct {
 	Listeners   []net.Listener
 	PIDFile     string
 	AdminSocket string
-	StateDir    string
+	// PIDFileOptional: a pid file that cannot be written is warned and
+	// the daemon runs without it (NetBSD's iscsi-target only printed a
+	// message); a pid file locked by a running instance still refuses.
+	PIDFileOptional bool
+	// AdminSocketOptional: an admin socket that cannot be created is
+	// warned and the daemon runs without it (ietadm cannot reach it); a
+	// socket another daemon answers on still refuses.
+	AdminSocketOptional bool
+	StateDir            string
 	// ProcDir receives the IET /proc/net/iet style files "volume" and
 	// "session" ("" = not written).
 	ProcDir string
@@ -155,27 +163,24 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 	pid, err := CreatePIDFile(opts.PIDFile)
 	if err != nil {
-		return err
+		if !opts.PIDFileOptional || errors.Is(err, ErrPIDFileLocked) {
+			return err
+		}
+		log.WithError(err).Warn("running without a pid file")
+		pid = nil
 	}
 	defer pid.Remove()
 
-	var adminL net.Listener
-	if opts.AdminSocket != "" {
-		if err := os.MkdirAll(filepath.Dir(opts.AdminSocket), 0o755); err != nil {
-			return fmt.Errorf("admin socket: %w", err)
-		}
-		ul, err := admin.Listen(opts.AdminSocket)
-		if err != nil {
+	adminL, err := listenAdmin(opts)
+	if err != nil {
+		if !opts.AdminSocketOptional || errors.Is(err, admin.ErrSocketInUse) {
 			return err
 		}
-		adminL = ul
+		log.WithError(err).Warn("running without the admin socket: ietadm cannot reach this daemon")
+		adminL = nil
+	}
+	if adminL != nil {
 		defer os.Remove(opts.AdminSocket)
-		// The daemon's own user may use ietadm after -u/-g: the socket is
-		// 0600, so it must own it.
-		if err := os.Chown(opts.AdminSocket, owner(opts.UID), owner(opts.GID)); err != nil {
-			ul.Close()
-			return fmt.Errorf("admin socket: %w", err)
-		}
 	}
 	listeners, err := opts.listeners()
 	if err != nil {
@@ -231,6 +236,15 @@ func Run(ctx context.Context, opts Options) (err error) {
 		d.leftOut = out
 		if err := srv.Reload(served); err != nil {
 			log.WithError(err).Error("leaving the LUNs that cannot be served out of the configuration")
+		}
+		for i, t := range served.Targets {
+			if len(t.LUNs) == 0 && len(cfg.Targets[i].LUNs) > 0 && t.IdentityDialect() == config.DialectNetBSD {
+				e := log.WithField("target", t.Name)
+				if t.Pos.Line > 0 {
+					e = e.WithField("config", t.Pos.String())
+				}
+				e.Error("target has no LUN left: not listed in discovery (NetBSD's iscsi-target refused to start)")
+			}
 		}
 	}
 	d.tids.Taken(cfg.NextTID() - 1)
@@ -535,6 +549,28 @@ func writeIfChanged(path, text string) {
 		return
 	}
 	os.Rename(tmp, path)
+}
+
+// listenAdmin creates the admin socket (nil when opts has none).
+func listenAdmin(opts Options) (net.Listener, error) {
+	if opts.AdminSocket == "" {
+		return nil, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(opts.AdminSocket), 0o755); err != nil {
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	ul, err := admin.Listen(opts.AdminSocket)
+	if err != nil {
+		return nil, err
+	}
+	// The daemon's own user may use ietadm after -u/-g: the socket is
+	// 0600, so it must own it.
+	if err := os.Chown(opts.AdminSocket, owner(opts.UID), owner(opts.GID)); err != nil {
+		ul.Close()
+		os.Remove(opts.AdminSocket)
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	return ul, nil
 }
 
 func (o *Options) listeners() ([]net.Listener, error) {

@@ -48,7 +48,19 @@ func CheckStores(cur, next *config.Config) error {
 }
 
 func checkLUN(l *config.LUN) error {
-	st, err := backing.Open(l, backing.OpenOptions{})
+	return openCheck(l, backing.OpenOptions{})
+}
+
+// ProbeLUN runs the checks of a start on a LUN (backing.Open, then
+// scsi.CheckLUN) without changing anything: files are opened read-only,
+// none is created or extended (backing.OpenOptions.Probe). A LUN it
+// refuses is one a start leaves out.
+func ProbeLUN(l *config.LUN) error {
+	return openCheck(l, backing.OpenOptions{Probe: true})
+}
+
+func openCheck(l *config.LUN, opts backing.OpenOptions) error {
+	st, err := backing.Open(l, opts)
 	if err != nil {
 		return err
 	}

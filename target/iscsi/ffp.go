@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ietgo/ietd/target/config"
 	"github.com/ietgo/ietd/target/login"
 	"github.com/ietgo/ietd/target/pdu"
 	"github.com/ietgo/ietd/target/scsi"
@@ -681,6 +682,12 @@ func (c *conn) sendTargets(value string) []byte {
 				continue
 			}
 		case !sameName(t.Name, value):
+			continue
+		}
+		if len(t.LUNs) == 0 && t.IdentityDialect() == config.DialectNetBSD {
+			// A NetBSD target whose LUN the start left out: NetBSD
+			// refused to start, and nothing can be used through it.
+			// (IET lists a target with no LUN, e.g. made with ietadm.)
 			continue
 		}
 		if ok, _ := access.InitiatorAllowed(t, c.sess.initiator, c.peer, c.sess.discovery); !ok {

@@ -1,6 +1,7 @@
 package argv
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -93,4 +94,110 @@ func cluster(letters string, short map[byte]bool) (words []string, needNext bool
 		}
 	}
 	return words, false
+}
+
+// DropUnknown returns args (args[0] is the program name) without the
+// options that are not among flags, and a warning for each, for a
+// program whose original's getopt(3) complained about an unknown option
+// and carried on (NetBSD's iscsi-target). An unknown letter in a cluster
+// is dropped and the other letters kept ("-Dx" is -D); an unknown long
+// option ("--foo", "--foo=bar") is dropped whole.
+//
+// An unknown option's argument cannot be known, so getopt never takes
+// one; the word after an unknown option is dropped too only when it
+// cannot be an option (it does not start with '-') and the unknown
+// option ends its word: it is then either that option's argument or a
+// stray word, and a stray word is ignored anyway (NetBSD ignores extra
+// arguments), so dropping it changes nothing but lets the options after
+// it be read ("-u foo -f FILE" reads -f; NetBSD's getopt stopped at
+// "foo" and left -f unread, which the warning says). A word starting with
+// '-' after an unknown option is read as an option.
+func DropUnknown(args []string, flags []cli.Flag) (out []string, warnings []string) {
+	if len(args) == 0 {
+		return args, nil
+	}
+	short := map[byte]bool{}
+	long := map[string]bool{}
+	for _, f := range flags {
+		takes := true
+		if v, ok := f.(valueTaker); ok {
+			takes = v.TakesValue()
+		}
+		for _, n := range f.Names() {
+			if len(n) == 1 {
+				short[n[0]] = takes
+			}
+			long[n] = takes
+		}
+	}
+	out = append(make([]string, 0, len(args)), args[0])
+	// dropNext drops the word after an unknown option at i, when it is
+	// not an option; it returns the new index.
+	dropNext := func(i int, opt string) int {
+		if i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
+			warnings = append(warnings, fmt.Sprintf("unknown option %s ignored, and the word %q after it (its argument, or a stray word; NetBSD's getopt read no option after it)", opt, args[i+1]))
+			return i + 1
+		}
+		warnings = append(warnings, fmt.Sprintf("unknown option %s ignored", opt))
+		return i
+	}
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return append(out, args[i:]...), warnings
+		case len(a) < 2 || a[0] != '-':
+			out = append(out, a)
+			continue
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if takes, ok := long[name]; ok && (strings.HasPrefix(a, "--") || len(name) > 1) {
+			out = append(out, a)
+			if takes && !hasValue && i+1 < len(args) {
+				i++
+				out = append(out, args[i])
+			}
+			continue
+		}
+		if strings.HasPrefix(a, "--") {
+			if hasValue {
+				warnings = append(warnings, fmt.Sprintf("unknown option %s ignored", a))
+				continue
+			}
+			i = dropNext(i, a)
+			continue
+		}
+		// A short cluster: getopt reads it letter by letter.
+		kept := "-"
+		takesNext := false
+		for j := 1; j < len(a); j++ {
+			c := a[j]
+			takes, ok := short[c]
+			if !ok {
+				if j == len(a)-1 {
+					i = dropNext(i, "-"+string(c))
+				} else {
+					warnings = append(warnings, fmt.Sprintf("unknown option -%c ignored", c))
+				}
+				continue
+			}
+			kept += string(c)
+			if takes {
+				if j+1 < len(a) {
+					kept += a[j+1:]
+				} else {
+					takesNext = true
+				}
+				break
+			}
+		}
+		if kept != "-" {
+			out = append(out, kept)
+		}
+		if takesNext && i+1 < len(args) {
+			i++
+			out = append(out, args[i])
+		}
+	}
+	return out, warnings
 }

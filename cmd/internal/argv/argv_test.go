@@ -105,3 +105,30 @@ func TestNormalizeParses(t *testing.T) {
 		t.Fatalf("debug %d foreground %v config %q", debug, fg, conf)
 	}
 }
+
+// TestDropUnknown: NetBSD's getopt complained about an unknown option and
+// carried on; the word after an unknown option goes too only when it
+// cannot be an option.
+func TestDropUnknown(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		warnings []string
+	}{
+		{"p -x -D -f a", "p -D -f a", []string{"unknown option -x ignored"}},
+		{"p -u foo -f a", "p -f a", []string{`unknown option -u ignored, and the word "foo" after it (its argument, or a stray word; NetBSD's getopt read no option after it)`}},
+		{"p -Dx -f a", "p -D -f a", []string{"unknown option -x ignored"}},
+		{"p -xD -b4096", "p -D -b4096", []string{"unknown option -x ignored"}},
+		{"p -Dfx a", "p -Dfx a", nil}, // -f takes "x"
+		{"p -d -f a", "p -f a", []string{"unknown option -d ignored"}},
+		{"p --nope=1 --check", "p --check", []string{"unknown option --nope=1 ignored"}},
+		{"p --nope -D", "p -D", []string{"unknown option --nope ignored"}},
+		{"p -f -x", "p -f -x", nil}, // -x is -f's value
+		{"p --auths -x -D", "p --auths -x -D", nil},
+		{"p -- -x", "p -- -x", nil},
+	} {
+		got, w := DropUnknown(strings.Fields(tc.in), netbsdFlags)
+		if strings.Join(got, " ") != tc.want || !reflect.DeepEqual(w, tc.warnings) {
+			t.Errorf("%q: got %q %q, want %q %q", tc.in, strings.Join(got, " "), w, tc.want, tc.warnings)
+		}
+	}
+}

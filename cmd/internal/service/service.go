@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -31,8 +32,24 @@ const Version = "0.9.0"
 
 // Logger builds the process logger. level: 0 = warnings, 1 = info,
 // 2+ = debug (IET's -d).
+//
+// Without foreground, the process that detaches logs nothing (the child
+// it starts runs the same start and logs it), and the detached child also
+// hands its warnings and errors to the parent until it is ready: the
+// parent prints them on its stderr (Start), as NetBSD's iscsi-target
+// printed its parse errors before daemon(3) and IET's ietd before
+// daemonizing, since the child's stderr is /dev/null and there may be no
+// syslog.
 func Logger(name string, foreground bool, level int) (*logrus.Entry, error) {
 	l := logrus.New()
+	if !foreground {
+		if !daemon.IsDetachedChild() {
+			l.SetOutput(io.Discard)
+			l.SetLevel(logrus.WarnLevel)
+			return logrus.NewEntry(l), nil
+		}
+		l.AddHook(startupRelay{name})
+	}
 	switch {
 	case level >= 2:
 		l.SetLevel(logrus.DebugLevel)
@@ -65,6 +82,42 @@ func Logger(name string, foreground bool, level int) (*logrus.Entry, error) {
 		l.SetOutput(io.Discard)
 	}
 	return logrus.NewEntry(l), nil
+}
+
+// startupRelay hands a detached child's warnings and errors to its parent
+// (daemon.StartupMessage does nothing once the child is ready).
+type startupRelay struct{ name string }
+
+func (startupRelay) Levels() []logrus.Level {
+	return []logrus.Level{logrus.PanicLevel, logrus.FatalLevel, logrus.ErrorLevel, logrus.WarnLevel}
+}
+
+func (h startupRelay) Fire(e *logrus.Entry) error {
+	daemon.StartupMessage(startupLine(h.name, e))
+	return nil
+}
+
+// startupLine is a log entry as the parent prints it: a diagnostic as it
+// is (FILE:LINE:COL: error: ...), anything else as NAME: LEVEL: message
+// followed by its fields.
+func startupLine(name string, e *logrus.Entry) string {
+	msg := e.Message
+	if !strings.Contains(msg, ": error: ") && !strings.Contains(msg, ": warning: ") {
+		sev := "error"
+		if e.Level == logrus.WarnLevel {
+			sev = "warning"
+		}
+		msg = name + ": " + sev + ": " + msg
+	}
+	keys := make([]string, 0, len(e.Data))
+	for k := range e.Data {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		msg += fmt.Sprintf(" %s=%v", k, e.Data[k])
+	}
+	return msg
 }
 
 // LoadFunc reads a daemon's configuration.
@@ -167,15 +220,41 @@ func Check(w io.Writer, start LoadFunc) error {
 		return err
 	}
 	luns := 0 // the LUNs a start would serve
+	// A LUN a start leaves out is an error in a NetBSD file (NetBSD's
+	// iscsi-target refused to start: a missing read-only file, a failed
+	// open); in an IET file a warning, as IET skipped it and started (and
+	// a reload keeps such a LUN out with a warning rather than refusing).
+	lunErrs := 0
+	sev := "warning"
+	if cfg.Dialect == config.DialectNetBSD {
+		sev = "error"
+	}
+	leftOut := func() {
+		if sev == "error" {
+			lunErrs++
+		}
+	}
 	for _, t := range cfg.Targets {
 		for _, l := range t.LUNs {
 			out := false
 			for _, mf := range lunFiles(l) {
 				if mf.leftOut {
 					out = true
-					fmt.Fprintf(w, "%s: warning: LUN %d of target %s: %s: a start leaves this LUN out (%s)\n", mf.at, l.Number, t.Name, mf.msg, leftOutNote(cfg.Dialect))
+					leftOut()
+					fmt.Fprintf(w, "%s: %s: LUN %d of target %s: %s: a start leaves this LUN out (%s)\n", mf.at, sev, l.Number, t.Name, mf.msg, leftOutNote(cfg.Dialect))
 				} else {
 					fmt.Fprintf(w, "%s: warning: LUN %d of target %s: %s\n", mf.at, l.Number, t.Name, mf.msg)
+				}
+			}
+			if !out {
+				// What the files allow, the start's own open and checks
+				// decide (block size, at least one block, windows).
+				if err := daemon.ProbeLUN(l); err != nil {
+					out = true
+					leftOut()
+					msg := strings.TrimPrefix(err.Error(), fmt.Sprintf("LUN %d: ", l.Number))
+					msg = strings.TrimPrefix(msg, fmt.Sprintf("lun %d: ", l.Number))
+					fmt.Fprintf(w, "%s: %s: LUN %d of target %s: %s: a start leaves this LUN out (%s)\n", l.Pos, sev, l.Number, t.Name, msg, leftOutNote(cfg.Dialect))
 				}
 			}
 			if !out {
@@ -190,7 +269,7 @@ func Check(w io.Writer, start LoadFunc) error {
 	if diags.HasErrors() {
 		// A left-out item is reported with its causes: count the causes
 		// only, so one mistake does not read as two.
-		n := 0
+		n := lunErrs
 		for _, d := range diags {
 			if d.Severity == config.Error && !d.LeftOut {
 				n++
@@ -198,6 +277,10 @@ func Check(w io.Writer, start LoadFunc) error {
 		}
 		fmt.Fprintf(w, "%s: %d error(s): a start serves the rest (%s, %d target(s), %d LUN(s)) without what is left out above; a reload (SIGHUP) with this file is refused\n", source, n, cfg.Dialect, len(cfg.Targets), luns)
 		return diags
+	}
+	if lunErrs > 0 {
+		fmt.Fprintf(w, "%s: %d error(s): a start serves the rest (%s, %d target(s), %d LUN(s)) without the LUNs left out above\n", source, lunErrs, cfg.Dialect, len(cfg.Targets), luns)
+		return fmt.Errorf("%s: %d LUN(s) cannot be served", source, lunErrs)
 	}
 	fmt.Fprintf(w, "%s: ok (%s, %d target(s), %d LUN(s))\n", source, cfg.Dialect, len(cfg.Targets), luns)
 	return nil
@@ -291,6 +374,15 @@ func missingFiles(st *config.Store, c fileCheck, at config.Position) []missingFi
 		case fi.Mode().IsRegular() && c.blockio:
 			add(false, "%s", backing.BlockioOnFileNote(st.Path))
 		}
+		if err == nil && fi.Mode().IsRegular() && st.Size > 0 && fi.Size() < st.Offset+st.Size {
+			switch {
+			case c.readOnly && st.Offset < fi.Size():
+				// (An offset past the end: the start's open refuses it.)
+				add(false, "%s", backing.PastEndNote(st.Path, st.Offset, st.Size, fi.Size()))
+			case create:
+				add(false, "%s is %d bytes: a start extends it to %d bytes (ftruncate, sparse; nothing is written; NetBSD grew it too)", st.Path, fi.Size(), st.Offset+st.Size)
+			}
+		}
 	}
 	for _, m := range st.Members {
 		out = append(out, missingFiles(m, c, at)...)
@@ -333,7 +425,7 @@ func Start(foreground bool, opts daemon.Options, stderr io.Writer, name string) 
 		}
 	}
 	if !foreground {
-		done, report, err := daemon.Detach(30 * time.Second)
+		done, report, err := daemon.Detach(30*time.Second, stderr)
 		if done {
 			if err != nil {
 				fmt.Fprintf(stderr, "%s: %v\n", name, err)

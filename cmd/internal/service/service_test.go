@@ -143,14 +143,14 @@ func TestCheckSaysWhatAStartCreates(t *testing.T) {
 	}
 	_, start := Loaders(targets, nil, compat.LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull}, nil)
 	var out bytes.Buffer
-	if err := Check(&out, start); err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
+	if err := Check(&out, start); err == nil {
+		t.Fatalf("Check passed a file whose read-only extent is missing\n%s", out.String())
 	}
 	const base = "iqn.1994-04.org.netbsd.iscsi-target:"
 	want := targets + ":1:1: warning: LUN 0 of target " + base + "target0: " + sub + " does not exist: a start creates it (20972032 bytes, sparse)\n" +
 		targets + ":2:1: warning: LUN 0 of target " + base + "target1: /dev/ietd-test-no-such-disk does not exist: a start creates a regular file of 20971520 bytes (sparse) there, not a disk; is the disk missing or its name wrong? (on Linux /dev is in memory: what is written to the file is lost at reboot)\n" +
-		targets + ":3:1: warning: LUN 0 of target " + base + "target2: stat " + filepath.Join(dir, "ro") + ": no such file or directory: a start leaves this LUN out (NetBSD's iscsi-target refused to start)\n" +
-		targets + ": ok (netbsd, 3 target(s), 2 LUN(s))\n"
+		targets + ":3:1: error: LUN 0 of target " + base + "target2: stat " + filepath.Join(dir, "ro") + ": no such file or directory: a start leaves this LUN out (NetBSD's iscsi-target refused to start)\n" +
+		targets + ": 1 error(s): a start serves the rest (netbsd, 3 target(s), 2 LUN(s)) without the LUNs left out above\n"
 	if out.String() != want {
 		t.Fatalf("Check printed\n%s\nwant\n%s", out.String(), want)
 	}
@@ -292,5 +292,56 @@ func TestCheckNoTargetLeftOnce(t *testing.T) {
 		targets + ": error: no target left to serve: every target line has errors (NetBSD's iscsi-target refuses to start too)\n"
 	if out.String() != want {
 		t.Fatalf("Check printed\n%s\nwant\n%s", out.String(), want)
+	}
+}
+
+// TestCheckNetBSDLUNsAStartDrops: in a NetBSD file every LUN a start
+// leaves out is an error of --check (NetBSD refused to start: a missing
+// read-only file is fatal, a failed storage open exits 1), found with the
+// start's own open and checks: an extent under one block, a read-only
+// extent whose offset is past the end of its file. A read-only extent
+// that runs past the end of its file is served with a warning (reads
+// there return zeros; NetBSD failed them); a read-write file shorter than
+// its extent is extended by the start, and --check says so.
+func TestCheckNetBSDLUNsAStartDrops(t *testing.T) {
+	dir := t.TempDir()
+	small := filepath.Join(dir, "small")
+	if err := os.WriteFile(small, make([]byte, 100<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	short := filepath.Join(dir, "short")
+	if err := os.WriteFile(short, make([]byte, 100<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	targets := filepath.Join(dir, "targets")
+	nb := "extent0 " + filepath.Join(dir, "tiny") + " 0 100\n" + // created, 100 bytes
+		"extent1 " + small + " 1048576 1MB\n" + // offset past the end
+		"extent2 " + small + " 0 1MB\n" + // runs past the end
+		"extent3 " + short + " 0 1MB\n" + // read-write: extended
+		"target0 rw extent0 0/0\ntarget1 ro extent1 0/0\ntarget2 ro extent2 0/0\ntarget3 rw extent3 0/0\n"
+	if err := os.WriteFile(targets, []byte(nb), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, start := Loaders(targets, nil, compat.LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull}, nil)
+	var out bytes.Buffer
+	if err := Check(&out, start); err == nil {
+		t.Fatalf("Check passed LUNs a start leaves out\n%s", out.String())
+	}
+	const base = "iqn.1994-04.org.netbsd.iscsi-target:"
+	want := targets + ":1:1: warning: LUN 0 of target " + base + "target0: " + filepath.Join(dir, "tiny") + " does not exist: a start creates it (100 bytes, sparse)\n" +
+		targets + ":5:1: error: LUN 0 of target " + base + "target0: backing store of 100 bytes is smaller than one 512-byte block: a start leaves this LUN out (NetBSD's iscsi-target refused to start)\n" +
+		targets + ":6:1: error: LUN 0 of target " + base + "target1: backing: open " + small + ": access beyond end of backing store: offset 1048576 is at or past the end of the file (102400 bytes): a read-only extent with no data: a start leaves this LUN out (NetBSD's iscsi-target refused to start)\n" +
+		targets + ":3:1: warning: LUN 0 of target " + base + "target2: read-only extent [0,+1048576) runs past the end of " + small + " (102400 bytes): reads past byte 102400 return zeros (NetBSD failed them, a short read)\n" +
+		targets + ":4:1: warning: LUN 0 of target " + base + "target3: " + short + " is 102400 bytes: a start extends it to 1048576 bytes (ftruncate, sparse; nothing is written; NetBSD grew it too)\n" +
+		targets + ": 2 error(s): a start serves the rest (netbsd, 4 target(s), 2 LUN(s)) without the LUNs left out above\n"
+	if out.String() != want {
+		t.Fatalf("Check printed\n%s\nwant\n%s", out.String(), want)
+	}
+	// --check changed nothing.
+	if fi, err := os.Stat(short); err != nil || fi.Size() != 100<<10 {
+		t.Fatalf("short: %v %v", fi, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "tiny")); err == nil {
+		t.Fatal("--check created the tiny extent")
 	}
 }
