@@ -831,7 +831,7 @@ func TestDetectedNetBSDReadsAuthsPerLogin(t *testing.T) {
 	inq := dt.Tool(t, "iscsi-inq")
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "targets")
-	writeFile(t, conf, "extent0 "+filepath.Join(dir, "img")+" 0 10MB\ntarget0 rw extent0 0/0\n")
+	writeFile(t, conf, "extent0 "+filepath.Join(dir, "img")+" 0 10MB\ntarget0 rw extent0\n")
 	auths := filepath.Join(dir, "auths")
 	writeFile(t, auths, "alice:chap:alicesecret123\n")
 	port := dt.FreePort(t)

