@@ -69,9 +69,28 @@ func openCheck(l *config.LUN, opts backing.OpenOptions) error {
 }
 
 // sameLUN reports whether two LUN definitions are the same but for where
-// in the file they are.
+// in the file they, their stores and their stores' members are.
 func sameLUN(a, b *config.LUN) bool {
 	x, y := *a, *b
 	x.Pos, y.Pos = config.Position{}, config.Position{}
+	x.Store, y.Store = nil, nil
+	return reflect.DeepEqual(&x, &y) && sameStore(a.Store, b.Store)
+}
+
+func sameStore(a, b *config.Store) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	if len(a.Members) != len(b.Members) {
+		return false
+	}
+	for i := range a.Members {
+		if !sameStore(a.Members[i], b.Members[i]) {
+			return false
+		}
+	}
+	x, y := *a, *b
+	x.Pos, y.Pos = config.Position{}, config.Position{}
+	x.Members, y.Members = nil, nil
 	return reflect.DeepEqual(&x, &y)
 }

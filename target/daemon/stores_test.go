@@ -93,3 +93,28 @@ func TestCheckStoresServes(t *testing.T) {
 		t.Fatalf("2048 bytes in 1024-byte blocks: %v", err)
 	}
 }
+
+// TestSameLUNIgnoresPositions: a LUN the start left out is recognised in
+// a reload although lines above it moved (its store's and members'
+// positions moved too); any other difference counts.
+func TestSameLUNIgnoresPositions(t *testing.T) {
+	mk := func(line int, path string) *config.LUN {
+		l := fileLUN(0, path, line)
+		l.Store.Pos = config.Position{File: "f", Line: line, Col: 3}
+		l.Store.Members = []*config.Store{{Kind: config.StoreFile, Path: path, Pos: config.Position{File: "f", Line: line + 1}}}
+		return l
+	}
+	if !sameLUN(mk(3, "/a"), mk(9, "/a")) {
+		t.Error("the same LUN two lines lower is not the same")
+	}
+	b := mk(3, "/a")
+	b.Store.Members[0].Path = "/b"
+	if sameLUN(mk(3, "/a"), b) {
+		t.Error("a different member is the same")
+	}
+	c := mk(3, "/a")
+	c.IOMode = "wb"
+	if sameLUN(mk(3, "/a"), c) {
+		t.Error("a different IOMode is the same")
+	}
+}
