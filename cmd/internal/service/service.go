@@ -254,7 +254,11 @@ func Check(w io.Writer, start LoadFunc) error {
 					leftOut()
 					msg := strings.TrimPrefix(err.Error(), fmt.Sprintf("LUN %d: ", l.Number))
 					msg = strings.TrimPrefix(msg, fmt.Sprintf("lun %d: ", l.Number))
-					fmt.Fprintf(w, "%s: %s: LUN %d of target %s: %s: a start leaves this LUN out (%s)\n", l.Pos, sev, l.Number, t.Name, msg, leftOutNote(cfg.Dialect))
+					at := l.Pos
+					if l.Store != nil && l.Store.Pos.Line > 0 {
+						at = l.Store.Pos // the extent's line (NetBSD), the Path= (IET)
+					}
+					fmt.Fprintf(w, "%s: %s: LUN %d of target %s: %s: a start leaves this LUN out (%s)\n", at, sev, l.Number, t.Name, msg, leftOutNote(cfg.Dialect))
 				}
 			}
 			if !out {

@@ -329,8 +329,8 @@ func TestCheckNetBSDLUNsAStartDrops(t *testing.T) {
 	}
 	const base = "iqn.1994-04.org.netbsd.iscsi-target:"
 	want := targets + ":1:1: warning: LUN 0 of target " + base + "target0: " + filepath.Join(dir, "tiny") + " does not exist: a start creates it (100 bytes, sparse)\n" +
-		targets + ":5:1: error: LUN 0 of target " + base + "target0: backing store of 100 bytes is smaller than one 512-byte block: a start leaves this LUN out (NetBSD's iscsi-target refused to start)\n" +
-		targets + ":6:1: error: LUN 0 of target " + base + "target1: backing: open " + small + ": access beyond end of backing store: offset 1048576 is at or past the end of the file (102400 bytes): a read-only extent with no data: a start leaves this LUN out (NetBSD's iscsi-target refused to start)\n" +
+		targets + ":1:1: error: LUN 0 of target " + base + "target0: backing store of 100 bytes is smaller than one 512-byte block: a start leaves this LUN out (NetBSD's iscsi-target refused to start)\n" +
+		targets + ":2:1: error: LUN 0 of target " + base + "target1: backing: open " + small + ": access beyond end of backing store: offset 1048576 is at or past the end of the file (102400 bytes): a read-only extent with no data: a start leaves this LUN out (NetBSD's iscsi-target refused to start)\n" +
 		targets + ":3:1: warning: LUN 0 of target " + base + "target2: read-only extent [0,+1048576) runs past the end of " + small + " (102400 bytes): reads past byte 102400 return zeros (NetBSD failed them, a short read)\n" +
 		targets + ":4:1: warning: LUN 0 of target " + base + "target3: " + short + " is 102400 bytes: a start extends it to 1048576 bytes (ftruncate, sparse; nothing is written; NetBSD grew it too)\n" +
 		targets + ": 2 error(s): a start serves the rest (netbsd, 4 target(s), 2 LUN(s)) without the LUNs left out above\n"
