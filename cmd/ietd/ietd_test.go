@@ -178,6 +178,7 @@ func TestDetachWaitsForReadiness(t *testing.T) {
 	conf := filepath.Join(dir, "ietd.conf")
 	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Path="+filepath.Join(dir, "a.img")+",Type=fileio\n")
 	port := dt.FreePort(t)
+	dt.KillFromPIDFile(t, filepath.Join(dir, "ietd.pid"))
 	out, code := dt.Run(t, 40*time.Second, ietd, daemonArgs(dir, conf, port)...)
 	if code != 0 {
 		t.Fatalf("detached start: exit %d\n%s", code, out)
@@ -224,6 +225,7 @@ func TestDetachedStartPrintsDiagnostics(t *testing.T) {
 	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Path="+filepath.Join(dir, "a.img")+",Type=fileio\n"+
 		"\tLun 1 Path="+filepath.Join(dir, "b.img")+",Type=nonsense\n\tNoSuchKey 1\n")
 	port := dt.FreePort(t)
+	dt.KillFromPIDFile(t, filepath.Join(dir, "ietd.pid"))
 	out, code := dt.Run(t, 40*time.Second, ietd, daemonArgs(dir, conf, port)...)
 	if code != 0 {
 		t.Fatalf("detached start: exit %d\n%s", code, out)

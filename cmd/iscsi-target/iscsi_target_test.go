@@ -221,6 +221,7 @@ func TestRelativePathsDetached(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := dt.FreePort(t)
+	dt.KillFromPIDFile(t, filepath.Join(dir, "pid"))
 	cmd := exec.Command(bin, "-f", "targets", "-p", strconv.Itoa(port), "--address", "127.0.0.1",
 		"--auths", "auths", "--pid-file", filepath.Join(dir, "pid"),
 		"--admin-socket", filepath.Join(dir, "admin.sock"), "--state-dir", filepath.Join(dir, "state"))
@@ -349,6 +350,7 @@ func TestDetachedStartPrintsDiagnostics(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := dt.FreePort(t)
+	dt.KillFromPIDFile(t, filepath.Join(dir, "pid"))
 	out, code := dt.Run(t, 40*time.Second, bin, "-f", targets, "-p", strconv.Itoa(port), "--address", "127.0.0.1",
 		"-s", "500", "--auths", os.DevNull, "--pid-file", filepath.Join(dir, "pid"),
 		"--admin-socket", filepath.Join(dir, "admin.sock"), "--state-dir", filepath.Join(dir, "state"))

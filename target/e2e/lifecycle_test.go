@@ -156,12 +156,14 @@ func TestSessionListingFollowsLoginAndLogout(t *testing.T) {
 	name := "iqn.2026-01.org.ietgo:listing"
 	d := startDaemon(t, dir, renderConf(t, nil, simpleTarget(dir, name, 1<<20)))
 	listing := filepath.Join(dir, "proc", "session")
-	// waitFor polls the listing for 500 ms at most: far less than the
-	// timer's period, far more than writing a small file takes.
+	// waitFor polls the listing for 1.5 s at most: less than the
+	// backstop timer's 2 s period (the daemon started just now: its first
+	// tick is 2 s away), far more than writing a small file takes, even
+	// on a loaded machine or under -race.
 	waitFor := func(present bool) time.Duration {
 		t.Helper()
 		start := time.Now()
-		for i := 0; i < 100; i++ {
+		for i := 0; i < 300; i++ {
 			b, _ := os.ReadFile(listing)
 			if strings.Contains(string(b), testInitiator) == present {
 				return time.Since(start)

@@ -190,6 +190,22 @@ func Contains(out string, want ...string) string {
 
 // Detached returns the process whose pid a detached daemon wrote to
 // pidFile; the test's cleanup kills it (SIGKILL) should it still run.
+// KillFromPIDFile registers, before a detached start, a clean-up that
+// kills the process named in pidFile if there is one then, so that a test
+// failing before Detached (a bad exit status, no pid file) leaves no
+// daemon running.
+func KillFromPIDFile(t *testing.T, pidFile string) {
+	t.Cleanup(func() {
+		b, err := os.ReadFile(pidFile)
+		if err != nil {
+			return
+		}
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+}
+
 func Detached(t *testing.T, pidFile string) *os.Process {
 	t.Helper()
 	b, err := os.ReadFile(pidFile)
