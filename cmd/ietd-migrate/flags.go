@@ -106,7 +106,13 @@ func parseNetBSDFlags(s string) (netbsdArgs, error) {
 			return nil
 		},
 	}
-	if err := app.Run(argv.Normalize(append([]string{"iscsi-target"}, words...), flags)); err != nil {
+	// iscsi-target warns about an unknown option and carries on
+	// (argv.DropUnknown, as NetBSD's getopt): so does the migration.
+	args, warnings := argv.DropUnknown(append([]string{"iscsi-target"}, words...), flags)
+	for _, w := range warnings {
+		a.notes = append(a.notes, "iscsi_target_flags: "+w)
+	}
+	if err := app.Run(argv.Normalize(args, flags)); err != nil {
 		return a, err
 	}
 	return a, nil
@@ -114,7 +120,8 @@ func parseNetBSDFlags(s string) (netbsdArgs, error) {
 
 // shellWords splits s into words as sh(1) does for a command line: blanks
 // separate, '...' and "..." quote, a backslash escapes the next character
-// (inside "..." only before $ ` " \ and newline). Expansions ($x, `...`)
+// (inside "..." only before $ ` " and \), a backslash before a newline is
+// removed with it (a continued line). Expansions ($x, `...`)
 // are refused: the flags must be given as the shell expanded them.
 func shellWords(s string) ([]string, error) {
 	var words []string
@@ -143,7 +150,11 @@ func shellWords(s string) ([]string, error) {
 				if s[i] == '$' || s[i] == '`' {
 					return nil, fmt.Errorf("%q: give the flags as the shell expands them (no $ or `)", s)
 				}
-				if s[i] == '\\' && i+1 < len(s) && strings.IndexByte("$`\"\\\n", s[i+1]) >= 0 {
+				if s[i] == '\\' && i+1 < len(s) && s[i+1] == '\n' {
+					i++ // a line continuation: removed
+					continue
+				}
+				if s[i] == '\\' && i+1 < len(s) && strings.IndexByte("$`\"\\", s[i+1]) >= 0 {
 					i++
 				}
 				cur.WriteByte(s[i])
@@ -152,6 +163,8 @@ func shellWords(s string) ([]string, error) {
 				return nil, fmt.Errorf("unterminated \" in %q", s)
 			}
 			inWord = true
+		case ch == '\\' && i+1 < len(s) && s[i+1] == '\n':
+			i++ // a line continuation (rc.conf lines pasted whole): removed
 		case ch == '\\':
 			if i+1 < len(s) {
 				i++
