@@ -99,6 +99,8 @@ func TestParseNetmask(t *testing.T) {
 		"192.168.1.7": "192.168.1.7/32", "garbage/0": "0.0.0.0/0", "2001:db8::/32": "2001:db8::/32",
 		// inet_aton parts: octal and hexadecimal.
 		"192.168.010.0/24": "192.168.8.0/24", "0x0a/8": "10.0.0.0/8", "010.0.0.1": "8.0.0.1/32",
+		// The prefix length is read with atoi(3), as NetBSD read it.
+		"127.0.0.0/8x": "127.0.0.0/8", "0/0\\": "0.0.0.0/0", "10.4/16 ": "10.4.0.0/16",
 	}
 	for in, want := range cases {
 		nm, err := ParseNetmask(in)
@@ -106,7 +108,7 @@ func TestParseNetmask(t *testing.T) {
 			t.Errorf("%s: %+v %v, want %s", in, nm, err, want)
 		}
 	}
-	for _, bad := range []string{"10.4/33", "1.2.3.4.5", "x.y", "10/-1", "256.0.0.0", "09.0.0.0", "10..1"} {
+	for _, bad := range []string{"10.4/33", "1.2.3.4.5", "x.y", "10/-1", "256.0.0.0", "09.0.0.0", "10..1", "10.4/40x"} {
 		if _, err := ParseNetmask(bad); err == nil {
 			t.Errorf("%s accepted", bad)
 		}
@@ -1057,5 +1059,20 @@ func TestNetBSDRAID1FirstMemberMessages(t *testing.T) {
 		if ds[i].String() != w {
 			t.Errorf("diag %d = %q\nwant %q", i, ds[i], w)
 		}
+	}
+}
+
+// A mask whose prefix length has other characters after its digits is
+// read as NetBSD's atoi read it, with a warning saying what was ignored;
+// the target is served, not left out.
+func TestNetmaskPrefixReadWithAtoi(t *testing.T) {
+	cfg, ds, err := LoadBytes("targets", []byte("extent0 /tmp/a 0 1M\ntarget0 rw extent0 127.0.0.0/8x\n"),
+		LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull})
+	if err != nil || len(cfg.Targets) != 1 || cfg.Targets[0].AllowedNets[0].CIDR != "127.0.0.0/8" {
+		t.Fatalf("%v %v", err, ds)
+	}
+	want := `targets:2:20: warning: target target0: mask "127.0.0.0/8x": NetBSD's atoi read the prefix length as 8 and ignored "x", and so does this reading: 127.0.0.0/8`
+	if text := diagText(ds); !strings.Contains(text, want) {
+		t.Errorf("no %q in\n%s", want, text)
 	}
 }

@@ -151,6 +151,9 @@ func lowerNetBSD(f *netbsd.Targets, base, dir string, cfg *config.Config, ds *co
 					continue
 				}
 				nm.Pos = pos(t.Netmask.Pos)
+				if n, junk, ok := netmaskIgnored(t.Netmask.Text); ok {
+					ds.Warnf(nm.Pos, "target %s: mask %q: NetBSD's atoi read the prefix length as %d and ignored %q, and so does this reading: %s", t.Name, t.Netmask.Text, n, junk, nm.CIDR)
+				}
 				if nonDecimalParts(t.Netmask.Text) {
 					ds.Warnf(nm.Pos, "target %s: mask %q is %s: NetBSD's inet_aton reads a part with a leading 0 as octal (010 is 8) and 0x as hexadecimal, and so does this reading", t.Name, t.Netmask.Text, nm.CIDR)
 				}
@@ -605,8 +608,10 @@ func ParseNetmask(text string) (config.Netmask, error) {
 	}
 	prefix := 32
 	if hasBits {
-		n, rest, _ := strtoll(bits)
-		if rest != "" || n < 0 || n > 32 {
+		// atoi(3), as NetBSD: digits up to the first other character
+		// (the caller warns of what is ignored, netmaskIgnored).
+		n, _, _ := strtoll(bits)
+		if n < 0 || n > 32 {
 			return nm, fmt.Errorf("can't interpret mask %q: prefix length must be 0..32", text)
 		}
 		prefix = int(n)
@@ -633,6 +638,24 @@ func ParseNetmask(text string) (config.Netmask, error) {
 	p, _ := netip.AddrFrom4(b).Prefix(prefix)
 	nm.CIDR = p.String()
 	return nm, nil
+}
+
+// netmaskIgnored reports the prefix length read from an IPv4 mask whose
+// text after the slash is not only digits (atoi stops at the first other
+// character: "127.0.0.0/8x" is /8, "0/0\\" is /0) and what was ignored.
+func netmaskIgnored(text string) (int64, string, bool) {
+	addr, bits, ok := strings.Cut(text, "/")
+	if !ok || strings.Contains(addr, ":") {
+		return 0, "", false
+	}
+	n, rest, _ := strtoll(bits)
+	if rest == "" {
+		return 0, "", false
+	}
+	if len(rest) == len(bits) {
+		rest = bits // no digits at all: atoi gives 0
+	}
+	return n, rest, true
 }
 
 // atonPart parses one dotted part as inet_aton(3) does: decimal, 0x
