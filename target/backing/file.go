@@ -105,7 +105,11 @@ func openFile(o fileOptions) (*FileStore, error) {
 		}
 		flags |= oDIRECT
 	}
-	f, err := os.OpenFile(o.Path, flags|unix.O_CLOEXEC, 0o666)
+	// O_NONBLOCK: open(2) of a FIFO for reading would wait for a writer
+	// (a hung start, or a hung reload holding the daemon's locks) before
+	// init can refuse it; init clears it once the file is a regular file
+	// or a device.
+	f, err := os.OpenFile(o.Path, flags|unix.O_CLOEXEC|unix.O_NONBLOCK, 0o666)
 	if err != nil {
 		if o.Direct && errors.Is(err, unix.EINVAL) {
 			return nil, fmt.Errorf("%w: %w", errDirectRefused, err)
@@ -227,6 +231,9 @@ func (s *FileStore) init(o fileOptions) error {
 	default:
 		return &Error{Op: "open", Path: s.path, Kind: ErrNotSupported,
 			Err: fmt.Errorf("not a regular file or block device (mode %#o)", st.Mode&unix.S_IFMT)}
+	}
+	if err := s.control(func(fd int) error { return unix.SetNonblock(fd, false) }); err != nil {
+		return opError("open", s.path, 0, 0, os.NewSyscallError("fcntl", err), s.readOnly)
 	}
 	switch {
 	case o.Size > 0:
