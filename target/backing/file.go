@@ -137,6 +137,13 @@ func openFile(o fileOptions) (*FileStore, error) {
 		f.Close()
 		return nil, err
 	}
+	if o.Probe && !o.ReadOnly {
+		// A start opens it for writing: refuse what that open would.
+		if err := writeRefused(o.Path, o.Path, unix.W_OK); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
 	s.canUnmap = !s.readOnly && s.probeUnmap()
 	if !s.readOnly && (s.serialisesWrites() || s.dsync && !s.direct) {
 		s.comb = newWriteCombiner(f, raw)
@@ -149,6 +156,18 @@ func openFile(o fileOptions) (*FileStore, error) {
 		}
 	}
 	return s, nil
+}
+
+// writeRefused is the error a start's open(2) of path for writing (or for
+// creating it) would fail with, as openFile reports it, found without
+// writing by access(2) of at (path, or the directory path is created in)
+// for mode: a file system mounted read-only, an immutable file or
+// directory, one the daemon may not write. nil when access allows it.
+func writeRefused(path, at string, mode uint32) error {
+	if err := unix.Access(at, mode); err != nil {
+		return opError("open", path, 0, 0, &fs.PathError{Op: "open", Path: path, Err: err}, false)
+	}
+	return nil
 }
 
 // OpensMode reports whether a file of this mode can be a fileio or
