@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -934,9 +935,13 @@ func TestUnservableLUNChangesNothing(t *testing.T) {
 		t.Fatalf("LUN 1 listed:\n%s", before)
 	}
 
+	created := filepath.Join(dir, "new.img")
 	for _, c := range []struct{ lun, params, why string }{
 		{"2", "Path=" + empty, "smaller than one 512-byte block"},
 		{"3", "Path=" + small + ",BlockSize=4096", "smaller than one 4096-byte block"},
+		// Refused before anything is created (the check is a probe).
+		{"4", "Path=" + created + ",Size=1000,Create=Yes,BlockSize=4096", "smaller than one 4096-byte block"},
+		{"5", "Path=" + small + ",Size=3000,Create=Yes,BlockSize=4096", "of 3000 bytes is smaller than one 4096-byte block"}, // not extended
 	} {
 		out, code := adm("--op", "new", "--tid=1", "--lun="+c.lun, "--params", c.params)
 		if code != 234 || !strings.Contains(out, "Invalid argument.") || !strings.Contains(out, c.why) {
@@ -944,6 +949,12 @@ func TestUnservableLUNChangesNothing(t *testing.T) {
 		}
 		if after := volumes(); after != before {
 			t.Fatalf("refused LUN changed the listing:\n%s\nwas\n%s", after, before)
+		}
+		if _, err := os.Stat(created); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("LUN %s (%s), refused, left %s behind (%v)", c.lun, c.params, created, err)
+		}
+		if fi, err := os.Stat(small); err != nil || fi.Size() != 2048 {
+			t.Fatalf("LUN %s (%s), refused, changed %s: %v", c.lun, c.params, small, err)
 		}
 		// Nothing was kept: the same LUN number on a good file is added.
 		if out, code := adm("--op", "new", "--tid=1", "--lun="+c.lun, "--params", "Path="+good); code != 0 {

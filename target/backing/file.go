@@ -105,7 +105,11 @@ func openFile(o fileOptions) (*FileStore, error) {
 		}
 		flags |= oDIRECT
 	}
-	f, err := os.OpenFile(o.Path, flags|unix.O_CLOEXEC, 0o666)
+	// O_NONBLOCK: open(2) of a FIFO for reading would wait for a writer
+	// (a hung start, or a hung reload holding the daemon's locks) before
+	// init can refuse it; init clears it once the file is a regular file
+	// or a device.
+	f, err := os.OpenFile(o.Path, flags|unix.O_CLOEXEC|unix.O_NONBLOCK, 0o666)
 	if err != nil {
 		if o.Direct && errors.Is(err, unix.EINVAL) {
 			return nil, fmt.Errorf("%w: %w", errDirectRefused, err)
@@ -133,6 +137,13 @@ func openFile(o fileOptions) (*FileStore, error) {
 		f.Close()
 		return nil, err
 	}
+	if o.Probe && !o.ReadOnly {
+		// A start opens it for writing: refuse what that open would.
+		if err := writeRefused(o.Path, o.Path, unix.W_OK); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
 	s.canUnmap = !s.readOnly && s.probeUnmap()
 	if !s.readOnly && (s.serialisesWrites() || s.dsync && !s.direct) {
 		s.comb = newWriteCombiner(f, raw)
@@ -145,6 +156,18 @@ func openFile(o fileOptions) (*FileStore, error) {
 		}
 	}
 	return s, nil
+}
+
+// writeRefused is the error a start's open(2) of path for writing (or for
+// creating it) would fail with, as openFile reports it, found without
+// writing by access(2) of at (path, or the directory path is created in)
+// for mode: a file system mounted read-only, an immutable file or
+// directory, one the daemon may not write. nil when access allows it.
+func writeRefused(path, at string, mode uint32) error {
+	if err := unix.Access(at, mode); err != nil {
+		return opError("open", path, 0, 0, &fs.PathError{Op: "open", Path: path, Err: err}, false)
+	}
+	return nil
 }
 
 // OpensMode reports whether a file of this mode can be a fileio or
@@ -227,6 +250,9 @@ func (s *FileStore) init(o fileOptions) error {
 	default:
 		return &Error{Op: "open", Path: s.path, Kind: ErrNotSupported,
 			Err: fmt.Errorf("not a regular file or block device (mode %#o)", st.Mode&unix.S_IFMT)}
+	}
+	if err := s.control(func(fd int) error { return unix.SetNonblock(fd, false) }); err != nil {
+		return opError("open", s.path, 0, 0, os.NewSyscallError("fcntl", err), s.readOnly)
 	}
 	switch {
 	case o.Size > 0:

@@ -6,9 +6,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/ietgo/ietd/target/config"
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 )
 
 // OpenOptions tune Open.
@@ -20,7 +22,9 @@ type OpenOptions struct {
 	// Probe opens for a check (--check): every file read-only; nothing
 	// is created, extended or written, and no RAID1 state is read; a
 	// missing file the start would create stands in as a store of the
-	// length the start gives it. The sizes and errors are a start's.
+	// length the start gives it. The sizes and errors are a start's:
+	// a LUN that is not read-only is refused when access(2) says its
+	// file cannot be opened for writing, or created in its directory.
 	Probe bool
 }
 
@@ -177,7 +181,11 @@ func (o opener) openFile(st *config.Store) (Store, error) {
 	}
 	if o.probe && fo.Create && fo.Size > 0 {
 		if _, err := os.Stat(st.Path); errors.Is(err, fs.ErrNotExist) {
-			// A start creates it: Size bytes past Offset.
+			// A start creates it: Size bytes past Offset, if it may
+			// create files in the directory.
+			if err := writeRefused(st.Path, filepath.Dir(st.Path), unix.W_OK|unix.X_OK); err != nil {
+				return nil, err
+			}
 			return NewNull(fo.Size, true), nil
 		}
 	}

@@ -10,9 +10,9 @@ import (
 	"github.com/ietgo/ietd/target/scsi"
 )
 
-// CheckStores opens, checks as the engine would before serving it
-// (scsi.CheckLUN: block size, at least one block), and closes again the
-// backing store of every LUN that next adds or defines differently than
+// CheckStores probes (ProbeLUN: nothing is created or extended), checks
+// as the engine would before serving it (scsi.CheckLUN: block size, at
+// least one block), and closes again the backing store of every LUN that next adds or defines differently than
 // cur, in running targets and in new ones, and returns every failure
 // (with the LUN's position in the file). The engine leaves out a LUN it
 // cannot serve and keeps going; checking first makes a reload or an
@@ -47,8 +47,13 @@ func CheckStores(cur, next *config.Config) error {
 	return errors.Join(errs...)
 }
 
+// checkLUN is ProbeLUN: a check changes no file. A change that is
+// refused must leave none created or extended (a file that a running
+// LUN of Size 0 sits on would grow), so files are created and extended
+// only when the engine applies the change; the probe sizes the store as
+// that start will and refuses what its open for writing refuses.
 func checkLUN(l *config.LUN) error {
-	return openCheck(l, backing.OpenOptions{})
+	return ProbeLUN(l)
 }
 
 // ProbeLUN runs the checks of a start on a LUN (backing.Open, then

@@ -118,3 +118,47 @@ func TestSameLUNIgnoresPositions(t *testing.T) {
 		t.Error("a different IOMode is the same")
 	}
 }
+
+// TestCheckStoresChangesNoFile: a check creates and extends nothing,
+// whether the change is refused or accepted (the engine does that when
+// it applies it), and sizes a store as the start that follows will: a
+// file it creates or extends has its Size.
+func TestCheckStoresChangesNoFile(t *testing.T) {
+	dir := t.TempDir()
+	short := filepath.Join(dir, "short.img")
+	if err := os.WriteFile(short, make([]byte, 2048), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	create := func(n uint64, path string, size int64, bs int) *config.LUN {
+		l := fileLUN(n, path, int(n)+2)
+		l.Store.Size, l.Store.Create, l.BlockSize = size, true, bs
+		return l
+	}
+	cur := &config.Config{Targets: []*config.Target{config.NewTarget(1, "iqn.x:a")}}
+	refused := cur.Clone()
+	refused.Targets[0].LUNs = []*config.LUN{
+		create(0, filepath.Join(dir, "new.img"), 1000, 4096), // refused
+		create(1, filepath.Join(dir, "fine.img"), 1<<20, 512),
+		create(2, short, 1<<20, 512),
+	}
+	err := CheckStores(cur, refused)
+	if err == nil || !strings.Contains(err.Error(), "LUN 0: backing store of 1000 bytes is smaller than one 4096-byte block") ||
+		strings.Contains(err.Error(), "LUN 1") || strings.Contains(err.Error(), "LUN 2") {
+		t.Fatalf("CheckStores: %v, want LUN 0 (only) refused", err)
+	}
+	accepted := cur.Clone()
+	accepted.Targets[0].LUNs = []*config.LUN{create(3, short, 8192, 4096)} // 2048 bytes now, 8192 at start
+	if err := CheckStores(cur, accepted); err != nil {
+		t.Fatalf("a file a start extends to two 4096-byte blocks: %v", err)
+	}
+	for _, p := range []string{"new.img", "fine.img"} {
+		if _, err := os.Stat(filepath.Join(dir, p)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: the check created it (%v)", p, err)
+		}
+	}
+	if fi, err := os.Stat(short); err != nil {
+		t.Error(err)
+	} else if fi.Size() != 2048 {
+		t.Errorf("short.img: the check extended it to %d bytes", fi.Size())
+	}
+}

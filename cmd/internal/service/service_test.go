@@ -208,6 +208,7 @@ func TestCheckAgreesWithOpen(t *testing.T) {
 		{"Path=" + dir + ",Type=fileio,IOMode=ro", dir + " is a directory"},
 		{"Path=/dev/null,Type=fileio", "/dev/null is not a regular file or a block device (a character device)"},
 		{"Path=" + fifo + ",Type=fileio", fifo + " is not a regular file or a block device (a named pipe)"},
+		{"Path=" + fifo + ",Type=fileio,IOMode=ro", fifo + " is not a regular file or a block device (a named pipe)"}, // an open for reading blocked
 		{"Path=" + filepath.Join(dir, "none") + ",Type=fileio", "stat " + filepath.Join(dir, "none") + ": no such file or directory"},
 		{"Path=" + filepath.Join(dir, "ro-new") + ",Size=1M,Create=Yes,IOMode=ro", "stat " + filepath.Join(dir, "ro-new") + ": no such file or directory"},
 	}
