@@ -237,19 +237,29 @@ func Check(w io.Writer, start LoadFunc) error {
 	for _, t := range cfg.Targets {
 		for _, l := range t.LUNs {
 			out := false
-			for _, mf := range lunFiles(l) {
-				if mf.leftOut {
-					out = true
+			files := lunFiles(l)
+			for _, mf := range files {
+				out = out || mf.leftOut
+			}
+			var probeErr error
+			if !out {
+				// What the files allow, the start's own open and checks
+				// decide (block size, at least one block, windows).
+				probeErr = daemon.ProbeLUN(l)
+			}
+			for _, mf := range files {
+				switch {
+				case mf.leftOut:
 					leftOut()
 					fmt.Fprintf(w, "%s: %s: LUN %d of target %s: %s: a start leaves this LUN out (%s)\n", mf.at, sev, l.Number, t.Name, mf.msg, leftOutNote(cfg.Dialect))
-				} else {
+				case mf.creates && openRefused(probeErr):
+					// The start's open fails before it creates anything.
+				default:
 					fmt.Fprintf(w, "%s: warning: LUN %d of target %s: %s\n", mf.at, l.Number, t.Name, mf.msg)
 				}
 			}
 			if !out {
-				// What the files allow, the start's own open and checks
-				// decide (block size, at least one block, windows).
-				if err := daemon.ProbeLUN(l); err != nil {
+				if err := probeErr; err != nil {
 					out = true
 					leftOut()
 					msg := strings.TrimPrefix(err.Error(), fmt.Sprintf("LUN %d: ", l.Number))
@@ -299,12 +309,22 @@ func leftOutNote(d config.Dialect) string {
 	return "as IET"
 }
 
+// openRefused says whether err is the open of a store failing (before a
+// start would create or extend its file), not a check after it.
+func openRefused(err error) bool {
+	var be *backing.Error
+	return errors.As(err, &be) && be.Op == "open"
+}
+
 type missingFile struct {
 	at  config.Position // the extent's line when known, else the LUN's
 	msg string
 	// leftOut: a start cannot use the file and leaves the LUN out;
 	// otherwise a start serves it and msg says what it does first.
 	leftOut bool
+	// creates: msg says a start creates or extends the file (not said
+	// when the start fails anyway).
+	creates bool
 }
 
 // lunFiles lists what a start will do with the files of a LUN's store
@@ -344,7 +364,10 @@ func missingFiles(st *config.Store, c fileCheck, at config.Position) []missingFi
 	}
 	var out []missingFile
 	add := func(leftOut bool, format string, args ...any) {
-		out = append(out, missingFile{at, fmt.Sprintf(format, args...), leftOut})
+		out = append(out, missingFile{at: at, msg: fmt.Sprintf(format, args...), leftOut: leftOut})
+	}
+	addCreates := func(format string, args ...any) {
+		out = append(out, missingFile{at: at, msg: fmt.Sprintf(format, args...), creates: true})
 	}
 	create := st.Create && !c.readOnly
 	if st.Kind == config.StoreFile && st.Path != "" {
@@ -365,9 +388,9 @@ func missingFiles(st *config.Store, c fileCheck, at config.Position) []missingFi
 			// extended to the extent's end.
 			n := st.Offset + st.Size
 			if strings.HasPrefix(filepath.Clean(st.Path), "/dev/") {
-				add(false, "%s does not exist: a start creates a regular file of %d bytes (sparse) there, not a disk; is the disk missing or its name wrong? (on Linux /dev is in memory: what is written to the file is lost at reboot)", st.Path, n)
+				addCreates("%s does not exist: a start creates a regular file of %d bytes (sparse) there, not a disk; is the disk missing or its name wrong? (on Linux /dev is in memory: what is written to the file is lost at reboot)", st.Path, n)
 			} else {
-				add(false, "%s does not exist: a start creates it (%d bytes, sparse)", st.Path, n)
+				addCreates("%s does not exist: a start creates it (%d bytes, sparse)", st.Path, n)
 			}
 		case fi.IsDir():
 			add(true, "%s is a directory", st.Path)
@@ -384,7 +407,7 @@ func missingFiles(st *config.Store, c fileCheck, at config.Position) []missingFi
 				// (An offset past the end: the start's open refuses it.)
 				add(false, "%s", backing.PastEndNote(st.Path, st.Offset, st.Size, fi.Size()))
 			case create:
-				add(false, "%s is %d bytes: a start extends it to %d bytes (ftruncate, sparse; nothing is written; NetBSD grew it too)", st.Path, fi.Size(), st.Offset+st.Size)
+				addCreates("%s is %d bytes: a start extends it to %d bytes (ftruncate, sparse; nothing is written; NetBSD grew it too)", st.Path, fi.Size(), st.Offset+st.Size)
 			}
 		}
 	}

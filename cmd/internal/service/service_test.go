@@ -3,6 +3,7 @@ package service
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -344,5 +345,32 @@ func TestCheckNetBSDLUNsAStartDrops(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "tiny")); err == nil {
 		t.Fatal("--check created the tiny extent")
+	}
+}
+
+// A file a start would create in a directory it cannot write to is one
+// error (the start's own), not also a warning that a start creates it.
+func TestCheckDoesNotPromiseWhatFails(t *testing.T) {
+	dir := t.TempDir()
+	locked := filepath.Join(dir, "locked")
+	if err := os.Mkdir(locked, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// chattr +i refuses root too (a 0555 directory would not).
+	if out, err := exec.Command("chattr", "+i", locked).CombinedOutput(); err != nil {
+		t.Skipf("chattr +i: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("chattr", "-i", locked).Run() })
+	targets := filepath.Join(dir, "targets")
+	if err := os.WriteFile(targets, []byte("extent0 "+filepath.Join(locked, "new")+" 0 1MB\ntarget0 rw extent0 0/0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, start := Loaders(targets, nil, compat.LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull}, nil)
+	var out bytes.Buffer
+	if err := Check(&out, start); err == nil {
+		t.Fatalf("Check passed\n%s", out.String())
+	}
+	if s := out.String(); strings.Contains(s, "a start creates it") || !strings.Contains(s, ":1:1: error: LUN 0 of target") {
+		t.Fatalf("Check printed\n%s", s)
 	}
 }
