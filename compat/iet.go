@@ -62,18 +62,6 @@ var boolKeys = map[string]func(t *config.Target, v bool){
 	"ifmarker":            func(t *config.Target, v bool) { t.Params.IFMarker = v },
 }
 
-// forcedBools are the boolean keys whose value the engine (like IET's
-// kernel) does not negotiate: the model holds what is offered.
-var forcedBools = map[string]struct {
-	value bool
-	why   string
-}{
-	"datapduinorder":      {true, "out-of-order Data PDUs are not implemented"},
-	"datasequenceinorder": {true, "out-of-order data sequences are not implemented"},
-	"ofmarker":            {false, "markers are not implemented"},
-	"ifmarker":            {false, "markers are not implemented"},
-}
-
 // notIET are names users copy from other targets; IET ignores them too.
 var notIET = map[string]string{
 	"rsptimeout":    "an iSCSI-SCST parameter",
@@ -440,9 +428,9 @@ func (l *ietLowerer) setting(s *ietconf.SettingLine) {
 		if v.Text != "Yes" && v.Text != "No" {
 			l.ds.Warnf(pos(v.Pos), "%s value %q: IET only accepts Yes or No (exact case); accepted", s.Keyword.Text, v.Text)
 		}
-		if forced, ok := forcedBools[key]; ok && b != forced.value {
-			l.ds.Warnf(pos(v.Pos), "%s %s: %s; %s is offered (IET forced it too)", s.Keyword.Text, yn(b), forced.why, yn(forced.value))
-			b = forced.value
+		if value, why, ok := config.ForcedBool(key); ok && b != value {
+			l.ds.Warnf(pos(v.Pos), "%s %s: %s; %s is offered (IET forced it too)", s.Keyword.Text, yn(b), why, yn(value))
+			b = value
 		}
 		boolKeys[key](t, b)
 	default: // digests

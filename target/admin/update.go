@@ -43,18 +43,6 @@ var boolKeys = map[string]func(t *config.Target) *bool{
 	"ifmarker":            func(t *config.Target) *bool { return &t.Params.IFMarker },
 }
 
-// forcedBools are the boolean keys the engine (like IET's kernel) does not
-// negotiate: the model holds what is offered, as the config loader does.
-var forcedBools = map[string]struct {
-	value bool
-	why   string
-}{
-	"datapduinorder":      {true, "out-of-order Data PDUs are not implemented"},
-	"datasequenceinorder": {true, "out-of-order data sequences are not implemented"},
-	"ofmarker":            {false, "markers are not implemented"},
-	"ifmarker":            {false, "markers are not implemented"},
-}
-
 // SetTargetKey applies one `ietadm --op update --tid=N --params k=v` item:
 // target keys and session keys become the target's defaults for future
 // sessions. Keys are case-insensitive; integers are parsed like C strtol
@@ -98,9 +86,9 @@ func SetTargetKey(t *config.Target, key, value string) (warning string, err erro
 		default:
 			return "", errf(syscall.EINVAL, "invalid %s value %q (Yes or No)", key, value)
 		}
-		if forced, ok := forcedBools[k]; ok && b != forced.value {
-			warning = fmt.Sprintf("%s %s: %s; %s is offered (IET forced it too)", keyName(k), yesNo(b), forced.why, yesNo(forced.value))
-			b = forced.value
+		if value, why, ok := config.ForcedBool(k); ok && b != value {
+			warning = fmt.Sprintf("%s %s: %s; %s is offered (IET forced it too)", keyName(k), yesNo(b), why, yesNo(value))
+			b = value
 		}
 		*f(t) = b
 		return warning, nil
