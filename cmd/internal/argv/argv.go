@@ -24,21 +24,7 @@ func Normalize(args []string, flags []cli.Flag) []string {
 	if len(args) == 0 {
 		return args
 	}
-	short := map[byte]bool{} // letter -> takes a value
-	long := map[string]bool{}
-	for _, f := range flags {
-		takes := true
-		if v, ok := f.(valueTaker); ok {
-			takes = v.TakesValue()
-		}
-		for _, n := range f.Names() {
-			if len(n) == 1 {
-				short[n[0]] = takes
-			} else {
-				long[n] = takes
-			}
-		}
-	}
+	short, long := flagTable(flags)
 	out := append(make([]string, 0, len(args)+4), args[0])
 	for i := 1; i < len(args); i++ {
 		a := args[i]
@@ -74,6 +60,26 @@ func Normalize(args []string, flags []cli.Flag) []string {
 		}
 	}
 	return out
+}
+
+// flagTable maps each one-letter name of flags (short) and each longer
+// name (long) to whether the option takes a value.
+func flagTable(flags []cli.Flag) (short map[byte]bool, long map[string]bool) {
+	short, long = map[byte]bool{}, map[string]bool{}
+	for _, f := range flags {
+		takes := true
+		if v, ok := f.(valueTaker); ok {
+			takes = v.TakesValue()
+		}
+		for _, n := range f.Names() {
+			if len(n) == 1 {
+				short[n[0]] = takes
+			} else {
+				long[n] = takes
+			}
+		}
+	}
+	return short, long
 }
 
 // cluster splits the letters of one short-option word. It returns nil when
@@ -116,19 +122,9 @@ func DropUnknown(args []string, flags []cli.Flag) (out []string, warnings []stri
 	if len(args) == 0 {
 		return args, nil
 	}
-	short := map[byte]bool{}
-	long := map[string]bool{}
-	for _, f := range flags {
-		takes := true
-		if v, ok := f.(valueTaker); ok {
-			takes = v.TakesValue()
-		}
-		for _, n := range f.Names() {
-			if len(n) == 1 {
-				short[n[0]] = takes
-			}
-			long[n] = takes
-		}
+	short, long := flagTable(flags)
+	for b, takes := range short {
+		long[string(b)] = takes // "--b" names the short option b too
 	}
 	out = append(make([]string, 0, len(args)), args[0])
 	// dropNext drops the word after an unknown option at i, when it is
