@@ -38,6 +38,24 @@ type UnmapProber interface {
 	CanUnmap() bool
 }
 
+// WriteProtector is implemented by stores that can find themselves held
+// read-only by the system (a block device set read-only) although the
+// LUN was configured for writes.
+type WriteProtector interface {
+	WriteProtected() bool
+}
+
+// WriteProtected reports whether s, configured for writes, refuses them
+// because the system holds (a member of) it read-only: the SCSI layer
+// then serves the LUN write-protected (the WP bit, DATA PROTECT on a
+// write) instead of one that looks writable and refuses every write.
+func WriteProtected(s Store) bool {
+	if p, ok := s.(WriteProtector); ok {
+		return p.WriteProtected()
+	}
+	return false
+}
+
 // CanUnmap reports whether s can deallocate ranges: the SCSI layer
 // advertises thin provisioning (UNMAP, LBPU/LBPWS, LBPRZ) only then.
 // A store that does not implement UnmapProber cannot.

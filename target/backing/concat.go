@@ -151,6 +151,16 @@ func anyWriteCache(members []Store) bool {
 	return false
 }
 
+// WriteProtected reports whether any member is held read-only.
+func (c *ConcatStore) WriteProtected() bool {
+	for _, m := range c.members {
+		if WriteProtected(m) {
+			return true
+		}
+	}
+	return false
+}
+
 // CanUnmap is true when every member can unmap (otherwise Unmap reports
 // ErrNotSupported for the ranges on the others).
 func (c *ConcatStore) CanUnmap() bool {

@@ -158,4 +158,7 @@ func (f *Faulty) LogicalBlockSize() int { return maxBlockSize([]Store{f.inner}) 
 func (f *Faulty) WriteCacheEnabled() bool { return anyWriteCache([]Store{f.inner}) }
 
 // CanUnmap forwards to the inner store.
+// WriteProtected is the inner store's.
+func (f *Faulty) WriteProtected() bool { return WriteProtected(f.inner) }
+
 func (f *Faulty) CanUnmap() bool { return CanUnmap(f.inner) }

@@ -52,8 +52,12 @@ type FileStore struct {
 	// O_DSYNC, or the write combiner syncs each batch).
 	dsync    bool
 	blockDev bool
-	rdev     uint64 // device number of a block device
-	lbs      int    // logical block size (device) or 512
+	// writeProtected: a block device the system holds read-only
+	// (deviceReadOnly), served write-protected though the config asked
+	// for writes.
+	writeProtected bool
+	rdev           uint64 // device number of a block device
+	lbs            int    // logical block size (device) or 512
 	// fileEnd is the length of a regular file at open (before any
 	// extension), -1 for a device.
 	fileEnd int64
@@ -170,6 +174,22 @@ func writeRefused(path, at string, mode uint32) error {
 	return nil
 }
 
+// DeviceWriteProtected reports whether path is a block device the system
+// holds read-only, which a start serves write-protected (--check warns).
+// It opens the device read-only and writes nothing.
+func DeviceWriteProtected(path string) bool {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFBLK {
+		return false
+	}
+	return deviceReadOnly(fd)
+}
+
 // OpensMode reports whether a file of this mode can be a fileio or
 // blockio store (the check openFile makes once the file is open): a
 // regular file or a block device, or a character device on the systems
@@ -228,6 +248,15 @@ func (s *FileStore) init(o fileOptions) error {
 		})
 		if err == nil && lbs >= 512 {
 			s.lbs = lbs
+		}
+		if !o.ReadOnly {
+			_ = s.control(func(fd int) error {
+				s.writeProtected = deviceReadOnly(fd)
+				return nil
+			})
+			if s.writeProtected {
+				s.readOnly, s.dsync = true, false
+			}
 		}
 	case unix.S_IFREG:
 		end = st.Size
@@ -336,6 +365,11 @@ func (s *FileStore) LogicalBlockSize() int { return s.lbs }
 
 // Direct reports whether the store does O_DIRECT I/O.
 func (s *FileStore) Direct() bool { return s.direct }
+
+// WriteProtected reports whether the store is a block device the system
+// holds read-only though the LUN was not configured read-only: it is
+// served write-protected.
+func (s *FileStore) WriteProtected() bool { return s.writeProtected }
 
 // WriteCacheEnabled reports whether completed writes may still sit in a
 // volatile cache (false when opened write-through or read-only).

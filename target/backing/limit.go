@@ -66,4 +66,7 @@ func (l *LimitStore) WriteCacheEnabled() bool {
 }
 
 // CanUnmap forwards to the inner store (false when read-only).
+// WriteProtected is the inner store's, for a window configured for writes.
+func (l *LimitStore) WriteProtected() bool { return !l.readOnly && WriteProtected(l.inner) }
+
 func (l *LimitStore) CanUnmap() bool { return !l.readOnly && CanUnmap(l.inner) }

@@ -19,6 +19,17 @@ import (
 // needed, else the test is skipped) and detaches it in Cleanup.
 func attachLoop(t *testing.T, path string, sectorSize int) string {
 	t.Helper()
+	return attachLoopArgs(t, path, sectorSize, false)
+}
+
+// attachLoopRO is attachLoop with the device read-only (losetup -r).
+func attachLoopRO(t *testing.T, path string) string {
+	t.Helper()
+	return attachLoopArgs(t, path, 0, true)
+}
+
+func attachLoopArgs(t *testing.T, path string, sectorSize int, readOnly bool) string {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("loop devices need root")
 	}
@@ -29,6 +40,9 @@ func attachLoop(t *testing.T, path string, sectorSize int) string {
 	args := []string{"-f", "--show"}
 	if sectorSize > 0 {
 		args = append(args, "--sector-size", itoa(sectorSize))
+	}
+	if readOnly {
+		args = append(args, "-r")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -153,6 +167,69 @@ func TestLoopDeviceBlockio(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// A LUN configured for writes on a block device the system holds
+// read-only (Linux opens it O_RDWR all the same and refuses each write) is
+// served write-protected; configured read-only it is just read-only, and
+// a probe says the same as the start. The device's data is never touched.
+func TestReadOnlyLoopDeviceIsWriteProtected(t *testing.T) {
+	file := newTempFile(t, 1<<20)
+	want := pattern(3, 1<<20)
+	if err := os.WriteFile(file, want, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dev := attachLoopRO(t, file)
+	if !DeviceWriteProtected(dev) {
+		t.Fatalf("DeviceWriteProtected(%s) = false for losetup -r", dev)
+	}
+	if DeviceWriteProtected(file) {
+		t.Error("DeviceWriteProtected is true for a regular file")
+	}
+	for _, c := range []struct {
+		typ, iomode string
+		protected   bool
+	}{
+		{"fileio", "wb", true},
+		{"fileio", "wt", true},
+		{"fileio", "", true},
+		{"blockio", "", true},
+		{"fileio", "ro", false},
+	} {
+		for _, probe := range []bool{false, true} {
+			s, err := Open(fileLUN(dev, c.typ, c.iomode), OpenOptions{Probe: probe})
+			if err != nil {
+				t.Fatalf("%s %s probe=%v: %v", c.typ, c.iomode, probe, err)
+			}
+			if got := WriteProtected(s); got != c.protected {
+				t.Errorf("%s %s probe=%v: WriteProtected %v, want %v", c.typ, c.iomode, probe, got, c.protected)
+			}
+			if !probe {
+				_, err := s.WriteAt(make([]byte, 4096), 0)
+				expectErr(t, c.typ+" "+c.iomode+" write", err, ErrReadOnly)
+				if wc, ok := s.(WriteCacher); ok && wc.WriteCacheEnabled() {
+					t.Errorf("%s %s: write cache enabled on a read-only device", c.typ, c.iomode)
+				}
+				equalBytes(t, "device data", mustRead(t, s, 1<<20, 0), want)
+			}
+			s.Close()
+		}
+	}
+	// A writable device next to it is not write-protected.
+	rw := attachLoop(t, newTempFile(t, 1<<20), 0)
+	if DeviceWriteProtected(rw) {
+		t.Errorf("DeviceWriteProtected(%s) = true for a writable loop device", rw)
+	}
+	s := mustOpen(t, fileLUN(rw, "fileio", "wb"))
+	defer s.Close()
+	if WriteProtected(s) {
+		t.Error("a writable loop device is write-protected")
+	}
+	// Inside a RAID0 or RAID1 the read-only member makes it write-protected.
+	cat := NewConcat(s, mustOpen(t, fileLUN(dev, "fileio", "wb")))
+	if !WriteProtected(cat) {
+		t.Error("a concatenation with a read-only member is not write-protected")
 	}
 }
 

@@ -408,6 +408,18 @@ func MirrorHealth(s Store) [][]MemberHealth {
 	return out
 }
 
+// WriteProtected reports whether any member is held read-only: a write
+// could not reach it, and the mirror would lose a member on the first
+// write instead of serving what it has.
+func (m *MirrorStore) WriteProtected() bool {
+	for _, mm := range m.members {
+		if WriteProtected(mm.Store) {
+			return true
+		}
+	}
+	return false
+}
+
 // CanUnmap follows the first member, which decides (see Unmap: the
 // others get zeros written when they cannot punch holes).
 func (m *MirrorStore) CanUnmap() bool {

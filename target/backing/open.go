@@ -203,6 +203,9 @@ func (o opener) openFile(st *config.Store) (Store, error) {
 		// Served all the same: a config that runs must keep running.
 		o.log.WithField("path", st.Path).Warn(BlockioOnFileNote(st.Path))
 	}
+	if s.WriteProtected() {
+		o.log.WithField("path", st.Path).Warn(WriteProtectedNote(st.Path))
+	}
 	if o.readOnly && s.fileEnd >= 0 && fo.Size > 0 && fo.Offset+fo.Size > s.fileEnd {
 		o.log.WithField("path", st.Path).Warn(PastEndNote(st.Path, fo.Offset, fo.Size, s.fileEnd))
 	}
@@ -213,6 +216,12 @@ func (o opener) openFile(st *config.Store) (Store, error) {
 // which IET refused and we serve.
 func BlockioOnFileNote(path string) string {
 	return fmt.Sprintf("%s is a regular file: IET refused Type=blockio on it (block device only); served here with O_DIRECT on the file (through the page cache where the file system refuses O_DIRECT)", path)
+}
+
+// WriteProtectedNote is the warning for a LUN configured for writes on a
+// block device the system holds read-only.
+func WriteProtectedNote(path string) string {
+	return fmt.Sprintf("%s is a read-only block device (blockdev --getro says 1): served write-protected (the WP bit; writes fail with DATA PROTECT) instead of accepting writes that would all fail; after blockdev --setrw, a restart serves it writable", path)
 }
 
 // PastEndNote is the warning for a read-only window [off,+size) that runs

@@ -35,6 +35,15 @@ func deviceBlockSize(fd int) (int, error) {
 	return int(lbs), err
 }
 
+// deviceReadOnly reports whether a block device is read-only (BLKROGET:
+// `blockdev --setro`, a loop device attached with -r, a write-protected
+// disk). Linux opens such a device for writing all the same and refuses
+// each write (EPERM).
+func deviceReadOnly(fd int) bool {
+	ro, err := unix.IoctlGetInt(fd, unix.BLKROGET)
+	return err == nil && ro != 0
+}
+
 // punchHole deallocates [off, off+n) of the file, keeping its size.
 func punchHole(fd int, off, n int64) error {
 	return os.NewSyscallError("fallocate",

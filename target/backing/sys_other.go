@@ -29,6 +29,10 @@ func deviceSize(fd int) (int64, error) {
 	return n, nil
 }
 
+// deviceReadOnly: these systems refuse the open for writing of a
+// write-protected disk, which the start reports.
+func deviceReadOnly(fd int) bool { return false }
+
 // deviceBlockSize is the device's sector size from the system's ioctl,
 // else 512 (the block size the config may override).
 func deviceBlockSize(fd int) (int, error) {

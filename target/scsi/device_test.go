@@ -516,3 +516,50 @@ func TestDisabledServiceActionSense(t *testing.T) {
 		t.Fatalf("UNMAP without thin provisioning: %+v", r)
 	}
 }
+
+// writeProtectedStore is a store the system holds read-only (a block
+// device set read-only), configured for writes.
+type writeProtectedStore struct{ backing.Store }
+
+func (writeProtectedStore) WriteProtected() bool { return true }
+
+// A LUN configured for writes on a store the system holds read-only is
+// served write-protected: the WP bit in MODE SENSE, DATA PROTECT / WRITE
+// PROTECTED on a write, reads as usual.
+func TestWriteProtectedStoreServedWriteProtected(t *testing.T) {
+	tc := config.NewTarget(1, "iqn.2026-01.org.ietgo:unit")
+	lc := &config.LUN{Number: 0, Type: "fileio", IOMode: "wb", Store: &config.Store{Path: "dev"}}
+	tc.LUNs = []*config.LUN{lc}
+	mem := backing.NewMemory(1 << 20)
+	want := bytes.Repeat([]byte{0xa5}, 512)
+	if _, err := mem.WriteAt(want, 0); err != nil {
+		t.Fatal(err)
+	}
+	tg, err := NewTarget(tc, Options{OpenStore: func(*config.LUN) (backing.Store, error) {
+		return writeProtectedStore{mem}, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &Nexus{ID: 1, InitiatorName: "iqn.a", ISID: [6]byte{0x80, 0, 0, 0, 0, 1}, TargetName: tc.Name}
+	tg.NexusAttach(a)
+	run(tg, a, cdb(0x00, 6), nil) // the power-on unit attention
+	ms := cdb(0x1a, 6)
+	ms[2], ms[4] = 0x3f, 255
+	r := run(tg, a, ms, nil)
+	if r.Status != StatusGood || len(r.Data) < 4 || r.Data[2]&0x80 == 0 {
+		t.Fatalf("MODE SENSE: WP bit not set: %+v", r)
+	}
+	r = run(tg, a, rw16(0x8a, 0, 1, 0), make([]byte, 512))
+	if senseKey(r) != keyDataProtect || senseASC(r) != ascWriteProtected {
+		t.Fatalf("write: want DATA PROTECT / WRITE PROTECTED, got %+v", r)
+	}
+	r = run(tg, a, rw16(0x88, 0, 1, 0), nil)
+	if r.Status != StatusGood || !bytes.Equal(r.Data, want) {
+		t.Fatalf("read: %+v", r)
+	}
+	got := make([]byte, 512)
+	if _, err := mem.ReadAt(got, 0); err != nil || !bytes.Equal(got, want) {
+		t.Fatal("the refused write changed the store")
+	}
+}

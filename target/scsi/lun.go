@@ -94,7 +94,10 @@ func newLUN(t *Target, lc *config.LUN, st backing.Store, state *luState) (*lun, 
 	}
 	l.bs, l.shift = bs, shift
 	l.nblocks.Store(nblocks)
-	l.ro = lc.ReadOnly()
+	// A device the system holds read-only is served write-protected
+	// (backing warns at open): the WP bit tells initiators before they
+	// write, instead of a LUN that looks writable and fails every write.
+	l.ro = lc.ReadOnly() || backing.WriteProtected(st)
 	l.wc = lc.IOMode == "wb"
 	if w, ok := st.(backing.WriteCacher); ok {
 		l.wc = w.WriteCacheEnabled()

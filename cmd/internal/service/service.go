@@ -350,7 +350,9 @@ type fileCheck struct {
 // give them, too short to hold one block, a directory or anything else
 // that is neither a regular file nor a block device. It also lists the
 // missing files a start creates, and blockio on a regular file (served,
-// IET refused it). It only stats: a check opens nothing.
+// IET refused it), and a read-only block device (served write-protected).
+// It stats, and opens only a device, read-only, to ask whether it is
+// read-only.
 func missingFiles(st *config.Store, c fileCheck, at config.Position) []missingFile {
 	if st == nil {
 		return nil
@@ -400,6 +402,8 @@ func missingFiles(st *config.Store, c fileCheck, at config.Position) []missingFi
 			add(true, "%s holds %d byte(s) past offset %d, less than one %d-byte block", st.Path, max(fi.Size()-st.Offset, 0), st.Offset, blockSize)
 		case fi.Mode().IsRegular() && c.blockio:
 			add(false, "%s", backing.BlockioOnFileNote(st.Path))
+		case fi.Mode()&fs.ModeDevice != 0 && !c.readOnly && backing.DeviceWriteProtected(st.Path):
+			add(false, "%s", backing.WriteProtectedNote(st.Path))
 		}
 		if err == nil && fi.Mode().IsRegular() && st.Size > 0 && fi.Size() < st.Offset+st.Size {
 			switch {

@@ -374,3 +374,41 @@ func TestCheckDoesNotPromiseWhatFails(t *testing.T) {
 		t.Fatalf("Check printed\n%s", s)
 	}
 }
+
+// A LUN configured for writes on a read-only block device (losetup -r):
+// --check warns that a start serves it write-protected; configured
+// read-only, nothing is said.
+func TestCheckReadOnlyBlockDevice(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("loop devices need root")
+	}
+	dir := t.TempDir()
+	img := filepath.Join(dir, "disk.bin")
+	if err := os.WriteFile(img, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("losetup", "-r", "-f", "--show", img).CombinedOutput()
+	if err != nil {
+		t.Skipf("losetup -r: %v %s", err, out)
+	}
+	dev := strings.TrimSpace(string(out))
+	t.Cleanup(func() {
+		if out, err := exec.Command("losetup", "-d", dev).CombinedOutput(); err != nil {
+			t.Errorf("losetup -d %s: %v %s", dev, err, out)
+		}
+	})
+	conf := filepath.Join(dir, "ietd.conf")
+	if err := os.WriteFile(conf, []byte("Target iqn.x:a\n\tLun 0 Path="+dev+",Type=fileio\n\tLun 1 Path="+dev+",Type=fileio,IOMode=ro\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, start := Loaders(conf, nil, compat.LoadOptions{ACLDir: dir}, nil)
+	var buf bytes.Buffer
+	if err := Check(&buf, start); err != nil {
+		t.Fatal(err)
+	}
+	want := conf + ":2:13: warning: LUN 0 of target iqn.x:a: " + backing.WriteProtectedNote(dev) + "\n" +
+		conf + ": ok (iet, 1 target(s), 2 LUN(s))\n"
+	if buf.String() != want {
+		t.Fatalf("Check printed\n%s\nwant\n%s", buf.String(), want)
+	}
+}
