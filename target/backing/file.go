@@ -114,6 +114,15 @@ func openFile(o fileOptions) (*FileStore, error) {
 	// init can refuse it; init clears it once the file is a regular file
 	// or a device.
 	f, err := os.OpenFile(o.Path, flags|unix.O_CLOEXEC|unix.O_NONBLOCK, 0o666)
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		// A regular file under a lease (fcntl F_SETLEASE: Samba, NFS
+		// servers) that this open breaks: with O_NONBLOCK open(2) says
+		// EWOULDBLOCK at once. Without it, it waits until the holder
+		// lets go (at most /proc/sys/fs/lease-break-time), as before.
+		if fi, serr := os.Stat(o.Path); serr == nil && fi.Mode().IsRegular() {
+			f, err = os.OpenFile(o.Path, flags|unix.O_CLOEXEC, 0o666)
+		}
+	}
 	if err != nil {
 		if o.Direct && errors.Is(err, unix.EINVAL) {
 			return nil, fmt.Errorf("%w: %w", errDirectRefused, err)

@@ -1,0 +1,53 @@
+//go:build linux
+
+package backing
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// A file under a read lease that the store's open for writing breaks:
+// the open waits for the holder to let go (as it did before opens were
+// made non-blocking for FIFOs) instead of failing with EWOULDBLOCK.
+func TestOpenWaitsForLeaseBreak(t *testing.T) {
+	path := newTempFile(t, 1<<20)
+	holder, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	if _, err := unix.FcntlInt(holder.Fd(), unix.F_SETLEASE, unix.F_RDLCK); err != nil {
+		t.Skipf("F_SETLEASE: %v", err)
+	}
+	released := make(chan struct{})
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		unix.FcntlInt(holder.Fd(), unix.F_SETLEASE, unix.F_UNLCK)
+		close(released)
+	}()
+	done := make(chan error, 1)
+	go func() {
+		s, err := Open(fileLUN(path, "fileio", "wb"), OpenOptions{})
+		if err == nil {
+			s.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("open of a leased file: %v", err)
+		}
+		select {
+		case <-released:
+		default:
+			t.Fatal("open returned while the lease was still held")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("open of a leased file still waiting 30 s after the lease was released")
+	}
+}
