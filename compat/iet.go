@@ -3,7 +3,6 @@ package compat
 import (
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -420,13 +419,13 @@ func (l *ietLowerer) setting(s *ietconf.SettingLine) {
 		}
 		k.set(t, int(n))
 	case isBool:
-		b, ok := yesNo(v.Text)
+		b, exact, ok := config.ParseYesNo(v.Text)
 		if !ok {
 			l.ds.Errorf(pos(v.Pos), "%s value %q must be Yes or No; the line is left out (the default stays, as IET)", s.Keyword.Text, v.Text)
 			return
 		}
-		if v.Text != "Yes" && v.Text != "No" {
-			l.ds.Warnf(pos(v.Pos), "%s value %q: IET only accepts Yes or No (exact case); accepted", s.Keyword.Text, v.Text)
+		if !exact {
+			l.ds.Warnf(pos(v.Pos), "%s", config.YesNoCaseNote(s.Keyword.Text, v.Text))
 		}
 		if value, why, ok := config.ForcedBool(key); ok && b != value {
 			l.ds.Warnf(pos(v.Pos), "%s %s: %s; %s is offered (IET forced it too)", s.Keyword.Text, yn(b), why, yn(value))
@@ -434,28 +433,13 @@ func (l *ietLowerer) setting(s *ietconf.SettingLine) {
 		}
 		boolKeys[key](t, b)
 	default: // digests
-		var list []string
-		for _, item := range strings.Split(v.Text, ",") {
-			switch {
-			case item == "None" || item == "CRC32C":
-				list = append(list, item)
-			case strings.EqualFold(item, "None") || strings.EqualFold(item, "CRC32C"):
-				norm := "None"
-				if strings.EqualFold(item, "CRC32C") {
-					norm = "CRC32C"
-				}
-				l.ds.Warnf(pos(v.Pos), "%s value %q: IET only accepts None or CRC32C (exact case); accepted", s.Keyword.Text, item)
-				list = append(list, norm)
-			default:
-				l.ds.Errorf(pos(v.Pos), "%s value %q: each item must be None or CRC32C; the line is left out (the default stays, as IET)", s.Keyword.Text, item)
-				return
-			}
+		list, inexact, bad, ok := config.ParseDigests(v.Text)
+		if !ok {
+			l.ds.Errorf(pos(v.Pos), "%s value %q: each item must be None or CRC32C; the line is left out (the default stays, as IET)", s.Keyword.Text, bad)
+			return
 		}
-		if slices.Contains(list, "CRC32C") && !slices.Contains(list, "None") {
-			// IET negotiates CRC32C when both sides allow it and None
-			// otherwise: "HeaderDigest CRC32C" allows digests, it does
-			// not refuse initiators that offer only None.
-			list = append(list, "None")
+		for _, item := range inexact {
+			l.ds.Warnf(pos(v.Pos), "%s", config.DigestCaseNote(s.Keyword.Text, item))
 		}
 		if key == "headerdigest" {
 			t.Params.HeaderDigest = list

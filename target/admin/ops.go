@@ -296,9 +296,7 @@ func (o *Ops) target(req *Request) (string, error) {
 			if err != nil {
 				return "", err
 			}
-			if w != "" {
-				warns = append(warns, w)
-			}
+			warns = append(warns, w...)
 		}
 		if err := o.apply(cfg); err != nil {
 			return "", err

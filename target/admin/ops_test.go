@@ -340,3 +340,37 @@ func TestUserTakesTIDOnly(t *testing.T) {
 		t.Fatalf("account added: %+v", a)
 	}
 }
+
+// A Yes/No or digest value not in IET's exact case is accepted with the
+// config loader's warning (IET refused it), and CRC32C alone also allows
+// None, as in ietd.conf.
+func TestUpdateWarnsAboutValueCase(t *testing.T) {
+	o, _ := newOps()
+	if r := do(o, Request{Op: OpNew, TID: ip(3), Params: "Name=iqn.x:u"}); r.Errno != 0 {
+		t.Fatalf("new target: %+v", r)
+	}
+	r := do(o, Request{Op: OpUpdate, TID: ip(3), Params: "InitialR2T=yes,ImmediateData=NO,HeaderDigest=crc32c,DataDigest=CRC32C"})
+	if r.Errno != 0 {
+		t.Fatalf("update: %+v", r)
+	}
+	want := []string{
+		`InitialR2T value "yes": IET only accepts Yes or No (exact case); accepted`,
+		`ImmediateData value "NO": IET only accepts Yes or No (exact case); accepted`,
+		`HeaderDigest value "crc32c": IET only accepts None or CRC32C (exact case); accepted`,
+	}
+	if strings.Join(r.Warnings, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("warnings:\n%s\nwant:\n%s", strings.Join(r.Warnings, "\n"), strings.Join(want, "\n"))
+	}
+	show := do(o, Request{Op: OpShow, TID: ip(3), SID: u64(0)}).Output
+	for _, l := range []string{"InitialR2T=Yes\n", "ImmediateData=No\n", "HeaderDigest=None,CRC32C\n", "DataDigest=None,CRC32C\n"} {
+		if !strings.Contains(show, l) {
+			t.Errorf("--sid=0 lacks %q:\n%s", l, show)
+		}
+	}
+	if r := do(o, Request{Op: OpUpdate, TID: ip(3), Params: "InitialR2T=Yes,HeaderDigest=None"}); r.Errno != 0 || len(r.Warnings) != 0 {
+		t.Fatalf("update in IET's case: %+v", r)
+	}
+	if r := do(o, Request{Op: OpUpdate, TID: ip(3), Params: "DataDigest=md5"}); r.Errno == 0 {
+		t.Fatalf("DataDigest=md5 accepted: %+v", r)
+	}
+}

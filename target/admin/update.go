@@ -49,66 +49,62 @@ var boolKeys = map[string]func(t *config.Target) *bool{
 // with base 0 and clamped to the key's range. The target holds what is
 // used (the config loader's rule): a clamped number or a forced value
 // (ErrorRecoveryLevel 0, DataPDUInOrder and DataSequenceInOrder Yes,
-// markers No) is stored as such and warning says so ("" otherwise).
-func SetTargetKey(t *config.Target, key, value string) (warning string, err error) {
+// markers No) is stored as such and a warning says so, as does one for a
+// Yes/No or digest value not in IET's exact case (accepted, as the loader
+// accepts it; IET refused it).
+func SetTargetKey(t *config.Target, key, value string) (warnings []string, err error) {
 	k := strings.ToLower(key)
 	switch k {
 	case "type":
-		return "", nil // IET's target Type is always 0
+		return nil, nil // IET's target Type is always 0
 	case "maxsessions", "lun", "alias":
-		return "", errf(syscall.EINVAL, "%s cannot be changed at run time", key)
+		return nil, errf(syscall.EINVAL, "%s cannot be changed at run time", key)
 	case "headerdigest", "datadigest":
-		var list []string
-		for _, v := range strings.Split(value, ",") {
-			switch strings.ToLower(strings.TrimSpace(v)) {
-			case "none":
-				list = append(list, "None")
-			case "crc32c":
-				list = append(list, "CRC32C")
-			default:
-				return "", errf(syscall.EINVAL, "invalid %s value %q", key, value)
-			}
+		list, inexact, _, ok := config.ParseDigests(strings.ReplaceAll(value, " ", ""))
+		if !ok {
+			return nil, errf(syscall.EINVAL, "invalid %s value %q (None, CRC32C or both)", key, value)
+		}
+		for _, item := range inexact {
+			warnings = append(warnings, config.DigestCaseNote(keyName(k), item))
 		}
 		if k == "headerdigest" {
 			t.Params.HeaderDigest = list
 		} else {
 			t.Params.DataDigest = list
 		}
-		return "", nil
+		return warnings, nil
 	}
 	if f, ok := boolKeys[k]; ok {
-		var b bool
-		switch strings.ToLower(value) {
-		case "yes":
-			b = true
-		case "no":
-			b = false
-		default:
-			return "", errf(syscall.EINVAL, "invalid %s value %q (Yes or No)", key, value)
+		b, exact, ok := config.ParseYesNo(value)
+		if !ok {
+			return nil, errf(syscall.EINVAL, "invalid %s value %q (Yes or No)", key, value)
+		}
+		if !exact {
+			warnings = append(warnings, config.YesNoCaseNote(keyName(k), value))
 		}
 		if value, why, ok := config.ForcedBool(k); ok && b != value {
-			warning = fmt.Sprintf("%s %s: %s; %s is offered (IET forced it too)", keyName(k), yesNo(b), why, yesNo(value))
+			warnings = append(warnings, fmt.Sprintf("%s %s: %s; %s is offered (IET forced it too)", keyName(k), yesNo(b), why, yesNo(value)))
 			b = value
 		}
 		*f(t) = b
-		return warning, nil
+		return warnings, nil
 	}
 	if ik, ok := intKeys[k]; ok {
 		n, err := strconv.ParseInt(strings.TrimSpace(value), 0, 64)
 		if err != nil {
-			return "", errf(syscall.EINVAL, "invalid %s value %q", key, value)
+			return nil, errf(syscall.EINVAL, "invalid %s value %q", key, value)
 		}
 		v := int(max(min(n, int64(ik.max)), int64(ik.min)))
 		switch {
 		case k == "errorrecoverylevel" && n > 0:
-			warning = fmt.Sprintf("%s %d: only level 0 is implemented; 0 is offered (IET forced 0 too)", keyName(k), n)
+			warnings = append(warnings, fmt.Sprintf("%s %d: only level 0 is implemented; 0 is offered (IET forced 0 too)", keyName(k), n))
 		case int64(v) != n:
-			warning = fmt.Sprintf("%s %d out of range (%d..%d): using %d", keyName(k), n, ik.min, ik.max, v)
+			warnings = append(warnings, fmt.Sprintf("%s %d out of range (%d..%d): using %d", keyName(k), n, ik.min, ik.max, v))
 		}
 		*ik.field(t) = v
-		return warning, nil
+		return warnings, nil
 	}
-	return "", errf(syscall.EINVAL, "unknown parameter %q", key)
+	return nil, errf(syscall.EINVAL, "unknown parameter %q", key)
 }
 
 // keyName is a lower-cased key as IET writes it.
