@@ -1,0 +1,172 @@
+package iscsi
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ietgo/ietd/target/login"
+	"github.com/ietgo/ietd/target/pdu"
+)
+
+// fuzzPDUs is a stream of full-feature-phase PDUs as an initiator logged
+// in by dialRaw (CmdSN 1 next) could send them, for the fuzz corpus.
+type fuzzPDUs struct {
+	buf   []byte
+	cmdSN uint32
+}
+
+func (s *fuzzPDUs) add(h pdu.BHS, data []byte) {
+	h.SetDataLen(len(data))
+	bufs, _ := pdu.AppendPDU(nil, nil, &h, data, false, false)
+	for _, b := range bufs {
+		s.buf = append(s.buf, b...)
+	}
+}
+
+func (s *fuzzPDUs) command(flags byte, itt, edtl uint32, cdb, imm []byte) {
+	var h pdu.BHS
+	h.SetOpcode(pdu.OpSCSICmd)
+	h.SetFlags(flags)
+	h.SetU32(pdu.OffITT, itt)
+	h.SetU32(pdu.OffTTT, edtl)
+	h.SetU32(pdu.OffCmdSN, s.cmdSN)
+	s.cmdSN++
+	copy(h.CDB(), cdb)
+	s.add(h, imm)
+}
+
+func (s *fuzzPDUs) immediate(op pdu.Opcode, flags byte, itt, ttt uint32, data []byte) {
+	var h pdu.BHS
+	h.SetOpcode(op)
+	h[0] |= 0x40
+	h.SetFlags(flags)
+	h.SetU32(pdu.OffITT, itt)
+	h.SetU32(pdu.OffTTT, ttt)
+	h.SetU32(pdu.OffCmdSN, s.cmdSN)
+	s.add(h, data)
+}
+
+func (s *fuzzPDUs) dataOut(itt, ttt, sn, off uint32, final bool, data []byte) {
+	var h pdu.BHS
+	h.SetOpcode(pdu.OpDataOut)
+	if final {
+		h.SetFlags(pdu.FlagFinal)
+	}
+	h.SetU32(pdu.OffITT, itt)
+	h.SetU32(pdu.OffTTT, ttt)
+	h.SetU32(pdu.OffDataSN, sn)
+	h.SetU32(pdu.OffBufOffset, off)
+	s.add(h, data)
+}
+
+// fuzzSeeds are streams of the requests a full-feature phase carries.
+func fuzzSeeds() [][]byte {
+	var seeds [][]byte
+	seq := func(build func(s *fuzzPDUs)) {
+		s := &fuzzPDUs{cmdSN: 1}
+		build(s)
+		seeds = append(seeds, s.buf)
+	}
+	block := make([]byte, 512)
+	for i := range block {
+		block[i] = byte(i)
+	}
+	seq(func(s *fuzzPDUs) { // TEST UNIT READY, READ(10)
+		s.command(pdu.FlagFinal|1, 1, 0, []byte{0x00, 0, 0, 0, 0, 0}, nil)
+		s.command(pdu.FlagFinal|pdu.FlagRead|1, 2, 1024, []byte{0x28, 0, 0, 0, 0, 0, 0, 0, 2, 0}, nil)
+	})
+	seq(func(s *fuzzPDUs) { // WRITE(10) of two blocks: one immediate, one solicited
+		s.command(pdu.FlagFinal|pdu.FlagWrite|1, 1, 1024, []byte{0x2a, 0, 0, 0, 0, 4, 0, 0, 2, 0}, block)
+		s.dataOut(1, 0x1000, 0, 512, true, block)
+	})
+	seq(func(s *fuzzPDUs) { // WRITE(10), unsolicited Data-Out (InitialR2T=No is not negotiated: an error)
+		s.command(pdu.FlagWrite|1, 1, 1024, []byte{0x2a, 0, 0, 0, 0, 0, 0, 0, 2, 0}, nil)
+		s.dataOut(1, pdu.ReservedTag, 0, 0, false, block)
+		s.dataOut(1, pdu.ReservedTag, 1, 512, true, block)
+	})
+	seq(func(s *fuzzPDUs) { // NOP-Out ping with data, then a reply to a target NOP-In
+		s.immediate(pdu.OpNOPOut, pdu.FlagFinal, 7, pdu.ReservedTag, []byte("ping"))
+		s.immediate(pdu.OpNOPOut, pdu.FlagFinal, pdu.ReservedTag, 1, nil)
+	})
+	seq(func(s *fuzzPDUs) { // a READ, ABORT TASK of it, LU RESET, TARGET WARM RESET
+		s.command(pdu.FlagFinal|pdu.FlagRead|1, 1, 512, []byte{0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0}, nil)
+		for i, fn := range []byte{1, 5, 6} {
+			var h pdu.BHS
+			h.SetOpcode(pdu.OpTMFReq)
+			h[0] |= 0x40
+			h.SetFlags(pdu.FlagFinal | fn)
+			h.SetU32(pdu.OffITT, 100+uint32(i))
+			h.SetU32(pdu.OffTTT, 1)
+			h.SetU32(pdu.OffCmdSN, s.cmdSN)
+			s.add(h, nil)
+		}
+	})
+	seq(func(s *fuzzPDUs) { // SendTargets, then a continued Text request
+		s.immediate(pdu.OpTextReq, pdu.FlagFinal, 10, pdu.ReservedTag,
+			login.EncodeKeys([]login.KV{{Key: "SendTargets", Value: "All"}}))
+		s.immediate(pdu.OpTextReq, 0x40, 11, pdu.ReservedTag, []byte("MaxBurstLe"))
+		s.immediate(pdu.OpTextReq, pdu.FlagFinal, 11, pdu.ReservedTag, []byte("ngth=4096\x00"))
+	})
+	seq(func(s *fuzzPDUs) { // SNACK (ErrorRecoveryLevel 0: rejected), then a logout
+		s.immediate(pdu.OpSNACK, pdu.FlagFinal, 20, pdu.ReservedTag, nil)
+		s.immediate(pdu.OpLogoutReq, pdu.FlagFinal, 21, pdu.ReservedTag, nil)
+	})
+	return seeds
+}
+
+// FuzzFullFeaturePhase sends what follows a successful login to a running
+// server as it comes: requests, data and junk in any order. The server
+// must not panic, and once the initiator has sent everything and shut
+// its side down it must answer what it answers and close the connection
+// within a bounded time (no hang on a half-sent command or a stalled
+// window).
+func FuzzFullFeaturePhase(f *testing.F) {
+	for _, s := range fuzzSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		if len(stream) > 64<<10 {
+			return
+		}
+		cfg, _ := basicConfig()
+		ts := startServer(t, cfg, newFakeDisk(1<<20))
+		r := dialRaw(t, ts.addr, normalKeys())
+		tc := r.nc.(*net.TCPConn)
+		// The server's answers are read meanwhile, so that it never
+		// blocks on a full socket while the stream is still going in.
+		// Every answer must be a well-formed PDU.
+		drained := make(chan error, 1)
+		go func() {
+			tc.SetReadDeadline(time.Now().Add(20 * time.Second))
+			var p rawPDU
+			for {
+				if err := r.rd.ReadHeader(&p.Header); err != nil {
+					drained <- err
+					return
+				}
+				p.data = make([]byte, p.DataLen())
+				if err := r.rd.ReadData(p.data); err != nil {
+					drained <- err
+					return
+				}
+			}
+		}()
+		tc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if _, err := tc.Write(stream); err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("the server stopped reading a %d-byte stream", len(stream))
+		}
+		tc.CloseWrite()
+		switch err := <-drained; {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			t.Fatalf("the connection stayed open 20 s after the initiator shut its side down")
+		case err == io.EOF, errors.Is(err, syscall.ECONNRESET):
+		default:
+			t.Fatalf("the server's answer is not a well-formed PDU: %v", err)
+		}
+	})
+}
