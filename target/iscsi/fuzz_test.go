@@ -52,16 +52,7 @@ func (s *fuzzPDUs) immediate(op pdu.Opcode, flags byte, itt, ttt uint32, data []
 }
 
 func (s *fuzzPDUs) dataOut(itt, ttt, sn, off uint32, final bool, data []byte) {
-	var h pdu.BHS
-	h.SetOpcode(pdu.OpDataOut)
-	if final {
-		h.SetFlags(pdu.FlagFinal)
-	}
-	h.SetU32(pdu.OffITT, itt)
-	h.SetU32(pdu.OffTTT, ttt)
-	h.SetU32(pdu.OffDataSN, sn)
-	h.SetU32(pdu.OffBufOffset, off)
-	s.add(h, data)
+	s.add(dataOutHeader(itt, ttt, sn, off, final), data)
 }
 
 // fuzzSeeds are streams of the requests a full-feature phase carries.

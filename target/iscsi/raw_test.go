@@ -133,6 +133,13 @@ func (r *rawInit) writeCommand(cdb []byte, edtl uint32, imm []byte) uint32 {
 // dataOut sends a Data-Out PDU for task itt (TTT ttt, DataSN sn, buffer
 // offset off; F bit with final).
 func (r *rawInit) dataOut(itt, ttt, sn, off uint32, final bool, data []byte) {
+	d := dataOutHeader(itt, ttt, sn, off, final)
+	r.send(&d, data)
+}
+
+// dataOutHeader is the header of a Data-Out PDU for task itt (TTT ttt,
+// DataSN sn, buffer offset off; F bit with final).
+func dataOutHeader(itt, ttt, sn, off uint32, final bool) pdu.BHS {
 	var d pdu.BHS
 	d.SetOpcode(pdu.OpDataOut)
 	if final {
@@ -142,7 +149,7 @@ func (r *rawInit) dataOut(itt, ttt, sn, off uint32, final bool, data []byte) {
 	d.SetU32(pdu.OffTTT, ttt)
 	d.SetU32(pdu.OffDataSN, sn)
 	d.SetU32(pdu.OffBufOffset, off)
-	r.send(&d, data)
+	return d
 }
 
 func (r *rawInit) command(cdb []byte, edtl uint32, read bool) uint32 {
