@@ -126,38 +126,92 @@ func FuzzFullFeaturePhase(f *testing.F) {
 		}
 		cfg, _ := basicConfig()
 		ts := startServer(t, cfg, newFakeDisk(1<<20))
-		r := dialRaw(t, ts.addr, normalKeys())
-		tc := r.nc.(*net.TCPConn)
-		// The server's answers are read meanwhile, so that it never
-		// blocks on a full socket while the stream is still going in.
-		// Every answer must be a well-formed PDU.
-		drained := make(chan error, 1)
-		go func() {
-			tc.SetReadDeadline(time.Now().Add(20 * time.Second))
-			var p rawPDU
-			for {
-				if err := r.rd.ReadHeader(&p.Header); err != nil {
-					drained <- err
-					return
-				}
-				p.data = make([]byte, p.DataLen())
-				if err := r.rd.ReadData(p.data); err != nil {
-					drained <- err
-					return
-				}
-			}
-		}()
-		tc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		if _, err := tc.Write(stream); err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Fatalf("the server stopped reading a %d-byte stream", len(stream))
-		}
-		tc.CloseWrite()
-		switch err := <-drained; {
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			t.Fatalf("the connection stayed open 20 s after the initiator shut its side down")
-		case err == io.EOF, errors.Is(err, syscall.ECONNRESET):
-		default:
-			t.Fatalf("the server's answer is not a well-formed PDU: %v", err)
-		}
+		sendStream(t, dialRaw(t, ts.addr, normalKeys()), stream)
 	})
+}
+
+// loginSeeds are streams that open a connection: logins in one step and
+// in two, with a continued key list, for discovery and for a target,
+// each followed by a first request.
+func loginSeeds() [][]byte {
+	var seeds [][]byte
+	seq := func(build func(s *fuzzPDUs)) {
+		s := &fuzzPDUs{cmdSN: 1}
+		build(s)
+		seeds = append(seeds, s.buf)
+	}
+	keys := func(kv ...login.KV) []byte { return login.EncodeKeys(kv) }
+	seq(func(s *fuzzPDUs) { // normal session in one step, then TEST UNIT READY
+		s.add(loginReq(pdu.FlagTransit|1<<2|3, 1), login.EncodeKeys(normalKeys()))
+		s.command(pdu.FlagFinal|1, 1, 0, []byte{0x00, 0, 0, 0, 0, 0}, nil)
+	})
+	seq(func(s *fuzzPDUs) { // discovery, then SendTargets
+		s.add(loginReq(pdu.FlagTransit|1<<2|3, 2), keys(login.KV{Key: "InitiatorName", Value: "iqn.2026-01.test:raw"},
+			login.KV{Key: "SessionType", Value: "Discovery"}))
+		s.immediate(pdu.OpTextReq, pdu.FlagFinal, 10, pdu.ReservedTag, keys(login.KV{Key: "SendTargets", Value: "All"}))
+	})
+	seq(func(s *fuzzPDUs) { // security stage (AuthMethod None), then operational, the keys continued
+		s.add(loginReq(pdu.FlagTransit|0<<2|1, 3), keys(login.KV{Key: "InitiatorName", Value: "iqn.2026-01.test:raw"},
+			login.KV{Key: "TargetName", Value: testIQN}, login.KV{Key: "AuthMethod", Value: "None"}))
+		ops := login.EncodeKeys([]login.KV{{Key: "HeaderDigest", Value: "None"}, {Key: "MaxRecvDataSegmentLength", Value: "8192"},
+			{Key: "ImmediateData", Value: "Yes"}, {Key: "InitialR2T", Value: "No"}})
+		s.add(loginReq(pdu.FlagContinue|1<<2|3, 3), ops[:20])
+		s.add(loginReq(pdu.FlagTransit|1<<2|3, 3), ops[20:])
+		s.immediate(pdu.OpLogoutReq, pdu.FlagFinal, 21, pdu.ReservedTag, nil)
+	})
+	return seeds
+}
+
+// FuzzLoginPhase is FuzzFullFeaturePhase from the first byte of a
+// connection: logins and whatever follows them.
+func FuzzLoginPhase(f *testing.F) {
+	for _, s := range loginSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		if len(stream) > 64<<10 {
+			return
+		}
+		cfg, _ := basicConfig()
+		ts := startServer(t, cfg, newFakeDisk(1<<20))
+		sendStream(t, rawConn(t, ts.addr), stream)
+	})
+}
+
+// sendStream sends stream on r's connection and shuts the sending side
+// down. The server must answer only with well-formed PDUs and close the
+// connection within a bounded time.
+func sendStream(t *testing.T, r *rawInit, stream []byte) {
+	tc := r.nc.(*net.TCPConn)
+	// The server's answers are read meanwhile, so that it never
+	// blocks on a full socket while the stream is still going in.
+	// Every answer must be a well-formed PDU.
+	drained := make(chan error, 1)
+	go func() {
+		tc.SetReadDeadline(time.Now().Add(20 * time.Second))
+		var p rawPDU
+		for {
+			if err := r.rd.ReadHeader(&p.Header); err != nil {
+				drained <- err
+				return
+			}
+			p.data = make([]byte, p.DataLen())
+			if err := r.rd.ReadData(p.data); err != nil {
+				drained <- err
+				return
+			}
+		}
+	}()
+	tc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := tc.Write(stream); err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the server stopped reading a %d-byte stream", len(stream))
+	}
+	tc.CloseWrite()
+	switch err := <-drained; {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		t.Fatalf("the connection stayed open 20 s after the initiator shut its side down")
+	case err == io.EOF, errors.Is(err, syscall.ECONNRESET):
+	default:
+		t.Fatalf("the server's answer is not a well-formed PDU: %v", err)
+	}
 }
