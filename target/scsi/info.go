@@ -1,5 +1,10 @@
 package scsi
 
+import (
+	"context"
+	"errors"
+)
+
 func (c *cmdCtx) testUnitReady() Result { return good() }
 
 func (c *cmdCtx) requestSense() Result {
@@ -121,6 +126,39 @@ func (c *cmdCtx) preventAllow() Result {
 }
 
 // readDefectData answers READ DEFECT DATA (10/12): an empty list.
+// sendDiagnostic is SEND DIAGNOSTIC (SPC-4 6.42, mandatory). The default
+// self-test (SELFTEST=1) reads the first and the last logical block from
+// the backing store; a store that cannot be read fails it with HARDWARE
+// ERROR, LOGICAL UNIT FAILED SELF-TEST. Without SELFTEST and without a
+// parameter list nothing is tested (good). The short and extended
+// self-tests, which report in a self-test results log page, and
+// diagnostic pages are not supported: INVALID FIELD IN CDB. DEVOFFL and
+// UNITOFFL are ignored (the test takes nothing off line).
+func (c *cmdCtx) sendDiagnostic() Result {
+	cdb := c.cdb
+	selfTest := cdb[1]&0x04 != 0
+	switch {
+	case cdb[1]>>5 != 0:
+		return c.fail(invalidCDB(1, 7))
+	case be16(cdb[3:]) != 0:
+		return c.fail(invalidCDB(3, -1))
+	case !selfTest:
+		return good()
+	}
+	bs := int64(1) << c.l.shift
+	buf := make([]byte, bs)
+	for _, off := range []int64{0, int64(c.l.capacity()-1) * bs} {
+		if _, err := c.l.store.ReadAt(buf, off); err != nil {
+			if errors.Is(err, context.Canceled) {
+				return c.ioError(err, false)
+			}
+			c.l.t.log.WithError(err).WithField("lun", c.l.num).Warn("SEND DIAGNOSTIC self-test: backing store read failed")
+			return c.fail(sense(keyHardwareError, ascFailedSelfTest))
+		}
+	}
+	return good()
+}
+
 func (c *cmdCtx) readDefectData() Result {
 	cdb := c.cdb
 	if cdb[0] == 0x37 {

@@ -53,6 +53,7 @@ const (
 	ascMediumRemovalPrevented   asc = 0x5302
 	ascInsufficientRegResources asc = 0x5504
 	ascSanitizeFailed           asc = 0x3103
+	ascFailedSelfTest           asc = 0x3e03
 )
 
 // senseData describes one sense condition.
