@@ -609,16 +609,21 @@ func TestNetBSDRelativeExtents(t *testing.T) {
 	}
 }
 
-// "HeaderDigest CRC32C" allows digests without refusing initiators that
-// offer only None (IET: CRC32C when both sides allow it, else None).
+// "HeaderDigest CRC32C" is kept as written (ietadm --op show prints it back
+// as IET did) and allows digests without refusing initiators that offer
+// only None (IET: CRC32C when both sides allow it, else None; the login
+// transcript digest_crc32c_only.txt).
 func TestDigestCRC32CKeepsNone(t *testing.T) {
 	cfg, ds := loadIET(t, "Target iqn.2026-01.org.x:t\n\tHeaderDigest CRC32C\n\tDataDigest None,CRC32C\n")
 	if ds.HasErrors() || len(cfg.Targets) != 1 {
 		t.Fatalf("%v", diagStrings(ds))
 	}
 	p := cfg.Targets[0].Params
-	if strings.Join(p.HeaderDigest, ",") != "CRC32C,None" || strings.Join(p.DataDigest, ",") != "None,CRC32C" {
-		t.Fatalf("HeaderDigest %v DataDigest %v", p.HeaderDigest, p.DataDigest)
+	if strings.Join(p.HeaderDigest, ",") != "CRC32C" || strings.Join(p.DataDigest, ",") != "None,CRC32C" {
+		t.Fatalf("HeaderDigest %v DataDigest %v: want them as written", p.HeaderDigest, p.DataDigest)
+	}
+	if o := config.DigestOffer(p.HeaderDigest); strings.Join(o, ",") != "CRC32C,None" {
+		t.Fatalf("HeaderDigest CRC32C offers %v, want CRC32C,None", o)
 	}
 }
 

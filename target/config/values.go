@@ -29,11 +29,10 @@ func YesNoCaseNote(key, value string) string {
 }
 
 // ParseDigests reads a HeaderDigest or DataDigest list ("None",
-// "CRC32C", "CRC32C,None", items in any case). list is what the target
-// offers: CRC32C alone also allows None, as IET negotiated CRC32C when
-// both sides allow it and None otherwise. inexact are the items not
-// written as IET required; bad is the first item that is neither (ok is
-// then false).
+// "CRC32C", "CRC32C,None", items in any case) into the list as written,
+// in IET's case (what ietadm --op show prints back); DigestOffer is what
+// the target then negotiates. inexact are the items not written as IET
+// required; bad is the first item that is neither (ok is then false).
 func ParseDigests(value string) (list, inexact []string, bad string, ok bool) {
 	for _, item := range strings.Split(value, ",") {
 		switch {
@@ -49,10 +48,18 @@ func ParseDigests(value string) (list, inexact []string, bad string, ok bool) {
 			return nil, nil, item, false
 		}
 	}
-	if slices.Contains(list, "CRC32C") && !slices.Contains(list, "None") {
-		list = append(list, "None")
-	}
 	return list, inexact, "", true
+}
+
+// DigestOffer is the list a target with digest setting list accepts, in
+// its order of preference: CRC32C alone also allows None, as IET
+// negotiated CRC32C when both sides allow it and None otherwise (so
+// "HeaderDigest CRC32C" never refused an initiator offering only None).
+func DigestOffer(list []string) []string {
+	if slices.Contains(list, "CRC32C") && !slices.Contains(list, "None") {
+		return append(slices.Clip(list), "None")
+	}
+	return list
 }
 
 // DigestCaseNote is the warning for a digest item not written None or

@@ -28,7 +28,7 @@ func TestParseDigests(t *testing.T) {
 		bad           string
 	}{
 		{"None", []string{"None"}, nil, ""},
-		{"CRC32C", []string{"CRC32C", "None"}, nil, ""},
+		{"CRC32C", []string{"CRC32C"}, nil, ""},
 		{"CRC32C,None", []string{"CRC32C", "None"}, nil, ""},
 		{"None,crc32c", []string{"None", "CRC32C"}, []string{"crc32c"}, ""},
 		{"NONE", []string{"None"}, []string{"NONE"}, ""},
@@ -38,6 +38,20 @@ func TestParseDigests(t *testing.T) {
 		list, inexact, bad, ok := ParseDigests(c.in)
 		if !slices.Equal(list, c.list) || !slices.Equal(inexact, c.inexact) || bad != c.bad || ok != (c.list != nil) {
 			t.Errorf("ParseDigests(%q) = %q %q %q %v, want %q %q %q", c.in, list, inexact, bad, ok, c.list, c.inexact, c.bad)
+		}
+	}
+}
+
+func TestDigestOffer(t *testing.T) {
+	for _, c := range []struct{ in, want []string }{
+		{[]string{"None"}, []string{"None"}},
+		{[]string{"CRC32C"}, []string{"CRC32C", "None"}},
+		{[]string{"CRC32C", "None"}, []string{"CRC32C", "None"}},
+		{[]string{"None", "CRC32C"}, []string{"None", "CRC32C"}},
+	} {
+		in := slices.Clone(c.in)
+		if got := DigestOffer(in); !slices.Equal(got, c.want) || !slices.Equal(in, c.in) {
+			t.Errorf("DigestOffer(%q) = %q (input now %q), want %q", c.in, got, in, c.want)
 		}
 	}
 }

@@ -213,9 +213,9 @@ func (l *limits) digestAccept(key string) []string {
 		return []string{"None", "CRC32C"}
 	}
 	if key == "HeaderDigest" {
-		return l.cfg.HeaderDigest
+		return config.DigestOffer(l.cfg.HeaderDigest)
 	}
-	return l.cfg.DataDigest
+	return config.DigestOffer(l.cfg.DataDigest)
 }
 
 // targetNumber returns the target's limit/offer for a numeric key.
