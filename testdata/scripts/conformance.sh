@@ -14,6 +14,7 @@ work=$(mktemp -d /tmp/ietd-conformance.XXXXXX)
 iqn=iqn.2001-04.com.example:conformance
 truncate -s "$size" "$work/lun0.img"
 truncate -s "$size" "$work/lun1.img"
+truncate -s "$size" "$work/lun2.img"
 sed -e "s|@WORK@|$work|g" -e "s|@IQN@|$iqn|g" testdata/conformance/ietd.conf.in > "$work/ietd.conf"
 bin/ietd -f -c "$work/ietd.conf" -a 127.0.0.1 -p "$port" \
 	--pid-file "$work/ietd.pid" --admin-socket "$work/ietadm.sock" --acl-dir "$work" \
@@ -39,5 +40,17 @@ if [ -x "$tool" ]; then
 	"$tool" "${args[@]}" "$url"
 else
 	iscsi-test-cu -d -S -t "ALL${CONF_ONLY:+.$CONF_ONLY}" "$url" "$url" | tail -40
+fi
+# The suite's ReadOnly tests need a write-protected LUN, which the scored
+# run (one LUN) does not have: they run on LUN 2 (IOMode=ro) on their own.
+# They write only when the LUN fails to refuse it (--dataloss lets them try).
+ro_log="$work/readonly.log"
+if iscsi-test-cu --dataloss -t ALL.ReadOnly "iscsi://127.0.0.1:$port/$iqn/2" > "$ro_log" 2>&1 &&
+	! grep -q 'FAILED' "$ro_log"; then
+	echo "ReadOnly suite on the read-only LUN 2 (not scored): $(awk '/asserts/ {print $4 " asserts passed, " $5 " failed"}' "$ro_log")"
+else
+	echo "ReadOnly suite on the read-only LUN 2 FAILED (not scored):"
+	tail -20 "$ro_log"
+	exit 1
 fi
 kill -0 "$pid" 2>/dev/null && echo "ietd still running after the suite: no crash" || { echo "ietd DIED during the suite"; exit 1; }
