@@ -126,6 +126,50 @@ func (c *cmdCtx) preventAllow() Result {
 }
 
 // readDefectData answers READ DEFECT DATA (10/12): an empty list.
+// formatUnit is FORMAT UNIT (SBC-3 5.3, mandatory). A virtual disk has no
+// medium to format: with the default parameters (FMTDATA=0), or with a
+// parameter list header carrying neither a defect list nor an
+// initialization pattern (as sg_format sends it, IMMED or not), it
+// completes at once and leaves the data as it is (SBC-3 promises nothing
+// about what a formatted block reads; SANITIZE is the command that
+// erases). Protection information (FMTPINFO, PROTECTION FIELD USAGE,
+// P_I_INFORMATION), defect lists and initialization patterns are
+// refused with a field pointer; the defect list format and CMPLST mean
+// nothing without a defect list.
+func (c *cmdCtx) formatUnit() Result {
+	cdb := c.cdb
+	if cdb[1]&0xc0 != 0 { // FMTPINFO
+		return c.fail(invalidCDB(1, 7))
+	}
+	if cdb[1]&0x10 == 0 { // FMTDATA
+		return good()
+	}
+	long := cdb[1]&0x20 != 0 // LONGLIST
+	hdr := 4
+	if long {
+		hdr = 8
+	}
+	p := c.cmd.DataOut
+	if len(p) < hdr {
+		return c.fail(senseParamLen)
+	}
+	dll, dllAt := int(be16(p[2:])), 2
+	if long {
+		dll, dllAt = int(be32(p[4:])), 4
+	}
+	switch {
+	case p[0]&0x07 != 0: // PROTECTION FIELD USAGE
+		return c.fail(invalidParam(0, 2))
+	case p[1]&0x08 != 0: // IP: an initialization pattern follows
+		return c.fail(invalidParam(1, 3))
+	case long && p[3] != 0: // P_I_INFORMATION, PROTECTION INTERVAL EXPONENT
+		return c.fail(invalidParam(3, 7))
+	case dll != 0:
+		return c.fail(invalidParam(dllAt, -1))
+	}
+	return good()
+}
+
 // sendDiagnostic is SEND DIAGNOSTIC (SPC-4 6.42, mandatory). The default
 // self-test (SELFTEST=1) reads the first and the last logical block from
 // the backing store; a store that cannot be read fails it with HARDWARE

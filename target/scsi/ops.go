@@ -35,6 +35,7 @@ func init() {
 	opTable = []*opDesc{
 		{op: 0x00, name: "TEST UNIT READY", cdbLen: 6, flags: fMedium, fn: (*cmdCtx).testUnitReady},
 		{op: 0x03, name: "REQUEST SENSE", cdbLen: 6, flags: fNoUA | fResvAllowed, fn: (*cmdCtx).requestSense},
+		{op: 0x04, name: "FORMAT UNIT", cdbLen: 6, flags: wr, fn: (*cmdCtx).formatUnit},
 		{op: 0x08, name: "READ(6)", cdbLen: 6, flags: rd, fn: (*cmdCtx).read},
 		{op: 0x0a, name: "WRITE(6)", cdbLen: 6, flags: wr, fn: (*cmdCtx).write},
 		{op: 0x12, name: "INQUIRY", cdbLen: 6, flags: fNoUA | fResvAllowed, fn: (*cmdCtx).inquiry},
@@ -159,6 +160,7 @@ func cat(parts ...[]byte) []byte {
 var cdbUsage = map[byte][]byte{
 	0x00: {0x00, 0, 0, 0, 0, 0},
 	0x03: {0x03, 0x01, 0, 0, 0xff, 0},
+	0x04: {0x04, 0xf0, 0, 0, 0, 0},
 	0x08: {0x08, 0x1f, 0xff, 0xff, 0xff, 0},
 	0x0a: {0x0a, 0x1f, 0xff, 0xff, 0xff, 0},
 	0x12: {0x12, 0x03, 0xff, 0xff, 0xff, 0},

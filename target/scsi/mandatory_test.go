@@ -1,6 +1,7 @@
 package scsi
 
 import (
+	"bytes"
 	"errors"
 	"sync/atomic"
 	"testing"
@@ -93,5 +94,80 @@ func TestSendDiagnostic(t *testing.T) {
 	r = run(tg, a, rsoc, nil)
 	if r.Status != StatusGood || len(r.Data) < 10 || r.Data[1]&0x07 != 3 || r.Data[4] != 0x1d || r.Data[5]&0xe4 != 0xe4 {
 		t.Fatalf("REPORT SUPPORTED OPERATION CODES for SEND DIAGNOSTIC: %+v", r)
+	}
+}
+
+// FORMAT UNIT (SBC-3 5.3, mandatory) completes at once without changing
+// the data, with the default parameters or a parameter list header that
+// asks for nothing a virtual disk lacks; protection information, defect
+// lists and initialization patterns are refused with a field pointer; a
+// write-protected LUN refuses it.
+func TestFormatUnit(t *testing.T) {
+	tg, a, _ := newTestTarget(t, nil)
+	want := bytes.Repeat([]byte{0x5a}, 512)
+	if r := run(tg, a, rw16(0x8a, 7, 1, 0), want); r.Status != StatusGood {
+		t.Fatalf("write: %+v", r)
+	}
+	format := func(b1 byte) []byte {
+		c := cdb(0x04, 6)
+		c[1] = b1
+		return c
+	}
+	const fmtdata, longlist = 0x10, 0x20
+	for _, tc := range []struct {
+		name   string
+		cdb    []byte
+		param  []byte
+		asc    asc // ascNone: good
+		isCDB  bool
+		sksAt  int
+		sksBit int // -1: no bit pointer
+	}{
+		{"default parameters", format(0), nil, ascNone, false, 0, -1},
+		{"default parameters, CMPLST and a defect list format", format(0x0d), nil, ascNone, false, 0, -1},
+		{"short header, IMMED", format(fmtdata), []byte{0, 0x02, 0, 0}, ascNone, false, 0, -1},
+		{"short header, FOV DCRT", format(fmtdata), []byte{0, 0xa0, 0, 0}, ascNone, false, 0, -1},
+		{"long header", format(fmtdata | longlist), []byte{0, 0x02, 0, 0, 0, 0, 0, 0}, ascNone, false, 0, -1},
+		{"FMTPINFO", format(0x40), nil, ascInvalidFieldCDB, true, 1, 7},
+		{"protection field usage", format(fmtdata), []byte{0x01, 0, 0, 0}, ascInvalidFieldParam, false, 0, 2},
+		{"initialization pattern", format(fmtdata), []byte{0, 0x08, 0, 4, 0, 0, 0, 0}, ascInvalidFieldParam, false, 1, 3},
+		{"P_I_INFORMATION", format(fmtdata | longlist), []byte{0, 0, 0, 0x10, 0, 0, 0, 0}, ascInvalidFieldParam, false, 3, 7},
+		{"short defect list", format(fmtdata), []byte{0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0}, ascInvalidFieldParam, false, 2, -1},
+		{"long defect list", format(fmtdata | longlist), []byte{0, 0, 0, 0, 0, 0, 0, 8}, ascInvalidFieldParam, false, 4, -1},
+		{"header cut short", format(fmtdata), []byte{0, 0}, ascParamListLength, false, -1, -1},
+	} {
+		r := run(tg, a, tc.cdb, tc.param)
+		if tc.asc == ascNone {
+			if r.Status != StatusGood {
+				t.Errorf("%s: %+v", tc.name, r)
+			}
+			continue
+		}
+		if senseKey(r) != keyIllegalRequest || senseASC(r) != tc.asc {
+			t.Errorf("%s: sense %x/%04x, want 5/%04x", tc.name, senseKey(r), senseASC(r), tc.asc)
+			continue
+		}
+		if tc.sksAt < 0 {
+			continue
+		}
+		sks := r.Sense[15:18]
+		wantFlags := byte(0x80)
+		if tc.isCDB {
+			wantFlags |= 0x40
+		}
+		if tc.sksBit >= 0 {
+			wantFlags |= 0x08 | byte(tc.sksBit)
+		}
+		if sks[0] != wantFlags || int(be16(sks[1:])) != tc.sksAt {
+			t.Errorf("%s: sense-key specific % x, want %02x and byte %d", tc.name, sks, wantFlags, tc.sksAt)
+		}
+	}
+	if r := run(tg, a, rw16(0x88, 7, 1, 0), nil); r.Status != StatusGood || !bytes.Equal(r.Data, want) {
+		t.Fatalf("data after FORMAT UNIT: %+v", r)
+	}
+
+	ro, b, _ := newTestTarget(t, func(lc *config.LUN) { lc.IOMode = "ro" })
+	if r := run(ro, b, format(0), nil); senseKey(r) != keyDataProtect || senseASC(r) != ascWriteProtected {
+		t.Fatalf("FORMAT UNIT on a read-only LUN: sense %x/%04x, want 7/2700", senseKey(r), senseASC(r))
 	}
 }
