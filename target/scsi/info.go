@@ -142,7 +142,7 @@ func (c *cmdCtx) formatUnit() Result {
 		return c.fail(invalidCDB(1, 7))
 	}
 	if cdb[1]&0x10 == 0 { // FMTDATA
-		return good()
+		return c.formatted()
 	}
 	long := cdb[1]&0x20 != 0 // LONGLIST
 	hdr := 4
@@ -167,6 +167,12 @@ func (c *cmdCtx) formatUnit() Result {
 	case dll != 0:
 		return c.fail(invalidParam(dllAt, -1))
 	}
+	return c.formatted()
+}
+
+// formatted ends a FORMAT UNIT that succeeds, saying that the data stayed.
+func (c *cmdCtx) formatted() Result {
+	c.l.t.log.WithField("lun", c.l.num).Info("FORMAT UNIT: done at once, data left as it was (IET refused the command; SANITIZE erases)")
 	return good()
 }
 
