@@ -104,10 +104,11 @@ func (d *fakeDisk) Execute(ctx context.Context, cmd *scsi.Command) scsi.Result {
 		} else {
 			lba, n = binary.BigEndian.Uint64(cdb[2:]), int(binary.BigEndian.Uint32(cdb[10:]))
 		}
-		off, l := int(lba)*d.blk, n*d.blk
-		if off+l > len(d.data) {
+		blocks := uint64(len(d.data) / d.blk)
+		if lba > blocks || uint64(n) > blocks-lba {
 			return scsi.Result{Status: scsi.StatusCheckCondition, Sense: illegal, XferLen: -1}
 		}
+		off, l := int(lba)*d.blk, n*d.blk
 		if cdb[0] == 0x28 || cdb[0] == 0x88 {
 			if d.block != nil {
 				select {

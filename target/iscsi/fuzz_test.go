@@ -71,6 +71,10 @@ func fuzzSeeds() [][]byte {
 		s.command(pdu.FlagFinal|1, 1, 0, []byte{0x00, 0, 0, 0, 0, 0}, nil)
 		s.command(pdu.FlagFinal|pdu.FlagRead|1, 2, 1024, []byte{0x28, 0, 0, 0, 0, 0, 0, 0, 2, 0}, nil)
 	})
+	seq(func(s *fuzzPDUs) { // READ(16) and WRITE(16) far beyond the end (an LBA that overflows a byte offset)
+		s.command(pdu.FlagFinal|pdu.FlagRead|1, 1, 512, []byte{0x88, 0, 0, 0x40, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0}, nil)
+		s.command(pdu.FlagFinal|pdu.FlagWrite|1, 2, 512, []byte{0x8a, 0, 0x40, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0}, block)
+	})
 	seq(func(s *fuzzPDUs) { // WRITE(10) of two blocks: one immediate, one solicited
 		s.command(pdu.FlagFinal|pdu.FlagWrite|1, 1, 1024, []byte{0x2a, 0, 0, 0, 0, 4, 0, 0, 2, 0}, block)
 		s.dataOut(1, 0x1000, 0, 512, true, block)
