@@ -5,12 +5,16 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ietgo/ietd/target/backing"
+	"github.com/ietgo/ietd/target/config"
 	"github.com/ietgo/ietd/target/login"
 	"github.com/ietgo/ietd/target/pdu"
+	"github.com/ietgo/ietd/target/scsi"
 )
 
 // fuzzPDUs is a stream of full-feature-phase PDUs as an initiator logged
@@ -134,6 +138,47 @@ func FuzzFullFeaturePhase(f *testing.F) {
 	})
 }
 
+// deviceSeeds add to fuzzSeeds the SCSI commands whose state outlives
+// one command (reservations, compare and write, unmap), for the real
+// SCSI device.
+func deviceSeeds() [][]byte {
+	seeds := fuzzSeeds()
+	s := &fuzzPDUs{cmdSN: 1}
+	reg := make([]byte, 24) // PR OUT REGISTER service action key 1
+	reg[15] = 1
+	s.command(pdu.FlagFinal|pdu.FlagWrite|1, 1, 24, []byte{0x5f, 0x00, 0, 0, 0, 0, 0, 0, 24, 0}, reg)
+	res := make([]byte, 24) // PR OUT RESERVE, write exclusive, key 1
+	res[7] = 1
+	s.command(pdu.FlagFinal|pdu.FlagWrite|1, 2, 24, []byte{0x5f, 0x01, 0x01, 0, 0, 0, 0, 0, 24, 0}, res)
+	s.command(pdu.FlagFinal|pdu.FlagRead|1, 3, 256, []byte{0x5e, 0x01, 0, 0, 0, 0, 0, 1, 0, 0}, nil)
+	caw := make([]byte, 1024) // COMPARE AND WRITE of one block: zeros, then the new data
+	s.command(pdu.FlagFinal|pdu.FlagWrite|1, 4, 1024, []byte{0x89, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 1, 0, 0}, caw)
+	unmap := []byte{0, 22, 0, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0}
+	s.command(pdu.FlagFinal|pdu.FlagWrite|1, 5, 24, []byte{0x42, 0, 0, 0, 0, 0, 0, 0, 24, 0}, unmap)
+	s.command(pdu.FlagFinal|1, 6, 0, []byte{0x1d, 0x04, 0, 0, 0, 0}, nil) // SEND DIAGNOSTIC self-test
+	return append(seeds, s.buf)
+}
+
+// FuzzFullFeaturePhaseDevice is FuzzFullFeaturePhase on the real SCSI
+// device (a memory store), so that transport and device meet: aborts,
+// resets and nexus loss reach commands the device is running.
+func FuzzFullFeaturePhaseDevice(f *testing.F) {
+	for _, s := range deviceSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		if len(stream) > 64<<10 {
+			return
+		}
+		cfg, _ := basicConfig()
+		ts := startServerWith(t, cfg, nil, Options{NewDevice: func(tc *config.Target, o scsi.Options) (Device, error) {
+			o.OpenStore = func(*config.LUN) (backing.Store, error) { return backing.NewMemory(1 << 20), nil }
+			return scsi.NewTarget(tc, o)
+		}})
+		sendStream(t, dialRaw(t, ts.addr, normalKeys()), stream)
+	})
+}
+
 // loginSeeds are streams that open a connection: logins in one step and
 // in two, with a continued key list, for discovery and for a target,
 // each followed by a first request.
@@ -182,15 +227,18 @@ func FuzzLoginPhase(f *testing.F) {
 	})
 }
 
-// sendStream sends stream on r's connection and shuts the sending side
-// down. The server must answer only with well-formed PDUs and close the
-// connection within a bounded time.
+// sendStream sends stream on r's connection and, once the server has
+// been quiet for a moment (so that the commands run rather than meet the
+// teardown), shuts the sending side down. The server must answer only
+// with well-formed PDUs and close the connection within a bounded time.
 func sendStream(t *testing.T, r *rawInit, stream []byte) {
 	tc := r.nc.(*net.TCPConn)
 	// The server's answers are read meanwhile, so that it never
 	// blocks on a full socket while the stream is still going in.
 	// Every answer must be a well-formed PDU.
 	drained := make(chan error, 1)
+	var last atomic.Int64 // when the last answer came (UnixNano)
+	last.Store(time.Now().UnixNano())
 	go func() {
 		tc.SetReadDeadline(time.Now().Add(20 * time.Second))
 		var p rawPDU
@@ -204,11 +252,20 @@ func sendStream(t *testing.T, r *rawInit, stream []byte) {
 				drained <- err
 				return
 			}
+			last.Store(time.Now().UnixNano())
 		}
 	}()
 	tc.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	if _, err := tc.Write(stream); err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("the server stopped reading a %d-byte stream", len(stream))
+	}
+	last.Store(time.Now().UnixNano())
+	const quiet = 2 * time.Millisecond
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
+		if time.Since(time.Unix(0, last.Load())) >= quiet {
+			break
+		}
+		time.Sleep(quiet / 2)
 	}
 	tc.CloseWrite()
 	switch err := <-drained; {
