@@ -938,7 +938,7 @@ func TestMigrateBlockSize(t *testing.T) {
 // a LUN written commented out and a CHAP user left out; notes about what
 // only changes (extent windows, names) are not held back.
 func TestMigrateHeldBack(t *testing.T) {
-	src := "extent0 /tmp/a 0 1M\nextent1 /tmp/odd+name@x 0 1M\nextent2 /tmp/b 0 1M\ndevice0 RAID1 extent1 extent2\ntarget0 rw extent0 0/0\ntarget1 rw device0 0/0\n"
+	src := "extent0 /tmp/a 0 1M\nextent1 /tmp/odd\"+name@x 0 1M\nextent2 /tmp/b 0 1M\ndevice0 RAID1 extent1 extent2\ntarget0 rw extent0 0/0\ntarget1 rw device0 0/0\n"
 	dir := t.TempDir()
 	write := func(name, text string) string {
 		p := filepath.Join(dir, name)
@@ -954,7 +954,7 @@ func TestMigrateHeldBack(t *testing.T) {
 	}
 	m := MigrateNetBSDReport(cfg, MigrateOptions{})
 	held := strings.Join(m.HeldBack, "\n")
-	if len(m.HeldBack) != 2 || !strings.Contains(held, `path "/tmp/odd+name@x"`) || !strings.Contains(held, `CHAP user "ann" cannot be migrated`) {
+	if len(m.HeldBack) != 2 || !strings.Contains(held, `path "/tmp/odd\"+name@x"`) || !strings.Contains(held, `CHAP user "ann" cannot be migrated`) {
 		t.Fatalf("held back:\n%s", held)
 	}
 	for _, h := range m.HeldBack {
@@ -965,6 +965,28 @@ func TestMigrateHeldBack(t *testing.T) {
 	cfg, _, _ = LoadBytes("targets", []byte("extent0 /tmp/a 100 1M\ntarget0 rw extent0 10/8\n"), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: write("auths2", "joe:chap:verysecret1234\n")})
 	if m := MigrateNetBSDReport(cfg, MigrateOptions{}); len(m.HeldBack) != 0 || len(m.Notes) == 0 {
 		t.Fatalf("held back %q, notes %q", m.HeldBack, m.Notes)
+	}
+}
+
+// A RAID member whose path holds one of ; ( ) @ + is written inside
+// Store= in double quotes, and the result loads back to the same paths.
+func TestMigrateQuotesStorePaths(t *testing.T) {
+	src := "extent1 /tmp/odd+name@x(1);2 0 1M\nextent2 /tmp/b 0 1M\ndevice0 RAID1 extent1 extent2\ntarget1 rw device0 0/0\n"
+	cfg, ds, err := LoadBytes("targets", []byte(src), LoadOptions{Dialect: config.DialectNetBSD})
+	if err != nil {
+		t.Fatalf("%v", ds)
+	}
+	m := MigrateNetBSDReport(cfg, MigrateOptions{})
+	if len(m.HeldBack) != 0 || !strings.Contains(m.IETDConf, `Store=raid1("/tmp/odd+name@x(1);2"+1048576;/tmp/b+1048576)`) {
+		t.Fatalf("held back %q:\n%s", m.HeldBack, m.IETDConf)
+	}
+	back, ds, err := LoadBytes("ietd.conf", []byte(m.IETDConf), LoadOptions{Dialect: config.DialectIET})
+	if err != nil || ds.HasErrors() {
+		t.Fatalf("%v %v", err, diagStrings(ds))
+	}
+	st := back.Targets[0].LUNs[0].Store
+	if st.Kind != config.StoreMirror || st.Members[0].Path != "/tmp/odd+name@x(1);2" || st.Members[0].Size != 1<<20 || st.Members[1].Path != "/tmp/b" {
+		t.Fatalf("read back: %+v %+v", st.Members[0], st.Members[1])
 	}
 }
 

@@ -60,7 +60,8 @@
 //	      | PATH[@OFFSET][+SIZE]   a file window
 //
 // for example Store=raid1(/dev/sdb@0+1G;/dev/sdc@0+1G). A PATH inside
-// Store= cannot contain , ; ( ) @ or +.
+// Store= holding one of ; ( ) @ + is written in double quotes
+// (Store=raid0("/dev/a+b";/dev/c)); no PATH holds a ','.
 //
 // # NetBSD (targets, auths)
 //

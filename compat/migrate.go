@@ -200,7 +200,7 @@ func describeStore(t *config.Target, s *config.Store, note, holdBack func(string
 				noteRelative(t, m.Path, note)
 			}
 			if m.Kind == config.StoreFile && !PathExpressible(m.Path, true) {
-				holdBack("target %s: path %q contains one of , ; ( ) @ +, a '#' after a blank, or surrounding blanks and cannot be written inside Store=: the LUN is written commented out, edit the result by hand", t.Name, m.Path)
+				holdBack("target %s: path %q contains ',', a '#' after a blank, surrounding blanks, a leading '\"', or a '\"' with one of ; ( ) @ +, and cannot be written inside Store=: the LUN is written commented out, edit the result by hand", t.Name, m.Path)
 				ok = false
 			}
 			for _, c := range m.Members {
@@ -274,10 +274,16 @@ func netmaskItems(t *config.Target, note, holdBack func(string, ...any)) []strin
 	return items
 }
 
+// storeSpecial are the characters a path inside Store= holds only in
+// double quotes (RenderStore writes them so).
+const storeSpecial = ";()@+"
+
 // PathExpressible reports whether path can be written as a Lun Path= value
 // (inStore: inside a Store= expression) and read back unchanged: not
 // empty, no surrounding blanks, no ',' or newline, and no word starting
-// with '#' (a blank then '#' starts a comment on a Lun line).
+// with '#' (a blank then '#' starts a comment on a Lun line). Inside
+// Store= a path holding one of ; ( ) @ + is written in double quotes, so
+// it cannot also hold a '"'; nor may it start with one.
 func PathExpressible(path string, inStore bool) bool {
 	if path == "" || strings.Trim(path, blanks) != path || strings.ContainsAny(path, ",\n") {
 		return false
@@ -287,7 +293,13 @@ func PathExpressible(path string, inStore bool) bool {
 			return false
 		}
 	}
-	return !inStore || !strings.ContainsAny(path, ";()@+")
+	if !inStore {
+		return true
+	}
+	if strings.HasPrefix(path, `"`) {
+		return false
+	}
+	return !strings.ContainsAny(path, storeSpecial) || !strings.Contains(path, `"`)
 }
 
 // blanks separate words in ietd.conf.

@@ -214,6 +214,9 @@ func RenderStore(s *config.Store) string {
 		return lvl + "(" + strings.Join(ms, ";") + ")"
 	}
 	out := s.Path
+	if strings.ContainsAny(out, storeSpecial) {
+		out = `"` + out + `"`
+	}
 	if s.Offset != 0 {
 		out += "@" + strconv.FormatInt(s.Offset, 10)
 	}

@@ -113,10 +113,23 @@ func TestParseStore(t *testing.T) {
 	if _, err := ParseStore("raid0(/a;", lexerPos("f", 1, 1)); err == nil {
 		t.Fatal("unterminated accepted")
 	}
+	// A quoted path holds ; ( ) @ +; the quotes are not part of it. A
+	// quote inside an unquoted path is an ordinary character.
+	s, err = ParseStore(`raid1("/d/a+b@c(1);2"@512+1M;/x"y)`, lexerPos("f", 3, 5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := s.Composite.Members
+	if f := m[0].File; f.Path != "/d/a+b@c(1);2" || f.Offset != "512" || f.Size != "1M" || f.Pos.Column != 11 {
+		t.Fatalf("%+v", f)
+	}
+	if f := m[1].File; f.Path != `/x"y` {
+		t.Fatalf("%+v", f)
+	}
 }
 
 func FuzzParseStore(f *testing.F) {
-	for _, s := range []string{"/a", "raid0(/a;/b)", "raid1(/a@1+2;raid0(/b))", "((;@+", ""} {
+	for _, s := range []string{"/a", "raid0(/a;/b)", "raid1(/a@1+2;raid0(/b))", "((;@+", "", `raid0("/a;b"@1;"")`, `"`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

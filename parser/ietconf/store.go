@@ -10,8 +10,11 @@ import (
 //
 //	store := "raid0(" store {";" store} ")" | "raid1(" ... ")" | file
 //	file  := PATH ["@" OFFSET] ["+" SIZE]
+//	PATH  := text without ; ( ) @ + | '"' text without '"' '"'
 //
-// PATH may not contain ',', ';', '(', ')', '@' or '+'.
+// A PATH holding one of ; ( ) @ + is written in double quotes (the
+// quotes are not part of it). No PATH holds a ',' (it ends the Lun
+// line's parameter).
 type StoreExpr struct {
 	Pos       lexer.Position
 	Composite *CompositeExpr `parser:"  @@"`
@@ -28,22 +31,24 @@ type CompositeExpr struct {
 // FileExpr is "PATH[@OFFSET][+SIZE]".
 type FileExpr struct {
 	Pos    lexer.Position
-	Path   string `parser:"@Text"`
+	Path   string `parser:"( @Quoted | @Text )"`
 	Offset string `parser:"( '@' @Text )?"`
 	Size   string `parser:"( '+' @Text )?"`
 }
 
-var storeParser = participle.MustBuild[StoreExpr](
-	participle.Lexer(lexer.MustSimple([]lexer.SimpleRule{
+var (
+	storeLexer = lexer.MustSimple([]lexer.SimpleRule{
+		{Name: "Quoted", Pattern: `"[^"]*"`},
 		{Name: "Punct", Pattern: `[();@+]`},
 		{Name: "Text", Pattern: `[^();@+]+`},
-	})),
-	participle.UseLookahead(2),
+	})
+	storeQuoted = storeLexer.Symbols()["Quoted"]
+	storeParser = participle.MustBuild[StoreExpr](participle.Lexer(storeLexer), participle.UseLookahead(2))
 )
 
 // ParseStore parses a Store= value written at pos.
 func ParseStore(value string, pos lexer.Position) (*StoreExpr, error) {
-	lex, err := storeParser.Lexer().(lexer.StringDefinition).LexString(pos.Filename, value)
+	lex, err := storeLexer.LexString(pos.Filename, value)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +59,8 @@ func ParseStore(value string, pos lexer.Position) (*StoreExpr, error) {
 	return storeParser.ParseFromLexer(pl)
 }
 
-// shifted moves token positions to where the value sits in the file.
+// shifted moves token positions to where the value sits in the file and
+// takes the quotes off a quoted path.
 type shifted struct {
 	lex  lexer.Lexer
 	base lexer.Position
@@ -66,5 +72,8 @@ func (s *shifted) Next() (lexer.Token, error) {
 	t.Pos.Line = s.base.Line
 	t.Pos.Column = s.base.Column + t.Pos.Column - 1
 	t.Pos.Offset += s.base.Offset
+	if t.Type == storeQuoted {
+		t.Value = t.Value[1 : len(t.Value)-1]
+	}
 	return t, err
 }
