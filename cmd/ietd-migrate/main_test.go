@@ -372,7 +372,7 @@ func TestMigrateHeldBackExitStatus(t *testing.T) {
 	bin := dt.Bin(t, "ietd-migrate")
 	dir := t.TempDir()
 	targets := filepath.Join(dir, "targets")
-	write(t, targets, "extent0 "+dir+"/a 0 512k\nextent1 "+dir+"/odd+name@x 0 512k\nextent2 "+dir+"/b 0 512k\n"+
+	write(t, targets, "extent0 "+dir+"/a 0 512k\nextent1 "+dir+"/odd\"+name@x 0 512k\nextent2 "+dir+"/b 0 512k\n"+
 		"device0 RAID1 extent1 extent2\ntarget0 rw extent0 0/0\ntarget1 rw device0 0/0\n")
 	auths := filepath.Join(dir, "auths")
 	write(t, auths, "joe:chap:verysecret1234\n")
@@ -398,7 +398,7 @@ func TestMigrateHeldBackExitStatus(t *testing.T) {
 			t.Fatal(msg)
 		}
 	}
-	// The RAID1 member a Store= cannot hold: the LUN is written
+	// The RAID1 member a Store= cannot hold (a quote and a +): the LUN is written
 	// commented out, the file is written, exit 2.
 	outDir := filepath.Join(dir, "out-raid")
 	out, code := dt.Run(t, 20*time.Second, bin, "--auths", auths, "-o", outDir, targets)
