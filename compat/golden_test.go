@@ -304,24 +304,31 @@ func TestMigratePathsALunLineCannotHold(t *testing.T) {
 	cases := []struct {
 		path   string
 		byHand bool
+		// storeByHand: by hand inside Store= only
+		storeByHand bool
 	}{
-		{"/tmp/plain", false},
-		{"/tmp/my disk", false},
-		{"/tmp/a#b", false},
-		{"/tmp/a=b", false},
-		{"/tmp/disk #1", true}, // " #" starts a comment on a Lun line
-		{"/tmp/disk\t#1", true},
-		{"/tmp/a,b", true},
-		{"/tmp/trailing ", true},
+		{"/tmp/plain", false, false},
+		{"/tmp/my disk", false, false},
+		{"/tmp/a#b", false, false},
+		{"/tmp/a=b", false, false},
+		{"/tmp/disk #1", true, false}, // " #" starts a comment on a Lun line
+		{"/tmp/disk\t#1", true, false},
+		{"/tmp/a,b", true, false},
+		{"/tmp/trailing ", true, false},
+		{"/tmp/a+b@c(1);2", false, false}, // quoted inside Store=
+		{`/tmp/a"b`, false, false},
+		{`/tmp/a"b+c`, false, true}, // a quote and a special: Store= cannot quote it
+		{`"/tmp/q`, false, true},    // a leading quote would open a quoted path
 	}
 	dir := t.TempDir()
 	for _, c := range cases {
 		esc := strings.NewReplacer(" ", "\\ ", "\t", "\\\t").Replace(c.path)
-		for _, src := range []string{
+		for i, src := range []string{
 			"extent0 " + esc + " 0 1M\ntarget0 rw extent0 0/0\n",
 			// inside Store= (a RAID1 of two extents)
 			"extent0 " + esc + " 0 1M\nextent1 /tmp/other 0 1M\ndevice0 RAID1 extent0 extent1\ntarget0 rw device0 0/0\n",
 		} {
+			wantByHand := c.byHand || (i == 1 && c.storeByHand)
 			cfg, ds, err := LoadBytes("targets", []byte(src), LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull})
 			if err != nil || cfg.Targets[0].LUNs[0].Store == nil {
 				t.Fatalf("%q: %v %v", src, err, ds)
@@ -330,8 +337,8 @@ func TestMigratePathsALunLineCannotHold(t *testing.T) {
 			if err != nil {
 				t.Errorf("%q: %v", c.path, err)
 			}
-			if byHand != c.byHand {
-				t.Errorf("%q in %q: edit by hand = %v, want %v", c.path, src, byHand, c.byHand)
+			if byHand != wantByHand {
+				t.Errorf("%q in %q: edit by hand = %v, want %v", c.path, src, byHand, wantByHand)
 			}
 			if !byHand {
 				continue
