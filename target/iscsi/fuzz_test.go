@@ -59,14 +59,20 @@ func (s *fuzzPDUs) dataOut(itt, ttt, sn, off uint32, final bool, data []byte) {
 	s.add(dataOutHeader(itt, ttt, sn, off, final), data)
 }
 
+// seedAdder returns a function that appends to seeds the stream build
+// writes (CmdSN 1 first).
+func seedAdder(seeds *[][]byte) func(build func(s *fuzzPDUs)) {
+	return func(build func(s *fuzzPDUs)) {
+		s := &fuzzPDUs{cmdSN: 1}
+		build(s)
+		*seeds = append(*seeds, s.buf)
+	}
+}
+
 // fuzzSeeds are streams of the requests a full-feature phase carries.
 func fuzzSeeds() [][]byte {
 	var seeds [][]byte
-	seq := func(build func(s *fuzzPDUs)) {
-		s := &fuzzPDUs{cmdSN: 1}
-		build(s)
-		seeds = append(seeds, s.buf)
-	}
+	seq := seedAdder(&seeds)
 	block := make([]byte, 512)
 	for i := range block {
 		block[i] = byte(i)
@@ -125,16 +131,9 @@ func fuzzSeeds() [][]byte {
 // within a bounded time (no hang on a half-sent command or a stalled
 // window).
 func FuzzFullFeaturePhase(f *testing.F) {
-	for _, s := range fuzzSeeds() {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, stream []byte) {
-		if len(stream) > 64<<10 {
-			return
-		}
+	fuzzServer(f, fuzzSeeds(), func(t *testing.T) *rawInit {
 		cfg, _ := basicConfig()
-		ts := startServer(t, cfg, newFakeDisk(1<<20))
-		sendStream(t, dialRaw(t, ts.addr, normalKeys()), stream)
+		return dialRaw(t, startServer(t, cfg, newFakeDisk(1<<20)).addr, normalKeys())
 	})
 }
 
@@ -163,19 +162,13 @@ func deviceSeeds() [][]byte {
 // device (a memory store), so that transport and device meet: aborts,
 // resets and nexus loss reach commands the device is running.
 func FuzzFullFeaturePhaseDevice(f *testing.F) {
-	for _, s := range deviceSeeds() {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, stream []byte) {
-		if len(stream) > 64<<10 {
-			return
-		}
+	fuzzServer(f, deviceSeeds(), func(t *testing.T) *rawInit {
 		cfg, _ := basicConfig()
 		ts := startServerWith(t, cfg, nil, Options{NewDevice: func(tc *config.Target, o scsi.Options) (Device, error) {
 			o.OpenStore = func(*config.LUN) (backing.Store, error) { return backing.NewMemory(1 << 20), nil }
 			return scsi.NewTarget(tc, o)
 		}})
-		sendStream(t, dialRaw(t, ts.addr, normalKeys()), stream)
+		return dialRaw(t, ts.addr, normalKeys())
 	})
 }
 
@@ -184,11 +177,7 @@ func FuzzFullFeaturePhaseDevice(f *testing.F) {
 // each followed by a first request.
 func loginSeeds() [][]byte {
 	var seeds [][]byte
-	seq := func(build func(s *fuzzPDUs)) {
-		s := &fuzzPDUs{cmdSN: 1}
-		build(s)
-		seeds = append(seeds, s.buf)
-	}
+	seq := seedAdder(&seeds)
 	keys := func(kv ...login.KV) []byte { return login.EncodeKeys(kv) }
 	seq(func(s *fuzzPDUs) { // normal session in one step, then TEST UNIT READY
 		s.add(loginReq(pdu.FlagTransit|1<<2|3, 1), login.EncodeKeys(normalKeys()))
@@ -214,16 +203,23 @@ func loginSeeds() [][]byte {
 // FuzzLoginPhase is FuzzFullFeaturePhase from the first byte of a
 // connection: logins and whatever follows them.
 func FuzzLoginPhase(f *testing.F) {
-	for _, s := range loginSeeds() {
+	fuzzServer(f, loginSeeds(), func(t *testing.T) *rawInit {
+		cfg, _ := basicConfig()
+		return rawConn(t, startServer(t, cfg, newFakeDisk(1<<20)).addr)
+	})
+}
+
+// fuzzServer fuzzes streams of up to 64 KiB, seeded with seeds, each sent
+// by sendStream on the connection connect opens to a new server.
+func fuzzServer(f *testing.F, seeds [][]byte, connect func(t *testing.T) *rawInit) {
+	for _, s := range seeds {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, stream []byte) {
 		if len(stream) > 64<<10 {
 			return
 		}
-		cfg, _ := basicConfig()
-		ts := startServer(t, cfg, newFakeDisk(1<<20))
-		sendStream(t, rawConn(t, ts.addr), stream)
+		sendStream(t, connect(t), stream)
 	})
 }
 
