@@ -126,6 +126,66 @@ func (c *cmdCtx) preventAllow() Result {
 }
 
 // readDefectData answers READ DEFECT DATA (10/12): an empty list.
+// Log pages (SPC-4 7.3): what a virtual disk can truthfully say.
+const (
+	logSupported = 0x00
+	logTemp      = 0x0d
+	logInfoExc   = 0x2f
+)
+
+var logPages = []byte{logSupported, logTemp, logInfoExc}
+
+// logSense is LOG SENSE (SPC-4 6.6), which health monitors poll (ESXi,
+// smartctl). A virtual disk has no temperature and predicts no failure:
+// the Temperature page reports "not available" (0xff) and the
+// Informational Exceptions page no exception, so that the poll succeeds
+// without made-up numbers. Every page control gets the same values;
+// nothing is counted, so there is nothing to save (SP) or reset. A
+// PARAMETER POINTER past the page's last parameter is an invalid field.
+func (c *cmdCtx) logSense() Result {
+	cdb := c.cdb
+	code, sub := cdb[2]&0x3f, cdb[3]
+	ptr := int(be16(cdb[5:]))
+	alloc := int(be16(cdb[7:]))
+	if cdb[1]&0x01 != 0 { // SP
+		return c.fail(invalidCDB(1, 0))
+	}
+	if sub != 0 {
+		return c.fail(invalidCDB(3, -1))
+	}
+	// param is a log parameter: code, control byte (format and linking
+	// 11b: binary list), value.
+	param := func(pc uint16, value ...byte) []byte {
+		return append([]byte{byte(pc >> 8), byte(pc), 0x03, byte(len(value))}, value...)
+	}
+	var params [][]byte
+	switch code {
+	case logSupported:
+		if ptr != 0 {
+			return c.fail(invalidCDB(5, -1))
+		}
+		params = [][]byte{logPages}
+	case logTemp:
+		params = [][]byte{param(0x0000, 0, 0xff), param(0x0001, 0, 0xff)}
+	case logInfoExc:
+		params = [][]byte{param(0x0000, 0, 0, 0xff)} // no ASC/ASCQ, temperature not available
+	default:
+		return c.fail(invalidCDB(2, 5))
+	}
+	page := []byte{code, 0, 0, 0}
+	for _, p := range params {
+		if code != logSupported && int(be16(p)) < ptr {
+			continue // below the PARAMETER POINTER
+		}
+		page = append(page, p...)
+	}
+	if len(page) == 4 { // the pointer is past the last parameter
+		return c.fail(invalidCDB(5, -1))
+	}
+	putBE16(page[2:], uint16(len(page)-4))
+	return dataIn(page, alloc)
+}
+
 // formatUnit is FORMAT UNIT (SBC-3 5.3, mandatory). A virtual disk has no
 // medium to format: with the default parameters (FMTDATA=0), or with a
 // parameter list header carrying neither a defect list nor an

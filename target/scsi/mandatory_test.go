@@ -171,3 +171,51 @@ func TestFormatUnit(t *testing.T) {
 		t.Fatalf("FORMAT UNIT on a read-only LUN: sense %x/%04x, want 7/2700", senseKey(r), senseASC(r))
 	}
 }
+
+// LOG SENSE serves the supported pages list, a Temperature page saying
+// "not available" and an Informational Exceptions page with no exception;
+// other pages, subpages, SP and a parameter pointer past the end are
+// invalid fields; the allocation length truncates.
+func TestLogSense(t *testing.T) {
+	tg, a, _ := newTestTarget(t, nil)
+	logSense := func(b1, page, sub byte, ptr, alloc uint16) []byte {
+		c := cdb(0x4d, 10)
+		c[1], c[2], c[3] = b1, page, sub
+		putBE16(c[5:], ptr)
+		putBE16(c[7:], alloc)
+		return c
+	}
+	for _, tc := range []struct {
+		name string
+		cdb  []byte
+		want []byte
+	}{
+		{"supported pages", logSense(0, 0x00, 0, 0, 512), []byte{0x00, 0, 0, 3, 0x00, 0x0d, 0x2f}},
+		{"temperature", logSense(0, 0x0d, 0, 0, 512), []byte{0x0d, 0, 0, 12, 0, 0, 3, 2, 0, 0xff, 0, 1, 3, 2, 0, 0xff}},
+		{"temperature, cumulative page control", logSense(0, 0x40|0x0d, 0, 0, 512), []byte{0x0d, 0, 0, 12, 0, 0, 3, 2, 0, 0xff, 0, 1, 3, 2, 0, 0xff}},
+		{"temperature from parameter 1", logSense(0, 0x0d, 0, 1, 512), []byte{0x0d, 0, 0, 6, 0, 1, 3, 2, 0, 0xff}},
+		{"informational exceptions", logSense(0, 0x2f, 0, 0, 512), []byte{0x2f, 0, 0, 7, 0, 0, 3, 3, 0, 0, 0xff}},
+		{"truncated", logSense(0, 0x00, 0, 0, 4), []byte{0x00, 0, 0, 3}},
+	} {
+		r := run(tg, a, tc.cdb, nil)
+		if r.Status != StatusGood || !bytes.Equal(r.Data, tc.want) {
+			t.Errorf("%s: %+v, want data % x", tc.name, r, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		cdb   []byte
+		sksAt int
+	}{
+		{"unknown page", logSense(0, 0x02, 0, 0, 512), 2},
+		{"subpage", logSense(0, 0x0d, 1, 0, 512), 3},
+		{"SP", logSense(0x01, 0x0d, 0, 0, 512), 1},
+		{"pointer past the last parameter", logSense(0, 0x0d, 0, 2, 512), 5},
+		{"pointer on the supported pages", logSense(0, 0x00, 0, 1, 512), 5},
+	} {
+		r := run(tg, a, tc.cdb, nil)
+		if senseKey(r) != keyIllegalRequest || senseASC(r) != ascInvalidFieldCDB || int(be16(r.Sense[16:])) != tc.sksAt {
+			t.Errorf("%s: sense %x, want INVALID FIELD IN CDB at byte %d", tc.name, r.Sense, tc.sksAt)
+		}
+	}
+}
