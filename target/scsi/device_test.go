@@ -372,6 +372,9 @@ func FuzzExecute(f *testing.F) {
 	f.Add([]byte{0x5f, 0x07}, make([]byte, 24))     // short REGISTER AND MOVE
 	f.Add([]byte{0x9e, 0x10, 0, 0, 0, 0}, []byte{}) // short READ CAPACITY(16)
 	f.Add([]byte{0x12}, []byte{})
+	f.Add([]byte{0x04, 0x30, 0, 0, 0, 0}, make([]byte, 8))         // FORMAT UNIT, long header
+	f.Add([]byte{0x1d, 0x04, 0, 0, 0, 0}, []byte{})                // SEND DIAGNOSTIC self-test
+	f.Add([]byte{0x4d, 0, 0x4d, 0, 0, 0, 1, 0x02, 0, 0}, []byte{}) // LOG SENSE temperature from 1
 	tg, a, _ := newTestTarget(f, nil)
 	f.Fuzz(func(t *testing.T, c []byte, out []byte) {
 		if len(c) == 0 || len(c) > 32 || len(out) > 1<<16 {
