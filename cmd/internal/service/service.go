@@ -476,6 +476,9 @@ func Start(foreground bool, opts daemon.Options, stderr io.Writer, name string) 
 		defer signal.Stop(sigs)
 		opts.Signals = sigs
 	}
+	if opts.Log != nil && opts.Log.Logger.IsLevelEnabled(logrus.DebugLevel) {
+		opts.Log.Debug(sysmonNote(sysmonSetting(os.Getenv("GODEBUG"), buildLdflags())))
+	}
 	if err := daemon.Run(context.Background(), opts); err != nil {
 		if opts.Log != nil {
 			opts.Log.WithError(err).Error("exiting")
