@@ -15,19 +15,9 @@ APT_PKGS  := libiscsi-bin qemu-utils qemu-block-extra shellcheck libxml2-utils g
 
 all: build
 
-# The daemons are linked with a default GODEBUG that keeps the Go runtime's
-# monitor thread (sysmon) out of its deep sleep: otherwise every burst of
-# I/O after an idle moment wakes it with a futex and it polls every 20 us
-# for a millisecond, a quarter of ietd's context switches under 4k I/O.
-# The value is the largest schedtrace (24.8 days); see ietd(8) ENVIRONMENT.
-# The go command's own default for the module (empty for go 1.26) is kept.
-DAEMON_GODEBUG := schedtrace=2147483647
-
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./cmd/ietadm ./cmd/ietd-migrate
-	@def=$$($(GO) list -f '{{.DefaultGODEBUG}}' ./cmd/ietd); \
-	set -x; $(GO) build -ldflags="-X=runtime.godebugDefault=$${def:+$$def,}$(DAEMON_GODEBUG)" -o $(BIN)/ ./cmd/ietd ./cmd/iscsi-target
+	$(GO) build -o $(BIN)/ ./cmd/...
 
 # make run: build and start ietd in the foreground on the demo config
 # (a sparse 100 MB file on 127.0.0.1:3260).

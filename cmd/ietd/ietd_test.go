@@ -98,6 +98,10 @@ func TestDaemonLifecycleAdminAndReload(t *testing.T) {
 	if err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(d.Cmd.Process.Pid) {
 		t.Fatalf("pid file %q (%v), daemon pid %d", b, err, d.Cmd.Process.Pid)
 	}
+	// It re-executed itself (same pid) with the runtime setting.
+	if g, ok := procGodebug(t, d.Cmd.Process.Pid); ok && g != "GODEBUG=schedtrace=2147483647" {
+		t.Fatalf("daemon environment has %q, want GODEBUG=schedtrace=2147483647", g)
+	}
 	out, code := dt.Run(t, 20*time.Second, ietd, append([]string{"-f"}, daemonArgs(dir, conf, dt.FreePort(t))...)...)
 	if code == 0 || !strings.Contains(out, "already running") {
 		t.Fatalf("second ietd: exit %d\n%s", code, out)
@@ -172,6 +176,46 @@ func TestDaemonLifecycleAdminAndReload(t *testing.T) {
 	}
 }
 
+// procGodebug returns the GODEBUG entry of a process's environment ("" if
+// none); ok is false where /proc is not there to read it.
+func procGodebug(t *testing.T, pid int) (string, bool) {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := ""
+	for _, kv := range strings.Split(string(b), "\x00") {
+		if strings.HasPrefix(kv, "GODEBUG=") {
+			g = kv
+		}
+	}
+	return g, true
+}
+
+// TestDaemonKeepsAUsersSchedtrace: a GODEBUG that sets schedtrace is the
+// user's choice (here the runtime's default back): no re-execution, and
+// the debug log says which it is.
+func TestDaemonKeepsAUsersSchedtrace(t *testing.T) {
+	ietd := dt.Bin(t, "ietd")
+	dir := t.TempDir()
+	sparse(t, filepath.Join(dir, "a.img"), 8<<20)
+	conf := filepath.Join(dir, "ietd.conf")
+	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Path="+filepath.Join(dir, "a.img")+",Type=fileio\n")
+	port := dt.FreePort(t)
+	t.Setenv("GODEBUG", "gctrace=0,schedtrace=0")
+	d := dt.Start(t, port, ietd, append([]string{"-f", "-d", "2"}, daemonArgs(dir, conf, port)...)...)
+	if g, ok := procGodebug(t, d.Cmd.Process.Pid); ok && g != "GODEBUG=gctrace=0,schedtrace=0" {
+		t.Fatalf("daemon environment has %q, want the user's GODEBUG", g)
+	}
+	dt.Eventually(t, 10*time.Second, func() string {
+		return dt.Contains(d.Stderr.String(), "sysmon deep sleep on (GODEBUG schedtrace=0)")
+	})
+}
+
 func TestDetachWaitsForReadiness(t *testing.T) {
 	ietd := dt.Bin(t, "ietd")
 	dir := t.TempDir()
@@ -187,6 +231,9 @@ func TestDetachWaitsForReadiness(t *testing.T) {
 	p := dt.Detached(t, filepath.Join(dir, "ietd.pid"))
 	if err := p.Signal(syscall.Signal(0)); err != nil {
 		t.Fatalf("daemon %d not running: %v", p.Pid, err)
+	}
+	if g, ok := procGodebug(t, p.Pid); ok && g != "GODEBUG=schedtrace=2147483647" {
+		t.Fatalf("detached daemon's environment has %q, want GODEBUG=schedtrace=2147483647", g)
 	}
 	p.Signal(syscall.SIGTERM)
 	dt.Eventually(t, 15*time.Second, func() string {

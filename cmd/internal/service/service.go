@@ -438,6 +438,9 @@ func modeName(m fs.FileMode) string {
 // with the parent returning once the child is ready. It returns the
 // process exit status.
 func Start(foreground bool, opts daemon.Options, stderr io.Writer, name string) int {
+	// First, before anything is printed or opened: once, the daemon
+	// runs again with the runtime setting (a detached child inherits it).
+	reexecErr := keepSysmonAwake()
 	if addr := os.Getenv("IETD_PPROF"); addr != "" {
 		// Profiling for `make bench` (never on by default).
 		go http.ListenAndServe(addr, nil)
@@ -477,7 +480,7 @@ func Start(foreground bool, opts daemon.Options, stderr io.Writer, name string) 
 		opts.Signals = sigs
 	}
 	if opts.Log != nil && opts.Log.Logger.IsLevelEnabled(logrus.DebugLevel) {
-		opts.Log.Debug(sysmonNote(sysmonSetting(os.Getenv("GODEBUG"), buildLdflags())))
+		opts.Log.Debug(sysmonNote(os.Getenv("GODEBUG"), reexecErr))
 	}
 	if err := daemon.Run(context.Background(), opts); err != nil {
 		if opts.Log != nil {
