@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -214,6 +215,58 @@ func TestDaemonKeepsAUsersSchedtrace(t *testing.T) {
 	dt.Eventually(t, 10*time.Second, func() string {
 		return dt.Contains(d.Stderr.String(), "sysmon deep sleep on (GODEBUG schedtrace=0)")
 	})
+}
+
+// On a host where the runtime's default is two Ps the daemon tunes
+// GOMAXPROCS (target/procs): it says so at debug level, goes to two Ps
+// under 1 MiB reads and back to one when idle; a GOMAXPROCS in its
+// environment turns the tuner off.
+func TestDaemonTunesProcs(t *testing.T) {
+	if os.Getenv("GOMAXPROCS") != "" || runtime.GOMAXPROCS(0) != 2 {
+		t.Skip("the tuner runs only where the runtime's default is two Ps")
+	}
+	img := dt.Tool(t, "qemu-img")
+	ietd := dt.Bin(t, "ietd")
+	dir := t.TempDir()
+	sparse(t, filepath.Join(dir, "a.img"), 64<<20)
+	conf := filepath.Join(dir, "ietd.conf")
+	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Path="+filepath.Join(dir, "a.img")+",Type=fileio,IOMode=wb\n"+
+		"\tMaxRecvDataSegmentLength 262144\n\tMaxBurstLength 1048576\n")
+	port := dt.FreePort(t)
+	d := dt.Start(t, port, ietd, append([]string{"-f", "-d", "2"}, daemonArgs(dir, conf, port)...)...)
+	dt.Eventually(t, 10*time.Second, func() string {
+		return dt.Contains(d.Stderr.String(), "procs: GOMAXPROCS tuned between 1 and 2")
+	})
+	opts := fmt.Sprintf("driver=iscsi,transport=tcp,portal=127.0.0.1:%d,target=%s,lun=0", port, iqnA)
+	// 1 MiB reads at queue depth 8, a few seconds' worth at most.
+	for i := 0; i < 5 && !strings.Contains(d.Stderr.String(), "procs: GOMAXPROCS 1 -> 2"); i++ {
+		if out, code := dt.Run(t, 60*time.Second, img, "bench", "-c", "3000", "-d", "8", "-s", "1M", "-t", "none",
+			"--image-opts", opts); code != 0 {
+			t.Fatalf("qemu-img bench: exit %d\n%s", code, out)
+		}
+	}
+	if err := dt.Contains(d.Stderr.String(), "procs: GOMAXPROCS 1 -> 2"); err != "" {
+		t.Fatalf("no move to two Ps under 1 MiB reads: %s", err)
+	}
+	dt.Eventually(t, 10*time.Second, func() string {
+		return dt.Contains(d.Stderr.String(), "procs: GOMAXPROCS 2 -> 1")
+	})
+
+	d.Signal(syscall.SIGTERM)
+	if !d.WaitExit(15 * time.Second) {
+		t.Fatal("daemon did not exit on SIGTERM")
+	}
+
+	t.Setenv("GOMAXPROCS", "2")
+	dir2 := t.TempDir()
+	port2 := dt.FreePort(t)
+	d2 := dt.Start(t, port2, ietd, append([]string{"-f", "-d", "2"}, daemonArgs(dir2, conf, port2)...)...)
+	dt.Eventually(t, 10*time.Second, func() string {
+		return dt.Contains(d2.Stderr.String(), "sysmon kept out of deep sleep")
+	})
+	if strings.Contains(d2.Stderr.String(), "procs:") {
+		t.Fatalf("GOMAXPROCS=2 set, the daemon tuned it anyway:\n%s", d2.Stderr.String())
+	}
 }
 
 func TestDetachWaitsForReadiness(t *testing.T) {

@@ -26,7 +26,7 @@ func main() {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "config `FILE` (default /etc/iet/ietd.conf, then /etc/ietd.conf); an IET or NetBSD file"},
 			&cli.BoolFlag{Name: "foreground", Aliases: []string{"f"}, Usage: "do not detach; log to stderr"},
-			&cli.IntFlag{Name: "debug", Aliases: []string{"d"}, Usage: "debug `LEVEL` (0 warnings, 1 info, 2 debug)"},
+			&cli.IntFlag{Name: "debug", Aliases: []string{"d"}, Usage: "debug `LEVEL` (0 warnings, 1 info, 2 debug, 3 trace)"},
 			&cli.IntFlag{Name: "uid", Aliases: []string{"u"}, Usage: "run as `UID` after binding", Value: -1},
 			&cli.IntFlag{Name: "gid", Aliases: []string{"g"}, Usage: "run as `GID` after binding", Value: -1},
 			&cli.StringSliceFlag{Name: "address", Aliases: []string{"a"}, Usage: "listen `ADDR` (default: all IPv4 and IPv6 addresses)"},

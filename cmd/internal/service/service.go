@@ -23,6 +23,7 @@ import (
 	"github.com/ietgo/ietd/target/backing"
 	"github.com/ietgo/ietd/target/config"
 	"github.com/ietgo/ietd/target/daemon"
+	"github.com/ietgo/ietd/target/procs"
 	"github.com/sirupsen/logrus"
 	lsyslog "github.com/sirupsen/logrus/hooks/syslog"
 )
@@ -51,7 +52,9 @@ func Logger(name string, foreground bool, level int) (*logrus.Entry, error) {
 		l.AddHook(startupRelay{name})
 	}
 	switch {
-	case level >= 2:
+	case level >= 3:
+		l.SetLevel(logrus.TraceLevel)
+	case level == 2:
 		l.SetLevel(logrus.DebugLevel)
 	case level == 1:
 		l.SetLevel(logrus.InfoLevel)
@@ -482,7 +485,12 @@ func Start(foreground bool, opts daemon.Options, stderr io.Writer, name string) 
 	if opts.Log != nil && opts.Log.Logger.IsLevelEnabled(logrus.DebugLevel) {
 		opts.Log.Debug(sysmonNote(os.Getenv("GODEBUG"), reexecErr))
 	}
-	if err := daemon.Run(context.Background(), opts); err != nil {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if procs.Enabled() {
+		go procs.Run(ctx, opts.Log, procs.Settings{})
+	}
+	if err := daemon.Run(ctx, opts); err != nil {
 		if opts.Log != nil {
 			opts.Log.WithError(err).Error("exiting")
 		}

@@ -1,0 +1,112 @@
+package procs
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"runtime/metrics"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+const latencies = "/sched/latencies:seconds"
+
+// Enabled reports whether Run would tune: GOMAXPROCS is not set in the
+// environment and the runtime's default (the CPUs the process may use)
+// is two.
+func Enabled() bool {
+	return os.Getenv("GOMAXPROCS") == "" && runtime.GOMAXPROCS(0) == 2
+}
+
+// Run tunes GOMAXPROCS until ctx ends, then gives the runtime its default
+// back. It returns at once when not Enabled. The Tuner's moves are logged
+// at debug level, every sample at trace level.
+func Run(ctx context.Context, log *logrus.Entry, s Settings) {
+	if !Enabled() {
+		return
+	}
+	t := NewTuner(s)
+	s = t.Settings()
+	defer runtime.SetDefaultGOMAXPROCS()
+	cur := t.Procs()
+	runtime.GOMAXPROCS(cur)
+	if log != nil && log.Logger.IsLevelEnabled(logrus.DebugLevel) {
+		log.Debugf("procs: GOMAXPROCS tuned between 1 and 2 (every %v: two when %.0f%% of ready goroutines waited %v, %d ticks in a row; set GOMAXPROCS to keep it fixed)",
+			s.Tick, 100*s.UpShare, s.SlowWait, s.UpTicks)
+	}
+	sm := newSampler(s.SlowWait)
+	tick := time.NewTicker(s.Tick)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		smp := sm.read()
+		n := t.Step(smp)
+		if log != nil && log.Logger.IsLevelEnabled(logrus.TraceLevel) {
+			log.Tracef("procs: %d scheduled, %d waited >= %v, CPU %v, GOMAXPROCS %d",
+				smp.Scheduled, smp.Waited, s.SlowWait, smp.CPU.Round(time.Millisecond), n)
+		}
+		if n != cur {
+			runtime.GOMAXPROCS(n)
+			if log != nil && log.Logger.IsLevelEnabled(logrus.DebugLevel) {
+				log.Debugf("procs: GOMAXPROCS %d -> %d (%d of %d scheduled goroutines waited >= %v)",
+					cur, n, smp.Waited, smp.Scheduled, s.SlowWait)
+			}
+			cur = n
+		}
+	}
+}
+
+// sampler turns the runtime's cumulative histogram of scheduling
+// latencies into per-tick Samples.
+type sampler struct {
+	slow     float64 // seconds
+	m        []metrics.Sample
+	lastAll  uint64
+	lastSlow uint64
+	lastCPU  time.Duration
+}
+
+func newSampler(slow time.Duration) *sampler {
+	s := &sampler{slow: slow.Seconds(), m: []metrics.Sample{{Name: latencies}}}
+	s.read()
+	return s
+}
+
+func (s *sampler) read() Sample {
+	metrics.Read(s.m)
+	if s.m[0].Value.Kind() != metrics.KindFloat64Histogram {
+		return Sample{}
+	}
+	all, slow := split(s.m[0].Value.Float64Histogram(), s.slow)
+	cpu := processCPU()
+	out := Sample{Scheduled: all - s.lastAll, Waited: slow - s.lastSlow, CPU: cpu - s.lastCPU}
+	s.lastAll, s.lastSlow, s.lastCPU = all, slow, cpu
+	return out
+}
+
+// processCPU is the user+system time of the process so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// split sums a histogram's counts, in all and in the buckets that start
+// at or above slow.
+func split(h *metrics.Float64Histogram, slow float64) (all, over uint64) {
+	for i, c := range h.Counts {
+		all += c
+		if h.Buckets[i] >= slow {
+			over += c
+		}
+	}
+	return all, over
+}
