@@ -26,5 +26,8 @@
 // samples the runtime and getrusage(2) and applies the Tuner's choice
 // with runtime.GOMAXPROCS. Nothing is tuned when GOMAXPROCS is set in the
 // environment or the runtime's default is not two (larger hosts keep
-// one P per CPU: measured only on two).
+// one P per CPU: measured only on two). While it tunes, the runtime no
+// longer follows a container's CPU limit by itself (setting GOMAXPROCS
+// stops that); when Run ends it hands the default back
+// (runtime.SetDefaultGOMAXPROCS).
 package procs
