@@ -162,3 +162,41 @@ func TestSamplerDeltas(t *testing.T) {
 		t.Fatalf("30 ms of CPU read as %v", c.CPU)
 	}
 }
+
+// FuzzTuner feeds arbitrary sample sequences (three bytes a tick) and
+// checks the invariants: one or two Ps, Procs agrees with Step, a move is
+// counted for each change, the hold stays within MaxHold, and an idle
+// tick always ends at one P.
+func FuzzTuner(f *testing.F) {
+	f.Add([]byte{200, 100, 40, 200, 100, 40, 10, 1, 1})
+	f.Add([]byte{255, 255, 255, 0, 0, 0, 30, 10, 50})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tu := NewTuner(Settings{Hold: 3, MaxHold: 12})
+		set := tu.Settings()
+		prev, moves := tu.Procs(), 0
+		for i := 0; i+2 < len(b); i += 3 {
+			s := Sample{Scheduled: uint64(b[i]) * 4, CPU: time.Duration(b[i+2]) * time.Millisecond / 4}
+			s.Waited = s.Scheduled * uint64(b[i+1]) / 255
+			got := tu.Step(s)
+			if got != 1 && got != 2 {
+				t.Fatalf("tick %d: %d Ps", i/3, got)
+			}
+			if got != tu.Procs() {
+				t.Fatalf("tick %d: Step %d, Procs %d", i/3, got, tu.Procs())
+			}
+			if got != prev {
+				moves++
+			}
+			prev = got
+			if tu.hold < set.Hold || tu.hold > set.MaxHold {
+				t.Fatalf("tick %d: hold %d outside [%d, %d]", i/3, tu.hold, set.Hold, set.MaxHold)
+			}
+			if float64(s.CPU) < set.IdleCPU*float64(set.Tick) && got != 1 {
+				t.Fatalf("tick %d: idle (%v) but %d Ps", i/3, s.CPU, got)
+			}
+		}
+		if moves != tu.Moves() {
+			t.Fatalf("%d changes seen, Moves says %d", moves, tu.Moves())
+		}
+	})
+}
