@@ -42,6 +42,17 @@ func sparse(t *testing.T, path string, size int64) {
 }
 
 // daemonArgs keeps the daemon on loopback and inside dir.
+// oneLUN makes a work directory with an 8 MiB sparse a.img, an ietd.conf
+// exporting it as LUN 0 of iqnA, and a free port.
+func oneLUN(t *testing.T) (dir, conf string, port int) {
+	t.Helper()
+	dir = t.TempDir()
+	sparse(t, filepath.Join(dir, "a.img"), 8<<20)
+	conf = filepath.Join(dir, "ietd.conf")
+	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Path="+filepath.Join(dir, "a.img")+",Type=fileio\n")
+	return dir, conf, dt.FreePort(t)
+}
+
 func daemonArgs(dir, conf string, port int) []string {
 	return []string{"-c", conf, "-a", "127.0.0.1", "-p", strconv.Itoa(port),
 		"--pid-file", filepath.Join(dir, "ietd.pid"), "--admin-socket", filepath.Join(dir, "ietadm.sock"),
@@ -202,11 +213,7 @@ func procGodebug(t *testing.T, pid int) (string, bool) {
 // the debug log says which it is.
 func TestDaemonKeepsAUsersSchedtrace(t *testing.T) {
 	ietd := dt.Bin(t, "ietd")
-	dir := t.TempDir()
-	sparse(t, filepath.Join(dir, "a.img"), 8<<20)
-	conf := filepath.Join(dir, "ietd.conf")
-	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Path="+filepath.Join(dir, "a.img")+",Type=fileio\n")
-	port := dt.FreePort(t)
+	dir, conf, port := oneLUN(t)
 	t.Setenv("GODEBUG", "gctrace=0,schedtrace=0")
 	d := dt.Start(t, port, ietd, append([]string{"-f", "-d", "2"}, daemonArgs(dir, conf, port)...)...)
 	if g, ok := procGodebug(t, d.Cmd.Process.Pid); ok && g != "GODEBUG=gctrace=0,schedtrace=0" {
@@ -271,11 +278,7 @@ func TestDaemonTunesProcs(t *testing.T) {
 
 func TestDetachWaitsForReadiness(t *testing.T) {
 	ietd := dt.Bin(t, "ietd")
-	dir := t.TempDir()
-	sparse(t, filepath.Join(dir, "a.img"), 8<<20)
-	conf := filepath.Join(dir, "ietd.conf")
-	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Path="+filepath.Join(dir, "a.img")+",Type=fileio\n")
-	port := dt.FreePort(t)
+	dir, conf, port := oneLUN(t)
 	dt.KillFromPIDFile(t, filepath.Join(dir, "ietd.pid"))
 	out, code := dt.Run(t, 40*time.Second, ietd, daemonArgs(dir, conf, port)...)
 	if code != 0 {
