@@ -33,8 +33,8 @@ func Run(ctx context.Context, log *logrus.Entry, s Settings) {
 	cur := t.Procs()
 	runtime.GOMAXPROCS(cur)
 	if log != nil && log.Logger.IsLevelEnabled(logrus.DebugLevel) {
-		log.Debugf("procs: GOMAXPROCS tuned between 1 and 2 (every %v: two when %.0f%% of ready goroutines waited %v, %d ticks in a row; set GOMAXPROCS to keep it fixed)",
-			s.Tick, 100*s.UpShare, s.SlowWait, s.UpTicks)
+		log.Debugf("procs: GOMAXPROCS tuned between 1 and 2 (every %v: two when %.0f%% of ready goroutines waited %v, %d ticks in a row, or %.0f%% in one; set GOMAXPROCS to keep it fixed)",
+			s.Tick, 100*s.UpShare, s.SlowWait, s.UpTicks, 100*s.JumpShare)
 	}
 	sm := newSampler(s.SlowWait)
 	tick := time.NewTicker(s.Tick)
