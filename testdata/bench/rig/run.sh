@@ -1,6 +1,6 @@
 #!/bin/bash
 # run.sh [BIN]: start ietd (default <repo>/bin/ietd) on 127.0.0.1:3399 with
-# one 100M sparse write-back LUN and the bench's tuned limits (IET's
+# one 100M sparse write-back LUN and the bench's tuned limits (ietd's own
 # defaults with RIG_PARAMS=default); the pid goes to $RIG_DIR/pid, the log
 # to $RIG_DIR/ietd.log. RUNENV: extra environment (e.g. GOMAXPROCS=2); DBG:
 # extra flags (e.g. "-d 3").
