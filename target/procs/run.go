@@ -21,14 +21,22 @@ func Enabled() bool {
 }
 
 // Run tunes GOMAXPROCS until ctx ends, then gives the runtime its default
-// back. It returns at once when not Enabled. The Tuner's moves are logged
-// at debug level, every sample at trace level.
+// back. It returns at once when not Enabled, or when the runtime does not
+// offer the scheduling latencies it reads (the default stays). The
+// Tuner's moves are logged at debug level, every sample at trace level.
 func Run(ctx context.Context, log *logrus.Entry, s Settings) {
 	if !Enabled() {
 		return
 	}
 	t := NewTuner(s)
 	s = t.Settings()
+	sm, ok := newSampler(latencies, s.SlowWait)
+	if !ok {
+		if log != nil {
+			log.Debugf("procs: the runtime has no %s: GOMAXPROCS stays at its default", latencies)
+		}
+		return
+	}
 	defer runtime.SetDefaultGOMAXPROCS()
 	cur := t.Procs()
 	runtime.GOMAXPROCS(cur)
@@ -36,7 +44,6 @@ func Run(ctx context.Context, log *logrus.Entry, s Settings) {
 		log.Debugf("procs: GOMAXPROCS tuned between 1 and 2 (every %v: two when %.0f%% of ready goroutines waited %v, %d ticks in a row, or %.0f%% in one; set GOMAXPROCS to keep it fixed)",
 			s.Tick, 100*s.UpShare, s.SlowWait, s.UpTicks, 100*s.JumpShare)
 	}
-	sm := newSampler(s.SlowWait)
 	tick := time.NewTicker(s.Tick)
 	defer tick.Stop()
 	for {
@@ -72,10 +79,12 @@ type sampler struct {
 	lastCPU  time.Duration
 }
 
-func newSampler(slow time.Duration) *sampler {
-	s := &sampler{slow: slow.Seconds(), m: []metrics.Sample{{Name: latencies}}}
+// newSampler reads the histogram metric name once; ok is false when the
+// runtime does not have it.
+func newSampler(name string, slow time.Duration) (s *sampler, ok bool) {
+	s = &sampler{slow: slow.Seconds(), m: []metrics.Sample{{Name: name}}}
 	s.read()
-	return s
+	return s, s.m[0].Value.Kind() == metrics.KindFloat64Histogram
 }
 
 func (s *sampler) read() Sample {

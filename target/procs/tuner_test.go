@@ -138,7 +138,10 @@ func TestSplit(t *testing.T) {
 // The sampler reports deltas: a second read right after the first sees
 // no more than what ran in between.
 func TestSamplerDeltas(t *testing.T) {
-	sm := newSampler(50e3)
+	sm, ok := newSampler(latencies, 50e3)
+	if !ok {
+		t.Fatalf("the runtime has no %s", latencies)
+	}
 	a := sm.read()
 	if a.Waited > a.Scheduled {
 		t.Fatalf("waited %d > scheduled %d", a.Waited, a.Scheduled)
@@ -160,6 +163,18 @@ func TestSamplerDeltas(t *testing.T) {
 	}
 	if c := sm.read(); c.CPU < 30*time.Millisecond {
 		t.Fatalf("30 ms of CPU read as %v", c.CPU)
+	}
+}
+
+// Without its metric the sampler says so, and Run leaves GOMAXPROCS alone
+// rather than tune on empty samples (which read as idle: one P for good).
+func TestSamplerWithoutMetric(t *testing.T) {
+	sm, ok := newSampler("/no/such/metric:seconds", 50e3)
+	if ok {
+		t.Fatal("a metric the runtime does not have reported as available")
+	}
+	if s := sm.read(); s.Scheduled != 0 || s.Waited != 0 {
+		t.Fatalf("samples from a missing metric: %+v", s)
 	}
 }
 

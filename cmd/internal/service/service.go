@@ -487,9 +487,7 @@ func Start(foreground bool, opts daemon.Options, stderr io.Writer, name string) 
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if procs.Enabled() {
-		go procs.Run(ctx, opts.Log, procs.Settings{})
-	}
+	go procs.Run(ctx, opts.Log, procs.Settings{}) // returns at once when not enabled
 	if err := daemon.Run(ctx, opts); err != nil {
 		if opts.Log != nil {
 			opts.Log.WithError(err).Error("exiting")
