@@ -13,19 +13,19 @@ import (
 
 const latencies = "/sched/latencies:seconds"
 
-// Enabled reports whether Run would tune: GOMAXPROCS is not set in the
+// enabled reports whether Run would tune: GOMAXPROCS is not set in the
 // environment and the runtime's default (the CPUs the process may use)
 // is two.
-func Enabled() bool {
+func enabled() bool {
 	return os.Getenv("GOMAXPROCS") == "" && runtime.GOMAXPROCS(0) == 2
 }
 
 // Run tunes GOMAXPROCS until ctx ends, then gives the runtime its default
-// back. It returns at once when not Enabled, or when the runtime does not
+// back. It returns at once when not enabled (GOMAXPROCS set, or a default other than two), or when the runtime does not
 // offer the scheduling latencies it reads (the default stays). The
 // Tuner's moves are logged at debug level, every sample at trace level.
 func Run(ctx context.Context, log *logrus.Entry, s Settings) {
-	if !Enabled() {
+	if !enabled() {
 		return
 	}
 	t := NewTuner(s)

@@ -487,7 +487,7 @@ func Start(foreground bool, opts daemon.Options, stderr io.Writer, name string) 
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go procs.Run(ctx, opts.Log, procs.Settings{}) // returns at once when not enabled
+	go procs.Run(ctx, opts.Log, procs.Settings{}) // returns at once unless it tunes
 	if err := daemon.Run(ctx, opts); err != nil {
 		if opts.Log != nil {
 			opts.Log.WithError(err).Error("exiting")
