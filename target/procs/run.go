@@ -21,9 +21,10 @@ func enabled() bool {
 }
 
 // Run tunes GOMAXPROCS until ctx ends, then gives the runtime its default
-// back. It returns at once when not enabled (GOMAXPROCS set, or a default other than two), or when the runtime does not
-// offer the scheduling latencies it reads (the default stays). The
-// Tuner's moves are logged at debug level, every sample at trace level.
+// back. It returns at once, leaving the default, when not enabled
+// (GOMAXPROCS set, or a default other than two) or when the runtime does
+// not offer the scheduling latencies it reads. The Tuner's moves are
+// logged at debug level, every sample at trace level.
 func Run(ctx context.Context, log *logrus.Entry, s Settings) {
 	if !enabled() {
 		return
