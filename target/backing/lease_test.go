@@ -4,6 +4,7 @@ package backing
 
 import (
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,11 +24,13 @@ func TestOpenWaitsForLeaseBreak(t *testing.T) {
 	if _, err := unix.FcntlInt(holder.Fd(), unix.F_SETLEASE, unix.F_RDLCK); err != nil {
 		t.Skipf("F_SETLEASE: %v", err)
 	}
-	released := make(chan struct{})
+	// releasing is set just before the lease goes: the open may return
+	// as soon as the kernel drops the lease, before FcntlInt returns here.
+	var releasing atomic.Bool
 	go func() {
 		time.Sleep(200 * time.Millisecond)
+		releasing.Store(true)
 		unix.FcntlInt(holder.Fd(), unix.F_SETLEASE, unix.F_UNLCK)
-		close(released)
 	}()
 	done := make(chan error, 1)
 	go func() {
@@ -42,9 +45,7 @@ func TestOpenWaitsForLeaseBreak(t *testing.T) {
 		if err != nil {
 			t.Fatalf("open of a leased file: %v", err)
 		}
-		select {
-		case <-released:
-		default:
+		if !releasing.Load() {
 			t.Fatal("open returned while the lease was still held")
 		}
 	case <-time.After(30 * time.Second):
