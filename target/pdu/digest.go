@@ -2,10 +2,9 @@ package pdu
 
 import (
 	"encoding/binary"
-	"hash/crc32"
-)
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+	"github.com/ietgo/ietd/target/crc32c"
+)
 
 // DigestLen is the length of a header or data digest.
 const DigestLen = 4
@@ -13,16 +12,16 @@ const DigestLen = 4
 var zeroPad [4]byte
 
 // CRC32C returns the CRC32C of p (RFC 7143 section 13.1 / RFC 3720 B.4).
-func CRC32C(p []byte) uint32 { return crc32.Checksum(p, castagnoli) }
+func CRC32C(p []byte) uint32 { return crc32c.Checksum(p) }
 
 // UpdateCRC32C continues a CRC32C over p.
-func UpdateCRC32C(crc uint32, p []byte) uint32 { return crc32.Update(crc, castagnoli, p) }
+func UpdateCRC32C(crc uint32, p []byte) uint32 { return crc32c.Update(crc, p) }
 
 // DataDigest returns the digest of data followed by its padding.
 func DataDigest(data []byte) uint32 {
-	c := crc32.Update(0, castagnoli, data)
+	c := crc32c.Update(0, data)
 	if p := PadLen(len(data)); p > 0 {
-		c = crc32.Update(c, castagnoli, zeroPad[:p])
+		c = crc32c.Update(c, zeroPad[:p])
 	}
 	return c
 }

@@ -195,9 +195,10 @@ func appendPDU(bufs net.Buffers, arena []byte, h *BHS, data []byte, headerDigest
 	arena = append(arena, h[:]...)
 	if headerDigest {
 		// The CRC is taken over the copy in arena, not over *h: hash/crc32
-		// reaches its SSE4.2 code through a function variable, so a slice
-		// of *h passed to it would make every caller's BHS escape to the
-		// heap (one allocation per response).
+		// (which crc32c.Update calls for short inputs) reaches its SSE4.2
+		// code through a function variable, so a slice of *h passed to it
+		// would make every caller's BHS escape to the heap (one allocation
+		// per response).
 		var d [4]byte
 		PutDigest(d[:], CRC32C(arena[start:start+BHSLen]))
 		arena = append(arena, d[:]...)
