@@ -17,7 +17,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"math/bits"
 	mrand "math/rand/v2"
@@ -28,9 +27,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-)
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+	"github.com/ietgo/ietd/target/crc32c"
+)
 
 const (
 	opNopOut    = 0x00
@@ -370,7 +369,7 @@ func (s *session) writePDU(h []byte, data []byte, hd, dd bool) error {
 	copy(hdr[:], h)
 	bufs := net.Buffers{hdr[:bhsLen]}
 	if hd {
-		binary.LittleEndian.PutUint32(hdr[bhsLen:], crc32.Checksum(h[:bhsLen], castagnoli))
+		binary.LittleEndian.PutUint32(hdr[bhsLen:], crc32c.Checksum(h[:bhsLen]))
 		bufs[0] = hdr[:]
 	}
 	var tail [8]byte
@@ -379,7 +378,7 @@ func (s *session) writePDU(h []byte, data []byte, hd, dd bool) error {
 		p := pad4(len(data))
 		t := tail[:p]
 		if dd {
-			c := crc32.Update(crc32.Update(0, castagnoli, data), castagnoli, tail[:p])
+			c := crc32c.Update(crc32c.Update(0, data), tail[:p])
 			binary.LittleEndian.PutUint32(tail[p:], c)
 			t = tail[:p+4]
 		}
@@ -464,7 +463,7 @@ func (s *session) readLoop() {
 				s.fail(err)
 				return
 			}
-			if ahs == 0 && binary.LittleEndian.Uint32(h[bhsLen:]) != crc32.Checksum(h[:bhsLen], castagnoli) {
+			if ahs == 0 && binary.LittleEndian.Uint32(h[bhsLen:]) != crc32c.Checksum(h[:bhsLen]) {
 				s.fail(errors.New("header digest mismatch"))
 				return
 			}
@@ -497,7 +496,7 @@ func (s *session) readLoop() {
 				for got := 0; got < len(dst); {
 					n, err := s.br.Read(dst[got:])
 					if s.dd {
-						crc = crc32.Update(crc, castagnoli, dst[got:got+n])
+						crc = crc32c.Update(crc, dst[got:got+n])
 					}
 					got += n
 					if err != nil && got < len(dst) {
@@ -514,7 +513,7 @@ func (s *session) readLoop() {
 						return
 					}
 					if s.dd {
-						crc = crc32.Update(crc, castagnoli, discard[:n])
+						crc = crc32c.Update(crc, discard[:n])
 					}
 					left -= n
 				}
@@ -529,7 +528,7 @@ func (s *session) readLoop() {
 				return
 			}
 			if s.dd {
-				crc = crc32.Update(crc, castagnoli, scratch[:p])
+				crc = crc32c.Update(crc, scratch[:p])
 				if binary.LittleEndian.Uint32(scratch[p:]) != crc {
 					s.fail(errors.New("data digest mismatch"))
 					return
