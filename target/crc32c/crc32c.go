@@ -18,6 +18,14 @@ func Update(crc uint32, p []byte) uint32 {
 	return crc32.Update(crc, table, p)
 }
 
+// Implementation says how Update computes, for a debug log line.
+func Implementation() string {
+	if useFold {
+		return "CRC32C folded with AVX-512 VPCLMULQDQ from 512 bytes, hash/crc32 below"
+	}
+	return "CRC32C by hash/crc32"
+}
+
 // foldMin is the shortest input worth folding (below it the fold's
 // combining steps cost more than hash/crc32's loop saves); foldBlock is
 // what one round of the fold consumes.

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"math/rand"
+	"strings"
 	"testing"
 )
 
@@ -114,3 +115,9 @@ func BenchmarkUpdate256K(b *testing.B)     { benchmark(b, 256<<10, Update) }
 func BenchmarkHashCRC32_512(b *testing.B)  { benchmark(b, 512, reference) }
 func BenchmarkHashCRC32_4K(b *testing.B)   { benchmark(b, 4096, reference) }
 func BenchmarkHashCRC32_256K(b *testing.B) { benchmark(b, 256<<10, reference) }
+
+func TestImplementationSaysWhich(t *testing.T) {
+	if got := Implementation(); strings.Contains(got, "AVX-512") != useFold {
+		t.Fatalf("Implementation() = %q with useFold %v", got, useFold)
+	}
+}

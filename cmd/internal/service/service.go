@@ -22,6 +22,7 @@ import (
 	"github.com/ietgo/ietd/compat"
 	"github.com/ietgo/ietd/target/backing"
 	"github.com/ietgo/ietd/target/config"
+	"github.com/ietgo/ietd/target/crc32c"
 	"github.com/ietgo/ietd/target/daemon"
 	"github.com/ietgo/ietd/target/procs"
 	"github.com/sirupsen/logrus"
@@ -484,6 +485,7 @@ func Start(foreground bool, opts daemon.Options, stderr io.Writer, name string) 
 	}
 	if opts.Log != nil && opts.Log.Logger.IsLevelEnabled(logrus.DebugLevel) {
 		opts.Log.Debug(sysmonNote(os.Getenv("GODEBUG"), reexecErr))
+		opts.Log.Debug("digests: " + crc32c.Implementation())
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
