@@ -6,7 +6,8 @@
 // more are folded 256 bytes at a time with carry-less multiplies (four
 // 512-bit accumulators; the constants are x^n mod P, computed at start-up
 // from the polynomial), about twice as fast as hash/crc32's SSE4.2 CRC32
-// loop (the fold ends with the CRC32 instruction over its last 16 bytes;
-// anything shorter or left over goes through hash/crc32). Everywhere else
+// loop (the fold ends with the CRC32 instruction over the 16 bytes it
+// reduces the input to; anything shorter or left over goes through
+// hash/crc32). Everywhere else
 // Update is hash/crc32.Update.
 package crc32c
