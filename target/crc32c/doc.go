@@ -8,6 +8,5 @@
 // from the polynomial), about twice as fast as hash/crc32's SSE4.2 CRC32
 // loop (the fold ends with the CRC32 instruction over the 16 bytes it
 // reduces the input to; anything shorter or left over goes through
-// hash/crc32). Everywhere else
-// Update is hash/crc32.Update.
+// hash/crc32). Everywhere else Update is hash/crc32.Update.
 package crc32c
