@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/ietgo/ietd/target/crc32c"
+	"github.com/ietgo/ietd/target/pdu"
 )
 
 const (
@@ -378,8 +379,7 @@ func (s *session) writePDU(h []byte, data []byte, hd, dd bool) error {
 		p := pad4(len(data))
 		t := tail[:p]
 		if dd {
-			c := crc32c.Update(crc32c.Update(0, data), tail[:p])
-			binary.LittleEndian.PutUint32(tail[p:], c)
+			binary.LittleEndian.PutUint32(tail[p:], pdu.DataDigest(data))
 			t = tail[:p+4]
 		}
 		if len(t) > 0 {
