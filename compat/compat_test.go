@@ -135,6 +135,8 @@ func FuzzLoadIET(f *testing.F) {
 		"#IncomingUser nwsmith secretsecret\nLun 0 /dev/sdb fileio\nAlias iscsitest01\n",
 		"Target t\nLun 1 Store=raid1(/a@1+2;raid0(/b;/c)),Create=Yes\nHeaderDigest CRC32C,None\n",
 		"Target t\nLun 2 Path=/a,Identity=netbsd,Vendor=ACME,Product=Disk,Revision=1,ScsiVersion=6,Removable=Yes,Offset=1M,Size=2M\n",
+		// testdata/config/wild-iet/odd-case: values in another case, octal
+		"target t\r\n\tLUN 1 PATH=/b,IOMODE=WB\r\n\tLun 2 Path=/c,IOMode=rw\n\tinitialr2t no\n\theaderdigest crc32c\n\tqueuedcommands 064\n\tNOPInterval 5",
 	} {
 		f.Add([]byte(s))
 	}
@@ -182,7 +184,7 @@ func FuzzLoadNetBSD(f *testing.F) {
 }
 
 func FuzzParseACL(f *testing.F) {
-	for _, s := range []string{"ALL ALL\n", "t 10.0.0.0/8, [::1]/64, iqn\\..*, host.example\n", "x [\n"} {
+	for _, s := range []string{"ALL ALL\n", "t 10.0.0.0/8, [::1]/64, iqn\\..*, host.example\n", "x [\n", "ALL 10.1.2.3/32, 0.0.0.0/0, [::1]/128\r\n"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
