@@ -290,6 +290,16 @@ func aclItemWarning(text string, item config.ACLItem, initiators bool) string {
 				return fmt.Sprintf("%s has host bits set: IET never matches it; read here as %s", text, item.CIDR)
 			}
 		}
+		if p, err := netip.ParsePrefix(item.CIDR); err == nil && hasPrefix {
+			switch {
+			case p.Addr().Is4() && p.Bits() == 32:
+				return fmt.Sprintf("%s: IET never matched a /32 item (its mask arithmetic overflows); here it matches %s", text, p.Addr())
+			case p.Addr().Is4() && p.Bits() == 0:
+				return fmt.Sprintf("%s: IET matched only the address 0.0.0.0 with a /0 item; here it matches every IPv4 address", text)
+			case p.Addr().Is6() && p.Bits() == 128:
+				return fmt.Sprintf("%s: IET never matched a /128 item; here it matches %s", text, p.Addr())
+			}
+		}
 		if strings.Contains(addr, ":") && !strings.HasPrefix(addr, "[") {
 			return fmt.Sprintf("IPv6 address %s without brackets: IET needs [%s]; accepted", text, addr)
 		}

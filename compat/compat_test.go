@@ -135,6 +135,8 @@ func FuzzLoadIET(f *testing.F) {
 		"#IncomingUser nwsmith secretsecret\nLun 0 /dev/sdb fileio\nAlias iscsitest01\n",
 		"Target t\nLun 1 Store=raid1(/a@1+2;raid0(/b;/c)),Create=Yes\nHeaderDigest CRC32C,None\n",
 		"Target t\nLun 2 Path=/a,Identity=netbsd,Vendor=ACME,Product=Disk,Revision=1,ScsiVersion=6,Removable=Yes,Offset=1M,Size=2M\n",
+		// testdata/config/wild-iet/odd-case: values in another case, octal
+		"target t\r\n\tLUN 1 PATH=/b,IOMODE=WB\r\n\tLun 2 Path=/c,IOMode=rw\n\tinitialr2t no\n\theaderdigest crc32c\n\tqueuedcommands 064\n\tNOPInterval 5",
 	} {
 		f.Add([]byte(s))
 	}
@@ -182,7 +184,7 @@ func FuzzLoadNetBSD(f *testing.F) {
 }
 
 func FuzzParseACL(f *testing.F) {
-	for _, s := range []string{"ALL ALL\n", "t 10.0.0.0/8, [::1]/64, iqn\\..*, host.example\n", "x [\n"} {
+	for _, s := range []string{"ALL ALL\n", "t 10.0.0.0/8, [::1]/64, iqn\\..*, host.example\n", "x [\n", "ALL 10.1.2.3/32, 0.0.0.0/0, [::1]/128\r\n"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -1101,5 +1103,106 @@ func TestNetmaskPrefixReadWithAtoi(t *testing.T) {
 	want := `targets:2:20: warning: target target0: mask "127.0.0.0/8x": NetBSD's atoi read the prefix length as 8 and ignored "x", and so does this reading: 127.0.0.0/8`
 	if text := diagText(ds); !strings.Contains(text, want) {
 		t.Errorf("no %q in\n%s", want, text)
+	}
+}
+
+// A leading 0 makes an IET number octal (strtol base 0): "010" is 8,
+// which the admin rarely means, so it is warned; 01..07 and 0x are not.
+func TestIETOctalNumbersWarned(t *testing.T) {
+	cfg, ds := loadIET(t, "Target iqn.a:t\n\tLun 0 Type=nullio\n\tQueuedCommands 064\n\tMaxSessions 010\n\tWthreads 07\n\tNOPInterval 0x10\n\tNOPTimeout 0\n")
+	tg := cfg.Targets[0]
+	if tg.QueuedCommands != 52 || tg.MaxSessions != 8 || tg.Wthreads != 7 || tg.NOPInterval != 16 {
+		t.Fatalf("QueuedCommands %d MaxSessions %d Wthreads %d NOPInterval %d", tg.QueuedCommands, tg.MaxSessions, tg.Wthreads, tg.NOPInterval)
+	}
+	text := diagText(ds)
+	for _, want := range []string{
+		`c:3:17: warning: QueuedCommands value "064" is octal for 52, as IET read it (C strtol takes a leading 0 for octal): for 64 write it without the leading 0`,
+		`c:4:14: warning: MaxSessions value "010" is octal for 8`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %q in\n%s", want, text)
+		}
+	}
+	for _, not := range []string{`"07"`, `"0x10"`, `NOPTimeout`} {
+		if strings.Contains(text, not) {
+			t.Errorf("%s warned:\n%s", not, text)
+		}
+	}
+}
+
+// IOMode: IET before 1.4.20 compared the value with strcmp and served any
+// other value write-through (the LUN came up); 1.4.20 refused the LUN.
+// A config that ran keeps running: the other-case value is read as
+// written, anything else as wt, each with a warning saying what IET did.
+func TestIETIOModeValues(t *testing.T) {
+	cfg, ds := loadIET(t, "Target iqn.a:t\n"+
+		"\tLun 0 Path=/a,Type=fileio,IOMode=WB\n"+
+		"\tLun 1 Path=/b,Type=fileio,IOMode=Ro\n"+
+		"\tLun 2 Path=/c,Type=fileio,IOMode=rw\n"+
+		"\tLun 3 Path=/d,Type=fileio,iomode=wb\n"+
+		"\tLun 4 Type=nullio,IOMode=WB\n")
+	var got []string
+	for _, l := range cfg.Targets[0].LUNs {
+		got = append(got, fmt.Sprintf("%d:%s", l.Number, l.IOMode))
+	}
+	if g, want := strings.Join(got, " "), "0:wb 1:ro 2:wt 3:wb"; g != want {
+		t.Fatalf("LUNs %s, want %s\n%s", g, want, diagText(ds))
+	}
+	text := diagText(ds)
+	for _, want := range []string{
+		`c:2:35: warning: Lun 0 IOMode "WB": IET knew only lower-case wt, wb and ro (before 1.4.20 it served this LUN write-through, 1.4.20 refused it); read here as wb`,
+		`c:3:35: warning: Lun 1 IOMode "Ro": `,
+		`c:4:35: warning: Lun 2 IOMode "rw" is not wt, wb or ro: served write-through (wt), as IET before 1.4.20 did (1.4.20 refused the LUN)`,
+		`c:6:27: error: Lun 4 IOMode: IOMode is not allowed for nullio`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %q in\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "Lun 3 IOMode") {
+		t.Errorf("iomode=wb (a key in other case, IET 1.4.20) warned:\n%s", text)
+	}
+}
+
+// A Yes/No or digest value in another case: IET skipped the line (the
+// value stayed), we read it as written; the warning says both.
+func TestIETValueCaseSaysWhatIETKept(t *testing.T) {
+	cfg, ds := loadIET(t, "Target iqn.a:t\n\tLun 0 Type=nullio\n\tImmediateData no\n\tHeaderDigest crc32c,None\n")
+	tg := cfg.Targets[0]
+	if tg.Params.ImmediateData || strings.Join(tg.Params.HeaderDigest, ",") != "CRC32C,None" {
+		t.Fatalf("ImmediateData %v HeaderDigest %v", tg.Params.ImmediateData, tg.Params.HeaderDigest)
+	}
+	text := diagText(ds)
+	for _, want := range []string{
+		`c:3:16: warning: ImmediateData value "no": IET took only Yes or No in exact case and ignored this line (ImmediateData stayed Yes); read here as No`,
+		`c:4:15: warning: HeaderDigest value "crc32c,None": IET took only None and CRC32C in exact case and ignored this line (HeaderDigest stayed None); read here as CRC32C,None`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %q in\n%s", want, text)
+		}
+	}
+}
+
+// IET's prefix arithmetic broke /32 (never matched), IPv4 /0 (matched
+// only 0.0.0.0) and /128 (never matched); ours match what they say, and
+// the warning says IET did not.
+func TestACLPrefixesIETGotWrong(t *testing.T) {
+	var ds config.Diagnostics
+	f := ParseACL("initiators.allow", []byte("ALL 10.1.2.3/32, 0.0.0.0/0, [::1]/128, [fe80::]/64, 10.0.0.0/8\n"), true, &ds)
+	if len(f.Rules) != 1 || len(f.Rules[0].Items) != 5 {
+		t.Fatalf("%+v\n%s", f, diagText(ds))
+	}
+	text := diagText(ds)
+	for _, want := range []string{
+		`initiators.allow:1:5: warning: 10.1.2.3/32: IET never matched a /32 item (its mask arithmetic overflows); here it matches 10.1.2.3`,
+		`initiators.allow:1:18: warning: 0.0.0.0/0: IET matched only the address 0.0.0.0 with a /0 item; here it matches every IPv4 address`,
+		`initiators.allow:1:29: warning: [::1]/128: IET never matched a /128 item; here it matches ::1`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %q in\n%s", want, text)
+		}
+	}
+	if n := strings.Count(text, "warning"); n != 3 {
+		t.Errorf("%d warnings, want 3 (/64 and /8 are fine):\n%s", n, text)
 	}
 }

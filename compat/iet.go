@@ -52,6 +52,16 @@ var intKeys = map[string]intKey{
 	"maxsessions":              {0, 65535, func(t *config.Target, v int) { t.MaxSessions = v }},
 }
 
+// boolGet reads the values boolKeys set.
+var boolGet = map[string]func(t *config.Target) bool{
+	"initialr2t":          func(t *config.Target) bool { return t.Params.InitialR2T },
+	"immediatedata":       func(t *config.Target) bool { return t.Params.ImmediateData },
+	"datapduinorder":      func(t *config.Target) bool { return t.Params.DataPDUInOrder },
+	"datasequenceinorder": func(t *config.Target) bool { return t.Params.DataSequenceInOrder },
+	"ofmarker":            func(t *config.Target) bool { return t.Params.OFMarker },
+	"ifmarker":            func(t *config.Target) bool { return t.Params.IFMarker },
+}
+
 var boolKeys = map[string]func(t *config.Target, v bool){
 	"initialr2t":          func(t *config.Target, v bool) { t.Params.InitialR2T = v },
 	"immediatedata":       func(t *config.Target, v bool) { t.Params.ImmediateData = v },
@@ -142,6 +152,16 @@ func cStrtol(s string) (n int64, rest string, digits bool) {
 		n = -n
 	}
 	return n, t[i:], true
+}
+
+// octal reports whether strtol read s (a whole valid number) as octal
+// with a value other than its decimal reading: "010" is 8, "00" is 0.
+func octal(s string) bool {
+	t := strings.TrimLeft(s, "+-")
+	if len(t) < 2 || t[0] != '0' || strings.Trim(t, "01234567") != "" {
+		return false
+	}
+	return len(strings.TrimLeft(t, "0")) > 1 // 01..07 are the same in both
 }
 
 // valueWords returns the words before a '#' comment word.
@@ -405,6 +425,9 @@ func (l *ietLowerer) setting(s *ietconf.SettingLine) {
 			l.ds.Errorf(pos(v.Pos), "%s value %q is not a number; the line is left out (the default stays)", s.Keyword.Text, v.Text)
 			return
 		}
+		if octal(v.Text) {
+			l.ds.Warnf(pos(v.Pos), "%s value %q is octal for %d, as IET read it (C strtol takes a leading 0 for octal): for %s write it without the leading 0", s.Keyword.Text, v.Text, n, strings.TrimLeft(strings.TrimLeft(v.Text, "+-"), "0"))
+		}
 		if n < int64(k.min) || n > int64(k.max) {
 			c := int64(k.min)
 			if n > int64(k.max) {
@@ -425,7 +448,7 @@ func (l *ietLowerer) setting(s *ietconf.SettingLine) {
 			return
 		}
 		if !exact {
-			l.ds.Warnf(pos(v.Pos), "%s", config.YesNoCaseNote(s.Keyword.Text, v.Text))
+			l.ds.Warnf(pos(v.Pos), "%s value %q: IET took only Yes or No in exact case and ignored this line (%s stayed %s); read here as %s", s.Keyword.Text, v.Text, s.Keyword.Text, yn(boolGet[key](t)), yn(b))
 		}
 		if value, why, ok := config.ForcedBool(key); ok && b != value {
 			l.ds.Warnf(pos(v.Pos), "%s %s: %s; %s is offered (IET forced it too)", s.Keyword.Text, yn(b), why, yn(value))
@@ -438,8 +461,12 @@ func (l *ietLowerer) setting(s *ietconf.SettingLine) {
 			l.ds.Errorf(pos(v.Pos), "%s value %q: each item must be None or CRC32C; the line is left out (the default stays, as IET)", s.Keyword.Text, bad)
 			return
 		}
-		for _, item := range inexact {
-			l.ds.Warnf(pos(v.Pos), "%s", config.DigestCaseNote(s.Keyword.Text, item))
+		if len(inexact) > 0 {
+			was := t.Params.HeaderDigest
+			if key == "datadigest" {
+				was = t.Params.DataDigest
+			}
+			l.ds.Warnf(pos(v.Pos), "%s value %q: IET took only None and CRC32C in exact case and ignored this line (%s stayed %s); read here as %s", s.Keyword.Text, v.Text, s.Keyword.Text, strings.Join(was, ","), strings.Join(list, ","))
 		}
 		if key == "headerdigest" {
 			t.Params.HeaderDigest = list
@@ -564,7 +591,7 @@ func (l *ietLowerer) lunParams(ll *ietconf.LunLine, lun *config.LUN) bool {
 		case "fileio", "blockio", "nullio":
 			lun.Type = p.Value
 		default:
-			bad(p, "type %q must be fileio, blockio or nullio (lower case)", p.Value)
+			bad(p, "type %q must be fileio, blockio or nullio in lower case (IET refuses this LUN too)", p.Value)
 		}
 	}
 	nullio := lun.Type == "nullio"
@@ -574,8 +601,13 @@ func (l *ietLowerer) lunParams(ll *ietconf.LunLine, lun *config.LUN) bool {
 			bad(p, "IOMode is not allowed for nullio")
 		case p.Value == "wt" || p.Value == "wb" || p.Value == "ro":
 			lun.IOMode = p.Value
+		case strings.EqualFold(p.Value, "wt") || strings.EqualFold(p.Value, "wb") || strings.EqualFold(p.Value, "ro"):
+			// IET before 1.4.20 compared with strcmp and served any
+			// other value write-through; 1.4.20 refused the LUN.
+			lun.IOMode = strings.ToLower(p.Value)
+			l.ds.Warnf(pos(p.ValuePos), "Lun %d IOMode %q: IET knew only lower-case wt, wb and ro (before 1.4.20 it served this LUN write-through, 1.4.20 refused it); read here as %s", ll.Number, p.Value, lun.IOMode)
 		default:
-			bad(p, "IOMode %q must be wt, wb or ro (lower case)", p.Value)
+			l.ds.Warnf(pos(p.ValuePos), "Lun %d IOMode %q is not wt, wb or ro: served write-through (wt), as IET before 1.4.20 did (1.4.20 refused the LUN)", ll.Number, p.Value)
 		}
 	}
 	if p := seen["scsiid"]; p != nil {
