@@ -473,6 +473,9 @@ func TestACLItemsWithBlanksAndComments(t *testing.T) {
 		// x.y.z.0 without a prefix is one address (IET too): say so.
 		{"ALL 172.16.1.0, 10.0.0.0/8\n", []string{"addr:172.16.1.0", "addr:10.0.0.0/8"}, []string{
 			`a:1:5: warning: 172.16.1.0 without a prefix length matches that one address only (as IET); for the network write e.g. 172.16.1.0/24`}},
+		// 0.0.0.0 alone matches no initiator, which is what it is written
+		// for (ietd-migrate's NetBSD "none"): no hint of a network.
+		{"iqn.a:t 0.0.0.0\n", []string{"addr:0.0.0.0"}, nil},
 		{"ALL initiator:one\n", []string{"re:initiator:one"}, []string{
 			`a:1:5: warning: item "initiator:one" is neither an address, a host name, nor an initiator name (iqn., eui., naa.) or a regular expression: read as an initiator-name regular expression`}},
 	}
