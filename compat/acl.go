@@ -303,8 +303,10 @@ func aclItemWarning(text string, item config.ACLItem, initiators bool) string {
 		if strings.Contains(addr, ":") && !strings.HasPrefix(addr, "[") {
 			return fmt.Sprintf("IPv6 address %s without brackets: IET needs [%s]; accepted", text, addr)
 		}
-		if a, err := netip.ParseAddr(addr); err == nil && !hasPrefix && a.Is4() && a.As4()[3] == 0 {
+		if a, err := netip.ParseAddr(addr); err == nil && !hasPrefix && a.Is4() && a.As4()[3] == 0 && !a.IsUnspecified() {
 			// Likely meant as a network; IET (and we) match the one address.
+			// 0.0.0.0 alone is no network anyone means: it matches no
+			// initiator (ietd-migrate writes it for NetBSD's "none").
 			return fmt.Sprintf("%s without a prefix length matches that one address only (as IET); for the network write e.g. %s/24", text, text)
 		}
 	case config.ACLRegex:

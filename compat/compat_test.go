@@ -113,6 +113,27 @@ func TestParseNetmask(t *testing.T) {
 			t.Errorf("%s accepted", bad)
 		}
 	}
+	// What other tools take and NetBSD could not: the message says what
+	// to write instead.
+	for in, want := range map[string]string{
+		"nas.example.com":           "a host name",
+		"localhost":                 "a host name",
+		"localhost/24":              "a host name",
+		"192.0.2.0/255.255.255.0":   "write 192.0.2.0/24",
+		"10.0.0.0/255.0.0.0":        "write 10.0.0.0/8",
+		"192.0.2.0/255.255.255.255": "write 192.0.2.0/32",
+	} {
+		if _, err := ParseNetmask(in); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", in, err, want)
+		}
+	}
+	// A prefix length of 0 still allows all, whatever is around it (as
+	// NetBSD: the address is not even read).
+	for _, in := range []string{"localhost/0", "10.0.0.0/0.0.0.0"} {
+		if nm, err := ParseNetmask(in); err != nil || nm.CIDR != "0.0.0.0/0" {
+			t.Errorf("%s: %+v %v", in, nm, err)
+		}
+	}
 }
 
 func TestParseBytes(t *testing.T) {
@@ -454,6 +475,9 @@ func TestACLItemsWithBlanksAndComments(t *testing.T) {
 		// x.y.z.0 without a prefix is one address (IET too): say so.
 		{"ALL 172.16.1.0, 10.0.0.0/8\n", []string{"addr:172.16.1.0", "addr:10.0.0.0/8"}, []string{
 			`a:1:5: warning: 172.16.1.0 without a prefix length matches that one address only (as IET); for the network write e.g. 172.16.1.0/24`}},
+		// 0.0.0.0 alone matches no initiator, which is what it is written
+		// for (ietd-migrate's NetBSD "none"): no hint of a network.
+		{"iqn.a:t 0.0.0.0\n", []string{"addr:0.0.0.0"}, nil},
 		{"ALL initiator:one\n", []string{"re:initiator:one"}, []string{
 			`a:1:5: warning: item "initiator:one" is neither an address, a host name, nor an initiator name (iqn., eui., naa.) or a regular expression: read as an initiator-name regular expression`}},
 	}

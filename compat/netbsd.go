@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"math/bits"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -79,6 +80,11 @@ func lowerNetBSD(f *netbsd.Targets, base, dir string, cfg *config.Config, ds *co
 	}
 	names := map[string]config.Position{}
 	lineNames := map[*config.Target]string{}
+	// onPurpose: a target left out for what NetBSD's parser accepted (a
+	// host name as netmask, an extent length it misread), so NetBSD
+	// would have started; strictDefs are such extent names.
+	onPurpose := false
+	strictDefs := map[string]bool{}
 	for _, ln := range f.Lines {
 		switch {
 		case ln.Extent != nil:
@@ -91,6 +97,8 @@ func lowerNetBSD(f *netbsd.Targets, base, dir string, cfg *config.Config, ds *co
 			st, size, ok := lowerExtent(e, dir, ds)
 			if ok {
 				extents[e.Name] = &nbStore{store: st, size: size, nbLen: size, pos: p}
+			} else {
+				strictDefs[e.Name] = true
 			}
 		case ln.Device != nil:
 			d := ln.Device
@@ -122,6 +130,9 @@ func lowerNetBSD(f *netbsd.Targets, base, dir string, cfg *config.Config, ds *co
 				} else {
 					unknown(pos(t.Storage.Pos), "device or extent", t.Storage.Text)
 				}
+				if strictDefs[t.Storage.Text] {
+					onPurpose = true
+				}
 				leftOut(t)
 				continue
 			}
@@ -130,12 +141,14 @@ func lowerNetBSD(f *netbsd.Targets, base, dir string, cfg *config.Config, ds *co
 				iqn = t.IQN
 				if iqn == "" {
 					ds.Errorf(p, "target %s has an empty name after '='", t.Name)
+					onPurpose = true
 					leftOut(t)
 					continue
 				}
 			}
 			if other := cfg.TargetByName(iqn); other != nil {
 				ds.Errorf(p, "target %s has the same IQN %s as the target at %s", t.Name, iqn, other.Pos)
+				onPurpose = true
 				leftOut(t)
 				continue
 			}
@@ -147,6 +160,7 @@ func lowerNetBSD(f *netbsd.Targets, base, dir string, cfg *config.Config, ds *co
 				nm, err := ParseNetmask(t.Netmask.Text)
 				if err != nil {
 					ds.Errorf(pos(t.Netmask.Pos), "target %s: %v", t.Name, err)
+					onPurpose = true
 					leftOut(t)
 					continue
 				}
@@ -175,9 +189,12 @@ func lowerNetBSD(f *netbsd.Targets, base, dir string, cfg *config.Config, ds *co
 		// A problem of the whole file: no line:col, listed after the
 		// line errors that caused it (sortDiagnostics).
 		at := config.Position{File: f.Name}
-		if len(names) > 0 || slices.ContainsFunc(f.Invalid, func(ln *netbsd.Line) bool { return ln.Target != nil }) {
+		switch {
+		case onPurpose:
+			ds.Errorf(at, "no target left to serve: every target line has errors (NetBSD's iscsi-target read some of these lines and started; they are refused here on purpose, as said above)")
+		case len(names) > 0 || slices.ContainsFunc(f.Invalid, func(ln *netbsd.Line) bool { return ln.Target != nil }):
 			ds.Errorf(at, "no target left to serve: every target line has errors (NetBSD's iscsi-target refuses to start too)")
-		} else {
+		default:
 			ds.Errorf(at, "no targets defined (NetBSD's iscsi-target refuses to start)")
 		}
 	}
@@ -611,6 +628,11 @@ func ParseNetmask(text string) (config.Netmask, error) {
 		// atoi(3), as NetBSD: digits up to the first other character
 		// (the caller warns of what is ignored, netmaskIgnored).
 		n, _, _ := strtoll(bits)
+		if m, err := netip.ParseAddr(bits); err == nil && m.Is4() && n != 0 {
+			if ones, ok := maskOnes(m); ok {
+				return nm, fmt.Errorf("can't interpret mask %q: a dotted netmask after the slash; NetBSD takes a prefix length there (its atoi read %d, and the comparison it then made is undefined): write %s/%d", text, n, addr, ones)
+			}
+		}
 		if n < 0 || n > 32 {
 			return nm, fmt.Errorf("can't interpret mask %q: prefix length must be 0..32", text)
 		}
@@ -619,6 +641,9 @@ func ParseNetmask(text string) (config.Netmask, error) {
 	if prefix == 0 {
 		nm.CIDR = "0.0.0.0/0"
 		return nm, nil
+	}
+	if hostLike(addr) {
+		return nm, fmt.Errorf("can't interpret mask %q: a host name, which NetBSD could not read either (it kept the line, but never listed the target in IPv4 discovery, and let any initiator log in); here the netmask restricts logins too, so write the host's address (192.0.2.7) or a prefix (192.0.2.0/24)", text)
 	}
 	parts := strings.Split(addr, ".")
 	if len(parts) > 4 {
@@ -638,6 +663,29 @@ func ParseNetmask(text string) (config.Netmask, error) {
 	p, _ := netip.AddrFrom4(b).Prefix(prefix)
 	nm.CIDR = p.String()
 	return nm, nil
+}
+
+// hostLike reports whether a netmask's address part looks like a host
+// name ("localhost", "nas.example.com"): a letter outside a 0x part.
+func hostLike(addr string) bool {
+	for _, part := range strings.Split(addr, ".") {
+		if len(part) > 1 && (part[:2] == "0x" || part[:2] == "0X") {
+			continue
+		}
+		if strings.IndexFunc(part, func(r rune) bool { return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' }) >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// maskOnes returns the prefix length of a contiguous dotted netmask
+// (255.255.255.0 is 24).
+func maskOnes(m netip.Addr) (int, bool) {
+	b := m.As4()
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	ones := bits.LeadingZeros32(^v)
+	return ones, v<<ones == 0
 }
 
 // netmaskIgnored reports the prefix length read from an IPv4 mask whose
