@@ -56,7 +56,17 @@ func SetTargetKey(t *config.Target, key, value string) (warnings []string, err e
 	k := strings.ToLower(key)
 	switch k {
 	case "type":
-		return nil, nil // IET's target Type is always 0
+		// IET's only target type is 0 (disk): its kernel set any other
+		// value back to 0. A value that is not a number is refused, as
+		// for every numeric key.
+		n, err := strconv.ParseInt(strings.TrimSpace(value), 0, 64)
+		if err != nil {
+			return nil, errf(syscall.EINVAL, "invalid %s value %q", key, value)
+		}
+		if n != 0 {
+			return []string{fmt.Sprintf("Type %d: the only target type is 0 (disk); 0 is used (IET used 0 too)", n)}, nil
+		}
+		return nil, nil
 	case "maxsessions", "lun", "alias":
 		return nil, errf(syscall.EINVAL, "%s cannot be changed at run time", key)
 	case "headerdigest", "datadigest":
