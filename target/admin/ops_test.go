@@ -483,3 +483,23 @@ func TestAccountParamWarnings(t *testing.T) {
 		t.Fatalf("unknown key: %+v", r)
 	}
 }
+
+// TestUpdateHugeNumber: a number beyond 64 bits is out of range like any
+// other (clamped, warned, as typed), not "invalid"; text still is.
+func TestUpdateHugeNumber(t *testing.T) {
+	o, fe := newOps()
+	if r := do(o, Request{Op: OpNew, TID: ip(1), Params: "Name=iqn.x:h"}); r.Errno != 0 {
+		t.Fatalf("new target: %+v", r)
+	}
+	r := do(o, Request{Op: OpUpdate, TID: ip(1), Params: "QueuedCommands=99999999999999999999999,NOPInterval=-99999999999999999999999"})
+	want := []string{"QueuedCommands 99999999999999999999999 out of range (1..256): using 256", "NOPInterval -99999999999999999999999 out of range (0..90): using 0"}
+	if r.Errno != 0 || strings.Join(r.Warnings, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("update: %+v\nwant warnings:\n%s", r, strings.Join(want, "\n"))
+	}
+	if tg := fe.cfg.TargetByTID(1); tg.QueuedCommands != 256 || tg.NOPInterval != 0 {
+		t.Fatalf("QueuedCommands %d NOPInterval %d", tg.QueuedCommands, tg.NOPInterval)
+	}
+	if r := do(o, Request{Op: OpUpdate, TID: ip(1), Params: "QueuedCommands=9x"}); r.Errno != int(syscall.EINVAL) || !strings.Contains(r.Message, `QueuedCommands value "9x"`) {
+		t.Fatalf("9x: %+v", r)
+	}
+}
