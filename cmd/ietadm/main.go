@@ -114,6 +114,12 @@ func run(c *cli.Context) int {
 			return 255
 		}
 	}
+	if len(req.Params) > admin.MaxParams {
+		// Said here: the daemon would refuse the request as a whole.
+		fmt.Fprintln(os.Stderr, admin.ErrnoText(syscall.EINVAL))
+		fmt.Fprintf(os.Stderr, "ietadm: --params: %d bytes, more than the %d it may hold\n", len(req.Params), admin.MaxParams)
+		return admin.ExitStatus(syscall.EINVAL)
+	}
 	if c.IsSet("redirect") {
 		r := c.String("redirect")
 		req.Redirect = &r

@@ -152,3 +152,26 @@ func TestIetadmBlockioOnFileWarns(t *testing.T) {
 		t.Fatalf("fileio on a file: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+// TestIetadmParamsChecks: an item without '=' is warned (exit 0, as IET
+// skipped it), a digest list after HeaderDigest= is kept whole, and
+// --params too long for a request is refused by ietadm itself naming
+// --params (234), with nothing changed.
+func TestIetadmParamsChecks(t *testing.T) {
+	_, _, adm := startForIetadm(t)
+	r := adm("--op", "update", "--tid=1", "--params", "HeaderDigest=None,CRC32C,QueuedCommands")
+	if r.code != 0 || r.stderr != "ietadm: warning: --params item \"QueuedCommands\" is not key=value: ignored (IET ignored it too)\n" {
+		t.Fatalf("update: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if out := adm("--op", "show", "--tid=1", "--sid=0").stdout; !strings.Contains(out, "HeaderDigest=None,CRC32C\n") {
+		t.Fatalf("digest list not kept:\n%s", out)
+	}
+	long := "Name=iqn.2001-04.com.example:" + strings.Repeat("x", 100<<10)
+	r = adm("--op", "new", "--tid=0", "--params", long)
+	if r.code != 234 || !strings.HasPrefix(r.stderr, "Invalid argument.\nietadm: --params: ") {
+		t.Fatalf("long --params: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if out := adm("--op", "show", "--volumes").stdout; strings.Count(out, "tid:") != 1 {
+		t.Fatalf("a refused request changed the targets:\n%s", out)
+	}
+}

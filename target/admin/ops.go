@@ -93,6 +93,9 @@ func (o *Ops) dispatch(req *Request) (string, error) {
 	default:
 		return "", errf(syscall.EINVAL, "you must specify the operation type")
 	}
+	if len(req.Params) > MaxParams {
+		return "", errf(syscall.EINVAL, "--params: %d bytes, more than the %d it may hold", len(req.Params), MaxParams)
+	}
 	switch {
 	case req.Listing != "":
 		if req.Op != OpShow {
@@ -136,18 +139,39 @@ func unsupported(req *Request) error {
 	return &Error{Errno: syscall.EINVAL, Msg: fmt.Sprintf("--op %s is not supported here", req.Op), Unsupported: true}
 }
 
-// params splits "k=v,k=v" (items without '=' are skipped, as IET does).
-func params(s string) [][2]string {
-	var out [][2]string
+// params splits "k=v,k=v" as IET does: empty items are skipped, and so
+// is an item without '=', with a warning (IET skipped it silently, so a
+// typo such as "QueuedCommands:8" changed nothing and exited 0). One
+// exception: an item that is a digest name right after a HeaderDigest or
+// DataDigest item continues its list, as in ietd.conf ("HeaderDigest=
+// None,CRC32C"; IET's split cut it to None and dropped CRC32C).
+func params(s string) (kvs [][2]string, warnings []string) {
 	for _, item := range strings.Split(s, ",") {
+		if strings.TrimSpace(item) == "" {
+			continue
+		}
 		k, v, ok := strings.Cut(item, "=")
 		if !ok {
+			if n := len(kvs); n > 0 && isDigestKey(kvs[n-1][0]) && isDigestName(item) {
+				kvs[n-1][1] += "," + strings.TrimSpace(item)
+				continue
+			}
+			warnings = append(warnings, fmt.Sprintf("--params item %q is not key=value: ignored (IET ignored it too)", item))
 			continue
 		}
 		v = strings.TrimPrefix(v, " ")
-		out = append(out, [2]string{strings.TrimSpace(k), v})
+		kvs = append(kvs, [2]string{strings.TrimSpace(k), v})
 	}
-	return out
+	return kvs, warnings
+}
+
+func isDigestKey(k string) bool {
+	return strings.EqualFold(k, "HeaderDigest") || strings.EqualFold(k, "DataDigest")
+}
+
+func isDigestName(s string) bool {
+	s = strings.TrimSpace(s)
+	return strings.EqualFold(s, "None") || strings.EqualFold(s, "CRC32C")
 }
 
 // apply makes cfg the model in force. A failure keeps the errno of its
@@ -204,9 +228,19 @@ func (o *Ops) target(req *Request) (string, error) {
 	switch req.Op {
 	case OpNew:
 		var name string
-		for _, kv := range params(req.Params) {
-			if kv[0] == "Name" {
-				name = kv[1]
+		var haveName bool
+		kvs, warns := params(req.Params)
+		for _, kv := range kvs {
+			switch {
+			case kv[0] == "Name" && !haveName:
+				name, haveName = kv[1], true
+			case kv[0] == "Name":
+				warns = append(warns, fmt.Sprintf("Name given more than once: the first, %q, is used", name))
+			case strings.EqualFold(kv[0], "Name"):
+				return "", errf(syscall.EINVAL, "--params %s=: the key is Name, in this case (as in IET)", kv[0])
+			default:
+				// IET took everything after "Name=" as the name.
+				warns = append(warns, fmt.Sprintf("--params %s: a new target takes only Name: ignored", kv[0]))
 			}
 		}
 		if name == "" {
@@ -251,6 +285,7 @@ func (o *Ops) target(req *Request) (string, error) {
 		if o.Created != nil {
 			o.Created(name)
 		}
+		o.warns = append(o.warns, warns...)
 		return "", nil
 	case OpDelete:
 		t, err := o.targetOf(cfg, req)
@@ -290,8 +325,8 @@ func (o *Ops) target(req *Request) (string, error) {
 		if req.Redirect != nil {
 			return "", errf(syscall.EOPNOTSUPP, "--redirect is not supported")
 		}
-		var warns []string
-		for _, kv := range params(req.Params) {
+		kvs, warns := params(req.Params)
+		for _, kv := range kvs {
 			w, err := SetTargetKey(t, kv[0], kv[1])
 			if err != nil {
 				return "", err
@@ -446,18 +481,29 @@ func (o *Ops) user(req *Request) (string, error) {
 	}
 	var dir, name, pass string
 	var havePass bool
-	for _, kv := range params(req.Params) {
-		switch strings.ToLower(kv[0]) {
-		case "incominguser":
-			dir, name = "IncomingUser", kv[1]
-		case "outgoinguser":
-			dir, name = "OutgoingUser", kv[1]
+	kvs, warns := params(req.Params)
+	for _, kv := range kvs {
+		switch k := strings.ToLower(kv[0]); k {
+		case "incominguser", "outgoinguser":
+			if dir != "" {
+				// IET: "Already specified user", the last one wins.
+				warns = append(warns, fmt.Sprintf("%s=%s given after %s=%s: the last one is used", keyCase(k), kv[1], dir, name))
+			}
+			dir, name = keyCase(k), kv[1]
 		case "password":
+			if havePass {
+				warns = append(warns, "Password given more than once: the last one is used")
+			}
 			pass, havePass = kv[1], true
 		default:
-			return "", errf(syscall.EINVAL, "unknown parameter %q", kv[0])
+			return "", errf(syscall.EINVAL, "unknown parameter %q (IncomingUser, OutgoingUser or Password)", kv[0])
 		}
 	}
+	if req.Op == OpDelete && havePass {
+		warns = append(warns, "Password is not needed to delete an account: ignored")
+	}
+	// Warnings of an operation that fails are not shown (its error is).
+	defer func() { o.warns = append(o.warns, warns...) }()
 	if why := badAccountWord(name); name != "" && why != "" {
 		return "", errf(syscall.EINVAL, "%s name %q: %s", dir, name, why)
 	}
@@ -526,6 +572,14 @@ func (o *Ops) user(req *Request) (string, error) {
 		return "", errf(syscall.ENOENT, "no incoming account %s", name)
 	}
 	return "", unsupported(req)
+}
+
+// keyCase is an account key as IET writes it.
+func keyCase(lower string) string {
+	if lower == "outgoinguser" {
+		return "OutgoingUser"
+	}
+	return "IncomingUser"
 }
 
 // sessionKeys is the fixed order of `ietadm --op show --sid` output.

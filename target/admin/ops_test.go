@@ -374,3 +374,132 @@ func TestUpdateWarnsAboutValueCase(t *testing.T) {
 		t.Fatalf("DataDigest=md5 accepted: %+v", r)
 	}
 }
+
+// TestParamsItemsWithoutEquals: an item without '=' is skipped, as IET
+// did, but with a warning; a digest name after HeaderDigest= or
+// DataDigest= continues the list (ietd.conf's syntax), where IET's split
+// kept only the first name.
+func TestParamsItemsWithoutEquals(t *testing.T) {
+	o, fe := newOps()
+	if r := do(o, Request{Op: OpNew, TID: ip(1), Params: "Name=iqn.x:p"}); r.Errno != 0 {
+		t.Fatalf("new target: %+v", r)
+	}
+	r := do(o, Request{Op: OpUpdate, TID: ip(1), Params: "HeaderDigest=None,CRC32C,DataDigest=CRC32C, None,QueuedCommands,Wthreads=4,,"})
+	if r.Errno != 0 {
+		t.Fatalf("update: %+v", r)
+	}
+	want := []string{`--params item "QueuedCommands" is not key=value: ignored (IET ignored it too)`}
+	if strings.Join(r.Warnings, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("warnings:\n%s\nwant:\n%s", strings.Join(r.Warnings, "\n"), strings.Join(want, "\n"))
+	}
+	show := do(o, Request{Op: OpShow, TID: ip(1), SID: u64(0)}).Output
+	for _, l := range []string{"HeaderDigest=None,CRC32C\n", "DataDigest=None,CRC32C\n"} {
+		if !strings.Contains(show, l) {
+			t.Errorf("--sid=0 lacks %q:\n%s", l, show)
+		}
+	}
+	if got := fe.cfg.TargetByTID(1); got.Wthreads != 4 || got.QueuedCommands != config.NewTarget(1, "x").QueuedCommands {
+		t.Errorf("Wthreads %d QueuedCommands %d", got.Wthreads, got.QueuedCommands)
+	}
+	// A digest name after another key is not a continuation.
+	r = do(o, Request{Op: OpUpdate, TID: ip(1), Params: "Wthreads=8,CRC32C"})
+	if r.Errno != 0 || len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], `"CRC32C" is not key=value`) {
+		t.Fatalf("update: %+v", r)
+	}
+	// An item that is not a digest name does not continue a list.
+	r = do(o, Request{Op: OpUpdate, TID: ip(1), Params: "DataDigest=CRC32C,md5"})
+	if r.Errno != 0 || len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], `"md5" is not key=value`) {
+		t.Fatalf("update: %+v", r)
+	}
+	if show := do(o, Request{Op: OpShow, TID: ip(1), SID: u64(0)}).Output; !strings.Contains(show, "DataDigest=CRC32C\n") {
+		t.Errorf("DataDigest:\n%s", show)
+	}
+}
+
+// TestUpdateType: Type is numeric like the other keys (IET: strtol); any
+// type but 0 is warned and 0 kept (IET's kernel set it back to 0).
+func TestUpdateType(t *testing.T) {
+	o, _ := newOps()
+	if r := do(o, Request{Op: OpNew, TID: ip(1), Params: "Name=iqn.x:t"}); r.Errno != 0 {
+		t.Fatalf("new target: %+v", r)
+	}
+	if r := do(o, Request{Op: OpUpdate, TID: ip(1), Params: "Type=0"}); r.Errno != 0 || len(r.Warnings) != 0 {
+		t.Fatalf("Type=0: %+v", r)
+	}
+	if r := do(o, Request{Op: OpUpdate, TID: ip(1), Params: "Type=5"}); r.Errno != 0 || len(r.Warnings) != 1 || !strings.HasPrefix(r.Warnings[0], "Type 5: ") {
+		t.Fatalf("Type=5: %+v", r)
+	}
+	if r := do(o, Request{Op: OpUpdate, TID: ip(1), Params: "Wthreads=3,Type=disk"}); r.Errno != int(syscall.EINVAL) || !strings.Contains(r.Message, `Type value "disk"`) {
+		t.Fatalf("Type=disk: %+v", r)
+	}
+	if out := do(o, Request{Op: OpShow, TID: ip(1)}).Output; !strings.HasPrefix(out, "Wthreads=8\nType=0\n") {
+		t.Fatalf("a refused update changed the target:\n%s", out)
+	}
+}
+
+// TestNewTargetParams: a new target takes Name (in that case) only;
+// other keys are warned and ignored, a second Name too.
+func TestNewTargetParams(t *testing.T) {
+	o, fe := newOps()
+	r := do(o, Request{Op: OpNew, TID: ip(0), Params: "Name=iqn.x:a,Foo=1,Name=iqn.x:b"})
+	want := []string{"--params Foo: a new target takes only Name: ignored", `Name given more than once: the first, "iqn.x:a", is used`}
+	if r.Errno != 0 || strings.Join(r.Warnings, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("new: %+v\nwant warnings:\n%s", r, strings.Join(want, "\n"))
+	}
+	if len(fe.cfg.Targets) != 1 || fe.cfg.Targets[0].Name != "iqn.x:a" {
+		t.Fatalf("targets %+v", fe.cfg.Targets)
+	}
+	r = do(o, Request{Op: OpNew, TID: ip(0), Params: "name=iqn.x:c"})
+	if r.Errno != int(syscall.EINVAL) || !strings.Contains(r.Message, "the key is Name") {
+		t.Fatalf("name=: %+v", r)
+	}
+	if r := do(o, Request{Op: OpNew, TID: ip(0), Params: strings.Repeat("x", MaxParams+1)}); r.Errno != int(syscall.EINVAL) || !strings.Contains(r.Message, "--params: ") {
+		t.Fatalf("huge params: %+v", r)
+	}
+	if len(fe.cfg.Targets) != 1 {
+		t.Fatalf("a refused request added a target: %+v", fe.cfg.Targets)
+	}
+}
+
+// TestAccountParamWarnings: IET warned of a second user ("Already
+// specified user", the last one wins) and of a password given to delete.
+func TestAccountParamWarnings(t *testing.T) {
+	o, fe := newOps()
+	if r := do(o, Request{Op: OpNew, TID: ip(1), Params: "Name=iqn.x:a"}); r.Errno != 0 {
+		t.Fatalf("new target: %+v", r)
+	}
+	r := do(o, Request{Op: OpNew, TID: ip(1), User: true, Params: "IncomingUser=a,OutgoingUser=b,Password=secretsecret12"})
+	if r.Errno != 0 || len(r.Warnings) != 1 || r.Warnings[0] != "OutgoingUser=b given after IncomingUser=a: the last one is used" {
+		t.Fatalf("two users: %+v", r)
+	}
+	if a := fe.cfg.TargetByTID(1).Auth; len(a.Incoming) != 0 || a.Outgoing == nil || a.Outgoing.User != "b" {
+		t.Fatalf("auth %+v", a)
+	}
+	r = do(o, Request{Op: OpDelete, TID: ip(1), User: true, Params: "OutgoingUser=b,Password=x"})
+	if r.Errno != 0 || len(r.Warnings) != 1 || !strings.HasPrefix(r.Warnings[0], "Password is not needed") {
+		t.Fatalf("delete with password: %+v", r)
+	}
+	if r := do(o, Request{Op: OpNew, TID: ip(1), User: true, Params: "IncomingUser=a,Secret=x"}); r.Errno != int(syscall.EINVAL) || !strings.Contains(r.Message, `"Secret"`) {
+		t.Fatalf("unknown key: %+v", r)
+	}
+}
+
+// TestUpdateHugeNumber: a number beyond 64 bits is out of range like any
+// other (clamped, warned, as typed), not "invalid"; text still is.
+func TestUpdateHugeNumber(t *testing.T) {
+	o, fe := newOps()
+	if r := do(o, Request{Op: OpNew, TID: ip(1), Params: "Name=iqn.x:h"}); r.Errno != 0 {
+		t.Fatalf("new target: %+v", r)
+	}
+	r := do(o, Request{Op: OpUpdate, TID: ip(1), Params: "QueuedCommands=99999999999999999999999,NOPInterval=-99999999999999999999999"})
+	want := []string{"QueuedCommands 99999999999999999999999 out of range (1..256): using 256", "NOPInterval -99999999999999999999999 out of range (0..90): using 0"}
+	if r.Errno != 0 || strings.Join(r.Warnings, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("update: %+v\nwant warnings:\n%s", r, strings.Join(want, "\n"))
+	}
+	if tg := fe.cfg.TargetByTID(1); tg.QueuedCommands != 256 || tg.NOPInterval != 0 {
+		t.Fatalf("QueuedCommands %d NOPInterval %d", tg.QueuedCommands, tg.NOPInterval)
+	}
+	if r := do(o, Request{Op: OpUpdate, TID: ip(1), Params: "QueuedCommands=9x"}); r.Errno != int(syscall.EINVAL) || !strings.Contains(r.Message, `QueuedCommands value "9x"`) {
+		t.Fatalf("9x: %+v", r)
+	}
+}

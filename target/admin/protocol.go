@@ -17,6 +17,12 @@ const (
 	OpShow   Op = "show"
 )
 
+// MaxParams bounds --params. IET's request held at most 2047 bytes of LUN
+// parameters and 255 of a name (it cut longer ones short); this leaves
+// room for any path while a request, escaped, stays under the socket's
+// limit.
+const MaxParams = 8 << 10
+
 // Request is one ietadm invocation. Pointer fields are nil when the option
 // was not given (IET distinguishes "--tid=0" from no --tid).
 type Request struct {

@@ -182,7 +182,7 @@ func ioLimit(c net.Conn, n int) *limitedReader { return &limitedReader{c: c, n: 
 
 func (r *limitedReader) Read(p []byte) (int, error) {
 	if r.n <= 0 {
-		return 0, errors.New("request too large")
+		return 0, fmt.Errorf("request larger than %d bytes", maxRequest)
 	}
 	if len(p) > r.n {
 		p = p[:r.n]

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -56,7 +57,17 @@ func SetTargetKey(t *config.Target, key, value string) (warnings []string, err e
 	k := strings.ToLower(key)
 	switch k {
 	case "type":
-		return nil, nil // IET's target Type is always 0
+		// IET's only target type is 0 (disk): its kernel set any other
+		// value back to 0. A value that is not a number is refused, as
+		// for every numeric key.
+		n, err := strconv.ParseInt(strings.TrimSpace(value), 0, 64)
+		if err != nil {
+			return nil, errf(syscall.EINVAL, "invalid %s value %q", key, value)
+		}
+		if n != 0 {
+			return []string{fmt.Sprintf("Type %d: the only target type is 0 (disk); 0 is used (IET used 0 too)", n)}, nil
+		}
+		return nil, nil
 	case "maxsessions", "lun", "alias":
 		return nil, errf(syscall.EINVAL, "%s cannot be changed at run time", key)
 	case "headerdigest", "datadigest":
@@ -90,16 +101,22 @@ func SetTargetKey(t *config.Target, key, value string) (warnings []string, err e
 		return warnings, nil
 	}
 	if ik, ok := intKeys[k]; ok {
-		n, err := strconv.ParseInt(strings.TrimSpace(value), 0, 64)
+		text := strings.TrimSpace(value)
+		n, err := strconv.ParseInt(text, 0, 64)
+		if errors.Is(err, strconv.ErrRange) {
+			// A number, only beyond 64 bits: as out of range as any
+			// other (ParseInt gives the bound it passed).
+			err = nil
+		}
 		if err != nil {
 			return nil, errf(syscall.EINVAL, "invalid %s value %q", key, value)
 		}
 		v := int(max(min(n, int64(ik.max)), int64(ik.min)))
 		switch {
 		case k == "errorrecoverylevel" && n > 0:
-			warnings = append(warnings, fmt.Sprintf("%s %d: only level 0 is implemented; 0 is offered (IET forced 0 too)", keyName(k), n))
+			warnings = append(warnings, fmt.Sprintf("%s %s: only level 0 is implemented; 0 is offered (IET forced 0 too)", keyName(k), text))
 		case int64(v) != n:
-			warnings = append(warnings, fmt.Sprintf("%s %d out of range (%d..%d): using %d", keyName(k), n, ik.min, ik.max, v))
+			warnings = append(warnings, fmt.Sprintf("%s %s out of range (%d..%d): using %d", keyName(k), text, ik.min, ik.max, v))
 		}
 		*ik.field(t) = v
 		return warnings, nil
