@@ -98,3 +98,47 @@ func TestTextRequestWithoutFinal(t *testing.T) {
 		t.Fatalf("SendTargets afterwards: %v", kvs)
 	}
 }
+
+// Logout reason codes (RFC 7143 11.14.1) and their responses (11.15.1):
+// removing a connection for recovery is not supported at ERL 0 (2), an
+// unknown CID is "CID not found" (1), and both leave the connection up;
+// closing the connection or the session answers 0 with Time2Wait and
+// closes it.
+func TestLogoutReasons(t *testing.T) {
+	cfg, _ := basicConfig()
+	ts := startServer(t, cfg, newFakeDisk(1<<20))
+	logout := func(r *rawInit, reason byte, cid uint16, itt uint32) *rawPDU {
+		t.Helper()
+		h := r.immediate(pdu.OpLogoutReq, itt)
+		h.SetFlags(pdu.FlagFinal | reason)
+		h.SetU16(20, cid)
+		r.send(&h, nil)
+		p := r.recv()
+		if p.Opcode() != pdu.OpLogoutResp || p.ITT() != itt || !p.BHS.Final() {
+			t.Fatalf("reason %d: %s", reason, pdu.Describe(&p.BHS))
+		}
+		return p
+	}
+	r := dialRaw(t, ts.addr, normalKeys(login.KV{Key: "DefaultTime2Wait", Value: "5"}))
+	if p := logout(r, 2, 0, 31); p.BHS[2] != 2 {
+		t.Fatalf("remove for recovery: response %d, want 2", p.BHS[2])
+	}
+	if p := logout(r, 1, 9, 32); p.BHS[2] != 1 {
+		t.Fatalf("close of CID 9: response %d, want 1 (CID not found)", p.BHS[2])
+	}
+	itt := r.command([]byte{0x00, 0, 0, 0, 0, 0}, 0, false)
+	if p := r.recv(); p.Opcode() != pdu.OpSCSIResp || p.ITT() != itt {
+		t.Fatalf("connection after the refused logouts: %s", pdu.Describe(&p.BHS))
+	}
+	p := logout(r, 1, 0, 33)
+	if p.BHS[2] != 0 || p.BHS.U16(40) != 5 {
+		t.Fatalf("close connection: response %d, Time2Wait %d (want 0 and the negotiated 5)", p.BHS[2], p.BHS.U16(40))
+	}
+	r.expectClosed(t)
+
+	r = dialRaw(t, ts.addr, normalKeys())
+	if p := logout(r, 0, 7, 34); p.BHS[2] != 0 || p.BHS.U16(40) != 2 {
+		t.Fatalf("close session: response %d, Time2Wait %d (want 0 and 2)", p.BHS[2], p.BHS.U16(40))
+	}
+	r.expectClosed(t)
+}
