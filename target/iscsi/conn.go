@@ -238,13 +238,21 @@ func (c *conn) loginPhase() error {
 	})
 	first := true
 	var cmdSN uint32
+	var last login.Request // the latest Login Request (ISID, TSIH, ITT)
 	for {
 		if err := c.rd.ReadHeader(&c.hdr); err != nil {
 			return err
 		}
 		h := &c.hdr.BHS
 		if h.Opcode() != pdu.OpLoginReq {
-			return fmt.Errorf("%s before login completed", h.Opcode())
+			if first {
+				// RFC 7143 6.3: a PDU other than a Login Request
+				// before the login started ends the connection at once.
+				return fmt.Errorf("%s before login completed", h.Opcode())
+			}
+			// Once the login started, the target MUST answer a Login
+			// reject "invalid during login" (0x020b) and disconnect.
+			return c.loginInvalid(h, &last, cmdSN)
 		}
 		n := h.DataLen()
 		if n > maxLoginSegment {
@@ -272,6 +280,7 @@ func (c *conn) loginPhase() error {
 		req.CID = h.U16(20)
 		req.ITT = h.ITT()
 		req.Data = data
+		last = req
 		resp := m.Step(req)
 
 		var r pdu.BHS
@@ -325,6 +334,38 @@ func (c *conn) loginPhase() error {
 			return nil
 		}
 	}
+}
+
+// loginInvalid answers a PDU other than a Login Request that came during
+// the login (h) with a Login Response of status 0x020b "invalid during
+// login" for the login's latest request (last), as RFC 7143 6.3
+// requires, and returns the error that ends the connection. The PDU's
+// data segment, when small, is read first so that closing does not
+// reset the connection before the response is read.
+func (c *conn) loginInvalid(h *pdu.BHS, last *login.Request, cmdSN uint32) error {
+	op := h.Opcode()
+	if n := h.DataLen(); n <= maxLoginSegment {
+		if err := c.rd.Discard(n); err != nil {
+			return err
+		}
+	}
+	var r pdu.BHS
+	r.SetOpcode(pdu.OpLoginResp)
+	r.SetFlags(byte(last.CSG&3) << 2)
+	copy(r[8:14], last.ISID[:])
+	r.SetU16(14, last.TSIH)
+	r.SetU32(pdu.OffITT, last.ITT)
+	r.SetU32(pdu.OffCmdSN, c.statSN)
+	c.statSN++
+	r.SetU32(pdu.OffExpStatSN, cmdSN)
+	r.SetU32(pdu.OffMaxCmdSN, cmdSN)
+	st := login.StatusInvalidDuringLogin
+	r[36], r[37] = st.Class(), st.Detail()
+	bufs, _ := pdu.AppendPDU(nil, nil, &r, nil, false, false)
+	if _, err := bufs.WriteTo(c.nc); err != nil {
+		return err
+	}
+	return fmt.Errorf("login failed: %s: %s during login", st, op)
 }
 
 // enqueue queues a response for the writer.

@@ -647,6 +647,12 @@ func (c *conn) handleText(h *pdu.BHS) error {
 		c.textTTT, c.textITT = c.sess.nextTTT(), h.ITT()
 		o.bhs.SetFlags(pdu.FlagContinue)
 		o.bhs.SetU32(pdu.OffTTT, c.textTTT)
+	} else if !h.Final() {
+		// RFC 7143 11.11.1: the answer to a request with F=0 (the
+		// initiator has more to negotiate) has F=0 too, and with it a
+		// target transfer tag the next request of the exchange names.
+		c.textTTT, c.textITT = c.sess.nextTTT(), h.ITT()
+		o.bhs.SetU32(pdu.OffTTT, c.textTTT)
 	} else {
 		o.bhs.SetFlags(pdu.FlagFinal)
 		o.bhs.SetU32(pdu.OffTTT, pdu.ReservedTag)

@@ -192,7 +192,11 @@ const MaxLoginSegment = 8192
 // part has the response's T bit, stage, status and Done.
 func (m *Machine) Step(req Request) Response {
 	if m.rest != nil {
-		if req.Continue || req.Transit || len(req.Data) > 0 || req.CSG != m.rest.CSG {
+		// RFC 7143 6.2: the answer to a C=1 response is a request with
+		// no data segment; its T bit (an initiator that keeps asking
+		// to leave the stage) changes nothing, the last part carries
+		// the response's own.
+		if req.Continue || len(req.Data) > 0 || req.CSG != m.rest.CSG {
 			m.rest = nil
 			return m.fail(&req, StatusInitiatorError, "login request while the target's text was continued: want an empty request for the rest")
 		}

@@ -149,7 +149,9 @@ func runTranscript(t *testing.T, path string) {
 				admitStatus = Status(n)
 			}
 		case "new":
-			m = New(env)
+			// The next request starts a new login, with the
+			// environment as the directives up to it left it.
+			m = nil
 			tsih = 0
 		case "params":
 			// params Key=Value...: the parameters negotiated so far.
