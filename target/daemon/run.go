@@ -270,6 +270,11 @@ func Run(ctx context.Context, opts Options) (err error) {
 		addrs = append(addrs, l.Addr().String())
 	}
 	log.WithField("listen", addrs).Infof("serving %d target(s)", len(cfg.Targets))
+	if opts.ProcDir != "" {
+		// Before ready: the parent exits (an init script, a Pacemaker
+		// agent reading the volume listing goes on) only once it exists.
+		d.writeProc()
+	}
 	ready(nil)
 	notify(notifyReady)
 
@@ -284,7 +289,6 @@ func Run(ctx context.Context, opts Options) (err error) {
 		t := time.NewTicker(2 * time.Second)
 		defer t.Stop()
 		procTick = t.C
-		d.writeProc()
 	}
 	for {
 		select {
