@@ -169,7 +169,11 @@ func Run(ctx context.Context, opts Options) (err error) {
 		log.WithError(err).Warn("running without a pid file")
 		pid = nil
 	}
-	defer pid.Remove()
+	defer func() {
+		if err := pid.Remove(); err != nil {
+			log.WithError(err).Warn("pid file not removed at exit (the daemon's user may not delete files in its directory)")
+		}
+	}()
 
 	adminL, err := listenAdmin(opts)
 	if err != nil {
