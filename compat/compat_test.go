@@ -1130,6 +1130,25 @@ func TestNetmaskPrefixReadWithAtoi(t *testing.T) {
 	}
 }
 
+// A slash with nothing after it is /0 to atoi, as NetBSD read it: the
+// target is served to everyone, which the admin rarely means, so it is
+// warned (targets(5) says so); a full mask is not.
+func TestNetmaskEmptyPrefixWarned(t *testing.T) {
+	cfg, ds, err := LoadBytes("targets", []byte("extent0 /tmp/a 0 1M\ntarget0 ro extent0 10.0.0.0/\ntarget1 ro extent0 10.0.0.0/8\n"),
+		LoadOptions{Dialect: config.DialectNetBSD, AuthsPath: os.DevNull})
+	if err != nil || len(cfg.Targets) != 2 || cfg.Targets[0].AllowedNets[0].CIDR != "0.0.0.0/0" {
+		t.Fatalf("%v %v", err, ds)
+	}
+	text := diagText(ds)
+	want := `targets:2:20: warning: target target0: mask "10.0.0.0/" has no prefix length after the slash: NetBSD's atoi read it as 0, and so does this reading: 0.0.0.0/0 admits every initiator`
+	if !strings.Contains(text, want) {
+		t.Errorf("no %q in\n%s", want, text)
+	}
+	if strings.Contains(text, "targets:3:") {
+		t.Errorf("a full mask is warned:\n%s", text)
+	}
+}
+
 // A leading 0 makes an IET number octal (strtol base 0): "010" is 8,
 // which the admin rarely means, so it is warned; 01..07 and 0x are not.
 func TestIETOctalNumbersWarned(t *testing.T) {

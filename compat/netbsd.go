@@ -165,7 +165,10 @@ func lowerNetBSD(f *netbsd.Targets, base, dir string, cfg *config.Config, ds *co
 					continue
 				}
 				nm.Pos = pos(t.Netmask.Pos)
-				if n, junk, ok := netmaskIgnored(t.Netmask.Text); ok {
+				if a, bits, _ := strings.Cut(t.Netmask.Text, "/"); bits == "" && a != t.Netmask.Text && !strings.Contains(a, ":") {
+					// atoi("") is 0: a mask left unfinished admits everyone.
+					ds.Warnf(nm.Pos, "target %s: mask %q has no prefix length after the slash: NetBSD's atoi read it as 0, and so does this reading: %s admits every initiator (write %s for this address only, or %s/N for a network)", t.Name, t.Netmask.Text, nm.CIDR, a, a)
+				} else if n, junk, ok := netmaskIgnored(t.Netmask.Text); ok {
 					ds.Warnf(nm.Pos, "target %s: mask %q: NetBSD's atoi read the prefix length as %d and ignored %q, and so does this reading: %s", t.Name, t.Netmask.Text, n, junk, nm.CIDR)
 				}
 				if nonDecimalParts(t.Netmask.Text) {

@@ -23,7 +23,7 @@ func main() {
 		Usage:     "convert a NetBSD iscsi-target config into ietd.conf + initiators.allow",
 		ArgsUsage: "[TARGETS-FILE]   (default /etc/iscsi/targets)",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "auths", Value: "/etc/iscsi/auths", Usage: "NetBSD CHAP accounts `FILE` (skipped when absent)"},
+			&cli.StringFlag{Name: "auths", Value: "/etc/iscsi/auths", Usage: "NetBSD CHAP accounts `FILE` (the default is skipped when absent)"},
 			&cli.StringFlag{Name: "t", Aliases: []string{"base"}, Value: "iqn.1994-04.org.netbsd.iscsi-target", Usage: "base target `NAME` (iscsi-target -t)"},
 			&cli.IntFlag{Name: "b", Value: compat.DefaultNetBSDBlockSize, Usage: "block `LENGTH` iscsi-target served (iscsi-target -b: 512, 1024, 2048, 4096 or 8192), written as BlockSize= on every Lun"},
 			&cli.StringFlag{Name: "flags", Usage: "iscsi-target's `FLAGS` (rc.conf iscsi_target_flags): -b, -s, -t, -f and --auths are carried over, the others noted"},

@@ -9,6 +9,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// removeFile is os.Remove (a test makes it fail as it does for a daemon
+// that runs as a user who may not write the directory: root may).
+var removeFile = os.Remove
+
 // ErrPIDFileLocked: another live process holds the pid file's lock.
 var ErrPIDFileLocked = errors.New("another instance is already running")
 
@@ -54,12 +58,27 @@ func trimNL(b []byte) []byte {
 	return b
 }
 
-// Remove deletes the pid file and releases the lock (clean exit).
-func (p *PIDFile) Remove() {
+// Remove deletes the pid file and releases the lock (clean exit). A
+// daemon that switched to another user (-u) may not be allowed to remove
+// it from its directory (/var/run is root's): the file is then emptied
+// through the descriptor still open for writing, so that no stale pid is
+// left for an init script to signal (the number may belong to another
+// process by then). It returns the error of the removal, nil when done.
+func (p *PIDFile) Remove() error {
 	if p == nil || p.f == nil {
-		return
+		return nil
 	}
-	os.Remove(p.path)
+	err := removeFile(p.path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		if terr := p.f.Truncate(0); terr != nil {
+			err = fmt.Errorf("%w; emptying it failed too: %v", err, terr)
+		} else {
+			err = fmt.Errorf("%w (emptied instead)", err)
+		}
+	} else {
+		err = nil
+	}
 	p.f.Close()
 	p.f = nil
+	return err
 }

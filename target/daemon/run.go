@@ -169,7 +169,11 @@ func Run(ctx context.Context, opts Options) (err error) {
 		log.WithError(err).Warn("running without a pid file")
 		pid = nil
 	}
-	defer pid.Remove()
+	defer func() {
+		if err := pid.Remove(); err != nil {
+			log.WithError(err).Warn("pid file not removed at exit (the daemon's user may not delete files in its directory)")
+		}
+	}()
 
 	adminL, err := listenAdmin(opts)
 	if err != nil {
@@ -270,6 +274,11 @@ func Run(ctx context.Context, opts Options) (err error) {
 		addrs = append(addrs, l.Addr().String())
 	}
 	log.WithField("listen", addrs).Infof("serving %d target(s)", len(cfg.Targets))
+	if opts.ProcDir != "" {
+		// Before ready: the parent exits (an init script, a Pacemaker
+		// agent reading the volume listing goes on) only once it exists.
+		d.writeProc()
+	}
 	ready(nil)
 	notify(notifyReady)
 
@@ -284,7 +293,6 @@ func Run(ctx context.Context, opts Options) (err error) {
 		t := time.NewTicker(2 * time.Second)
 		defer t.Stop()
 		procTick = t.C
-		d.writeProc()
 	}
 	for {
 		select {
