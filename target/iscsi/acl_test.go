@@ -1,0 +1,209 @@
+package iscsi
+
+import (
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/ietgo/ietd/target/config"
+	"github.com/ietgo/ietd/target/login"
+	"github.com/ietgo/ietd/target/pdu"
+)
+
+// pipeListener hands the server in-memory connections that claim any
+// local and peer address: access control by address is tested with
+// peers (10.x, IPv4-mapped IPv6, IPv6) no loopback socket can have.
+type pipeListener struct {
+	addr net.Addr
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+type addrConn struct {
+	net.Conn
+	local, remote net.Addr
+}
+
+func (c addrConn) LocalAddr() net.Addr  { return c.local }
+func (c addrConn) RemoteAddr() net.Addr { return c.remote }
+
+func newPipeListener(addr string) *pipeListener {
+	return &pipeListener{addr: tcpAddr(addr), ch: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func tcpAddr(s string) *net.TCPAddr { return net.TCPAddrFromAddrPort(netip.MustParseAddrPort(s)) }
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error   { l.once.Do(func() { close(l.done) }); return nil }
+func (l *pipeListener) Addr() net.Addr { return l.addr }
+
+// dial connects from peer to the local address local (both "addr:port").
+func (l *pipeListener) dial(t *testing.T, peer, local string) *rawInit {
+	t.Helper()
+	client, server := net.Pipe()
+	select {
+	case l.ch <- addrConn{Conn: server, local: tcpAddr(local), remote: tcpAddr(peer)}:
+	case <-l.done:
+		t.Fatal("listener closed")
+	}
+	t.Cleanup(func() { client.Close() })
+	return &rawInit{t: t, nc: client, rd: pdu.NewReader(client), cmdSN: 1}
+}
+
+// loginStatus runs a one-request login (CSG=1 to full feature) and
+// returns the target's status.
+func (r *rawInit) loginStatus(keys ...login.KV) login.Status {
+	r.t.Helper()
+	h := loginReq(pdu.FlagTransit|1<<2|3, 7)
+	r.send(&h, login.EncodeKeys(keys))
+	p := r.recv()
+	if p.Opcode() != pdu.OpLoginResp {
+		r.t.Fatalf("login: %s", pdu.Describe(&p.BHS))
+	}
+	return login.Status(uint16(p.BHS[36])<<8 | uint16(p.BHS[37]))
+}
+
+func targetNames(kvs []login.KV) []string {
+	var out []string
+	for _, kv := range kvs {
+		if kv.Key == "TargetName" {
+			out = append(out, kv.Value)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+const (
+	aclIni    = "iqn.2026-01.test:acl"
+	aclOpen   = "iqn.2026-01.org.ietgo:open"
+	aclHidden = "iqn.2026-01.org.ietgo:hidden"
+)
+
+func aclConfig(dialect config.Dialect) (*config.Config, *config.Target) {
+	open := config.NewTarget(1, aclOpen)
+	hidden := config.NewTarget(2, aclHidden)
+	for _, t := range []*config.Target{open, hidden} {
+		t.LUNs = []*config.LUN{{Number: 0, Type: "nullio"}}
+	}
+	return &config.Config{Dialect: dialect, Targets: []*config.Target{open, hidden}}, hidden
+}
+
+// aclMatrix logs in to the hidden target from each peer, and checks that
+// discovery from that peer lists it (SendTargets=All and by name) exactly
+// when the login is allowed.
+func aclMatrix(t *testing.T, l *pipeListener, local string, peers map[string]bool) {
+	t.Helper()
+	for peer, allowed := range peers {
+		st := l.dial(t, peer, local).loginStatus(login.KV{Key: "InitiatorName", Value: aclIni}, login.KV{Key: "TargetName", Value: aclHidden})
+		if allowed && st != login.StatusSuccess || !allowed && st != login.StatusNotFound {
+			t.Errorf("login to %s from %s through %s: status %v; want allowed=%v (refused: 0x0203)", aclHidden, peer, local, st, allowed)
+		}
+		d := l.dial(t, peer, local)
+		if st := d.loginStatus(login.KV{Key: "InitiatorName", Value: aclIni}, login.KV{Key: "SessionType", Value: "Discovery"}); st != login.StatusSuccess {
+			t.Fatalf("discovery login from %s: %v (discovery itself is never refused by the ACLs)", peer, st)
+		}
+		want := []string{aclOpen}
+		if allowed {
+			want = []string{aclHidden, aclOpen}
+		}
+		if got := targetNames(d.sendTargets(t, "All")); !slices.Equal(got, want) {
+			t.Errorf("SendTargets=All from %s through %s: %v; want %v", peer, local, got, want)
+		}
+		got := targetNames(d.sendTargets(t, aclHidden))
+		if allowed != (len(got) == 1) {
+			t.Errorf("SendTargets=%s from %s through %s: %v; want it listed=%v", aclHidden, peer, local, got, allowed)
+		}
+	}
+}
+
+// TestACLEnforcedAtLoginByAddress: initiators.allow address items are
+// applied at login, not only in SendTargets; an IPv4-mapped IPv6 peer
+// is the IPv4 address it maps; an IPv4 item admits no native IPv6 peer;
+// a target discovery hides is also refused at login.
+func TestACLEnforcedAtLoginByAddress(t *testing.T) {
+	cfg, hidden := aclConfig(config.DialectIET)
+	cfg.InitiatorsAllow = &config.ACLFile{Path: "initiators.allow", Rules: []config.ACLRule{
+		{Target: hidden.Name, Items: []config.ACLItem{
+			{Kind: config.ACLAddress, Text: "10.0.0.0/8", CIDR: "10.0.0.0/8"},
+			{Kind: config.ACLAddress, Text: "[2001:db8:1::]/48", CIDR: "2001:db8:1::/48"}}},
+		{Target: "ALL", Items: []config.ACLItem{{Kind: config.ACLAll, Text: "ALL"}}},
+	}}
+	l := newPipeListener("0.0.0.0:3260")
+	startServerOn(t, cfg, newFakeDisk(1<<20), Options{}, l)
+	aclMatrix(t, l, "192.0.2.1:3260", map[string]bool{
+		"10.1.2.3:40000":                 true,
+		"[::ffff:10.1.2.3]:40001":        true,
+		"192.0.2.7:40002":                false,
+		"[::ffff:192.0.2.7]:40003":       false,
+		"[2001:db8:1::5]:40004":          true,
+		"[2001:db8:2::5]:40005":          false,
+		"[::ffff:a01:203]:40006":         true, // 10.1.2.3 written in hex
+		"[fe80::1%eth0]:40007":           false,
+		"[2001:db8:1:ffff::9%eth1]:4008": true, // a zone does not hide the address
+	})
+}
+
+// TestACLDenyFileAtLogin: with initiators.deny (IET's legacy mode) a
+// denied peer is refused at login and hidden in discovery unless the
+// allow file lets it in.
+func TestACLDenyFileAtLogin(t *testing.T) {
+	cfg, hidden := aclConfig(config.DialectIET)
+	cfg.InitiatorsDeny = &config.ACLFile{Path: "initiators.deny", Rules: []config.ACLRule{
+		{Target: hidden.Name, Items: []config.ACLItem{{Kind: config.ACLAll, Text: "ALL"}}}}}
+	cfg.InitiatorsAllow = &config.ACLFile{Path: "initiators.allow", Rules: []config.ACLRule{
+		{Target: hidden.Name, Items: []config.ACLItem{{Kind: config.ACLAddress, Text: "10.9.9.9", CIDR: "10.9.9.9/32"}}}}}
+	l := newPipeListener("0.0.0.0:3260")
+	startServerOn(t, cfg, newFakeDisk(1<<20), Options{}, l)
+	aclMatrix(t, l, "192.0.2.1:3260", map[string]bool{
+		"10.9.9.9:40000":          true,
+		"[::ffff:10.9.9.9]:40001": true,
+		"10.9.9.8:40002":          false,
+	})
+}
+
+// TestTargetsAllowAtLogin: targets.allow restricts the portals a target
+// is reached through, at login as in discovery, with IPv4-mapped local
+// addresses read as IPv4.
+func TestTargetsAllowAtLogin(t *testing.T) {
+	cfg, hidden := aclConfig(config.DialectIET)
+	cfg.TargetsAllow = &config.ACLFile{Path: "targets.allow", Rules: []config.ACLRule{
+		{Target: hidden.Name, Items: []config.ACLItem{{Kind: config.ACLAddress, Text: "10.0.0.0/8", CIDR: "10.0.0.0/8"}}},
+		{Target: "ALL", Items: []config.ACLItem{{Kind: config.ACLAll, Text: "ALL"}}}}}
+	l := newPipeListener("0.0.0.0:3260")
+	startServerOn(t, cfg, newFakeDisk(1<<20), Options{}, l)
+	aclMatrix(t, l, "10.0.0.1:3260", map[string]bool{"192.0.2.7:40000": true})
+	aclMatrix(t, l, "[::ffff:10.0.0.1]:3260", map[string]bool{"192.0.2.7:40001": true})
+	aclMatrix(t, l, "192.0.2.1:3260", map[string]bool{"10.1.1.1:40002": false})
+	aclMatrix(t, l, "[2001:db8::1]:3260", map[string]bool{"[2001:db8::2]:40003": false})
+}
+
+// TestNetBSDNetmasksAtLogin: NetBSD per-target netmasks are enforced at
+// login (the original only filtered discovery); IPv4-mapped peers are
+// their IPv4 address, native IPv6 peers are refused by an IPv4 mask, and
+// "any" admits everyone.
+func TestNetBSDNetmasksAtLogin(t *testing.T) {
+	cfg, hidden := aclConfig(config.DialectNetBSD)
+	hidden.AllowedNets = []config.Netmask{{Text: "10.4/16", CIDR: "10.4.0.0/16"}}
+	cfg.Targets[0].AllowedNets = []config.Netmask{{Text: "any", CIDR: "0.0.0.0/0"}}
+	l := newPipeListener("0.0.0.0:3260")
+	startServerOn(t, cfg, newFakeDisk(1<<20), Options{}, l)
+	aclMatrix(t, l, "192.0.2.1:3260", map[string]bool{
+		"10.4.0.29:40000":          true,
+		"[::ffff:10.4.0.29]:40001": true,
+		"10.5.0.29:40002":          false,
+		"[::ffff:10.5.0.29]:40003": false,
+		"[2001:db8::29]:40004":     false,
+	})
+}
