@@ -1,11 +1,14 @@
 package iscsi
 
 import (
+	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ietgo/ietd/target/config"
 	"github.com/ietgo/ietd/target/login"
@@ -206,4 +209,85 @@ func TestNetBSDNetmasksAtLogin(t *testing.T) {
 		"[::ffff:10.5.0.29]:40003": false,
 		"[2001:db8::29]:40004":     false,
 	})
+}
+
+// TestLoginTimeoutFreesTheSlot: a login that stalls (half a header) or
+// trickles (a Login Request with C=1 every 40ms, never ending) is closed
+// once LoginTimeout has passed since it began, one that sends Login
+// Requests as fast as it can is closed by their number, and each one's
+// login slot (MaxLoggingIn) goes to the next initiator.
+func TestLoginTimeoutFreesTheSlot(t *testing.T) {
+	cfg, _ := aclConfig(config.DialectIET)
+	l := newPipeListener("0.0.0.0:3260")
+	const timeout = 300 * time.Millisecond
+	ts := startServerOn(t, cfg, newFakeDisk(1<<20), Options{LoginTimeout: timeout, MaxLoggingIn: 1}, l)
+	closedWithin := func(r *rawInit, what string, feed func(i int) bool) {
+		t.Helper()
+		start := time.Now()
+		buf := make([]byte, 64)
+		for i := 0; ; i++ {
+			if time.Since(start) > 10*timeout {
+				t.Fatalf("%s: still open after %v (LoginTimeout %v)", what, time.Since(start), timeout)
+			}
+			if feed != nil && !feed(i) {
+				break
+			}
+			r.nc.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+			n, err := r.nc.Read(buf)
+			if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+				break // closed by the target
+			}
+			_ = n // continue responses (C=1 answered with empty text)
+		}
+		if d := time.Since(start); d < timeout/2 {
+			t.Errorf("%s: closed after %v, before LoginTimeout %v", what, d, timeout)
+		}
+		waitLoggingIn(t, ts, 0) // its slot is given back
+	}
+	half := l.dial(t, "10.0.0.7:40000", "192.0.2.1:3260")
+	h := loginReq(pdu.FlagTransit|1<<2|3, 7)
+	if _, err := half.nc.Write(h[:24]); err != nil {
+		t.Fatal(err)
+	}
+	closedWithin(half, "half a Login Request header", nil)
+
+	trickle := l.dial(t, "10.0.0.8:40000", "192.0.2.1:3260")
+	closedWithin(trickle, "a login continued (C=1) without end", func(i int) bool {
+		time.Sleep(40 * time.Millisecond)
+		h := loginReq(pdu.FlagContinue|1<<2|3, 7)
+		h.SetDataLen(16)
+		trickle.nc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		bufs, _ := pdu.AppendPDU(nil, nil, &h, []byte("X-junk=0123456\x00"), false, false)
+		_, err := bufs.WriteTo(trickle.nc)
+		return err == nil
+	})
+	flood := l.dial(t, "10.0.0.10:40000", "192.0.2.1:3260")
+	sent := 0
+	start := time.Now()
+	for ; sent < 10000; sent++ {
+		h := loginReq(pdu.FlagContinue|1<<2|3, 7)
+		h.SetDataLen(16)
+		flood.nc.SetDeadline(time.Now().Add(time.Second))
+		bufs, _ := pdu.AppendPDU(nil, nil, &h, []byte("X-junk=0123456\x00"), false, false)
+		if _, err := bufs.WriteTo(flood.nc); err != nil {
+			break
+		}
+		var resp pdu.Header
+		if err := flood.rd.ReadHeader(&resp); err != nil {
+			break
+		}
+		flood.rd.ReadData(make([]byte, resp.DataLen()))
+		if resp.BHS[36] != 0 {
+			break // refused with a status
+		}
+	}
+	if sent < 200 || sent > 300 || time.Since(start) > 10*timeout {
+		t.Errorf("a flood of continued Login Requests: %d sent in %v before the target ended it; want it ended by their number (256)", sent, time.Since(start))
+	}
+	waitLoggingIn(t, ts, 0)
+	// The slot is free again: an honest login gets in.
+	if st := l.dial(t, "10.0.0.9:40000", "192.0.2.1:3260").loginStatus(login.KV{Key: "InitiatorName", Value: aclIni},
+		login.KV{Key: "TargetName", Value: aclOpen}); st != login.StatusSuccess {
+		t.Fatalf("login after the stalled ones timed out: %v", st)
+	}
 }
