@@ -1,11 +1,18 @@
 package iscsi
 
 import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
+	"github.com/ietgo/ietd/target/scsi"
+	"github.com/sirupsen/logrus"
 	"net"
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -290,4 +297,124 @@ func TestLoginTimeoutFreesTheSlot(t *testing.T) {
 		login.KV{Key: "TargetName", Value: aclOpen}); st != login.StatusSuccess {
 		t.Fatalf("login after the stalled ones timed out: %v", st)
 	}
+}
+
+// TestSecretsNotLoggedAtTrace: CHAP logins of every outcome (one-way,
+// wrong secret, the secret sent in clear, mutual, discovery) leave no
+// secret in the log at the trace level.
+func TestSecretsNotLoggedAtTrace(t *testing.T) {
+	const (
+		inSecret   = "in-secret-Kq81x"
+		outSecret  = "out-secret-Zp27w"
+		discSecret = "disc-secret-Mv44c"
+		badSecret  = "bad-secret-Rt09d"
+	)
+	cfg, hidden := aclConfig(config.DialectIET)
+	hidden.Auth = config.Auth{Incoming: []config.Account{{User: "joe", Secret: inSecret}}, Outgoing: &config.Account{User: "tgt", Secret: outSecret}}
+	cfg.Discovery = config.Auth{Incoming: []config.Account{{User: "disc", Secret: discSecret}}}
+	var logBuf lockedLog
+	lg := logrus.New()
+	lg.SetLevel(logrus.TraceLevel)
+	lg.SetOutput(&logBuf)
+	srv, err := NewServer(Options{Config: cfg, Log: logrus.NewEntry(lg),
+		NewDevice: func(*config.Target, scsi.Options) (Device, error) { return newFakeDisk(1 << 20), nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newPipeListener("0.0.0.0:3260")
+	done := make(chan struct{})
+	go func() { srv.Serve(l); close(done) }()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-done
+	}()
+	chapLogin := func(first []login.KV, user, secret, response string, mutual bool) login.Status {
+		r := l.dial(t, "10.0.0.7:40000", "192.0.2.1:3260")
+		step := func(flags byte, kvs ...login.KV) (login.Status, map[string]string) {
+			h := loginReq(flags, 7)
+			r.send(&h, login.EncodeKeys(kvs))
+			p := r.recv()
+			got, _ := login.ParseKeys(p.data)
+			m := map[string]string{}
+			for _, kv := range got {
+				m[kv.Key] = kv.Value
+			}
+			return login.Status(uint16(p.BHS[36])<<8 | uint16(p.BHS[37])), m
+		}
+		const sec = pdu.FlagTransit | 0<<2 | 1
+		if st, _ := step(sec, append(first, login.KV{Key: "AuthMethod", Value: "CHAP"})...); st != 0 {
+			return st
+		}
+		st, m := step(sec, login.KV{Key: "CHAP_A", Value: "5"})
+		if st != 0 {
+			return st
+		}
+		id, _ := strconv.Atoi(m["CHAP_I"])
+		ch, _ := hex.DecodeString(strings.TrimPrefix(m["CHAP_C"], "0x"))
+		if response == "" {
+			sum := md5.Sum(append(append([]byte{byte(id)}, secret...), ch...))
+			response = "0x" + hex.EncodeToString(sum[:])
+		}
+		kvs := []login.KV{{Key: "CHAP_N", Value: user}, {Key: "CHAP_R", Value: response}}
+		if mutual {
+			kvs = append(kvs, login.KV{Key: "CHAP_I", Value: "3"}, login.KV{Key: "CHAP_C", Value: "0x" + strings.Repeat("ab", 16)})
+		}
+		st, m = step(sec, kvs...)
+		if mutual && st == 0 && m["CHAP_R"] == "" {
+			t.Errorf("mutual CHAP: no CHAP_R from the target: %v", m)
+		}
+		return st
+	}
+	normal := []login.KV{{Key: "InitiatorName", Value: aclIni}, {Key: "TargetName", Value: aclHidden}}
+	disc := []login.KV{{Key: "InitiatorName", Value: aclIni}, {Key: "SessionType", Value: "Discovery"}}
+	for _, c := range []struct {
+		what           string
+		first          []login.KV
+		user, secret   string
+		response       string
+		mutual, wantOK bool
+	}{
+		{"one-way", normal, "joe", inSecret, "", false, true},
+		{"mutual", normal, "joe", inSecret, "", true, true},
+		{"wrong secret", normal, "joe", badSecret, "", false, false},
+		{"secret in clear", normal, "joe", "", inSecret, false, false},
+		{"secret in clear as hex", normal, "joe", "", "0x" + hex.EncodeToString([]byte(inSecret)), false, false},
+		{"secret as the user name", normal, inSecret, inSecret, "", false, false},
+		{"discovery", disc, "disc", discSecret, "", false, true},
+		{"discovery, wrong secret", disc, "disc", badSecret, "", false, false},
+	} {
+		st := chapLogin(c.first, c.user, c.secret, c.response, c.mutual)
+		if (st == login.StatusSuccess) != c.wantOK {
+			t.Errorf("%s: status %v; want success=%v", c.what, st, c.wantOK)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // the failed logins' last lines
+	text := logBuf.String()
+	if !strings.Contains(text, "level=debug") || !strings.Contains(text, "CHAP authentication failed") {
+		t.Fatalf("the trace log lacks the logins' debug lines: nothing was checked:\n%s", text)
+	}
+	for _, s := range []string{inSecret, outSecret, discSecret, badSecret, hex.EncodeToString([]byte(inSecret))} {
+		if strings.Contains(text, s) {
+			t.Errorf("the log holds a secret (%s):\n%s", s, text)
+		}
+	}
+}
+
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

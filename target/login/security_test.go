@@ -236,6 +236,20 @@ func TestCHAPUserNames(t *testing.T) {
 		d.challenge("5")
 		wantFailed(t, "CHAP_N="+strconv.Quote(n), d.step(0, 1, true, "CHAP_N="+n, "CHAP_R="+EncodeHex(d.response("alicesecret12"))), StatusAuthFailure)
 	}
+	// The failure reason (logged) never repeats a CHAP_N that names no
+	// account (often a secret typed in the user field); a configured
+	// name in another case is pointed out.
+	for _, c := range []struct{ n, want string }{
+		{"Alice", `case-sensitive: the account is "alice"`},
+		{"Typed-Secret-0815", "CHAP_N (17 bytes) names no account"},
+	} {
+		d := newSecDriver(t, alice, config.Auth{})
+		d.challenge("5")
+		d.step(0, 1, true, "CHAP_N="+c.n, "CHAP_R="+EncodeHex(d.response("alicesecret12")))
+		if r := d.m.FailReason; !strings.Contains(r, c.want) || strings.Contains(r, c.n) {
+			t.Errorf("CHAP_N=%s: reason %q; want %q and not the name sent", c.n, r, c.want)
+		}
+	}
 	fold := alice
 	fold.FoldUsers = true
 	d := newSecDriver(t, fold, config.Auth{})
