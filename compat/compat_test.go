@@ -1249,3 +1249,35 @@ func TestACLPrefixesIETGotWrong(t *testing.T) {
 		t.Errorf("%d warnings, want 3 (/64 and /8 are fine):\n%s", n, text)
 	}
 }
+
+// RFC 7143 12.1.3: one CHAP secret for both directions is warned (with
+// the position of the OutgoingUser line, never the secret) and served as
+// IET served it; distinct secrets and NetBSD's mutual-with-incoming rule
+// are not warned.
+func TestSecretBothWaysWarned(t *testing.T) {
+	const shared = "sharedsecret-X1"
+	cfg, ds := loadIET(t, "IncomingUser disc discsecret123\nOutgoingUser dout discsecret123\n"+
+		"Target iqn.x:a\n\tIncomingUser joe "+shared+"\n\tOutgoingUser tgt "+shared+"\n\tLun 0 Type=nullio\n"+
+		"Target iqn.x:b\n\tIncomingUser joe "+shared+"\n\tOutgoingUser tgt othersecret-Y2\n\tLun 0 Type=nullio\n")
+	text := diagText(ds)
+	if ds.HasErrors() || len(cfg.Targets) != 2 || cfg.Targets[0].Auth.Outgoing == nil {
+		t.Fatalf("targets %v (want both served)\n%s", cfg.Targets, text)
+	}
+	for _, want := range []string{
+		"c:2:1: warning: discovery: OutgoingUser dout has the secret of IncomingUser disc: RFC 7143 12.1.3",
+		"c:5:2: warning: target iqn.x:a: OutgoingUser tgt has the secret of IncomingUser joe",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("diagnostics lack %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "iqn.x:b: OutgoingUser") || strings.Count(text, "RFC 7143 12.1.3") != 2 {
+		t.Errorf("distinct secrets warned, or a warning repeated:\n%s", text)
+	}
+	if strings.Contains(text, shared) || strings.Contains(text, "discsecret123") {
+		t.Errorf("a secret appears in the diagnostics:\n%s", text)
+	}
+	if _, ok := (config.Auth{Incoming: []config.Account{{User: "u", Secret: "s"}}, MutualWithIncoming: true}).SecretBothWays(); ok {
+		t.Error("NetBSD's mutual-with-incoming rule reported as a secret used both ways")
+	}
+}

@@ -225,7 +225,9 @@ func lowerIET(f *ietconf.File, cfg *config.Config, ds *config.Diagnostics) {
 		// model keeps ISNS nil unless a server or access control is set).
 		cfg.ISNS = nil
 	}
+	warnSecretBothWays(cfg.Discovery, "discovery", ds)
 	for _, t := range cfg.Targets {
+		warnSecretBothWays(t.Auth, "target "+t.Name, ds)
 		if t.Params.FirstBurstLength > t.Params.MaxBurstLength {
 			ds.Warnf(t.Pos, "target %s: FirstBurstLength %d is larger than MaxBurstLength %d (the negotiated FirstBurstLength will be capped)", t.Name, t.Params.FirstBurstLength, t.Params.MaxBurstLength)
 		}
@@ -844,4 +846,12 @@ func printable(s string) bool {
 		}
 	}
 	return true
+}
+
+// warnSecretBothWays warns of an OutgoingUser whose secret is also an
+// IncomingUser's (served, as IET did; the secret is not shown).
+func warnSecretBothWays(a config.Auth, where string, ds *config.Diagnostics) {
+	if in, ok := a.SecretBothWays(); ok {
+		ds.Warnf(a.Outgoing.Pos, "%s: OutgoingUser %s has the secret of IncomingUser %s: RFC 7143 12.1.3 forbids one CHAP secret for both directions (whoever has it can pose as the target); give the target its own secret", where, a.Outgoing.User, in.User)
+	}
 }

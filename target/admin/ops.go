@@ -551,6 +551,13 @@ func (o *Ops) user(req *Request) (string, error) {
 				auth.Incoming = append(auth.Incoming, acct)
 			}
 		}
+		// As the config loader (the secret itself is never repeated).
+		if len(pass) < 12 {
+			warns = append(warns, fmt.Sprintf("the CHAP secret of %s is shorter than 12 characters (the Microsoft initiator refuses it)", name))
+		}
+		if in, ok := auth.SecretBothWays(); ok {
+			warns = append(warns, fmt.Sprintf("OutgoingUser %s has the secret of IncomingUser %s: RFC 7143 12.1.3 forbids one CHAP secret for both directions (whoever has it can pose as the target)", auth.Outgoing.User, in.User))
+		}
 		return "", o.apply(cfg)
 	case OpDelete:
 		if dir == "" {

@@ -503,3 +503,42 @@ func TestUpdateHugeNumber(t *testing.T) {
 		t.Fatalf("9x: %+v", r)
 	}
 }
+
+// TestAccountSecretWarnings: ietadm warns, as the config loader does, of
+// a secret under 12 characters and of one secret for both directions
+// (RFC 7143 12.1.3); the account is still added and no warning holds
+// the secret.
+func TestAccountSecretWarnings(t *testing.T) {
+	o, fe := newOps()
+	if r := do(o, Request{Op: OpNew, TID: ip(1), Params: "Name=iqn.x:a"}); r.Errno != 0 {
+		t.Fatalf("new target: %+v", r)
+	}
+	const shared = "sharedsecret-Z9"
+	for _, c := range []struct {
+		params string
+		want   string // "" = no warning
+	}{
+		{"IncomingUser=joe,Password=" + shared, ""},
+		{"IncomingUser=ann,Password=short-1", "the CHAP secret of ann is shorter than 12 characters"},
+		{"OutgoingUser=tgt,Password=" + shared, "OutgoingUser tgt has the secret of IncomingUser joe: RFC 7143 12.1.3"},
+		{"OutgoingUser=tgt,Password=othersecret-Q4", ""},
+		{"IncomingUser=bob,Password=othersecret-Q4", "OutgoingUser tgt has the secret of IncomingUser bob"},
+	} {
+		r := do(o, Request{Op: OpNew, TID: ip(1), User: true, Params: c.params})
+		if r.Errno != 0 {
+			t.Fatalf("%s: %+v", c.params, r)
+		}
+		joined := strings.Join(r.Warnings, "\n")
+		if c.want == "" && len(r.Warnings) != 0 || c.want != "" && (len(r.Warnings) != 1 || !strings.Contains(joined, c.want)) {
+			t.Errorf("%s: warnings %q; want %q", c.params, r.Warnings, c.want)
+		}
+		for _, s := range []string{shared, "short-1", "othersecret-Q4"} {
+			if strings.Contains(joined, s) {
+				t.Errorf("%s: a warning holds the secret: %q", c.params, r.Warnings)
+			}
+		}
+	}
+	if a := fe.cfg.TargetByTID(1).Auth; len(a.Incoming) != 3 || a.Outgoing == nil {
+		t.Fatalf("accounts not all added: %+v", a)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -29,14 +30,28 @@ var ErrSocketInUse = errors.New("another daemon is already running")
 // Listen creates the admin socket at path, readable and writable by its
 // owner only. It refuses when another daemon answers on path (a second
 // ietd on the same host) and removes a stale socket file otherwise.
+//
+// Whoever can write to the socket's directory can replace the socket
+// (and have root's ietadm talk to them) or swap it for a symbolic link
+// between its creation and the chmod and chown that follow (making the
+// daemon change the mode or owner of the file the link names). So the
+// directory must belong to root or the daemon's user and be writable
+// by no one else unless it is sticky (/tmp); a file, a symbolic link
+// or a directory at path is refused, never followed or removed.
 func Listen(path string) (*net.UnixListener, error) {
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("admin socket %s: %w", path, ErrSocketInUse)
+	if err := checkSocketDir(filepath.Dir(path)); err != nil {
+		return nil, err
 	}
 	if fi, err := os.Lstat(path); err == nil {
-		if fi.Mode()&os.ModeSocket == 0 {
+		switch {
+		case fi.Mode()&os.ModeSymlink != 0:
+			return nil, fmt.Errorf("admin socket %s: is a symbolic link (not followed: remove it, or give --admin-socket another path)", path)
+		case fi.Mode()&os.ModeSocket == 0:
 			return nil, fmt.Errorf("admin socket %s: exists and is not a socket", path)
+		}
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("admin socket %s: %w", path, ErrSocketInUse)
 		}
 		if err := os.Remove(path); err != nil {
 			return nil, fmt.Errorf("admin socket: remove stale %s: %w", path, err)
@@ -48,11 +63,41 @@ func Listen(path string) (*net.UnixListener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin socket: %w", err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
+	// The umask made it 0600; the chmod is for systems whose bind ignores
+	// it, on the socket just made (Lstat: not through a link put there).
+	fi, err := os.Lstat(path)
+	if err == nil && fi.Mode()&os.ModeSocket == 0 {
+		err = errors.New("replaced by something that is not a socket")
+	}
+	if err == nil {
+		err = os.Chmod(path, 0o600)
+	}
+	if err != nil {
 		l.Close()
-		return nil, fmt.Errorf("admin socket: %w", err)
+		return nil, fmt.Errorf("admin socket %s: %w", path, err)
 	}
 	return l, nil
+}
+
+// checkSocketDir refuses a directory where a user other than root and
+// the daemon's could replace the admin socket.
+func checkSocketDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("admin socket directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("admin socket directory %s: not a directory", dir)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		if uid := int(st.Uid); uid != 0 && uid != os.Geteuid() {
+			return fmt.Errorf("admin socket directory %s belongs to uid %d, who could replace the socket: use a directory of root's", dir, uid)
+		}
+	}
+	if fi.Mode().Perm()&0o022 != 0 && fi.Mode()&os.ModeSticky == 0 {
+		return fmt.Errorf("admin socket directory %s is writable by other users (mode %v, not sticky), who could replace the socket: use a directory only root can write to", dir, fi.Mode().Perm())
+	}
+	return nil
 }
 
 // Server serves the admin protocol.

@@ -56,6 +56,23 @@ type Auth struct {
 	MutualWithIncoming bool
 }
 
+// SecretBothWays returns the incoming account whose secret is also the
+// outgoing one's: RFC 7143 12.1.3 forbids a CHAP secret used for both
+// directions (an initiator that knows it can pose as the target to the
+// other initiators of that account). NetBSD's MutualWithIncoming, which
+// has no outgoing account, is not reported: it is that dialect's rule.
+func (a Auth) SecretBothWays() (Account, bool) {
+	if a.Outgoing == nil || a.Outgoing.Secret == "" {
+		return Account{}, false
+	}
+	for _, in := range a.Incoming {
+		if in.Secret == a.Outgoing.Secret {
+			return in, true
+		}
+	}
+	return Account{}, false
+}
+
 // Account is a CHAP user name and secret.
 type Account struct {
 	User   string

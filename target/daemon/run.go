@@ -572,8 +572,9 @@ func listenAdmin(opts Options) (net.Listener, error) {
 		return nil, err
 	}
 	// The daemon's own user may use ietadm after -u/-g: the socket is
-	// 0600, so it must own it.
-	if err := os.Chown(opts.AdminSocket, owner(opts.UID), owner(opts.GID)); err != nil {
+	// 0600, so it must own it. Lchown: a link put in the socket's place
+	// must not give the daemon's user the file it names.
+	if err := os.Lchown(opts.AdminSocket, owner(opts.UID), owner(opts.GID)); err != nil {
 		ul.Close()
 		os.Remove(opts.AdminSocket)
 		return nil, fmt.Errorf("admin socket: %w", err)

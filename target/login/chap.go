@@ -52,6 +52,9 @@ func DecodeBinary(s string) ([]byte, error) {
 				return nil, errBadBinary
 			}
 		}
+		if len(b) == 0 {
+			return nil, errBadBinary // "0b====": no byte at all
+		}
 		return b, nil
 	}
 	return nil, errBadBinary
@@ -98,8 +101,12 @@ func chapResponseAlg(alg string, id byte, secret string, challenge []byte) []byt
 	return h.Sum(nil)
 }
 
-// chapVerify checks a response in constant time.
+// chapVerify checks a response in constant time. An empty secret never
+// verifies: anyone can compute the response to it.
 func chapVerify(alg string, id byte, secret string, challenge, response []byte) bool {
+	if secret == "" {
+		return false
+	}
 	want := chapResponseAlg(alg, id, secret, challenge)
 	return subtle.ConstantTimeCompare(want, response) == 1
 }

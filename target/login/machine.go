@@ -588,13 +588,21 @@ func (m *Machine) security(sec map[string]string, out []KV) ([]KV, bool, Status,
 			break
 		}
 	}
-	secret := acct.Secret
-	if !found || !chapVerify(m.chapAlg, m.chapID, secret, m.challenge, resp) {
-		shown := n
-		if len(shown) > 64 {
-			shown = shown[:64] + "..." // the name is the initiator's: bound what reaches the log
+	if !found {
+		// The name is not shown: a CHAP_N that names no account is
+		// often a secret typed in the user field (the log must not
+		// hold it). A configured name in another case is named.
+		reason := fmt.Sprintf("CHAP authentication failed: CHAP_N (%d bytes) names no account", len(n))
+		for _, a := range m.accounts.Incoming {
+			if strings.EqualFold(a.User, n) {
+				reason += fmt.Sprintf(" (user names are case-sensitive: the account is %q)", a.User)
+				break
+			}
 		}
-		return out, false, StatusAuthFailure, "CHAP authentication failed for user " + strconv.Quote(shown)
+		return out, false, StatusAuthFailure, reason
+	}
+	if !chapVerify(m.chapAlg, m.chapID, acct.Secret, m.challenge, resp) {
+		return out, false, StatusAuthFailure, "CHAP authentication failed for user " + strconv.Quote(acct.User)
 	}
 	m.res.AuthUser = n
 	if hasI || hasC {
