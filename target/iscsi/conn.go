@@ -283,8 +283,6 @@ func (c *conn) loginPhase() error {
 		last = req
 		resp := m.Step(req)
 
-		var r pdu.BHS
-		r.SetOpcode(pdu.OpLoginResp)
 		f := byte(resp.CSG&3) << 2
 		if resp.Transit {
 			f |= pdu.FlagTransit | byte(resp.NSG&3)
@@ -292,15 +290,7 @@ func (c *conn) loginPhase() error {
 		if resp.Continue {
 			f |= pdu.FlagContinue
 		}
-		r.SetFlags(f)
-		copy(r[8:14], req.ISID[:])
-		r.SetU16(14, resp.TSIH)
-		r.SetU32(pdu.OffITT, req.ITT)
-		r.SetU32(pdu.OffCmdSN, c.statSN)
-		c.statSN++
-		r.SetU32(pdu.OffExpStatSN, cmdSN)
-		r.SetU32(pdu.OffMaxCmdSN, cmdSN)
-		r[36], r[37] = resp.Status.Class(), resp.Status.Detail()
+		r := c.loginResponse(f, &req, resp.TSIH, cmdSN, resp.Status)
 		r.SetDataLen(len(resp.Data))
 		if resp.Done && !resp.Failed && !c.srv.loggingIn.release(c) {
 			// Another initiator took this login's slot (loginSlots):
@@ -336,6 +326,23 @@ func (c *conn) loginPhase() error {
 	}
 }
 
+// loginResponse is the header of a Login Response to req with flags f
+// (T, C, CSG, NSG), TSIH tsih and status st; it takes the next StatSN.
+func (c *conn) loginResponse(f byte, req *login.Request, tsih uint16, cmdSN uint32, st login.Status) pdu.BHS {
+	var r pdu.BHS
+	r.SetOpcode(pdu.OpLoginResp)
+	r.SetFlags(f)
+	copy(r[8:14], req.ISID[:])
+	r.SetU16(14, tsih)
+	r.SetU32(pdu.OffITT, req.ITT)
+	r.SetU32(pdu.OffCmdSN, c.statSN)
+	c.statSN++
+	r.SetU32(pdu.OffExpStatSN, cmdSN)
+	r.SetU32(pdu.OffMaxCmdSN, cmdSN)
+	r[36], r[37] = st.Class(), st.Detail()
+	return r
+}
+
 // loginInvalid answers a PDU other than a Login Request that came during
 // the login (h) with a Login Response of status 0x020b "invalid during
 // login" for the login's latest request (last), as RFC 7143 6.3
@@ -349,18 +356,8 @@ func (c *conn) loginInvalid(h *pdu.BHS, last *login.Request, cmdSN uint32) error
 			return err
 		}
 	}
-	var r pdu.BHS
-	r.SetOpcode(pdu.OpLoginResp)
-	r.SetFlags(byte(last.CSG&3) << 2)
-	copy(r[8:14], last.ISID[:])
-	r.SetU16(14, last.TSIH)
-	r.SetU32(pdu.OffITT, last.ITT)
-	r.SetU32(pdu.OffCmdSN, c.statSN)
-	c.statSN++
-	r.SetU32(pdu.OffExpStatSN, cmdSN)
-	r.SetU32(pdu.OffMaxCmdSN, cmdSN)
 	st := login.StatusInvalidDuringLogin
-	r[36], r[37] = st.Class(), st.Detail()
+	r := c.loginResponse(byte(last.CSG&3)<<2, last, last.TSIH, cmdSN, st)
 	bufs, _ := pdu.AppendPDU(nil, nil, &r, nil, false, false)
 	if _, err := bufs.WriteTo(c.nc); err != nil {
 		return err
