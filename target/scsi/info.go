@@ -352,7 +352,10 @@ func (l *lun) modePage(code byte, ctl byte) []byte {
 		default:
 			p[3] = 0x10
 		}
-		putBE16(p[10:], 0xffff) // extended self-test completion time
+		// EXTENDED SELF-TEST COMPLETION TIME (bytes 10-11) stays 0:
+		// SEND DIAGNOSTIC refuses the extended self-test, and FFFFh
+		// (65535 s or more, which smartctl reported as the long
+		// self-test duration) promised one.
 		return p
 	case pageInfoExc:
 		p := make([]byte, 12)
