@@ -54,15 +54,25 @@ func (c *cmdCtx) readCapacity16() Result {
 	if c.l.thin {
 		d[14] = 0x80 | 0x40 // LBPME, LBPRZ
 	}
-	// Physical blocks of 4 KiB (files live on 4 KiB file system blocks).
-	if c.l.bs < 4096 {
-		e := 0
-		for (c.l.bs << e) < 4096 {
-			e++
-		}
-		d[13] = byte(e)
-	}
+	d[13] = c.l.physExp()
 	return dataIn(d, alloc)
+}
+
+// physBlockBytes is the physical block size we report: files live on
+// 4 KiB file system blocks, so a write of less than 4 KiB is a
+// read-modify-write of the page cache, and a hole punched in less than
+// 4 KiB frees nothing.
+const physBlockBytes = 4096
+
+// physExp is the LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT (READ
+// CAPACITY(16)): 3 for 512-byte blocks, 0 from 4 KiB up. The Block
+// Limits VPD page derives its granularities from it.
+func (l *lun) physExp() byte {
+	e := byte(0)
+	for (l.bs << e) < physBlockBytes {
+		e++
+	}
+	return e
 }
 
 // startStopUnit implements START STOP UNIT (with LOEJ on removable LUNs).
@@ -342,7 +352,10 @@ func (l *lun) modePage(code byte, ctl byte) []byte {
 		default:
 			p[3] = 0x10
 		}
-		putBE16(p[10:], 0xffff) // extended self-test completion time
+		// EXTENDED SELF-TEST COMPLETION TIME (bytes 10-11) stays 0:
+		// SEND DIAGNOSTIC refuses the extended self-test, and FFFFh
+		// (65535 s or more, which smartctl reported as the long
+		// self-test duration) promised one.
 		return p
 	case pageInfoExc:
 		p := make([]byte, 12)

@@ -285,17 +285,25 @@ const (
 	maxAtomicBytes     = 1 << 20
 )
 
+// blockLimits is the Block Limits VPD page (SBC-3 6.5.3). The OPTIMAL
+// TRANSFER LENGTH GRANULARITY and the OPTIMAL UNMAP GRANULARITY are one
+// physical block (READ CAPACITY(16)'s exponent): Linux takes the first
+// as the minimum I/O size and ignores it, with a warning at every
+// login, when it is not a multiple of the physical block size; qemu
+// and Windows align discards to the second, and a smaller unmap
+// cannot free space in the file.
 func (l *lun) blockLimits() []byte {
+	phys := uint32(1) << l.physExp() // logical blocks per physical block
 	b := make([]byte, 60)
 	b[1] = maxCAWBlocks
-	putBE16(b[2:], 1)                                   // optimal transfer length granularity
+	putBE16(b[2:], uint16(phys))                        // optimal transfer length granularity
 	putBE32(b[4:], uint32(maxXferBlocksBytes>>l.shift)) // maximum transfer length
 	putBE32(b[8:], uint32((1<<20)>>l.shift))            // optimal transfer length
 	putBE32(b[12:], uint32(maxXferBlocksBytes>>l.shift))
 	if l.thin {
 		putBE32(b[16:], maxUnmapBlocks)
 		putBE32(b[20:], maxUnmapDescs)
-		putBE32(b[24:], 1) // optimal unmap granularity
+		putBE32(b[24:], phys) // optimal unmap granularity
 	}
 	putBE64(b[32:], maxWriteSameBlocks)
 	putBE32(b[40:], uint32(maxAtomicBytes>>l.shift)) // maximum atomic transfer length

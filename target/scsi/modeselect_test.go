@@ -134,3 +134,24 @@ func TestCachingPageFollowsIOMode(t *testing.T) {
 		t.Fatalf("blockio wt caching page byte 2 = %#x, want RCD, no WCE", p[2])
 	}
 }
+
+// The Control mode page claims no extended self-test (SEND DIAGNOSTIC
+// refuses it): its completion time is zero in every page control, and
+// the current page sent back unchanged is accepted.
+func TestControlPageClaimsNoExtendedSelfTest(t *testing.T) {
+	tg, a, _ := newTestTarget(t, nil)
+	for ctl := byte(0); ctl < 3; ctl++ {
+		ms := cdb(0x1a, 6)
+		ms[1], ms[2], ms[4] = 0x08, ctl<<6|pageControl, 255
+		r := run(tg, a, ms, nil)
+		if r.Status != StatusGood || len(r.Data) < 16 {
+			t.Fatalf("MODE SENSE control page, page control %d: %+v", ctl, r)
+		}
+		if p := r.Data[4:]; p[10] != 0 || p[11] != 0 {
+			t.Errorf("page control %d: extended self-test completion time %#x", ctl, int(p[10])<<8|int(p[11]))
+		}
+	}
+	if r := modeSelect(tg, a, controlPage(t, tg, a)); r.Status != StatusGood {
+		t.Fatalf("MODE SELECT of the current control page: %+v", r)
+	}
+}
