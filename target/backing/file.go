@@ -26,6 +26,12 @@ type fileOptions struct {
 	WriteThrough bool
 	// Direct asks for O_DIRECT (blockio).
 	Direct bool
+	// DeviceBlockSize: the store reports a block device's logical block
+	// size (LogicalBlockSize), which then is the LUN's default and
+	// smallest block size: blockio, as IET's blockio. Through the page
+	// cache (fileio) any block size works on any device, and IET's
+	// fileio default was 512 on a 4096-byte-sector disk too.
+	DeviceBlockSize bool
 	// Probe opens for a check (OpenOptions.Probe): read-only, nothing
 	// created or extended, but sized as the LUN's mode would size it.
 	Probe bool
@@ -58,6 +64,8 @@ type FileStore struct {
 	writeProtected bool
 	rdev           uint64 // device number of a block device
 	lbs            int    // logical block size (device) or 512
+	// reportLBS: LogicalBlockSize says lbs (fileOptions.DeviceBlockSize).
+	reportLBS bool
 	// fileEnd is the length of a regular file at open (before any
 	// extension), -1 for a device.
 	fileEnd int64
@@ -135,15 +143,16 @@ func openFile(o fileOptions) (*FileStore, error) {
 		return nil, opError("open", o.Path, 0, 0, err, o.ReadOnly)
 	}
 	s := &FileStore{
-		f:        f,
-		raw:      raw,
-		path:     o.Path,
-		base:     o.Offset,
-		readOnly: o.ReadOnly || o.Probe,
-		dsync:    o.WriteThrough && !o.ReadOnly && !o.Probe,
-		lbs:      512,
-		fileEnd:  -1,
-		direct:   o.Direct,
+		f:         f,
+		raw:       raw,
+		path:      o.Path,
+		base:      o.Offset,
+		readOnly:  o.ReadOnly || o.Probe,
+		dsync:     o.WriteThrough && !o.ReadOnly && !o.Probe,
+		lbs:       512,
+		reportLBS: o.DeviceBlockSize,
+		fileEnd:   -1,
+		direct:    o.Direct,
 	}
 	s.datasync = s.fdatasync
 	if err := s.init(o); err != nil {
@@ -369,8 +378,15 @@ func (s *FileStore) Refresh() (int64, error) {
 }
 
 // LogicalBlockSize returns the device's logical block size (BLKSSZGET) for
-// a block device, 512 for a regular file.
-func (s *FileStore) LogicalBlockSize() int { return s.lbs }
+// a block device opened for blockio, 512 for a regular file or a block
+// device served through the page cache (fileio), where the kernel reads
+// and writes any 512-byte block of a 4096-byte-sector disk.
+func (s *FileStore) LogicalBlockSize() int {
+	if !s.reportLBS {
+		return 512
+	}
+	return s.lbs
+}
 
 // Direct reports whether the store does O_DIRECT I/O.
 func (s *FileStore) Direct() bool { return s.direct }

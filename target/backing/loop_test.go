@@ -170,6 +170,63 @@ func TestLoopDeviceBlockio(t *testing.T) {
 	}
 }
 
+// On a 4096-byte-sector device blockio reports the device's block size
+// (the LUN's default and smallest BlockSize, as IET's blockio), while
+// fileio, through the page cache, reports 512 as IET's fileio did: a LUN
+// of 512-byte blocks there is served, and 512-byte writes at odd 512-byte
+// offsets reach the device intact (the kernel reads and rewrites the
+// 4096-byte sector). A blockio LUN whose O_DIRECT open falls back keeps
+// the device's block size.
+func TestLoopDevice4KFileioBlockSize(t *testing.T) {
+	file := newTempFile(t, 2<<20)
+	dev := attachLoop(t, file, 4096)
+	bs := mustOpen(t, fileLUN(dev, "blockio", ""))
+	defer bs.Close()
+	if got := bs.(BlockSizer).LogicalBlockSize(); got != 4096 {
+		t.Skipf("loop device reports %d-byte sectors (kernel ignored --sector-size)", got)
+	}
+	for _, iomode := range []string{"wt", "wb", "ro"} {
+		for _, probe := range []bool{false, true} {
+			s, err := Open(fileLUN(dev, "fileio", iomode), OpenOptions{Probe: probe})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.(BlockSizer).LogicalBlockSize(); got != 512 {
+				t.Errorf("fileio %s probe=%v on a 4096-byte-sector device: LogicalBlockSize %d, want 512 (IET fileio)", iomode, probe, got)
+			}
+			s.Close()
+		}
+	}
+	s := mustOpen(t, fileLUN(dev, "fileio", "wt"))
+	defer s.Close()
+	want := make([]byte, 8192)
+	for i, off := range []int64{512, 3584, 4096 + 1024} {
+		p := pattern(int64(20+i), 512)
+		mustWrite(t, s, p, off)
+		copy(want[off:], p)
+	}
+	equalBytes(t, "fileio 512-byte blocks", mustRead(t, s, 8192, 0), want)
+	got := make([]byte, 8192)
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.ReadAt(got, 0); err != nil {
+		t.Fatal(err)
+	}
+	equalBytes(t, "the loop device's backing file", got, want)
+
+	fs, err := openFile(fileOptions{Path: dev, DeviceBlockSize: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Close()
+	if fs.Direct() || fs.LogicalBlockSize() != 4096 {
+		t.Errorf("blockio without O_DIRECT: direct %v, LogicalBlockSize %d; want the device's 4096", fs.Direct(), fs.LogicalBlockSize())
+	}
+}
+
 // A LUN configured for writes on a block device the system holds
 // read-only (Linux opens it O_RDWR all the same and refuses each write) is
 // served write-protected; configured read-only it is just read-only, and

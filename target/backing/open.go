@@ -177,7 +177,9 @@ func (o opener) openFile(st *config.Store) (Store, error) {
 		ReadOnly:     o.readOnly,
 		WriteThrough: o.writeThru,
 		Direct:       o.direct,
-		Probe:        o.probe,
+		// Kept when O_DIRECT is refused: still blockio's geometry.
+		DeviceBlockSize: o.direct,
+		Probe:           o.probe,
 	}
 	if o.probe && fo.Create && fo.Size > 0 {
 		if _, err := os.Stat(st.Path); errors.Is(err, fs.ErrNotExist) {

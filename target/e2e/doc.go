@@ -39,6 +39,11 @@
 //     by the test, with a "power cut"); EIO from a failing store under a
 //     loop device; a NetBSD RAID1 with a failing member; SIGHUP reloads
 //     under I/O; ENOSPC;
+//   - block devices (blockdev_test.go): loop devices with 512- and
+//     4096-byte sectors, an odd size, read-only (losetup -r): READ
+//     CAPACITY(16) against blockdev, data in the files under the devices,
+//     UNMAP deallocating, DATA PROTECT; a device whose file system is shut
+//     down under it (MEDIUM ERROR, LU reset, logout, SIGTERM);
 //   - load (load_test.go): hundreds of concurrent connections and dozens
 //     of sessions with verified I/O, bounded RSS, no starved session.
 //     Tests whose names contain "Soak" run long only with IETD_SOAK=1

@@ -287,9 +287,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.targets = map[int]*targetState{}
 	s.mu.Unlock()
 	for _, t := range targets {
-		t.dev.Close()
+		s.closeTarget(t)
 	}
 	return err
+}
+
+// closeTarget closes a target's SCSI layer, which syncs what its
+// write-back stores still hold: a failure there means writes that were
+// acknowledged may not be on the medium, and is logged.
+func (s *Server) closeTarget(t *targetState) {
+	if err := t.dev.Close(); err != nil {
+		s.log.WithError(err).WithField("target", t.cfg.Name).
+			Error("closing the target's backing stores failed: writes acknowledged before may be lost")
+	}
 }
 
 // Reload reconciles the running engine with cfg: new targets/LUNs/accounts/
@@ -357,7 +367,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 		ss.close()
 	}
 	for _, r := range removed {
-		r.dev.Close()
+		s.closeTarget(r)
 	}
 	return nil
 }

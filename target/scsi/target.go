@@ -518,9 +518,9 @@ func (t *Target) Close() error {
 	t.luns = map[uint64]*lun{}
 	t.mu.Unlock()
 	var errs []error
-	for _, l := range luns {
+	for n, l := range luns {
 		if err := l.close(); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("LUN %d: %w", n, err))
 		}
 	}
 	return errors.Join(errs...)
