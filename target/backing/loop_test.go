@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/ietgo/ietd/target/config"
+	"github.com/sirupsen/logrus"
+	"github.com/sirupsen/logrus/hooks/test"
 )
 
 // attachLoop attaches path to a free loop device (root and losetup
@@ -187,15 +189,32 @@ func TestLoopDevice4KFileioBlockSize(t *testing.T) {
 	}
 	for _, iomode := range []string{"wt", "wb", "ro"} {
 		for _, probe := range []bool{false, true} {
-			s, err := Open(fileLUN(dev, "fileio", iomode), OpenOptions{Probe: probe})
+			logger, hook := test.NewNullLogger()
+			s, err := Open(fileLUN(dev, "fileio", iomode), OpenOptions{Probe: probe, Log: logrus.NewEntry(logger)})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if got := s.(BlockSizer).LogicalBlockSize(); got != 512 {
 				t.Errorf("fileio %s probe=%v on a 4096-byte-sector device: LogicalBlockSize %d, want 512 (IET fileio)", iomode, probe, got)
 			}
+			// The change from the disk's block size (what earlier
+			// releases served) is said, unless BlockSize is set.
+			if e := hook.LastEntry(); e == nil || !strings.Contains(e.Message, "4096-byte sectors: this fileio LUN has 512-byte blocks") {
+				t.Errorf("fileio %s probe=%v: no warning about the 512-byte default: %v", iomode, probe, e)
+			}
 			s.Close()
 		}
+	}
+	logger, hook := test.NewNullLogger()
+	l := fileLUN(dev, "fileio", "wb")
+	l.BlockSize = 4096
+	if s, err := Open(l, OpenOptions{Log: logrus.NewEntry(logger)}); err != nil {
+		t.Fatal(err)
+	} else {
+		s.Close()
+	}
+	for _, e := range hook.AllEntries() {
+		t.Errorf("fileio with BlockSize=4096 warned: %s", e.Message)
 	}
 	s := mustOpen(t, fileLUN(dev, "fileio", "wt"))
 	defer s.Close()

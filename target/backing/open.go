@@ -95,6 +95,7 @@ func Open(l *config.LUN, opts OpenOptions) (Store, error) {
 		direct:    typ == "blockio",
 		readOnly:  ro,
 		writeThru: l.IOMode == "" || l.IOMode == "wt",
+		blockSize: l.BlockSize,
 	}
 	s, err := o.open(l.Store)
 	if err != nil {
@@ -123,6 +124,7 @@ type opener struct {
 	direct    bool
 	readOnly  bool
 	writeThru bool
+	blockSize int // the LUN's BlockSize (0: the default)
 }
 
 func (o opener) open(st *config.Store) (Store, error) {
@@ -205,6 +207,9 @@ func (o opener) openFile(st *config.Store) (Store, error) {
 		// Served all the same: a config that runs must keep running.
 		o.log.WithField("path", st.Path).Warn(BlockioOnFileNote(st.Path))
 	}
+	if !o.direct && s.blockDev && s.lbs > 512 && o.blockSize == 0 {
+		o.log.WithField("path", st.Path).Warn(FileioSectorNote(st.Path, s.lbs))
+	}
 	if s.WriteProtected() {
 		o.log.WithField("path", st.Path).Warn(WriteProtectedNote(st.Path))
 	}
@@ -218,6 +223,13 @@ func (o opener) openFile(st *config.Store) (Store, error) {
 // which IET refused and we serve.
 func BlockioOnFileNote(path string) string {
 	return fmt.Sprintf("%s is a regular file: IET refused Type=blockio on it (block device only); served here with O_DIRECT on the file (through the page cache where the file system refuses O_DIRECT)", path)
+}
+
+// FileioSectorNote is the warning for a fileio LUN without BlockSize on
+// a disk of sector-byte logical blocks (more than 512): served with
+// 512-byte blocks, as IET's fileio, where earlier ietd releases served the disk's.
+func FileioSectorNote(path string, sector int) string {
+	return fmt.Sprintf("%s has %d-byte sectors: this fileio LUN has 512-byte blocks, as IET's fileio did (ietd before this release gave it the disk's %d: a LUN partitioned then needs BlockSize=%d)", path, sector, sector, sector)
 }
 
 // WriteProtectedNote is the warning for a LUN configured for writes on a
