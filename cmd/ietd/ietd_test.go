@@ -235,7 +235,10 @@ func TestDaemonTunesProcs(t *testing.T) {
 	img := dt.Tool(t, "qemu-img")
 	ietd := dt.Bin(t, "ietd")
 	dir := t.TempDir()
-	sparse(t, filepath.Join(dir, "a.img"), 64<<20)
+	// Written, not sparse: qemu does not read blocks that GET LBA STATUS
+	// reports deallocated (a thin LUN whose unmapped blocks read zeros),
+	// so reads of a sparse file would move no data.
+	writeFile(t, filepath.Join(dir, "a.img"), strings.Repeat("\xab", 64<<20))
 	conf := filepath.Join(dir, "ietd.conf")
 	writeFile(t, conf, "Target "+iqnA+"\n\tLun 0 Path="+filepath.Join(dir, "a.img")+",Type=fileio,IOMode=wb\n"+
 		"\tMaxRecvDataSegmentLength 262144\n\tMaxBurstLength 1048576\n")
