@@ -28,6 +28,9 @@
 // environment or the runtime's default is not two (larger hosts keep
 // one P per CPU: measured only on two). While it tunes, the runtime no
 // longer follows a container's CPU limit by itself (setting GOMAXPROCS
-// stops that); when Run ends it hands the default back
-// (runtime.SetDefaultGOMAXPROCS).
+// stops that), so every 10 s Run applies the runtime's default
+// (runtime.SetDefaultGOMAXPROCS): while that is not two (the limit or the
+// CPU affinity changed) it leaves GOMAXPROCS to the runtime, which follows
+// the limit again, and it tunes afresh once the default is back at two.
+// When Run ends it hands the default back.
 package procs

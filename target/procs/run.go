@@ -20,11 +20,27 @@ func enabled() bool {
 	return os.Getenv("GOMAXPROCS") == "" && runtime.GOMAXPROCS(0) == 2
 }
 
+// recheck is how often Run checks that the runtime's default is still two
+// (a container's CPU limit or the CPU affinity may change while it runs),
+// and runtimeDefault how: it applies the default, as the runtime itself
+// would once a second while nothing sets GOMAXPROCS, and returns it.
+var (
+	recheck        = 10 * time.Second
+	runtimeDefault = func() int {
+		runtime.SetDefaultGOMAXPROCS()
+		return runtime.GOMAXPROCS(0)
+	}
+)
+
 // Run tunes GOMAXPROCS until ctx ends, then gives the runtime its default
 // back. It returns at once, leaving the default, when not enabled
 // (GOMAXPROCS set, or a default other than two) or when the runtime does
-// not offer the scheduling latencies it reads. The Tuner's moves are
-// logged at debug level, every sample at trace level.
+// not offer the scheduling latencies it reads. While it tunes the runtime
+// no longer follows the CPU limit by itself, so every recheck Run applies
+// the default: if that is no longer two it leaves it to the runtime (which
+// then follows the limit again) until the default is two again, when the
+// tuning starts afresh. The Tuner's moves are logged at debug level, every
+// sample at trace level.
 func Run(ctx context.Context, log *logrus.Entry, s Settings) {
 	if !enabled() {
 		return
@@ -41,17 +57,43 @@ func Run(ctx context.Context, log *logrus.Entry, s Settings) {
 	defer runtime.SetDefaultGOMAXPROCS()
 	cur := t.Procs()
 	runtime.GOMAXPROCS(cur)
-	if log != nil && log.Logger.IsLevelEnabled(logrus.DebugLevel) {
-		log.Debugf("procs: GOMAXPROCS tuned between 1 and 2 (every %v: two when %.0f%% of ready goroutines waited %v, %d ticks in a row, or %.0f%% in one; set GOMAXPROCS to keep it fixed)",
-			s.Tick, 100*s.UpShare, s.SlowWait, s.UpTicks, 100*s.JumpShare)
+	debug := func(format string, args ...any) {
+		if log != nil && log.Logger.IsLevelEnabled(logrus.DebugLevel) {
+			log.Debugf(format, args...)
+		}
 	}
+	debug("procs: GOMAXPROCS tuned between 1 and 2 (every %v: two when %.0f%% of ready goroutines waited %v, %d ticks in a row, or %.0f%% in one; set GOMAXPROCS to keep it fixed)",
+		s.Tick, 100*s.UpShare, s.SlowWait, s.UpTicks, 100*s.JumpShare)
 	tick := time.NewTicker(s.Tick)
 	defer tick.Stop()
+	check := time.NewTicker(recheck)
+	defer check.Stop()
+	paused := false // the default is not two: the runtime has GOMAXPROCS
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-check.C:
+			d := runtimeDefault()
+			switch {
+			case d != 2 && !paused:
+				debug("procs: the runtime's default GOMAXPROCS is now %d (CPU limit or affinity changed): left to the runtime while it is not 2", d)
+				paused = true
+			case d == 2 && paused:
+				debug("procs: the runtime's default GOMAXPROCS is 2 again: tuning afresh")
+				paused = false
+				t = NewTuner(s)
+				sm.read() // the next sample starts now
+				cur = t.Procs()
+				runtime.GOMAXPROCS(cur)
+			case d == 2:
+				runtime.GOMAXPROCS(cur) // the default was applied: the Tuner's choice again
+			}
+			continue
 		case <-tick.C:
+		}
+		if paused {
+			continue
 		}
 		smp := sm.read()
 		n := t.Step(smp)
@@ -61,10 +103,8 @@ func Run(ctx context.Context, log *logrus.Entry, s Settings) {
 		}
 		if n != cur {
 			runtime.GOMAXPROCS(n)
-			if log != nil && log.Logger.IsLevelEnabled(logrus.DebugLevel) {
-				log.Debugf("procs: GOMAXPROCS %d -> %d (%d of %d scheduled goroutines waited >= %v)",
-					cur, n, smp.Waited, smp.Scheduled, s.SlowWait)
-			}
+			debug("procs: GOMAXPROCS %d -> %d (%d of %d scheduled goroutines waited >= %v)",
+				cur, n, smp.Waited, smp.Scheduled, s.SlowWait)
 			cur = n
 		}
 	}

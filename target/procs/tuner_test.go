@@ -178,20 +178,31 @@ func TestSamplerWithoutMetric(t *testing.T) {
 	}
 }
 
-// FuzzTuner feeds arbitrary sample sequences (three bytes a tick) and
-// checks the invariants: one or two Ps, Procs agrees with Step, a move is
-// counted for each change, the hold stays within MaxHold, and an idle
-// tick always ends at one P.
+// FuzzTuner feeds arbitrary settings (the first four bytes: Hold,
+// MaxHold, UpTicks, ProbeTicks, zero for the default) and sample sequences
+// (three bytes a tick) and checks the invariants: one or two Ps, Procs
+// agrees with Step, a move is counted for each change, the hold stays
+// within [Hold, MaxHold], an idle tick always ends at one P, a move to two
+// comes only on a tick that itself shows waits (busy, enough samples, at
+// least UpShare of them waited), and two Ps never last more than MaxHold
+// ticks without a probe at one.
 func FuzzTuner(f *testing.F) {
-	f.Add([]byte{200, 100, 40, 200, 100, 40, 10, 1, 1})
-	f.Add([]byte{255, 255, 255, 0, 0, 0, 30, 10, 50})
+	f.Add([]byte{3, 12, 0, 0, 200, 100, 40, 200, 100, 40, 10, 1, 1})
+	f.Add([]byte{3, 12, 0, 0, 255, 255, 255, 0, 0, 0, 30, 10, 50})
+	f.Add([]byte{1, 1, 1, 1, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255})
+	f.Add([]byte{0, 0, 4, 2, 255, 200, 255, 5, 255, 255, 255, 70, 255, 255, 70, 255})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		tu := NewTuner(Settings{Hold: 3, MaxHold: 12})
+		if len(b) < 4 {
+			return
+		}
+		tu := NewTuner(Settings{Hold: int(b[0] % 20), MaxHold: int(b[1] % 50), UpTicks: int(b[2] % 5), ProbeTicks: int(b[3] % 6)})
 		set := tu.Settings()
-		prev, moves := tu.Procs(), 0
+		b = b[4:]
+		prev, moves, atTwo := tu.Procs(), 0, 0
 		for i := 0; i+2 < len(b); i += 3 {
 			s := Sample{Scheduled: uint64(b[i]) * 4, CPU: time.Duration(b[i+2]) * time.Millisecond / 4}
 			s.Waited = s.Scheduled * uint64(b[i+1]) / 255
+			idle := float64(s.CPU) < set.IdleCPU*float64(set.Tick)
 			got := tu.Step(s)
 			if got != 1 && got != 2 {
 				t.Fatalf("tick %d: %d Ps", i/3, got)
@@ -199,14 +210,26 @@ func FuzzTuner(f *testing.F) {
 			if got != tu.Procs() {
 				t.Fatalf("tick %d: Step %d, Procs %d", i/3, got, tu.Procs())
 			}
+			if got == 2 && prev == 1 && (idle || s.Scheduled < set.MinSched ||
+				float64(s.Waited) < set.UpShare*float64(s.Scheduled)) {
+				t.Fatalf("tick %d: moved to two on %+v, which shows no waits (%+v)", i/3, s, set)
+			}
 			if got != prev {
 				moves++
 			}
 			prev = got
+			if got == 2 {
+				atTwo++
+			} else {
+				atTwo = 0
+			}
+			if atTwo > set.MaxHold {
+				t.Fatalf("tick %d: %d ticks at two without a probe, MaxHold %d", i/3, atTwo, set.MaxHold)
+			}
 			if tu.hold < set.Hold || tu.hold > set.MaxHold {
 				t.Fatalf("tick %d: hold %d outside [%d, %d]", i/3, tu.hold, set.Hold, set.MaxHold)
 			}
-			if float64(s.CPU) < set.IdleCPU*float64(set.Tick) && got != 1 {
+			if idle && got != 1 {
 				t.Fatalf("tick %d: idle (%v) but %d Ps", i/3, s.CPU, got)
 			}
 		}
