@@ -1,6 +1,12 @@
 package scsi
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
 
 // opDesc describes one supported command (and service action).
 type opDesc struct {
@@ -401,16 +407,30 @@ func (c *cmdCtx) sanitize() Result {
 		l.mu.Unlock()
 		return c.fail(sanitizeInProgress(l.sanitizeProgress()))
 	}
-	l.sanitize.running, l.sanitize.done, l.sanitize.total = true, 0, max(total*int64(max(1, passes(c))), 1)
+	work := max(total*int64(max(1, passes(c))), 1)
+	l.sanitize.running, l.sanitize.done, l.sanitize.total = true, 0, work
 	l.sanitizeGen.Add(1)
 	l.mu.Unlock()
+	log := l.t.log.WithField("lun", l.num)
+	if c.cmd.Nexus != nil {
+		log = log.WithField("initiator", c.cmd.Nexus.InitiatorName)
+	}
+	// Every byte of the LUN goes: that is said at the default level, with
+	// who asked; the progress of an overwrite at info level.
+	// The goroutine below outlives the command (IMMED) and with it c,
+	// which goes back to a pool: nothing of c is read there.
+	name := sanitizeName(sa, c)
+	log.Warnf("SANITIZE %s started: the LUN's %d bytes are erased (NOT READY, SANITIZE IN PROGRESS until it ends)", name, total)
 	run := func(ctx context.Context) error {
+		start := time.Now()
 		// Commands admitted before the sanitize began finish first.
 		tok := l.locks.exclusive(0, nb)
+		rep := sanitizeReporter{log: log, total: work, start: start}
 		err := op(ctx, func(done int64) {
 			l.mu.Lock()
 			l.sanitize.done = done
 			l.mu.Unlock()
+			rep.progress(done, time.Now())
 		})
 		if err == nil {
 			err = l.sync()
@@ -422,7 +442,9 @@ func (c *cmdCtx) sanitize() Result {
 		l.sanitize.ause = ause
 		l.mu.Unlock()
 		if err != nil {
-			l.t.log.WithError(err).WithField("lun", l.num).Error("SANITIZE failed: the unit is in sanitize failure mode")
+			log.WithError(err).Error("SANITIZE failed: the unit is in sanitize failure mode")
+		} else {
+			log.Warnf("SANITIZE %s done in %v", name, time.Since(start).Round(time.Millisecond))
 		}
 		return err
 	}
@@ -448,6 +470,51 @@ func (c *cmdCtx) sanitize() Result {
 	case <-c.ctx.Done():
 		return c.ioError(c.ctx.Err(), true)
 	}
+}
+
+// sanitizeName names a SANITIZE service action for the log.
+func sanitizeName(sa byte, c *cmdCtx) string {
+	if sa == 0x01 {
+		return fmt.Sprintf("OVERWRITE (%d pass(es))", passes(c))
+	}
+	return "BLOCK ERASE"
+}
+
+// sanitizeReporter logs the progress of a long sanitize at info level:
+// every tenth of the work, but not more often than every 10 s, nor for
+// one that is over within the first 10 s.
+type sanitizeReporter struct {
+	log   *logrus.Entry
+	total int64
+	start time.Time
+	last  time.Time // of the last line logged
+	tenth int64     // tenths reported
+}
+
+const sanitizeReportEvery = 10 * time.Second
+
+func (r *sanitizeReporter) progress(done int64, now time.Time) {
+	if r.total <= 0 {
+		return
+	}
+	tenth := done * 10 / r.total
+	if tenth <= r.tenth || tenth >= 10 {
+		return
+	}
+	since := r.last
+	if since.IsZero() {
+		since = r.start
+	}
+	if now.Sub(since) < sanitizeReportEvery {
+		return
+	}
+	r.tenth, r.last = tenth, now
+	if !r.log.Logger.IsLevelEnabled(logrus.InfoLevel) {
+		return
+	}
+	el := now.Sub(r.start)
+	left := time.Duration(float64(el) * float64(r.total-done) / float64(done))
+	r.log.Infof("SANITIZE %d%% done (%v so far, about %v left)", tenth*10, el.Round(time.Second), left.Round(time.Second))
 }
 
 // passes is the number of overwrite passes of a SANITIZE OVERWRITE.

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/ietgo/ietd/target/backing"
 	"github.com/ietgo/ietd/target/config"
+	"github.com/sirupsen/logrus"
+	"github.com/sirupsen/logrus/hooks/test"
 )
 
 func sanitizeOverwrite(immed, ause bool, pattern byte) ([]byte, []byte) {
@@ -182,5 +185,73 @@ func TestSanitizePatternStartsEachBlock(t *testing.T) {
 				t.Fatalf("invert %v: LBA %d starts % x, want % x", invert, lba, r.Data[:6], block[:6])
 			}
 		}
+	}
+}
+
+// A SANITIZE is said at the default level (who started it, and when it
+// ended), since it erases the LUN; an IMMED one too, after its command.
+func TestSanitizeLogged(t *testing.T) {
+	logger, hook := test.NewNullLogger()
+	logger.SetLevel(logrus.WarnLevel)
+	tc := config.NewTarget(1, "iqn.2026-01.org.ietgo:sanlog")
+	tc.LUNs = []*config.LUN{{Number: 0, Type: "fileio", IOMode: "wb", Store: &config.Store{Path: "m"}}}
+	tg, err := NewTarget(tc, Options{Log: logrus.NewEntry(logger), OpenStore: func(*config.LUN) (backing.Store, error) {
+		return backing.NewMemory(1 << 20), nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &Nexus{ID: 1, InitiatorName: "iqn.2026-01.org.ietgo:who", ISID: [6]byte{1}, TargetName: tc.Name}
+	tg.NexusAttach(n)
+	run(tg, n, cdb(0, 6), nil)
+	c, p := sanitizeOverwrite(true, false, 0x5c)
+	if r := run(tg, n, c, p); r.Status != StatusGood {
+		t.Fatalf("SANITIZE IMMED: %+v", r)
+	}
+	waitGood(t, tg, n)
+	var lines []string
+	for i := 0; i < 5000 && len(lines) < 2; i++ {
+		lines = lines[:0]
+		for _, e := range hook.AllEntries() {
+			if e.Data["initiator"] == n.InitiatorName && e.Data["lun"] == uint64(0) {
+				lines = append(lines, e.Message)
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "SANITIZE OVERWRITE (1 pass(es)) started: the LUN's 1048576 bytes are erased") ||
+		!strings.HasPrefix(lines[1], "SANITIZE OVERWRITE (1 pass(es)) done in ") {
+		t.Fatalf("log lines %q", lines)
+	}
+}
+
+// The progress of a long sanitize: each tenth at most once, not within
+// 10 s of the start or of the line before, never at 100% (the done line
+// says that).
+func TestSanitizeReporter(t *testing.T) {
+	logger, hook := test.NewNullLogger()
+	t0 := time.Unix(1000, 0)
+	r := sanitizeReporter{log: logrus.NewEntry(logger), total: 1000, start: t0}
+	steps := []struct {
+		done int64
+		at   time.Duration
+	}{
+		{100, 5 * time.Second},   // 10%, but within 10 s of the start
+		{150, 11 * time.Second},  // 10%: logged
+		{190, 15 * time.Second},  // still 10%
+		{300, 18 * time.Second},  // 30%, but 7 s after the last line
+		{350, 22 * time.Second},  // 30%: logged
+		{1000, 60 * time.Second}, // done: not a progress line
+	}
+	for _, s := range steps {
+		r.progress(s.done, t0.Add(s.at))
+	}
+	var got []string
+	for _, e := range hook.AllEntries() {
+		got = append(got, e.Message)
+	}
+	want := []string{"SANITIZE 10% done (11s so far, about 1m2s left)", "SANITIZE 30% done (22s so far, about 41s left)"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("progress lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
