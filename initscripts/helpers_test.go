@@ -217,9 +217,29 @@ func writeFile(t *testing.T, path, body string) {
 	}
 }
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago:
+// the first free one of $IETD_TEST_PORTS ("3495-3499") when that is set
+// (a shared machine hands out port ranges), else one the system picks.
 func freePort(t *testing.T) int {
 	t.Helper()
+	if r := os.Getenv("IETD_TEST_PORTS"); r != "" {
+		lo, hi, _ := strings.Cut(r, "-")
+		first, err1 := strconv.Atoi(lo)
+		last, err2 := strconv.Atoi(hi)
+		if hi == "" {
+			last, err2 = first, nil
+		}
+		if err1 != nil || err2 != nil || first < 1 || last < first || last > 65535 {
+			t.Fatalf("IETD_TEST_PORTS=%q: want PORT or FIRST-LAST", r)
+		}
+		for p := first; p <= last; p++ {
+			if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p)); err == nil {
+				l.Close()
+				return p
+			}
+		}
+		t.Fatalf("no free port in IETD_TEST_PORTS=%s", r)
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
