@@ -496,6 +496,24 @@ func TestSolarisMethod(t *testing.T) {
 	if r := s.run(t, "start"); r.code != 95 {
 		t.Fatalf("start with a failing daemon = %d, want SMF_EXIT_ERR_FATAL (95)", r.code)
 	}
+	// A pid file naming a live process that is not the daemon: stop
+	// leaves it alone, start starts the daemon.
+	writeFile(t, conf, sampleIETConfig)
+	other := foreignProcess(t)
+	writeFile(t, s.pidfile, strconv.Itoa(other)+"\n")
+	if r := s.run(t, "stop"); r.code != 0 || !alive(other) {
+		t.Fatalf("stop with another process's pid = %d; pid %d alive=%v", r.code, other, alive(other))
+	}
+	if r := s.run(t, "start"); r.code != 0 {
+		t.Fatalf("start over another process's pid = %d", r.code)
+	}
+	if pid := readPID(s.pidfile); pid == other || !alive(pid) {
+		t.Fatalf("start did not start the daemon (pid file %d)", pid)
+	}
+	if r := s.run(t, "stop"); r.code != 0 || !alive(other) {
+		t.Fatalf("stop = %d; pid %d alive=%v", r.code, other, alive(other))
+	}
+	writeFile(t, conf, sampleIETConfig+"FAIL\n")
 	missing := append([]string{"DAEMON=" + filepath.Join(dir, "missing")}, s.env[1:]...)
 	if r := runScript(t, sh, s.script, missing, "start"); r.code != 96 {
 		t.Fatalf("start with a missing daemon = %d, want SMF_EXIT_ERR_CONFIG (96)", r.code)
