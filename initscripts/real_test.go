@@ -295,11 +295,16 @@ func TestRealIscsiTargetRcScript(t *testing.T) {
 		data, _ := os.ReadFile(targets)
 		writeFile(t, targets, string(data)+"extent1 "+filepath.Join(dir, "iscsi-target1")+" 0 1MB\ntarget1 rw extent1 127.0.0.0/8\n")
 	}
+	d.corrupt = func() func() {
+		data, _ := os.ReadFile(targets)
+		writeFile(t, targets, string(data)+"target9 rw no-such-extent 0/0\n")
+		return func() { writeFile(t, targets, string(data)) }
+	}
 	rcconf := filepath.Join(dir, "rc.conf")
 	writeFile(t, rcconf, "iscsi_target=YES\niscsi_target_flags=\"--address 127.0.0.1 -p "+strconv.Itoa(d.port)+" --state-dir "+filepath.Join(dir, "st")+"\"\n")
 	s := service{
 		shell: sh, script: "netbsd/iscsi_target", pidfile: filepath.Join(dir, "iscsi-target.pid"), config: targets,
-		statusStopped: 1, hasStatus: true, reloadAction: "reload",
+		statusStopped: 1, checksReload: true, hasStatus: true, reloadAction: "reload",
 	}
 	s.env = []string{"DAEMON=" + bin, "PIDFILE=" + s.pidfile, "CONFIG=" + targets, "ADMIN_SOCKET=" + d.socket,
 		"RC_SUBR=" + subr, "RC_CONF=" + rcconf}

@@ -417,7 +417,7 @@ func TestNetBSDRcScript(t *testing.T) {
 	s := service{
 		shell: sh, script: "netbsd/iscsi_target",
 		pidfile: filepath.Join(dir, "iscsi-target.pid"), state: state, config: targets,
-		statusStopped: 1, hasStatus: true, reloadAction: "reload",
+		statusStopped: 1, checksReload: true, hasStatus: true, reloadAction: "reload",
 	}
 	s.env = []string{"DAEMON=" + bin, "PIDFILE=" + s.pidfile, "CONFIG=" + targets,
 		"ADMIN_SOCKET=" + filepath.Join(dir, "it.sock"), "RC_SUBR=" + subr, "RC_CONF=" + rcconf}
@@ -449,6 +449,12 @@ func TestNetBSDRcScript(t *testing.T) {
 		want := "-p 3999 -b 4096 -f " + targets + " --pid-file " + s.pidfile + " --admin-socket " + filepath.Join(dir, "it.sock")
 		if got := lastLine(calls); got != want {
 			t.Fatalf("daemon arguments\n got %q\nwant %q", got, want)
+		}
+		if r := s.run(t, "reload"); r.code != 0 {
+			t.Fatalf("reload: %d", r.code)
+		}
+		if got := lastLine(calls); got != "--check "+want {
+			t.Fatalf("reload's check\n got %q\nwant %q", got, "--check "+want)
 		}
 		if r := s.run(t, "start"); r.code == 0 || !strings.Contains(r.out, "already running") {
 			t.Fatalf("second start = %d %q, want an 'already running' error", r.code, r.out)
