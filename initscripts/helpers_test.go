@@ -22,10 +22,30 @@ import (
 // looking for the word BAD in the config file, refuses to start when the
 // config holds FAIL, and otherwise detaches a child that writes the pid
 // file, records SIGHUP in $STATE/reloads and removes the pid file on
-// SIGTERM. The parent exits 0 only once the pid file exists.
+// SIGTERM. The parent exits 0 only once the pid file names the child. As ietd's,
+// the child holds a lock on its pid file (when flock(1) is installed) and
+// runs under the daemon's name (it is the script run again), which is what
+// the scripts check before they signal a pid. A config holding SLOWSTOP
+// makes it take 4 s to exit on SIGTERM, NOTERM makes it ignore SIGTERM;
+// it records a clean exit in $STATE/exits.
 const fakeDaemonScript = `#!/bin/sh
 state=@STATE@
 mode=@MODE@
+if [ "$1" = __child ]; then
+	pidfile=$2 stop=$3
+	case "$stop" in
+	slow) trap 'sleep 4; echo $$ >>"$state/exits"; rm -f "$pidfile"; exit 0' TERM ;;
+	ignore) trap '' TERM ;;
+	*) trap 'echo $$ >>"$state/exits"; rm -f "$pidfile"; exit 0' TERM ;;
+	esac
+	trap 'echo hup >>"$state/reloads"' HUP
+	echo $$ >>"$state/pids"
+	echo $$ >"$pidfile.tmp"
+	exec 9<"$pidfile.tmp"
+	if command -v flock >/dev/null 2>&1; then flock -n 9; fi
+	mv "$pidfile.tmp" "$pidfile"
+	while :; do sleep 0.2 & wait $!; done
+fi
 pidfile=/nonexistent/default.pid
 config=
 check=
@@ -51,13 +71,13 @@ if [ -n "$config" ] && grep -q FAIL "$config"; then
 	echo "cannot start: FAIL in $config" >&2
 	exit 1
 fi
-sh -c 'trap "echo hup >>\"$2\"" HUP
-trap "rm -f \"$1\"; exit 0" TERM
-echo $$ >>"$3"
-echo $$ >"$1.tmp" && mv "$1.tmp" "$1"
-while :; do sleep 0.2 & wait $!; done' fake "$pidfile" "$state/reloads" "$state/pids" </dev/null >/dev/null 2>&1 &
+stop=
+if [ -n "$config" ] && grep -q SLOWSTOP "$config"; then stop=slow; fi
+if [ -n "$config" ] && grep -q NOTERM "$config"; then stop=ignore; fi
+"$0" __child "$pidfile" "$stop" </dev/null >/dev/null 2>&1 &
+child=$!
 i=0
-while [ ! -s "$pidfile" ]; do
+while [ "$(cat "$pidfile" 2>/dev/null)" != "$child" ]; do
 	i=$((i + 1))
 	if [ $i -gt 100 ]; then echo "no pid file" >&2; exit 1; fi
 	sleep 0.05
@@ -175,6 +195,15 @@ func countLines(path string) int {
 	return len(strings.Fields(string(data)))
 }
 
+// numLines is the number of lines in path (0 when it does not exist).
+func numLines(path string) int {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	return strings.Count(string(data), "\n")
+}
+
 func lastLine(path string) string {
 	data, _ := os.ReadFile(path)
 	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
@@ -188,9 +217,29 @@ func writeFile(t *testing.T, path, body string) {
 	}
 }
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago:
+// the first free one of $IETD_TEST_PORTS ("3495-3499") when that is set
+// (a shared machine hands out port ranges), else one the system picks.
 func freePort(t *testing.T) int {
 	t.Helper()
+	if r := os.Getenv("IETD_TEST_PORTS"); r != "" {
+		lo, hi, _ := strings.Cut(r, "-")
+		first, err1 := strconv.Atoi(lo)
+		last, err2 := strconv.Atoi(hi)
+		if hi == "" {
+			last, err2 = first, nil
+		}
+		if err1 != nil || err2 != nil || first < 1 || last < first || last > 65535 {
+			t.Fatalf("IETD_TEST_PORTS=%q: want PORT or FIRST-LAST", r)
+		}
+		for p := first; p <= last; p++ {
+			if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p)); err == nil {
+				l.Close()
+				return p
+			}
+		}
+		t.Fatalf("no free port in IETD_TEST_PORTS=%s", r)
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

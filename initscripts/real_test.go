@@ -177,6 +177,7 @@ func TestRealIetdRedHatScript(t *testing.T) {
 	s.env = []string{"DAEMON=" + ietd, "PIDFILE=" + s.pidfile, "ADMIN_SOCKET=" + d.socket, "CONFIG=" + conf,
 		"SYSCONFIG_DIR=" + filepath.Join(dir, "none"), "LOCKFILE=" + filepath.Join(dir, "subsys"), "OPTIONS=" + options, "STOP_TIMEOUT=15"}
 	realLifecycle(t, s, d)
+	realPidFileAndFailures(t, s, d)
 }
 
 // TestRealIetdNoTargets runs the Red Hat script against the real ietd with
@@ -208,6 +209,53 @@ func TestRealIetdNoTargets(t *testing.T) {
 	realLifecycle(t, s, d)
 }
 
+// realPidFileAndFailures runs a script with the real ietd over a pid file
+// that names a live process which is not ietd (a stale pid reused): start
+// must start ietd (which takes the pid file over) and stop must stop ietd
+// and nothing else. Then a start that cannot succeed (the port is taken)
+// must fail, show ietd's reason and leave nothing running.
+func realPidFileAndFailures(t *testing.T, s service, d realDaemon) {
+	t.Helper()
+	t.Cleanup(func() {
+		if pid := readPID(s.pidfile); pid > 1 && alive(pid) {
+			_ = syscallKill(pid)
+		}
+	})
+	other := foreignProcess(t)
+	writeFile(t, s.pidfile, strconv.Itoa(other)+"\n")
+	if r := s.run(t, "start"); r.code != 0 || strings.Contains(r.out, "already running") {
+		t.Fatalf("start over another process's pid = %d %q", r.code, r.out)
+	}
+	pid := readPID(s.pidfile)
+	if pid == other || !alive(pid) || !waitFor(5*time.Second, func() bool { return dialable(d.port) }) {
+		t.Fatalf("ietd not running after start (pid file %d, other %d)", pid, other)
+	}
+	if r := s.run(t, "stop"); r.code != 0 {
+		t.Fatalf("stop = %d %q", r.code, r.out)
+	}
+	if !waitFor(10*time.Second, func() bool { return !alive(pid) }) || !alive(other) {
+		t.Fatalf("after stop: ietd %d alive=%v, the other process %d alive=%v", pid, alive(pid), other, alive(other))
+	}
+
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(d.port))
+	if err != nil {
+		t.Skipf("cannot occupy port %d: %v", d.port, err)
+	}
+	defer l.Close()
+	r := s.run(t, "start")
+	if r.code == 0 || !strings.Contains(r.out, "address already in use") {
+		t.Fatalf("start on a taken port = %d %q, want a failure naming the reason", r.code, r.out)
+	}
+	if pid := readPID(s.pidfile); pid > 1 && alive(pid) {
+		t.Fatalf("a failed start left ietd %d running", pid)
+	}
+	if s.hasStatus {
+		if r := s.run(t, "status"); r.code != s.statusStopped {
+			t.Fatalf("status after a failed start = %d, want %d", r.code, s.statusStopped)
+		}
+	}
+}
+
 func TestRealIetdDebianScript(t *testing.T) {
 	ietd := realBin(t, "ietd")
 	bash := needTool(t, "bash")
@@ -225,6 +273,7 @@ func TestRealIetdDebianScript(t *testing.T) {
 	s.env = []string{"DAEMON=" + ietd, "PIDFILE=" + s.pidfile, "ADMIN_SOCKET=" + d.socket, "CONFIG=" + conf,
 		"DEFAULT_DIR=" + defaults, "LSB_FUNCTIONS=/nonexistent"}
 	realLifecycle(t, s, d)
+	realPidFileAndFailures(t, s, d)
 }
 
 func TestRealIscsiTargetRcScript(t *testing.T) {
@@ -246,11 +295,16 @@ func TestRealIscsiTargetRcScript(t *testing.T) {
 		data, _ := os.ReadFile(targets)
 		writeFile(t, targets, string(data)+"extent1 "+filepath.Join(dir, "iscsi-target1")+" 0 1MB\ntarget1 rw extent1 127.0.0.0/8\n")
 	}
+	d.corrupt = func() func() {
+		data, _ := os.ReadFile(targets)
+		writeFile(t, targets, string(data)+"target9 rw no-such-extent 0/0\n")
+		return func() { writeFile(t, targets, string(data)) }
+	}
 	rcconf := filepath.Join(dir, "rc.conf")
 	writeFile(t, rcconf, "iscsi_target=YES\niscsi_target_flags=\"--address 127.0.0.1 -p "+strconv.Itoa(d.port)+" --state-dir "+filepath.Join(dir, "st")+"\"\n")
 	s := service{
 		shell: sh, script: "netbsd/iscsi_target", pidfile: filepath.Join(dir, "iscsi-target.pid"), config: targets,
-		statusStopped: 1, hasStatus: true, reloadAction: "reload",
+		statusStopped: 1, checksReload: true, hasStatus: true, reloadAction: "reload",
 	}
 	s.env = []string{"DAEMON=" + bin, "PIDFILE=" + s.pidfile, "CONFIG=" + targets, "ADMIN_SOCKET=" + d.socket,
 		"RC_SUBR=" + subr, "RC_CONF=" + rcconf}

@@ -2,6 +2,7 @@ package initscripts
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -202,6 +203,52 @@ func TestRedHatScript(t *testing.T) {
 			t.Fatalf("unknown action = %d %q", r.code, r.out)
 		}
 	})
+
+	pidFileSafety(t, s, 1)
+
+	t.Run("force-reload", func(t *testing.T) {
+		// Stopped: nothing to do (the original's try-restart).
+		before := numLines(filepath.Join(state, "calls"))
+		if r := s.run(t, "force-reload"); r.code != 0 || numLines(filepath.Join(state, "calls")) != before {
+			t.Fatalf("force-reload when stopped = %d, daemon runs %d->%d", r.code, before, numLines(filepath.Join(state, "calls")))
+		}
+		if r := s.run(t, "start"); r.code != 0 {
+			t.Fatal("start failed")
+		}
+		defer s.run(t, "stop")
+		pid := readPID(s.pidfile)
+		hups := countLines(filepath.Join(state, "reloads"))
+		if r := s.run(t, "force-reload"); r.code != 0 {
+			t.Fatalf("force-reload = %d", r.code)
+		}
+		if !waitFor(5*time.Second, func() bool { return countLines(filepath.Join(state, "reloads")) == hups+1 }) || readPID(s.pidfile) != pid {
+			t.Fatalf("force-reload of a running daemon did not reload it in place")
+		}
+	})
+
+	t.Run("stop is bounded", func(t *testing.T) {
+		writeFile(t, conf, sampleIETConfig+"NOTERM\n")
+		defer writeFile(t, conf, sampleIETConfig)
+		quick := s
+		quick.env = append(append([]string(nil), s.env...), "STOP_TIMEOUT=1")
+		if r := quick.run(t, "start"); r.code != 0 {
+			t.Fatal("start failed")
+		}
+		pid := readPID(s.pidfile)
+		began := time.Now()
+		if r := quick.run(t, "stop"); r.code != 0 {
+			t.Fatalf("stop = %d", r.code)
+		}
+		if !waitFor(2*time.Second, func() bool { return !alive(pid) }) {
+			t.Fatalf("a daemon ignoring SIGTERM is still alive after stop")
+		}
+		if d := time.Since(began); d < time.Second || d > 10*time.Second {
+			t.Fatalf("stop took %v with STOP_TIMEOUT=1", d)
+		}
+		if _, err := os.Stat(s.pidfile); !os.IsNotExist(err) {
+			t.Fatalf("pid file of the killed daemon left behind")
+		}
+	})
 }
 
 // deadPID returns the pid of a process that has exited.
@@ -276,6 +323,74 @@ func TestDebianScript(t *testing.T) {
 			t.Fatalf("restart: old %d alive=%v, new %d alive=%v", pid, alive(pid), npid, alive(npid))
 		}
 	})
+	pidFileSafety(t, s, 1)
+
+	t.Run("restart when disabled", func(t *testing.T) {
+		if r := s.run(t, "start"); r.code != 0 {
+			t.Fatal("start failed")
+		}
+		pid := readPID(s.pidfile)
+		setDefaults("false", "-a 127.0.0.1 -d 1")
+		defer setDefaults("true", "-a 127.0.0.1 -d 1")
+		before := numLines(calls)
+		r := s.run(t, "restart")
+		if r.code != 0 || !strings.Contains(r.out, "not enabled") {
+			t.Fatalf("restart when disabled = %d %q, want 0 and the warning", r.code, r.out)
+		}
+		if !waitFor(5*time.Second, func() bool { return !alive(pid) }) || numLines(calls) != before {
+			t.Fatalf("restart when disabled: daemon %d alive=%v, daemon runs %d->%d (want stopped, not started)", pid, alive(pid), before, numLines(calls))
+		}
+	})
+
+	t.Run("force-reload", func(t *testing.T) {
+		// Stopped: started, as the original's force-reload (= restart).
+		if r := s.run(t, "force-reload"); r.code != 0 || !alive(readPID(s.pidfile)) {
+			t.Fatalf("force-reload when stopped = %d %q, want the daemon started", r.code, r.out)
+		}
+		defer s.run(t, "stop")
+		pid := readPID(s.pidfile)
+		hups := countLines(filepath.Join(state, "reloads"))
+		if r := s.run(t, "force-reload"); r.code != 0 {
+			t.Fatalf("force-reload = %d", r.code)
+		}
+		if !waitFor(5*time.Second, func() bool { return countLines(filepath.Join(state, "reloads")) == hups+1 }) || readPID(s.pidfile) != pid {
+			t.Fatalf("force-reload of a running daemon did not reload it in place")
+		}
+	})
+
+	t.Run("daemon not installed", func(t *testing.T) {
+		// Removed but not purged: the script stays and must not fail.
+		gone := append([]string{"DAEMON=" + filepath.Join(dir, "not-installed")}, s.env[1:]...)
+		r := runScript(t, bash, s.script, gone, "start")
+		if r.code != 0 || !strings.Contains(r.out, "not installed") {
+			t.Fatalf("start without the daemon = %d %q, want 0 and a warning", r.code, r.out)
+		}
+		if r := runScript(t, bash, s.script, gone, "stop"); r.code != 0 {
+			t.Fatalf("stop without the daemon = %d", r.code)
+		}
+	})
+
+	t.Run("original MAX_SLEEP does not cut the logout short", func(t *testing.T) {
+		// The original's defaults file has ISCSITARGET_MAX_SLEEP=3.
+		writeFile(t, filepath.Join(defaults, "iscsitarget"), "ISCSITARGET_ENABLE=true\nISCSITARGET_MAX_SLEEP=3\n")
+		defer setDefaults("true", "-a 127.0.0.1 -d 1")
+		writeFile(t, conf, sampleIETConfig+"SLOWSTOP\n")
+		defer writeFile(t, conf, sampleIETConfig)
+		if r := s.run(t, "start"); r.code != 0 {
+			t.Fatal("start failed")
+		}
+		pid := readPID(s.pidfile)
+		if r := s.run(t, "stop"); r.code != 0 {
+			t.Fatalf("stop = %d", r.code)
+		}
+		if alive(pid) {
+			t.Fatalf("stop returned while the daemon %d still ran", pid)
+		}
+		if data, _ := os.ReadFile(filepath.Join(state, "exits")); !strings.Contains(string(data), strconv.Itoa(pid)+"\n") {
+			t.Fatalf("daemon %d was killed before it finished its 4 s shutdown (exits: %q)", pid, data)
+		}
+	})
+
 	t.Run("real lsb functions", func(t *testing.T) {
 		if _, err := os.Stat("/lib/lsb/init-functions"); err != nil {
 			t.Skip("/lib/lsb/init-functions not installed")
@@ -302,7 +417,7 @@ func TestNetBSDRcScript(t *testing.T) {
 	s := service{
 		shell: sh, script: "netbsd/iscsi_target",
 		pidfile: filepath.Join(dir, "iscsi-target.pid"), state: state, config: targets,
-		statusStopped: 1, hasStatus: true, reloadAction: "reload",
+		statusStopped: 1, checksReload: true, hasStatus: true, reloadAction: "reload",
 	}
 	s.env = []string{"DAEMON=" + bin, "PIDFILE=" + s.pidfile, "CONFIG=" + targets,
 		"ADMIN_SOCKET=" + filepath.Join(dir, "it.sock"), "RC_SUBR=" + subr, "RC_CONF=" + rcconf}
@@ -334,6 +449,12 @@ func TestNetBSDRcScript(t *testing.T) {
 		want := "-p 3999 -b 4096 -f " + targets + " --pid-file " + s.pidfile + " --admin-socket " + filepath.Join(dir, "it.sock")
 		if got := lastLine(calls); got != want {
 			t.Fatalf("daemon arguments\n got %q\nwant %q", got, want)
+		}
+		if r := s.run(t, "reload"); r.code != 0 {
+			t.Fatalf("reload: %d", r.code)
+		}
+		if got := lastLine(calls); got != "--check "+want {
+			t.Fatalf("reload's check\n got %q\nwant %q", got, "--check "+want)
 		}
 		if r := s.run(t, "start"); r.code == 0 || !strings.Contains(r.out, "already running") {
 			t.Fatalf("second start = %d %q, want an 'already running' error", r.code, r.out)
@@ -381,6 +502,24 @@ func TestSolarisMethod(t *testing.T) {
 	if r := s.run(t, "start"); r.code != 95 {
 		t.Fatalf("start with a failing daemon = %d, want SMF_EXIT_ERR_FATAL (95)", r.code)
 	}
+	// A pid file naming a live process that is not the daemon: stop
+	// leaves it alone, start starts the daemon.
+	writeFile(t, conf, sampleIETConfig)
+	other := foreignProcess(t)
+	writeFile(t, s.pidfile, strconv.Itoa(other)+"\n")
+	if r := s.run(t, "stop"); r.code != 0 || !alive(other) {
+		t.Fatalf("stop with another process's pid = %d; pid %d alive=%v", r.code, other, alive(other))
+	}
+	if r := s.run(t, "start"); r.code != 0 {
+		t.Fatalf("start over another process's pid = %d", r.code)
+	}
+	if pid := readPID(s.pidfile); pid == other || !alive(pid) {
+		t.Fatalf("start did not start the daemon (pid file %d)", pid)
+	}
+	if r := s.run(t, "stop"); r.code != 0 || !alive(other) {
+		t.Fatalf("stop = %d; pid %d alive=%v", r.code, other, alive(other))
+	}
+	writeFile(t, conf, sampleIETConfig+"FAIL\n")
 	missing := append([]string{"DAEMON=" + filepath.Join(dir, "missing")}, s.env[1:]...)
 	if r := runScript(t, sh, s.script, missing, "start"); r.code != 96 {
 		t.Fatalf("start with a missing daemon = %d, want SMF_EXIT_ERR_CONFIG (96)", r.code)
@@ -415,4 +554,104 @@ func TestSolarisMethod(t *testing.T) {
 	if r := runScript(t, sh, s.script, smf, "stop"); r.code != 0 || readPID(s.pidfile) != 0 && alive(readPID(s.pidfile)) {
 		t.Fatalf("stop under SMF = %d", r.code)
 	}
+}
+
+// foreignProcess starts a process that is not the daemon (sleep) and
+// returns its pid; it is killed when the test ends.
+func foreignProcess(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command(needTool(t, "sleep"), "300")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd.Process.Pid
+}
+
+// pidFileSafety drives a SysV script through the pid files a host can be
+// left with: one naming a live process that is not the daemon (a stale
+// pid reused), and an empty one (what ietd leaves when, running as
+// another user, it may not remove its pid file). notRunningButFile is the
+// status exit code for a pid file without a daemon behind it.
+func pidFileSafety(t *testing.T, s service, notRunningButFile int) {
+	t.Helper()
+	calls := filepath.Join(s.state, "calls")
+
+	t.Run("pid file of another process", func(t *testing.T) {
+		other := foreignProcess(t)
+		writeFile(t, s.pidfile, strconv.Itoa(other)+"\n")
+		if r := s.run(t, "status"); r.code != notRunningButFile {
+			t.Fatalf("status with another process's pid = %d %q, want %d", r.code, r.out, notRunningButFile)
+		}
+		if r := s.run(t, "reload"); r.code != 7 {
+			t.Fatalf("reload with another process's pid = %d, want 7 (not running)", r.code)
+		}
+		if r := s.run(t, "stop"); r.code != 0 {
+			t.Fatalf("stop = %d %q", r.code, r.out)
+		}
+		if !alive(other) {
+			t.Fatalf("stop signalled pid %d, which is not the daemon", other)
+		}
+		if _, err := os.Stat(s.pidfile); !os.IsNotExist(err) {
+			t.Fatalf("stop left the stale pid file (err=%v)", err)
+		}
+		// start is not fooled into "already running" either.
+		writeFile(t, s.pidfile, strconv.Itoa(other)+"\n")
+		before := numLines(calls)
+		if r := s.run(t, "start"); r.code != 0 || strings.Contains(r.out, "already running") {
+			t.Fatalf("start with another process's pid = %d %q, want a real start", r.code, r.out)
+		}
+		pid := readPID(s.pidfile)
+		if numLines(calls) != before+1 || pid == other || !alive(pid) {
+			t.Fatalf("start did not start the daemon (calls %d->%d, pid file %d)", before, numLines(calls), pid)
+		}
+		if r := s.run(t, "stop"); r.code != 0 || !waitFor(5*time.Second, func() bool { return !alive(pid) }) {
+			t.Fatalf("stop = %d, daemon %d alive=%v", r.code, pid, alive(pid))
+		}
+		if !alive(other) {
+			t.Fatalf("pid %d was killed", other)
+		}
+	})
+
+	t.Run("empty pid file", func(t *testing.T) {
+		writeFile(t, s.pidfile, "")
+		if r := s.run(t, "status"); r.code != 3 {
+			t.Fatalf("status with an empty pid file = %d %q, want 3 (not running)", r.code, r.out)
+		}
+		if r := s.run(t, "stop"); r.code != 0 {
+			t.Fatalf("stop with an empty pid file = %d", r.code)
+		}
+		writeFile(t, s.pidfile, "")
+		if r := s.run(t, "start"); r.code != 0 || !alive(readPID(s.pidfile)) {
+			t.Fatalf("start over an empty pid file = %d %q", r.code, r.out)
+		}
+		if r := s.run(t, "stop"); r.code != 0 {
+			t.Fatalf("stop = %d", r.code)
+		}
+	})
+
+	// Without flock(1) the scripts compare the process's name with the
+	// daemon's: the fake daemon runs under its own file name.
+	t.Run("without flock", func(t *testing.T) {
+		if _, err := os.Stat("/proc/self/comm"); err != nil {
+			t.Skip("no /proc/PID/comm")
+		}
+		nf := s
+		nf.env = append(append([]string(nil), s.env...), "FLOCK=/nonexistent/flock")
+		other := foreignProcess(t)
+		writeFile(t, s.pidfile, strconv.Itoa(other)+"\n")
+		if r := nf.run(t, "stop"); r.code != 0 || !alive(other) {
+			t.Fatalf("stop = %d; pid %d alive=%v", r.code, other, alive(other))
+		}
+		if r := nf.run(t, "start"); r.code != 0 {
+			t.Fatalf("start = %d %q", r.code, r.out)
+		}
+		pid := readPID(s.pidfile)
+		if r := nf.run(t, "status"); r.code != 0 || !strings.Contains(r.out, strconv.Itoa(pid)) {
+			t.Fatalf("status without flock = %d %q, want 0 naming %d", r.code, r.out, pid)
+		}
+		if r := nf.run(t, "stop"); r.code != 0 || !waitFor(5*time.Second, func() bool { return !alive(pid) }) {
+			t.Fatalf("stop without flock = %d, daemon %d alive=%v", r.code, pid, alive(pid))
+		}
+	})
 }
