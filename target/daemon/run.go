@@ -283,8 +283,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 	notify(notifyReady)
 
 	var watchdog <-chan time.Time
-	if iv := watchdogInterval(); iv > 0 {
-		t := time.NewTicker(iv / 2)
+	wdInterval := watchdogInterval()
+	if wdInterval > 0 {
+		t := time.NewTicker(wdInterval / 2)
 		defer t.Stop()
 		watchdog = t.C
 	}
@@ -306,14 +307,21 @@ func Run(ctx context.Context, opts Options) (err error) {
 			switch s {
 			case syscall.SIGHUP:
 				notify(notifyReloading)
-				if err := d.Reload(); err != nil {
-					if j, ok := err.(interface{ Unwrap() []error }); ok {
+				// A reload may wait long for the commands on old stores
+				// and their final sync (a slow or failing device): the
+				// watchdog is kept fed meanwhile, from beside this loop,
+				// so that systemd does not kill a daemon that is busy.
+				stopFeeding := feedWatchdog(wdInterval/2, func() { notify(notifyWatchdog) })
+				rerr := d.Reload()
+				stopFeeding()
+				if rerr != nil {
+					if j, ok := rerr.(interface{ Unwrap() []error }); ok {
 						for _, e := range j.Unwrap() {
 							log.Error(e.Error())
 						}
 						log.Error("reload failed; keeping the running configuration")
 					} else {
-						log.WithError(err).Error("reload failed; keeping the running configuration")
+						log.WithError(rerr).Error("reload failed; keeping the running configuration")
 					}
 				}
 				notify(notifyReady)
@@ -328,6 +336,33 @@ func Run(ctx context.Context, opts Options) (err error) {
 		case <-procDirty:
 			d.writeProc()
 		}
+	}
+}
+
+// feedWatchdog calls ping every period (none when period is 0) until
+// the returned function is called; that function returns once the
+// pinging has stopped.
+func feedWatchdog(period time.Duration, ping func()) (stop func()) {
+	if period <= 0 {
+		return func() {}
+	}
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				ping()
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-done
 	}
 }
 
