@@ -27,10 +27,14 @@ func TestOpenWaitsForLeaseBreak(t *testing.T) {
 	// releasing is set just before the lease goes: the open may return
 	// as soon as the kernel drops the lease, before FcntlInt returns here.
 	var releasing atomic.Bool
+	released := make(chan struct{})
+	defer func() { <-released }() // before the deferred Close of holder
+	fd := holder.Fd()
 	go func() {
+		defer close(released)
 		time.Sleep(200 * time.Millisecond)
 		releasing.Store(true)
-		unix.FcntlInt(holder.Fd(), unix.F_SETLEASE, unix.F_UNLCK)
+		unix.FcntlInt(fd, unix.F_SETLEASE, unix.F_UNLCK)
 	}()
 	done := make(chan error, 1)
 	go func() {
