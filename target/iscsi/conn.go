@@ -187,8 +187,8 @@ func (c *conn) serve() {
 	// (zero would make the first ping go out at the first tick).
 	c.lastRecv.Store(time.Now().UnixNano())
 	go c.writer()
-	if ss.tgt != nil && ss.tgt.cfg.NOPInterval > 0 {
-		go c.pinger(ss.tgt.cfg.NOPInterval, ss.tgt.cfg.NOPTimeout)
+	if ts := ss.tgt.Load(); ts != nil && ts.cfg.NOPInterval > 0 {
+		go c.pinger(ts.cfg.NOPInterval, ts.cfg.NOPTimeout)
 	}
 	err = c.ffpLoop()
 	if err != nil && !errors.Is(err, io.EOF) && !c.isClosing() {

@@ -909,7 +909,7 @@ func (c *conn) taskSetTMF(o outPDU, fn scsi.TMF, lun uint64, below *uint32) {
 	}
 	victims := ss.matchTasks(mine)
 	if fn != scsi.TMFAbortTaskSet {
-		for _, other := range c.srv.sessionsOfDevice(ss.tgt.dev) {
+		for _, other := range c.srv.sessionsOfDevice(ss.dev) {
 			if other != ss {
 				victims = append(victims, other.matchTasks(onLUN)...)
 			}
@@ -927,7 +927,7 @@ func (c *conn) taskSetTMF(o outPDU, fn scsi.TMF, lun uint64, below *uint32) {
 // connection closes after the response.
 func (c *conn) respondTMF(o outPDU, fn scsi.TMF, lun uint64, victims []*task, response byte, callSCSI bool) {
 	ss := c.sess
-	dev := ss.tgt.dev
+	dev := ss.dev
 	nexus := ss.nexus
 	cold := fn == scsi.TMFTargetColdReset
 	o.closeAfter = cold

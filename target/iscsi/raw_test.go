@@ -1575,3 +1575,56 @@ func writeIntoGate(t *testing.T, r *rawInit, disk *fakeDisk, block []byte) uint3
 	}
 	return itt
 }
+
+// A reload that keeps a target's device gives its sessions the new
+// config entry while their commands run; under -race this caught the
+// workers reading the session's target state as the reload replaced it.
+func TestReloadWhileCommandsRun(t *testing.T) {
+	cfg, _ := basicConfig()
+	ts := startServer(t, cfg, newFakeDisk(1<<20))
+	r := dialRaw(t, ts.addr, normalKeys())
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < 200; i++ {
+			r.command([]byte{0x28, 0, 0, 0, 0, byte(i), 0, 0, 1, 0}, 512, true)
+			for {
+				r.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+				var p rawPDU
+				if err := r.rd.ReadHeader(&p.Header); err != nil {
+					done <- err
+					return
+				}
+				p.data = make([]byte, p.DataLen())
+				if err := r.rd.ReadData(p.data); err != nil {
+					done <- err
+					return
+				}
+				if op := p.Opcode(); op == pdu.OpSCSIResp || op == pdu.OpDataIn && p.Flags()&pdu.FlagStatus != 0 {
+					if p.BHS[3] != 0 {
+						done <- fmt.Errorf("READ %d: status %#x", i, p.BHS[3])
+						return
+					}
+					break
+				}
+			}
+		}
+		done <- nil
+	}()
+	for i := 0; ; i++ {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i == 0 {
+				t.Fatal("no reload ran while the commands did")
+			}
+			return
+		default:
+		}
+		if err := ts.srv.Reload(ts.srv.Config().Clone()); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -354,12 +354,12 @@ func (s *Server) Reload(cfg *config.Config) error {
 	var doomed []*session
 	for _, ss := range s.sessions {
 		for _, r := range removed {
-			if ss.tgt == r {
+			if ss.tgt.Load() == r {
 				doomed = append(doomed, ss)
 			}
 		}
-		if nt, ok := next[ss.tid]; ok && ss.tgt != nil && nt.dev == ss.tgt.dev {
-			ss.tgt = nt
+		if nt, ok := next[ss.tid]; ok && ss.dev != nil && nt.dev == ss.dev {
+			ss.tgt.Store(nt)
 		}
 	}
 	s.mu.Unlock()
@@ -549,7 +549,7 @@ func (s *Server) admit(c *conn, r *login.Result) (uint16, login.Status) {
 		var old []*session
 		s.mu.Lock()
 		for _, ss := range s.sessions {
-			if !ss.discovery && ss.tgt == ts && sameName(ss.initiator, r.InitiatorName) && ss.isid == r.ISID {
+			if !ss.discovery && ss.tgt.Load() == ts && sameName(ss.initiator, r.InitiatorName) && ss.isid == r.ISID {
 				old = append(old, ss)
 			}
 		}
@@ -574,7 +574,7 @@ func (s *Server) admit(c *conn, r *login.Result) (uint16, login.Status) {
 		s.mu.Lock()
 		var ending []*session
 		for _, ss := range s.sessions {
-			if c := ss.connection(); !ss.discovery && ss.tgt == ts && sameName(ss.initiator, r.InitiatorName) && (c == nil || c.isClosing()) {
+			if c := ss.connection(); !ss.discovery && ss.tgt.Load() == ts && sameName(ss.initiator, r.InitiatorName) && (c == nil || c.isClosing()) {
 				ending = append(ending, ss)
 			}
 		}
@@ -597,7 +597,7 @@ func (s *Server) admit(c *conn, r *login.Result) (uint16, login.Status) {
 	if ts != nil && ts.cfg.MaxSessions > 0 {
 		n := 0
 		for _, ss := range s.sessions {
-			if ss.tgt == ts {
+			if ss.tgt.Load() == ts {
 				n++
 			}
 		}
@@ -650,7 +650,7 @@ func (s *Server) sessionsOfDevice(dev Device) []*session {
 	defer s.mu.Unlock()
 	var out []*session
 	for _, ss := range s.sessions {
-		if ss.tgt != nil && ss.tgt.dev == dev {
+		if ss.dev != nil && ss.dev == dev {
 			out = append(out, ss)
 		}
 	}
@@ -663,7 +663,7 @@ func (s *Server) sessionsOf(ts *targetState) []*session {
 	defer s.mu.Unlock()
 	var out []*session
 	for _, ss := range s.sessions {
-		if ss.tgt == ts {
+		if ss.tgt.Load() == ts {
 			out = append(out, ss)
 		}
 	}

@@ -14,8 +14,14 @@ import (
 
 // session is one iSCSI session (an I_T nexus) with its single connection.
 type session struct {
-	srv       *Server
-	tgt       *targetState // nil for discovery
+	srv *Server
+	// tgt is the target's state, nil for discovery; a reload that keeps
+	// the device replaces it (a new config) while commands run, so it is
+	// read with tgt.Load(). dev is its device, fixed for the session's
+	// life (a reload that changes it ends the session): the I/O path
+	// uses dev.
+	tgt       atomic.Pointer[targetState]
+	dev       Device
 	tid       int
 	tsih      uint16
 	isid      [6]byte
@@ -77,9 +83,13 @@ type session struct {
 
 func newSession(s *Server, ts *targetState, r *login.Result, tsih uint16) *session {
 	ss := &session{
-		srv: s, tgt: ts, tsih: tsih, isid: r.ISID, initiator: r.InitiatorName, target: r.TargetName,
+		srv: s, tsih: tsih, isid: r.ISID, initiator: r.InitiatorName, target: r.TargetName,
 		discovery: r.SessionType == login.SessionDiscovery, params: r.Params,
 		tasks: map[uint32]*task{}, ahead: map[uint32]bool{}, endedAhead: map[uint32]bool{}, endedCh: make(chan struct{}),
+	}
+	if ts != nil {
+		ss.tgt.Store(ts)
+		ss.dev = ts.dev
 	}
 	ss.queued = 1
 	if ts != nil {
@@ -112,8 +122,8 @@ func (ss *session) start(c *conn, cmdSN uint32) {
 	first := min(ss.queued, initialWindow)
 	ss.maxCmdSN.Store(cmdSN + uint32(first) - 1)
 	ss.withheld.Store(uint32(ss.queued - first))
-	if ss.tgt != nil {
-		ss.tgt.dev.NexusAttach(ss.nexus)
+	if ss.dev != nil {
+		ss.dev.NexusAttach(ss.nexus)
 		ss.work = make(chan *task, 2*ss.queued+16)
 		for i := 0; i < ss.queued; i++ {
 			ss.workers.Add(1)
@@ -202,8 +212,8 @@ func (ss *session) end() {
 		close(ss.work)
 		ss.workers.Wait()
 	}
-	if ss.tgt != nil {
-		ss.tgt.dev.NexusDetach(ss.nexus)
+	if ss.dev != nil {
+		ss.dev.NexusDetach(ss.nexus)
 	}
 	ss.srv.removeSession(ss)
 	close(ss.endedCh)
@@ -597,7 +607,7 @@ func (ss *session) run(t *task) {
 		t.inBuf = ss.srv.pool.Get(int(n))
 		t.cmd.DataIn = t.inBuf
 	}
-	t.res = ss.tgt.dev.Execute(&t.sig, &t.cmd)
+	t.res = ss.dev.Execute(&t.sig, &t.cmd)
 	t.executing.Store(false)
 	if t.isAborted() {
 		t.finish()
