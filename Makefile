@@ -11,7 +11,7 @@ DEMO_CONF ?= testdata/demo/ietd.conf
 DEMO_DIR  ?= /tmp/ietd-demo
 APT_PKGS  := libiscsi-bin qemu-utils qemu-block-extra shellcheck libxml2-utils groff-base
 
-.PHONY: all build run test deps vet unit fuzz-short conformance bench soak install clean man
+.PHONY: all build run test deps vet unit fuzz-short race conformance bench soak install clean man
 
 all: build
 
@@ -59,6 +59,16 @@ fuzz-short:
 
 test: deps vet unit fuzz-short
 
+# Every test under the race detector, the end-to-end ones against ietd
+# built with -race too (IETD_RACE=1 loosens their memory bounds for its
+# shadow memory); fails on any race report, in a test or in a daemon.
+race: deps
+	@rm -rf $(BIN)-race && mkdir -p $(BIN)-race/races
+	$(GO) build -race -o $(BIN)-race/ ./cmd/...
+	GORACE="log_path=$(CURDIR)/$(BIN)-race/races/r" IETD_RACE=1 IETD_BIN_DIR=$(CURDIR)/$(BIN)-race \
+	  $(GO) test -race -count=1 -timeout 30m ./...
+	@if ls $(BIN)-race/races/r.* >/dev/null 2>&1; then echo "race reports:"; ls $(BIN)-race/races; exit 1; fi
+
 # The libiscsi conformance suite against ietd on a sparse, thin-provisioned LUN.
 conformance: build deps
 	./testdata/scripts/conformance.sh
@@ -80,4 +90,4 @@ install: build
 	$(MAKE) -C initscripts install DESTDIR=$(DESTDIR) PREFIX=$(PREFIX)
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(BIN)-race
