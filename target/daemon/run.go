@@ -198,6 +198,18 @@ func Run(ctx context.Context, opts Options) (err error) {
 		if err := ownedDir(opts.StateDir, 0o700, opts.UID, opts.GID); err != nil {
 			log.WithError(err).Warn("state directory unavailable: persistent reservations will not survive a restart")
 			opts.StateDir = ""
+		} else if lock, err := LockStateDir(opts.StateDir); errors.Is(err, ErrStateDirLocked) {
+			closeAll(listeners)
+			if adminL != nil {
+				adminL.Close()
+			}
+			return err
+		} else if err != nil {
+			// A read-only state directory: its state is read, and
+			// changes that cannot be saved fail.
+			log.WithError(err).Warn("state directory not locked: another daemon could use it too")
+		} else {
+			defer lock.Close()
 		}
 	}
 	if opts.ProcDir != "" {
