@@ -248,7 +248,8 @@ func TestSecondDaemonOnStateDirRefused(t *testing.T) {
 
 // A corrupt persistent reservation state file keeps its LUN out of
 // service (the daemon starts, logs the file); once the administrator
-// removed it, a SIGHUP brings the LUN in.
+// removed it, a SIGHUP brings the LUN in. A leftover temporary file is
+// removed at start.
 func TestCorruptStateFileKeepsLUNOut(t *testing.T) {
 	realDaemonOnly(t)
 	dir := t.TempDir()
@@ -262,9 +263,18 @@ func TestCorruptStateFileKeepsLUNOut(t *testing.T) {
 	if err := os.WriteFile(bad, []byte(`{"Version":1,"Target":"iqn.2026-01.org.ietgo.e2e:sta`), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// What a crash in the middle of a state write leaves: removed at
+	// start.
+	tmp := bad + ".tmp123456"
+	if err := os.WriteFile(tmp, []byte(`{"Vers`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	d := newDaemon(t, dir, conf, "-d", "1")
 	statePort(d, 3504)
 	d.start()
+	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+		t.Errorf("temporary file of an interrupted write left at start: %v", err)
+	}
 	if !d.waitLog(bad, 5*time.Second) {
 		t.Fatal("no log line names the corrupt state file")
 	}
