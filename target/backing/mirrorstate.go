@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path/filepath"
 	"slices"
@@ -68,7 +69,7 @@ func decodeMirrorState(b []byte, device string) (*mirrorStateFile, error) {
 	if err := dec.Decode(&f); err != nil {
 		return nil, err
 	}
-	if dec.More() {
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("data after the record")
 	}
 	if f.Device != device {

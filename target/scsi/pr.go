@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"path/filepath"
@@ -86,7 +87,7 @@ func decodePRState(b []byte, target string, lunNum uint64) (*prFile, error) {
 	if err := dec.Decode(&f); err != nil {
 		return nil, err
 	}
-	if dec.More() {
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("data after the state")
 	}
 	switch {

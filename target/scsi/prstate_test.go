@@ -253,16 +253,17 @@ func TestCorruptPRStateKeepsLUNOut(t *testing.T) {
 		return b
 	}
 	cases := map[string][]byte{
-		"empty":         {},
-		"truncated":     good[:len(good)/2],
-		"random":        {0x8b, 0x1f, 0x00, 0xff, 0x13, 0x37, 'x'},
-		"null":          []byte("null"),
-		"object":        []byte("{}"),
-		"two values":    append(append([]byte{}, good...), good...),
-		"mirror record": []byte(`{"device":"device0","failed":[]}`),
-		"newer version": edit(func(g *prFile) { g.Version = 99 }),
-		"other LUN":     edit(func(g *prFile) { g.LUN = 1 }),
-		"other target":  edit(func(g *prFile) { g.Target = "iqn.2026-01.org.ietgo:other" }),
+		"empty":          {},
+		"truncated":      good[:len(good)/2],
+		"random":         {0x8b, 0x1f, 0x00, 0xff, 0x13, 0x37, 'x'},
+		"null":           []byte("null"),
+		"object":         []byte("{}"),
+		"two values":     append(append([]byte{}, good...), good...),
+		"trailing brace": append(append([]byte{}, good...), '}'),
+		"mirror record":  []byte(`{"device":"device0","failed":[]}`),
+		"newer version":  edit(func(g *prFile) { g.Version = 99 }),
+		"other LUN":      edit(func(g *prFile) { g.LUN = 1 }),
+		"other target":   edit(func(g *prFile) { g.Target = "iqn.2026-01.org.ietgo:other" }),
 		"legacy of other target": edit(func(g *prFile) {
 			g.Version, g.Target = 0, ""
 			for k, v := range f.Regs {
