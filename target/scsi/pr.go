@@ -213,6 +213,8 @@ type prSnapshot struct {
 	pr      prState
 	ua      map[string][]asc
 	prevent map[string]bool
+	// restored: the state went back to this snapshot.
+	restored bool
 }
 
 func (l *lun) prSnapshot() prSnapshot {
@@ -233,13 +235,14 @@ func (l *lun) restore(s prSnapshot) {
 // A change APTPL says survives a power loss and that cannot be saved is
 // not made: the state goes back to s and the command fails (no space:
 // INSUFFICIENT REGISTRATION RESOURCES; otherwise HARDWARE ERROR).
-func (c *cmdCtx) persistOrRestore(s prSnapshot) (Result, bool) {
+func (c *cmdCtx) persistOrRestore(s *prSnapshot) (Result, bool) {
 	l := c.l
 	err := l.pr.persist()
 	if err == nil {
 		return Result{}, true
 	}
-	l.restore(s)
+	l.restore(*s)
+	s.restored = true
 	l.pr.saved = []byte{}
 	l.t.log.WithError(err).WithFields(logrus.Fields{"lun": l.num, "state": l.pr.path}).
 		Error("cannot save the persistent reservation state: PERSISTENT RESERVE OUT failed, nothing changed")
@@ -455,7 +458,7 @@ func (c *cmdCtx) prOut() Result {
 // prOutApply performs a PERSISTENT RESERVE OUT under the LU lock; for
 // PREEMPT AND ABORT it lists in abort the I_T nexuses whose commands are
 // to be aborted.
-func (c *cmdCtx) prOutApply(abort *[]string) Result {
+func (c *cmdCtx) prOutApply(abort *[]string) (r Result) {
 	cdb := c.cdb
 	sa := cdb[1] & 0x1f
 	scope, typ := cdb[2]>>4, cdb[2]&0x0f
@@ -500,6 +503,14 @@ func (c *cmdCtx) prOutApply(abort *[]string) Result {
 		return c.conflict()
 	}
 	snap := l.prSnapshot()
+	defer func() {
+		// A PREEMPT AND ABORT that conflicts or fails has dropped
+		// nothing (PREVENT state) and aborts nothing.
+		if r.Status != StatusGood && !snap.restored {
+			l.restore(snap)
+			*abort = nil
+		}
+	}()
 	p := &l.pr
 	cur, registered := p.Regs[c.key]
 	others := func(skip string) []string {
@@ -619,7 +630,7 @@ func (c *cmdCtx) prOutApply(abort *[]string) Result {
 	if changed {
 		p.Generation++
 	}
-	if r, ok := c.persistOrRestore(snap); !ok {
+	if r, ok := c.persistOrRestore(&snap); !ok {
 		*abort = nil
 		return r
 	}
@@ -795,7 +806,7 @@ func (c *cmdCtx) registerAndMove(plen int) Result {
 		pr.unregister(c.key)
 	}
 	pr.Generation++
-	if r, ok := c.persistOrRestore(snap); !ok {
+	if r, ok := c.persistOrRestore(&snap); !ok {
 		return r
 	}
 	return good()
