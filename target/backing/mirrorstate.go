@@ -1,12 +1,14 @@
 package backing
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,7 +25,8 @@ import (
 // and removed the file (targets(5)).
 
 type mirrorState struct {
-	path string
+	path   string
+	device string // the name the record is of
 	// since keeps each recorded member's failure time and reason;
 	// written says which of them are in the file (under MirrorStore.mu).
 	since   map[string]mirrorFailure
@@ -56,18 +59,49 @@ func mirrorStatePath(dir, device string) string {
 // its failure was recorded before the mirror was opened.
 var ErrStaleMember = errors.New("mirror member failed before this open and may be out of date")
 
+// decodeMirrorState checks and decodes the failure record of mirror
+// device: a record of another device (a renamed file), with fields or
+// data that are not a record, or naming a member twice is an error.
+func decodeMirrorState(b []byte, device string) (*mirrorStateFile, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var f mirrorStateFile
+	if err := dec.Decode(&f); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("data after the record")
+	}
+	if f.Device != device {
+		return nil, fmt.Errorf("the record of device %q, not of %q", f.Device, device)
+	}
+	seen := map[string]bool{}
+	for _, r := range f.Failed {
+		if r.Member == "" {
+			return nil, errors.New("a failed member without a name")
+		}
+		if seen[r.Member] {
+			return nil, fmt.Errorf("member %q recorded twice", r.Member)
+		}
+		seen[r.Member] = true
+	}
+	return &f, nil
+}
+
 // useState loads the failure record at path (missing: none) and takes
-// the members it names out of service, never the last one.
+// the members it names out of service, never the last one. A record
+// naming a member the mirror no longer has is kept in the file (the
+// member may come back under that name) and logged.
 func (m *MirrorStore) useState(path, device string) error {
-	st := &mirrorState{path: path, since: map[string]mirrorFailure{}, written: map[string]bool{}}
-	b, err := os.ReadFile(path)
+	st := &mirrorState{path: path, device: device, since: map[string]mirrorFailure{}, written: map[string]bool{}}
+	b, err := statefile.Read(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
-		return fmt.Errorf("mirror %s: failure record: %w", device, err)
+		return fmt.Errorf("mirror %s: failure record: %w (fix or remove it)", device, err)
 	default:
-		var f mirrorStateFile
-		if err := json.Unmarshal(b, &f); err != nil {
+		f, err := decodeMirrorState(b, device)
+		if err != nil {
 			return fmt.Errorf("mirror %s: failure record %s: %w (fix or remove it)", device, path, err)
 		}
 		for _, r := range f.Failed {
@@ -78,6 +112,12 @@ func (m *MirrorStore) useState(path, device string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.state = st
+	for name := range st.since {
+		if !slices.ContainsFunc(m.members, func(mb MirrorMember) bool { return mb.Name == name }) {
+			m.log.WithFields(logrus.Fields{"member": name, "record": path}).
+				Warn("failure record names a member this mirror does not have: kept in the record")
+		}
+	}
 	healthy := len(m.members)
 	for i, mb := range m.members {
 		r, ok := st.since[mb.Name]
@@ -111,7 +151,7 @@ func (m *MirrorStore) recordFailed() {
 		m.log.Warn("no state directory: a restart will bring the failed mirror member back, out of date")
 		return
 	}
-	f := mirrorStateFile{Device: m.name}
+	f := mirrorStateFile{Device: m.state.device}
 	for i, mb := range m.members {
 		if m.failed[i] == nil {
 			continue
@@ -122,6 +162,17 @@ func (m *MirrorStore) recordFailed() {
 			m.state.since[mb.Name] = r
 		}
 		f.Failed = append(f.Failed, r)
+	}
+	// Records of members the mirror does not have (useState) stay.
+	var others []string
+	for name := range m.state.since {
+		if !slices.ContainsFunc(m.members, func(mb MirrorMember) bool { return mb.Name == name }) {
+			others = append(others, name)
+		}
+	}
+	slices.Sort(others)
+	for _, name := range others {
+		f.Failed = append(f.Failed, m.state.since[name])
 	}
 	path := m.state.path
 	m.mu.Unlock()

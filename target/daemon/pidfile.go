@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -81,4 +82,33 @@ func (p *PIDFile) Remove() error {
 	p.f.Close()
 	p.f = nil
 	return err
+}
+
+// ErrStateDirLocked: another live daemon uses the state directory.
+var ErrStateDirLocked = errors.New("the state directory is in use by another daemon")
+
+// LockStateDir takes an exclusive lock on dir/lock and writes the pid in
+// it, so that two daemons (with different pid files) never share a state
+// directory: each would overwrite the other's persistent reservations
+// and failure records. The lock lasts as long as the returned file is
+// open (the process's life); the file is never removed, since removing
+// it would let a starting daemon lock the removed file while another
+// locks a new one.
+func LockStateDir(dir string) (*os.File, error) {
+	path := filepath.Join(dir, "lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("state directory lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		b := make([]byte, 32)
+		n, _ := f.ReadAt(b, 0)
+		f.Close()
+		return nil, fmt.Errorf("%s is locked by running process %s (use another --state-dir): %w",
+			path, string(trimNL(b[:n])), ErrStateDirLocked)
+	}
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return f, nil
 }

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -54,5 +55,29 @@ func TestPIDFileEmptiedWhenItCannotBeRemoved(t *testing.T) {
 	removeFile = os.Remove
 	if err := q.Remove(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A second daemon on the same state directory is refused, naming the
+// first one's pid; once the first is gone the directory can be taken.
+func TestStateDirLockedByOneDaemon(t *testing.T) {
+	dir := t.TempDir()
+	first, err := LockStateDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = LockStateDir(dir)
+	if !errors.Is(err, ErrStateDirLocked) || !strings.Contains(err.Error(), strconv.Itoa(os.Getpid())) ||
+		!strings.Contains(err.Error(), dir) {
+		t.Fatalf("second lock: %v", err)
+	}
+	first.Close()
+	again, err := LockStateDir(dir)
+	if err != nil {
+		t.Fatalf("lock after the first released it: %v", err)
+	}
+	again.Close()
+	if fi, err := os.Stat(filepath.Join(dir, "lock")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("lock file: %v %v", fi, err)
 	}
 }

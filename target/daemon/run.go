@@ -198,6 +198,19 @@ func Run(ctx context.Context, opts Options) (err error) {
 		if err := ownedDir(opts.StateDir, 0o700, opts.UID, opts.GID); err != nil {
 			log.WithError(err).Warn("state directory unavailable: persistent reservations will not survive a restart")
 			opts.StateDir = ""
+		} else if lock, err := LockStateDir(opts.StateDir); errors.Is(err, ErrStateDirLocked) {
+			closeAll(listeners)
+			if adminL != nil {
+				adminL.Close()
+			}
+			return err
+		} else if err != nil {
+			// A read-only state directory: its state is read, and
+			// changes that cannot be saved fail.
+			log.WithError(err).Warn("state directory not locked: another daemon could use it too")
+		} else {
+			defer lock.Close()
+			removeStaleTemporaries(opts.StateDir, log)
 		}
 	}
 	if opts.ProcDir != "" {
@@ -680,6 +693,19 @@ func owner(id int) int {
 }
 
 // ownedDir creates dir and gives it to the daemon's user and group.
+// removeStaleTemporaries removes the temporary files of state writes a
+// crash interrupted (statefile.Write): under the state directory's lock
+// no write of ours is running, and the state files themselves hold the
+// state from before the interrupted write.
+func removeStaleTemporaries(dir string, log *logrus.Entry) {
+	names, _ := filepath.Glob(filepath.Join(dir, "*.json.tmp*"))
+	for _, n := range names {
+		if err := os.Remove(n); err == nil {
+			log.WithField("file", n).Info("removed the temporary file of an interrupted state write")
+		}
+	}
+}
+
 func ownedDir(dir string, mode os.FileMode, uid, gid int) error {
 	if err := os.MkdirAll(dir, mode); err != nil {
 		return err

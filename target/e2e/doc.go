@@ -44,6 +44,11 @@
 //     CAPACITY(16) against blockdev, data in the files under the devices,
 //     UNMAP deallocating, DATA PROTECT; a device whose file system is shut
 //     down under it (MEDIUM ERROR, LU reset, logout, SIGTERM);
+//   - persistent state (state_test.go): APTPL registrations and the
+//     reservation, INQUIRY and VPD pages 0x80/0x83 unchanged across a
+//     SIGHUP, a SIGTERM restart and kill -9 (IET and NetBSD LUNs); a
+//     corrupt state file keeps its LUN out until removed; a second daemon
+//     on the same state directory is refused;
 //   - load (load_test.go): hundreds of concurrent connections and dozens
 //     of sessions with verified I/O, bounded RSS, no starved session.
 //     Tests whose names contain "Soak" run long only with IETD_SOAK=1

@@ -109,7 +109,9 @@ func newLUN(t *Target, lc *config.LUN, st backing.Store, state *luState) (*lun, 
 	l.id.Store(newIdentity(t, lc))
 	if state == nil {
 		state = newLUState()
-		state.pr.init(t, lc.Number)
+		if err := state.pr.init(t, lc.Number); err != nil {
+			return nil, err
+		}
 	}
 	l.luState = state
 	return l, nil

@@ -4,14 +4,19 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"os"
+	"io"
+	"io/fs"
+	"maps"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/ietgo/ietd/target/statefile"
+	"github.com/sirupsen/logrus"
 )
 
 // Persistent reservation types.
@@ -37,45 +42,214 @@ type prState struct {
 	Type   byte
 	APTPL  bool
 
-	path string // state file ("" = not persisted)
+	path   string // state file ("" = not persisted: no state directory)
+	target string // the target and LUN the file is of
+	lun    uint64
+	// saved is what the file holds (nil: no file; empty: unknown, after
+	// a failed write or removal).
+	saved []byte
 }
 
-func (p *prState) init(t *Target, lunNum uint64) {
+// prFileVersion is the version of the persistent reservation state file
+// written; a file without one (version 0) was written before the file
+// named its target and LUN, and is read the same way.
+const prFileVersion = 1
+
+// prFile is the state file of a LUN's persistent reservations (written
+// only while APTPL is in force and registrations exist).
+type prFile struct {
+	Version    int    `json:"Version"`
+	Target     string `json:"Target"`
+	LUN        uint64 `json:"LUN"`
+	Generation uint32
+	Regs       map[string]uint64
+	Order      []string
+	Holder     string
+	Type       byte
+	APTPL      bool
+}
+
+// prStatePath is the state file of a LUN of target name under dir.
+func prStatePath(dir, name string, lunNum uint64) string {
+	safe := regexp.MustCompile(`[^A-Za-z0-9._-]`).ReplaceAllString(name, "_")
+	return filepath.Join(dir, fmt.Sprintf("%s.lun%d.pr.json", safe, lunNum))
+}
+
+// decodePRState checks and decodes a state file for LUN lunNum of target
+// name. Anything but a file this daemon wrote for that LUN is an error:
+// a state that cannot be trusted is never applied (it might fence the
+// wrong initiators), nor silently dropped (the next change would
+// overwrite it).
+func decodePRState(b []byte, target string, lunNum uint64) (*prFile, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var f prFile
+	if err := dec.Decode(&f); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("data after the state")
+	}
+	switch {
+	case f.Version < 0 || f.Version > prFileVersion:
+		return nil, fmt.Errorf("format version %d is not one this daemon reads (%d)", f.Version, prFileVersion)
+	case f.Version > 0 && !strings.EqualFold(f.Target, target):
+		return nil, fmt.Errorf("the state of target %q, not of %q", f.Target, target)
+	case f.Version > 0 && f.LUN != lunNum:
+		return nil, fmt.Errorf("the state of LUN %d, not of LUN %d", f.LUN, lunNum)
+	case !f.APTPL:
+		return nil, errors.New("APTPL is not set (only APTPL state is kept)")
+	case len(f.Regs) == 0:
+		return nil, errors.New("no registrations")
+	case len(f.Order) != len(f.Regs):
+		return nil, fmt.Errorf("%d registrations but %d in the registration order", len(f.Regs), len(f.Order))
+	}
+	seen := map[string]bool{}
+	for _, k := range f.Order {
+		v, ok := f.Regs[k]
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("registration order names %q, which is not registered", k)
+		case seen[k]:
+			return nil, fmt.Errorf("registration order names %q twice", k)
+		case v == 0:
+			return nil, fmt.Errorf("%q is registered with reservation key 0", k)
+		}
+		seen[k] = true
+		// An I_T nexus names the target port it is on: the state of
+		// another target (a renamed file) does not pass.
+		_, port, ok := strings.Cut(k, "|")
+		if !ok || !strings.EqualFold(port, target) || !strings.Contains(k[:len(k)-len(port)-1], ",i,0x") {
+			return nil, fmt.Errorf("registration %q is not an I_T nexus of target %q", k, target)
+		}
+	}
+	if f.Holder == "" {
+		if f.Type != 0 {
+			return nil, fmt.Errorf("reservation type %#x without a holder", f.Type)
+		}
+	} else {
+		if _, ok := f.Regs[f.Holder]; !ok {
+			return nil, fmt.Errorf("reservation holder %q is not registered", f.Holder)
+		}
+		switch f.Type {
+		case prWE, prEA, prWERO, prEARO, prWEAR, prEAAR:
+		default:
+			return nil, fmt.Errorf("reservation type %#x is not one SPC-4 defines", f.Type)
+		}
+	}
+	return &f, nil
+}
+
+// encode is the state file of p (for LUN lunNum of target).
+func (p *prState) encode(target string, lunNum uint64) []byte {
+	b, _ := json.Marshal(prFile{Version: prFileVersion, Target: target, LUN: lunNum, Generation: p.Generation,
+		Regs: p.Regs, Order: p.Order, Holder: p.Holder, Type: p.Type, APTPL: p.APTPL})
+	return append(b, '\n')
+}
+
+// init loads the LUN's state file, if any; a file that cannot be read or
+// trusted keeps the LUN from being served (an error naming the file).
+func (p *prState) init(t *Target, lunNum uint64) error {
 	p.Regs = map[string]uint64{}
 	if t.opts.StateDir == "" {
-		return
+		return nil
 	}
-	name := regexp.MustCompile(`[^A-Za-z0-9._-]`).ReplaceAllString(t.name, "_")
-	p.path = filepath.Join(t.opts.StateDir, fmt.Sprintf("%s.lun%d.pr.json", name, lunNum))
-	b, err := os.ReadFile(p.path)
+	p.target, p.lun = t.name, lunNum
+	p.path = prStatePath(t.opts.StateDir, t.name, lunNum)
+	b, err := statefile.Read(p.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
-		return
+		return fmt.Errorf("persistent reservation state: %w (fix or remove it)", err)
 	}
-	var saved prState
-	if err := json.Unmarshal(b, &saved); err != nil {
-		t.log.WithError(err).Warnf("ignoring unreadable persistent reservation state %s", p.path)
-		return
+	f, err := decodePRState(b, t.name, lunNum)
+	if err != nil {
+		return fmt.Errorf("persistent reservation state %s: %v (fix or remove it)", p.path, err)
 	}
-	if saved.Regs != nil {
-		p.Regs, p.Order, p.Holder, p.Type, p.APTPL, p.Generation = saved.Regs, saved.Order, saved.Holder, saved.Type, saved.APTPL, saved.Generation
-	}
+	p.Regs, p.Order, p.Holder, p.Type, p.APTPL, p.Generation = f.Regs, f.Order, f.Holder, f.Type, f.APTPL, f.Generation
+	p.saved = p.encode(p.target, p.lun)
+	return nil
 }
 
-// persist writes the state when APTPL is in force (and removes the file
-// when it is not).
-func (p *prState) persist(l *lun) {
+// persist makes the state file say what p holds: written while APTPL is
+// in force, removed when it is not. It writes only what changed, and an
+// error means the file still holds the state before the change.
+func (p *prState) persist() error {
 	if p.path == "" {
-		return
+		return nil
 	}
 	if !p.APTPL || len(p.Regs) == 0 {
-		os.Remove(p.path)
-		return
+		if p.saved == nil {
+			return nil
+		}
+		if err := removeState(p.path); err != nil {
+			return err
+		}
+		p.saved = nil
+		return nil
 	}
-	b, _ := json.Marshal(p)
+	b := p.encode(p.target, p.lun)
+	if bytes.Equal(b, p.saved) {
+		return nil
+	}
 	// Synced: APTPL promises the reservations survive a power loss.
-	if err := statefile.Write(p.path, b); err != nil {
-		l.t.log.WithError(err).Warn("cannot persist reservations")
+	if err := writeState(p.path, b); err != nil {
+		return err
 	}
+	p.saved = b
+	return nil
+}
+
+// writeState and removeState are statefile's (a test makes them fail).
+var (
+	writeState  = statefile.Write
+	removeState = statefile.Remove
+)
+
+// snapshot is a copy of the state a PERSISTENT RESERVE OUT changes (under
+// l.mu), restored when the change cannot be saved.
+type prSnapshot struct {
+	pr      prState
+	ua      map[string][]asc
+	prevent map[string]bool
+	// restored: the state went back to this snapshot.
+	restored bool
+}
+
+func (l *lun) prSnapshot() prSnapshot {
+	s := prSnapshot{pr: l.pr, ua: make(map[string][]asc, len(l.ua)), prevent: maps.Clone(l.prevent)}
+	s.pr.Regs = maps.Clone(l.pr.Regs)
+	s.pr.Order = slices.Clone(l.pr.Order)
+	for k, q := range l.ua {
+		s.ua[k] = slices.Clone(q)
+	}
+	return s
+}
+
+func (l *lun) restore(s prSnapshot) {
+	l.pr, l.ua, l.prevent = s.pr, s.ua, s.prevent
+}
+
+// persistOrRestore saves a PERSISTENT RESERVE OUT's change (under l.mu).
+// A change APTPL says survives a power loss and that cannot be saved is
+// not made: the state goes back to s and the command fails (no space:
+// INSUFFICIENT REGISTRATION RESOURCES; otherwise HARDWARE ERROR).
+func (c *cmdCtx) persistOrRestore(s *prSnapshot) (Result, bool) {
+	l := c.l
+	err := l.pr.persist()
+	if err == nil {
+		return Result{}, true
+	}
+	l.restore(*s)
+	s.restored = true
+	l.pr.saved = []byte{}
+	l.t.log.WithError(err).WithFields(logrus.Fields{"lun": l.num, "state": l.pr.path}).
+		Error("cannot save the persistent reservation state: PERSISTENT RESERVE OUT failed, nothing changed")
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return c.fail(sense(keyIllegalRequest, ascInsufficientRegResources)), false
+	}
+	return c.fail(sense(keyHardwareError, ascInternalTargetFailure)), false
 }
 
 func allRegistrants(t byte) bool { return t == prWEAR || t == prEAAR }
@@ -222,8 +396,11 @@ func (c *cmdCtx) prIn() Result {
 	case 2: // REPORT CAPABILITIES
 		d := make([]byte, 8)
 		putBE16(d, 8)
-		d[2] = 0x10 | 0x01 // CRH, PTPL_C
-		d[3] = 0x80        // TMV
+		d[2] = 0x10 // CRH
+		if p.path != "" {
+			d[2] |= 0x01 // PTPL_C: a state directory keeps APTPL state
+		}
+		d[3] = 0x80 // TMV
 		if p.APTPL {
 			d[3] |= 0x01
 		}
@@ -281,7 +458,7 @@ func (c *cmdCtx) prOut() Result {
 // prOutApply performs a PERSISTENT RESERVE OUT under the LU lock; for
 // PREEMPT AND ABORT it lists in abort the I_T nexuses whose commands are
 // to be aborted.
-func (c *cmdCtx) prOutApply(abort *[]string) Result {
+func (c *cmdCtx) prOutApply(abort *[]string) (r Result) {
 	cdb := c.cdb
 	sa := cdb[1] & 0x1f
 	scope, typ := cdb[2]>>4, cdb[2]&0x0f
@@ -304,6 +481,10 @@ func (c *cmdCtx) prOutApply(abort *[]string) Result {
 	if specIPT {
 		return c.fail(invalidParam(20, 3))
 	}
+	if aptpl && (sa == 0 || sa == 6) && c.l.pr.path == "" {
+		// No state directory: PTPL_C is 0 (SPC-4 6.16.3).
+		return c.fail(invalidParam(20, 0))
+	}
 	needType := sa == 1 || sa == 2 || sa == 4 || sa == 5
 	if needType {
 		if scope != 0 {
@@ -321,6 +502,15 @@ func (c *cmdCtx) prOutApply(abort *[]string) Result {
 	if l.reserver != "" && l.reserver != c.key {
 		return c.conflict()
 	}
+	snap := l.prSnapshot()
+	defer func() {
+		// A PREEMPT AND ABORT that conflicts or fails has dropped
+		// nothing (PREVENT state) and aborts nothing.
+		if r.Status != StatusGood && !snap.restored {
+			l.restore(snap)
+			*abort = nil
+		}
+	}()
 	p := &l.pr
 	cur, registered := p.Regs[c.key]
 	others := func(skip string) []string {
@@ -440,7 +630,10 @@ func (c *cmdCtx) prOutApply(abort *[]string) Result {
 	if changed {
 		p.Generation++
 	}
-	p.persist(l)
+	if r, ok := c.persistOrRestore(&snap); !ok {
+		*abort = nil
+		return r
+	}
 	return good()
 }
 
@@ -572,12 +765,16 @@ func (c *cmdCtx) registerAndMove(plen int) Result {
 	if 24+tlen > plen {
 		return c.fail(senseParamLen)
 	}
+	if aptpl && c.l.pr.path == "" {
+		return c.fail(invalidParam(17, 0)) // PTPL_C is 0
+	}
 	l := c.l
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.reserver != "" && l.reserver != c.key {
 		return c.conflict()
 	}
+	snap := l.prSnapshot()
 	pr := &l.pr
 	cur, registered := pr.Regs[c.key]
 	if !registered || rk != cur {
@@ -609,7 +806,9 @@ func (c *cmdCtx) registerAndMove(plen int) Result {
 		pr.unregister(c.key)
 	}
 	pr.Generation++
-	pr.persist(l)
+	if r, ok := c.persistOrRestore(&snap); !ok {
+		return r
+	}
 	return good()
 }
 

@@ -1,8 +1,12 @@
 package statefile
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -22,5 +26,58 @@ func TestWriteReplacesAndLeavesNoTemporary(t *testing.T) {
 	}
 	if es, _ := os.ReadDir(dir); len(es) != 1 {
 		t.Fatalf("directory holds %d entries, want only the file", len(es))
+	}
+}
+
+// Read refuses what is not a small regular file with an error naming it,
+// and never blocks (a FIFO is not opened).
+func TestReadRefusesWhatIsNotAStateFile(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Read(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("missing file: %v", err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big")
+	f, _ := os.Create(big)
+	f.Truncate(MaxSize + 1)
+	f.Close()
+	link := filepath.Join(dir, "link")
+	os.Symlink("/dev/zero", link)
+	for _, p := range []string{fifo, big, link, dir} {
+		if _, err := Read(p); err == nil || !strings.Contains(err.Error(), p) {
+			t.Errorf("Read(%s): %v", p, err)
+		}
+	}
+	ok := filepath.Join(dir, "ok")
+	os.WriteFile(ok, []byte("state"), 0o600)
+	if b, err := Read(ok); err != nil || string(b) != "state" {
+		t.Fatalf("Read: %q, %v", b, err)
+	}
+}
+
+// A write that cannot be made is an error and leaves no temporary file;
+// Remove of a missing file is not an error.
+func TestWriteAndRemoveErrors(t *testing.T) {
+	dir := t.TempDir()
+	notDir := filepath.Join(dir, "file")
+	os.WriteFile(notDir, nil, 0o600)
+	if err := Write(filepath.Join(notDir, "x.json"), []byte("x")); err == nil {
+		t.Fatal("write under a file succeeded")
+	}
+	p := filepath.Join(dir, "x.json")
+	if err := Write(p, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := Remove(p); err != nil {
+		t.Fatalf("second Remove: %v", err)
+	}
+	if es, _ := os.ReadDir(dir); len(es) != 1 {
+		t.Fatalf("directory holds %d entries", len(es))
 	}
 }
