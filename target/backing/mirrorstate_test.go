@@ -11,6 +11,7 @@ import (
 	"github.com/ietgo/ietd/target/statefile"
 	"github.com/sirupsen/logrus"
 	"github.com/sirupsen/logrus/hooks/test"
+	"golang.org/x/sys/unix"
 )
 
 func mirrorLUN(t *testing.T) (*config.LUN, string, string) {
@@ -63,7 +64,7 @@ func TestMirrorFailureRecordRefused(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state")
 	os.MkdirAll(state, 0o700)
 	rec := mirrorStatePath(state, "device0")
-	if err := syscall.Mkfifo(rec, 0o600); err != nil {
+	if err := unix.Mkfifo(rec, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Open(l, OpenOptions{StateDir: state}); err == nil || !strings.Contains(err.Error(), rec) {

@@ -15,6 +15,7 @@ import (
 	"github.com/ietgo/ietd/target/config"
 	"github.com/sirupsen/logrus"
 	"github.com/sirupsen/logrus/hooks/test"
+	"golang.org/x/sys/unix"
 )
 
 const prTestTarget = "iqn.2026-01.org.ietgo:unit"
@@ -312,7 +313,7 @@ func TestCorruptPRStateKeepsLUNOut(t *testing.T) {
 	t.Run("not a regular file", func(t *testing.T) {
 		for _, mk := range []func(p string) error{
 			func(p string) error { return os.Mkdir(p, 0o700) },
-			func(p string) error { return syscall.Mkfifo(p, 0o600) },
+			func(p string) error { return unix.Mkfifo(p, 0o600) },
 			func(p string) error { return os.Symlink("/dev/zero", p) },
 		} {
 			dir := filepath.Join(t.TempDir(), "state")

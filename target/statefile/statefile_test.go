@@ -6,8 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestWriteReplacesAndLeavesNoTemporary(t *testing.T) {
@@ -37,7 +38,7 @@ func TestReadRefusesWhatIsNotAStateFile(t *testing.T) {
 		t.Fatalf("missing file: %v", err)
 	}
 	fifo := filepath.Join(dir, "fifo")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	big := filepath.Join(dir, "big")
