@@ -37,11 +37,22 @@ func needRoot(t *testing.T, tools ...string) {
 // the daemon stopped). The test is skipped when losetup refuses.
 func attachLoopDev(t *testing.T, path string, extra ...string) string {
 	t.Helper()
+	dev, err := losetupAttach(t, path, extra...)
+	if err != nil {
+		t.Skip(err)
+	}
+	return dev
+}
+
+// losetupAttach attaches path to a free loop device with the extra
+// losetup arguments and detaches it, by its name, in t.Cleanup.
+func losetupAttach(t *testing.T, path string, extra ...string) (string, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "losetup", append(append([]string{"--find", "--show"}, extra...), path)...).CombinedOutput()
 	if err != nil {
-		t.Skipf("losetup %v %s: %v %s", extra, path, err, out)
+		return "", fmt.Errorf("losetup %v %s: %v %s", extra, path, err, out)
 	}
 	dev := strings.TrimSpace(string(out))
 	t.Cleanup(func() {
@@ -53,7 +64,7 @@ func attachLoopDev(t *testing.T, path string, extra ...string) string {
 		}
 		t.Errorf("could not detach %s", dev)
 	})
-	return dev
+	return dev, nil
 }
 
 // devGeometry is what blockdev --getsize64 and --getss say of dev.

@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -348,20 +347,10 @@ func (fs *fuseFS) handle(req []byte) {
 // is not usable.
 func loopDevice(t *testing.T, path string) string {
 	t.Helper()
-	out, err := exec.Command("losetup", "--find", "--show", path).CombinedOutput()
+	dev, err := losetupAttach(t, path)
 	if err != nil {
-		t.Logf("losetup %s: %v %s (the LUN uses the file directly)", path, err, out)
+		t.Logf("%v (the LUN uses the file directly)", err)
 		return ""
 	}
-	dev := strings.TrimSpace(string(out))
-	t.Cleanup(func() {
-		for range 50 {
-			if exec.Command("losetup", "-d", dev).Run() == nil {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Errorf("could not detach %s", dev)
-	})
 	return dev
 }
