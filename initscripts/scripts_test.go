@@ -216,14 +216,7 @@ func TestRedHatScript(t *testing.T) {
 			t.Fatal("start failed")
 		}
 		defer s.run(t, "stop")
-		pid := readPID(s.pidfile)
-		hups := countLines(filepath.Join(state, "reloads"))
-		if r := s.run(t, "force-reload"); r.code != 0 {
-			t.Fatalf("force-reload = %d", r.code)
-		}
-		if !waitFor(5*time.Second, func() bool { return countLines(filepath.Join(state, "reloads")) == hups+1 }) || readPID(s.pidfile) != pid {
-			t.Fatalf("force-reload of a running daemon did not reload it in place")
-		}
+		forceReloadsInPlace(t, s, state)
 	})
 
 	t.Run("stop is bounded", func(t *testing.T) {
@@ -348,14 +341,7 @@ func TestDebianScript(t *testing.T) {
 			t.Fatalf("force-reload when stopped = %d %q, want the daemon started", r.code, r.out)
 		}
 		defer s.run(t, "stop")
-		pid := readPID(s.pidfile)
-		hups := countLines(filepath.Join(state, "reloads"))
-		if r := s.run(t, "force-reload"); r.code != 0 {
-			t.Fatalf("force-reload = %d", r.code)
-		}
-		if !waitFor(5*time.Second, func() bool { return countLines(filepath.Join(state, "reloads")) == hups+1 }) || readPID(s.pidfile) != pid {
-			t.Fatalf("force-reload of a running daemon did not reload it in place")
-		}
+		forceReloadsInPlace(t, s, state)
 	})
 
 	t.Run("daemon not installed", func(t *testing.T) {
@@ -654,4 +640,18 @@ func pidFileSafety(t *testing.T, s service, notRunningButFile int) {
 			t.Fatalf("stop without flock = %d, daemon %d alive=%v", r.code, pid, alive(pid))
 		}
 	})
+}
+
+// forceReloadsInPlace: force-reload of the running (fake) daemon reloads
+// it (one more SIGHUP in state/reloads) and keeps its pid.
+func forceReloadsInPlace(t *testing.T, s service, state string) {
+	t.Helper()
+	pid := readPID(s.pidfile)
+	hups := countLines(filepath.Join(state, "reloads"))
+	if r := s.run(t, "force-reload"); r.code != 0 {
+		t.Fatalf("force-reload = %d", r.code)
+	}
+	if !waitFor(5*time.Second, func() bool { return countLines(filepath.Join(state, "reloads")) == hups+1 }) || readPID(s.pidfile) != pid {
+		t.Fatalf("force-reload of a running daemon did not reload it in place")
+	}
 }
