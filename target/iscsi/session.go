@@ -87,12 +87,10 @@ func newSession(s *Server, ts *targetState, r *login.Result, tsih uint16) *sessi
 		discovery: r.SessionType == login.SessionDiscovery, params: r.Params,
 		tasks: map[uint32]*task{}, ahead: map[uint32]bool{}, endedAhead: map[uint32]bool{}, endedCh: make(chan struct{}),
 	}
+	ss.queued = 1
 	if ts != nil {
 		ss.tgt.Store(ts)
 		ss.dev = ts.dev
-	}
-	ss.queued = 1
-	if ts != nil {
 		// The configured spelling: names match without case at login.
 		ss.target = ts.cfg.Name
 		ss.tid = ts.cfg.TID
