@@ -1175,8 +1175,9 @@ func TestIETOctalNumbersWarned(t *testing.T) {
 
 // IOMode: IET before 1.4.20 compared the value with strcmp and served any
 // other value write-through (the LUN came up); 1.4.20 refused the LUN.
-// A config that ran keeps running: the other-case value is read as
-// written, anything else as wt, each with a warning saying what IET did.
+// A config that ran keeps running as it ran: write-through, whatever the
+// value says ("WB" would lose durability, "Ro" would refuse the writes
+// its initiators made), with a warning saying what to write.
 func TestIETIOModeValues(t *testing.T) {
 	cfg, ds := loadIET(t, "Target iqn.a:t\n"+
 		"\tLun 0 Path=/a,Type=fileio,IOMode=WB\n"+
@@ -1188,12 +1189,12 @@ func TestIETIOModeValues(t *testing.T) {
 	for _, l := range cfg.Targets[0].LUNs {
 		got = append(got, fmt.Sprintf("%d:%s", l.Number, l.IOMode))
 	}
-	if g, want := strings.Join(got, " "), "0:wb 1:ro 2:wt 3:wb"; g != want {
+	if g, want := strings.Join(got, " "), "0:wt 1:wt 2:wt 3:wb"; g != want {
 		t.Fatalf("LUNs %s, want %s\n%s", g, want, diagText(ds))
 	}
 	text := diagText(ds)
 	for _, want := range []string{
-		`c:2:35: warning: Lun 0 IOMode "WB": IET knew only lower-case wt, wb and ro (before 1.4.20 it served this LUN write-through, 1.4.20 refused it); read here as wb`,
+		`c:2:35: warning: Lun 0 IOMode "WB": IET knew only lower-case wt, wb and ro (before 1.4.20 it served this LUN write-through, 1.4.20 refused it); served write-through here too: write IOMode=wb for what it says`,
 		`c:3:35: warning: Lun 1 IOMode "Ro": `,
 		`c:4:35: warning: Lun 2 IOMode "rw" is not wt, wb or ro: served write-through (wt), as IET before 1.4.20 did (1.4.20 refused the LUN)`,
 		`c:6:27: error: Lun 4 IOMode: IOMode is not allowed for nullio`,

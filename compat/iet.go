@@ -605,9 +605,12 @@ func (l *ietLowerer) lunParams(ll *ietconf.LunLine, lun *config.LUN) bool {
 			lun.IOMode = p.Value
 		case strings.EqualFold(p.Value, "wt") || strings.EqualFold(p.Value, "wb") || strings.EqualFold(p.Value, "ro"):
 			// IET before 1.4.20 compared with strcmp and served any
-			// other value write-through; 1.4.20 refused the LUN.
-			lun.IOMode = strings.ToLower(p.Value)
-			l.ds.Warnf(pos(p.ValuePos), "Lun %d IOMode %q: IET knew only lower-case wt, wb and ro (before 1.4.20 it served this LUN write-through, 1.4.20 refused it); read here as %s", ll.Number, p.Value, lun.IOMode)
+			// other value write-through; 1.4.20 refused the LUN. The
+			// LUN is served as it ran, write-through: the safe reading
+			// of "WB", and "Ro" stays writable for the initiators that
+			// wrote to it.
+			lun.IOMode = "wt"
+			l.ds.Warnf(pos(p.ValuePos), "Lun %d IOMode %q: IET knew only lower-case wt, wb and ro (before 1.4.20 it served this LUN write-through, 1.4.20 refused it); served write-through here too: write IOMode=%s for what it says", ll.Number, p.Value, strings.ToLower(p.Value))
 		default:
 			l.ds.Warnf(pos(p.ValuePos), "Lun %d IOMode %q is not wt, wb or ro: served write-through (wt), as IET before 1.4.20 did (1.4.20 refused the LUN)", ll.Number, p.Value)
 		}

@@ -240,8 +240,8 @@ var wildCases = map[string]wildCase{
 	},
 	// Keywords and Lun keys in any case work (keywords always, Lun keys
 	// from 1.4.20, §1.7.2); values: Type=FileIO was refused by every IET
-	// (so here too), IOMode=WB served write-through before 1.4.20 (read
-	// here as wb, warned), Yes/No and digests in another case were lines
+	// (so here too), IOMode=WB served write-through before 1.4.20 (here
+	// too, warned), Yes/No and digests in another case were lines
 	// IET skipped (read here as written, warned); 064 is octal; the last
 	// line lacks its newline.
 	"odd-case": {
@@ -261,7 +261,7 @@ var wildCases = map[string]wildCase{
 			if one.Params.InitialR2T || !one.Params.ImmediateData || one.Wthreads != 16 || one.QueuedCommands != 52 {
 				t.Errorf("params %+v Wthreads %d QueuedCommands %d", one.Params, one.Wthreads, one.QueuedCommands)
 			}
-			if got := wildLuns(two); !slices.Equal(got, []string{"1:fileio:wb:/srv/wild/odd2b.img", "2:fileio:wt:/srv/wild/odd2c.img"}) {
+			if got := wildLuns(two); !slices.Equal(got, []string{"1:fileio:wt:/srv/wild/odd2b.img", "2:fileio:wt:/srv/wild/odd2c.img"}) {
 				t.Errorf("LUNs %v", got)
 			}
 			if two.NOPInterval != 5 {
