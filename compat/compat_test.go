@@ -682,14 +682,10 @@ func TestACLUnreachableTargetsWarned(t *testing.T) {
 		t.Fatalf("%v %v", err, diagText(ds))
 	}
 	text := diagText(ds)
-	for _, want := range []string{
-		"c:1:1: warning: target iqn.a:t1 has no line in " + filepath.Join(dir, InitiatorsAllow) + " (nor an ALL line): every initiator is refused",
-		filepath.Join(dir, InitiatorsAllow) + ":1:1: warning: initiators.allow: no target iqn.a:t2 is configured",
-	} {
-		if !strings.Contains(text, want) {
-			t.Errorf("no %q in\n%s", want, text)
-		}
-	}
+	wantIn(t, text,
+		"c:1:1: warning: target iqn.a:t1 has no line in "+filepath.Join(dir, InitiatorsAllow)+" (nor an ALL line): every initiator is refused",
+		filepath.Join(dir, InitiatorsAllow)+":1:1: warning: initiators.allow: no target iqn.a:t2 is configured",
+	)
 	if strings.Contains(text, "iqn.a:t3 has no line") || strings.Contains(text, "no target iqn.a:T3") {
 		t.Errorf("t3 has a line (names compare without case):\n%s", text)
 	}
@@ -909,14 +905,10 @@ func TestBlockSize8192(t *testing.T) {
 	if len(cfg.Targets) != 1 || len(cfg.Targets[0].LUNs) != 2 || cfg.Targets[0].LUNs[0].BlockSize != 8192 || cfg.Targets[0].LUNs[1].BlockSize != 4096 {
 		t.Fatalf("%s", text)
 	}
-	for _, want := range []string{
+	wantIn(t, text,
 		"c:2:33: warning: Lun 0 BlockSize 8192: IET refused more than 4096, and Linux initiators cannot use logical blocks larger than 4096",
 		`c:3:33: error: Lun 1 BlockSize: BlockSize "16384" must be 512, 1024, 2048, 4096 or 8192`,
-	} {
-		if !strings.Contains(text, want) {
-			t.Errorf("no %q in\n%s", want, text)
-		}
-	}
+	)
 	if strings.Count(text, "warning") != 1 {
 		t.Errorf("BlockSize=4096 warned:\n%s", text)
 	}
@@ -1158,14 +1150,10 @@ func TestIETOctalNumbersWarned(t *testing.T) {
 		t.Fatalf("QueuedCommands %d MaxSessions %d Wthreads %d NOPInterval %d", tg.QueuedCommands, tg.MaxSessions, tg.Wthreads, tg.NOPInterval)
 	}
 	text := diagText(ds)
-	for _, want := range []string{
+	wantIn(t, text,
 		`c:3:17: warning: QueuedCommands value "064" is octal for 52, as IET read it (C strtol takes a leading 0 for octal): for 64 write it without the leading 0`,
 		`c:4:14: warning: MaxSessions value "010" is octal for 8`,
-	} {
-		if !strings.Contains(text, want) {
-			t.Errorf("no %q in\n%s", want, text)
-		}
-	}
+	)
 	for _, not := range []string{`"07"`, `"0x10"`, `NOPTimeout`} {
 		if strings.Contains(text, not) {
 			t.Errorf("%s warned:\n%s", not, text)
@@ -1193,16 +1181,12 @@ func TestIETIOModeValues(t *testing.T) {
 		t.Fatalf("LUNs %s, want %s\n%s", g, want, diagText(ds))
 	}
 	text := diagText(ds)
-	for _, want := range []string{
+	wantIn(t, text,
 		`c:2:35: warning: Lun 0 IOMode "WB": IET knew only lower-case wt, wb and ro (before 1.4.20 it served this LUN write-through, 1.4.20 refused it); served write-through here too: write IOMode=wb for what it says`,
 		`c:3:35: warning: Lun 1 IOMode "Ro": `,
 		`c:4:35: warning: Lun 2 IOMode "rw" is not wt, wb or ro: served write-through (wt), as IET before 1.4.20 did (1.4.20 refused the LUN)`,
 		`c:6:27: error: Lun 4 IOMode: IOMode is not allowed for nullio`,
-	} {
-		if !strings.Contains(text, want) {
-			t.Errorf("no %q in\n%s", want, text)
-		}
-	}
+	)
 	if strings.Contains(text, "Lun 3 IOMode") {
 		t.Errorf("iomode=wb (a key in other case, IET 1.4.20) warned:\n%s", text)
 	}
@@ -1217,14 +1201,10 @@ func TestIETValueCaseSaysWhatIETKept(t *testing.T) {
 		t.Fatalf("ImmediateData %v HeaderDigest %v", tg.Params.ImmediateData, tg.Params.HeaderDigest)
 	}
 	text := diagText(ds)
-	for _, want := range []string{
+	wantIn(t, text,
 		`c:3:16: warning: ImmediateData value "no": IET took only Yes or No in exact case and ignored this line (ImmediateData stayed Yes); read here as No`,
 		`c:4:15: warning: HeaderDigest value "crc32c,None": IET took only None and CRC32C in exact case and ignored this line (HeaderDigest stayed None); read here as CRC32C,None`,
-	} {
-		if !strings.Contains(text, want) {
-			t.Errorf("no %q in\n%s", want, text)
-		}
-	}
+	)
 }
 
 // IET's prefix arithmetic broke /32 (never matched), IPv4 /0 (matched
@@ -1237,15 +1217,11 @@ func TestACLPrefixesIETGotWrong(t *testing.T) {
 		t.Fatalf("%+v\n%s", f, diagText(ds))
 	}
 	text := diagText(ds)
-	for _, want := range []string{
+	wantIn(t, text,
 		`initiators.allow:1:5: warning: 10.1.2.3/32: IET never matched a /32 item (its mask arithmetic overflows); here it matches 10.1.2.3`,
 		`initiators.allow:1:18: warning: 0.0.0.0/0: IET matched only the address 0.0.0.0 with a /0 item; here it matches every IPv4 address`,
 		`initiators.allow:1:29: warning: [::1]/128: IET never matched a /128 item; here it matches ::1`,
-	} {
-		if !strings.Contains(text, want) {
-			t.Errorf("no %q in\n%s", want, text)
-		}
-	}
+	)
 	if n := strings.Count(text, "warning"); n != 3 {
 		t.Errorf("%d warnings, want 3 (/64 and /8 are fine):\n%s", n, text)
 	}
@@ -1280,5 +1256,15 @@ func TestSecretBothWaysWarned(t *testing.T) {
 	}
 	if _, ok := (config.Auth{Incoming: []config.Account{{User: "u", Secret: "s"}}, MutualWithIncoming: true}).SecretBothWays(); ok {
 		t.Error("NetBSD's mutual-with-incoming rule reported as a secret used both ways")
+	}
+}
+
+// wantIn fails t for each of wants that text (diagnostics) lacks.
+func wantIn(t *testing.T, text string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %q in\n%s", want, text)
+		}
 	}
 }
