@@ -201,6 +201,21 @@ func (p *prState) persist() error {
 	return nil
 }
 
+// noteKeptPRState logs, for a LUN a reload removed, that its APTPL state
+// file stays: a LUN of that number added back (even on another medium,
+// since it gets the same identity) has those registrations again, as the
+// same LUN after a power loss would. Fencing is not dropped by a LUN
+// going missing for a while; removing the file drops it.
+func (l *lun) noteKeptPRState() {
+	l.mu.Lock()
+	path, saved := l.pr.path, l.pr.saved != nil
+	l.mu.Unlock()
+	if saved {
+		l.t.log.WithFields(logrus.Fields{"lun": l.num, "file": path}).
+			Info("LUN removed; its persistent reservations (APTPL) stay in the state file and apply again if the LUN is added back: remove the file to drop them")
+	}
+}
+
 // writeState and removeState are statefile's (a test makes them fail).
 var (
 	writeState  = statefile.Write
@@ -396,7 +411,10 @@ func (c *cmdCtx) prIn() Result {
 	case 2: // REPORT CAPABILITIES
 		d := make([]byte, 8)
 		putBE16(d, 8)
-		d[2] = 0x10 // CRH
+		// CRH, and ATP_C: a target has one target port (TPGT 1), so a
+		// registration with ALL_TG_PT=1 is one on that port, which the
+		// REGISTER service actions make whatever the bit says.
+		d[2] = 0x10 | 0x04
 		if p.path != "" {
 			d[2] |= 0x01 // PTPL_C: a state directory keeps APTPL state
 		}
@@ -477,6 +495,8 @@ func (c *cmdCtx) prOutApply(abort *[]string) (r Result) {
 	}
 	prm := c.cmd.DataOut[:24]
 	rk, sak := be64(prm[0:]), be64(prm[8:])
+	// ALL_TG_PT (prm[20] bit 2) needs nothing: the I_T nexus's target
+	// port is the target's only one (ATP_C=1 in REPORT CAPABILITIES).
 	specIPT, aptpl := prm[20]&0x08 != 0, prm[20]&0x01 != 0
 	if specIPT {
 		return c.fail(invalidParam(20, 3))

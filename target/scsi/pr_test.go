@@ -331,3 +331,40 @@ func TestReservationClassesOfNonMediumCommands(t *testing.T) {
 		}
 	}
 }
+
+// A target has one target port, so REPORT CAPABILITIES says ATP_C=1 and
+// a REGISTER with ALL_TG_PT=1 registers the nexus as one without it
+// would (SPC-4 6.17.2: a device server without ATP_C would refuse it).
+func TestRegisterAllTargetPorts(t *testing.T) {
+	tg, a, b := newTestTarget(t, nil)
+	rc := cdb(0x5e, 10)
+	rc[1] = 2
+	binary.BigEndian.PutUint16(rc[7:], 8)
+	if r := run(tg, a, rc, nil); r.Status != StatusGood || r.Data[2]&0x04 == 0 {
+		t.Fatalf("REPORT CAPABILITIES: ATP_C not set: %+v", r)
+	}
+	for _, sa := range []byte{0, 6} {
+		c, p := prOut(sa, 0, 0, 0xa1+uint64(sa))
+		p[20] |= 0x04
+		n := a
+		if sa == 6 {
+			n = b
+		}
+		if r := run(tg, n, c, p); r.Status != StatusGood {
+			t.Fatalf("service action %d with ALL_TG_PT=1: %+v", sa, r)
+		}
+	}
+	want := "00 00 00 02 00 00 00 10 00 00 00 00 00 00 00 a1 00 00 00 00 00 00 00 a7 / 00 00 00 02 00 00 00 00"
+	if got := prView(t, tg, a); got != want {
+		t.Fatalf("keys after ALL_TG_PT registrations:\n%s\nwant\n%s", got, want)
+	}
+	// The registration is the nexus's: it reserves and writes as any.
+	c, p := prOut(1, prWE, 0xa1, 0)
+	p[20] |= 0x04 // ignored outside REGISTER
+	if r := run(tg, a, c, p); r.Status != StatusGood {
+		t.Fatalf("reserve by an ALL_TG_PT registrant: %+v", r)
+	}
+	if r := run(tg, b, rw16(0x8a, 0, 1, 0), make([]byte, 512)); r.Status != StatusReservationConflict {
+		t.Fatalf("b wrote under a's Write Exclusive: %+v", r)
+	}
+}

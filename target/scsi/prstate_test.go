@@ -400,3 +400,40 @@ func FuzzDecodePRState(f *testing.F) {
 		}
 	})
 }
+
+// A reload that removes a LUN with APTPL state says the file stays, and
+// the LUN added back has its registrations and reservation again.
+func TestRemovedLUNKeepsAPTPLState(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	tg, a, b, hook := newStateTarget(t, dir)
+	setupAPTPL(t, tg, a, b)
+	want := prView(t, tg, a)
+	full := tg.cfg
+	without := *full
+	without.LUNs = full.LUNs[1:]
+	if err := tg.Reconfigure(&without); err != nil {
+		t.Fatal(err)
+	}
+	file := prStatePath(dir, prTestTarget, 0)
+	var noted bool
+	for _, e := range hook.AllEntries() {
+		if e.Data["file"] == file && e.Data["lun"] == uint64(0) && strings.Contains(e.Message, "remove the file") {
+			noted = true
+		}
+	}
+	if !noted {
+		t.Fatalf("no log line names the kept state file %s:\n%s", file, logText(hook))
+	}
+	if strings.Contains(logText(hook), "lun=1") {
+		t.Fatalf("LUN 1 (no state) logged:\n%s", logText(hook))
+	}
+	if err := tg.Reconfigure(full); err != nil {
+		t.Fatal(err)
+	}
+	// The unit attentions of the reloads (REPORTED LUNS DATA HAS CHANGED).
+	for i := 0; i < 4 && run(tg, a, cdb(0, 6), nil).Status != StatusGood; i++ {
+	}
+	if got := prView(t, tg, a); got != want {
+		t.Fatalf("re-added LUN's reservations:\n%s\nwant\n%s", got, want)
+	}
+}

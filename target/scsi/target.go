@@ -425,6 +425,9 @@ func (t *Target) Reconfigure(cfg *config.Target) error {
 				t.log.WithError(err).WithField("lun", n).Warn("closing the old backing store")
 			}
 		}
+		if _, kept := next[n]; !kept {
+			l.noteKeptPRState()
+		}
 	}
 	for n, l := range next {
 		grown := false
