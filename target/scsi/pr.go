@@ -2,6 +2,7 @@ package scsi
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -69,10 +70,53 @@ type prFile struct {
 	APTPL      bool
 }
 
-// prStatePath is the state file of a LUN of target name under dir.
+// unsafeNameChars are what a state file name does not take from a target
+// name.
+var unsafeNameChars = regexp.MustCompile(`[^A-Za-z0-9._-]`)
+
+// prStatePath is the state file of a LUN of target name under dir: the
+// name readable (lower case, as iSCSI names compare; other characters
+// than letters, digits, '.', '-' and '_' become '_', at most 160 bytes
+// of it) and 64 bits of the SHA-256 of the lower-case name, so that two
+// targets never share a file (a:b and a_b did, before).
 func prStatePath(dir, name string, lunNum uint64) string {
-	safe := regexp.MustCompile(`[^A-Za-z0-9._-]`).ReplaceAllString(name, "_")
+	lower := strings.ToLower(name)
+	safe := unsafeNameChars.ReplaceAllString(lower, "_")
+	if len(safe) > 160 {
+		safe = safe[:160]
+	}
+	sum := sha256.Sum256([]byte(lower))
+	return filepath.Join(dir, fmt.Sprintf("%s.%x.lun%d.pr.json", safe, sum[:8], lunNum))
+}
+
+// prLegacyStatePath is where daemons before prStatePath kept the state
+// file: a name that targets a:b and a_b shared.
+func prLegacyStatePath(dir, name string, lunNum uint64) string {
+	safe := unsafeNameChars.ReplaceAllString(name, "_")
 	return filepath.Join(dir, fmt.Sprintf("%s.lun%d.pr.json", safe, lunNum))
+}
+
+// otherTargets reports whether the state file b is plainly of another
+// target than target: it names one, or its registrations are all on
+// another target's port. A legacy file name was shared by targets whose
+// names differ only in characters it replaced.
+func otherTargets(b []byte, target string) bool {
+	var f prFile
+	if json.Unmarshal(b, &f) != nil {
+		return false
+	}
+	if f.Version > 0 {
+		return f.Target != "" && !strings.EqualFold(f.Target, target)
+	}
+	if len(f.Order) == 0 {
+		return false
+	}
+	for _, k := range f.Order {
+		if _, port, _ := strings.Cut(k, "|"); strings.EqualFold(port, target) {
+			return false
+		}
+	}
+	return true
 }
 
 // decodePRState checks and decodes a state file for LUN lunNum of target
@@ -156,19 +200,40 @@ func (p *prState) init(t *Target, lunNum uint64) error {
 	}
 	p.target, p.lun = t.name, lunNum
 	p.path = prStatePath(t.opts.StateDir, t.name, lunNum)
-	b, err := statefile.Read(p.path)
+	from := p.path
+	b, err := statefile.Read(from)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		from = prLegacyStatePath(t.opts.StateDir, t.name, lunNum)
+		b, err = statefile.Read(from)
+		if errors.Is(err, fs.ErrNotExist) || err == nil && otherTargets(b, t.name) {
+			return nil
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("persistent reservation state: %w (fix or remove it)", err)
 	}
 	f, err := decodePRState(b, t.name, lunNum)
 	if err != nil {
-		return fmt.Errorf("persistent reservation state %s: %v (fix or remove it)", p.path, err)
+		return fmt.Errorf("persistent reservation state %s: %v (fix or remove it)", from, err)
 	}
 	p.Regs, p.Order, p.Holder, p.Type, p.APTPL, p.Generation = f.Regs, f.Order, f.Holder, f.Type, f.APTPL, f.Generation
-	p.saved = p.encode(p.target, p.lun)
+	if from == p.path {
+		p.saved = p.encode(p.target, p.lun)
+		return nil
+	}
+	// A legacy file moves to this LUN's own name: written there (synced)
+	// before the old one goes, so a crash in between leaves both, and
+	// the new one is read.
+	if err := p.persist(); err != nil {
+		return fmt.Errorf("persistent reservation state %s: moving it to %s: %w", from, p.path, err)
+	}
+	lg := t.log.WithFields(logrus.Fields{"lun": lunNum, "from": from, "file": p.path})
+	if err := removeState(from); err != nil {
+		// The new file is the one read from now on.
+		lg.WithError(err).Warn("persistent reservation state file copied to its new name; the old one could not be removed (remove it)")
+		return nil
+	}
+	lg.Info("persistent reservation state file moved to its new name")
 	return nil
 }
 

@@ -24,7 +24,12 @@ const prTestTarget = "iqn.2026-01.org.ietgo:unit"
 // hook collects the log. The power-on unit attentions are consumed.
 func newStateTarget(t *testing.T, dir string) (*Target, *Nexus, *Nexus, *test.Hook) {
 	t.Helper()
-	tc := config.NewTarget(1, prTestTarget)
+	return newNamedStateTarget(t, dir, prTestTarget)
+}
+
+func newNamedStateTarget(t *testing.T, dir, name string) (*Target, *Nexus, *Nexus, *test.Hook) {
+	t.Helper()
+	tc := config.NewTarget(1, name)
 	for n := uint64(0); n < 2; n++ {
 		tc.LUNs = append(tc.LUNs, &config.LUN{Number: n, Type: "fileio", IOMode: "wb", Store: &config.Store{Path: "mem"}})
 	}
@@ -435,5 +440,94 @@ func TestRemovedLUNKeepsAPTPLState(t *testing.T) {
 	}
 	if got := prView(t, tg, a); got != want {
 		t.Fatalf("re-added LUN's reservations:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// Targets whose names differ only in characters a file name does not take
+// (a:b and a_b) keep their states apart; one differing only in case is
+// the same target (iSCSI names compare without case) and has the file.
+func TestPRStateFileNamesDoNotCollide(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	const colon, under = "iqn.2026-01.org.ietgo:x:y", "iqn.2026-01.org.ietgo:x_y"
+	if prStatePath(dir, colon, 0) == prStatePath(dir, under, 0) {
+		t.Fatal("a:b and a_b share a state file name")
+	}
+	if prStatePath(dir, colon, 0) != prStatePath(dir, strings.ToUpper(colon), 0) {
+		t.Fatal("names differing in case have different state files")
+	}
+	if long := prStatePath(dir, "iqn.2026-01.org.ietgo:"+strings.Repeat("é", 100), 0); len(filepath.Base(long)) > 255 {
+		t.Fatalf("state file name of %d bytes", len(filepath.Base(long)))
+	}
+	tg, a, b, _ := newNamedStateTarget(t, dir, colon)
+	setupAPTPL(t, tg, a, b)
+	want := prView(t, tg, a)
+	tu, ua, _, _ := newNamedStateTarget(t, dir, under)
+	c, p := prOutAPTPL(0, 0, 0, 0xee, true)
+	if r := run(tu, ua, c, p); r.Status != StatusGood {
+		t.Fatalf("register on %s: %+v", under, r)
+	}
+	tg2, a2, _, hook := newNamedStateTarget(t, dir, strings.ToUpper(colon))
+	if len(tg2.luns) != 2 {
+		t.Fatalf("LUNs served after restart: %d\n%s", len(tg2.luns), logText(hook))
+	}
+	if got := prView(t, tg2, a2); got != want {
+		t.Fatalf("%s after %s registered:\n%s\nwant\n%s", colon, under, got, want)
+	}
+}
+
+// A state file under the name daemons before used (a:b and a_b shared
+// it) is read and moved to the LUN's own name; one of the other target
+// of that shared name is left alone.
+func TestLegacyPRStateFileMoves(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	const colon, under = "iqn.2026-01.org.ietgo:x:y", "iqn.2026-01.org.ietgo:x_y"
+	tg, a, b, _ := newNamedStateTarget(t, dir, colon)
+	setupAPTPL(t, tg, a, b)
+	want := prView(t, tg, a)
+	cur, legacy := prStatePath(dir, colon, 0), prLegacyStatePath(dir, colon, 0)
+	if legacy != prLegacyStatePath(dir, under, 0) {
+		t.Fatal("the legacy names of a:b and a_b differ: this test needs them shared")
+	}
+	if err := os.Rename(cur, legacy); err != nil {
+		t.Fatal(err)
+	}
+	// The other target of the shared legacy name: not its state.
+	tu, ua, _, hook := newNamedStateTarget(t, dir, under)
+	if len(tu.luns) != 2 {
+		t.Fatalf("%s kept a LUN out over %s's legacy file:\n%s", under, colon, logText(hook))
+	}
+	if got := prView(t, tu, ua); !strings.HasPrefix(got, "00 00 00 00 00 00 00 00 /") {
+		t.Fatalf("%s took %s's registrations: %s", under, colon, got)
+	}
+	if _, err := os.Stat(legacy); err != nil {
+		t.Fatalf("%s touched %s's legacy file: %v", under, colon, err)
+	}
+	tg2, a2, _, hook := newNamedStateTarget(t, dir, colon)
+	if got := prView(t, tg2, a2); got != want {
+		t.Fatalf("from the legacy file:\n%s\nwant\n%s\n%s", got, want, logText(hook))
+	}
+	if _, err := os.Stat(legacy); !os.IsNotExist(err) {
+		t.Fatalf("legacy file left after its move: %v", err)
+	}
+	if _, err := os.Stat(cur); err != nil {
+		t.Fatalf("no state file under the new name: %v", err)
+	}
+	if !strings.Contains(logText(hook), "moved to its new name") {
+		t.Fatalf("the move is not logged:\n%s", logText(hook))
+	}
+	// A version 0 file (no Target field) of the other target is told
+	// apart by its registrations' target port.
+	b0, err := os.ReadFile(cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f prFile
+	if err := json.Unmarshal(b0, &f); err != nil {
+		t.Fatal(err)
+	}
+	f.Version, f.Target, f.LUN = 0, "", 0
+	v0, _ := json.Marshal(f)
+	if !otherTargets(v0, under) || otherTargets(v0, colon) || otherTargets(v0, strings.ToUpper(colon)) {
+		t.Fatal("a version 0 file is not told apart by its registrations")
 	}
 }
