@@ -473,11 +473,11 @@ func TestMirrorWriteNeedsAHealthyMemberThatHasIt(t *testing.T) {
 func TestMirrorFailureSurvivesReopen(t *testing.T) {
 	const size = 64 << 10
 	dir := t.TempDir()
-	rec := mirrorStatePath(dir, "device0")
+	rec := mirrorStatePath(dir, "device0") // where useState(dir, "device0") keeps it
 	memA, memB := NewMemory(size), NewMemory(size)
 	a := NewFaulty(memA)
 	m := NewMirror(nil, MirrorMember{"ext0", a}, MirrorMember{"ext1", memB})
-	if err := m.useState(rec, "device0"); err != nil {
+	if err := m.useState(dir, "device0"); err != nil {
 		t.Fatal(err)
 	}
 	mustWrite(t, m, pattern(1, size), 0)
@@ -489,7 +489,7 @@ func TestMirrorFailureSurvivesReopen(t *testing.T) {
 	}
 	// Reopen on the same media; ext0 reads fine again but is stale.
 	m2 := NewMirror(nil, MirrorMember{"ext0", memA}, MirrorMember{"ext1", memB})
-	if err := m2.useState(rec, "device0"); err != nil {
+	if err := m2.useState(dir, "device0"); err != nil {
 		t.Fatal(err)
 	}
 	h := m2.Health()
@@ -500,7 +500,7 @@ func TestMirrorFailureSurvivesReopen(t *testing.T) {
 	// Once the administrator removed the record, both serve again.
 	os.Remove(rec)
 	m3 := NewMirror(nil, MirrorMember{"ext0", memA}, MirrorMember{"ext1", memB})
-	if err := m3.useState(rec, "device0"); err != nil {
+	if err := m3.useState(dir, "device0"); err != nil {
 		t.Fatal(err)
 	}
 	if m3.Degraded() {
@@ -511,7 +511,7 @@ func TestMirrorFailureSurvivesReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	m4 := NewMirror(nil, MirrorMember{"ext0", memA}, MirrorMember{"ext1", memB})
-	if err := m4.useState(rec, "device0"); err != nil {
+	if err := m4.useState(dir, "device0"); err != nil {
 		t.Fatal(err)
 	}
 	if h := m4.Health(); !h[0].Failed || h[1].Failed {
@@ -520,7 +520,7 @@ func TestMirrorFailureSurvivesReopen(t *testing.T) {
 	if err := os.WriteFile(rec, []byte("{not json"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := NewMirror(nil, MirrorMember{"ext0", memA}, MirrorMember{"ext1", memB}).useState(rec, "device0"); err == nil {
+	if err := NewMirror(nil, MirrorMember{"ext0", memA}, MirrorMember{"ext1", memB}).useState(dir, "device0"); err == nil {
 		t.Fatal("a corrupt record was accepted")
 	}
 }
@@ -560,4 +560,46 @@ type jitterStore struct {
 func (j jitterStore) WriteAt(p []byte, off int64) (int, error) {
 	time.Sleep(time.Duration((off/512*j.seed)%7) * 20 * time.Microsecond)
 	return j.Store.WriteAt(p, off)
+}
+
+// Devices d/1 and d_1 keep their records apart. A record under the name
+// daemons before used (which they shared) is moved to its device's own
+// name; the other device of that name leaves it alone.
+func TestMirrorRecordNames(t *testing.T) {
+	dir := t.TempDir()
+	if mirrorStatePath(dir, "device/1") == mirrorStatePath(dir, "device_1") {
+		t.Fatal("device/1 and device_1 share a record name")
+	}
+	legacy := mirrorLegacyStatePath(dir, "device/1")
+	if legacy != mirrorLegacyStatePath(dir, "device_1") {
+		t.Fatal("the legacy names differ: this test needs them shared")
+	}
+	if err := os.WriteFile(legacy, []byte(`{"device":"device/1","failed":[{"member":"ext0"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	open := func(device string) *MirrorStore {
+		m := NewMirror(nil, MirrorMember{"ext0", NewMemory(4096)}, MirrorMember{"ext1", NewMemory(4096)})
+		if err := m.useState(dir, device); err != nil {
+			t.Fatalf("%s: %v", device, err)
+		}
+		return m
+	}
+	if open("device_1").Degraded() {
+		t.Fatal("device_1 took device/1's record")
+	}
+	if _, err := os.Stat(legacy); err != nil {
+		t.Fatalf("device_1 touched device/1's legacy record: %v", err)
+	}
+	if h := open("device/1").Health(); !h[0].Failed || h[1].Failed {
+		t.Fatalf("device/1 from its legacy record: %+v", h)
+	}
+	if _, err := os.Stat(legacy); !os.IsNotExist(err) {
+		t.Fatalf("legacy record left after its move: %v", err)
+	}
+	if h := open("device/1").Health(); !h[0].Failed {
+		t.Fatalf("device/1 from its moved record: %+v", h)
+	}
+	if open("device_1").Degraded() {
+		t.Fatal("device_1 took device/1's moved record")
+	}
 }

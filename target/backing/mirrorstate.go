@@ -44,8 +44,15 @@ type mirrorStateFile struct {
 	Failed []mirrorFailure `json:"failed"`
 }
 
-// mirrorStatePath is the record of device name under dir.
+// mirrorStatePath is the record of device name under dir (statefile.Name:
+// devices d/1 and d_1 do not share it).
 func mirrorStatePath(dir, device string) string {
+	return filepath.Join(dir, "raid1."+statefile.Name(device)+".json")
+}
+
+// mirrorLegacyStatePath is where daemons before mirrorStatePath kept the
+// record: a name devices d/1 and d_1 shared.
+func mirrorLegacyStatePath(dir, device string) string {
 	safe := strings.Map(func(r rune) rune {
 		if r == '/' || r == 0 || r == '\\' {
 			return '_'
@@ -92,9 +99,20 @@ func decodeMirrorState(b []byte, device string) (*mirrorStateFile, error) {
 // the members it names out of service, never the last one. A record
 // naming a member the mirror no longer has is kept in the file (the
 // member may come back under that name) and logged.
-func (m *MirrorStore) useState(path, device string) error {
+func (m *MirrorStore) useState(dir, device string) error {
+	path := mirrorStatePath(dir, device)
 	st := &mirrorState{path: path, device: device, since: map[string]mirrorFailure{}, written: map[string]bool{}}
-	b, err := statefile.Read(path)
+	from := path
+	b, err := statefile.Read(from)
+	if errors.Is(err, fs.ErrNotExist) {
+		from = mirrorLegacyStatePath(dir, device)
+		b, err = statefile.Read(from)
+		var other mirrorStateFile
+		if err == nil && json.Unmarshal(b, &other) == nil && other.Device != "" && other.Device != device {
+			// The record of the other device of a shared legacy name.
+			err = fs.ErrNotExist
+		}
+	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
@@ -102,7 +120,20 @@ func (m *MirrorStore) useState(path, device string) error {
 	default:
 		f, err := decodeMirrorState(b, device)
 		if err != nil {
-			return fmt.Errorf("mirror %s: failure record %s: %w (fix or remove it)", device, path, err)
+			return fmt.Errorf("mirror %s: failure record %s: %w (fix or remove it)", device, from, err)
+		}
+		if from != path {
+			// Written under its own name (synced) before the old one
+			// goes: a crash in between leaves both, and this one is read.
+			if err := statefile.Write(path, b); err != nil {
+				return fmt.Errorf("mirror %s: failure record %s: moving it to %s: %w", device, from, path, err)
+			}
+			lg := m.log.WithFields(logrus.Fields{"from": from, "record": path})
+			if err := statefile.Remove(from); err != nil {
+				lg.WithError(err).Warn("mirror failure record copied to its new name; the old one could not be removed (remove it)")
+			} else {
+				lg.Info("mirror failure record moved to its new name")
+			}
 		}
 		for _, r := range f.Failed {
 			st.since[r.Member] = r

@@ -160,7 +160,7 @@ func (o opener) open(st *config.Store) (Store, error) {
 		m := NewMirror(o.log.WithField("device", st.Name), mm...)
 		m.name = st.Name
 		if o.stateDir != "" && !o.probe {
-			if err := m.useState(mirrorStatePath(o.stateDir, storeName(st)), storeName(st)); err != nil {
+			if err := m.useState(o.stateDir, storeName(st)); err != nil {
 				m.Close()
 				return nil, err
 			}

@@ -2,7 +2,6 @@ package scsi
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -74,19 +73,12 @@ type prFile struct {
 // name.
 var unsafeNameChars = regexp.MustCompile(`[^A-Za-z0-9._-]`)
 
-// prStatePath is the state file of a LUN of target name under dir: the
-// name readable (lower case, as iSCSI names compare; other characters
-// than letters, digits, '.', '-' and '_' become '_', at most 160 bytes
-// of it) and 64 bits of the SHA-256 of the lower-case name, so that two
-// targets never share a file (a:b and a_b did, before).
+// prStatePath is the state file of a LUN of target name under dir, named
+// after the name in lower case (iSCSI names compare without case) by
+// statefile.Name, so that two targets never share a file (a:b and a_b
+// did, before).
 func prStatePath(dir, name string, lunNum uint64) string {
-	lower := strings.ToLower(name)
-	safe := unsafeNameChars.ReplaceAllString(lower, "_")
-	if len(safe) > 160 {
-		safe = safe[:160]
-	}
-	sum := sha256.Sum256([]byte(lower))
-	return filepath.Join(dir, fmt.Sprintf("%s.%x.lun%d.pr.json", safe, sum[:8], lunNum))
+	return filepath.Join(dir, fmt.Sprintf("%s.lun%d.pr.json", statefile.Name(strings.ToLower(name)), lunNum))
 }
 
 // prLegacyStatePath is where daemons before prStatePath kept the state

@@ -1,6 +1,7 @@
 package statefile
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -104,4 +105,23 @@ func Read(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: more than a state file holds (%d bytes)", path, MaxSize)
 	}
 	return b, nil
+}
+
+// Name is a file name part for a state of key: readable (key with every
+// byte but letters, digits, '.', '-' and '_' turned into '_', at most 160
+// bytes of it) and unique, by 64 bits of key's SHA-256. Keys that differ
+// only in the bytes replaced ("a:b", "a_b") get different names, and the
+// whole name, with a short prefix and suffix, fits a 255-byte file name.
+func Name(key string) string {
+	b := []byte(key)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	if len(b) > 160 {
+		b = b[:160]
+	}
+	sum := sha256.Sum256([]byte(key))
+	return fmt.Sprintf("%s.%x", b, sum[:8])
 }

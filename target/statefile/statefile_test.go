@@ -82,3 +82,19 @@ func TestWriteAndRemoveErrors(t *testing.T) {
 		t.Fatalf("directory holds %d entries", len(es))
 	}
 }
+
+func TestNameIsReadableUniqueAndBounded(t *testing.T) {
+	a, b := Name("iqn.2026-01.org.x:a:b"), Name("iqn.2026-01.org.x:a_b")
+	if a == b {
+		t.Fatalf("a:b and a_b both %s", a)
+	}
+	if !strings.HasPrefix(a, "iqn.2026-01.org.x_a_b.") {
+		t.Fatalf("not readable: %s", a)
+	}
+	if n := Name(strings.Repeat("\u00e9/", 200)); len(n) > 180 || strings.ContainsAny(n, "/\x00") {
+		t.Fatalf("name of %d bytes: %q", len(n), n)
+	}
+	if Name("..") == ".." || strings.Contains(Name("../x"), "/") {
+		t.Fatal("a name escapes its directory")
+	}
+}
