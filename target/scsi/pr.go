@@ -69,9 +69,9 @@ type prFile struct {
 	APTPL      bool
 }
 
-// unsafeNameChars are what a state file name does not take from a target
-// name.
-var unsafeNameChars = regexp.MustCompile(`[^A-Za-z0-9._-]`)
+// legacyUnsafeChars are what a legacy state file name did not take from a
+// target name (prLegacyStatePath; statefile.Name keeps the same set).
+var legacyUnsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]`)
 
 // prStatePath is the state file of a LUN of target name under dir, named
 // after the name in lower case (iSCSI names compare without case) by
@@ -84,7 +84,7 @@ func prStatePath(dir, name string, lunNum uint64) string {
 // prLegacyStatePath is where daemons before prStatePath kept the state
 // file: a name that targets a:b and a_b shared.
 func prLegacyStatePath(dir, name string, lunNum uint64) string {
-	safe := unsafeNameChars.ReplaceAllString(name, "_")
+	safe := legacyUnsafeChars.ReplaceAllString(name, "_")
 	return filepath.Join(dir, fmt.Sprintf("%s.lun%d.pr.json", safe, lunNum))
 }
 
