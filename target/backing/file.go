@@ -228,12 +228,32 @@ func OpensMode(m fs.FileMode) bool {
 // until fn returns; after Close it returns os.ErrClosed without running
 // fn.
 func (s *FileStore) control(fn func(fd int) error) error {
-	var ferr error
-	if err := s.raw.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
+	c := controlCalls.Get().(*controlCall)
+	c.fn = fn
+	err := s.raw.Control(c.call)
+	ferr := c.err
+	*c = controlCall{call: c.call}
+	controlCalls.Put(c)
+	if err != nil {
 		return err
 	}
 	return ferr
 }
+
+// controlCall carries a control call's function and error. Pooled with
+// its bound method value, so that a sync on the write path allocates
+// nothing (a closure handed to RawConn.Control escapes).
+type controlCall struct {
+	fn   func(fd int) error
+	err  error
+	call func(fd uintptr)
+}
+
+var controlCalls = sync.Pool{New: func() any {
+	c := &controlCall{}
+	c.call = func(fd uintptr) { c.err = c.fn(int(fd)) }
+	return c
+}}
 
 // errDirectRefused says O_DIRECT was refused at open (e.g. tmpfs).
 var errDirectRefused = errors.New("O_DIRECT refused")
