@@ -367,6 +367,9 @@ func (s *Server) Reload(cfg *config.Config) error {
 		ss.close()
 	}
 	for _, r := range removed {
+		if n, ok := r.dev.(interface{ NoteRemoved() }); ok {
+			n.NoteRemoved()
+		}
 		s.closeTarget(r)
 	}
 	return nil

@@ -258,7 +258,8 @@ func (p *prState) persist() error {
 	return nil
 }
 
-// noteKeptPRState logs, for a LUN a reload removed, that its APTPL state
+// noteKeptPRState logs, for a LUN a reload removed (alone or with its
+// target), that its APTPL state
 // file stays: a LUN of that number added back (even on another medium,
 // since it gets the same identity) has those registrations again, as the
 // same LUN after a power loss would. Fencing is not dropped by a LUN

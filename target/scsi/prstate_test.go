@@ -531,3 +531,20 @@ func TestLegacyPRStateFileMoves(t *testing.T) {
 		t.Fatal("a version 0 file is not told apart by its registrations")
 	}
 }
+
+// A target a reload removes says which state files its LUNs leave.
+func TestRemovedTargetNotesAPTPLState(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	tg, a, b, hook := newStateTarget(t, dir)
+	setupAPTPL(t, tg, a, b)
+	tg.NoteRemoved()
+	var files []any
+	for _, e := range hook.AllEntries() {
+		if strings.Contains(e.Message, "remove the file") {
+			files = append(files, e.Data["file"])
+		}
+	}
+	if len(files) != 1 || files[0] != prStatePath(dir, prTestTarget, 0) {
+		t.Fatalf("kept state files logged: %v\n%s", files, logText(hook))
+	}
+}

@@ -511,6 +511,16 @@ func mediumKey(l *config.LUN) string {
 	return storeTree(l.Store, false)
 }
 
+// NoteRemoved is called when a reload removes the target: it logs the
+// state files its LUNs leave behind (noteKeptPRState).
+func (t *Target) NoteRemoved() {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	for _, l := range t.luns {
+		l.noteKeptPRState()
+	}
+}
+
 // Close closes every backing store, each once the commands executing on
 // it are done.
 func (t *Target) Close() error {
