@@ -156,6 +156,7 @@ func FuzzLoadIET(f *testing.F) {
 		"#IncomingUser nwsmith secretsecret\nLun 0 /dev/sdb fileio\nAlias iscsitest01\n",
 		"Target t\nLun 1 Store=raid1(/a@1+2;raid0(/b;/c)),Create=Yes\nHeaderDigest CRC32C,None\n",
 		"Target t\nLun 2 Path=/a,Identity=netbsd,Vendor=ACME,Product=Disk,Revision=1,ScsiVersion=6,Removable=Yes,Offset=1M,Size=2M\n",
+		"Target t\nLun 0 Path=/a,NAA=Yes\nLun 1 Path=/b,Identity=netbsd,NAA=no\n",
 		// testdata/config/wild-iet/odd-case: values in another case, octal
 		"target t\r\n\tLUN 1 PATH=/b,IOMODE=WB\r\n\tLun 2 Path=/c,IOMode=rw\n\tinitialr2t no\n\theaderdigest crc32c\n\tqueuedcommands 064\n\tNOPInterval 5",
 	} {
@@ -1266,5 +1267,26 @@ func wantIn(t *testing.T, text string, wants ...string) {
 		if !strings.Contains(text, want) {
 			t.Errorf("no %q in\n%s", want, text)
 		}
+	}
+}
+
+// NAA=Yes|No (ours) sets the LUN's NAA designator either way, renders
+// back, and any other value is an error naming it.
+func TestLunNAA(t *testing.T) {
+	cfg, ds, err := LoadBytes("t.conf", []byte("Target t\nLun 0 Path=/a,NAA=Yes\nLun 1 Path=/b,Identity=netbsd,NAA=no\nLun 2 Path=/c\n"), LoadOptions{Dialect: config.DialectIET, ACLDir: t.TempDir()})
+	if err != nil || len(ds) != 0 {
+		t.Fatalf("%v %v", err, ds)
+	}
+	ls := cfg.Targets[0].LUNs
+	if ls[0].NAA == nil || !*ls[0].NAA || ls[1].NAA == nil || *ls[1].NAA || ls[2].NAA != nil {
+		t.Fatalf("NAA: %v %v %v", ls[0].NAA, ls[1].NAA, ls[2].NAA)
+	}
+	text := RenderIET(cfg)
+	if !strings.Contains(text, "Lun 0 Path=/a,Type=fileio,NAA=Yes") || !strings.Contains(text, "Identity=netbsd,NAA=No") || strings.Count(text, "NAA=") != 2 {
+		t.Fatalf("rendered:\n%s", text)
+	}
+	_, ds, err = LoadBytes("t.conf", []byte("Target t\nLun 0 Path=/a,NAA=maybe\n"), LoadOptions{Dialect: config.DialectIET, ACLDir: t.TempDir()})
+	if err == nil || !strings.Contains(ds.Error(), "t.conf:2:") || !strings.Contains(ds.Error(), `NAA must be Yes or No, not "maybe"`) {
+		t.Fatalf("NAA=maybe: %v\n%v", err, ds)
 	}
 }

@@ -47,6 +47,8 @@
 //	                  loads, PREVENT ALLOW MEDIUM REMOVAL applies
 //	Identity=iet|netbsd  whose INQUIRY defaults (vendor, product, NAA
 //	                  designator) the LUN reports; ietd-migrate writes netbsd
+//	NAA=Yes|No        an NAA designator in VPD page 0x83 besides the T10 one
+//	                  (default: the identity's, IET no, NetBSD yes)
 //	Offset=BYTES      the LUN starts BYTES into Path
 //	Size=BYTES        the LUN is BYTES long (default: up to the end)
 //	Create=Yes        create a missing file (sparse, extended to Offset+Size)

@@ -502,7 +502,7 @@ var lunKeys = map[string]bool{
 	// our extensions
 	"vendor": true, "product": true, "revision": true, "scsiversion": true,
 	"offset": true, "size": true, "store": true, "create": true, "removable": true,
-	"identity": true,
+	"identity": true, "naa": true,
 }
 
 func (l *ietLowerer) lun(ll *ietconf.LunLine) {
@@ -657,6 +657,13 @@ func (l *ietLowerer) lunParams(ll *ietconf.LunLine, lun *config.LUN) bool {
 		default:
 			bad(p, "Identity must be iet or netbsd, not %q", p.Value)
 		}
+	}
+	if p := seen["naa"]; p != nil {
+		b, good := yesNo(p.Value)
+		if !good {
+			bad(p, "NAA must be Yes or No, not %q", p.Value)
+		}
+		lun.NAA = &b
 	}
 	if p := seen["removable"]; p != nil {
 		b, good := yesNo(p.Value)

@@ -180,6 +180,13 @@ func RenderLunParams(l *config.LUN) string {
 	if l.Identity != "" {
 		add("Identity", string(l.Identity))
 	}
+	if l.NAA != nil {
+		v := "No"
+		if *l.NAA {
+			v = "Yes"
+		}
+		add("NAA", v)
+	}
 	return strings.Join(ps, ",")
 }
 

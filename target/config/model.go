@@ -162,6 +162,13 @@ type LUN struct {
 	// UNIT can eject and load it, PREVENT ALLOW MEDIUM REMOVAL applies
 	// (our extension, Lun key Removable=Yes).
 	Removable bool
+	// NAA, when set, says whether VPD page 0x83 also holds an NAA
+	// (locally assigned) designator derived from the T10 one: nil is the
+	// identity's default (IET: no, NetBSD: yes). Windows failover cluster
+	// validation and ESXi's EXTENDED COPY want one; Linux takes it for
+	// the disk's WWID instead of the T10 one (our extension, Lun key
+	// NAA=Yes|No).
+	NAA *bool
 }
 
 // ReadOnly reports whether the LUN refuses writes.

@@ -173,3 +173,54 @@ func TestIdentityOverridesTheDialect(t *testing.T) {
 		t.Fatal("IET and NetBSD identities are the same: the test compares nothing")
 	}
 }
+
+// NAA=Yes gives an IET LUN, after IET's T10 designator unchanged, the NAA
+// designator (and target port designators) a NetBSD LUN has, and EXTENDED
+// COPY finds it by that designator; NAA=No takes it from a NetBSD LUN.
+// Changing it by reload raises INQUIRY DATA HAS CHANGED.
+func TestNAAOption(t *testing.T) {
+	yes, no := true, false
+	const name = "iqn.2001-04.com.example:storage.disk2.sys1.xyz"
+	tg, n := identityTarget(t, config.DialectIET, name, memLUN(0, nil), memLUN(1, func(l *config.LUN) { l.NAA = &yes }))
+	plain, with := vpdOf(t, tg, n, 0, 0x83), vpdOf(t, tg, n, 1, 0x83)
+	t10 := func(p []byte) []byte { return p[4 : 4+4+24] }
+	naaOf := func(p []byte) []byte {
+		for i := 4; i+4 <= len(p); i += 4 + int(p[i+3]) {
+			if p[i+1]&0x3f == 0x03 {
+				return p[i+4 : i+4+int(p[i+3])]
+			}
+		}
+		return nil
+	}
+	if naaOf(plain) != nil || len(plain) != 32 {
+		t.Fatalf("IET LUN without NAA= has more than IET's designator: % x", plain)
+	}
+	d := naaOf(with)
+	if len(d) != 8 || d[0]>>4 != 3 {
+		t.Fatalf("NAA=Yes: no NAA 3h designator: % x", with)
+	}
+	if with[8] != 'I' || !bytes.Equal(t10(with)[4:12], t10(plain)[4:12]) || !bytes.Equal(t10(with)[12:], tg.lun(1).ident().t10()[8:]) {
+		t.Fatalf("NAA=Yes changed the T10 designator: % x", t10(with))
+	}
+	field := make([]byte, 20)
+	copy(field, d)
+	if ds := tg.lun(1).luDesignators(); len(ds) != 2 || !ds[1].matches(3, 8, field) {
+		t.Fatalf("EXTENDED COPY designators of the NAA=Yes LUN: %+v", ds)
+	}
+	nb, nn := identityTarget(t, config.DialectNetBSD, name, memLUN(0, func(l *config.LUN) { l.NAA = &no }))
+	if p := vpdOf(t, nb, nn, 0, 0x83); naaOf(p) != nil || len(p) != 32 {
+		t.Fatalf("NetBSD LUN with NAA=No: % x", p)
+	}
+	// Turned on by a reload: the initiators are told.
+	cfg := *tg.cfg
+	cfg.LUNs = []*config.LUN{memLUN(0, func(l *config.LUN) { l.NAA = &yes }), memLUN(1, func(l *config.LUN) { l.NAA = &yes })}
+	if err := tg.Reconfigure(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	if r := tg.Execute(t.Context(), &Command{Nexus: n, LUN: 0, CDB: cdb(0, 6)}); senseASC(r) != ascInquiryDataChanged {
+		t.Fatalf("NAA turned on by reload, no INQUIRY DATA HAS CHANGED: %+v", r)
+	}
+	if naaOf(vpdOf(t, tg, n, 0, 0x83)) == nil {
+		t.Fatal("NAA=Yes by reload not in force")
+	}
+}

@@ -111,7 +111,7 @@ func newIdentity(t *Target, lc *config.LUN) *identity {
 	if id.serial == "" {
 		id.serial = hex.EncodeToString(raw[:])
 	}
-	if netbsd {
+	if netbsd && lc.NAA == nil || lc.NAA != nil && *lc.NAA {
 		id.naa = naaLocal(id.t10())
 	}
 	return id
