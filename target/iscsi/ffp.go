@@ -190,6 +190,7 @@ func (c *conn) handleCommand(h *pdu.BHS) error {
 			c.reject(h, rejectInvalidPDU)
 			return nil
 		}
+		ss.enterTaskSet(t)
 		if t.edtl > maxCommandBuffer {
 			// Refuse absurd transfers instead of allocating them.
 			c.failTask(t, 0x05, 0x24, 0x00) // ILLEGAL REQUEST, INVALID FIELD IN CDB
@@ -261,6 +262,7 @@ func (c *conn) handleCommand(h *pdu.BHS) error {
 		c.reject(h, rejectInvalidPDU)
 		return nil
 	}
+	ss.enterTaskSet(t)
 	if complete {
 		ss.dispatch(t)
 		return nil
