@@ -851,7 +851,9 @@ func (c *conn) handleTMF(h *pdu.BHS) error {
 	switch fn {
 	case scsi.TMFAbortTask:
 		rtt := h.TTT()
-		victims := ss.matchTasks(func(t *task) bool { return t.itt == rtt })
+		// The task is named by its I_T_L_Q nexus (SAM-5 7.2): a task
+		// with that tag on another LUN is not the one referenced.
+		victims := ss.matchTasks(func(t *task) bool { return t.itt == rtt && t.lun == lun })
 		response := byte(tmfComplete)
 		if len(victims) == 0 {
 			response = ss.receiveUnseen(h.U32(pdu.OffMaxCmdSN), h.CmdSN())

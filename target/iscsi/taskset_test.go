@@ -207,3 +207,29 @@ func TestSessionEndLeavesTaskSet(t *testing.T) {
 		t.Fatalf("%d task sets registered with one session on one LUN, want 1", n)
 	}
 }
+
+// ABORT TASK names the task by LUN and tag: a task with the tag on
+// another LUN is not aborted ("Task does not exist"); on its own LUN it
+// is ("Function complete") and never answers.
+func TestAbortTaskMatchesLUN(t *testing.T) {
+	cfg, _ := basicConfig()
+	disk := newFakeDisk(1 << 20)
+	disk.block = make(chan struct{})
+	ts := startServer(t, cfg, disk)
+	r := dialRaw(t, ts.addr, normalKeys())
+	r.cmdAttr(1, 1, cdbRead1, 512, true, scsi.Simple)
+	waitExecs(t, disk, 1)
+	// Immediate TMFs carrying CmdSN 2 with RefCmdSN 1 (the READ, already
+	// received): on LUN 3 the referenced task does not exist.
+	r.tmf(1, 900, 2, 1, 1, 3, true)
+	r.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if p := r.recv(); p.Opcode() != pdu.OpTMFResp || p.ITT() != 900 || p.BHS[2] != tmfNoTask {
+		t.Fatalf("ABORT TASK on another LUN: %s response %d, want 1", pdu.Describe(&p.BHS), p.BHS[2])
+	}
+	r.tmf(1, 901, 2, 1, 1, 0, true)
+	if p := r.recv(); p.Opcode() != pdu.OpTMFResp || p.ITT() != 901 || p.BHS[2] != tmfComplete {
+		t.Fatalf("ABORT TASK on the task's LUN: %s response %d, want 0", pdu.Describe(&p.BHS), p.BHS[2])
+	}
+	r.cmdAttr(2, 2, cdbTUR, 0, false, scsi.Simple)
+	r.recvResp(2, "TUR after the abort") // the aborted READ does not answer
+}

@@ -67,3 +67,15 @@ func TestNACABitRefused(t *testing.T) {
 		t.Fatalf("the WRITE with NACA wrote: status %d byte %#x", r.Status, r.Data[0])
 	}
 }
+
+// CLEAR ACA: complete (there is never an ACA to clear) on a LUN that
+// exists, "LUN does not exist" on one that does not.
+func TestClearACAResponse(t *testing.T) {
+	tg, a, _ := newTestTarget(t, nil)
+	if r := tg.TaskManagement(TMFClearACA, 0, a); r != 0 {
+		t.Fatalf("CLEAR ACA on LUN 0: %d, want 0", r)
+	}
+	if r := tg.TaskManagement(TMFClearACA, 5, a); r != 2 {
+		t.Fatalf("CLEAR ACA on a missing LUN: %d, want 2 (LUN does not exist)", r)
+	}
+}
