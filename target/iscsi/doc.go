@@ -11,7 +11,10 @@
 // BufferOffset, and complete commands go to a bounded set of per-session
 // workers (QueuedCommands goroutines) that call the Device, in CmdSN
 // order: a command beyond a CmdSN gap is held until the gap fills, and a
-// task-set TMF beyond one waits for the commands below it. Immediate
+// task-set TMF beyond one waits for the commands below it. Task
+// attributes are kept per LUN, over every session (taskset.go): an
+// ORDERED command waits for the older ones and holds back the newer, a
+// HEAD OF QUEUE one starts at once. Immediate
 // commands (outside the window) are bounded per session. Responses are
 // queued to the writer, which owns StatSN, splits read data into Data-In
 // PDUs at the initiator's MaxRecvDataSegmentLength (capped by

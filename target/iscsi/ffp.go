@@ -190,6 +190,7 @@ func (c *conn) handleCommand(h *pdu.BHS) error {
 			c.reject(h, rejectInvalidPDU)
 			return nil
 		}
+		ss.enterTaskSet(t)
 		if t.edtl > maxCommandBuffer {
 			// Refuse absurd transfers instead of allocating them.
 			c.failTask(t, 0x05, 0x24, 0x00) // ILLEGAL REQUEST, INVALID FIELD IN CDB
@@ -261,6 +262,7 @@ func (c *conn) handleCommand(h *pdu.BHS) error {
 		c.reject(h, rejectInvalidPDU)
 		return nil
 	}
+	ss.enterTaskSet(t)
 	if complete {
 		ss.dispatch(t)
 		return nil
@@ -849,7 +851,9 @@ func (c *conn) handleTMF(h *pdu.BHS) error {
 	switch fn {
 	case scsi.TMFAbortTask:
 		rtt := h.TTT()
-		victims := ss.matchTasks(func(t *task) bool { return t.itt == rtt })
+		// The task is named by its I_T_L_Q nexus (SAM-5 7.2): a task
+		// with that tag on another LUN is not the one referenced.
+		victims := ss.matchTasks(func(t *task) bool { return t.itt == rtt && t.lun == lun })
 		response := byte(tmfComplete)
 		if len(victims) == 0 {
 			response = ss.receiveUnseen(h.U32(pdu.OffMaxCmdSN), h.CmdSN())

@@ -105,6 +105,10 @@ type Server struct {
 	// preempting holds the *scsi.Command of every PREEMPT AND ABORT
 	// waiting in AbortTasks (abort.go).
 	preempting sync.Map
+	// tsets are the task sets of the LUNs in use, by device and LUN
+	// (taskset.go); tsetMu is a leaf lock.
+	tsetMu sync.Mutex
+	tsets  map[taskSetKey]*taskSet
 	// loggingIn bounds connections in the login phase (MaxLoggingIn,
 	// shared max-min fairly when full); lastLoginFull is when refusing or evicting one
 	// was last logged.

@@ -60,8 +60,16 @@ type session struct {
 	// parked are task-set TMFs waiting for the commands below their
 	// CmdSN (RFC 7143 11.6.2: the affected tasks must be received).
 	parked []parkedTMF
-	ttt    uint32
-	ended  bool
+	// unentered are commands received beyond a CmdSN gap: they enter
+	// their LUN's task set in CmdSN order once ExpCmdSN passes them
+	// (release).
+	unentered []*task
+	ttt       uint32
+	ended     bool
+
+	// tsets caches the task sets of the LUNs the session used (reader
+	// only, then session.end).
+	tsets map[uint64]*taskSet
 
 	// released is set (by the reader, under mu) when ExpCmdSN moved
 	// while commands were held or TMFs parked; the reader then lets
@@ -194,9 +202,14 @@ func (ss *session) end() {
 			idle = append(idle, t)
 		}
 	}
+	for _, t := range all {
+		if t.dispatched.Load() && t.ungate() {
+			idle = append(idle, t) // held back by its task set
+		}
+	}
 	idle = append(idle, ss.held...)
 	clear(ss.held)
-	ss.held, ss.parked = nil, nil
+	ss.held, ss.parked, ss.unentered = nil, nil, nil
 	ss.mu.Unlock()
 	// Not under ss.mu: abort may wake a worker waiting for budget
 	// (memBudget.mu comes before session.mu).
@@ -210,6 +223,7 @@ func (ss *session) end() {
 		close(ss.work)
 		ss.workers.Wait()
 	}
+	ss.dropTaskSets()
 	if ss.dev != nil {
 		ss.dev.NexusDetach(ss.nexus)
 	}
@@ -288,7 +302,7 @@ func (ss *session) receiveLocked(sn uint32) bool {
 		exp++
 	}
 	ss.expCmdSN.Store(exp)
-	if len(ss.held) > 0 || len(ss.parked) > 0 {
+	if len(ss.held) > 0 || len(ss.parked) > 0 || len(ss.unentered) > 0 {
 		ss.released = true
 	}
 	return true
@@ -341,6 +355,25 @@ func (ss *session) release() {
 	ss.mu.Unlock()
 	for _, p := range due {
 		p.run()
+	}
+	ss.mu.Lock()
+	// Commands received beyond the gap enter their task sets now, in
+	// CmdSN order, before any of them may start.
+	var entering []*task
+	unentered := ss.unentered[:0]
+	for _, t := range ss.unentered {
+		if pdu.SNLess(t.cmdSN, exp) {
+			entering = append(entering, t)
+		} else {
+			unentered = append(unentered, t)
+		}
+	}
+	clear(ss.unentered[len(unentered):])
+	ss.unentered = unentered
+	ss.mu.Unlock()
+	slices.SortFunc(entering, func(a, b *task) int { return int(int32(a.cmdSN - b.cmdSN)) })
+	for _, t := range entering {
+		t.tset.enter(t)
 	}
 	ss.mu.Lock()
 	var ready []*task
@@ -401,7 +434,7 @@ func (ss *session) unhold(t *task) bool {
 // goroutine: finish copes with the reader still reading into t's buffer.
 func (ss *session) abortTask(t *task) {
 	t.abort()
-	if ss.unhold(t) || !t.dispatched.Load() {
+	if ss.unhold(t) || !t.dispatched.Load() || t.ungate() {
 		t.finish()
 	}
 }
@@ -564,8 +597,18 @@ func (ss *session) dispatch(t *task) {
 }
 
 // toWorkers queues a task for the workers, counted in executing until its
-// response is queued (or it ends without one).
+// response is queued (or it ends without one); a task its task set holds
+// back goes when the task holding it back ends (taskSet.leave).
 func (ss *session) toWorkers(t *task) {
+	if t.tset != nil {
+		t.ready.Store(true)
+		if !t.eligible.Load() || !t.sent.CompareAndSwap(false, true) {
+			if t.isAborted() && t.ungate() {
+				t.finish() // aborted while it became ready
+			}
+			return
+		}
+	}
 	ss.executing.Add(1)
 	ss.work <- t
 }
@@ -692,6 +735,18 @@ type task struct {
 	aborted   atomic.Bool
 	executing atomic.Bool // in run, between the abort check and Execute's return
 	slotFreed atomic.Bool
+
+	// The task's place in its LUN's task set (taskset.go): tsPrev,
+	// tsNext, tsLinked and tsLeft are under tset.mu. eligible: its
+	// task attribute lets it start; ready: its data and CmdSN turn are
+	// in (toWorkers); sent: claimed for the workers, or to be ended.
+	tset             *taskSet
+	tsPrev, tsNext   *task
+	tsLinked, tsLeft bool
+	eligible         atomic.Bool
+	ready            atomic.Bool
+	sent             atomic.Bool
+
 	responded bool
 	once      sync.Once
 }
@@ -750,6 +805,9 @@ func (t *task) finish() {
 			ss.srv.mem.releaseTask(ss, t, charged)
 		}
 		t.releaseSlot()
+		if t.tset != nil {
+			t.tset.leave(t) // may start tasks it held back
+		}
 		t.sig.end()
 	})
 }

@@ -395,6 +395,12 @@ func (c *cmdCtx) execute() Result {
 // false: r is the command's refusal.
 func (c *cmdCtx) admitLocked(d *opDesc) (r Result, ok bool) {
 	l, op := c.l, c.cdb[0]
+	if c.cmd.Attr > HeadOfQ {
+		// The ACA task attribute (INQUIRY reports NormACA 0: no ACA
+		// condition is ever established) and the reserved values: the
+		// command is refused before it enters the task set.
+		return c.fail(sense(keyIllegalRequest, ascInvalidFieldCDB)), false
+	}
 	if d == nil {
 		if hasServiceActions(op) {
 			return c.fail(invalidCDB(1, 4)), false
@@ -413,6 +419,11 @@ func (c *cmdCtx) admitLocked(d *opDesc) (r Result, ok bool) {
 	}
 	if len(c.cdb) < d.cdbLen {
 		return c.fail(senseInvalidOpcode), false
+	}
+	if ctl := d.cdbLen - 1; c.cdb[ctl]&0x04 != 0 {
+		// NACA set in the CONTROL byte while NormACA is 0 (SAM-5
+		// 5.2): INVALID FIELD IN CDB, pointing at the bit.
+		return c.fail(invalidCDB(ctl, 2)), false
 	}
 	if d.flags&fNoUA == 0 {
 		if a, ok := l.popUALocked(c.key); ok {

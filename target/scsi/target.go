@@ -255,6 +255,11 @@ func (t *Target) TaskManagement(fn TMF, lunNum uint64, nexus *Nexus) byte {
 		}
 		return 0
 	case TMFClearACA:
+		// No ACA condition is ever established (NormACA 0): nothing to
+		// clear, but the LUN must exist.
+		if t.lun(lunNum) == nil {
+			return 2
+		}
 		return 0
 	}
 	return 5
