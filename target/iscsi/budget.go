@@ -398,8 +398,11 @@ func (b *memBudget) force(ss *session, n int64) {
 func (b *memBudget) acquire(t *task, n int64) bool {
 	ss := t.ss
 	b.mu.Lock()
-	if b.fits(n) && (n <= smallCommand || b.waiters.head == nil) {
-		// The common case: no waiting.
+	if b.fits(n) && (n <= smallCommand || b.waiters.head == nil) || t.tset != nil && t.tset.barred.Load() {
+		// The common case: no waiting. Or a barrier is in the task
+		// set: a command that runs now is older than it or is it, and
+		// the commands it holds back keep their memory until it ended
+		// (grantBarred).
 		b.chargeLocked(ss, n)
 		b.mu.Unlock()
 		return true
@@ -426,6 +429,43 @@ func (b *memBudget) acquire(t *task, n int64) bool {
 	}
 	b.mu.Unlock()
 	return true
+}
+
+// grantBarred grants, beyond the limit if need be, every worker and
+// deferred write of task set s waiting for budget: they are older than a
+// barrier that just entered s (an ORDERED or HEAD OF QUEUE command), which
+// waits for them while the newer commands it holds back keep what they
+// hold (their data) until it ended, so the memory they wait for might
+// never come back. What it overdraws is bounded by the commands in
+// flight, and only while a barrier is in a task set.
+func (b *memBudget) grantBarred(s *taskSet) {
+	b.mu.Lock()
+	var chain, last *budgetWaiter
+	for w := b.waiters.head; w != nil; {
+		next := w.next
+		if w.t == nil || w.t.tset != s || w.kind == waitReader {
+			// The reader's command enters the set only once its data is
+			// in: it is newer than the barrier.
+			w = next
+			continue
+		}
+		b.unlinkLocked(w)
+		b.chargeLocked(w.ss, w.n)
+		w.granted = true
+		if w.kind == waitDeferred {
+			if last == nil {
+				chain = w
+			} else {
+				last.next = w
+			}
+			last = w
+		} else {
+			w.cond.Signal()
+		}
+		w = next
+	}
+	b.mu.Unlock()
+	runGrants(chain)
 }
 
 // wakeAborted wakes t if it waits in acquire (task.abort).

@@ -2,6 +2,7 @@ package iscsi
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/ietgo/ietd/target/pdu"
 	"github.com/ietgo/ietd/target/scsi"
@@ -38,7 +39,10 @@ type taskSet struct {
 	mu         sync.Mutex
 	head, tail *task
 	barriers   int // ORDERED and HEAD OF QUEUE tasks in the set
-	waiting    int // tasks in the set not yet eligible
+	// barred mirrors barriers > 0 for the data budget, which asks
+	// without taking mu (memBudget.acquire).
+	barred  atomic.Bool
+	waiting int // tasks in the set not yet eligible
 }
 
 type taskSetKey struct {
@@ -54,7 +58,17 @@ func barrier(t *task) bool {
 // enter adds t at the tail (the reader, in the order tasks are received).
 func (s *taskSet) enter(t *task) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	older := s.head != nil
+	s.enterLocked(t)
+	s.mu.Unlock()
+	if older && barrier(t) {
+		// The tasks before it must not wait for data budget that the
+		// tasks it holds back will keep until it ended.
+		t.ss.srv.mem.grantBarred(s)
+	}
+}
+
+func (s *taskSet) enterLocked(t *task) {
 	if t.tsLeft {
 		return // ended before its turn to enter came
 	}
@@ -77,6 +91,7 @@ func (s *taskSet) enter(t *task) {
 	t.tsLinked = true
 	if barrier(t) {
 		s.barriers++
+		s.barred.Store(true)
 	}
 	if eligible {
 		t.eligible.Store(true)
@@ -108,6 +123,7 @@ func (s *taskSet) leave(t *task) {
 	t.tsPrev, t.tsNext = nil, nil
 	if barrier(t) {
 		s.barriers--
+		s.barred.Store(s.barriers > 0)
 	}
 	if !t.eligible.Load() {
 		s.waiting--

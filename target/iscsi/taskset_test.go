@@ -233,3 +233,37 @@ func TestAbortTaskMatchesLUN(t *testing.T) {
 	r.cmdAttr(2, 2, cdbTUR, 0, false, scsi.Simple)
 	r.recvResp(2, "TUR after the abort") // the aborted READ does not answer
 }
+
+// An older command waiting for data budget is not left behind an ORDERED
+// one: the newer commands the ORDERED holds back keep their memory until
+// it ended, so the older one overdraws (memBudget.grantBarred) instead of
+// waiting for memory that would never come back. Before, this READ of the
+// whole budget waited for the held-back WRITE's 64 KiB forever.
+func TestOrderedDoesNotStarveOlderOfBudget(t *testing.T) {
+	cfg, _ := basicConfig()
+	disk := newFakeDisk(1 << 20)
+	disk.block = make(chan struct{})
+	ts := startServerWith(t, cfg, disk, Options{MaxDataInFlight: 256 << 10})
+	r := dialRaw(t, ts.addr, normalKeys())
+	read := func(blocks uint16) []byte { return []byte{0x28, 0, 0, 0, 0, 0, 0, byte(blocks >> 8), byte(blocks), 0} }
+	r.cmdAttr(1, 1, read(256), 128<<10, true, scsi.Simple) // runs, holding half the budget
+	waitExecs(t, disk, 1)
+	r.cmdAttr(2, 2, read(512), 256<<10, true, scsi.Simple) // the whole budget: waits
+	time.Sleep(50 * time.Millisecond)
+	r.cmdAttr(3, 3, cdbTUR, 0, false, scsi.Ordered)
+	write := []byte{0x2a, 0, 0, 0, 0x08, 0, 0, 0, 128, 0} // 64 KiB at LBA 2048
+	r.cmdAt(4, 4, write, 64<<10, false, false, make([]byte, 64<<10))
+	time.Sleep(100 * time.Millisecond)
+	close(disk.block)
+	r.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got := map[uint32]bool{}
+	for len(got) < 4 {
+		p := r.recv()
+		if p.Opcode() == pdu.OpSCSIResp || p.Opcode() == pdu.OpDataIn && p.Flags()&0x01 != 0 {
+			got[p.ITT()] = true
+		}
+	}
+	if disk.execs.Load() != 4 {
+		t.Fatalf("%d commands executed, want 4", disk.execs.Load())
+	}
+}
