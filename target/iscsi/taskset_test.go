@@ -137,11 +137,20 @@ func TestAbortTaskOfWaitingOrdered(t *testing.T) {
 	r.cmdAttr(3, 3, cdbTUR, 0, false, scsi.Simple)
 	r.tmf(1, 900, 4, 2, 2, 0, true)
 	r.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-	p := r.recv()
-	if p.Opcode() != pdu.OpTMFResp || p.ITT() != 900 || p.BHS[2] != tmfComplete {
-		t.Fatalf("ABORT TASK of the waiting ORDERED: %s response %d", pdu.Describe(&p.BHS), p.BHS[2])
+	// The TMF response and that of the SIMPLE command the abort let go
+	// come in either order.
+	var tmfDone, simpleDone bool
+	for !tmfDone || !simpleDone {
+		p := r.recv()
+		switch {
+		case p.Opcode() == pdu.OpTMFResp && p.ITT() == 900 && p.BHS[2] == tmfComplete && !tmfDone:
+			tmfDone = true
+		case p.Opcode() == pdu.OpSCSIResp && p.ITT() == 3 && !simpleDone:
+			simpleDone = true
+		default:
+			t.Fatalf("ABORT TASK of the waiting ORDERED: %s response %d (want the TMF response, Function complete, and ITT 3's)", pdu.Describe(&p.BHS), p.BHS[2])
+		}
 	}
-	r.recvResp(3, "SIMPLE after the aborted ORDERED")
 	close(disk.block)
 	r.recvResp(1, "READ")
 	r.cmdAttr(4, 4, cdbTUR, 0, false, scsi.Simple)
