@@ -52,10 +52,10 @@ func waitExecs(t *testing.T, d *fakeDisk, n int32) {
 	}
 }
 
-// SAM-5 8.6: an ORDERED command starts only after every older command of
-// the task set ended, and newer SIMPLE ones wait for it. (Before, the
-// task attribute was ignored: all three ran at once.)
-func TestOrderedWaitsForOlderAndHoldsNewer(t *testing.T) {
+// blockedRead starts a server whose disk holds READs until disk.block is
+// closed and a session on it whose SIMPLE READ (CmdSN 1, ITT 1) runs.
+func blockedRead(t *testing.T) (*fakeDisk, *rawInit) {
+	t.Helper()
 	cfg, _ := basicConfig()
 	disk := newFakeDisk(1 << 20)
 	disk.block = make(chan struct{})
@@ -63,6 +63,14 @@ func TestOrderedWaitsForOlderAndHoldsNewer(t *testing.T) {
 	r := dialRaw(t, ts.addr, normalKeys())
 	r.cmdAttr(1, 1, cdbRead1, 512, true, scsi.Simple)
 	waitExecs(t, disk, 1)
+	return disk, r
+}
+
+// SAM-5 8.6: an ORDERED command starts only after every older command of
+// the task set ended, and newer SIMPLE ones wait for it. (Before, the
+// task attribute was ignored: all three ran at once.)
+func TestOrderedWaitsForOlderAndHoldsNewer(t *testing.T) {
+	disk, r := blockedRead(t)
 	r.cmdAttr(2, 2, cdbTUR, 0, false, scsi.Ordered)
 	r.cmdAttr(3, 3, cdbTUR, 0, false, scsi.Simple)
 	r.quiet(200*time.Millisecond, "ORDERED behind a running READ")
@@ -79,13 +87,7 @@ func TestOrderedWaitsForOlderAndHoldsNewer(t *testing.T) {
 // HEAD OF QUEUE starts at once, even past a waiting ORDERED command; a
 // newer SIMPLE one still waits for the ORDERED.
 func TestHeadOfQueueRunsNext(t *testing.T) {
-	cfg, _ := basicConfig()
-	disk := newFakeDisk(1 << 20)
-	disk.block = make(chan struct{})
-	ts := startServer(t, cfg, disk)
-	r := dialRaw(t, ts.addr, normalKeys())
-	r.cmdAttr(1, 1, cdbRead1, 512, true, scsi.Simple)
-	waitExecs(t, disk, 1)
+	disk, r := blockedRead(t)
 	r.cmdAttr(2, 2, cdbTUR, 0, false, scsi.Ordered)
 	r.cmdAttr(3, 3, cdbTUR, 0, false, scsi.HeadOfQ)
 	r.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -126,13 +128,7 @@ func TestOrderedAcrossSessions(t *testing.T) {
 // once (nothing waits for it to run), it never answers, and the newer
 // SIMPLE command it held back runs.
 func TestAbortTaskOfWaitingOrdered(t *testing.T) {
-	cfg, _ := basicConfig()
-	disk := newFakeDisk(1 << 20)
-	disk.block = make(chan struct{})
-	ts := startServer(t, cfg, disk)
-	r := dialRaw(t, ts.addr, normalKeys())
-	r.cmdAttr(1, 1, cdbRead1, 512, true, scsi.Simple)
-	waitExecs(t, disk, 1)
+	disk, r := blockedRead(t)
 	r.cmdAttr(2, 2, cdbTUR, 0, false, scsi.Ordered)
 	r.cmdAttr(3, 3, cdbTUR, 0, false, scsi.Simple)
 	r.tmf(1, 900, 4, 2, 2, 0, true)
@@ -164,13 +160,7 @@ func TestAbortTaskOfWaitingOrdered(t *testing.T) {
 // order: an ORDERED command that fills the gap after a newer SIMPLE one
 // came still holds it back.
 func TestTaskSetEntryInCmdSNOrder(t *testing.T) {
-	cfg, _ := basicConfig()
-	disk := newFakeDisk(1 << 20)
-	disk.block = make(chan struct{})
-	ts := startServer(t, cfg, disk)
-	r := dialRaw(t, ts.addr, normalKeys())
-	r.cmdAttr(1, 1, cdbRead1, 512, true, scsi.Simple)
-	waitExecs(t, disk, 1)
+	disk, r := blockedRead(t)
 	r.cmdAttr(3, 3, cdbTUR, 0, false, scsi.Simple) // beyond the gap
 	r.cmdAttr(2, 2, cdbTUR, 0, false, scsi.Ordered)
 	r.quiet(200*time.Millisecond, "commands behind a running READ and an ORDERED")
@@ -221,13 +211,7 @@ func TestSessionEndLeavesTaskSet(t *testing.T) {
 // another LUN is not aborted ("Task does not exist"); on its own LUN it
 // is ("Function complete") and never answers.
 func TestAbortTaskMatchesLUN(t *testing.T) {
-	cfg, _ := basicConfig()
-	disk := newFakeDisk(1 << 20)
-	disk.block = make(chan struct{})
-	ts := startServer(t, cfg, disk)
-	r := dialRaw(t, ts.addr, normalKeys())
-	r.cmdAttr(1, 1, cdbRead1, 512, true, scsi.Simple)
-	waitExecs(t, disk, 1)
+	_, r := blockedRead(t)
 	// Immediate TMFs carrying CmdSN 2 with RefCmdSN 1 (the READ, already
 	// received): on LUN 3 the referenced task does not exist.
 	r.tmf(1, 900, 2, 1, 1, 3, true)
