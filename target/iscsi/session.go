@@ -360,43 +360,39 @@ func (ss *session) release() {
 	// Commands received beyond the gap enter their task sets now, in
 	// CmdSN order, before any of them may start.
 	var entering []*task
-	unentered := ss.unentered[:0]
-	for _, t := range ss.unentered {
-		if pdu.SNLess(t.cmdSN, exp) {
-			entering = append(entering, t)
-		} else {
-			unentered = append(unentered, t)
-		}
-	}
-	clear(ss.unentered[len(unentered):])
-	ss.unentered = unentered
+	entering, ss.unentered = dueBefore(ss.unentered, exp)
 	ss.mu.Unlock()
-	slices.SortFunc(entering, func(a, b *task) int { return int(int32(a.cmdSN - b.cmdSN)) })
 	for _, t := range entering {
 		t.tset.enter(t)
 	}
 	ss.mu.Lock()
 	var ready []*task
-	held := ss.held[:0]
-	for _, t := range ss.held {
-		if pdu.SNLess(t.cmdSN, exp) {
-			ready = append(ready, t)
-		} else {
-			held = append(held, t)
-		}
-	}
-	clear(ss.held[len(held):])
-	ss.held = held
-	if len(held) == 0 {
+	ready, ss.held = dueBefore(ss.held, exp)
+	if len(ss.held) == 0 {
 		ss.heldSince = 0
 	} else if len(ready) > 0 {
 		ss.heldSince = time.Now().UnixNano()
 	}
 	ss.mu.Unlock()
-	slices.SortFunc(ready, func(a, b *task) int { return int(int32(a.cmdSN - b.cmdSN)) })
 	for _, t := range ready {
 		ss.toWorkers(t)
 	}
+}
+
+// dueBefore splits ts (in place) into the tasks below CmdSN exp, in CmdSN
+// order, and the rest (under session.mu).
+func dueBefore(ts []*task, exp uint32) (due, rest []*task) {
+	rest = ts[:0]
+	for _, t := range ts {
+		if pdu.SNLess(t.cmdSN, exp) {
+			due = append(due, t)
+		} else {
+			rest = append(rest, t)
+		}
+	}
+	clear(ts[len(rest):])
+	slices.SortFunc(due, func(a, b *task) int { return int(int32(a.cmdSN - b.cmdSN)) })
+	return due, rest
 }
 
 // parkedTMF is a task-set TMF waiting until ExpCmdSN reaches need.
