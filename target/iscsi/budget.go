@@ -344,21 +344,28 @@ func (b *memBudget) grantLocked() *budgetWaiter {
 		if w == nil {
 			break
 		}
-		b.unlinkLocked(w)
-		b.chargeLocked(w.ss, w.n)
-		w.granted = true
-		if w.kind != waitDeferred {
-			w.cond.Signal()
-			continue
-		}
-		if last == nil {
-			chain = w
-		} else {
-			last.next = w
-		}
-		last = w
+		b.grantWaiterLocked(w, &chain, &last)
 	}
 	return chain
+}
+
+// grantWaiterLocked gives w its bytes: a worker or reader is woken, a
+// deferred write is appended to the chain its R2Ts are sent from
+// (runGrants, once mu is dropped).
+func (b *memBudget) grantWaiterLocked(w *budgetWaiter, chain, last **budgetWaiter) {
+	b.unlinkLocked(w)
+	b.chargeLocked(w.ss, w.n)
+	w.granted = true
+	if w.kind != waitDeferred {
+		w.cond.Signal()
+		return
+	}
+	if *last == nil {
+		*chain = w
+	} else {
+		(*last).next = w
+	}
+	*last = w
 }
 
 // runGrants sends the R2Ts of the deferred writes granted (not under
@@ -449,19 +456,7 @@ func (b *memBudget) grantBarred(s *taskSet) {
 			w = next
 			continue
 		}
-		b.unlinkLocked(w)
-		b.chargeLocked(w.ss, w.n)
-		w.granted = true
-		if w.kind == waitDeferred {
-			if last == nil {
-				chain = w
-			} else {
-				last.next = w
-			}
-			last = w
-		} else {
-			w.cond.Signal()
-		}
+		b.grantWaiterLocked(w, &chain, &last)
 		w = next
 	}
 	b.mu.Unlock()
