@@ -7,17 +7,24 @@ import (
 
 	"github.com/ietgo/ietd/target/login"
 	"github.com/ietgo/ietd/target/pdu"
+	"github.com/ietgo/ietd/target/scsi"
 )
 
-// cmdAt sends a SCSI command with the given CmdSN (not advancing
+// cmdAt sends a SIMPLE SCSI command with the given CmdSN (not advancing
 // r.cmdSN), ITT and immediate data; imm sets the I bit.
 func (r *rawInit) cmdAt(cmdSN, itt uint32, cdb []byte, edtl uint32, read, imm bool, data []byte) {
+	r.sendCmd(cmdSN, itt, cdb, edtl, read, imm, scsi.Simple, data)
+}
+
+// sendCmd sends a SCSI Command PDU: W is set for a non-read with EDTL,
+// attr is the ATTR field.
+func (r *rawInit) sendCmd(cmdSN, itt uint32, cdb []byte, edtl uint32, read, imm bool, attr scsi.TaskAttr, data []byte) {
 	var h pdu.BHS
 	h.SetOpcode(pdu.OpSCSICmd)
 	if imm {
 		h[0] |= 0x40
 	}
-	f := byte(pdu.FlagFinal | 1)
+	f := pdu.FlagFinal | byte(attr)
 	if read {
 		f |= pdu.FlagRead
 	}

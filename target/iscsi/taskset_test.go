@@ -11,18 +11,7 @@ import (
 // cmdAttr sends a non-immediate SCSI command without data with the
 // given task attribute (ATTR field of the SCSI Command PDU).
 func (r *rawInit) cmdAttr(cmdSN, itt uint32, cdb []byte, edtl uint32, read bool, attr scsi.TaskAttr) {
-	var h pdu.BHS
-	h.SetOpcode(pdu.OpSCSICmd)
-	f := pdu.FlagFinal | byte(attr)
-	if read {
-		f |= pdu.FlagRead
-	}
-	h.SetFlags(f)
-	h.SetU32(pdu.OffITT, itt)
-	h.SetU32(pdu.OffTTT, edtl)
-	h.SetU32(pdu.OffCmdSN, cmdSN)
-	copy(h.CDB(), cdb)
-	r.send(&h, nil)
+	r.sendCmd(cmdSN, itt, cdb, edtl, read, false, attr, nil)
 }
 
 // recvResp reads one PDU and wants it to be the SCSI Response (or the
