@@ -888,7 +888,11 @@ func (c *conn) handleTMF(h *pdu.BHS) error {
 		o.bhs[2] = tmfNoReassign
 		c.enqueue(o)
 	default:
-		o.bhs[2] = tmfRejected
+		// RFC 7144's QUERY TASK, QUERY TASK SET, I_T NEXUS RESET and
+		// QUERY ASYNCHRONOUS EVENT (9-12) need iSCSIProtocolLevel 2 (we
+		// answer 1); the other codes are unassigned. Either way the
+		// function is one this target does not support.
+		o.bhs[2] = tmfNotSupported
 		c.enqueue(o)
 	}
 	return nil

@@ -548,3 +548,34 @@ func TestResetDuringDataOutRead(t *testing.T) {
 		t.Fatal("the reset write ran")
 	}
 }
+
+// A TMF function this target does not support is answered "Task
+// management function not supported" (5), not "Function rejected": RFC
+// 7144's QUERY TASK, QUERY TASK SET, I_T NEXUS RESET and QUERY
+// ASYNCHRONOUS EVENT (iSCSIProtocolLevel 2, which is not offered) and the
+// unassigned codes alike. TASK REASSIGN (ERL 2) keeps its own answer. The
+// session goes on: each TMF took its CmdSN.
+func TestUnsupportedTMFFunction(t *testing.T) {
+	cfg, _ := basicConfig()
+	ts := startServer(t, cfg, newFakeDisk(1<<20))
+	r := dialRaw(t, ts.addr, normalKeys())
+	sn := uint32(1)
+	for i, fn := range []byte{9, 10, 11, 12, 13, 0x40, 0x7f, 0} {
+		itt := uint32(900 + i)
+		r.tmf(fn, itt, sn, 0xffffffff, 0, 0, false)
+		sn++
+		p := r.recv()
+		if p.Opcode() != pdu.OpTMFResp || p.ITT() != itt || p.BHS[2] != tmfNotSupported {
+			t.Fatalf("function %d: %s response %d, want %d", fn, pdu.Describe(&p.BHS), p.BHS[2], tmfNotSupported)
+		}
+	}
+	r.tmf(byte(scsi.TMFTaskReassign), 990, sn, 1, 0, 0, false)
+	sn++
+	if p := r.recv(); p.Opcode() != pdu.OpTMFResp || p.BHS[2] != tmfNoReassign {
+		t.Fatalf("TASK REASSIGN: response %d, want %d", p.BHS[2], tmfNoReassign)
+	}
+	r.cmdAt(sn, 991, cdbTUR, 0, false, false, nil)
+	if p := r.recv(); p.Opcode() != pdu.OpSCSIResp || p.ITT() != 991 || p.BHS[3] != 0 {
+		t.Fatalf("TUR after the TMFs: %s status %#x", pdu.Describe(&p.BHS), p.BHS[3])
+	}
+}
