@@ -310,10 +310,12 @@ func (d *fileDevice) Execute(ctx context.Context, cmd *scsi.Command) scsi.Result
 	return sense(0x05, 0x20, 0)
 }
 
-func (d *fileDevice) TaskManagement(scsi.TMF, uint64, *scsi.Nexus) byte { return 0 }
-func (d *fileDevice) NexusAttach(*scsi.Nexus)                           {}
-func (d *fileDevice) NexusDetach(*scsi.Nexus)                           {}
-func (d *fileDevice) Reconfigure(t *config.Target) error                { return d.open(t) }
+func (d *fileDevice) TaskManagement(scsi.TMF, uint64, *scsi.Nexus, []*scsi.Nexus) byte {
+	return 0
+}
+func (d *fileDevice) NexusAttach(*scsi.Nexus)            {}
+func (d *fileDevice) NexusDetach(*scsi.Nexus)            {}
+func (d *fileDevice) Reconfigure(t *config.Target) error { return d.open(t) }
 func (d *fileDevice) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()

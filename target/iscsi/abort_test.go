@@ -18,6 +18,28 @@ type abortDisk struct {
 	mu      sync.Mutex
 	aborter scsi.TaskAborter
 	nexuses []*scsi.Nexus
+	// tmfAborted is what each TaskManagement call was told: the other
+	// nexuses that lost commands to the TMF.
+	tmfAborted [][]*scsi.Nexus
+}
+
+func (d *abortDisk) TaskManagement(fn scsi.TMF, lun uint64, n *scsi.Nexus, aborted []*scsi.Nexus) byte {
+	d.mu.Lock()
+	d.tmfAborted = append(d.tmfAborted, aborted)
+	d.mu.Unlock()
+	return d.fakeDisk.TaskManagement(fn, lun, n, aborted)
+}
+
+// nexusOf is the nexus attached for the initiator name.
+func (d *abortDisk) nexusOf(name string) *scsi.Nexus {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, n := range d.nexuses {
+		if n.InitiatorName == name {
+			return n
+		}
+	}
+	return nil
 }
 
 func (d *abortDisk) SetTaskAborter(a scsi.TaskAborter) { d.aborter = a }
@@ -49,14 +71,7 @@ func TestTaskAborterAbortsOtherSessionsTasks(t *testing.T) {
 	ra.command(read, 512, true)
 	ittB := rb.command(read, 512, true)
 	time.Sleep(50 * time.Millisecond) // both READs are waiting in the disk
-	var nexusA *scsi.Nexus
-	disk.mu.Lock()
-	for _, n := range disk.nexuses {
-		if n.InitiatorName == "iqn.2026-01.test:raw" {
-			nexusA = n
-		}
-	}
-	disk.mu.Unlock()
+	nexusA := disk.nexusOf("iqn.2026-01.test:raw")
 	done := make(chan struct{})
 	go func() {
 		disk.aborter.AbortTasks(0, []*scsi.Nexus{nexusA}, nil)
@@ -82,6 +97,38 @@ func TestTaskAborterAbortsOtherSessionsTasks(t *testing.T) {
 			}
 			break
 		}
+	}
+}
+
+// CLEAR TASK SET tells the SCSI layer which other nexuses lost commands
+// (they, and no other, get COMMANDS CLEARED BY ANOTHER INITIATOR): b with
+// a READ on the LUN, not c with nothing in flight, not the requester a.
+func TestClearTaskSetNamesTheNexusesThatLostCommands(t *testing.T) {
+	cfg, _ := basicConfig()
+	disk := &abortDisk{fakeDisk: newFakeDisk(1 << 20)}
+	disk.block = make(chan struct{})
+	defer close(disk.block)
+	ts := startServerWithDevice(t, cfg, disk, disk.fakeDisk)
+	session := func(name string) *rawInit {
+		k := normalKeys()
+		k[0].Value = name
+		return dialRaw(t, ts.addr, k)
+	}
+	ra, rb := session("iqn.2026-01.test:raw"), session("iqn.2026-01.test:raw-b")
+	session("iqn.2026-01.test:raw-c")
+	ra.command(cdbRead1, 512, true)
+	rb.command(cdbRead1, 512, true)
+	waitExecs(t, disk.fakeDisk, 2)
+	ra.tmf(byte(scsi.TMFClearTaskSet), 900, ra.cmdSN, 0xffffffff, 0, 0, true)
+	if p := ra.recv(); p.Opcode() != pdu.OpTMFResp || p.ITT() != 900 || p.BHS[2] != tmfComplete {
+		t.Fatalf("CLEAR TASK SET: %s response %d", pdu.Describe(&p.BHS), p.BHS[2])
+	}
+	disk.mu.Lock()
+	calls := disk.tmfAborted
+	disk.mu.Unlock()
+	nb := disk.nexusOf("iqn.2026-01.test:raw-b")
+	if len(calls) != 1 || len(calls[0]) != 1 || calls[0][0] != nb {
+		t.Fatalf("TaskManagement told %v, want one call naming b's nexus %p", calls, nb)
 	}
 }
 

@@ -17,7 +17,9 @@ type fakeDisk struct {
 	blk      int
 	tmfs     atomic.Int32
 	attached atomic.Int32
-	block    chan struct{} // when non-nil, READs wait on it or ctx
+	// reinstated counts the nexuses attached with Reinstated set.
+	reinstated atomic.Int32
+	block      chan struct{} // when non-nil, READs wait on it or ctx
 	// writeGate, when non-nil, holds WRITEs until closed, deaf to
 	// their context (a pwrite in the kernel).
 	writeGate chan struct{}
@@ -135,14 +137,19 @@ func (d *fakeDisk) Execute(ctx context.Context, cmd *scsi.Command) scsi.Result {
 		Sense: []byte{0x70, 0, 0x05, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x20, 0, 0, 0, 0, 0}}
 }
 
-func (d *fakeDisk) TaskManagement(fn scsi.TMF, lun uint64, n *scsi.Nexus) byte {
+func (d *fakeDisk) TaskManagement(fn scsi.TMF, lun uint64, n *scsi.Nexus, _ []*scsi.Nexus) byte {
 	d.tmfs.Add(1)
 	if lun != 0 && fn != scsi.TMFTargetWarmReset && fn != scsi.TMFTargetColdReset {
 		return 2
 	}
 	return 0
 }
-func (d *fakeDisk) NexusAttach(*scsi.Nexus)          { d.attached.Add(1) }
+func (d *fakeDisk) NexusAttach(n *scsi.Nexus) {
+	d.attached.Add(1)
+	if n.Reinstated {
+		d.reinstated.Add(1)
+	}
+}
 func (d *fakeDisk) NexusDetach(*scsi.Nexus)          { d.attached.Add(-1) }
 func (d *fakeDisk) Reconfigure(*config.Target) error { return nil }
 func (d *fakeDisk) Close() error                     { return nil }

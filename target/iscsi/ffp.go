@@ -949,7 +949,7 @@ func (c *conn) respondTMF(o outPDU, fn scsi.TMF, lun uint64, victims []*task, re
 			return
 		}
 		if callSCSI {
-			response = dev.TaskManagement(fn, lun, nexus)
+			response = dev.TaskManagement(fn, lun, nexus, otherNexuses(victims, ss))
 		}
 		o.bhs[2] = response
 		c.enqueue(o)
@@ -961,6 +961,18 @@ func (c *conn) respondTMF(o outPDU, fn scsi.TMF, lun uint64, victims []*task, re
 			}
 		}
 	}()
+}
+
+// otherNexuses lists, once each, the nexuses of the sessions other than ss
+// that victims belong to.
+func otherNexuses(victims []*task, ss *session) []*scsi.Nexus {
+	var out []*scsi.Nexus
+	for _, t := range victims {
+		if t.ss != ss && t.ss.nexus != nil && !slices.Contains(out, t.ss.nexus) {
+			out = append(out, t.ss.nexus)
+		}
+	}
+	return out
 }
 
 var interfaceAddrs = func() []netip.Addr {

@@ -356,10 +356,17 @@ func TestMaxSessionsAndReinstatement(t *testing.T) {
 	disk := newFakeDisk(1 << 20)
 	ts := startServer(t, cfg, disk)
 	dialRaw(t, ts.addr, normalKeys())
-	// Same initiator and ISID: the old session is replaced.
+	if n := disk.reinstated.Load(); n != 0 {
+		t.Fatalf("the first session's nexus is marked reinstated")
+	}
+	// Same initiator and ISID: the old session is replaced, and the new
+	// nexus is told so (its unit attention is I_T NEXUS LOSS OCCURRED).
 	dialRaw(t, ts.addr, normalKeys())
 	if n := len(ts.srv.Sessions()); n != 1 {
 		t.Fatalf("%d sessions after reinstatement", n)
+	}
+	if n := disk.reinstated.Load(); n != 1 {
+		t.Fatalf("%d reinstated nexuses attached, want 1", n)
 	}
 	// Another initiator exceeds MaxSessions: 0x0206.
 	nc, err := net.Dial("tcp", ts.addr)

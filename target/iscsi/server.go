@@ -23,7 +23,9 @@ import (
 // *scsi.Target implements it.
 type Device interface {
 	Execute(ctx context.Context, cmd *scsi.Command) scsi.Result
-	TaskManagement(fn scsi.TMF, lun uint64, nexus *scsi.Nexus) byte
+	// TaskManagement gets the other sessions' nexuses that had
+	// commands aborted by the TMF (see scsi.Target.TaskManagement).
+	TaskManagement(fn scsi.TMF, lun uint64, nexus *scsi.Nexus, aborted []*scsi.Nexus) byte
 	NexusAttach(n *scsi.Nexus)
 	NexusDetach(n *scsi.Nexus)
 	Reconfigure(cfg *config.Target) error
@@ -538,6 +540,7 @@ func (s *Server) admit(c *conn, r *login.Result) (uint16, login.Status) {
 		return 0, login.StatusTooManyConnections
 	}
 	var ts *targetState
+	reinstated := false
 	if r.SessionType == login.SessionNormal {
 		s.mu.Lock()
 		// By TID and name, not by pointer: a reload (SIGHUP or any
@@ -564,6 +567,7 @@ func (s *Server) admit(c *conn, r *login.Result) (uint16, login.Status) {
 		for _, ss := range old {
 			ss.close()
 		}
+		reinstated = len(old) > 0
 		deadline := time.After(s.opts.ReinstateWait)
 		for _, ss := range old {
 			select {
@@ -627,6 +631,9 @@ func (s *Server) admit(c *conn, r *login.Result) (uint16, login.Status) {
 		return 0, login.StatusOutOfResources
 	}
 	ss := newSession(s, ts, r, tsih)
+	if ss.nexus != nil {
+		ss.nexus.Reinstated = reinstated
+	}
 	s.sessions[tsih] = ss
 	ss.conn = c
 	c.sess = ss

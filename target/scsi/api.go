@@ -18,6 +18,12 @@ type Nexus struct {
 	TPGT uint16
 	// RelativePort is the relative target port identifier (1).
 	RelativePort uint16
+	// Reinstated says the session replaced an earlier one of the same
+	// initiator port (session reinstatement, RFC 7143 6.3.5): that I_T
+	// nexus was lost, so the unit attention the new one starts with is
+	// I_T NEXUS LOSS OCCURRED (29h/07h) instead of POWER ON, RESET, OR
+	// BUS DEVICE RESET OCCURRED (29h/00h).
+	Reinstated bool
 
 	key string // itKey, set by NexusAttach before the nexus is used
 }

@@ -207,7 +207,7 @@ func TestUnitAttentionsAndReservations(t *testing.T) {
 	// LU reset by b: every nexus, b's included, gets a UA.
 	tg.NexusAttach(a)
 	run(tg, a, cdb(0x00, 6), nil) // power-on UA
-	if resp := tg.TaskManagement(TMFLogicalUnitReset, 0, b); resp != 0 {
+	if resp := tg.TaskManagement(TMFLogicalUnitReset, 0, b, nil); resp != 0 {
 		t.Fatalf("LU reset response %d", resp)
 	}
 	if r := run(tg, a, cdb(0x00, 6), nil); senseASC(r) != ascBusDeviceReset {
@@ -216,7 +216,7 @@ func TestUnitAttentionsAndReservations(t *testing.T) {
 	if r := run(tg, b, cdb(0x00, 6), nil); senseASC(r) != ascBusDeviceReset {
 		t.Fatalf("issuer after reset: %+v", r)
 	}
-	if tg.TaskManagement(TMFLogicalUnitReset, 9, b) != 2 {
+	if tg.TaskManagement(TMFLogicalUnitReset, 9, b, nil) != 2 {
 		t.Fatal("reset of a missing LUN must answer 'LUN does not exist'")
 	}
 }
@@ -426,8 +426,8 @@ func TestLateDetachOfAReplacedNexus(t *testing.T) {
 	}
 	a2 := &Nexus{ID: 3, InitiatorName: a.InitiatorName, ISID: a.ISID, TargetName: a.TargetName}
 	tg.NexusAttach(a2)
-	if r := run(tg, a2, cdb(0x00, 6), nil); r.Status != StatusCheckCondition || senseKey(r) != keyUnitAttention {
-		t.Fatalf("new session's first command: %+v, want its power-on UA", r)
+	if r := run(tg, a2, cdb(0x00, 6), nil); r.Status != StatusCheckCondition || senseKey(r) != keyUnitAttention || senseASC(r) != ascITNexusLoss {
+		t.Fatalf("new session's first command: %+v, want the UA I_T NEXUS LOSS OCCURRED", r)
 	}
 	if r := run(tg, b, rw16(0x88, 0, 1, 0), nil); r.Status != StatusGood {
 		t.Fatalf("the old session's RESERVE survived its replacement: %+v", r)
@@ -438,6 +438,55 @@ func TestLateDetachOfAReplacedNexus(t *testing.T) {
 	tg.NexusDetach(a) // the old session ends late
 	if r := run(tg, b, rw16(0x88, 0, 1, 0), nil); r.Status != StatusReservationConflict {
 		t.Fatalf("after the old session's late detach, another nexus: %+v, want RESERVATION CONFLICT", r)
+	}
+}
+
+// A new nexus starts with POWER ON, RESET, OR BUS DEVICE RESET OCCURRED;
+// one that reinstated a session of its initiator port (the old one
+// already detached, as the transport does it) with I_T NEXUS LOSS
+// OCCURRED.
+func TestFirstUnitAttentionOfANexus(t *testing.T) {
+	tg, a, _ := newTestTarget(t, nil)
+	tur := cdb(0x00, 6)
+	c := &Nexus{ID: 4, InitiatorName: "iqn.c", ISID: a.ISID, TargetName: a.TargetName}
+	tg.NexusAttach(c)
+	if r := run(tg, c, tur, nil); r.Status != StatusCheckCondition || senseASC(r) != ascPowerOnReset {
+		t.Fatalf("first command of a new nexus: %+v, want UA 29h/00h", r)
+	}
+	tg.NexusDetach(a)
+	a2 := &Nexus{ID: 3, InitiatorName: a.InitiatorName, ISID: a.ISID, TargetName: a.TargetName, Reinstated: true}
+	tg.NexusAttach(a2)
+	if r := run(tg, a2, tur, nil); r.Status != StatusCheckCondition || senseASC(r) != ascITNexusLoss {
+		t.Fatalf("first command after reinstatement: %+v, want UA 29h/07h", r)
+	}
+	if r := run(tg, a2, tur, nil); r.Status != StatusGood {
+		t.Fatalf("second command after reinstatement: %+v, want GOOD (one UA)", r)
+	}
+}
+
+// After a CLEAR TASK SET the nexuses that lost commands get COMMANDS
+// CLEARED BY ANOTHER INITIATOR, and only they (SAM-5 5.6, TAS 0): not a
+// third nexus that had nothing in the task set, not the requester. (All
+// other nexuses used to get it.)
+func TestClearTaskSetUnitAttentionOnlyWhereCommandsWereCleared(t *testing.T) {
+	tg, a, b := newTestTarget(t, nil)
+	c := &Nexus{ID: 4, InitiatorName: "iqn.c", ISID: a.ISID, TargetName: a.TargetName}
+	tg.NexusAttach(c)
+	tur := cdb(0x00, 6)
+	run(tg, c, tur, nil) // its power-on UA
+	if r := tg.TaskManagement(TMFClearTaskSet, 0, a, []*Nexus{b, a}); r != 0 {
+		t.Fatalf("CLEAR TASK SET: response %d", r)
+	}
+	if r := run(tg, b, tur, nil); r.Status != StatusCheckCondition || senseASC(r) != ascCommandsClearedByAnother {
+		t.Fatalf("b, which lost a command: %+v, want UA 2Fh/00h", r)
+	}
+	for _, n := range []*Nexus{a, c, b} {
+		if r := run(tg, n, tur, nil); r.Status != StatusGood {
+			t.Fatalf("%s: %+v, want GOOD", n.InitiatorName, r)
+		}
+	}
+	if r := tg.TaskManagement(TMFClearTaskSet, 7, a, []*Nexus{b}); r != 2 {
+		t.Fatalf("CLEAR TASK SET of a missing LUN: response %d, want 2", r)
 	}
 }
 

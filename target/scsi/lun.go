@@ -252,11 +252,12 @@ func (l *lun) refreshCapacity() bool {
 
 func (l *lun) capacity() uint64 { return l.nblocks.Load() }
 
-// attach gives a new nexus a power-on/reset unit attention.
-func (l *lun) attach(key string) {
+// attach gives a new nexus its first unit attention (power-on/reset, or
+// I_T nexus loss after a reinstatement).
+func (l *lun) attach(key string, first asc) {
 	l.t.log.Debugf("LUN %d: nexus %s attached", l.num, key)
 	l.mu.Lock()
-	l.ua[key] = []asc{ascPowerOnReset}
+	l.ua[key] = []asc{first}
 	l.mu.Unlock()
 }
 
@@ -288,7 +289,18 @@ func (l *lun) establishUA(skip string, a asc) {
 	l.establishUALocked(skip, a)
 }
 
-func (l *lun) establishUAExcept(skip string, a asc) { l.establishUA(skip, a) }
+// establishUAFor queues a unit attention for the given nexuses (those
+// still attached).
+func (l *lun) establishUAFor(keys []string, a asc) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, k := range keys {
+		q, ok := l.ua[k]
+		if ok && !slices.Contains(q, a) && len(q) < maxQueuedUAs {
+			l.ua[k] = append(q, a)
+		}
+	}
+}
 
 // maxQueuedUAs bounds the unit attentions queued for one nexus.
 const maxQueuedUAs = 16

@@ -224,16 +224,25 @@ func (t *Target) noLUN(cmd *Command) Result {
 // TaskManagement performs the SCSI side of a TMF (unit attentions,
 // reservation release) and returns the iSCSI TMF response code
 // (0 complete, 1 task does not exist, 2 LUN does not exist, 5 not supported).
-func (t *Target) TaskManagement(fn TMF, lunNum uint64, nexus *Nexus) byte {
+// aborted are the other I_T nexuses that lost commands to it: after a
+// CLEAR TASK SET each of them, and no other, gets COMMANDS CLEARED BY
+// ANOTHER INITIATOR (SAM-5 5.6, TAS 0).
+func (t *Target) TaskManagement(fn TMF, lunNum uint64, nexus *Nexus, aborted []*Nexus) byte {
 	switch fn {
 	case TMFAbortTask, TMFAbortTaskSet, TMFClearTaskSet:
-		if t.lun(lunNum) == nil {
+		l := t.lun(lunNum)
+		if l == nil {
 			return 2
 		}
-		if fn == TMFClearTaskSet {
-			if l := t.lun(lunNum); l != nil {
-				l.establishUAExcept(itKey(nexus), ascCommandsClearedByAnother)
+		if fn == TMFClearTaskSet && len(aborted) > 0 {
+			self := itKey(nexus)
+			keys := make([]string, 0, len(aborted))
+			for _, n := range aborted {
+				if k := itKey(n); k != self {
+					keys = append(keys, k)
+				}
 			}
+			l.establishUAFor(keys, ascCommandsClearedByAnother)
 		}
 		return 0
 	case TMFLogicalUnitReset:
@@ -279,7 +288,9 @@ func (t *Target) StoreHealth(lun uint64) [][]backing.MemberHealth {
 }
 
 // NexusAttach registers a new I_T nexus (a new session): it gets a
-// power-on/reset unit attention on every LUN.
+// power-on/reset unit attention on every LUN, or I_T NEXUS LOSS OCCURRED
+// when it replaces a session of the same initiator port (n.Reinstated,
+// or the old one still attached).
 func (t *Target) NexusAttach(n *Nexus) {
 	key := itKey(n)
 	if n.key == "" { // first attach: before any command on the nexus
@@ -294,6 +305,10 @@ func (t *Target) NexusAttach(n *Nexus) {
 		luns = append(luns, l)
 	}
 	t.mu.Unlock()
+	first := ascPowerOnReset
+	if replaced || n.Reinstated {
+		first = ascITNexusLoss
+	}
 	for _, l := range luns {
 		if replaced {
 			// Reinstatement before the old session detached: what the
@@ -301,7 +316,7 @@ func (t *Target) NexusAttach(n *Nexus) {
 			// late NexusDetach then leaves the new one alone).
 			l.detach(key)
 		}
-		l.attach(key)
+		l.attach(key, first)
 	}
 }
 

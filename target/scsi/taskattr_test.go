@@ -20,7 +20,7 @@ func TestACATaskAttributeRefused(t *testing.T) {
 	write := rw16(0x8a, 0, 1, 0)
 	data := make([]byte, 512)
 	data[0] = 0xaa
-	tg.TaskManagement(TMFLogicalUnitReset, 0, a) // a unit attention for a
+	tg.TaskManagement(TMFLogicalUnitReset, 0, a, nil) // a unit attention for a
 	for _, attr := range []TaskAttr{ACA, 5, 6, 7} {
 		cmd := &Command{Nexus: a, CDB: write, DataOut: data, ExpectedLen: 512, Write: true, Attr: attr}
 		r := tg.Execute(context.Background(), cmd)
@@ -72,10 +72,10 @@ func TestNACABitRefused(t *testing.T) {
 // exists, "LUN does not exist" on one that does not.
 func TestClearACAResponse(t *testing.T) {
 	tg, a, _ := newTestTarget(t, nil)
-	if r := tg.TaskManagement(TMFClearACA, 0, a); r != 0 {
+	if r := tg.TaskManagement(TMFClearACA, 0, a, nil); r != 0 {
 		t.Fatalf("CLEAR ACA on LUN 0: %d, want 0", r)
 	}
-	if r := tg.TaskManagement(TMFClearACA, 5, a); r != 2 {
+	if r := tg.TaskManagement(TMFClearACA, 5, a, nil); r != 2 {
 		t.Fatalf("CLEAR ACA on a missing LUN: %d, want 2 (LUN does not exist)", r)
 	}
 }

@@ -214,9 +214,9 @@ func (d *device) Close() error {
 	return nil
 }
 
-func (d *device) TaskManagement(scsi.TMF, uint64, *scsi.Nexus) byte { return 0 }
-func (d *device) NexusAttach(*scsi.Nexus)                           {}
-func (d *device) NexusDetach(*scsi.Nexus)                           {}
+func (d *device) TaskManagement(scsi.TMF, uint64, *scsi.Nexus, []*scsi.Nexus) byte { return 0 }
+func (d *device) NexusAttach(*scsi.Nexus)                                          {}
+func (d *device) NexusDetach(*scsi.Nexus)                                          {}
 
 // Preallocated sense data (never mutated).
 var (
