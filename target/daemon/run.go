@@ -406,7 +406,7 @@ func (d *Daemon) Reload() error {
 		}
 	}
 	if err != nil {
-		return err
+		return reloadErrors(err)
 	}
 	d.change.Lock() // no admin operation between reading cur and applying next
 	defer d.change.Unlock()
@@ -426,6 +426,27 @@ func (d *Daemon) Reload() error {
 	d.log.WithField("targets", len(next.Targets)).Info("configuration reloaded")
 	d.writeProcLocked(next)
 	return nil
+}
+
+// reloadErrors turns the loader's refusal into one error per problem
+// (Run logs each on its own line, file:line:col first, as the start
+// does): the Diagnostics the loader returns list its warnings too, which
+// Reload logged already, all in one multi-line message.
+func reloadErrors(err error) error {
+	var ds config.Diagnostics
+	if !errors.As(err, &ds) {
+		return err
+	}
+	var errs []error
+	for _, dg := range ds {
+		if dg.Severity == config.Error {
+			errs = append(errs, errors.New(dg.String()))
+		}
+	}
+	if len(errs) == 0 {
+		return err
+	}
+	return errors.Join(errs...)
 }
 
 // MergeReload prepares a freshly loaded config for Server.Reload: a target

@@ -365,6 +365,11 @@ func TestMaxSessionsAndReinstatement(t *testing.T) {
 	if n := len(ts.srv.Sessions()); n != 1 {
 		t.Fatalf("%d sessions after reinstatement", n)
 	}
+	// The nexus is attached as the full feature phase begins, which may
+	// be just after the login response reached us.
+	for i := 0; disk.reinstated.Load() == 0 && i < 500; i++ {
+		time.Sleep(time.Millisecond)
+	}
 	if n := disk.reinstated.Load(); n != 1 {
 		t.Fatalf("%d reinstated nexuses attached, want 1", n)
 	}

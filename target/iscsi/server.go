@@ -605,6 +605,19 @@ func (s *Server) admit(c *conn, r *login.Result) (uint16, login.Status) {
 	if s.closed {
 		return 0, login.StatusServiceUnavailable
 	}
+	if ts != nil {
+		// The waits above let a reload run: the session belongs to the
+		// target in force now, on the same device, or to none. A reload
+		// that removed the target closed its sessions and its device
+		// before this one existed; one that kept it gave its sessions a
+		// new entry, which this one must hold too (MaxSessions, the
+		// next reinstatement and the next removal compare entries).
+		cur := s.targets[ts.cfg.TID]
+		if cur == nil || cur.dev != ts.dev {
+			return 0, login.StatusTargetRemoved
+		}
+		ts = cur
+	}
 	if ts != nil && ts.cfg.MaxSessions > 0 {
 		n := 0
 		for _, ss := range s.sessions {
