@@ -433,8 +433,10 @@ func (c *conn) handleDataOut(h *pdu.BHS) error {
 			}
 		}
 		if seq == nil || off < seq.offset || off+uint32(n) > seq.offset+seq.length {
+			// A TTT no R2T of the task has, or a buffer offset out of
+			// its R2T: "invalid PDU field" (RFC 7143 11.17.1, note 2).
 			t.mu.Unlock()
-			c.reject(h, rejectProtocolError)
+			c.reject(h, rejectInvalidPDU)
 			return fmt.Errorf("%w: Data-Out does not match its R2T (offset %d)", errProtocol, off)
 		}
 		if dsn != seq.dataSN {

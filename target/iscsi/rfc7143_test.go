@@ -192,7 +192,9 @@ func TestDigestErrors(t *testing.T) {
 
 // Protocol violations at ErrorRecoveryLevel 0 (RFC 7143 7.7, 7.13,
 // 11.17.1): PDUs that break the Data-Out rules are rejected and the
-// connection closes; a Data-Out for a task the target does not know (one
+// connection closes, with "invalid PDU field" when a field that names
+// the transfer is wrong (a TTT no R2T has, a buffer offset outside the
+// R2T or beyond the expected length: note 2 of the reason table); a Data-Out for a task the target does not know (one
 // aborted, say) is dropped; opcodes the target does not implement (SNACK
 // at ERL 0, reserved and vendor opcodes) get Reject "command not
 // supported" and the connection stays.
@@ -219,7 +221,7 @@ func TestProtocolViolations(t *testing.T) {
 			itt, ttt := write(r)
 			r.dataOut(itt, ttt+100, 0, 0, true, make([]byte, 512))
 			return itt
-		}, rejectProtocolError, true},
+		}, rejectInvalidPDU, true},
 		{"Data-Out beyond EDTL", func(r *rawInit) uint32 {
 			itt, ttt := write(r)
 			r.dataOut(itt, ttt, 0, 8192, true, make([]byte, 512))
@@ -233,7 +235,18 @@ func TestProtocolViolations(t *testing.T) {
 			}
 			r.dataOut(itt, p.TTT(), 0, 0, true, make([]byte, 4096+512))
 			return itt
-		}, rejectProtocolError, true},
+		}, rejectInvalidPDU, true},
+		{"Data-Out before its R2T's offset", func(r *rawInit) uint32 {
+			itt := r.writeCommand(cdbWrite10(50, 16), 8192, nil)
+			p := r.recv()
+			r.dataOut(itt, p.TTT(), 0, 0, false, make([]byte, 4096))
+			p = r.recv() // the R2T for 4096+4096
+			if p.Opcode() != pdu.OpR2T || p.U32(pdu.OffBufOffset) != 4096 {
+				r.t.Fatalf("want the R2T for 4096+4096, got %s offset %d", pdu.Describe(&p.BHS), p.U32(pdu.OffBufOffset))
+			}
+			r.dataOut(itt, p.TTT(), 0, 0, true, make([]byte, 512))
+			return itt
+		}, rejectInvalidPDU, true},
 		{"unsolicited Data-Out with InitialR2T=Yes", func(r *rawInit) uint32 {
 			itt, _ := write(r)
 			r.dataOut(itt, pdu.ReservedTag, 0, 0, true, make([]byte, 512))
