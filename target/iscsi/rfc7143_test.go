@@ -396,3 +396,30 @@ func TestNOPOutForms(t *testing.T) {
 		t.Fatalf("want NOP-In for the immediate NOP-Out, got %s", pdu.Describe(&p.BHS))
 	}
 }
+
+// Data-Out still on its way for a write that ABORT TASK ended is dropped
+// without a Reject (the task is gone, the initiator could not know yet),
+// and the connection stays in step.
+func TestDataOutAfterAbortTask(t *testing.T) {
+	cfg, _ := basicConfig()
+	ts := startServer(t, cfg, newFakeDisk(1<<20))
+	r := dialRaw(t, ts.addr, normalKeys(login.KV{Key: "ImmediateData", Value: "No"}))
+	itt := r.writeCommand(cdbWrite10(60, 8), 4096, nil)
+	p := r.recv()
+	if p.Opcode() != pdu.OpR2T {
+		t.Fatalf("want R2T, got %s", pdu.Describe(&p.BHS))
+	}
+	r.tmf(1, 70, r.cmdSN, itt, r.cmdSN-1, 0, true)
+	if p := r.recv(); p.Opcode() != pdu.OpTMFResp || p.ITT() != 70 || p.BHS[2] != tmfComplete {
+		t.Fatalf("ABORT TASK: %s response %d", pdu.Describe(&p.BHS), p.BHS[2])
+	}
+	r.dataOut(itt, p.TTT(), 0, 0, true, bytes.Repeat([]byte{0x6d}, 4096))
+	h := r.immediate(pdu.OpNOPOut, 71)
+	r.send(&h, nil)
+	if p := r.recv(); p.Opcode() != pdu.OpNOPIn || p.ITT() != 71 {
+		t.Fatalf("after the aborted task's Data-Out: %s", pdu.Describe(&p.BHS))
+	}
+	if ts.disk.byOp[0x2a].Load() != 0 || ts.srv.mem.inUse() != 0 {
+		t.Fatalf("aborted write: %d WRITEs, %d bytes of budget held", ts.disk.byOp[0x2a].Load(), ts.srv.mem.inUse())
+	}
+}
