@@ -210,7 +210,10 @@ func (c *conn) handleCommand(h *pdu.BHS) error {
 	// then no one else (a TMF of another session) can see its buffer.
 	p := &c.params
 	first := uint32(0)
-	if !p.InitialR2T {
+	if !p.InitialR2T && !h.Final() {
+		// F=0: unsolicited Data-Out follows, up to FirstBurstLength;
+		// F=1 says none does (RFC 7143 11.3.1): the R2Ts start right
+		// after the immediate data.
 		first = min(uint32(p.FirstBurstLength), t.edtl)
 	}
 	imm := uint32(min(n, int(t.edtl)))
@@ -430,8 +433,10 @@ func (c *conn) handleDataOut(h *pdu.BHS) error {
 			}
 		}
 		if seq == nil || off < seq.offset || off+uint32(n) > seq.offset+seq.length {
+			// A TTT no R2T of the task has, or a buffer offset out of
+			// its R2T: "invalid PDU field" (RFC 7143 11.17.1, note 2).
 			t.mu.Unlock()
-			c.reject(h, rejectProtocolError)
+			c.reject(h, rejectInvalidPDU)
 			return fmt.Errorf("%w: Data-Out does not match its R2T (offset %d)", errProtocol, off)
 		}
 		if dsn != seq.dataSN {

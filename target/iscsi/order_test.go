@@ -30,6 +30,9 @@ func (r *rawInit) sendCmd(cmdSN, itt uint32, cdb []byte, edtl uint32, read, imm 
 	}
 	if !read && edtl > 0 {
 		f |= pdu.FlagWrite
+		if r.unsol {
+			f &^= pdu.FlagFinal
+		}
 	}
 	h.SetFlags(f)
 	h.SetU32(pdu.OffITT, itt)
@@ -424,6 +427,7 @@ func TestResetWhileOtherSessionStreamsData(t *testing.T) {
 	other := normalKeys(login.KV{Key: "InitialR2T", Value: "No"})
 	other[0].Value = "iqn.2026-01.test:other"
 	b := dialRaw(t, ts.addr, other)
+	a.unsol = true
 	go func() { // drain A's responses
 		var h pdu.Header
 		for a.rd.ReadHeader(&h) == nil && a.rd.Discard(h.DataLen()) == nil {
@@ -484,6 +488,7 @@ func TestResetDuringDataOutRead(t *testing.T) {
 	a := dialRaw(t, ts.addr, keys)
 	keys[0].Value = "iqn.2026-01.test:other"
 	b := dialRaw(t, ts.addr, keys)
+	a.unsol = true
 	const size = 64 << 10
 	a.cmdAt(1, 1, cdbWrite10(0, size/512), size, false, false, nil)
 	var d pdu.BHS

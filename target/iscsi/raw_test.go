@@ -28,6 +28,9 @@ type rawInit struct {
 	hd, dd bool
 	cmdSN  uint32
 	itt    uint32
+	// unsol: unsolicited Data-Out follows the write commands (InitialR2T
+	// =No): they are sent with F=0 (RFC 7143 11.3.1).
+	unsol bool
 }
 
 func dialRaw(t *testing.T, addr string, keys []login.KV) *rawInit {
@@ -120,7 +123,11 @@ func (r *rawInit) writeCommand(cdb []byte, edtl uint32, imm []byte) uint32 {
 	r.itt++
 	var h pdu.BHS
 	h.SetOpcode(pdu.OpSCSICmd)
-	h.SetFlags(pdu.FlagFinal | pdu.FlagWrite | 1)
+	f := byte(pdu.FlagFinal | pdu.FlagWrite | 1)
+	if r.unsol {
+		f &^= pdu.FlagFinal
+	}
+	h.SetFlags(f)
 	h.SetU32(pdu.OffITT, r.itt)
 	h.SetU32(pdu.OffTTT, edtl)
 	h.SetU32(pdu.OffCmdSN, r.cmdSN)
@@ -440,6 +447,7 @@ func TestOverlappingDataOutFailsTask(t *testing.T) {
 	disk := newFakeDisk(1 << 20)
 	ts := startServer(t, cfg, disk)
 	r := dialRaw(t, ts.addr, normalKeys(login.KV{Key: "InitialR2T", Value: "No"}))
+	r.unsol = true
 	write := func(lba byte, imm []byte) uint32 {
 		return r.writeCommand([]byte{0x2a, 0, 0, 0, 0, lba, 0, 0, 2, 0}, 1024, imm) // WRITE(10), 2 blocks
 	}
@@ -1034,6 +1042,7 @@ func TestEarlyFinalDataOutSolicitsTheRest(t *testing.T) {
 	disk := newFakeDisk(1 << 20)
 	ts := startServer(t, cfg, disk)
 	r := dialRaw(t, ts.addr, normalKeys(login.KV{Key: "InitialR2T", Value: "No"}))
+	r.unsol = true
 	data := make([]byte, 4096)
 	for i := range data {
 		data[i] = byte(i/512 + 1)
