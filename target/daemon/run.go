@@ -302,19 +302,28 @@ func Run(ctx context.Context, opts Options) (err error) {
 		defer t.Stop()
 		watchdog = t.C
 	}
-	var procTick <-chan time.Time
+	// The listings are written beside this loop: a write waits for d.mu,
+	// which an ietadm change holds while it opens its stores (a slow
+	// disk), and this loop must go on feeding the watchdog meanwhile.
+	stopProc := func() {}
 	if opts.ProcDir != "" {
-		t := time.NewTicker(2 * time.Second)
-		defer t.Stop()
-		procTick = t.C
+		stopProc = d.writeProcLoop(procDirty, 2*time.Second)
+	}
+	shutdown := func() error {
+		// (Before shutdown removes the listings: none is written again.)
+		stopProc()
+		return d.shutdown()
+	}
+	if testStarted != nil {
+		testStarted(d)
 	}
 	for {
 		select {
 		case <-ctx.Done():
-			return d.shutdown()
+			return shutdown()
 		case err := <-serveErr:
 			log.WithError(err).Error("listener failed")
-			d.shutdown()
+			shutdown()
 			return err
 		case s := <-sigs:
 			switch s {
@@ -340,15 +349,40 @@ func Run(ctx context.Context, opts Options) (err error) {
 				notify(notifyReady)
 			default:
 				log.Infof("%v: shutting down", s)
-				return d.shutdown()
+				return shutdown()
 			}
 		case <-watchdog:
 			notify(notifyWatchdog)
-		case <-procTick:
-			d.writeProc()
-		case <-procDirty:
+		}
+	}
+}
+
+// testStarted, when set (tests), is called with the daemon once it
+// serves, before the main loop starts.
+var testStarted func(*Daemon)
+
+// writeProcLoop rewrites the listings on every signal of dirty and every
+// period, from its own goroutine, until the returned function is called;
+// that function returns once the goroutine has stopped.
+func (d *Daemon) writeProcLoop(dirty <-chan struct{}, period time.Duration) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+			case <-dirty:
+			}
 			d.writeProc()
 		}
+	}()
+	return func() {
+		close(quit)
+		<-done
 	}
 }
 
