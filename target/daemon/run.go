@@ -312,7 +312,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	shutdown := func() error {
 		// (Before shutdown removes the listings: none is written again.)
 		stopProc()
-		return d.shutdown()
+		return d.shutdown(sigs)
 	}
 	if testStarted != nil {
 		testStarted(d)
@@ -413,14 +413,40 @@ func feedWatchdog(period time.Duration, ping func()) (stop func()) {
 	}
 }
 
-func (d *Daemon) shutdown() error {
+// shutdown stops the service: initiators are asked to log out and given
+// ShutdownTimeout to do so; a second SIGTERM or SIGINT meanwhile (an
+// impatient operator, an init script stopping again) ends that wait at
+// once: the remaining connections are closed, the commands running finish,
+// and the stores are still synced and closed before the exit (SIGKILL
+// is the way to skip that).
+func (d *Daemon) shutdown(sigs <-chan os.Signal) error {
 	notify(notifyStopping)
 	d.admin.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), d.opts.ShutdownTimeout)
 	defer cancel()
+	waited := make(chan struct{})
+	defer close(waited)
+	go func() {
+		for {
+			select {
+			case <-waited:
+				return
+			case s := <-sigs:
+				if s == syscall.SIGHUP {
+					continue // no reload while stopping
+				}
+				d.log.Warnf("%v during shutdown: closing the connections without waiting for logouts (the stores are still synced)", s)
+				cancel()
+				return
+			}
+		}
+	}()
 	err := d.srv.Shutdown(ctx)
-	if errors.Is(err, context.DeadlineExceeded) {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
 		d.log.Warn("initiators did not log out in time; connections closed")
+		err = nil
+	case errors.Is(err, context.Canceled):
 		err = nil
 	}
 	if d.opts.ProcDir != "" {
