@@ -320,6 +320,43 @@ func TestDetachWaitsForReadiness(t *testing.T) {
 	}
 }
 
+// TestDetachedRelativePaths: the detached daemon runs in /, yet relative
+// command-line paths name the files a foreground start would use (the
+// directory ietd was started in). Before, the child did not find -c
+// ietd.conf and the parent said only "daemon exited during start-up".
+func TestDetachedRelativePaths(t *testing.T) {
+	ietd := dt.Bin(t, "ietd")
+	iscsiLs := dt.Tool(t, "iscsi-ls")
+	dir, _, port := oneLUN(t)
+	dt.KillFromPIDFile(t, filepath.Join(dir, "ietd.pid"))
+	cmd := exec.Command(ietd, "-c", "ietd.conf", "-a", "127.0.0.1", "-p", strconv.Itoa(port),
+		"--pid-file", "ietd.pid", "--admin-socket", "ietadm.sock", "--acl-dir", ".",
+		"--state-dir", "state", "--proc-dir", "proc")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("detached start from %s with relative paths: %v\n%s", dir, err, out)
+	}
+	p := dt.Detached(t, filepath.Join(dir, "ietd.pid"))
+	for _, f := range []string{"ietadm.sock", "state/lock", "proc/volume"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("%s not in the start directory: %v", f, err)
+		}
+	}
+	if out, code := dt.Run(t, 20*time.Second, iscsiLs, dt.Portal(port)); code != 0 || !strings.Contains(out, iqnA) {
+		t.Fatalf("iscsi-ls: exit %d\n%s", code, out)
+	}
+	p.Signal(syscall.SIGTERM)
+	dt.Eventually(t, 15*time.Second, func() string {
+		for _, f := range []string{"ietd.pid", "ietadm.sock"} {
+			if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+				return f + " still present after SIGTERM"
+			}
+		}
+		return ""
+	})
+}
+
 // TestDetachedStartPrintsDiagnostics: started without -f (foreground),
 // the parent prints every start-up error and warning on its stderr before
 // it returns, since the child's stderr is /dev/null and there may be no

@@ -45,6 +45,8 @@ func main() {
 	}
 	if err := app.Run(argv.Normalize(os.Args, append(app.Flags, cli.VersionFlag, cli.HelpFlag))); err != nil {
 		fmt.Fprintf(os.Stderr, "ietd: %v\n", err)
+		// A detached child's stderr is /dev/null: its parent prints it.
+		daemon.StartFailed(err)
 		os.Exit(1)
 	}
 }
@@ -58,20 +60,29 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	lo := compat.LoadOptions{Dialect: config.Dialect(c.String("dialect")), ACLDir: c.String("acl-dir"), AuthsPath: c.String("auths")}
+	// The detached daemon runs in /: a relative path on the command line
+	// is relative to the directory ietd was started in, as with -f (IET
+	// read its config after its chdir("/"), so a relative -c named a
+	// file under /).
+	dir, err := daemon.StartDir()
+	if err != nil {
+		return fmt.Errorf("working directory: %w", err)
+	}
+	abs := func(name string) string { return service.AbsFrom(dir, c.String(name)) }
+	lo := compat.LoadOptions{Dialect: config.Dialect(c.String("dialect")), ACLDir: abs("acl-dir"), AuthsPath: abs("auths")}
 	switch lo.Dialect {
 	case "", config.DialectIET, config.DialectNetBSD:
 	default:
 		return fmt.Errorf("--dialect must be iet or netbsd")
 	}
-	load, start := service.Loaders(c.String("config"), []string{"/etc/iet/ietd.conf", "/etc/ietd.conf"}, lo, log)
+	load, start := service.Loaders(abs("config"), []string{"/etc/iet/ietd.conf", "/etc/ietd.conf"}, lo, log)
 	if c.Bool("check") {
 		if err := service.Check(os.Stdout, start); err != nil {
 			os.Exit(1)
 		}
 		return nil
 	}
-	if p := c.String("config"); p != "" {
+	if p := abs("config"); p != "" {
 		if _, err := os.Stat(p); err != nil {
 			return fmt.Errorf("config file: %w", err)
 		}
@@ -87,10 +98,10 @@ func run(c *cli.Context) error {
 		ACLFiles:    acl.NewFiles(aclDirs, parseACL, log),
 		Addresses:   c.StringSlice("address"),
 		Port:        c.Int("port"),
-		PIDFile:     c.String("pid-file"),
-		AdminSocket: c.String("admin-socket"),
-		StateDir:    c.String("state-dir"),
-		ProcDir:     c.String("proc-dir"),
+		PIDFile:     abs("pid-file"),
+		AdminSocket: abs("admin-socket"),
+		StateDir:    abs("state-dir"),
+		ProcDir:     abs("proc-dir"),
 		UID:         c.Int("uid"),
 		GID:         c.Int("gid"),
 		ParseLUN:    service.ParseLUN,

@@ -6,7 +6,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/ietgo/ietd/cmd/internal/argv"
 	"github.com/ietgo/ietd/cmd/internal/service"
@@ -50,6 +49,8 @@ func main() {
 	}
 	if err := app.Run(argv.Normalize(args, append(app.Flags, cli.HelpFlag))); err != nil {
 		fmt.Fprintf(os.Stderr, "iscsi-target: %v\n", err)
+		// A detached child's stderr is /dev/null: its parent prints it.
+		daemon.StartFailed(err)
 		os.Exit(1)
 	}
 }
@@ -84,12 +85,7 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("working directory: %w", err)
 	}
-	abs := func(p string) string {
-		if p == "" || filepath.IsAbs(p) {
-			return p
-		}
-		return filepath.Join(dir, p)
-	}
+	abs := func(p string) string { return service.AbsFrom(dir, p) }
 	auths := abs(c.String("auths"))
 	if _, err := os.Stat(auths); err != nil && !c.IsSet("auths") {
 		auths = ""
@@ -142,15 +138,15 @@ func run(c *cli.Context) error {
 		Addresses:   c.StringSlice("address"),
 		Network:     network,
 		Port:        c.Int("p"),
-		PIDFile:     c.String("pid-file"),
-		AdminSocket: c.String("admin-socket"),
+		PIDFile:     abs(c.String("pid-file")),
+		AdminSocket: abs(c.String("admin-socket")),
 		// NetBSD only printed a message when it could not write its pid
 		// file; the admin socket (ietadm) is ours. Both are warned and
 		// the target runs without them, unless another instance holds
 		// them.
 		PIDFileOptional:     true,
 		AdminSocketOptional: true,
-		StateDir:            c.String("state-dir"),
+		StateDir:            abs(c.String("state-dir")),
 		UID:                 -1,
 		GID:                 -1,
 		ParseLUN:            service.ParseLUN,

@@ -68,6 +68,24 @@ func StartupMessage(line string) {
 	}
 }
 
+// StartFailed hands err to the parent of a detached child that fails
+// before it reports readiness through Detach's report function (a command
+// line check, a file that cannot be read), so that the parent prints why
+// and exits non-zero instead of "daemon exited during start-up": the
+// child's stderr is /dev/null. It does nothing outside a detached child
+// or once readiness is reported.
+func StartFailed(err error) {
+	readiness.mu.Lock()
+	defer readiness.mu.Unlock()
+	f := readinessPipe()
+	if f == nil || err == nil {
+		return
+	}
+	fmt.Fprintf(f, "error %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
+	f.Close()
+	readiness.f = nil
+}
+
 // Detach runs the program again in the background (new session, stdio on
 // /dev/null) and waits until the child reports readiness or failure,
 // copying the child's start-up messages (StartupMessage) to msgs. In

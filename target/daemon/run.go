@@ -302,19 +302,28 @@ func Run(ctx context.Context, opts Options) (err error) {
 		defer t.Stop()
 		watchdog = t.C
 	}
-	var procTick <-chan time.Time
+	// The listings are written beside this loop: a write waits for d.mu,
+	// which an ietadm change holds while it opens its stores (a slow
+	// disk), and this loop must go on feeding the watchdog meanwhile.
+	stopProc := func() {}
 	if opts.ProcDir != "" {
-		t := time.NewTicker(2 * time.Second)
-		defer t.Stop()
-		procTick = t.C
+		stopProc = d.writeProcLoop(procDirty, 2*time.Second)
+	}
+	shutdown := func() error {
+		// (Before shutdown removes the listings: none is written again.)
+		stopProc()
+		return d.shutdown(sigs)
+	}
+	if testStarted != nil {
+		testStarted(d)
 	}
 	for {
 		select {
 		case <-ctx.Done():
-			return d.shutdown()
+			return shutdown()
 		case err := <-serveErr:
 			log.WithError(err).Error("listener failed")
-			d.shutdown()
+			shutdown()
 			return err
 		case s := <-sigs:
 			switch s {
@@ -340,15 +349,40 @@ func Run(ctx context.Context, opts Options) (err error) {
 				notify(notifyReady)
 			default:
 				log.Infof("%v: shutting down", s)
-				return d.shutdown()
+				return shutdown()
 			}
 		case <-watchdog:
 			notify(notifyWatchdog)
-		case <-procTick:
-			d.writeProc()
-		case <-procDirty:
+		}
+	}
+}
+
+// testStarted, when set (tests), is called with the daemon once it
+// serves, before the main loop starts.
+var testStarted func(*Daemon)
+
+// writeProcLoop rewrites the listings on every signal of dirty and every
+// period, from its own goroutine, until the returned function is called;
+// that function returns once the goroutine has stopped.
+func (d *Daemon) writeProcLoop(dirty <-chan struct{}, period time.Duration) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+			case <-dirty:
+			}
 			d.writeProc()
 		}
+	}()
+	return func() {
+		close(quit)
+		<-done
 	}
 }
 
@@ -379,14 +413,40 @@ func feedWatchdog(period time.Duration, ping func()) (stop func()) {
 	}
 }
 
-func (d *Daemon) shutdown() error {
+// shutdown stops the service: initiators are asked to log out and given
+// ShutdownTimeout to do so; a second SIGTERM or SIGINT meanwhile (an
+// impatient operator, an init script stopping again) ends that wait at
+// once: the remaining connections are closed, the commands running finish,
+// and the stores are still synced and closed before the exit (SIGKILL
+// is the way to skip that).
+func (d *Daemon) shutdown(sigs <-chan os.Signal) error {
 	notify(notifyStopping)
 	d.admin.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), d.opts.ShutdownTimeout)
 	defer cancel()
+	waited := make(chan struct{})
+	defer close(waited)
+	go func() {
+		for {
+			select {
+			case <-waited:
+				return
+			case s := <-sigs:
+				if s == syscall.SIGHUP {
+					continue // no reload while stopping
+				}
+				d.log.Warnf("%v during shutdown: closing the connections without waiting for logouts (the stores are still synced)", s)
+				cancel()
+				return
+			}
+		}
+	}()
 	err := d.srv.Shutdown(ctx)
-	if errors.Is(err, context.DeadlineExceeded) {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
 		d.log.Warn("initiators did not log out in time; connections closed")
+		err = nil
+	case errors.Is(err, context.Canceled):
 		err = nil
 	}
 	if d.opts.ProcDir != "" {

@@ -124,6 +124,17 @@ func startupLine(name string, e *logrus.Entry) string {
 	return msg
 }
 
+// AbsFrom returns path made absolute against dir ("" stays ""): a daemon's
+// command-line path, resolved against its start directory
+// (daemon.StartDir) so that the detached daemon, which runs in /, uses
+// the file the foreground one would.
+func AbsFrom(dir, path string) string {
+	if path == "" || filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(dir, path)
+}
+
 // LoadFunc reads a daemon's configuration.
 type LoadFunc = func() (*config.Config, config.Diagnostics, error)
 
