@@ -935,7 +935,12 @@ func (c *conn) taskSetTMF(o outPDU, fn scsi.TMF, lun uint64, below *uint32) {
 }
 
 // respondTMF sends the TMF response once the victims ended (bounded):
-// the SCSI layer's answer when callSCSI, else response. After a TARGET
+// the SCSI layer's answer when callSCSI, else response. RFC 7143 11.5.1
+// also has the target wait until the initiator acknowledged (ExpStatSN)
+// every response sent before it on the connections sharing the task set.
+// With one connection a session, those responses precede this one on the
+// same TCP stream, so the initiator has taken them in before it reads
+// this one: the wait would add nothing, and it is not done. After a TARGET
 // COLD RESET the target's other sessions are closed and the requester's
 // connection closes after the response.
 func (c *conn) respondTMF(o outPDU, fn scsi.TMF, lun uint64, victims []*task, response byte, callSCSI bool) {
