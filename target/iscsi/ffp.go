@@ -938,9 +938,12 @@ func (c *conn) taskSetTMF(o outPDU, fn scsi.TMF, lun uint64, below *uint32) {
 // the SCSI layer's answer when callSCSI, else response. RFC 7143 11.5.1
 // also has the target wait until the initiator acknowledged (ExpStatSN)
 // every response sent before it on the connections sharing the task set.
-// With one connection a session, those responses precede this one on the
-// same TCP stream, so the initiator has taken them in before it reads
-// this one: the wait would add nothing, and it is not done. After a TARGET
+// With one connection a session, the requester's earlier responses
+// precede this one on the same TCP stream, so it has taken them in before
+// it reads this one; other sessions' responses go to other initiators,
+// and nothing the requester sees depends on when those are acknowledged.
+// So the wait is not done (it would hold every LUN RESET on the slowest
+// initiator's next PDU). After a TARGET
 // COLD RESET the target's other sessions are closed and the requester's
 // connection closes after the response.
 func (c *conn) respondTMF(o outPDU, fn scsi.TMF, lun uint64, victims []*task, response byte, callSCSI bool) {
