@@ -347,6 +347,13 @@ func (c *cmdCtx) writeSame() Result {
 		// (LBPRZ=1), so any other pattern is written.
 		err := c.l.store.Unmap(off, length)
 		if err == nil {
+			if !c.l.wc {
+				// As a write: durable before GOOD, and a failed sync
+				// of the LUN before is reported (sticky).
+				if err := c.l.syncRange(off, length); err != nil {
+					return c.ioError(err, true)
+				}
+			}
 			return good()
 		}
 		if !errors.Is(err, backing.ErrNotSupported) {
@@ -430,6 +437,7 @@ func (c *cmdCtx) unmapCmd() Result {
 			exts = append(exts, ext{lba, n})
 		}
 	}
+	lo, hi := nb, uint64(0) // the blocks unmapped: [lo, hi)
 	for _, e := range exts {
 		tok := c.l.locks.shared(e.lba, e.n)
 		err := c.l.store.Unmap(int64(e.lba<<c.l.shift), int64(e.n<<c.l.shift))
@@ -438,6 +446,14 @@ func (c *cmdCtx) unmapCmd() Result {
 			if errors.Is(err, backing.ErrNotSupported) {
 				continue
 			}
+			return c.ioError(err, true)
+		}
+		lo, hi = min(lo, e.lba), max(hi, e.lba+e.n)
+	}
+	if !c.l.wc && hi > lo {
+		// Write-through: as durable as a write, and a failed sync of
+		// the LUN before is reported (sticky).
+		if err := c.l.syncRange(int64(lo<<c.l.shift), int64((hi-lo)<<c.l.shift)); err != nil {
 			return c.ioError(err, true)
 		}
 	}
