@@ -2,6 +2,7 @@ package scsi
 
 import (
 	"errors"
+	"io"
 
 	"github.com/ietgo/ietd/target/backing"
 )
@@ -140,7 +141,7 @@ func (c *cmdCtx) dataOut(size int) ([]byte, Result, bool) {
 
 func (c *cmdCtx) writeData(buf []byte, lba uint64, fua bool) (Result, bool) {
 	off := int64(lba << c.l.shift)
-	if _, err := c.l.store.WriteAt(buf, off); err != nil {
+	if err := writeAll(c.l.store, buf, off); err != nil {
 		return c.ioError(err, true), false
 	}
 	if fua || !c.l.wc {
@@ -149,6 +150,17 @@ func (c *cmdCtx) writeData(buf []byte, lba uint64, fua bool) (Result, bool) {
 		}
 	}
 	return Result{}, true
+}
+
+// writeAll writes p at off: a store that wrote less than all of it
+// without saying why (io.WriterAt forbids it) fails the write with
+// io.ErrShortWrite, never GOOD for data that is not there.
+func writeAll(s backing.Store, p []byte, off int64) error {
+	n, err := s.WriteAt(p, off)
+	if err == nil && n != len(p) {
+		err = io.ErrShortWrite
+	}
+	return err
 }
 
 func (c *cmdCtx) write() Result {
@@ -374,7 +386,7 @@ func (c *cmdCtx) writeSame() Result {
 			return c.ioError(err, true)
 		}
 		k := min(int64(chunk), length-done)
-		if _, err := c.l.store.WriteAt(buf[:k], off+done); err != nil {
+		if err := writeAll(c.l.store, buf[:k], off+done); err != nil {
 			return c.ioError(err, true)
 		}
 		done += k
