@@ -603,3 +603,40 @@ func TestMirrorRecordNames(t *testing.T) {
 		t.Fatal("device_1 took device/1's moved record")
 	}
 }
+
+// A leg whose file system went read-only under it (ext4 errors=remount-ro
+// after a disk error: EROFS) or whose device was set read-only (EPERM)
+// refuses what the other leg takes. It is out of date from that write
+// on: it is failed like a leg with I/O errors, and the write succeeds
+// from the other one, as RAID1 promises. Before, every write answered
+// DATA PROTECT while the good leg took it, and reads kept coming from
+// the stale leg. When no leg takes the write, nobody is failed and the
+// refusal is the write's (DATA PROTECT).
+func TestMirrorLegGoneReadOnlyIsFailed(t *testing.T) {
+	for _, errno := range []syscall.Errno{syscall.EROFS, syscall.EPERM} {
+		a, b := NewFaulty(NewMemory(1<<16)), NewFaulty(NewMemory(1<<16))
+		m := NewMirror(nil, MirrorMember{Name: "a", Store: a}, MirrorMember{Name: "b", Store: b})
+		old := pattern(1, 4096)
+		mustWrite(t, m, old, 0)
+		// Both legs refuse: the write's error, no member failed.
+		a.FailRange(OpWrite|OpUnmap, 0, 1<<16, errno)
+		b.FailRange(OpWrite|OpUnmap, 0, 1<<16, errno)
+		_, err := m.WriteAt(pattern(2, 512), 0)
+		expectErr(t, errno.Error()+" on every leg", err, ErrReadOnly)
+		if m.Degraded() {
+			t.Fatalf("%v on every leg failed a member: %+v", errno, m.Health())
+		}
+		// Only the first leg refuses: it is failed, the write succeeds.
+		b.Clear()
+		data := pattern(3, 4096)
+		if _, err := m.WriteAt(data, 0); err != nil {
+			t.Fatalf("%v on one leg: the write failed although the other leg took it: %v", errno, err)
+		}
+		h := m.Health()
+		if !h[0].Failed || h[1].Failed || !errors.Is(h[0].Err, ErrReadOnly) {
+			t.Fatalf("%v on one leg: health %+v, want the read-only leg failed", errno, h)
+		}
+		equalBytes(t, "read after the leg failed", mustRead(t, m, 4096, 0), data)
+		equalBytes(t, "the healthy leg", mustRead(t, b, 4096, 0), data)
+	}
+}

@@ -19,8 +19,10 @@
 //     the kernel accepts that only when it can guarantee zeros.
 //   - NullStore: nullio; reads zeros, discards writes.
 //   - ConcatStore (NetBSD RAID0) and MirrorStore (NetBSD RAID1): a member
-//     is failed only by I/O errors (never by disk full, which is returned
-//     to the initiator) and never the last healthy one; MirrorStore.Health
+//     is failed only by I/O errors, or by the system refusing it a write
+//     another member took (a file system remounted read-only), never by
+//     disk full, which is returned to the initiator, and never the last
+//     healthy one; MirrorStore.Health
 //     and MirrorHealth (a walk of a composed store, also reached through
 //     scsi.Target.StoreHealth) report each member's state.
 //   - LimitStore: the first N bytes of another store (LUN Blocks=).

@@ -2,7 +2,9 @@ package backing
 
 import (
 	"errors"
+	"slices"
 	"sync"
+	"syscall"
 
 	"github.com/sirupsen/logrus"
 )
@@ -24,9 +26,12 @@ type MemberHealth struct {
 // MirrorStore is a RAID1: writes go to every healthy member, reads come
 // from the first healthy one. A member that fails a request with an I/O
 // error (ErrIO: EIO, ENXIO, ENODEV, ...) is marked failed (logged once)
-// and I/O continues on the others. Other errors are the request's, not
+// and I/O continues on the others; so is one the system refuses a write
+// (a file system remounted read-only: EROFS, a device set read-only:
+// EPERM) that another member took. Other errors are the request's, not
 // the member's: disk full (ErrNoSpace) is returned to the caller and fails
-// no member, nor do ErrRange, ErrReadOnly or ErrNotSupported. The last
+// no member, nor do ErrRange, a configured read-only refusal or
+// ErrNotSupported. The last
 // healthy member is never failed: its error is returned instead, so a
 // mirror whose legs all see the same fault keeps serving what it can.
 //
@@ -158,6 +163,17 @@ func memberFault(err error) bool {
 	return err != nil && errors.Is(err, ErrIO)
 }
 
+// refusedBySystem reports whether err is the system refusing a write to
+// a member opened for writing: its file system went read-only under it
+// (ext4's errors=remount-ro after a disk error: EROFS) or its device was
+// set read-only (EPERM). When another member took the write, this one is
+// out of date from it on and is failed as for an I/O error; when none
+// did, the refusal is the request's (DATA PROTECT), and nobody is failed.
+// A store configured read-only refuses without an errno: never a fault.
+func refusedBySystem(err error) bool {
+	return errors.Is(err, ErrReadOnly) && (errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EPERM))
+}
+
 func (m *MirrorStore) Size() int64 { return m.size }
 
 func (m *MirrorStore) noneLeft(op string, off, n int64, last error) error {
@@ -225,11 +241,12 @@ func (m *MirrorStore) each(op string, off, n int64, fn func(s Store) error) erro
 // request's I/O error) does not count: reads no longer come from it, so
 // a write it alone holds would be acknowledged and then lost.
 func (m *MirrorStore) settle(op string, off, n int64, idx []int, errs []error) error {
+	took := slices.Contains(errs, nil) // some member has it
 	var fault, reqErr error
 	for k, i := range idx {
 		switch err := errs[k]; {
 		case err == nil:
-		case memberFault(err):
+		case memberFault(err), took && refusedBySystem(err):
 			m.fail(i, err)
 			fault = err
 		case reqErr == nil:

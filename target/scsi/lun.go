@@ -50,8 +50,12 @@ type lun struct {
 	stopBG context.CancelFunc
 
 	// syncErr is the first failed sync of the store: every later FUA
-	// write and SYNCHRONIZE CACHE reports it (see stickySync).
+	// write and SYNCHRONIZE CACHE reports it (see sync).
 	syncErr atomic.Pointer[error]
+	// syncErrPending: syncErr was carried over from the store this lun
+	// replaced (a reload's sync of it failed) and no command has reported
+	// it yet, so a further reopen carries it on (carrySyncFailure).
+	syncErrPending atomic.Bool
 }
 
 // luState is the SCSI state of a logical unit that outlives a reopen of
@@ -170,6 +174,7 @@ type sanitizeState struct {
 // reports a writeback error once; stores are not all that careful).
 func (l *lun) sync() error {
 	if p := l.syncErr.Load(); p != nil {
+		l.syncErrPending.Store(false)
 		return *p
 	}
 	err := l.store.Sync()
@@ -179,6 +184,7 @@ func (l *lun) sync() error {
 
 func (l *lun) syncRange(off, n int64) error {
 	if p := l.syncErr.Load(); p != nil {
+		l.syncErrPending.Store(false)
 		return *p
 	}
 	err := l.store.SyncRange(off, n)
@@ -188,13 +194,45 @@ func (l *lun) syncRange(off, n int64) error {
 
 // noteSync keeps the first real sync failure (not a refused request).
 func (l *lun) noteSync(err error) {
-	if err == nil || errors.Is(err, backing.ErrRange) || errors.Is(err, backing.ErrNotSupported) ||
-		errors.Is(err, context.Canceled) {
+	if !syncFailure(err) {
 		return
 	}
 	if l.syncErr.CompareAndSwap(nil, &err) {
 		l.t.log.WithError(err).WithField("lun", l.num).
 			Error("sync of the backing store failed: every later FUA write and SYNCHRONIZE CACHE fails until the LUN is reopened")
+	}
+}
+
+// syncFailure reports whether err, from a sync, means written data may
+// not have reached the medium (not a refused request).
+func syncFailure(err error) bool {
+	return err != nil && !errors.Is(err, backing.ErrRange) && !errors.Is(err, backing.ErrNotSupported) &&
+		!errors.Is(err, context.Canceled)
+}
+
+// carrySyncFailure gives l, which replaces old on the same medium (a
+// reload that reopened the store), a sync failure of old's store that no
+// initiator has been told of: err, from the reload's sync of old's store
+// (or the one when it closed), or the failure old carried over itself
+// and never reported. Those writes were acknowledged (write-back); the
+// new store has a descriptor of its own, which Linux never tells of the
+// old writeback error, so its first sync would succeed and the next
+// SYNCHRONIZE CACHE or FUA write would answer GOOD for lost data. A
+// failure old reported already is not carried: a reopen starts afresh.
+func (l *lun) carrySyncFailure(old *lun, err error) {
+	if p := old.syncErr.Load(); p != nil {
+		if !old.syncErrPending.Load() {
+			return
+		}
+		err = *p
+	}
+	if !syncFailure(err) {
+		return
+	}
+	if l.syncErr.CompareAndSwap(nil, &err) {
+		l.syncErrPending.Store(true)
+		l.t.log.WithError(err).WithField("lun", l.num).
+			Error("sync of the backing store the reload replaced failed: every FUA write and SYNCHRONIZE CACHE of the reopened LUN fails until it is reopened again")
 	}
 }
 
@@ -221,16 +259,17 @@ func (l *lun) retire() {
 
 // close waits for the commands in flight, syncs the store (what a
 // write-back store still holds reaches the medium, and a write-back
-// error that nobody asked for yet is reported) and closes it.
-func (l *lun) close() error {
+// error that nobody asked for yet is reported) and closes it. syncErr
+// is the sync's failure alone (see carrySyncFailure), err all of them.
+func (l *lun) close() (syncErr, err error) {
 	l.retire()
 	var serr error
 	if l.wc {
-		if serr = l.store.Sync(); serr != nil {
-			serr = fmt.Errorf("sync before close: %w", serr)
+		if syncErr = l.store.Sync(); syncErr != nil {
+			serr = fmt.Errorf("sync before close: %w", syncErr)
 		}
 	}
-	return errors.Join(serr, l.store.Close())
+	return syncErr, errors.Join(serr, l.store.Close())
 }
 
 // refreshCapacity re-reads the store size; it reports a change.

@@ -2,6 +2,7 @@ package scsi
 
 import (
 	"errors"
+	"io"
 
 	"github.com/ietgo/ietd/target/backing"
 )
@@ -140,7 +141,7 @@ func (c *cmdCtx) dataOut(size int) ([]byte, Result, bool) {
 
 func (c *cmdCtx) writeData(buf []byte, lba uint64, fua bool) (Result, bool) {
 	off := int64(lba << c.l.shift)
-	if _, err := c.l.store.WriteAt(buf, off); err != nil {
+	if err := writeAll(c.l.store, buf, off); err != nil {
 		return c.ioError(err, true), false
 	}
 	if fua || !c.l.wc {
@@ -149,6 +150,17 @@ func (c *cmdCtx) writeData(buf []byte, lba uint64, fua bool) (Result, bool) {
 		}
 	}
 	return Result{}, true
+}
+
+// writeAll writes p at off: a store that wrote less than all of it
+// without saying why (io.WriterAt forbids it) fails the write with
+// io.ErrShortWrite, never GOOD for data that is not there.
+func writeAll(s backing.Store, p []byte, off int64) error {
+	n, err := s.WriteAt(p, off)
+	if err == nil && n != len(p) {
+		err = io.ErrShortWrite
+	}
+	return err
 }
 
 func (c *cmdCtx) write() Result {
@@ -347,6 +359,13 @@ func (c *cmdCtx) writeSame() Result {
 		// (LBPRZ=1), so any other pattern is written.
 		err := c.l.store.Unmap(off, length)
 		if err == nil {
+			if !c.l.wc {
+				// As a write: durable before GOOD, and a failed sync
+				// of the LUN before is reported (sticky).
+				if err := c.l.syncRange(off, length); err != nil {
+					return c.ioError(err, true)
+				}
+			}
 			return good()
 		}
 		if !errors.Is(err, backing.ErrNotSupported) {
@@ -367,7 +386,7 @@ func (c *cmdCtx) writeSame() Result {
 			return c.ioError(err, true)
 		}
 		k := min(int64(chunk), length-done)
-		if _, err := c.l.store.WriteAt(buf[:k], off+done); err != nil {
+		if err := writeAll(c.l.store, buf[:k], off+done); err != nil {
 			return c.ioError(err, true)
 		}
 		done += k
@@ -430,6 +449,7 @@ func (c *cmdCtx) unmapCmd() Result {
 			exts = append(exts, ext{lba, n})
 		}
 	}
+	lo, hi := nb, uint64(0) // the blocks unmapped: [lo, hi)
 	for _, e := range exts {
 		tok := c.l.locks.shared(e.lba, e.n)
 		err := c.l.store.Unmap(int64(e.lba<<c.l.shift), int64(e.n<<c.l.shift))
@@ -438,6 +458,14 @@ func (c *cmdCtx) unmapCmd() Result {
 			if errors.Is(err, backing.ErrNotSupported) {
 				continue
 			}
+			return c.ioError(err, true)
+		}
+		lo, hi = min(lo, e.lba), max(hi, e.lba+e.n)
+	}
+	if !c.l.wc && hi > lo {
+		// Write-through: as durable as a write, and a failed sync of
+		// the LUN before is reported (sticky).
+		if err := c.l.syncRange(int64(lo<<c.l.shift), int64((hi-lo)<<c.l.shift)); err != nil {
 			return c.ioError(err, true)
 		}
 	}

@@ -418,8 +418,14 @@ func (t *Target) Reconfigure(cfg *config.Target) error {
 			// ranged one on the new store would not cover the old
 			// store's writes. Writes still running on the old store
 			// are synced when it closes.
-			if err := ol.store.Sync(); err != nil {
+			err := ol.store.Sync()
+			if err != nil {
 				t.log.WithError(err).WithField("lun", lc.Number).Error("syncing the old backing store before the reload replaces it")
+			}
+			if state != nil {
+				// The same medium: a failure nobody was told of is
+				// the new LUN's to report.
+				l.carrySyncFailure(ol, err)
 			}
 		}
 	}
@@ -440,9 +446,14 @@ func (t *Target) Reconfigure(cfg *config.Target) error {
 	t.luns = next
 	t.mu.Unlock()
 	for n, l := range old {
-		if next[n] != l {
-			if err := l.close(); err != nil {
+		if nl := next[n]; nl != l {
+			serr, err := l.close()
+			if err != nil {
 				t.log.WithError(err).WithField("lun", n).Warn("closing the old backing store")
+			}
+			if nl != nil && nl.luState == l.luState {
+				// Writes that ran on the old store during the swap.
+				nl.carrySyncFailure(l, serr)
 			}
 		}
 		if _, kept := next[n]; !kept {
@@ -552,7 +563,7 @@ func (t *Target) Close() error {
 	t.mu.Unlock()
 	var errs []error
 	for n, l := range luns {
-		if err := l.close(); err != nil {
+		if _, err := l.close(); err != nil {
 			errs = append(errs, fmt.Errorf("LUN %d: %w", n, err))
 		}
 	}

@@ -251,7 +251,7 @@ func (c *cmdCtx) extendedCopy() Result {
 				st.failed = true
 				return c.fail(copyAborted(ascCopyTargetUnreach))
 			}
-			_, err = dst.store.WriteAt(buf[:k], int64(dstLBA<<dst.shift)+done)
+			err = writeAll(dst.store, buf[:k], int64(dstLBA<<dst.shift)+done)
 			dst.locks.release(tok)
 			if err != nil {
 				st.failed = true
