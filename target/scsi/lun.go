@@ -309,6 +309,28 @@ func (l *lun) attachQuiet(key string) {
 	l.mu.Unlock()
 }
 
+// syncNexuses gives a LUN just put in service an entry for every nexus
+// attached now (no unit attention: those the reload raises come on top)
+// and drops the entries of nexuses gone meanwhile. The nexus list is read
+// under l.mu (l.mu comes before Target.mu), so a nexus attaching
+// concurrently either is listed or attaches to this LUN itself after.
+func (l *lun) syncNexuses() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	attached := map[string]bool{}
+	for _, k := range l.t.nexusKeys() {
+		attached[k] = true
+		if _, ok := l.ua[k]; !ok {
+			l.ua[k] = nil
+		}
+	}
+	for k := range l.ua {
+		if !attached[k] {
+			delete(l.ua, k)
+		}
+	}
+}
+
 // detach forgets a nexus: its RESERVE reservation and PREVENT state go.
 func (l *lun) detach(key string) {
 	l.t.log.Debugf("LUN %d: nexus %s detached", l.num, key)

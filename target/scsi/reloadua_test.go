@@ -3,6 +3,7 @@ package scsi
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -222,5 +223,71 @@ func TestReloadUnitAttentionsAndStores(t *testing.T) {
 				t.Errorf("%s open #%d: closed %d times, want once", p, i+1, n)
 			}
 		}
+	}
+}
+
+// Sessions attaching and detaching while reloads add and remove LUNs:
+// afterwards every LUN has an entry for exactly the nexuses attached, so
+// none of them misses the unit attentions a LUN queues for its nexuses and
+// no entry of a gone session is left. Before, a session that attached
+// between Reconfigure's look at the nexuses and its swap of the LUN set
+// had no entry on the added LUN, and one that detached then left one.
+func TestReloadRacingNexusAttachKeepsLUNEntriesInLine(t *testing.T) {
+	conf := func(luns ...uint64) *config.Target {
+		tc := config.NewTarget(1, "iqn.2026-01.org.ietgo:reloadrace")
+		for _, n := range luns {
+			tc.LUNs = append(tc.LUNs, &config.LUN{Number: n, Type: "fileio", IOMode: "wb", Store: &config.Store{Path: fmt.Sprintf("mem%d", n)}})
+		}
+		return tc
+	}
+	tg, err := NewTarget(conf(0), Options{OpenStore: func(*config.LUN) (backing.Store, error) {
+		return backing.NewMemory(64 << 10), nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	check := func(round int) {
+		t.Helper()
+		want := map[string]bool{}
+		for _, k := range tg.nexusKeys() {
+			want[k] = true
+		}
+		tg.mu.RLock()
+		luns := tg.luns
+		tg.mu.RUnlock()
+		for n, l := range luns {
+			l.mu.Lock()
+			got := len(l.ua)
+			missing := ""
+			for k := range want {
+				if _, ok := l.ua[k]; !ok {
+					missing = k
+				}
+			}
+			l.mu.Unlock()
+			if got != len(want) || missing != "" {
+				t.Fatalf("round %d LUN %d: %d nexus entries for %d attached nexuses (missing %q)", round, n, got, len(want), missing)
+			}
+		}
+	}
+	for round := 0; round < 200; round++ {
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 4; i++ {
+				n := &Nexus{ID: uint64(round*10 + i), InitiatorName: fmt.Sprintf("iqn.r%d", i), ISID: [6]byte{0x80, 0, 0, 0, 0, byte(i)}, TargetName: tg.name}
+				tg.NexusAttach(n)
+				if i%2 == 1 {
+					tg.NexusDetach(n)
+				}
+			}
+		}()
+		if err := tg.Reconfigure(conf(0, uint64(1+round%3))); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		check(round)
 	}
 }

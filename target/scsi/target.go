@@ -445,6 +445,12 @@ func (t *Target) Reconfigure(cfg *config.Target) error {
 	t.cfg = cfg
 	t.luns = next
 	t.mu.Unlock()
+	for _, l := range opened {
+		// A session that attached or detached between the key list
+		// above and the swap met the old LUN set: bring the new LUNs'
+		// nexus entries in line with the nexuses attached now.
+		l.syncNexuses()
+	}
 	for n, l := range old {
 		if nl := next[n]; nl != l {
 			serr, err := l.close()
