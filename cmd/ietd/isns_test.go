@@ -142,3 +142,72 @@ func TestISNSRegistration(t *testing.T) {
 		t.Errorf("no deregistration logged:\n%s", d.Stderr.String())
 	}
 }
+
+// TestISNSAccessControl: with iSNSAccessControl Yes, SendTargets lists
+// and logins reach only the targets the iSNS server's discovery domains
+// let the initiator see.
+func TestISNSAccessControl(t *testing.T) {
+	ietd := dt.Bin(t, "ietd")
+	iscsiLs := dt.Tool(t, "iscsi-ls")
+	iscsiInq := dt.Tool(t, "iscsi-inq")
+	dir := t.TempDir()
+	adm := isnsServer(t, dir)
+	const (
+		admSource = "iqn.2026-01.test:admin"
+		iniX      = "iqn.2026-01.test:ini-x" // in dd1 with target A
+		iniY      = "iqn.2026-01.test:ini-y" // in the default domain with B
+		iniZ      = "iqn.2026-01.test:ini-z" // not registered
+	)
+	iqnB := "iqn.2001-04.com.example:cmd-b"
+	conf := filepath.Join(dir, "ietd.conf")
+	writeFile(t, conf, "iSNSServer "+isnsTestServer+"\niSNSAccessControl Yes\nTarget "+iqnA+
+		"\n\tLun 0 Type=nullio\nTarget "+iqnB+"\n\tLun 0 Type=nullio\n")
+	port := isnsTestISCSIPort
+	d := dt.Start(t, port, ietd, append([]string{"-f", "-d", "2"}, daemonArgs(dir, conf, port)...)...)
+	dt.Eventually(t, 10*time.Second, func() string {
+		return dt.Contains(adm(admSource, "--local", "--list", "nodes"), iqnA, iqnB)
+	})
+	for _, ini := range []string{iniX, iniY} {
+		if out := adm(ini, "--server", isnsTestServer, "--register", "initiator"); strings.Contains(strings.ToLower(out), "error") {
+			t.Fatalf("registering %s: %s", ini, out)
+		}
+	}
+	if out := adm(admSource, "--local", "--dd-register", "dd-name=dd1", "member-name="+iqnA, "member-name="+iniX); strings.Contains(strings.ToLower(out), "error") {
+		t.Fatalf("dd-register: %s", out)
+	}
+
+	discover := func(ini string) string {
+		out, _ := dt.Run(t, 20*time.Second, iscsiLs, "-i", ini, dt.Portal(port))
+		return out
+	}
+	login := func(ini, target string) int {
+		_, code := dt.Run(t, 20*time.Second, iscsiInq, "-i", ini, dt.Portal(port)+"/"+target+"/0")
+		return code
+	}
+	// The cache keeps answers 5 s: the first answers may predate the DD.
+	dt.Eventually(t, 15*time.Second, func() string {
+		out := discover(iniX)
+		if strings.Contains(out, iqnB) {
+			return "X sees B:\n" + out
+		}
+		return dt.Contains(out, iqnA)
+	})
+	if out := discover(iniY); !strings.Contains(out, iqnB) || strings.Contains(out, iqnA) {
+		t.Errorf("Y's discovery, want B only:\n%s", out)
+	}
+	if out := discover(iniZ); strings.Contains(out, iqnA) || strings.Contains(out, iqnB) {
+		t.Errorf("unregistered Z's discovery, want nothing:\n%s", out)
+	}
+	if code := login(iniX, iqnA); code != 0 {
+		t.Errorf("X to A: exit %d, want 0", code)
+	}
+	if code := login(iniY, iqnA); code == 0 {
+		t.Error("Y logged in to A")
+	}
+	if code := login(iniY, iqnB); code != 0 {
+		t.Errorf("Y to B: exit %d, want 0", code)
+	}
+	if !strings.Contains(d.Stderr.String(), "iSNSAccessControl: the iSNS server's discovery domains do not let the initiator see the target") {
+		t.Errorf("no refusal logged:\n%s", d.Stderr.String())
+	}
+}
