@@ -15,7 +15,7 @@ import (
 type fakeServer struct {
 	mu         sync.Mutex
 	down       bool
-	stall      bool // accept but never answer
+	stall      bool                // accept but never answer
 	entities   map[string][]string // EID -> node names
 	periods    map[string]uint32
 	visible    map[string][]string // target -> initiators it may see
