@@ -128,6 +128,21 @@ func TestISNSRegistration(t *testing.T) {
 		return dt.Contains(out, iqnA)
 	})
 
+	// ietadm --op delete without a selector deregisters (IET 1.4.20);
+	// the next reload registers again.
+	ietadm := dt.Bin(t, "ietadm")
+	if out, code := dt.Run(t, 20*time.Second, ietadm, "--socket", filepath.Join(dir, "ietadm.sock"), "--op", "delete"); code != 0 {
+		t.Fatalf("ietadm --op delete: exit %d: %s", code, out)
+	}
+	dt.Eventually(t, 10*time.Second, func() string {
+		if out := listNodes(); strings.Contains(out, iqnA) {
+			return "still registered after ietadm --op delete:\n" + out
+		}
+		return ""
+	})
+	d.Signal(syscall.SIGHUP)
+	dt.Eventually(t, 10*time.Second, func() string { return dt.Contains(listNodes(), iqnA) })
+
 	// Stopping deregisters the entity and everything in it.
 	d.Signal(syscall.SIGTERM)
 	if !d.WaitExit(15 * time.Second) {

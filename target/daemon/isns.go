@@ -31,8 +31,9 @@ type isnsState struct {
 
 type isnsRun struct {
 	addr   string
-	reg    *isns.Registrar
-	access *isns.Access // nil: access control off
+	client *isns.Client
+	reg    *isns.Registrar // nil after ietadm --op delete, until a change
+	access *isns.Access    // nil: access control off
 }
 
 // isnsApply makes the iSNS side follow cfg (start, a reload, an ietadm
@@ -55,30 +56,35 @@ func (d *Daemon) isnsApply(cfg *config.Config) {
 	if s.cur != nil && s.cur.addr != addr {
 		old := s.cur
 		s.cur = nil
-		s.stopping.Add(1)
-		go func() {
-			defer s.stopping.Done()
-			old.reg.Stop()
-		}()
+		if old.reg != nil {
+			s.stopping.Add(1)
+			go func() {
+				defer s.stopping.Done()
+				old.reg.Stop()
+			}()
+		}
 	}
 	if addr == "" {
 		return
 	}
 	if s.cur == nil {
-		client := &isns.Client{Addr: addr, Timeout: 5 * time.Second}
-		reg := &isns.Registrar{Client: client, Log: d.log, EID: entityID(cfg)}
-		s.cur = &isnsRun{addr: addr, reg: reg}
-		reg.Start(s.ctx)
-		d.log.WithField("isns", addr).Info("registering the targets with the iSNS server")
+		s.cur = &isnsRun{addr: addr, client: &isns.Client{Addr: addr, Timeout: 5 * time.Second}}
 	}
 	var nodes []isns.Node
 	for _, t := range cfg.Targets {
 		nodes = append(nodes, isns.Node{Name: t.Name, Alias: t.Alias, PGT: 1})
 	}
-	s.cur.reg.Set(s.portals, nodes)
+	if s.cur.reg == nil {
+		s.cur.reg = &isns.Registrar{Client: s.cur.client, Log: d.log, EID: entityID(cfg)}
+		s.cur.reg.Set(s.portals, nodes)
+		s.cur.reg.Start(s.ctx)
+		d.log.WithField("isns", addr).Info("registering the targets with the iSNS server")
+	} else {
+		s.cur.reg.Set(s.portals, nodes)
+	}
 	switch {
 	case cfg.ISNS.AccessControl && s.cur.access == nil:
-		s.cur.access = &isns.Access{Client: s.cur.reg.Client, Log: d.log}
+		s.cur.access = &isns.Access{Client: s.cur.client, Log: d.log}
 	case !cfg.ISNS.AccessControl:
 		s.cur.access = nil
 	}
@@ -100,6 +106,28 @@ func (d *Daemon) isnsAllowed(target, initiator string) (bool, string) {
 	return a.Allowed(target, initiator)
 }
 
+// isnsDeregister is `ietadm --op delete` without a selector: the
+// entity is deregistered now (IET 1.4.20 did only that; init scripts
+// call it before stopping the daemon). The next reload or ietadm change
+// registers again. It does not wait for the server.
+func (d *Daemon) isnsDeregister() {
+	s := &d.isns
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur == nil || s.cur.reg == nil {
+		return
+	}
+	// The access control (if on) goes on: only the registration stops.
+	reg := s.cur.reg
+	s.cur.reg = nil
+	s.stopping.Add(1)
+	go func() {
+		defer s.stopping.Done()
+		reg.Stop()
+	}()
+	d.log.WithField("isns", s.cur.addr).Info("deregistering from the iSNS server (ietadm --op delete); the next reload registers again")
+}
+
 // isnsStop deregisters (bounded by the Registrar's timeouts).
 func (d *Daemon) isnsStop() {
 	s := &d.isns
@@ -107,7 +135,7 @@ func (d *Daemon) isnsStop() {
 	cur := s.cur
 	s.cur, s.ctx = nil, nil
 	s.mu.Unlock()
-	if cur != nil {
+	if cur != nil && cur.reg != nil {
 		cur.reg.Stop()
 	}
 	s.stopping.Wait()

@@ -271,7 +271,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	d.tids.Taken(cfg.NextTID() - 1)
 	d.ops = &admin.Ops{Engine: (*engine)(d), ParseLUN: opts.ParseLUN, TIDs: &d.tids, Lock: &d.change,
 		Created: func(n string) { d.runtime[n] = true },
-		Deleted: func(n string) { delete(d.runtime, n) }}
+		Deleted: func(n string) { delete(d.runtime, n) }, DeregisterISNS: d.isnsDeregister}
 	uid := os.Getuid()
 	d.admin = &admin.Server{Handler: d.ops, Log: log, AllowUID: uid}
 
