@@ -158,6 +158,8 @@ func FuzzLoadIET(f *testing.F) {
 		"Target t\nLun 2 Path=/a,Identity=netbsd,Vendor=ACME,Product=Disk,Revision=1,ScsiVersion=6,Removable=Yes,Offset=1M,Size=2M\n",
 		"Target t\nLun 0 Path=/a,NAA=Yes\nLun 1 Path=/b,Identity=netbsd,NAA=no\n",
 		// testdata/config/wild-iet/odd-case: values in another case, octal
+		"iSNSServer [2001:db8::1]:3206\niSNSAccessControl Yes\nTarget t\n",
+		"iSNSServer []\niSNSServer [::1]\niSNSServer h:0\n",
 		"target t\r\n\tLUN 1 PATH=/b,IOMODE=WB\r\n\tLun 2 Path=/c,IOMode=rw\n\tinitialr2t no\n\theaderdigest crc32c\n\tqueuedcommands 064\n\tNOPInterval 5",
 	} {
 		f.Add([]byte(s))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -355,13 +356,13 @@ func (l *ietLowerer) setting(s *ietconf.SettingLine) {
 		}
 		is := l.isns()
 		is.Server, is.Port, is.Pos = vals[0].Text, 0, pos(s.Pos)
-		if h, p, err := net.SplitHostPort(is.Server); err == nil && strings.HasPrefix(is.Server, "[") {
+		if h, p, err := net.SplitHostPort(is.Server); err == nil && strings.HasPrefix(is.Server, "[") && isIPv6(h) {
 			// [IPv6]:port
 			if n, err := strconv.Atoi(p); err == nil && n > 0 && n < 65536 {
 				is.Server, is.Port = h, n
 				l.ds.Warnf(pos(vals[0].Pos), "iSNSServer host:port is our extension (IET always uses port 3205)")
 			}
-		} else if strings.HasPrefix(is.Server, "[") && strings.HasSuffix(is.Server, "]") {
+		} else if len(is.Server) > 2 && strings.HasPrefix(is.Server, "[") && strings.HasSuffix(is.Server, "]") && isIPv6(is.Server[1:len(is.Server)-1]) {
 			is.Server = is.Server[1 : len(is.Server)-1]
 		} else if h, p, ok := strings.Cut(is.Server, ":"); ok && !strings.Contains(p, ":") {
 			if n, err := strconv.Atoi(p); err == nil && n > 0 && n < 65536 {
@@ -494,6 +495,13 @@ func yesNo(s string) (bool, bool) {
 		return false, true
 	}
 	return false, false
+}
+
+// isIPv6 tells whether s is an IPv6 address (brackets around anything
+// else are kept as written).
+func isIPv6(s string) bool {
+	a, err := netip.ParseAddr(s)
+	return err == nil && a.Is6()
 }
 
 func (l *ietLowerer) isns() *config.ISNS {
