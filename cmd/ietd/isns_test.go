@@ -27,14 +27,8 @@ const (
 // isnsadm against it (its own source name).
 func isnsServer(t *testing.T, dir string) (adm func(source string, args ...string) string) {
 	t.Helper()
-	isnsd, err := exec.LookPath("isnsd")
-	if err != nil {
-		t.Skip("isnsd not installed (apt-get install open-isns-server open-isns-utils, or `make deps` as root)")
-	}
-	isnsadm, err := exec.LookPath("isnsadm")
-	if err != nil {
-		t.Skip("isnsadm not installed (apt-get install open-isns-utils, or `make deps` as root)")
-	}
+	isnsd := sbinTool(t, "isnsd", "open-isns-server")
+	isnsadm := sbinTool(t, "isnsadm", "open-isns-utils")
 	db := filepath.Join(dir, "isnsdb")
 	if err := os.Mkdir(db, 0o700); err != nil {
 		t.Fatal(err)
@@ -86,6 +80,20 @@ func isnsServer(t *testing.T, dir string) (adm func(source string, args ...strin
 		o, _ := dt.Run(t, 20*time.Second, isnsadm, append([]string{"--config", c}, args...)...)
 		return o
 	}
+}
+
+// sbinTool finds a tool in $PATH or /usr/sbin (not in a user's $PATH),
+// or skips.
+func sbinTool(t *testing.T, name, pkg string) string {
+	t.Helper()
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	p := filepath.Join("/usr/sbin", name)
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("%s not installed (apt-get install %s, or `make deps` as root)", name, pkg)
+	}
+	return p
 }
 
 // TestISNSRegistration: ietd registers its entity, portal and targets

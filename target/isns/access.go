@@ -103,15 +103,6 @@ func (a *Access) Allowed(target, initiator string) (bool, string) {
 	return false, "iSNSAccessControl: the iSNS server's discovery domains do not let the initiator see the target"
 }
 
-// Invalidate drops the cached answers (an SCN, a re-registration).
-func (a *Access) Invalidate() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, e := range a.entries {
-		e.at = time.Time{}
-	}
-}
-
 func (a *Access) refresh(target string, e *accessEntry, done chan struct{}) {
 	ctx, cancel := context.WithTimeout(context.Background(), a.Client.timeout())
 	defer cancel()
