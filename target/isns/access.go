@@ -13,7 +13,8 @@ import (
 // (IET's iSNSAccessControl): a DevAttrQry with the target as source for
 // the initiator nodes it may see, cached per target for TTL. A stale
 // answer is refreshed on demand, one query per target at a time, waited
-// for at most Wait; when the refresh fails the previous answer stays in
+// for at most Wait (not at all for TTL after the server failed or did not
+// answer in time); when the refresh fails the previous answer stays in
 // force (as IET kept the list its last query or SCN gave), and a target
 // the server never answered for admits nobody (IET: an empty list
 // refuses every login).
@@ -32,6 +33,10 @@ type Access struct {
 	mu      sync.Mutex
 	entries map[string]*accessEntry
 	logged  string // the server state last logged
+	// slowUntil: the server failed or did not answer within Wait; until
+	// then, nobody waits for a query (a SendTargets answer checking many
+	// targets would otherwise wait Wait for each).
+	slowUntil time.Time
 }
 
 type accessEntry struct {
@@ -51,13 +56,17 @@ func (a *Access) now() time.Time {
 	return time.Now()
 }
 
+func (a *Access) ttl() time.Duration {
+	if a.TTL > 0 {
+		return a.TTL
+	}
+	return 5 * time.Second
+}
+
 // Allowed tells whether initiator may see target, and why not.
 func (a *Access) Allowed(target, initiator string) (bool, string) {
 	key := strings.ToLower(target)
-	ttl, wait := a.TTL, a.Wait
-	if ttl <= 0 {
-		ttl = 5 * time.Second
-	}
+	ttl, wait := a.ttl(), a.Wait
 	if wait <= 0 {
 		wait = 3 * time.Second
 	}
@@ -83,17 +92,23 @@ func (a *Access) Allowed(target, initiator string) (bool, string) {
 		go a.refresh(target, e, e.inflight)
 	}
 	ch := e.inflight
+	waitFor := stale && ch != nil && !a.now().Before(a.slowUntil)
 	a.mu.Unlock()
-	if stale && ch != nil {
+	timedOut := false
+	if waitFor {
 		t := time.NewTimer(wait)
 		select {
 		case <-ch:
 		case <-t.C:
+			timedOut = true
 		}
 		t.Stop()
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if timedOut {
+		a.slowUntil = a.now().Add(ttl)
+	}
 	switch {
 	case e.names == nil:
 		return false, "iSNSAccessControl: no answer from the iSNS server about this target yet"
@@ -121,6 +136,7 @@ func (a *Access) refresh(target string, e *accessEntry, done chan struct{}) {
 		if _, ok := err.(Status); !ok {
 			state = "unreachable"
 		}
+		a.slowUntil = a.now().Add(a.ttl())
 		if a.logged != state {
 			a.logged = state
 			log.WithError(err).WithField("target", target).Warn("iSNSAccessControl: query failed: earlier answers stay in force; logins to targets without one are refused")
@@ -133,6 +149,7 @@ func (a *Access) refresh(target string, e *accessEntry, done chan struct{}) {
 		log.Info("iSNSAccessControl: the iSNS server answers again")
 	}
 	a.logged = "ok"
+	a.slowUntil = time.Time{}
 	names := map[string]bool{}
 	for _, n := range Initiators(rsp) {
 		names[strings.ToLower(n)] = true

@@ -146,3 +146,20 @@ func TestAccess(t *testing.T) {
 		t.Errorf("Allowed waited %v", d)
 	}
 }
+
+// A stalled server costs one Wait, not one per target: a SendTargets
+// answer checks every target in turn.
+func TestAccessStalledServerWaitsOnce(t *testing.T) {
+	f := newFake()
+	f.stall = true
+	a := &Access{Client: f.client(), TTL: 5 * time.Second, Wait: 100 * time.Millisecond}
+	start := time.Now()
+	for i := 0; i < 8; i++ {
+		if ok, _ := a.Allowed("iqn.t"+itoa(uint32(i)), "iqn.i"); ok {
+			t.Fatal("allowed without an answer")
+		}
+	}
+	if d := time.Since(start); d > 400*time.Millisecond {
+		t.Errorf("8 targets took %v with a stalled server, want about one wait (100ms)", d)
+	}
+}
