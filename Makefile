@@ -9,7 +9,7 @@ CMDS      := ietd ietadm iscsi-target ietd-migrate
 FUZZTIME  ?= 5s
 DEMO_CONF ?= testdata/demo/ietd.conf
 DEMO_DIR  ?= /tmp/ietd-demo
-APT_PKGS  := libiscsi-bin qemu-utils qemu-block-extra shellcheck libxml2-utils groff-base
+APT_PKGS  := libiscsi-bin qemu-utils qemu-block-extra shellcheck libxml2-utils groff-base open-isns-server open-isns-utils
 
 .PHONY: all build run test deps vet unit fuzz-short race conformance bench soak install clean man
 
@@ -30,7 +30,8 @@ run: build
 deps:
 	@missing=""; \
 	for c in iscsi-ls:libiscsi-bin iscsi-test-cu:libiscsi-bin iscsi-inq:libiscsi-bin qemu-img:qemu-utils qemu-io:qemu-utils \
-	         shellcheck:shellcheck xmllint:libxml2-utils groff:groff-base; do \
+	         shellcheck:shellcheck xmllint:libxml2-utils groff:groff-base \
+	         isnsd:open-isns-server isnsadm:open-isns-utils; do \
 	  command -v $${c%%:*} >/dev/null 2>&1 || missing="$$missing $${c#*:}"; \
 	done; \
 	ls /usr/lib/*/qemu/block-iscsi.so >/dev/null 2>&1 || missing="$$missing qemu-block-extra"; \

@@ -158,6 +158,8 @@ func FuzzLoadIET(f *testing.F) {
 		"Target t\nLun 2 Path=/a,Identity=netbsd,Vendor=ACME,Product=Disk,Revision=1,ScsiVersion=6,Removable=Yes,Offset=1M,Size=2M\n",
 		"Target t\nLun 0 Path=/a,NAA=Yes\nLun 1 Path=/b,Identity=netbsd,NAA=no\n",
 		// testdata/config/wild-iet/odd-case: values in another case, octal
+		"iSNSServer [2001:db8::1]:3206\niSNSAccessControl Yes\nTarget t\n",
+		"iSNSServer []\niSNSServer [::1]\niSNSServer h:0\n",
 		"target t\r\n\tLUN 1 PATH=/b,IOMODE=WB\r\n\tLun 2 Path=/c,IOMode=rw\n\tinitialr2t no\n\theaderdigest crc32c\n\tqueuedcommands 064\n\tNOPInterval 5",
 	} {
 		f.Add([]byte(s))
@@ -270,14 +272,16 @@ func TestISNS(t *testing.T) {
 		diags []string
 	}{
 		{"iSNSAccessControl No\n", nil, nil},
-		{"iSNSAccessControl Yes\niSNSAccessControl No\n", nil, []string{
-			"c:1:1: warning: iSNSAccessControl is not implemented: logins and discovery are not filtered by iSNS discovery domains"}},
+		{"iSNSAccessControl Yes\niSNSAccessControl No\n", nil, nil},
 		{"iSNSAccessControl yes\n", &config.ISNS{AccessControl: true}, []string{
-			"c:1:1: warning: iSNSAccessControl is not implemented: logins and discovery are not filtered by iSNS discovery domains"}},
-		{"iSNSServer isns.example\niSNSAccessControl No\n", &config.ISNS{Server: "isns.example"}, []string{
-			"c:1:1: warning: iSNS registration is not implemented: isns.example is not contacted; initiators find the targets through SendTargets only"}},
+			"c:1:1: warning: iSNSAccessControl Yes without iSNSServer does nothing (as in IET): logins and discovery are not filtered"}},
+		{"iSNSServer isns.example\niSNSAccessControl No\n", &config.ISNS{Server: "isns.example"}, nil},
+		{"iSNSServer isns.example\niSNSAccessControl Yes\n", &config.ISNS{Server: "isns.example", AccessControl: true}, nil},
 		{"iSNSServer 192.0.2.1:3206\n", &config.ISNS{Server: "192.0.2.1", Port: 3206}, []string{
-			"c:1:1: warning: iSNS registration is not implemented: 192.0.2.1:3206 is not contacted; initiators find the targets through SendTargets only",
+			"c:1:12: warning: iSNSServer host:port is our extension (IET always uses port 3205)"}},
+		{"iSNSServer 2001:db8::1\n", &config.ISNS{Server: "2001:db8::1"}, nil},
+		{"iSNSServer [2001:db8::1]\n", &config.ISNS{Server: "2001:db8::1"}, nil},
+		{"iSNSServer [2001:db8::1]:3206\n", &config.ISNS{Server: "2001:db8::1", Port: 3206}, []string{
 			"c:1:12: warning: iSNSServer host:port is our extension (IET always uses port 3205)"}},
 	}
 	for _, c := range cases {
@@ -1288,5 +1292,20 @@ func TestLunNAA(t *testing.T) {
 	_, ds, err = LoadBytes("t.conf", []byte("Target t\nLun 0 Path=/a,NAA=maybe\n"), LoadOptions{Dialect: config.DialectIET, ACLDir: t.TempDir()})
 	if err == nil || !strings.Contains(ds.Error(), "t.conf:2:") || !strings.Contains(ds.Error(), `NAA must be Yes or No, not "maybe"`) {
 		t.Fatalf("NAA=maybe: %v\n%v", err, ds)
+	}
+}
+
+// TestISNSRenderRoundTrip: the rendered iSNS lines load back to the same
+// server and port (an IPv6 server with a port is bracketed).
+func TestISNSRenderRoundTrip(t *testing.T) {
+	for _, src := range []string{"iSNSServer 192.0.2.1:3206\n", "iSNSServer [2001:db8::1]:3206\n",
+		"iSNSServer 2001:db8::1\niSNSAccessControl Yes\n", "iSNSServer isns.example\n"} {
+		cfg, _ := loadIET(t, src)
+		out := RenderIET(cfg)
+		back, _ := loadIET(t, out)
+		if cfg.ISNS == nil || back.ISNS == nil || back.ISNS.Server != cfg.ISNS.Server || back.ISNS.Port != cfg.ISNS.Port ||
+			back.ISNS.AccessControl != cfg.ISNS.AccessControl {
+			t.Errorf("%q rendered as %q: %+v, want %+v", src, out, back.ISNS, cfg.ISNS)
+		}
 	}
 }

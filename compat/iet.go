@@ -3,6 +3,8 @@ package compat
 import (
 	"fmt"
 	"math"
+	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -225,6 +227,9 @@ func lowerIET(f *ietconf.File, cfg *config.Config, ds *config.Diagnostics) {
 		// model keeps ISNS nil unless a server or access control is set).
 		cfg.ISNS = nil
 	}
+	if is := cfg.ISNS; is != nil && is.Server == "" && is.AccessControl {
+		ds.Warnf(is.Pos, "iSNSAccessControl Yes without iSNSServer does nothing (as in IET): logins and discovery are not filtered")
+	}
 	warnSecretBothWays(cfg.Discovery, "discovery", ds)
 	for _, t := range cfg.Targets {
 		warnSecretBothWays(t.Auth, "target "+t.Name, ds)
@@ -351,21 +356,25 @@ func (l *ietLowerer) setting(s *ietconf.SettingLine) {
 		}
 		is := l.isns()
 		is.Server, is.Port, is.Pos = vals[0].Text, 0, pos(s.Pos)
-		if h, p, ok := strings.Cut(is.Server, ":"); ok && !strings.Contains(p, ":") {
+		if h, p, err := net.SplitHostPort(is.Server); err == nil && strings.HasPrefix(is.Server, "[") && isIPv6(h) {
+			// [IPv6]:port
+			if n, err := strconv.Atoi(p); err == nil && n > 0 && n < 65536 {
+				is.Server, is.Port = h, n
+				l.ds.Warnf(pos(vals[0].Pos), "iSNSServer host:port is our extension (IET always uses port 3205)")
+			}
+		} else if len(is.Server) > 2 && strings.HasPrefix(is.Server, "[") && strings.HasSuffix(is.Server, "]") && isIPv6(is.Server[1:len(is.Server)-1]) {
+			is.Server = is.Server[1 : len(is.Server)-1]
+		} else if h, p, ok := strings.Cut(is.Server, ":"); ok && !strings.Contains(p, ":") {
 			if n, err := strconv.Atoi(p); err == nil && n > 0 && n < 65536 {
 				is.Server, is.Port = h, n
 				l.ds.Warnf(pos(vals[0].Pos), "iSNSServer host:port is our extension (IET always uses port 3205)")
 			}
 		}
-		l.ds.Warnf(pos(s.Pos), "iSNS registration is not implemented: %s is not contacted; initiators find the targets through SendTargets only", vals[0].Text)
 		return
 	case "isnsaccesscontrol":
 		// IET: the value compared case-insensitively with Yes; the
 		// last occurrence wins.
 		on := len(vals) > 0 && strings.EqualFold(vals[0].Text, "Yes")
-		if on {
-			l.ds.Warnf(pos(s.Pos), "iSNSAccessControl is not implemented: logins and discovery are not filtered by iSNS discovery domains")
-		}
 		if on || l.cfg.ISNS != nil {
 			is := l.isns()
 			is.AccessControl = on
@@ -486,6 +495,13 @@ func yesNo(s string) (bool, bool) {
 		return false, true
 	}
 	return false, false
+}
+
+// isIPv6 tells whether s is an IPv6 address (brackets around anything
+// else are kept as written).
+func isIPv6(s string) bool {
+	a, err := netip.ParseAddr(s)
+	return err == nil && a.Is6()
 }
 
 func (l *ietLowerer) isns() *config.ISNS {

@@ -2,6 +2,7 @@ package compat
 
 import (
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 
@@ -32,7 +33,7 @@ func renderIET(cfg *config.Config, o renderOptions) string {
 		if is.Server != "" {
 			srv := is.Server
 			if is.Port != 0 {
-				srv += ":" + strconv.Itoa(is.Port)
+				srv = net.JoinHostPort(srv, strconv.Itoa(is.Port))
 			}
 			fmt.Fprintf(&b, "iSNSServer %s\n", srv)
 		}

@@ -73,7 +73,6 @@ var wildCases = map[string]wildCase{
 	// lines are harmless (§1.3); the values are IET's defaults, except
 	// MaxRecv/XmitDataSegmentLength 8192 as written.
 	"sample-uncommented": {
-		diags: []string{"iSNS registration is not implemented"},
 		check: func(t *testing.T, cfg *config.Config) {
 			tg := cfg.Targets[0]
 			if !slices.Equal(users(cfg.Discovery.Incoming), []string{"discuser"}) || cfg.Discovery.Outgoing == nil || cfg.Discovery.Outgoing.User != "discout" {

@@ -205,6 +205,10 @@ type Live struct {
 	WarnEvery time.Duration
 	// Now is the clock (tests).
 	Now func() time.Time
+	// ISNS, when set, is IET's iSNSAccessControl: whether the iSNS
+	// server lets the initiator see the target (asked after the other
+	// checks allowed it).
+	ISNS func(target, initiator string) (bool, string)
 
 	mu     sync.Mutex
 	warned map[[2]string]time.Time
@@ -242,7 +246,11 @@ func (v View) InitiatorAllowed(t *config.Target, initiatorName string, peer neti
 			return false, why
 		}
 	}
-	return InitiatorAllowed(v.cfg, t, initiatorName, peer)
+	ok, why := InitiatorAllowed(v.cfg, t, initiatorName, peer)
+	if ok && t != nil && v.live != nil && v.live.ISNS != nil {
+		return v.live.ISNS(t.Name, initiatorName)
+	}
+	return ok, why
 }
 
 // PortalAllowed is the package function of that name on the current rules.

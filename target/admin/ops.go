@@ -51,6 +51,9 @@ type Ops struct {
 	// operation's clone-edit-apply and a reload never interleave (a
 	// reload between the clone and the apply was undone by it).
 	Lock sync.Locker
+	// DeregisterISNS, when set, is `ietadm --op delete` without a
+	// selector: IET 1.4.20 only deregistered from iSNS then.
+	DeregisterISNS func()
 
 	mu sync.Mutex
 	// warns are the warnings of the operation running (under the lock).
@@ -127,7 +130,10 @@ func (o *Ops) dispatch(req *Request) (string, error) {
 	}
 	if req.Op == OpDelete {
 		// IET 1.4.20: only de-registers from iSNS; init scripts call it
-		// before stopping the daemon. Nothing to do.
+		// before stopping the daemon.
+		if o.DeregisterISNS != nil {
+			o.DeregisterISNS()
+		}
 		return "", nil
 	}
 	return "", errf(syscall.EINVAL, "no target, session, LUN or user selected")

@@ -542,3 +542,17 @@ func TestAccountSecretWarnings(t *testing.T) {
 		t.Fatalf("accounts not all added: %+v", a)
 	}
 }
+
+// --op delete without a selector deregisters from iSNS (IET 1.4.20) and
+// succeeds.
+func TestDeleteWithoutSelectorDeregistersISNS(t *testing.T) {
+	o, _ := newOps()
+	if r := do(o, Request{Op: OpDelete}); r.Errno != 0 {
+		t.Fatalf("without iSNS: errno %d", r.Errno)
+	}
+	n := 0
+	o.DeregisterISNS = func() { n++ }
+	if r := do(o, Request{Op: OpDelete}); r.Errno != 0 || n != 1 {
+		t.Fatalf("errno %d, %d deregistrations", r.Errno, n)
+	}
+}

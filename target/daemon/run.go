@@ -94,6 +94,8 @@ type Daemon struct {
 	// long as reloads find them unchanged and still unservable
 	// (keepLeftOut). Under change.
 	leftOut map[string]*config.LUN
+	// isns registers the targets with an iSNS server (config.ISNS).
+	isns isnsState
 }
 
 // tidCounter is the daemon's next target id: it only grows, so an id is
@@ -229,6 +231,8 @@ func Run(ctx context.Context, opts Options) (err error) {
 		opts.ACLFiles.Seed(cfg)
 	}
 	access := &acl.Live{Files: opts.ACLFiles, Log: log}
+	var d *Daemon // the iSNS check below is called only once it serves
+	access.ISNS = func(target, initiator string) (bool, string) { return d.isnsAllowed(target, initiator) }
 	// procDirty asks the loop below to rewrite the listings: a session
 	// began or ended (IET's /proc/net/iet/session is live; the ticker is
 	// the backstop for what changes without an event).
@@ -248,7 +252,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		closeAll(listeners)
 		return err
 	}
-	d := &Daemon{opts: opts, log: log, srv: srv, runtime: map[string]bool{}}
+	d = &Daemon{opts: opts, log: log, srv: srv, runtime: map[string]bool{}}
 	if served, out := leaveOutUnserved(cfg, srv.ServedLUNs); served != cfg {
 		d.leftOut = out
 		if err := srv.Reload(served); err != nil {
@@ -267,7 +271,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	d.tids.Taken(cfg.NextTID() - 1)
 	d.ops = &admin.Ops{Engine: (*engine)(d), ParseLUN: opts.ParseLUN, TIDs: &d.tids, Lock: &d.change,
 		Created: func(n string) { d.runtime[n] = true },
-		Deleted: func(n string) { delete(d.runtime, n) }}
+		Deleted: func(n string) { delete(d.runtime, n) }, DeregisterISNS: d.isnsDeregister}
 	uid := os.Getuid()
 	d.admin = &admin.Server{Handler: d.ops, Log: log, AllowUID: uid}
 
@@ -286,6 +290,12 @@ func Run(ctx context.Context, opts Options) (err error) {
 	for _, l := range listeners {
 		addrs = append(addrs, l.Addr().String())
 	}
+	isnsCtx, isnsCancel := context.WithCancel(ctx)
+	defer isnsCancel()
+	d.isns.mu.Lock()
+	d.isns.ctx, d.isns.portals = isnsCtx, listenerPortals(listeners)
+	d.isns.mu.Unlock()
+	d.isnsApply(srv.Config())
 	log.WithField("listen", addrs).Infof("serving %d target(s)", len(cfg.Targets))
 	if opts.ProcDir != "" {
 		// Before ready: the parent exits (an init script, a Pacemaker
@@ -422,6 +432,13 @@ func feedWatchdog(period time.Duration, ping func()) (stop func()) {
 func (d *Daemon) shutdown(sigs <-chan os.Signal) error {
 	notify(notifyStopping)
 	d.admin.Close()
+	// Deregistering from iSNS goes on beside the logouts.
+	isnsDone := make(chan struct{})
+	go func() {
+		defer close(isnsDone)
+		d.isnsStop()
+	}()
+	defer func() { <-isnsDone }()
 	ctx, cancel := context.WithTimeout(context.Background(), d.opts.ShutdownTimeout)
 	defer cancel()
 	waited := make(chan struct{})
@@ -484,6 +501,7 @@ func (d *Daemon) Reload() error {
 	d.leftOut = still
 	d.tids.Taken(nextTID - 1)
 	d.log.WithField("targets", len(next.Targets)).Info("configuration reloaded")
+	d.isnsApply(next)
 	d.writeProcLocked(next)
 	return nil
 }
@@ -647,6 +665,7 @@ func (e *engine) Apply(cfg *config.Config) error {
 		return err
 	}
 	d.writeProcLocked(cfg)
+	d.isnsApply(cfg)
 	return nil
 }
 func (e *engine) Sessions() []iscsi.SessionInfo { return e.srv.Sessions() }
