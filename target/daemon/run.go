@@ -375,25 +375,7 @@ var testStarted func(*Daemon)
 // period, from its own goroutine, until the returned function is called;
 // that function returns once the goroutine has stopped.
 func (d *Daemon) writeProcLoop(dirty <-chan struct{}, period time.Duration) (stop func()) {
-	quit, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(period)
-		defer t.Stop()
-		for {
-			select {
-			case <-quit:
-				return
-			case <-t.C:
-			case <-dirty:
-			}
-			d.writeProc()
-		}
-	}()
-	return func() {
-		close(quit)
-		<-done
-	}
+	return every(period, dirty, d.writeProc)
 }
 
 // feedWatchdog calls ping every period (none when period is 0) until
@@ -403,6 +385,13 @@ func feedWatchdog(period time.Duration, ping func()) (stop func()) {
 	if period <= 0 {
 		return func() {}
 	}
+	return every(period, nil, ping)
+}
+
+// every calls fn from its own goroutine every period and on every signal
+// of wake (nil: none) until the returned function is called, which
+// returns once the goroutine has stopped.
+func every(period time.Duration, wake <-chan struct{}, fn func()) (stop func()) {
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
@@ -413,8 +402,9 @@ func feedWatchdog(period time.Duration, ping func()) (stop func()) {
 			case <-quit:
 				return
 			case <-t.C:
-				ping()
+			case <-wake:
 			}
+			fn()
 		}
 	}()
 	return func() {
