@@ -67,19 +67,28 @@ func (s tearStore) ReadAt(p []byte, off int64) (int, error) {
 	return len(p), nil
 }
 
-func storeTarget(t *testing.T, st backing.Store) (*Target, *Nexus, *Nexus) {
+// storeTargetMode is a target with one LUN over st in IOMode mode and a
+// nexus whose power-on unit attention is consumed.
+func storeTargetMode(t *testing.T, mode string, st backing.Store) (*Target, *Nexus) {
 	t.Helper()
-	tc := config.NewTarget(1, "iqn.2026-01.org.ietgo:atomic")
-	tc.LUNs = []*config.LUN{{Number: 0, Type: "fileio", IOMode: "wb", Store: &config.Store{Path: "m"}}}
+	tc := config.NewTarget(1, "iqn.2026-01.org.ietgo:store")
+	tc.LUNs = []*config.LUN{{Number: 0, Type: "fileio", IOMode: mode, Store: &config.Store{Path: "m"}}}
 	tg, err := NewTarget(tc, Options{OpenStore: func(*config.LUN) (backing.Store, error) { return st, nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &Nexus{ID: 1, InitiatorName: "iqn.a", ISID: [6]byte{1}, TargetName: tc.Name}
-	b := &Nexus{ID: 2, InitiatorName: "iqn.b", ISID: [6]byte{2}, TargetName: tc.Name}
-	tg.NexusAttach(a)
+	n := &Nexus{ID: 1, InitiatorName: "iqn.a", ISID: [6]byte{1}, TargetName: tc.Name}
+	tg.NexusAttach(n)
+	run(tg, n, cdb(0, 6), nil)
+	return tg, n
+}
+
+// storeTarget is storeTargetMode write-back with a second nexus.
+func storeTarget(t *testing.T, st backing.Store) (*Target, *Nexus, *Nexus) {
+	t.Helper()
+	tg, a := storeTargetMode(t, "wb", st)
+	b := &Nexus{ID: 2, InitiatorName: "iqn.b", ISID: [6]byte{2}, TargetName: tg.name}
 	tg.NexusAttach(b)
-	run(tg, a, cdb(0, 6), nil)
 	run(tg, b, cdb(0, 6), nil)
 	return tg, a, b
 }

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/ietgo/ietd/target/backing"
-	"github.com/ietgo/ietd/target/config"
 )
 
 // durStore records whether the store holds data written (or unmapped)
@@ -168,20 +167,6 @@ func durCases(tg *Target) []durCase {
 	return cases
 }
 
-func durTarget(t *testing.T, mode string, st *durStore) (*Target, *Nexus) {
-	t.Helper()
-	tc := config.NewTarget(1, "iqn.2026-01.org.ietgo:durable")
-	tc.LUNs = []*config.LUN{{Number: 0, Type: "fileio", IOMode: mode, Store: &config.Store{Path: "m"}}}
-	tg, err := NewTarget(tc, Options{OpenStore: func(*config.LUN) (backing.Store, error) { return st, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := &Nexus{ID: 1, InitiatorName: "iqn.a", ISID: [6]byte{1}, TargetName: tc.Name}
-	tg.NexusAttach(n)
-	run(tg, n, cdb(0, 6), nil)
-	return tg, n
-}
-
 func execDur(tg *Target, n *Nexus, c durCase) Result {
 	cmd := &Command{Nexus: n, CDB: c.cdb, DataOut: c.out, ExpectedLen: uint32(len(c.out))}
 	return tg.Execute(context.Background(), cmd)
@@ -196,7 +181,7 @@ func execDur(tg *Target, n *Nexus, c durCase) Result {
 func TestEveryWriteIsDurableAsTheCacheModePromises(t *testing.T) {
 	for _, mode := range []string{"wb", "wt"} {
 		st := &durStore{Store: backing.NewMemory(1 << 20), wc: mode == "wb"}
-		tg, n := durTarget(t, mode, st)
+		tg, n := storeTargetMode(t, mode, st)
 		for _, c := range durCases(tg) {
 			t.Run(fmt.Sprintf("%s/%s", mode, c.name), func(t *testing.T) {
 				// Something unsynced in the store before each command:
@@ -243,7 +228,7 @@ func TestEveryWriteIsDurableAsTheCacheModePromises(t *testing.T) {
 func TestNothingDurableAfterAFailedSync(t *testing.T) {
 	for _, mode := range []string{"wb", "wt"} {
 		st := &durStore{Store: backing.NewMemory(1 << 20), wc: mode == "wb"}
-		tg, n := durTarget(t, mode, st)
+		tg, n := storeTargetMode(t, mode, st)
 		st.mu.Lock()
 		st.failSync = syscall.EIO
 		st.mu.Unlock()

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/ietgo/ietd/target/backing"
-	"github.com/ietgo/ietd/target/config"
 )
 
 // shortStore writes only half of what it is given and says so (n), but
@@ -42,7 +41,7 @@ func TestWriteErrnosMapToSense(t *testing.T) {
 	for _, mode := range []string{"wb", "wt"} {
 		for _, c := range cases {
 			f := backing.NewFaulty(backing.NewMemory(1 << 20))
-			tg, n := errTarget(t, mode, f)
+			tg, n := storeTargetMode(t, mode, f)
 			f.FailRange(backing.OpWrite, 0, 1<<20, c.errno)
 			for _, flags := range []byte{0, 0x08} {
 				r := run(tg, n, rw16(0x8a, 8, 2, flags), make([]byte, 1024))
@@ -52,7 +51,7 @@ func TestWriteErrnosMapToSense(t *testing.T) {
 				}
 			}
 		}
-		tg, n := errTarget(t, mode, shortStore{backing.NewMemory(1 << 20)})
+		tg, n := storeTargetMode(t, mode, shortStore{backing.NewMemory(1 << 20)})
 		for _, c := range []struct {
 			name string
 			cdb  []byte
@@ -70,18 +69,4 @@ func TestWriteErrnosMapToSense(t *testing.T) {
 			}
 		}
 	}
-}
-
-func errTarget(t *testing.T, mode string, st backing.Store) (*Target, *Nexus) {
-	t.Helper()
-	tc := config.NewTarget(1, "iqn.2026-01.org.ietgo:errmap")
-	tc.LUNs = []*config.LUN{{Number: 0, Type: "fileio", IOMode: mode, Store: &config.Store{Path: "m"}}}
-	tg, err := NewTarget(tc, Options{OpenStore: func(*config.LUN) (backing.Store, error) { return st, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := &Nexus{ID: 1, InitiatorName: "iqn.a", ISID: [6]byte{1}, TargetName: tc.Name}
-	tg.NexusAttach(n)
-	run(tg, n, cdb(0, 6), nil)
-	return tg, n
 }
