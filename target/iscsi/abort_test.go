@@ -64,9 +64,7 @@ func TestTaskAborterAbortsOtherSessionsTasks(t *testing.T) {
 		t.Fatal("the server did not register a TaskAborter")
 	}
 	ra := dialRaw(t, ts.addr, normalKeys())
-	kb := normalKeys()
-	kb[0].Value = "iqn.2026-01.test:raw-b"
-	rb := dialRaw(t, ts.addr, kb)
+	rb := dialRaw(t, ts.addr, keysOf("raw-b"))
 	read := []byte{0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0}
 	ra.command(read, 512, true)
 	ittB := rb.command(read, 512, true)
@@ -109,13 +107,8 @@ func TestClearTaskSetNamesTheNexusesThatLostCommands(t *testing.T) {
 	disk.block = make(chan struct{})
 	defer close(disk.block)
 	ts := startServerWithDevice(t, cfg, disk, disk.fakeDisk)
-	session := func(name string) *rawInit {
-		k := normalKeys()
-		k[0].Value = name
-		return dialRaw(t, ts.addr, k)
-	}
-	ra, rb := session("iqn.2026-01.test:raw"), session("iqn.2026-01.test:raw-b")
-	session("iqn.2026-01.test:raw-c")
+	ra, rb := dialRaw(t, ts.addr, keysOf("raw")), dialRaw(t, ts.addr, keysOf("raw-b"))
+	dialRaw(t, ts.addr, keysOf("raw-c"))
 	ra.command(cdbRead1, 512, true)
 	rb.command(cdbRead1, 512, true)
 	waitExecs(t, disk.fakeDisk, 2)

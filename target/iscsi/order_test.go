@@ -367,9 +367,7 @@ func TestResetsReachAllSessions(t *testing.T) {
 		disk.block = make(chan struct{})
 		ts := startServer(t, cfg, disk)
 		a := dialRaw(t, ts.addr, normalKeys())
-		other := normalKeys()
-		other[0].Value = "iqn.2026-01.test:other"
-		b := dialRaw(t, ts.addr, other)
+		b := dialRaw(t, ts.addr, keysOf("other"))
 		// Session A: a READ that blocks and a WRITE waiting for Data-Out.
 		a.cmdAt(1, 1, cdbRead1, 512, true, false, nil)
 		a.cmdAt(2, 2, cdbWrite10(16, 128), 64<<10, false, false, nil)

@@ -99,9 +99,7 @@ func TestOrderedAcrossSessions(t *testing.T) {
 	disk.block = make(chan struct{})
 	ts := startServer(t, cfg, disk)
 	a := dialRaw(t, ts.addr, normalKeys())
-	other := normalKeys()
-	other[0].Value = "iqn.2026-01.test:other"
-	b := dialRaw(t, ts.addr, other)
+	b := dialRaw(t, ts.addr, keysOf("other"))
 	a.cmdAttr(1, 1, cdbRead1, 512, true, scsi.Simple)
 	waitExecs(t, disk, 1)
 	b.cmdAttr(1, 7, cdbTUR, 0, false, scsi.Ordered)
@@ -168,9 +166,7 @@ func TestSessionEndLeavesTaskSet(t *testing.T) {
 	disk := newFakeDisk(1 << 20)
 	disk.block = make(chan struct{})
 	ts := startServer(t, cfg, disk)
-	other := normalKeys()
-	other[0].Value = "iqn.2026-01.test:other"
-	b := dialRaw(t, ts.addr, other)
+	b := dialRaw(t, ts.addr, keysOf("other"))
 	a := dialRaw(t, ts.addr, normalKeys())
 	b.cmdAttr(1, 1, cdbRead1, 512, true, scsi.Simple)
 	waitExecs(t, disk, 1)
