@@ -3,8 +3,6 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -34,21 +32,7 @@ func TestAdminChangesAndReloadsDoNotUndoEachOther(t *testing.T) {
 		}
 		return c, nil, nil
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sigs := make(chan os.Signal)
-	ctx, cancel := context.WithCancel(context.Background())
-	ready, done := make(chan error, 1), make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Options{Load: load, Listeners: []net.Listener{l}, AdminSocket: sock, UID: -1, GID: -1,
-			Signals: sigs, Ready: func(err error) { ready <- err }})
-	}()
-	defer func() { cancel(); <-done }()
-	if err := <-ready; err != nil {
-		t.Fatal(err)
-	}
+	sigs, _ := startRun(t, Options{Load: load, AdminSocket: sock})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"io"
 	"net"
@@ -83,7 +82,7 @@ type syncLog struct {
 func (s *syncLog) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
 func (s *syncLog) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-func startISNSDaemon(t *testing.T, load func() (*config.Config, config.Diagnostics, error)) (sigs chan os.Signal, done chan error, logs *syncLog) {
+func startISNSDaemon(t *testing.T, load func() (*config.Config, config.Diagnostics, error)) (sigs chan<- os.Signal, done <-chan error, logs *syncLog) {
 	t.Helper()
 	l, err := net.Listen("tcp", isnsTestISCSIAddr)
 	if err != nil {
@@ -93,21 +92,8 @@ func startISNSDaemon(t *testing.T, load func() (*config.Config, config.Diagnosti
 	lg := logrus.New()
 	lg.SetOutput(logs)
 	lg.SetLevel(logrus.DebugLevel)
-	sigs = make(chan os.Signal, 1)
-	ready := make(chan error, 1)
-	done = make(chan error, 1)
-	go func() {
-		done <- Run(context.Background(), Options{Log: logrus.NewEntry(lg), Load: load, Listeners: []net.Listener{l}, UID: -1, GID: -1,
-			ShutdownTimeout: 5 * time.Second, Signals: sigs, Ready: func(err error) { ready <- err }})
-	}()
-	select {
-	case err := <-ready:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("not ready within 2s")
-	}
+	sigs, done = startRun(t, Options{Log: logrus.NewEntry(lg), Load: load, Listeners: []net.Listener{l},
+		ShutdownTimeout: 5 * time.Second})
 	return sigs, done, logs
 }
 

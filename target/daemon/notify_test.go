@@ -3,9 +3,7 @@
 package daemon
 
 import (
-	"context"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -98,18 +96,7 @@ func TestNotifications(t *testing.T) {
 		}()
 	}
 	defer func() { testStarted = nil }()
-	sigs := make(chan os.Signal, 1)
-	ready := make(chan error, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Options{Load: oneTarget, Listeners: []net.Listener{l}, ProcDir: filepath.Join(t.TempDir(), "proc"),
-			UID: -1, GID: -1, Signals: sigs, Ready: func(err error) { ready <- err }})
-	}()
-	if err := <-ready; err != nil {
-		t.Fatal(err)
-	}
+	sigs, done := startRun(t, Options{Load: oneTarget, Listeners: []net.Listener{l}, ProcDir: filepath.Join(t.TempDir(), "proc")})
 	if s := next(t, notes); s != "READY=1" {
 		t.Fatalf("first notification %q, want READY=1", s)
 	}

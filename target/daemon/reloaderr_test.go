@@ -1,9 +1,6 @@
 package daemon
 
 import (
-	"context"
-	"net"
-	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -69,21 +66,7 @@ func TestRefusedReloadLogsEachError(t *testing.T) {
 	lg.SetOutput(discard{})
 	hook := &entries{}
 	lg.AddHook(hook)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sigs := make(chan os.Signal)
-	ctx, cancel := context.WithCancel(context.Background())
-	ready, done := make(chan error, 1), make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Options{Log: logrus.NewEntry(lg), Load: load, Listeners: []net.Listener{l}, UID: -1, GID: -1,
-			Signals: sigs, Ready: func(err error) { ready <- err }})
-	}()
-	defer func() { cancel(); <-done }()
-	if err := <-ready; err != nil {
-		t.Fatal(err)
-	}
+	sigs, _ := startRun(t, Options{Log: logrus.NewEntry(lg), Load: load})
 	mu.Lock()
 	broken = true
 	mu.Unlock()

@@ -1,11 +1,9 @@
 package daemon
 
 import (
-	"context"
 	"encoding/binary"
 	"io"
 	"net"
-	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -61,16 +59,7 @@ func TestSecondSignalEndsTheLogoutWait(t *testing.T) {
 		c.Targets = append(c.Targets, config.NewTarget(1, "iqn.2026-01.example:stop"))
 		return c, nil, nil
 	}
-	sigs := make(chan os.Signal, 1)
-	ready := make(chan error, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(context.Background(), Options{Load: load, Listeners: []net.Listener{l}, UID: -1, GID: -1,
-			ShutdownTimeout: time.Minute, Signals: sigs, Ready: func(err error) { ready <- err }})
-	}()
-	if err := <-ready; err != nil {
-		t.Fatal(err)
-	}
+	sigs, done := startRun(t, Options{Load: load, Listeners: []net.Listener{l}, ShutdownTimeout: time.Minute})
 	c, err := net.Dial("tcp", l.Addr().String())
 	if err != nil {
 		t.Fatal(err)
