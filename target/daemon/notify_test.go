@@ -87,7 +87,7 @@ func TestNotifications(t *testing.T) {
 	}
 	hold := 3 * time.Second // longer than the listings' 2 s period
 	held := make(chan time.Time, 1)
-	testStarted = func(d *Daemon) {
+	started := func(d *Daemon) {
 		d.mu.Lock() // as engine.Apply holds it while it opens stores
 		go func() {
 			time.Sleep(hold)
@@ -95,8 +95,7 @@ func TestNotifications(t *testing.T) {
 			held <- time.Now()
 		}()
 	}
-	defer func() { testStarted = nil }()
-	sigs, done := startRun(t, Options{Load: oneTarget, Listeners: []net.Listener{l}, ProcDir: filepath.Join(t.TempDir(), "proc")})
+	sigs, done := startRun(t, Options{Load: oneTarget, Listeners: []net.Listener{l}, ProcDir: filepath.Join(t.TempDir(), "proc"), started: started})
 	if s := next(t, notes); s != "READY=1" {
 		t.Fatalf("first notification %q, want READY=1", s)
 	}

@@ -72,6 +72,10 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// Signals, when non-nil, replaces the process signals (tests).
 	Signals <-chan os.Signal
+
+	// started, when set (tests in this package), is called with the
+	// daemon once it serves, before the main loop starts.
+	started func(*Daemon)
 }
 
 // Daemon is a running service.
@@ -324,8 +328,8 @@ func Run(ctx context.Context, opts Options) (err error) {
 		stopProc()
 		return d.shutdown(sigs)
 	}
-	if testStarted != nil {
-		testStarted(d)
+	if opts.started != nil {
+		opts.started(d)
 	}
 	for {
 		select {
@@ -366,10 +370,6 @@ func Run(ctx context.Context, opts Options) (err error) {
 		}
 	}
 }
-
-// testStarted, when set (tests), is called with the daemon once it
-// serves, before the main loop starts.
-var testStarted func(*Daemon)
 
 // writeProcLoop rewrites the listings on every signal of dirty and every
 // period, from its own goroutine, until the returned function is called;
